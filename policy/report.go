@@ -1,0 +1,136 @@
+// Package policy turns a Delta into a funnel, findings and a bounded plan. It is pure: no
+// I/O, no clock, no randomness, so every rule is tested with tables.
+package policy
+
+import (
+	"github.com/nettune/nettune/policy/stage"
+)
+
+// Severity orders findings; higher is worse.
+type Severity int
+
+const (
+	SeverityInfo Severity = iota
+	SeverityWarning
+	SeverityCritical
+)
+
+func (s Severity) String() string {
+	switch s {
+	case SeverityCritical:
+		return "critical"
+	case SeverityWarning:
+		return "warning"
+	}
+	return "info"
+}
+
+// MarshalText makes severities readable in JSON.
+func (s Severity) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
+
+// Report is everything advise says about one interval.
+type Report struct {
+	IntervalSeconds float64   `json:"interval_seconds"`
+	Netns           string    `json:"netns,omitempty"`
+	Findings        []Finding `json:"findings"` // most severe first
+	Plan            []Action  `json:"plan"`     // in the order to apply
+	Funnel          []Funnel  `json:"funnel"`
+	// Advice is what nettune will not change but a person should know (admin-owned
+	// settings, application fixes, non-tuning causes).
+	Advice []string `json:"advice,omitempty"`
+	// Missing names evidence that could not be read this time.
+	Missing []string `json:"missing,omitempty"`
+}
+
+// Loss reports whether any finding is loss (capacity or policy drops), which sets exit status 1.
+func (r *Report) Loss() bool {
+	for _, f := range r.Findings {
+		if f.Severity >= SeverityWarning && f.Class == stage.ClassCapacity {
+			return true
+		}
+	}
+	return false
+}
+
+// Finding is loss (or pressure) that appeared at one stage during the interval.
+type Finding struct {
+	ID        string       `json:"id"` // stable within a report: "<stage>/<netns or host>/<iface>[/qN|/cpuN]"
+	Stage     stage.Stage  `json:"stage"`
+	Class     stage.Class  `json:"class"`
+	Severity  Severity     `json:"severity"`
+	Interface string       `json:"interface,omitempty"` // "" for host- or netns-wide stages
+	Netns     string       `json:"netns,omitempty"`
+	Queue     *int         `json:"queue,omitempty"`
+	CPU       *int         `json:"cpu,omitempty"`
+	Summary   string       `json:"summary"`   // one sentence a person can act on
+	DropRate  float64      `json:"drop_rate"` // packets/s lost at this stage
+	Ratio     float64      `json:"ratio"`     // drops ÷ that stage's throughput
+	Evidence  []Evidence   `json:"evidence"`
+	Reasons   []DropReason `json:"reasons,omitempty"` // kfree_skb reasons behind it
+	Knobs     []string     `json:"knobs,omitempty"`   // knob IDs that address it
+}
+
+// Evidence is one counter's movement during the interval.
+type Evidence struct {
+	Counter string  `json:"counter"` // "Udp.RcvbufErrors", "softnet.dropped[cpu1]", "eth0 rx_missed_errors"
+	Delta   uint64  `json:"delta"`
+	Rate    float64 `json:"rate"`
+	Of      string  `json:"of,omitempty"`    // the throughput counter the ratio is taken against
+	Ratio   float64 `json:"ratio,omitempty"` // Delta ÷ Δ(Of)
+	Note    string  `json:"note,omitempty"`  // skew, caveat
+}
+
+// DropReason is kfree_skb drops attributed to one reason and location.
+type DropReason struct {
+	Reason   string  `json:"reason"`
+	Location string  `json:"location,omitempty"`
+	Count    uint64  `json:"count"`
+	Rate     float64 `json:"rate"`
+}
+
+// Scope is where a knob's change takes effect.
+type Scope string
+
+const (
+	ScopeGlobal Scope = "global"
+	ScopeNetns  Scope = "netns"
+	ScopeDevice Scope = "device"
+)
+
+// Action is one step of the plan.
+type Action struct {
+	Knob        string   `json:"knob"` // stable knob ID: sysctl:net.core.netdev_max_backlog
+	Netns       string   `json:"netns,omitempty"`
+	Current     string   `json:"current"`
+	Proposed    string   `json:"proposed"`
+	Command     string   `json:"command"` // the shell equivalent
+	MemoryBytes int64    `json:"memory_bytes,omitempty"`
+	Risk        string   `json:"risk"`
+	Scope       Scope    `json:"scope"`
+	Disruptive  bool     `json:"disruptive"`
+	AtCap       bool     `json:"at_cap,omitempty"` // already at the configured cap: advice only
+	Findings    []string `json:"findings"`         // finding IDs it answers
+	Why         string   `json:"why"`
+}
+
+// Funnel is the per-stage account of one interface (or of the netns-wide socket layer when
+// Interface is "").
+type Funnel struct {
+	Interface string        `json:"interface,omitempty"`
+	Netns     string        `json:"netns,omitempty"`
+	Queue     *int          `json:"queue,omitempty"`
+	Dir       string        `json:"dir"` // rx or tx
+	Stages    []FunnelStage `json:"stages"`
+}
+
+// FunnelStage is one row: packets entering a stage, leaving it, drops a counter or drop
+// reason explains, and the residual nobody explains (entered − left − dropped).
+type FunnelStage struct {
+	Stage    stage.Stage `json:"stage"`
+	Point    string      `json:"point,omitempty"` // the counter or in-path point the numbers come from
+	InRate   float64     `json:"in_rate"`
+	OutRate  float64     `json:"out_rate"`
+	DropRate float64     `json:"drop_rate"`
+	Residual float64     `json:"residual_rate"`
+	Known    bool        `json:"known"` // in/out measured (false: only drops are known)
+}

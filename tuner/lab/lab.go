@@ -1,0 +1,208 @@
+// Package lab builds network namespaces, veth pairs and bounded traffic for privileged tests.
+// It is imported only from _test.go files. Every helper registers its own cleanup.
+package lab
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+	"runtime"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/vishvananda/netlink"
+	vnetns "github.com/vishvananda/netns"
+
+	"github.com/nettune/nettune/tuner/netns"
+)
+
+// RequireRoot skips the test unless it runs as root.
+func RequireRoot(t testing.TB) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("needs root")
+	}
+}
+
+var global sync.Mutex
+
+// Global serializes tests that change host-wide state (netdev_max_backlog, rmem_*, RPS,
+// global tracing): it holds a process-wide lock until the test ends.
+func Global(t testing.TB) {
+	t.Helper()
+	global.Lock()
+	t.Cleanup(global.Unlock)
+}
+
+// Name returns a short unique name with the given prefix (interface names are ≤ 15 bytes).
+func Name(prefix string) string {
+	b := make([]byte, 3)
+	_, _ = rand.Read(b)
+	n := prefix + hex.EncodeToString(b)
+	if len(n) > 15 {
+		n = n[:15]
+	}
+	return n
+}
+
+// NS is a named network namespace created for one test.
+type NS struct {
+	Name string
+	Path string
+}
+
+// NewNS creates a named namespace (visible under /run/netns, so nettune can be pointed at it
+// by name), brings its loopback up, and deletes it when the test ends.
+func NewNS(t testing.TB, prefix string) *NS {
+	t.Helper()
+	RequireRoot(t)
+	name := Name(prefix)
+	errc := make(chan error, 1)
+	go func() {
+		// NewNamed switches the calling thread into the new namespace: do it on a thread
+		// that is then thrown away instead of restored.
+		runtime.LockOSThread()
+		h, err := vnetns.NewNamed(name)
+		if err != nil {
+			errc <- err
+			return
+		}
+		h.Close()
+		errc <- nil
+	}()
+	if err := <-errc; err != nil {
+		t.Fatalf("create netns %s: %v", name, err)
+	}
+	ns := &NS{Name: name, Path: netns.Path(name)}
+	t.Cleanup(func() {
+		if err := vnetns.DeleteNamed(name); err != nil {
+			t.Errorf("delete netns %s: %v", name, err)
+		}
+	})
+	ns.Do(t, func() error {
+		lo, err := netlink.LinkByName("lo")
+		if err != nil {
+			return err
+		}
+		return netlink.LinkSetUp(lo)
+	})
+	return ns
+}
+
+// Do runs fn inside the namespace and fails the test on error.
+func (ns *NS) Do(t testing.TB, fn func() error) {
+	t.Helper()
+	if err := netns.Do(ns.Name, fn); err != nil {
+		t.Fatalf("in netns %s: %v", ns.Name, err)
+	}
+}
+
+// Handle returns a netlink handle bound to the namespace, closed at cleanup.
+func (ns *NS) Handle(t testing.TB) *netlink.Handle {
+	t.Helper()
+	h, err := vnetns.GetFromName(ns.Name)
+	if err != nil {
+		t.Fatalf("open netns %s: %v", ns.Name, err)
+	}
+	defer h.Close()
+	nh, err := netlink.NewHandleAt(h)
+	if err != nil {
+		t.Fatalf("netlink handle in %s: %v", ns.Name, err)
+	}
+	t.Cleanup(nh.Close)
+	return nh
+}
+
+// Veth describes a veth pair between two namespaces with addresses 10.x.y.1/24 and .2/24.
+type Veth struct {
+	A, B         *NS
+	AName, BName string
+	AAddr, BAddr string // IPv4 without prefix length
+	Queues       int
+}
+
+// VethOpts configures NewVeth.
+type VethOpts struct {
+	Queues int // RX and TX queues on both ends (default 1)
+	Subnet int // third octet of 10.199.<Subnet>.0/24 (default random)
+}
+
+// NewVeth creates a veth pair with end AName in a and BName in b, addresses them, and sets
+// both up. The pair dies with its namespaces.
+func NewVeth(t testing.TB, a, b *NS, o VethOpts) *Veth {
+	t.Helper()
+	if o.Queues <= 0 {
+		o.Queues = 1
+	}
+	if o.Subnet == 0 {
+		r := make([]byte, 1)
+		_, _ = rand.Read(r)
+		o.Subnet = int(r[0]%250) + 1
+	}
+	v := &Veth{A: a, B: b, AName: Name("nta"), BName: Name("ntb"), Queues: o.Queues,
+		AAddr: fmt.Sprintf("10.199.%d.1", o.Subnet), BAddr: fmt.Sprintf("10.199.%d.2", o.Subnet)}
+	bh, err := vnetns.GetFromName(b.Name)
+	if err != nil {
+		t.Fatalf("open netns %s: %v", b.Name, err)
+	}
+	defer bh.Close()
+	ha := a.Handle(t)
+	la := &netlink.Veth{
+		LinkAttrs: netlink.LinkAttrs{Name: v.AName, NumTxQueues: o.Queues, NumRxQueues: o.Queues, TxQLen: 1000},
+		PeerName:  v.BName, PeerNamespace: netlink.NsFd(bh),
+		PeerNumTxQueues: uint32(o.Queues), PeerNumRxQueues: uint32(o.Queues), PeerTxQLen: 1000,
+	}
+	if err := ha.LinkAdd(la); err != nil {
+		t.Fatalf("add veth %s/%s: %v", v.AName, v.BName, err)
+	}
+	up := func(h *netlink.Handle, name, addr string) {
+		l, err := h.LinkByName(name)
+		if err != nil {
+			t.Fatalf("link %s: %v", name, err)
+		}
+		ad, err := netlink.ParseAddr(addr + "/24")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := h.AddrAdd(l, ad); err != nil {
+			t.Fatalf("addr %s on %s: %v", addr, name, err)
+		}
+		if err := h.LinkSetUp(l); err != nil {
+			t.Fatalf("up %s: %v", name, err)
+		}
+	}
+	up(ha, v.AName, v.AAddr)
+	up(b.Handle(t), v.BName, v.BAddr)
+	return v
+}
+
+// SetSysctl writes a sysctl (dotted key) inside ns ("" = the test's own namespace, i.e.
+// global keys) and restores the value it found when the test ends, even on failure.
+func SetSysctl(t testing.TB, ns *NS, key, value string) {
+	t.Helper()
+	name := ""
+	if ns != nil {
+		name = ns.Name
+	}
+	path := "/proc/sys/" + strings.ReplaceAll(key, ".", "/")
+	var old []byte
+	err := netns.Do(name, func() error {
+		var err error
+		if old, err = os.ReadFile(path); err != nil {
+			return err
+		}
+		return os.WriteFile(path, []byte(value), 0o644)
+	})
+	if err != nil {
+		t.Fatalf("set %s=%s: %v", key, value, err)
+	}
+	t.Cleanup(func() {
+		err := netns.Do(name, func() error { return os.WriteFile(path, old, 0o644) })
+		if err != nil && !errors.Is(err, netns.ErrNotFound) {
+			t.Errorf("restore %s: %v", key, err)
+		}
+	})
+}
