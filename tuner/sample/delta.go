@@ -17,6 +17,7 @@ type Delta struct {
 
 	Links      []Link // counters are differences; settings and gauges are current
 	Softnet    []SoftnetCPU
+	NetRx      []uint64
 	SNMP       map[string]uint64
 	Interrupts []IRQ
 	InPath     *InPath
@@ -83,6 +84,13 @@ func Diff(prev, cur *Sample) (*Delta, error) {
 			FlowLimitCount: c.FlowLimitCount - p.FlowLimitCount,
 			BacklogLen:     c.BacklogLen,
 		})
+	}
+
+	if len(prev.NetRx) == len(cur.NetRx) {
+		d.NetRx = make([]uint64, len(cur.NetRx))
+		for i := range cur.NetRx {
+			d.NetRx[i] = r.diff64("", prev.NetRx[i], cur.NetRx[i])
+		}
 	}
 
 	d.SNMP = make(map[string]uint64, len(cur.SNMP))

@@ -16,6 +16,7 @@ type Sample struct {
 
 	Links      []Link            `json:"links"`
 	Softnet    []SoftnetCPU      `json:"softnet"`    // host-wide, per online CPU
+	NetRx      []uint64          `json:"net_rx"`     // /proc/softirqs NET_RX per CPU (index = CPU)
 	SNMP       map[string]uint64 `json:"snmp"`       // "Udp.RcvbufErrors", "TcpExt.ListenOverflows", ... every field
 	Interrupts []IRQ             `json:"interrupts"` // host-wide, only IRQs that belong to a link's queue
 	Sysctls    map[string]string `json:"sysctls"`    // dotted key → value as the kernel prints it
