@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	vnetns "github.com/vishvananda/netns"
+	"golang.org/x/sys/unix"
 )
 
 // ErrNotFound is returned when the named namespace does not exist; callers map it to exit 2.
@@ -79,6 +80,48 @@ func Do(ns string, fn func() error) error {
 			return // thread stays locked: the runtime discards it when this goroutine exits
 		}
 		runtime.UnlockOSThread()
+		errc <- ferr
+	}()
+	return <-errc
+}
+
+// DoWithSysfs is Do for work that also reads /sys/class/net of the target namespace. sysfs
+// shows the network namespace of whoever mounted it, so fn runs on a thread with a private
+// mount namespace and a fresh sysfs mounted at the directory passed to fn. The thread is
+// never reused: it is left locked and the runtime retires it when fn returns.
+func DoWithSysfs(ns string, fn func(sysRoot string) error) error {
+	target, err := Open(ns)
+	if err != nil {
+		return err
+	}
+	defer target.Close()
+	dir, err := os.MkdirTemp("", "nettune-sysfs-")
+	if err != nil {
+		return fmt.Errorf("sysfs mount point: %w", err)
+	}
+	defer os.Remove(dir)
+
+	errc := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread() // never unlocked: this thread's mount and net namespaces are changed
+		if err := unix.Unshare(unix.CLONE_NEWNS); err != nil {
+			errc <- fmt.Errorf("private mount namespace: %w", err)
+			return
+		}
+		if err := unix.Mount("", "/", "", unix.MS_REC|unix.MS_PRIVATE, ""); err != nil {
+			errc <- fmt.Errorf("make mounts private: %w", err)
+			return
+		}
+		if err := vnetns.Set(target); err != nil {
+			errc <- fmt.Errorf("enter netns %s: %w", ns, err)
+			return
+		}
+		if err := unix.Mount("sysfs", dir, "sysfs", unix.MS_RDONLY|unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, ""); err != nil {
+			errc <- fmt.Errorf("mount sysfs for netns %s: %w", ns, err)
+			return
+		}
+		ferr := fn(dir)
+		_ = unix.Unmount(dir, unix.MNT_DETACH)
 		errc <- ferr
 	}()
 	return <-errc

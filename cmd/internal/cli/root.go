@@ -1,0 +1,102 @@
+// Package cli holds nettune's commands: flag and config handling, wiring of readers, probes,
+// policy and applier, and exit statuses. The work itself lives in tuner/, bpf/ and policy/.
+package cli
+
+import (
+	"context"
+	"errors"
+	"io"
+	"os"
+	"strings"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+	"golang.org/x/sys/unix"
+)
+
+// Streams are the command's standard streams, injected so tests can capture them.
+type Streams struct {
+	In       io.Reader
+	Out, Err io.Writer
+}
+
+// Execute runs nettune with args and returns an error whose kind decides the exit status
+// (ExitCode).
+func Execute(ctx context.Context, args []string, s Streams) error {
+	root := newRoot(s)
+	root.SetArgs(args)
+	root.SetIn(s.In)
+	root.SetOut(s.Out)
+	root.SetErr(s.Err)
+	err := root.ExecuteContext(ctx)
+	if err != nil && !errors.Is(err, errLoss) && isCobraUsage(err) {
+		return asUsage(err)
+	}
+	return err
+}
+
+// isCobraUsage recognizes cobra's and pflag's own argument errors, which carry no type.
+func isCobraUsage(err error) bool {
+	var ue usageError
+	if errors.As(err, &ue) {
+		return true
+	}
+	var nf *pflag.NotExistError
+	var va *pflag.ValueRequiredError
+	var iv *pflag.InvalidValueError
+	if errors.As(err, &nf) || errors.As(err, &va) || errors.As(err, &iv) {
+		return true
+	}
+	msg := err.Error()
+	for _, p := range []string{"unknown command", "unknown flag", "unknown shorthand", "flag needs an argument",
+		"invalid argument", "accepts ", "requires at least", "requires at most", "received "} {
+		if strings.Contains(msg, p) {
+			return true
+		}
+	}
+	return false
+}
+
+// common holds the flags every command shares.
+type common struct {
+	configFile string
+	s          Streams
+}
+
+func newRoot(s Streams) *cobra.Command {
+	c := &common{s: s}
+	root := &cobra.Command{
+		Use:   "nettune",
+		Short: "Find where a Linux host loses packets, and what to change",
+		Long: `nettune reads the kernel's own counters (and, where it can, in-path eBPF counts and
+drop reasons) to show at which stage of the receive or transmit path packets are lost,
+and proposes a bounded, ordered plan of sysctl, ring, RPS and qdisc changes.
+
+Exit status: 0 no loss / success, 1 loss found (advise), 2 usage, config, interface,
+netns or permission error (nothing changed), 3 internal failure.`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.PersistentFlags().StringVar(&c.configFile, "config", "", "config file (default /etc/nettune/nettune.yaml if present)")
+	root.AddCommand(newAdvise(c), newApply(c), newRollback(c), newStatus(c), newDrops(c), newCheck(c))
+	return root
+}
+
+// config loads the configuration for a command whose flags are fs.
+func (c *common) config(fs *pflag.FlagSet) (Config, error) {
+	cfg, err := loadConfig(configFile(c.configFile), fs, os.Environ())
+	if err != nil {
+		return Config{}, asUsage(err)
+	}
+	return cfg, nil
+}
+
+// isTerminal reports whether w is a terminal (progress is shown only there).
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	_, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS)
+	return err == nil
+}

@@ -1,0 +1,129 @@
+// Package collect assembles one sample.Sample from the counter readers and, when attached,
+// the in-path probes.
+package collect
+
+import (
+	"fmt"
+	"path/filepath"
+	"runtime"
+	"time"
+
+	"github.com/nettune/nettune/tuner/kstat"
+	"github.com/nettune/nettune/tuner/netdev"
+	"github.com/nettune/nettune/tuner/netns"
+	"github.com/nettune/nettune/tuner/sample"
+)
+
+// InPathSource gives cumulative in-path counts (bpf.Probes implements it).
+type InPathSource interface {
+	Snapshot() (*sample.InPath, error)
+}
+
+// Options say what to read and where.
+type Options struct {
+	ProcRoot string   // default /proc
+	SysRoot  string   // default /sys
+	Netns    string   // name or path; "" = the namespace nettune runs in
+	Links    []string // only these interfaces; empty = all
+	Sysctls  []string // default kstat.DefaultSysctls
+	InPath   InPathSource
+}
+
+// Collector takes samples; it keeps no state between them.
+type Collector struct{ o Options }
+
+// New returns a collector with defaults filled in.
+func New(o Options) *Collector {
+	if o.ProcRoot == "" {
+		o.ProcRoot = "/proc"
+	}
+	if o.SysRoot == "" {
+		o.SysRoot = "/sys"
+	}
+	if o.Sysctls == nil {
+		o.Sysctls = kstat.DefaultSysctls
+	}
+	return &Collector{o: o}
+}
+
+// Sample reads everything once. Errors that make the sample meaningless (unknown netns or
+// interface, no netlink) are returned; a reader that fails alone is noted in Sample.Errors.
+func (c *Collector) Sample() (*sample.Sample, error) {
+	s := &sample.Sample{Netns: c.o.Netns, NCPU: runtime.NumCPU()}
+
+	// Host-wide values first, from nettune's own namespace: global sysctls are absent in a
+	// child netns, softnet_stat and interrupts are per host.
+	host, err := kstat.ReadSysctls(c.o.ProcRoot, c.o.Sysctls)
+	if err != nil {
+		s.Errors = append(s.Errors, fmt.Sprintf("host sysctls: %v", err))
+	}
+	s.Sysctls = host
+
+	err = c.inNetns(func(sysRoot string) error {
+		r, err := netdev.Open()
+		if err != nil {
+			return fmt.Errorf("open netlink: %w", err)
+		}
+		defer r.Close()
+		// Counters are read back to back so they describe the same instant.
+		s.Time = time.Now()
+		if s.Links, err = r.Links(c.o.Links); err != nil {
+			return err
+		}
+		if s.SNMP, err = kstat.ReadSNMP(c.o.ProcRoot); err != nil {
+			s.Errors = append(s.Errors, fmt.Sprintf("snmp: %v", err))
+		}
+		if s.Softnet, err = kstat.ReadSoftnet(c.o.ProcRoot); err != nil {
+			s.Errors = append(s.Errors, fmt.Sprintf("softnet_stat: %v", err))
+		}
+		if c.o.Netns != "" {
+			ns, err := kstat.ReadSysctls(c.o.ProcRoot, c.o.Sysctls)
+			if err != nil {
+				s.Errors = append(s.Errors, fmt.Sprintf("netns sysctls: %v", err))
+			}
+			if s.Sysctls == nil {
+				s.Sysctls = map[string]string{}
+			}
+			for k, v := range ns { // per-netns values override the host's
+				s.Sysctls[k] = v
+			}
+		}
+		names := make([]string, len(s.Links))
+		for i := range s.Links {
+			names[i] = s.Links[i].Name
+			q, err := kstat.ReadRPS(sysRoot, s.Links[i].Name)
+			if err != nil {
+				s.Errors = append(s.Errors, fmt.Sprintf("%s rps: %v", s.Links[i].Name, err))
+			}
+			s.Links[i].RxQueues = q
+		}
+		if s.Interrupts, err = kstat.ReadInterrupts(c.o.ProcRoot, sysRoot, names); err != nil {
+			s.Errors = append(s.Errors, fmt.Sprintf("interrupts: %v", err))
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	if s.NetRx, err = kstat.ReadSoftirqs(c.o.ProcRoot); err != nil {
+		s.Errors = append(s.Errors, fmt.Sprintf("softirqs: %v", err))
+	}
+	if s.IRQBalance, err = kstat.IRQBalanceRunning(c.o.ProcRoot); err != nil {
+		s.Errors = append(s.Errors, fmt.Sprintf("irqbalance: %v", err))
+	}
+	if c.o.InPath != nil {
+		if s.InPath, err = c.o.InPath.Snapshot(); err != nil {
+			s.Errors = append(s.Errors, fmt.Sprintf("in-path probes: %v", err))
+		}
+	}
+	return s, nil
+}
+
+// inNetns runs fn inside the target namespace with a sysfs root that shows that namespace's
+// devices. A fixture sysfs root is used as given.
+func (c *Collector) inNetns(fn func(sysRoot string) error) error {
+	if c.o.Netns == "" || filepath.Clean(c.o.SysRoot) != "/sys" {
+		return netns.Do(c.o.Netns, func() error { return fn(c.o.SysRoot) })
+	}
+	return netns.DoWithSysfs(c.o.Netns, fn)
+}

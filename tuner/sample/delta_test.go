@@ -1,0 +1,135 @@
+package sample
+
+import (
+	"errors"
+	"testing"
+	"time"
+)
+
+var t0 = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+
+func TestDiffRejectsOutOfOrder(t *testing.T) {
+	if _, err := Diff(&Sample{Time: t0}, &Sample{Time: t0}); !errors.Is(err, ErrOrder) {
+		t.Fatalf("err = %v", err)
+	}
+}
+
+func TestDiffCounters(t *testing.T) {
+	prev := &Sample{
+		Time: t0,
+		Links: []Link{
+			{Name: "eth0", Index: 2, Stats: LinkStats{RxPackets: 1000, RxDropped: 50},
+				Counters: []Counter{
+					{Name: "rx_missed_errors", Value: 10},
+					{Name: "port.rx_discards", Value: 1<<32 - 5, Wrap32: true},
+					{Name: "rx_queue_0_drops", Value: 700},
+				},
+				Qdiscs: []Qdisc{{Kind: "pfifo", Handle: "1:", Parent: "root", Drops: 1<<32 - 1, Packets: 10, Wrap32: true}}},
+			{Name: "gone0", Index: 9},
+		},
+		Softnet:    []SoftnetCPU{{CPU: 0, Processed: 1<<32 - 10, Dropped: 3}, {CPU: 1, Processed: 5}},
+		NetRx:      []uint64{100, 200},
+		SNMP:       map[string]uint64{"Udp.RcvbufErrors": 5, "Udp.InDatagrams": 100},
+		Interrupts: []IRQ{{IRQ: 30, PerCPU: []uint64{10, 20}}},
+	}
+	cur := &Sample{
+		Time: t0.Add(10 * time.Second),
+		Links: []Link{
+			{Name: "eth0", Index: 2, Stats: LinkStats{RxPackets: 3000, RxDropped: 40}, // rx_dropped went backwards: reset
+				Counters: []Counter{
+					{Name: "rx_missed_errors", Value: 30},
+					{Name: "port.rx_discards", Value: 5, Wrap32: true}, // wrapped: 10 events
+					{Name: "rx_queue_0_drops", Value: 3},                // reset (ring resize)
+					{Name: "rx_queue_1_drops", Value: 99},               // queue added: no baseline
+				},
+				Qdiscs: []Qdisc{{Kind: "pfifo", Handle: "1:", Parent: "root", Drops: 3, Packets: 20, Wrap32: true}}},
+			{Name: "new0", Index: 10, Stats: LinkStats{RxPackets: 5}},
+		},
+		Softnet:    []SoftnetCPU{{CPU: 0, Processed: 20, Dropped: 7, BacklogLen: 4}, {CPU: 1, Processed: 6}, {CPU: 2, Processed: 1}},
+		NetRx:      []uint64{150, 260},
+		SNMP:       map[string]uint64{"Udp.RcvbufErrors": 25, "Udp.InDatagrams": 300, "Udp.NewField": 1},
+		Interrupts: []IRQ{{IRQ: 30, PerCPU: []uint64{15, 20}}},
+	}
+	d, err := Diff(prev, cur)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.Interval != 10*time.Second || d.Rate(50) != 5 {
+		t.Fatalf("interval %s rate %v", d.Interval, d.Rate(50))
+	}
+	if len(d.Links) != 1 || d.Link("eth0") == nil || d.Link("new0") != nil {
+		t.Fatalf("links: %+v", d.Links)
+	}
+	l := d.Link("eth0")
+	if l.Stats.RxPackets != 2000 || l.Stats.RxDropped != 40 {
+		t.Errorf("stats: %+v", l.Stats)
+	}
+	want := map[string]uint64{"rx_missed_errors": 20, "port.rx_discards": 10, "rx_queue_0_drops": 3}
+	if len(l.Counters) != len(want) {
+		t.Errorf("counters: %+v", l.Counters)
+	}
+	for _, c := range l.Counters {
+		if want[c.Name] != c.Value {
+			t.Errorf("%s = %d, want %d", c.Name, c.Value, want[c.Name])
+		}
+	}
+	if q := l.Qdiscs[0]; q.Drops != 4 || q.Packets != 10 {
+		t.Errorf("qdisc wrap: %+v", q)
+	}
+	if len(d.Softnet) != 2 || d.Softnet[0].Processed != 30 || d.Softnet[0].Dropped != 4 || d.Softnet[0].BacklogLen != 4 {
+		t.Errorf("softnet: %+v", d.Softnet)
+	}
+	if d.NetRx[0] != 50 || d.NetRx[1] != 60 {
+		t.Errorf("net_rx: %v", d.NetRx)
+	}
+	if d.SNMP["Udp.RcvbufErrors"] != 20 || d.SNMP["Udp.InDatagrams"] != 200 {
+		t.Errorf("snmp: %v", d.SNMP)
+	}
+	if _, ok := d.SNMP["Udp.NewField"]; ok {
+		t.Error("a field without baseline must not appear")
+	}
+	if d.Interrupts[0].PerCPU[0] != 5 || d.Interrupts[0].PerCPU[1] != 0 {
+		t.Errorf("irq: %+v", d.Interrupts)
+	}
+	resets := map[string]bool{}
+	for _, r := range d.Resets {
+		resets[r] = true
+	}
+	if !resets["eth0 rx_dropped"] || !resets["eth0 rx_queue_0_drops"] || resets["eth0 port.rx_discards"] {
+		t.Errorf("resets: %v", d.Resets)
+	}
+}
+
+func TestDiffInPath(t *testing.T) {
+	prev := &Sample{Time: t0, InPath: &InPath{
+		Points:    []PointCount{{Point: PointXDP, Ifindex: 3, Queue: 1, Packets: 100}},
+		Drops:     []DropCount{{Reason: "NO_SOCKET", Ifindex: 3, Location: "f+0x1", Count: 10}},
+		MapErrors: 1,
+	}}
+	cur := &Sample{Time: t0.Add(time.Second), InPath: &InPath{
+		Points: []PointCount{{Point: PointXDP, Ifindex: 3, Queue: 1, Packets: 150},
+			{Point: PointXDP, Ifindex: 3, Queue: 2, Packets: 7}},
+		Drops: []DropCount{{Reason: "NO_SOCKET", Ifindex: 3, Location: "f+0x1", Count: 10},
+			{Reason: "QDISC_DROP", Ifindex: 4, Location: "g+0x2", Count: 4}},
+		MapErrors: 3,
+	}}
+	d, err := Diff(prev, cur)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ip := d.InPath
+	if ip.Points[0].Packets != 50 || ip.Points[1].Packets != 7 {
+		t.Errorf("points: %+v", ip.Points)
+	}
+	if len(ip.Drops) != 1 || ip.Drops[0].Reason != "QDISC_DROP" || ip.Drops[0].Count != 4 {
+		t.Errorf("drops (unchanged ones omitted): %+v", ip.Drops)
+	}
+	if ip.MapErrors != 2 {
+		t.Errorf("map errors: %d", ip.MapErrors)
+	}
+	// Probes attached between the samples: the first sample has no in-path data at all.
+	d, _ = Diff(&Sample{Time: t0}, cur)
+	if d.InPath.Points[0].Packets != 150 {
+		t.Errorf("no baseline: %+v", d.InPath.Points)
+	}
+}
