@@ -1,0 +1,34 @@
+package kstat
+
+import "testing"
+
+// BenchmarkReadAll reads everything a sample takes from /proc and /sys of this machine.
+func BenchmarkReadAll(b *testing.B) {
+	links := hostLinks(b)
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := ReadSoftnet("/proc"); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := ReadSNMP("/proc"); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := ReadSoftirqs("/proc"); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := ReadInterrupts("/proc", "/sys", links); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := ReadSysctls("/proc", DefaultSysctls); err != nil {
+			b.Fatal(err)
+		}
+		for _, l := range links {
+			if _, err := ReadRPS("/sys", l); err != nil {
+				b.Fatal(err)
+			}
+		}
+		if _, err := IRQBalanceRunning("/proc"); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -1,0 +1,55 @@
+package kstat
+
+import (
+	"os"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/nettune/nettune/tuner/sample"
+)
+
+func TestReadRPS(t *testing.T) {
+	got, err := ReadRPS("testdata/mlx5-host/sys", "ens1f0np0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 12 {
+		t.Fatalf("%d queues, want 12", len(got))
+	}
+	for i, q := range got {
+		want := sample.RxQueue{Queue: i, RPSCPUs: "0"}
+		if i < 4 {
+			want = sample.RxQueue{Queue: i, RPSCPUs: "e", RPSFlowCnt: 2048}
+		}
+		if q != want {
+			t.Errorf("queue %d: %+v, want %+v", i, q, want)
+		}
+	}
+
+	got, err = ReadRPS("testdata/vm-6.18/sys", "eth0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := cmp.Diff([]sample.RxQueue{{Queue: 0, RPSCPUs: "0"}}, got); d != "" {
+		t.Errorf("vm-6.18 eth0 (-want +got):\n%s", d)
+	}
+}
+
+func TestReadRPSNoQueues(t *testing.T) {
+	got, err := ReadRPS("testdata/mlx5-host/sys", "ens1f1np1")
+	if got != nil || err != nil {
+		t.Fatalf("got %v, %v; want nil, nil", got, err)
+	}
+}
+
+func TestReadRPSBadValue(t *testing.T) {
+	root := t.TempDir()
+	copyFile(t, "testdata/mlx5-host/sys/class/net/lo/queues/rx-0/rps_cpus", root+"/class/net/lo/queues/rx-0/rps_cpus")
+	if err := os.WriteFile(root+"/class/net/lo/queues/rx-0/rps_flow_cnt", []byte("many\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ReadRPS(root, "lo"); err == nil {
+		t.Fatal("no error for a non-numeric rps_flow_cnt")
+	}
+}
