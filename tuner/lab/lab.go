@@ -1,5 +1,3 @@
-// Package lab builds network namespaces, veth pairs and bounded traffic for privileged tests.
-// It is imported only from _test.go files. Every helper registers its own cleanup.
 package lab
 
 import (
@@ -7,11 +5,13 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"runtime"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/vishvananda/netlink"
 	vnetns "github.com/vishvananda/netns"
@@ -174,19 +174,60 @@ func NewVeth(t testing.TB, a, b *NS, o VethOpts) *Veth {
 			t.Fatalf("up %s: %v", name, err)
 		}
 	}
+	hb := b.Handle(t)
 	up(ha, v.AName, v.AAddr)
-	up(b.Handle(t), v.BName, v.BAddr)
+	up(hb, v.BName, v.BAddr)
+	aUp, bUp := ready(t, ha, v.AName), ready(t, hb, v.BName)
+	// Static neighbours: no ARP round trip whose loss (e.g. to an injected backlog overflow)
+	// would stall the first second of traffic.
+	for _, n := range []struct {
+		h    *netlink.Handle
+		on   netlink.Link
+		ip   string
+		peer netlink.Link
+	}{{ha, aUp, v.BAddr, bUp}, {hb, bUp, v.AAddr, aUp}} {
+		err := n.h.NeighAdd(&netlink.Neigh{LinkIndex: n.on.Attrs().Index, Family: netlink.FAMILY_V4,
+			State: netlink.NUD_PERMANENT, IP: net.ParseIP(n.ip), HardwareAddr: n.peer.Attrs().HardwareAddr})
+		if err != nil {
+			t.Fatalf("neighbour %s on %s: %v", n.ip, n.on.Attrs().Name, err)
+		}
+	}
 	return v
 }
 
-// SetSysctl writes a sysctl (dotted key) inside ns ("" = the test's own namespace, i.e.
+// ready waits until the kernel's link watcher has seen the link up: until then the device
+// still has the noop qdisc and drops everything sent (it can take a second on a busy host,
+// where netns teardown holds the rtnl lock).
+func ready(t testing.TB, h *netlink.Handle, name string) netlink.Link {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		l, err := h.LinkByName(name)
+		if err != nil {
+			t.Fatalf("link %s: %v", name, err)
+		}
+		if l.Attrs().OperState == netlink.OperUp {
+			return l
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("link %s not up after 10s: %s", name, l.Attrs().OperState)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// SetSysctl writes a sysctl (dotted key) inside ns (nil = the test's own namespace, i.e.
 // global keys) and restores the value it found when the test ends, even on failure.
 func SetSysctl(t testing.TB, ns *NS, key, value string) {
 	t.Helper()
-	name := ""
-	if ns != nil {
-		name = ns.Name
+	if err := setSysctl(t, ns, key, value); err != nil {
+		t.Fatal(err)
 	}
+}
+
+// setSysctl is SetSysctl returning the error, for helpers that may run off the test goroutine.
+func setSysctl(t testing.TB, ns *NS, key, value string) error {
+	name := ns.name()
 	path := "/proc/sys/" + strings.ReplaceAll(key, ".", "/")
 	var old []byte
 	err := netns.Do(name, func() error {
@@ -197,7 +238,7 @@ func SetSysctl(t testing.TB, ns *NS, key, value string) {
 		return os.WriteFile(path, []byte(value), 0o644)
 	})
 	if err != nil {
-		t.Fatalf("set %s=%s: %v", key, value, err)
+		return fmt.Errorf("set %s=%s: %w", key, value, err)
 	}
 	t.Cleanup(func() {
 		err := netns.Do(name, func() error { return os.WriteFile(path, old, 0o644) })
@@ -205,4 +246,13 @@ func SetSysctl(t testing.TB, ns *NS, key, value string) {
 			t.Errorf("restore %s: %v", key, err)
 		}
 	})
+	return nil
+}
+
+// name is the namespace name for tuner/netns; a nil *NS means the test's own namespace.
+func (ns *NS) name() string {
+	if ns == nil {
+		return ""
+	}
+	return ns.Name
 }
