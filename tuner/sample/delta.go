@@ -89,7 +89,7 @@ func Diff(prev, cur *Sample) (*Delta, error) {
 	if len(prev.NetRx) == len(cur.NetRx) {
 		d.NetRx = make([]uint64, len(cur.NetRx))
 		for i := range cur.NetRx {
-			d.NetRx[i] = r.diff64("", prev.NetRx[i], cur.NetRx[i])
+			d.NetRx[i] = r.diff64("", "", prev.NetRx[i], cur.NetRx[i])
 		}
 	}
 
@@ -99,7 +99,7 @@ func Diff(prev, cur *Sample) (*Delta, error) {
 		if !ok {
 			continue
 		}
-		d.SNMP[k] = r.diff64("snmp "+k, pv, v)
+		d.SNMP[k] = r.diff64("snmp ", k, pv, v)
 	}
 
 	prevIRQ := make(map[int]IRQ, len(prev.Interrupts))
@@ -114,7 +114,7 @@ func Diff(prev, cur *Sample) (*Delta, error) {
 		dq := q
 		dq.PerCPU = make([]uint64, len(q.PerCPU))
 		for i := range q.PerCPU {
-			dq.PerCPU[i] = r.diff64("", p.PerCPU[i], q.PerCPU[i])
+			dq.PerCPU[i] = r.diff64("", "", p.PerCPU[i], q.PerCPU[i])
 		}
 		d.Interrupts = append(d.Interrupts, dq)
 	}
@@ -127,13 +127,14 @@ func Diff(prev, cur *Sample) (*Delta, error) {
 
 type resets struct{ d *Delta }
 
-// diff64 handles a 64-bit counter: going backwards means it was reset to zero.
-func (r resets) diff64(name string, prev, cur uint64) uint64 {
+// diff64 handles a 64-bit counter: going backwards means it was reset to zero. The counter's
+// name is prefix+name, joined only when it is reported (the common case allocates nothing).
+func (r resets) diff64(prefix, name string, prev, cur uint64) uint64 {
 	if cur >= prev {
 		return cur - prev
 	}
 	if name != "" {
-		r.d.Resets = append(r.d.Resets, name)
+		r.d.Resets = append(r.d.Resets, prefix+name)
 	}
 	return cur
 }
@@ -141,14 +142,14 @@ func (r resets) diff64(name string, prev, cur uint64) uint64 {
 // diffWrap handles a counter that the kernel or hardware keeps in 32 bits but that may also
 // be reset. A large previous value that went backwards is read as a wrap, a small one as a
 // reset: one wrap per interval is the most a sane interval sees.
-func (r resets) diffWrap(name string, prev, cur uint64) uint64 {
+func (r resets) diffWrap(prefix, name string, prev, cur uint64) uint64 {
 	if cur >= prev {
 		return cur - prev
 	}
 	if prev >= 1<<31 && prev < 1<<32 {
 		return cur + 1<<32 - prev
 	}
-	r.d.Resets = append(r.d.Resets, name)
+	r.d.Resets = append(r.d.Resets, prefix+name)
 	return cur
 }
 
@@ -157,24 +158,24 @@ func (r resets) link(p *Link, c Link) Link {
 	n := c.Name + " "
 	ps, cs := p.Stats, c.Stats
 	out.Stats = LinkStats{
-		RxPackets:       r.diff64(n+"rx_packets", ps.RxPackets, cs.RxPackets),
-		TxPackets:       r.diff64(n+"tx_packets", ps.TxPackets, cs.TxPackets),
-		RxBytes:         r.diff64(n+"rx_bytes", ps.RxBytes, cs.RxBytes),
-		TxBytes:         r.diff64(n+"tx_bytes", ps.TxBytes, cs.TxBytes),
-		RxErrors:        r.diff64(n+"rx_errors", ps.RxErrors, cs.RxErrors),
-		TxErrors:        r.diff64(n+"tx_errors", ps.TxErrors, cs.TxErrors),
-		RxDropped:       r.diff64(n+"rx_dropped", ps.RxDropped, cs.RxDropped),
-		TxDropped:       r.diff64(n+"tx_dropped", ps.TxDropped, cs.TxDropped),
-		RxLengthErrors:  r.diff64(n+"rx_length_errors", ps.RxLengthErrors, cs.RxLengthErrors),
-		RxOverErrors:    r.diff64(n+"rx_over_errors", ps.RxOverErrors, cs.RxOverErrors),
-		RxCrcErrors:     r.diff64(n+"rx_crc_errors", ps.RxCrcErrors, cs.RxCrcErrors),
-		RxFrameErrors:   r.diff64(n+"rx_frame_errors", ps.RxFrameErrors, cs.RxFrameErrors),
-		RxFifoErrors:    r.diff64(n+"rx_fifo_errors", ps.RxFifoErrors, cs.RxFifoErrors),
-		RxMissedErrors:  r.diff64(n+"rx_missed_errors", ps.RxMissedErrors, cs.RxMissedErrors),
-		TxAbortedErrors: r.diff64(n+"tx_aborted_errors", ps.TxAbortedErrors, cs.TxAbortedErrors),
-		TxCarrierErrors: r.diff64(n+"tx_carrier_errors", ps.TxCarrierErrors, cs.TxCarrierErrors),
-		TxFifoErrors:    r.diff64(n+"tx_fifo_errors", ps.TxFifoErrors, cs.TxFifoErrors),
-		RxNoHandler:     r.diff64(n+"rx_nohandler", ps.RxNoHandler, cs.RxNoHandler),
+		RxPackets:       r.diff64(n, "rx_packets", ps.RxPackets, cs.RxPackets),
+		TxPackets:       r.diff64(n, "tx_packets", ps.TxPackets, cs.TxPackets),
+		RxBytes:         r.diff64(n, "rx_bytes", ps.RxBytes, cs.RxBytes),
+		TxBytes:         r.diff64(n, "tx_bytes", ps.TxBytes, cs.TxBytes),
+		RxErrors:        r.diff64(n, "rx_errors", ps.RxErrors, cs.RxErrors),
+		TxErrors:        r.diff64(n, "tx_errors", ps.TxErrors, cs.TxErrors),
+		RxDropped:       r.diff64(n, "rx_dropped", ps.RxDropped, cs.RxDropped),
+		TxDropped:       r.diff64(n, "tx_dropped", ps.TxDropped, cs.TxDropped),
+		RxLengthErrors:  r.diff64(n, "rx_length_errors", ps.RxLengthErrors, cs.RxLengthErrors),
+		RxOverErrors:    r.diff64(n, "rx_over_errors", ps.RxOverErrors, cs.RxOverErrors),
+		RxCrcErrors:     r.diff64(n, "rx_crc_errors", ps.RxCrcErrors, cs.RxCrcErrors),
+		RxFrameErrors:   r.diff64(n, "rx_frame_errors", ps.RxFrameErrors, cs.RxFrameErrors),
+		RxFifoErrors:    r.diff64(n, "rx_fifo_errors", ps.RxFifoErrors, cs.RxFifoErrors),
+		RxMissedErrors:  r.diff64(n, "rx_missed_errors", ps.RxMissedErrors, cs.RxMissedErrors),
+		TxAbortedErrors: r.diff64(n, "tx_aborted_errors", ps.TxAbortedErrors, cs.TxAbortedErrors),
+		TxCarrierErrors: r.diff64(n, "tx_carrier_errors", ps.TxCarrierErrors, cs.TxCarrierErrors),
+		TxFifoErrors:    r.diff64(n, "tx_fifo_errors", ps.TxFifoErrors, cs.TxFifoErrors),
+		RxNoHandler:     r.diff64(n, "rx_nohandler", ps.RxNoHandler, cs.RxNoHandler),
 	}
 
 	prevCounters := make(map[string]uint64, len(p.Counters))
@@ -188,9 +189,9 @@ func (r resets) link(p *Link, c Link) Link {
 			continue // queue added during the interval
 		}
 		if k.Wrap32 {
-			k.Value = r.diffWrap(n+k.Name, pv, k.Value)
+			k.Value = r.diffWrap(n, k.Name, pv, k.Value)
 		} else {
-			k.Value = r.diff64(n+k.Name, pv, k.Value)
+			k.Value = r.diff64(n, k.Name, pv, k.Value)
 		}
 		out.Counters = append(out.Counters, k)
 	}
@@ -207,11 +208,11 @@ func (r resets) link(p *Link, c Link) Link {
 		if q.Wrap32 {
 			sub = r.diffWrap
 		}
-		q.Packets = sub(qn+"packets", pq.Packets, q.Packets)
-		q.Bytes = sub(qn+"bytes", pq.Bytes, q.Bytes)
-		q.Drops = sub(qn+"drops", pq.Drops, q.Drops)
-		q.Overlimits = sub(qn+"overlimits", pq.Overlimits, q.Overlimits)
-		q.Requeues = sub(qn+"requeues", pq.Requeues, q.Requeues)
+		q.Packets = sub(qn, "packets", pq.Packets, q.Packets)
+		q.Bytes = sub(qn, "bytes", pq.Bytes, q.Bytes)
+		q.Drops = sub(qn, "drops", pq.Drops, q.Drops)
+		q.Overlimits = sub(qn, "overlimits", pq.Overlimits, q.Overlimits)
+		q.Requeues = sub(qn, "requeues", pq.Requeues, q.Requeues)
 		out.Qdiscs = append(out.Qdiscs, q)
 	}
 	return out
@@ -243,8 +244,8 @@ func (r resets) inPath(p, c *InPath) *InPath {
 	out.Points = make([]PointCount, 0, len(c.Points))
 	for _, x := range c.Points {
 		b := pp[pointKey{x.Point, x.Ifindex, x.Queue}]
-		x.Packets = r.diff64("", b.Packets, x.Packets)
-		x.Bytes = r.diff64("", b.Bytes, x.Bytes)
+		x.Packets = r.diff64("", "", b.Packets, x.Packets)
+		x.Bytes = r.diff64("", "", b.Bytes, x.Bytes)
 		out.Points = append(out.Points, x)
 	}
 	type dropKey struct {
@@ -258,11 +259,11 @@ func (r resets) inPath(p, c *InPath) *InPath {
 	}
 	out.Drops = make([]DropCount, 0, len(c.Drops))
 	for _, x := range c.Drops {
-		x.Count = r.diff64("", pd[dropKey{x.Reason, x.Location, x.Netns, x.Ifindex}], x.Count)
+		x.Count = r.diff64("", "", pd[dropKey{x.Reason, x.Location, x.Netns, x.Ifindex}], x.Count)
 		if x.Count > 0 {
 			out.Drops = append(out.Drops, x)
 		}
 	}
-	out.MapErrors = r.diff64("", p.MapErrors, c.MapErrors)
+	out.MapErrors = r.diff64("", "", p.MapErrors, c.MapErrors)
 	return &out
 }

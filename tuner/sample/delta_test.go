@@ -133,3 +133,30 @@ func TestDiffInPath(t *testing.T) {
 		t.Errorf("no baseline: %+v", d.InPath.Points)
 	}
 }
+
+// BenchmarkDiff1000 is one delta of a host with 1 000 interfaces (the apply --auto budget).
+func BenchmarkDiff1000(b *testing.B) {
+	mk := func(at time.Time, v uint64) *Sample {
+		s := &Sample{Time: at, SNMP: map[string]uint64{}}
+		for i := 0; i < 1000; i++ {
+			l := Link{Name: "veth" + string(rune('a'+i%26)) + time.Duration(i).String(), Index: i + 1,
+				Stats:  LinkStats{RxPackets: v, TxPackets: v, RxDropped: v},
+				Qdiscs: []Qdisc{{Kind: "noqueue", Handle: "0:", Parent: "root", Packets: v}}}
+			for q := 0; q < 4; q++ {
+				l.Counters = append(l.Counters, Counter{Name: "rx_queue_" + string(rune('0'+q)) + "_drops", Value: v})
+			}
+			s.Links = append(s.Links, l)
+		}
+		for i := 0; i < 300; i++ {
+			s.SNMP["Proto.F"+time.Duration(i).String()] = v
+		}
+		return s
+	}
+	prev, cur := mk(t0, 10), mk(t0.Add(time.Second), 20)
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := Diff(prev, cur); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

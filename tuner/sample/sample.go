@@ -127,14 +127,15 @@ type Qdisc struct {
 	Handle     string `json:"handle"` // "1:" form; "" for handle 0
 	Parent     string `json:"parent"` // "root", "ingress", "clsact" or "1:2"
 	Root       bool   `json:"root"`
-	Limit      uint32 `json:"limit,omitempty"` // packets, when the qdisc has a packet limit
-	Packets    uint64 `json:"packets"`         // packets sent (dequeued)
+	Limit      uint32 `json:"limit,omitempty"`       // packets, when the qdisc has a packet limit
+	LimitBytes uint32 `json:"limit_bytes,omitempty"` // bytes, when the limit is in bytes (bfifo, tbf)
+	Packets    uint64 `json:"packets"`               // packets sent (dequeued)
 	Bytes      uint64 `json:"bytes"`
 	Drops      uint64 `json:"drops"`
 	Overlimits uint64 `json:"overlimits"`
 	Requeues   uint64 `json:"requeues"`
-	Backlog    uint32 `json:"backlog"` // packets queued now (gauge)
-	Qlen       uint32 `json:"qlen"`    // gauge
+	Backlog    uint32 `json:"backlog"` // bytes queued now (gauge; tc's "backlog Nb")
+	Qlen       uint32 `json:"qlen"`    // packets queued now (gauge; tc's "backlog Np")
 	Wrap32     bool   `json:"wrap32,omitempty"`
 }
 
