@@ -1,0 +1,87 @@
+//go:build ignore
+
+/* Drop accounting on skb:kfree_skb, keyed by (reason, netns, ifindex, location). */
+
+#include "include/common.h"
+#include "include/kernel.h"
+
+char __license[] SEC("license") = "Dual BSD/GPL";
+
+struct drop_key {
+	__u32 reason;
+	__u32 netns;
+	__u32 ifindex;
+	__u32 pad;
+	__u64 location;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
+	__type(key, struct drop_key);
+	__type(value, __u64);
+	__uint(max_entries, 8192);
+} drops SEC(".maps");
+
+/* Enum values differ between kernels: Go sets them from kernel BTF before load. ~0 never
+ * matches a real reason. */
+volatile const __u32 reason_not_dropped_yet = ~0;
+volatile const __u32 reason_consumed = ~0;
+
+static __always_inline __u32 skb_netns(struct sk_buff *skb, struct net_device *dev)
+{
+	struct sock *sk;
+
+	if (dev)
+		return BPF_CORE_READ(dev, nd_net.net, ns.inum);
+	/* Socket-level drops may have lost the device; the socket still knows its netns. */
+	sk = BPF_CORE_READ(skb, sk);
+	if (sk)
+		return BPF_CORE_READ(sk, __sk_common.skc_net.net, ns.inum);
+	return 0;
+}
+
+static __always_inline void count_drop(struct sk_buff *skb, __u64 location, __u32 reason)
+{
+	struct drop_key key;
+	struct net_device *dev;
+	__u64 one = 1, *v;
+
+	if (reason == reason_consumed || reason == reason_not_dropped_yet)
+		return;
+	__builtin_memset(&key, 0, sizeof(key));
+	dev = BPF_CORE_READ(skb, dev);
+	key.reason = reason;
+	key.netns = skb_netns(skb, dev);
+	key.ifindex = dev ? BPF_CORE_READ(dev, ifindex) : 0;
+	key.location = location;
+
+	v = bpf_map_lookup_elem(&drops, &key);
+	if (v) {
+		(*v)++;
+		return;
+	}
+	if (!bpf_map_update_elem(&drops, &key, &one, BPF_NOEXIST))
+		return;
+	/* Another CPU may have inserted the key in between. */
+	v = bpf_map_lookup_elem(&drops, &key);
+	if (v) {
+		(*v)++;
+		return;
+	}
+	count_error();
+}
+
+/* Arguments of trace_kfree_skb: skb, location, reason (since 5.17), rx_sk (since 6.13). */
+SEC("tp_btf/kfree_skb")
+int nettune_drop(__u64 *ctx)
+{
+	count_drop((struct sk_buff *)ctx[0], ctx[1], (__u32)ctx[2]);
+	return 0;
+}
+
+SEC("raw_tracepoint/kfree_skb")
+int nettune_drop_rt(struct bpf_raw_tracepoint_args *ctx)
+{
+	count_drop((struct sk_buff *)ctx->args[0], ctx->args[1], (__u32)ctx->args[2]);
+	return 0;
+}

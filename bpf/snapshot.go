@@ -1,0 +1,175 @@
+package bpf
+
+import (
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/cilium/ebpf"
+
+	"github.com/nettune/nettune/tuner/sample"
+)
+
+// ErrClosed is returned by Snapshot and Drops after Close.
+var ErrClosed = errors.New("probes closed")
+
+// Snapshot returns the cumulative counts since Attach; the collector diffs two snapshots
+// (sample.Diff). Per-CPU values are summed.
+func (p *Probes) Snapshot() (*sample.InPath, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed {
+		return nil, ErrClosed
+	}
+	out := &sample.InPath{XDPMode: p.xdpMode, Note: strings.Join(p.Notes, "; "),
+		Points: []sample.PointCount{}, Drops: []sample.DropCount{}, Foreign: p.foreign}
+	if p.counters.XdpCounts != nil {
+		pts, err := p.points()
+		if err != nil {
+			return nil, err
+		}
+		out.Points = pts
+	}
+	if p.dropsMap != nil {
+		d, err := p.drops()
+		if err != nil {
+			return nil, err
+		}
+		out.Drops = d
+	}
+	for _, m := range p.errMaps {
+		var vals []uint64
+		if err := m.Lookup(uint32(0), &vals); err != nil {
+			return nil, fmt.Errorf("read map errors: %w", err)
+		}
+		out.MapErrors += sum(vals)
+	}
+	return out, nil
+}
+
+// Drops returns the cumulative drop counts since Attach, for a live view.
+func (p *Probes) Drops() ([]sample.DropCount, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed {
+		return nil, ErrClosed
+	}
+	if p.dropsMap == nil {
+		return nil, errors.New("drops not attached")
+	}
+	return p.drops()
+}
+
+func sum(v []uint64) uint64 {
+	var s uint64
+	for _, x := range v {
+		s += x
+	}
+	return s
+}
+
+// readCounters sums a per-CPU counter array.
+func readCounters(m *ebpf.Map) ([]countersCounter, error) {
+	out := make([]countersCounter, m.MaxEntries())
+	var (
+		key  uint32
+		vals []countersCounter
+	)
+	it := m.Iterate()
+	for it.Next(&key, &vals) {
+		for _, v := range vals {
+			out[key].Packets += v.Packets
+			out[key].Bytes += v.Bytes
+		}
+	}
+	if err := it.Err(); err != nil {
+		return nil, fmt.Errorf("read counters: %w", err)
+	}
+	return out, nil
+}
+
+func (p *Probes) points() ([]sample.PointCount, error) {
+	var out []sample.PointCount
+	for _, src := range []struct {
+		m     *ebpf.Map
+		point sample.Point
+	}{
+		{p.counters.XdpCounts, sample.PointXDP}, {p.counters.TcInCounts, sample.PointTCIngress},
+		{p.counters.TcEgCounts, sample.PointTCEgress}, {p.counters.XmitCounts, sample.PointXmit},
+	} {
+		c, err := readCounters(src.m)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", src.point, err)
+		}
+		for _, l := range p.links {
+			add := func(queue, key int) {
+				out = append(out, sample.PointCount{Point: src.point, Ifindex: l.index, Link: l.name,
+					Queue: queue, Packets: c[key].Packets, Bytes: c[key].Bytes})
+			}
+			switch src.point {
+			case sample.PointXDP:
+				if l.vethGenericXDP() {
+					var sum countersCounter
+					for q := range l.rxq {
+						sum.Packets += c[l.base+q].Packets
+						sum.Bytes += c[l.base+q].Bytes
+					}
+					out = append(out, sample.PointCount{Point: src.point, Ifindex: l.index, Link: l.name,
+						Queue: -1, Packets: sum.Packets, Bytes: sum.Bytes})
+				} else if l.xdp != "" {
+					for q := range l.rxq {
+						add(q, l.base+q)
+					}
+				}
+			case sample.PointTCIngress:
+				if l.tcIn {
+					for q := range l.rxq {
+						add(q, l.base+q)
+					}
+				}
+			case sample.PointTCEgress:
+				if l.tcEg {
+					add(-1, l.slot)
+				}
+			case sample.PointXmit:
+				for q := range l.txq {
+					add(q, l.base+q)
+				}
+			}
+		}
+	}
+	return out, nil
+}
+
+func (p *Probes) drops() ([]sample.DropCount, error) {
+	if p.syms == nil {
+		syms, err := ReadKallsyms("/proc")
+		if err != nil {
+			return nil, err
+		}
+		p.syms = syms
+	}
+	var (
+		key  dropsDropKey
+		vals []uint64
+		out  []sample.DropCount
+	)
+	it := p.dropsMap.Iterate()
+	for it.Next(&key, &vals) {
+		d := sample.DropCount{Reason: p.reasons[key.Reason], Netns: uint64(key.Netns),
+			Ifindex: int(key.Ifindex), Location: p.syms.Lookup(key.Location), Count: sum(vals)}
+		if d.Reason == "" {
+			d.Reason = fmt.Sprintf("%d", key.Reason)
+		}
+		if d.Netns == p.nsInode {
+			d.Link = p.names[d.Ifindex]
+		}
+		out = append(out, d)
+	}
+	if err := it.Err(); err != nil {
+		return nil, fmt.Errorf("read drops: %w", err)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Count > out[j].Count })
+	return out, nil
+}
