@@ -311,15 +311,19 @@ func chooseXDP(opt string, l *watchedLink) (mode, why string) {
 	case XDPNative:
 		return XDPNative, "native requested"
 	}
+	// Generic XDP runs in __netif_receive_skb_core, after the per-CPU backlog and right next to
+	// tc ingress: it measures nothing tc ingress does not, and it linearizes skbs (measurable
+	// throughput cost). auto therefore uses native XDP only where it changes nothing and
+	// otherwise leaves XDP off; per-queue receive counts then come from tc ingress.
 	switch {
 	case l.kind == "veth" && l.gro:
 		return XDPNative, "auto: veth with GRO on already receives through NAPI, native XDP keeps that path"
 	case l.kind == "veth":
-		return XDPGeneric, "auto: native XDP would switch this veth to its NAPI receive path"
+		return XDPOff, "auto: native XDP would switch this veth to its NAPI receive path and generic XDP adds cost without a new vantage point; per-queue counts come from tc ingress"
 	case l.kind == "":
-		return XDPGeneric, "auto: physical NIC, native XDP may make the driver rebuild its rings"
+		return XDPOff, "auto: physical NIC, native XDP may make the driver rebuild its rings; per-queue counts come from tc ingress (use --xdp native to count before the stack)"
 	}
-	return XDPGeneric, "auto: " + l.kind + " link, generic XDP leaves its datapath alone"
+	return XDPOff, "auto: " + l.kind + " link, per-queue counts come from tc ingress"
 }
 
 // attachTC attaches with tcx, or with clsact + cls_bpf where tcx is missing (or asked for).

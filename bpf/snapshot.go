@@ -22,7 +22,7 @@ func (p *Probes) Snapshot() (*sample.InPath, error) {
 	if p.closed {
 		return nil, ErrClosed
 	}
-	out := &sample.InPath{XDPMode: p.xdpMode, Note: strings.Join(p.Notes, "; "),
+	out := &sample.InPath{XDPMode: p.xdpMode, Netns: p.nsInode, Note: strings.Join(p.Notes, "; "),
 		Points: []sample.PointCount{}, Drops: []sample.DropCount{}, Foreign: p.foreign}
 	if p.counters.XdpCounts != nil {
 		pts, err := p.points()

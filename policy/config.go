@@ -24,7 +24,7 @@ type Thresholds struct {
 	MinRatio      float64 `mapstructure:"min_ratio" json:"min_ratio"`           // share of stage throughput (1e-4)
 	ActRatio      float64 `mapstructure:"act_ratio" json:"act_ratio"`           // share that earns a plan action (1e-3)
 	CriticalRatio float64 `mapstructure:"critical_ratio" json:"critical_ratio"` // share that is critical (1e-2)
-	SkewFactor    float64 `mapstructure:"skew_factor" json:"skew_factor"`       // one CPU/queue above mean × this = skew (4)
+	SkewFactor    float64 `mapstructure:"skew_factor" json:"skew_factor"`       // one CPU/queue above the others' mean × this = skew (4)
 }
 
 // Caps are the highest values nettune will ever propose.
@@ -36,6 +36,7 @@ type Caps struct {
 	RmemDefault       int64   `mapstructure:"rmem_default" json:"rmem_default"` // bytes
 	TCPRmemMax        int64   `mapstructure:"tcp_rmem_max" json:"tcp_rmem_max"` // bytes, tcp_rmem[2]
 	UDPMemMaxPages    int64   `mapstructure:"udp_mem_max_pages" json:"udp_mem_max_pages"`
+	TCPMemMaxPages    int64   `mapstructure:"tcp_mem_max_pages" json:"tcp_mem_max_pages"`
 	Somaxconn         int64   `mapstructure:"somaxconn" json:"somaxconn"`
 	IPFragHighThresh  int64   `mapstructure:"ipfrag_high_thresh" json:"ipfrag_high_thresh"` // bytes
 	TxQueueLen        int64   `mapstructure:"txqueuelen" json:"txqueuelen"`
@@ -56,6 +57,7 @@ func DefaultConfig() Config {
 			RmemDefault:       4 << 20,
 			TCPRmemMax:        64 << 20,
 			UDPMemMaxPages:    1 << 22, // 16 GiB of 4 KiB pages: a ceiling, udp_mem is raised in steps
+			TCPMemMaxPages:    1 << 22, // same ceiling for tcp_mem
 			Somaxconn:         65535,
 			IPFragHighThresh:  64 << 20,
 			TxQueueLen:        10000,
@@ -91,7 +93,8 @@ func (c Config) Validate() error {
 		"caps.netdev_max_backlog": c.Caps.NetdevMaxBacklog, "caps.netdev_budget": c.Caps.NetdevBudget,
 		"caps.netdev_budget_usecs": c.Caps.NetdevBudgetUsecs, "caps.rmem_max": c.Caps.RmemMax,
 		"caps.rmem_default": c.Caps.RmemDefault, "caps.tcp_rmem_max": c.Caps.TCPRmemMax,
-		"caps.udp_mem_max_pages": c.Caps.UDPMemMaxPages, "caps.somaxconn": c.Caps.Somaxconn,
+		"caps.udp_mem_max_pages": c.Caps.UDPMemMaxPages, "caps.tcp_mem_max_pages": c.Caps.TCPMemMaxPages,
+		"caps.somaxconn":          c.Caps.Somaxconn,
 		"caps.ipfrag_high_thresh": c.Caps.IPFragHighThresh, "caps.txqueuelen": c.Caps.TxQueueLen,
 		"caps.qdisc_limit": c.Caps.QdiscLimit, "caps.flow_limit_table_len": c.Caps.FlowLimitTableLen,
 	} {

@@ -39,8 +39,8 @@ func TestDiffCounters(t *testing.T) {
 				Counters: []Counter{
 					{Name: "rx_missed_errors", Value: 30},
 					{Name: "port.rx_discards", Value: 5, Wrap32: true}, // wrapped: 10 events
-					{Name: "rx_queue_0_drops", Value: 3},                // reset (ring resize)
-					{Name: "rx_queue_1_drops", Value: 99},               // queue added: no baseline
+					{Name: "rx_queue_0_drops", Value: 3},               // reset (ring resize)
+					{Name: "rx_queue_1_drops", Value: 99},              // queue added: no baseline
 				},
 				Qdiscs: []Qdisc{{Kind: "pfifo", Handle: "1:", Parent: "root", Drops: 3, Packets: 20, Wrap32: true}}},
 			{Name: "new0", Index: 10, Stats: LinkStats{RxPackets: 5}},

@@ -129,6 +129,7 @@ type Qdisc struct {
 	Root       bool   `json:"root"`
 	Limit      uint32 `json:"limit,omitempty"`       // packets, when the qdisc has a packet limit
 	LimitBytes uint32 `json:"limit_bytes,omitempty"` // bytes, when the limit is in bytes (bfifo, tbf)
+	Rate       uint64 `json:"rate,omitempty"`        // shaping rate in bytes/s (tbf); 0 = none or unknown
 	Packets    uint64 `json:"packets"`               // packets sent (dequeued)
 	Bytes      uint64 `json:"bytes"`
 	Drops      uint64 `json:"drops"`
@@ -172,6 +173,7 @@ type IRQ struct {
 // InPath carries the eBPF in-path counts (filled by bpf/ when probes are attached).
 type InPath struct {
 	XDPMode string        `json:"xdp_mode"` // "native", "generic" or "off", and why in Note
+	Netns   uint64        `json:"netns"`    // inode of the namespace the probes watch
 	Note    string        `json:"note,omitempty"`
 	Points  []PointCount  `json:"points"`
 	Drops   []DropCount   `json:"drops"`

@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/viper"
 
 	"github.com/nettune/nettune/policy"
+	"github.com/nettune/nettune/tuner/apply"
 )
 
 // Config is the whole configuration: configs/nettune.yaml documents every key. Values come
@@ -71,12 +72,11 @@ func (c Config) Validate() error {
 		return fmt.Errorf("bpf.xdp: %q is not one of off, generic, native, auto", c.BPF.XDP)
 	case c.Apply.StateDir == "":
 		return errors.New("apply.state_dir: must not be empty")
-	case c.Apply.Hysteresis < 1:
-		return errors.New("apply.hysteresis: must be ≥ 1")
-	case c.Apply.Cooldown < 0:
-		return errors.New("apply.cooldown: must be ≥ 0")
-	case c.Apply.RevertBelow < 0 || c.Apply.RevertBelow > 1:
-		return errors.New("apply.revert_below: must be between 0 and 1")
+	case c.Apply.LockTimeout < 0:
+		return errors.New("apply.lock_timeout: must be ≥ 0")
+	}
+	if err := c.autoConfig().Validate(); err != nil {
+		return err
 	}
 	return c.Policy.Validate()
 }
@@ -88,6 +88,10 @@ func oneOf(s string, opts ...string) bool {
 		}
 	}
 	return false
+}
+
+func (c Config) autoConfig() apply.AutoConfig {
+	return apply.AutoConfig{Hysteresis: c.Apply.Hysteresis, Cooldown: c.Apply.Cooldown, RevertBelow: c.Apply.RevertBelow}
 }
 
 // flagKeys maps command-line flags to config keys; only these flags are bound, so flags that

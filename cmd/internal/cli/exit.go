@@ -23,8 +23,8 @@ var errLoss = errors.New("loss found")
 // usageError wraps err so it maps to exit 2 while keeping its own message.
 type usageError struct{ err error }
 
-func (u usageError) Error() string        { return u.err.Error() }
-func (u usageError) Unwrap() []error      { return []error{ErrUsage, u.err} }
+func (u usageError) Error() string         { return u.err.Error() }
+func (u usageError) Unwrap() []error       { return []error{ErrUsage, u.err} }
 func usagef(format string, a ...any) error { return usageError{fmt.Errorf(format, a...)} }
 func asUsage(err error) error {
 	if err == nil {
@@ -38,7 +38,7 @@ func ExitCode(err error, stderr io.Writer) int {
 	switch {
 	case err == nil:
 		return ExitOK
-	case errors.Is(err, errLoss):
+	case errors.Is(err, errLoss), errors.Is(err, errDegraded):
 		return ExitLoss
 	case errors.Is(err, ErrUsage):
 		fmt.Fprintf(stderr, "nettune: %v\n", err)

@@ -175,7 +175,7 @@ func (p *printer) action(n int, a policy.Action) {
 		flags = append(flags, "at cap: advice only")
 	}
 	if a.MemoryBytes > 0 {
-		flags = append(flags, "memory ≤ "+bytes(a.MemoryBytes))
+		flags = append(flags, "memory ≤ "+humanBytes(a.MemoryBytes))
 	}
 	p.f("%2d. %s: %s → %s  [%s]\n", n, a.Knob, a.Current, a.Proposed, strings.Join(flags, ", "))
 	p.f("    run:  %s\n", a.Command)
@@ -190,7 +190,12 @@ func (p *printer) funnel(fs []policy.Funnel) {
 		return
 	}
 	p.f("\nFUNNEL  (packets/s; residual = entered − left − counted drops)\n")
+	quiet := 0
 	for _, f := range fs {
+		if !active(f) {
+			quiet++
+			continue
+		}
 		title := f.Interface
 		if title == "" {
 			title = "sockets"
@@ -215,6 +220,19 @@ func (p *printer) funnel(fs []policy.Funnel) {
 			p.err = err
 		}
 	}
+	if quiet > 0 {
+		p.f("(%d funnel(s) with no traffic and no loss not shown; -o json has all)\n", quiet)
+	}
+}
+
+// active: the funnel saw traffic, drops or an unexplained residual in the interval.
+func active(f policy.Funnel) bool {
+	for _, s := range f.Stages {
+		if s.InRate > 0 || s.OutRate > 0 || s.DropRate > 0 || s.Residual != 0 {
+			return true
+		}
+	}
+	return false
 }
 
 func rate(v float64) string {
@@ -241,7 +259,7 @@ func pct(r float64) string {
 
 func seconds(s float64) string { return strconv.FormatFloat(s, 'f', 1, 64) + "s" }
 
-func bytes(n int64) string {
+func humanBytes(n int64) string {
 	const unit = 1024
 	if n < unit {
 		return fmt.Sprintf("%d B", n)

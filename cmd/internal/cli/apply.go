@@ -1,0 +1,208 @@
+package cli
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/spf13/cobra"
+
+	"github.com/nettune/nettune/policy"
+	"github.com/nettune/nettune/tuner/apply"
+	"github.com/nettune/nettune/tuner/collect"
+	"github.com/nettune/nettune/tuner/knob"
+	"github.com/nettune/nettune/tuner/sample"
+)
+
+type applyFlags struct {
+	dryRun bool
+	auto   bool
+	output string
+}
+
+func newApply(c *common) *cobra.Command {
+	var f applyFlags
+	cmd := &cobra.Command{
+		Use:   "apply",
+		Short: "Apply the plan advise proposes: journal first, then change, then verify",
+		Long: `apply measures one interval like advise and carries out its plan. Every change is written
+to a journal (and fsynced) before it is made, read back after, and can be undone with
+rollback. Settings an admin owns (sysctl.d, irqbalance, values changed by someone else) are
+left alone and reported. Ring and channel changes interrupt traffic on many drivers and need
+--allow-disruptive.
+
+--dry-run shows the exact actions and changes nothing (it works without root where the
+counters are readable). --auto is for cron or a systemd timer: it does not sleep, it takes the
+delta since the previous run (kept in the state directory), acts only on loss that persists,
+and reverts changes that did not help.`,
+		Example: `  nettune apply --dry-run
+  nettune apply --interval 30s
+  nettune apply --auto            # from configs/nettune.timer or configs/nettune.cron`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := c.config(cmd.Flags())
+			if err != nil {
+				return err
+			}
+			if f.output != "text" && f.output != "json" {
+				return usagef("output: %q is not one of text, json", f.output)
+			}
+			if f.dryRun && f.auto {
+				return usagef("--dry-run and --auto exclude each other")
+			}
+			if !f.dryRun && os.Geteuid() != 0 {
+				return usagef("apply changes kernel settings and needs root (try --dry-run)")
+			}
+			a := newApplier(cfg)
+			if f.auto {
+				res, err := autoRun(cfg, a)
+				if err != nil {
+					return applyErr(err)
+				}
+				return emit(c.s.Out, f.output, res, res.String())
+			}
+			cfg.BPF.Enabled = false // the plan comes from counters; probes add nothing to it
+			m, err := measure(cmd.Context(), cfg, c.s.Err)
+			if err != nil {
+				return err
+			}
+			var res *apply.Result
+			if f.dryRun {
+				res, err = a.DryRun(m.report.Plan)
+			} else {
+				res, err = a.Apply(m.report.Plan)
+			}
+			if res != nil {
+				if werr := emit(c.s.Out, f.output, res, resultText(res, m.report)); werr != nil {
+					return werr
+				}
+			}
+			return applyErr(err)
+		},
+	}
+	addMeasureFlags(cmd)
+	cmd.Flags().BoolVar(&f.dryRun, "dry-run", false, "show the actions and change nothing")
+	cmd.Flags().BoolVar(&f.auto, "auto", false, "periodic remediation (cron/systemd timer): delta since the previous run")
+	cmd.Flags().Bool("allow-disruptive", false, "allow changes that interrupt traffic (ring sizes)")
+	cmd.Flags().String("state-dir", "/var/lib/nettune", "journal, lock and previous sample")
+	cmd.Flags().StringVarP(&f.output, "output", "o", "text", "output format: text or json")
+	return cmd
+}
+
+func newApplier(cfg Config) *apply.Applier {
+	return apply.New(apply.Options{
+		StateDir:        cfg.Apply.StateDir,
+		Env:             knob.Env{ProcRoot: cfg.ProcRoot, SysRoot: cfg.SysRoot, Ring: knob.EthtoolRing{}},
+		Config:          cfg.Policy,
+		Auto:            cfg.autoConfig(),
+		AllowDisruptive: cfg.Apply.AllowDisruptive,
+		LockTimeout:     cfg.Apply.LockTimeout,
+	})
+}
+
+// autoRun takes one sample and lets the applier compare it with the previous run's.
+func autoRun(cfg Config, a *apply.Applier) (*apply.AutoResult, error) {
+	col := collect.New(collect.Options{ProcRoot: cfg.ProcRoot, SysRoot: cfg.SysRoot, Netns: cfg.Netns, Links: cfg.Interfaces})
+	cur, err := col.Sample()
+	if err != nil {
+		return nil, classify(err)
+	}
+	return a.Auto(cur, func(d *sample.Delta) *policy.Report { return policy.Analyze(d, cfg.Policy) })
+}
+
+// resultText prefixes the steps with the verdict so a dry run explains itself.
+func resultText(res *apply.Result, r *policy.Report) string {
+	if len(res.Steps) == 0 {
+		if r.Loss() {
+			return "loss found, but no knob nettune may change addresses it (see nettune advise)\n"
+		}
+		return "nothing to do: no loss that tuning addresses in this interval\n"
+	}
+	head := "apply"
+	if res.DryRun {
+		head = "dry run (nothing changed)"
+	}
+	return fmt.Sprintf("%s: %d action(s)\n%s", head, len(res.Steps), res.String())
+}
+
+// applyErr maps the applier's bad-input errors to exit 2; anything else is internal.
+func applyErr(err error) error {
+	for _, bad := range []error{apply.ErrUnknownJournalID, apply.ErrCorruptJournal, apply.ErrStateDirReadOnly,
+		apply.ErrNotRoot, apply.ErrLocked, policy.ErrConfig} {
+		if errors.Is(err, bad) {
+			return asUsage(err)
+		}
+	}
+	return err
+}
+
+func emit(w io.Writer, format string, v any, text string) error {
+	if format == "json" {
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		return enc.Encode(v)
+	}
+	_, err := io.WriteString(w, text)
+	return err
+}
+
+func newRollback(c *common) *cobra.Command {
+	var output string
+	cmd := &cobra.Command{
+		Use:   "rollback [APPLY-ID]",
+		Short: "Restore the values nettune found before it changed them (all, or one apply)",
+		Args:  cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			cfg, err := c.config(cmd.Flags())
+			if err != nil {
+				return err
+			}
+			if os.Geteuid() != 0 {
+				return usagef("rollback changes kernel settings and needs root")
+			}
+			id := ""
+			if len(args) == 1 {
+				id = args[0]
+			}
+			res, err := newApplier(cfg).Rollback(id)
+			if res != nil {
+				text := res.String()
+				if len(res.Steps) == 0 {
+					text = "nothing to roll back\n"
+				}
+				if werr := emit(c.s.Out, output, res, text); werr != nil {
+					return werr
+				}
+			}
+			return applyErr(err)
+		},
+	}
+	cmd.Flags().String("state-dir", "/var/lib/nettune", "journal, lock and previous sample")
+	cmd.Flags().StringVarP(&output, "output", "o", "text", "output format: text or json")
+	return cmd
+}
+
+func newStatus(c *common) *cobra.Command {
+	var output string
+	cmd := &cobra.Command{
+		Use:   "status",
+		Short: "Show what nettune changed, when, why, and any drift since",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := c.config(cmd.Flags())
+			if err != nil {
+				return err
+			}
+			st, err := newApplier(cfg).Status()
+			if err != nil {
+				return applyErr(err)
+			}
+			return emit(c.s.Out, output, st, st.String())
+		},
+	}
+	cmd.Flags().String("state-dir", "/var/lib/nettune", "journal, lock and previous sample")
+	cmd.Flags().StringVarP(&output, "output", "o", "text", "output format: text or json")
+	return cmd
+}

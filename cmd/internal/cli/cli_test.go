@@ -1,0 +1,143 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+
+	"github.com/nettune/nettune/tuner/lab"
+)
+
+// TestMain lets a test re-run this binary as the nettune command (for runs as another user).
+func TestMain(m *testing.M) {
+	if os.Getenv("NETTUNE_TEST_AS_MAIN") == "1" {
+		err := Execute(context.Background(), os.Args[1:], Streams{In: os.Stdin, Out: os.Stdout, Err: os.Stderr})
+		os.Exit(ExitCode(err, os.Stderr))
+	}
+	os.Exit(m.Run())
+}
+
+func run(t *testing.T, args ...string) (code int, stdout, stderr string) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	err := Execute(context.Background(), args, Streams{In: strings.NewReader(""), Out: &out, Err: &errb})
+	code = ExitCode(err, &errb)
+	return code, out.String(), errb.String()
+}
+
+func TestBadInputExitsTwo(t *testing.T) {
+	bad := filepath.Join(t.TempDir(), "bad.yaml")
+	if err := os.WriteFile(bad, []byte("interval: [\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	unknownKey := filepath.Join(t.TempDir(), "unknown.yaml")
+	if err := os.WriteFile(unknownKey, []byte("policy:\n  tresholds: {}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"unknown command", []string{"advize"}, "unknown command"},
+		{"unknown flag", []string{"advise", "--bogus"}, "unknown flag"},
+		{"bad flag value", []string{"advise", "--interval", "soon"}, "interval"},
+		{"bad output", []string{"advise", "-o", "xml", "--interval", "100ms"}, "output"},
+		{"malformed config", []string{"advise", "--config", bad}, "bad.yaml"},
+		{"unknown config key", []string{"advise", "--config", unknownKey}, "tresholds"},
+		{"missing config file", []string{"advise", "--config", "/nonexistent/nettune.yaml"}, "nettune.yaml"},
+		{"unknown interface", []string{"advise", "--no-bpf", "--interval", "100ms", "--iface", "nosuch0"}, "nosuch0"},
+		{"unknown netns", []string{"advise", "--no-bpf", "--interval", "100ms", "--netns", "nettune-nosuch"}, "nettune-nosuch"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			code, stdout, stderr := run(t, tc.args...)
+			if code != ExitUsage {
+				t.Errorf("exit status %d, want %d; stderr: %s", code, ExitUsage, stderr)
+			}
+			if !strings.Contains(stderr, tc.want) {
+				t.Errorf("stderr %q does not mention %q", stderr, tc.want)
+			}
+			if stdout != "" {
+				t.Errorf("a rejected run printed a report: %q", stdout)
+			}
+		})
+	}
+}
+
+// asNobody runs this test binary as the nettune command under uid/gid 65534.
+func asNobody(t *testing.T, args ...string) (int, string) {
+	t.Helper()
+	lab.RequireRoot(t)
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir, err := os.MkdirTemp("", "nettune-nobody-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	bin := filepath.Join(dir, "nettune.test")
+	copyFile(t, self, bin)
+	cmd := exec.Command(bin, args...)
+	cmd.Env = append(os.Environ(), "NETTUNE_TEST_AS_MAIN=1")
+	cmd.Dir = dir
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+	var errb bytes.Buffer
+	cmd.Stderr = &errb
+	err = cmd.Run()
+	code := 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatal(err)
+	}
+	return code, errb.String()
+}
+
+func copyFile(t *testing.T, from, to string) {
+	t.Helper()
+	in, err := os.Open(from)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer in.Close()
+	out, err := os.OpenFile(to, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o755)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.Copy(out, in); err != nil {
+		t.Fatal(err)
+	}
+	if err := out.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestNonRootNeedsRootExitsTwo(t *testing.T) {
+	ns := lab.NewNS(t, "nrt")
+	code, stderr := asNobody(t, "advise", "--no-bpf", "--interval", "100ms", "--netns", ns.Name)
+	if code != ExitUsage || !strings.Contains(stderr, "root") {
+		t.Errorf("advise --netns as nobody: exit %d, stderr %q; want 2 and a word about root", code, stderr)
+	}
+	code, stderr = asNobody(t, "apply", "--state-dir", t.TempDir())
+	if code != ExitUsage || !strings.Contains(stderr, "root") {
+		t.Errorf("apply as nobody: exit %d, stderr %q; want 2 and a word about root", code, stderr)
+	}
+}
+
+func TestNonRootAdviseFallsBackToCounters(t *testing.T) {
+	code, stderr := asNobody(t, "advise", "--interval", "200ms", "-o", "json")
+	if code != ExitOK && code != ExitLoss {
+		t.Fatalf("advise as nobody: exit %d, stderr %q", code, stderr)
+	}
+}

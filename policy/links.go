@@ -1,0 +1,151 @@
+package policy
+
+import (
+	"fmt"
+	"sort"
+
+	"github.com/nettune/nettune/policy/stage"
+	"github.com/nettune/nettune/tuner/sample"
+)
+
+// allQueues selects counters of every queue and of the whole device.
+const allQueues = -2
+
+// counterSum adds the normalized driver counters of one stage and kind (queue -1 = device-wide
+// counters only; allQueues = all).
+func counterSum(l *sample.Link, st stage.Stage, k sample.Kind, queue int) uint64 {
+	var n uint64
+	for _, c := range l.Counters {
+		if c.Stage == st && c.Kind == k && (queue == allQueues || c.Queue == queue) {
+			n += c.Value
+		}
+	}
+	return n
+}
+
+// stageDrops is the loss a driver reports at one stage: the larger of the device-wide sum and
+// the per-queue sum, because drivers often export both views of the same drops.
+func stageDrops(l *sample.Link, st stage.Stage) (total uint64, perQueue map[int]uint64) {
+	var dev, q uint64
+	perQueue = map[int]uint64{}
+	for _, c := range l.Counters {
+		if c.Stage != st || c.Kind != sample.KindDrops {
+			continue
+		}
+		if c.Queue < 0 {
+			dev += c.Value
+		} else {
+			q += c.Value
+			perQueue[c.Queue] += c.Value
+		}
+	}
+	return max(dev, q), perQueue
+}
+
+// queuePackets is per-queue throughput from driver packet counters, when the driver has them.
+func queuePackets(l *sample.Link, dir sample.Dir) map[int]uint64 {
+	out := map[int]uint64{}
+	for _, c := range l.Counters {
+		if c.Kind == sample.KindPackets && c.Dir == dir && c.Queue >= 0 {
+			out[c.Queue] += c.Value
+		}
+	}
+	return out
+}
+
+// counterEvidence lists each driver counter of a stage and kind that moved.
+func (e *engine) counterEvidence(l *sample.Link, st stage.Stage, k sample.Kind, of string, through uint64) []Evidence {
+	var out []Evidence
+	for _, c := range l.Counters {
+		if c.Stage == st && c.Kind == k && c.Value > 0 {
+			out = append(out, e.ev(l.Name+" "+c.Name, c.Value, of, through))
+		}
+	}
+	return out
+}
+
+// queueSkew describes how drops spread over queues: per-queue ratios where the driver counts
+// per-queue packets, and a note when one queue carries most of them. It returns the queue
+// when a single queue has all drops.
+func (e *engine) queueSkew(l *sample.Link, drops map[int]uint64, dir sample.Dir) ([]Evidence, *int) {
+	if len(drops) == 0 {
+		return nil, nil
+	}
+	pk := queuePackets(l, dir)
+	qs := make([]int, 0, len(drops))
+	var total uint64
+	for q, n := range drops {
+		if n > 0 {
+			qs = append(qs, q)
+			total += n
+		}
+	}
+	sort.Ints(qs)
+	var out []Evidence
+	for _, q := range qs {
+		x := Evidence{Counter: fmt.Sprintf("%s %s queue %d drops", l.Name, dir, q), Delta: drops[q], Rate: e.rate(drops[q])}
+		if p, ok := pk[q]; ok {
+			x.Of = fmt.Sprintf("%s %s queue %d packets", l.Name, dir, q)
+			x.Ratio = ratioOf(drops[q], p)
+		}
+		if total > 0 && len(qs) > 1 && float64(drops[q]) > 0.5*float64(total) {
+			x.Note = fmt.Sprintf("queue %d has %.0f%% of the drops", q, 100*float64(drops[q])/float64(total))
+		}
+		out = append(out, x)
+	}
+	if len(qs) == 1 {
+		return out, intp(qs[0])
+	}
+	return out, nil
+}
+
+// rxQueueCount is the number of active receive queues.
+func rxQueueCount(l *sample.Link) int {
+	if c := l.Channels; c != nil && c.Combined+c.Rx > 0 {
+		return int(c.Combined + c.Rx)
+	}
+	if len(l.RxQueues) > 0 {
+		return len(l.RxQueues)
+	}
+	return max(l.NumRxQ, 1)
+}
+
+// rxBufferBytes estimates one RX descriptor's buffer: half a page at standard MTU, whole pages
+// with XDP (one page per frame) or jumbo frames (RULES.md row 2).
+func (e *engine) rxBufferBytes(l *sample.Link) int64 {
+	const page = 4096
+	if l.MTU > 1500 || e.xdpAttached(l.Name) {
+		return (int64(l.MTU) + 512 + page - 1) / page * page
+	}
+	return 2048
+}
+
+// skbBytes estimates the truesize of one queued MTU-sized packet (RULES.md row 5: ≈2–4 KiB).
+func (e *engine) skbBytes() int64 {
+	mtu := max(1500, e.maxMTU)
+	if mtu <= 1500 {
+		return 2304 // 2 KiB data + sk_buff
+	}
+	return int64(mtu) + 768
+}
+
+func (e *engine) xdpAttached(link string) bool {
+	ip := e.d.InPath
+	if ip == nil {
+		return false
+	}
+	for _, p := range ip.Foreign {
+		if p.Link == link && p.Hook == "xdp" {
+			return true
+		}
+	}
+	for _, p := range ip.Points {
+		if p.Link == link && p.Point == sample.PointXDP {
+			return true
+		}
+	}
+	return false
+}
+
+// virtual reports links without hardware: their "device" counters are software drops.
+func virtual(l *sample.Link) bool { return l.Kind != "" }

@@ -1,0 +1,112 @@
+package policy
+
+import (
+	"fmt"
+	"strconv"
+
+	"github.com/nettune/nettune/policy/stage"
+	"github.com/nettune/nettune/tuner/sample"
+)
+
+// ringRules: RULES.md row 2 (RX ring / DMA buffers) and row 14's TX ring. Allocation failures
+// and TX queue stops are pressure, not loss (§3.4).
+func ringRules(e *engine) {
+	for i := range e.d.Links {
+		l := &e.d.Links[i]
+		rxRing(e, l)
+		txRing(e, l)
+	}
+}
+
+func rxRing(e *engine, l *sample.Link) {
+	of := l.Name + " rx_packets"
+	rx := l.Stats.RxPackets
+	drops, perQ := stageDrops(l, stage.RxRing)
+	ev := e.counterEvidence(l, stage.RxRing, sample.KindDrops, of, rx)
+	qev, q := e.queueSkew(l, perQ, sample.Rx)
+	f := e.add(obs{stage: stage.RxRing, iface: l.Name, drops: drops, through: rx, of: of,
+		summary:  fmt.Sprintf("%s drops packets because an RX ring had no free buffer: the ring is too small for bursts or its CPU drains it too slowly", l.Name),
+		evidence: append(ev, qev...)})
+	if f != nil {
+		f.Queue = q
+		e.proposeRxRing(f, l)
+	}
+	if n := counterSum(l, stage.RxRing, sample.KindEvents, allQueues); n > 0 {
+		e.add(obs{stage: stage.RxRing, iface: l.Name, drops: n, through: rx, of: of, pressure: true,
+			summary:  fmt.Sprintf("%s: RX buffer allocation failures (may or may not drop packets; an unrefilled ring shows up as ring or FIFO drops)", l.Name),
+			evidence: e.counterEvidence(l, stage.RxRing, sample.KindEvents, of, rx)})
+	}
+}
+
+func txRing(e *engine, l *sample.Link) {
+	of := l.Name + " tx_packets"
+	tx := l.Stats.TxPackets
+	drops, perQ := stageDrops(l, stage.TxRing)
+	ev := e.counterEvidence(l, stage.TxRing, sample.KindDrops, of, tx)
+	qev, q := e.queueSkew(l, perQ, sample.Tx)
+	if f := e.add(obs{stage: stage.TxRing, iface: l.Name, drops: drops, through: tx, of: of,
+		summary:  fmt.Sprintf("%s drops packets at the TX ring", l.Name),
+		evidence: append(ev, qev...)}); f != nil {
+		f.Queue = q
+		e.proposeTxRing(f, l)
+	}
+	stops := counterSum(l, stage.TxRing, sample.KindEvents, allQueues)
+	var requeues uint64
+	for _, qd := range l.Qdiscs {
+		requeues += qd.Requeues
+	}
+	pev := e.counterEvidence(l, stage.TxRing, sample.KindEvents, of, tx)
+	if requeues > 0 {
+		pev = append(pev, e.ev(l.Name+" qdisc requeues", requeues, of, tx))
+	}
+	e.add(obs{stage: stage.TxRing, iface: l.Name, drops: stops + requeues, through: tx, of: of, pressure: true,
+		summary:  fmt.Sprintf("%s: TX ring full (queue stops/requeues): backpressure into the qdisc, not loss by itself", l.Name),
+		evidence: pev})
+}
+
+// ringCap is the highest ring size nettune proposes: the driver maximum × ring_fraction.
+func (e *engine) ringCap(limit uint32) int64 {
+	return int64(float64(limit) * e.cfg.Caps.RingFraction)
+}
+
+func (e *engine) proposeRxRing(f *Finding, l *sample.Link) {
+	if l.Ring == nil || l.Ring.RxMax == 0 {
+		if actionable(f) {
+			e.addAdvice(l.Name + ": the driver has no ring-size operation (ethtool -g), so " + f.ID + " cannot be answered with a bigger ring; spread the load instead")
+		}
+		return
+	}
+	cur := int64(l.Ring.Rx)
+	next, atCap := e.step(cur, e.ringCap(l.Ring.RxMax))
+	a := Action{
+		Knob: "ethtool-ring:" + l.Name + ":rx", Netns: e.ns, Scope: ScopeDevice, Disruptive: true,
+		Current: strconv.FormatInt(cur, 10), Proposed: strconv.FormatInt(next, 10), AtCap: atCap,
+		Risk: "many drivers rebuild their rings (link down/up: a traffic blip); a longer ring adds queueing latency and cache/IOTLB footprint",
+		Why: fmt.Sprintf("%s RX ring %d of maximum %d: a bigger ring absorbs bursts while the CPU catches up; it does not help a saturated CPU (spread the load first)",
+			l.Name, cur, l.Ring.RxMax),
+	}
+	if !atCap {
+		a.Command = inNetns(e.ns, fmt.Sprintf("ethtool -G %s rx %d", l.Name, next))
+		a.MemoryBytes = (next - cur) * int64(rxQueueCount(l)) * e.rxBufferBytes(l)
+	}
+	e.propose(f, a, phaseRing, 0)
+}
+
+func (e *engine) proposeTxRing(f *Finding, l *sample.Link) {
+	if l.Ring == nil || l.Ring.TxMax == 0 {
+		return
+	}
+	cur := int64(l.Ring.Tx)
+	next, atCap := e.step(cur, e.ringCap(l.Ring.TxMax))
+	a := Action{
+		Knob: "ethtool-ring:" + l.Name + ":tx", Netns: e.ns, Scope: ScopeDevice, Disruptive: true,
+		Current: strconv.FormatInt(cur, 10), Proposed: strconv.FormatInt(next, 10), AtCap: atCap,
+		Risk: "many drivers rebuild their rings (link down/up: a traffic blip); a longer TX ring hides queueing from the qdisc (bufferbloat)",
+		Why:  fmt.Sprintf("%s TX ring %d of maximum %d fills up and pushes packets back into the qdisc, which then drops them", l.Name, cur, l.Ring.TxMax),
+	}
+	if !atCap {
+		a.Command = inNetns(e.ns, fmt.Sprintf("ethtool -G %s tx %d", l.Name, next))
+		a.MemoryBytes = (next - cur) * int64(max(l.NumTxQ, 1)) * e.skbBytes()
+	}
+	e.propose(f, a, phaseTX, 2)
+}

@@ -1,0 +1,90 @@
+package policy
+
+import (
+
+	"github.com/nettune/nettune/policy/stage"
+)
+
+// udpRules: RULES.md row 11 (UDP receive buffer and UDP memory) and the UDP half of row 14
+// (send errors). IPv4 and IPv6 UDP counters are added (the knobs are shared).
+func udpRules(e *engine) {
+	udpRcvbuf(e)
+	udpMem(e)
+	udpSndbuf(e)
+}
+
+// udp sums a UDP field over IPv4 and IPv6.
+func (e *engine) udp(field string) uint64 { return e.snmp("Udp."+field) + e.snmp("Udp6."+field) }
+
+func (e *engine) udpEvidence(field, of string, through uint64) []Evidence {
+	return e.nonZero([]Evidence{
+		e.ev("Udp."+field, e.snmp("Udp."+field), of, through),
+		e.ev("Udp6."+field, e.snmp("Udp6."+field), of, through),
+	})
+}
+
+func udpRcvbuf(e *engine) {
+	in := e.udp("InDatagrams")
+	f := e.add(obs{stage: stage.UDPRcvbuf, drops: e.udp("RcvbufErrors"), through: in, of: "Udp.InDatagrams",
+		summary:  "UDP datagrams were dropped because a socket's receive buffer was full: the application reads slower than datagrams arrive, or its buffer is too small for the bursts",
+		evidence: e.udpEvidence("RcvbufErrors", "Udp.InDatagrams", in)})
+	if f == nil {
+		return
+	}
+	e.addAdvice(f.ID + ": if the receiving application is CPU-bound, buffers only delay the loss: add reader threads or sockets (SO_REUSEPORT); per-socket drops are in /proc/net/udp (drops) and ss -uam")
+	e.proposeSysctl(f, sysctlStep{
+		key: "net.core.rmem_default", capv: e.cfg.Caps.RmemDefault, phase: phaseSocket, rank: 2,
+		mem:  func(cur, next int64) int64 { return next - cur },
+		risk: "every socket created afterwards (UDP and others that do not set SO_RCVBUF) may hold this much more receive memory; the estimate is per socket",
+		why:  "applications that never call setsockopt(SO_RCVBUF) get rmem_default as their receive buffer; existing sockets keep their size, so the application must reopen its socket (restart)",
+	})
+	e.proposeSysctl(f, sysctlStep{
+		key: "net.core.rmem_max", capv: e.cfg.Caps.RmemMax, phase: phaseSocket, rank: 4,
+		mem:  func(cur, next int64) int64 { return 2 * (next - cur) },
+		risk: "raises only the ceiling: memory is used when an application asks for it (the kernel doubles SO_RCVBUF requests); the estimate is per such socket",
+		why:  "applications that set SO_RCVBUF are clamped to rmem_max when they call setsockopt: after raising it the application must set SO_RCVBUF again (usually a restart) and ask for a larger buffer",
+	})
+}
+
+func udpMem(e *engine) {
+	in := e.udp("InDatagrams")
+	f := e.add(obs{stage: stage.UDPMem, drops: e.udp("MemErrors"), through: in, of: "Udp.InDatagrams",
+		summary:  "UDP datagrams were dropped because UDP memory as a whole hit its hard limit (udp_mem[2]) or the memory cgroup refused the charge",
+		evidence: e.udpEvidence("MemErrors", "Udp.InDatagrams", in)})
+	if f == nil {
+		return
+	}
+	e.addAdvice(f.ID + ": in a container, check the memory cgroup limit first: socket memory is charged to it")
+	e.proposeSysctl(f, sysctlStep{
+		key: "net.ipv4.udp_mem", capv: e.cfg.Caps.UDPMemMaxPages, multi: true, field: -1, phase: phaseSocket, rank: 5,
+		mem:  func(cur, next int64) int64 { return (next - cur) * pageSize },
+		risk: "all UDP sockets together may pin this much more kernel memory (pages of 4 KiB assumed)",
+		why:  "udp_mem (in pages) bounds the memory of all UDP sockets of the host; its hard limit was reached",
+	})
+}
+
+func udpSndbuf(e *engine) {
+	out := e.udp("OutDatagrams")
+	errs := e.udp("SndbufErrors")
+	ev := e.udpEvidence("SndbufErrors", "Udp.OutDatagrams", out)
+	// ENOBUFS on a UDP send is how a qdisc drop looks from the socket (RULES.md row 14): when
+	// qdisc findings account for it, it is their evidence, not a stage of its own.
+	if q := e.findings(func(x *Finding) bool { return x.Stage == stage.Qdisc || x.Stage == stage.AQM }); len(q) > 0 && errs > 0 {
+		var qdrops float64
+		for _, f := range q {
+			qdrops += f.DropRate
+		}
+		if e.d.Rate(errs) <= 1.1*qdrops {
+			for i := range ev {
+				ev[i].Note = joinNote(ev[i].Note, "the senders' side of these qdisc drops (ENOBUFS)")
+			}
+			q[0].Evidence = append(q[0].Evidence, ev...)
+			return
+		}
+	}
+	e.add(obs{stage: stage.UDPSndbuf, drops: errs, through: out, of: "Udp.OutDatagrams",
+		summary:  "UDP sends failed with ENOBUFS (qdisc or device refused them; applications rarely see it unless they set IP_RECVERR)",
+		evidence: ev})
+}
+
+const pageSize = 4096
