@@ -1,7 +1,6 @@
 package policy
 
 import (
-
 	"github.com/nettune/nettune/policy/stage"
 )
 
