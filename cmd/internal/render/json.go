@@ -16,14 +16,14 @@ const Schema = "nettune.advise/v1"
 
 // Meta is what the report says about how it was made.
 type Meta struct {
-	Host     string `json:"host"`
-	Kernel   string `json:"kernel,omitempty"`
-	Netns    string `json:"netns,omitempty"`
-	Mode     string `json:"mode"` // "counters" or "counters+bpf"
-	XDPMode  string `json:"xdp_mode,omitempty"`
-	BPFNote  string `json:"bpf_note,omitempty"`
-	Foreign  []sample.ForeignProg `json:"foreign_programs,omitempty"`
-	Attribution *float64 `json:"bpf_attribution,omitempty"` // BPF-attributed drops ÷ counter drops
+	Host        string               `json:"host"`
+	Kernel      string               `json:"kernel,omitempty"`
+	Netns       string               `json:"netns,omitempty"`
+	Mode        string               `json:"mode"` // "counters" or "counters+bpf"
+	XDPMode     string               `json:"xdp_mode,omitempty"`
+	BPFNote     string               `json:"bpf_note,omitempty"`
+	Foreign     []sample.ForeignProg `json:"foreign_programs,omitempty"`
+	Attribution *float64             `json:"bpf_attribution,omitempty"` // BPF-attributed drops ÷ counter drops
 }
 
 type document struct {
