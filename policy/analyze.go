@@ -74,7 +74,10 @@ type engine struct {
 	actions map[string]*planned
 	advice  map[string]bool
 	ifname  map[int]string
-	maxMTU  int
+	// attributed and counted sum the drops in-path reasons confirmed and the counter drops
+	// of the findings they confirmed: their ratio is Report.Attribution.
+	attributed, counted float64
+	maxMTU              int
 }
 
 func newEngine(d *sample.Delta, s Settings, cfg Config) *engine {
@@ -264,6 +267,10 @@ func (e *engine) addAdvice(s string) {
 }
 
 func (e *engine) finish() {
+	if e.counted > 0 {
+		a := e.attributed / e.counted
+		e.r.Attribution = &a
+	}
 	fs := make([]*Finding, 0, len(e.order))
 	for _, id := range e.order {
 		fs = append(fs, e.byID[id])

@@ -26,3 +26,18 @@ func TestInPathDropsOfOtherNamespacesIgnored(t *testing.T) {
 	}
 	checkInvariants(t, r)
 }
+
+func TestAttributionIsReasonsOverCounters(t *testing.T) {
+	const own = 4026532001
+	d := newDelta().snmp(map[string]uint64{"Udp.InDatagrams": 9000, "Udp.RcvbufErrors": 1000, "Udp.InErrors": 1000}).
+		inPath(&sample.InPath{Netns: own, Drops: []sample.DropCount{
+			{Reason: "SOCKET_RCVBUFF", Netns: own, Location: "__udp_enqueue_schedule_skb+0x2b0", Count: 950},
+		}}).build()
+	r := Analyze(d, DefaultConfig())
+	if r.Attribution == nil || *r.Attribution < 0.949 || *r.Attribution > 0.951 {
+		t.Fatalf("attribution = %v, want 0.95", r.Attribution)
+	}
+	if r := Analyze(newDelta().snmp(map[string]uint64{"Udp.InDatagrams": 9000, "Udp.RcvbufErrors": 1000}).build(), DefaultConfig()); r.Attribution != nil {
+		t.Errorf("attribution without in-path data: %v", *r.Attribution)
+	}
+}

@@ -38,6 +38,11 @@ type Report struct {
 	// Advice is what nettune will not change but a person should know (admin-owned
 	// settings, application fixes, non-tuning causes).
 	Advice []string `json:"advice,omitempty"`
+	// Attribution is drops confirmed by kfree_skb reasons ÷ the counter drops of the findings
+	// they confirm (counters are the totals; RULES.md §6 measured a small BPF shortfall).
+	// nil when no in-path reason matched a counter finding. Renderers publish it with the
+	// report's metadata (render.Meta), hence no JSON name here.
+	Attribution *float64 `json:"-"`
 	// Missing names evidence that could not be read this time.
 	Missing []string `json:"missing,omitempty"`
 }

@@ -168,6 +168,8 @@ func attachReasons(e *engine, k reasonKey, dcs []sample.DropCount) {
 	}
 	if target != nil {
 		counted := target.DropRate * e.d.Interval.Seconds()
+		e.attributed += float64(total)
+		e.counted += counted
 		x := Evidence{Counter: "kfree_skb " + drs[0].Reason, Delta: total, Rate: e.rate(total)}
 		if counted > 0 {
 			x.Note = fmt.Sprintf("in-path drops ÷ counter drops = %.3f (counters are the totals; in-path attributes them)", float64(total)/counted)

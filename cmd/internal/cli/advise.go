@@ -111,6 +111,7 @@ func measure(ctx context.Context, cfg Config, progress io.Writer) (*measurement,
 	}
 	r := policy.Analyze(d, cfg.Policy)
 	r.Missing = append(r.Missing, second.Errors...)
+	meta.Attribution = r.Attribution
 	if probes != nil && second.InPath != nil {
 		meta.XDPMode = second.InPath.XDPMode
 		if second.InPath.Note != "" {

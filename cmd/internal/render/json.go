@@ -23,7 +23,7 @@ type Meta struct {
 	XDPMode     string               `json:"xdp_mode,omitempty"`
 	BPFNote     string               `json:"bpf_note,omitempty"`
 	Foreign     []sample.ForeignProg `json:"foreign_programs,omitempty"`
-	Attribution *float64             `json:"bpf_attribution,omitempty"` // BPF-attributed drops ÷ counter drops
+	Attribution *float64             `json:"bpf_attribution,omitempty"` // policy.Report.Attribution
 }
 
 type document struct {
