@@ -3,6 +3,7 @@
 package collect
 
 import (
+	"errors"
 	"fmt"
 	"path/filepath"
 	"runtime"
@@ -67,7 +68,14 @@ func (c *Collector) Sample() (*sample.Sample, error) {
 		defer r.Close()
 		// Counters are read back to back so they describe the same instant.
 		s.Time = time.Now()
-		if s.Links, err = r.Links(c.o.Links); err != nil {
+		s.Links, err = r.Links(c.o.Links)
+		var partial *netdev.PartialError
+		switch {
+		case errors.As(err, &partial):
+			for _, e := range partial.Errs { // a driver that refused one ethtool call
+				s.Errors = append(s.Errors, e.Error())
+			}
+		case err != nil:
 			return err
 		}
 		if s.SNMP, err = kstat.ReadSNMP(c.o.ProcRoot); err != nil {

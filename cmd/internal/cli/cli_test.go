@@ -16,8 +16,8 @@ import (
 
 // TestMain lets a test re-run this binary as the nettune command (for runs as another user).
 func TestMain(m *testing.M) {
-	if os.Getenv("NETTUNE_TEST_AS_MAIN") == "1" {
-		err := Execute(context.Background(), os.Args[1:], Streams{In: os.Stdin, Out: os.Stdout, Err: os.Stderr})
+	if os.Getenv("CLITEST_RUN_AS_NETTUNE") == "1" {
+		err := Run(os.Args[1:], Streams{In: os.Stdin, Out: os.Stdout, Err: os.Stderr})
 		os.Exit(ExitCode(err, os.Stderr))
 	}
 	os.Exit(m.Run())
@@ -37,7 +37,7 @@ func TestBadInputExitsTwo(t *testing.T) {
 		t.Fatal(err)
 	}
 	unknownKey := filepath.Join(t.TempDir(), "unknown.yaml")
-	if err := os.WriteFile(unknownKey, []byte("policy:\n  tresholds: {}\n"), 0o600); err != nil {
+	if err := os.WriteFile(unknownKey, []byte("policy:\n  tresholds:\n    min_rate: 5\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	for _, tc := range []struct {
@@ -89,7 +89,7 @@ func asNobody(t *testing.T, args ...string) (int, string) {
 	bin := filepath.Join(dir, "nettune.test")
 	copyFile(t, self, bin)
 	cmd := exec.Command(bin, args...)
-	cmd.Env = append(os.Environ(), "NETTUNE_TEST_AS_MAIN=1")
+	cmd.Env = append(os.Environ(), "CLITEST_RUN_AS_NETTUNE=1")
 	cmd.Dir = dir
 	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
 	var errb bytes.Buffer

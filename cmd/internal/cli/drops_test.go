@@ -1,0 +1,231 @@
+package cli
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/link"
+
+	"github.com/nettune/nettune/tuner/lab"
+	"github.com/nettune/nettune/tuner/sample"
+)
+
+// nettuneObjects lists loaded programs and links whose program name starts with "nettune",
+// straight from the bpf syscalls: what is attached, whatever any pid file would claim.
+func nettuneObjects(t *testing.T) map[string]bool {
+	t.Helper()
+	found := map[string]bool{}
+	for id := ebpf.ProgramID(0); ; {
+		next, err := ebpf.ProgramGetNextID(id)
+		if errors.Is(err, os.ErrNotExist) {
+			break
+		}
+		if err != nil {
+			t.Fatalf("walk programs: %v", err)
+		}
+		id = next
+		p, err := ebpf.NewProgramFromID(id)
+		if err != nil {
+			continue // unloaded meanwhile
+		}
+		info, err := p.Info()
+		p.Close()
+		if err == nil && strings.HasPrefix(info.Name, "nettune") {
+			found[fmt.Sprintf("program %d %s", id, info.Name)] = true
+		}
+	}
+	it := new(link.Iterator)
+	defer it.Close()
+	for it.Next() {
+		info, err := it.Take().Info()
+		if err != nil {
+			continue
+		}
+		lid := info.ID
+		p, err := ebpf.NewProgramFromID(info.Program)
+		if err != nil {
+			continue
+		}
+		pi, err := p.Info()
+		p.Close()
+		if err == nil && strings.HasPrefix(pi.Name, "nettune") {
+			found[fmt.Sprintf("link %d to %s", lid, pi.Name)] = true
+		}
+	}
+	if err := it.Err(); err != nil {
+		t.Fatalf("walk links: %v", err)
+	}
+	return found
+}
+
+// TestDropsDetachesOnEverySignal runs the real `nettune drops` command as a child process,
+// waits for its first interval, stops it with each signal, and checks through the bpf
+// syscalls that none of its programs or links survive.
+func TestDropsDetachesOnEverySignal(t *testing.T) {
+	lab.RequireRoot(t)
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, sig := range []syscall.Signal{syscall.SIGINT, syscall.SIGTERM, syscall.SIGKILL} {
+		t.Run(sig.String(), func(t *testing.T) {
+			before := nettuneObjects(t) // another process's probes are not this test's business
+			cmd := exec.Command(self, "drops", "-o", "json", "--every", "200ms")
+			cmd.Env = append(os.Environ(), "CLITEST_RUN_AS_NETTUNE=1")
+			out, err := cmd.StdoutPipe()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			first := make(chan error, 1)
+			go func() {
+				sc := bufio.NewScanner(out)
+				if !sc.Scan() {
+					first <- errors.New("drops printed nothing")
+					return
+				}
+				var fr dropsFrame
+				first <- json.Unmarshal(sc.Bytes(), &fr)
+				for sc.Scan() { // keep draining so the child never blocks on a full pipe
+				}
+			}()
+			select {
+			case err := <-first:
+				if err != nil {
+					_ = cmd.Process.Kill()
+					t.Fatalf("first frame: %v", err)
+				}
+			case <-time.After(20 * time.Second):
+				_ = cmd.Process.Kill()
+				t.Fatal("no frame within 20s")
+			}
+			if len(added(before, nettuneObjects(t))) == 0 {
+				t.Fatal("drops is running but loaded no nettune program: the check would prove nothing")
+			}
+			if err := cmd.Process.Signal(sig); err != nil {
+				t.Fatal(err)
+			}
+			werr := cmd.Wait()
+			if sig != syscall.SIGKILL && werr != nil {
+				t.Errorf("drops after %s: %v (want a clean exit)", sig, werr)
+			}
+			// bpf_link objects are released when the last file descriptor closes; give the
+			// kernel's deferred release a moment.
+			deadline := time.Now().Add(5 * time.Second)
+			var left []string
+			for {
+				if left = added(before, nettuneObjects(t)); len(left) == 0 || time.Now().After(deadline) {
+					break
+				}
+				time.Sleep(100 * time.Millisecond)
+			}
+			if len(left) > 0 {
+				t.Errorf("after %s still loaded: %v", sig, left)
+			}
+		})
+	}
+}
+
+func added(before, now map[string]bool) []string {
+	var out []string
+	for k := range now {
+		if !before[k] {
+			out = append(out, k)
+		}
+	}
+	return out
+}
+
+type fakeDrops struct{ frames [][]sample.DropCount }
+
+func (f *fakeDrops) Drops() ([]sample.DropCount, error) {
+	if len(f.frames) == 0 {
+		return nil, errors.New("no more frames")
+	}
+	x := f.frames[0]
+	if len(f.frames) > 1 {
+		f.frames = f.frames[1:]
+	}
+	return x, nil
+}
+
+func TestDropsStreamsOneJSONObjectPerInterval(t *testing.T) {
+	src := &fakeDrops{frames: [][]sample.DropCount{
+		{{Reason: "NO_SOCKET", Location: "__udp4_lib_rcv+0x4bc", Netns: 1, Count: 10}},
+		{{Reason: "NO_SOCKET", Location: "__udp4_lib_rcv+0x4bc", Netns: 1, Count: 30},
+			{Reason: "QDISC_DROP", Location: "__dev_queue_xmit+0xee2", Ifindex: 4, Link: "eth1", Netns: 1, Count: 5}},
+		{{Reason: "NO_SOCKET", Location: "__udp4_lib_rcv+0x4bc", Netns: 1, Count: 30},
+			{Reason: "QDISC_DROP", Location: "__dev_queue_xmit+0xee2", Ifindex: 4, Link: "eth1", Netns: 1, Count: 5}},
+	}}
+	var b strings.Builder
+	f := dropsFlags{every: 100 * time.Millisecond, count: 2, top: 10, output: "json"}
+	if err := streamDrops(context.Background(), src, f, &b); err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(b.String()), "\n")
+	if len(lines) != 2 {
+		t.Fatalf("want 2 frames, got %d:\n%s", len(lines), b.String())
+	}
+	var fr dropsFrame
+	if err := json.Unmarshal([]byte(lines[0]), &fr); err != nil {
+		t.Fatal(err)
+	}
+	if len(fr.Drops) != 2 || fr.Drops[0].Reason != "NO_SOCKET" || fr.Drops[0].Count != 20 || fr.Drops[1].Link != "eth1" || fr.Drops[0].Rate <= 0 {
+		t.Errorf("first frame: %+v", fr)
+	}
+	if err := json.Unmarshal([]byte(lines[1]), &fr); err != nil || len(fr.Drops) != 0 {
+		t.Errorf("second frame (nothing new) = %+v, %v", fr, err)
+	}
+}
+
+// TestDropsLiveSeesClosedPort drives real NO_SOCKET drops in a lab namespace and reads them
+// through the drops command's own stream.
+func TestDropsLiveSeesClosedPort(t *testing.T) {
+	lab.RequireRoot(t)
+	a, b := lab.NewNS(t, "drA"), lab.NewNS(t, "drB")
+	v := lab.NewVeth(t, a, b, lab.VethOpts{})
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	go func() {
+		for ctx.Err() == nil {
+			_, _ = lab.PortScan(ctx, a, v.BAddr, []int{40000, 40001, 40002})
+			time.Sleep(20 * time.Millisecond)
+		}
+	}()
+	var out strings.Builder
+	done := make(chan error, 1)
+	go func() {
+		done <- Execute(ctx, []string{"drops", "-o", "json", "--every", "500ms", "--count", "3", "--netns", b.Name},
+			Streams{In: strings.NewReader(""), Out: &out, Err: &out})
+	}()
+	if err := <-done; err != nil {
+		t.Fatalf("drops: %v\n%s", err, out.String())
+	}
+	var sawIface bool
+	for _, line := range strings.Split(strings.TrimSpace(out.String()), "\n") {
+		var fr dropsFrame
+		if err := json.Unmarshal([]byte(line), &fr); err != nil {
+			t.Fatalf("not a JSON frame: %q", line)
+		}
+		for _, r := range fr.Drops {
+			if r.Reason == "NO_SOCKET" && r.Link == v.BName && strings.Contains(r.Location, "+0x") {
+				sawIface = true
+			}
+		}
+	}
+	if !sawIface {
+		t.Errorf("no NO_SOCKET drop on %s in:\n%s", v.BName, out.String())
+	}
+}

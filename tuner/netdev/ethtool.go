@@ -1,0 +1,133 @@
+package netdev
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/safchain/ethtool"
+	"golang.org/x/sys/unix"
+
+	"github.com/nettune/nettune/tuner/sample"
+)
+
+// ErrUnavailable marks ethtool data the driver supports but that could not be read: it is
+// reported as missing, never as zero.
+var ErrUnavailable = errors.New("ethtool data unavailable")
+
+// ethtoolAPI is the part of safchain/ethtool the reader uses; tests substitute a fake to
+// exercise the validation below.
+type ethtoolAPI interface {
+	DriverInfo(intf string) (ethtool.DrvInfo, error)
+	Stats(intf string) (map[string]uint64, error)
+	GetRing(intf string) (ethtool.Ring, error)
+	GetChannels(intf string) (ethtool.Channels, error)
+	Close()
+}
+
+// ethtoolConn is the library handle with -S buffers of its own: the library's pooled
+// buffers (1.3 MB) are allocated again after each GC, and reading many links runs several.
+type ethtoolConn struct {
+	*ethtool.Ethtool
+	gstrings *ethtool.EthtoolGStrings
+	stats    *ethtool.EthtoolStats
+}
+
+func newEthtoolConn() (*ethtoolConn, error) {
+	e, err := ethtool.NewEthtool()
+	if err != nil {
+		return nil, err
+	}
+	return &ethtoolConn{Ethtool: e, gstrings: new(ethtool.EthtoolGStrings), stats: new(ethtool.EthtoolStats)}, nil
+}
+
+func (c *ethtoolConn) Stats(intf string) (map[string]uint64, error) {
+	return c.StatsWithBuffer(intf, c.gstrings, c.stats)
+}
+
+// errGone reports that the interface disappeared between the link dump and the ioctl.
+var errGone = errors.New("link gone")
+
+// readEthtool fills Driver, Ethtool, Counters, Ring and Channels of l. Operations the
+// driver lacks (EOPNOTSUPP: veth rings, lo) leave their fields empty without error.
+//
+// safchain/ethtool v0.7.0 passes stack addresses to the kernel as uintptr, so a stack move
+// during the call makes it return an empty result with a nil error. Every result is
+// validated and, when it is impossible, read once more; a second impossible result is
+// reported as ErrUnavailable.
+func readEthtool(e ethtoolAPI, l *sample.Link) error {
+	var errs []error
+	fail := func(what string, err error) {
+		errs = append(errs, fmt.Errorf("%s: ethtool %s: %w", l.Name, what, err))
+	}
+
+	info, err := retry(func() (ethtool.DrvInfo, error) { return e.DriverInfo(l.Name) },
+		func(i ethtool.DrvInfo) bool { return i.Driver != "" })
+	switch {
+	case err == nil:
+		l.Driver = info.Driver
+	case errors.Is(err, unix.ENODEV):
+		return errGone
+	case !unsupported(err):
+		fail("driver info", err)
+	}
+
+	// A driver that lists no statistics (NStats 0) rightly returns an empty set.
+	if info.Driver == "" || info.NStats > 0 {
+		stats, err := retry(func() (map[string]uint64, error) { return e.Stats(l.Name) },
+			func(m map[string]uint64) bool { return len(m) > 0 })
+		switch {
+		case err == nil:
+			l.Ethtool = stats
+			l.Counters = Normalize(l.Driver, stats)
+		case errors.Is(err, unix.ENODEV):
+			return errGone
+		case !unsupported(err):
+			fail("-S", err)
+		}
+	}
+
+	ring, err := retry(func() (ethtool.Ring, error) { return e.GetRing(l.Name) },
+		func(r ethtool.Ring) bool { return r.RxMaxPending != 0 })
+	switch {
+	case err == nil:
+		l.Ring = &sample.Ring{Rx: ring.RxPending, Tx: ring.TxPending,
+			RxMax: ring.RxMaxPending, TxMax: ring.TxMaxPending}
+	case errors.Is(err, unix.ENODEV):
+		return errGone
+	case !unsupported(err):
+		fail("-g", err)
+	}
+
+	ch, err := retry(func() (ethtool.Channels, error) { return e.GetChannels(l.Name) },
+		func(c ethtool.Channels) bool { return c.MaxRx+c.MaxTx+c.MaxCombined != 0 })
+	switch {
+	case err == nil:
+		l.Channels = &sample.Channels{Rx: ch.RxCount, Tx: ch.TxCount, Combined: ch.CombinedCount,
+			MaxRx: ch.MaxRx, MaxTx: ch.MaxTx, MaxCombined: ch.MaxCombined}
+	case errors.Is(err, unix.ENODEV):
+		return errGone
+	case !unsupported(err):
+		fail("-l", err)
+	}
+	return errors.Join(errs...)
+}
+
+// retry calls read until valid accepts its result, at most twice.
+func retry[T any](read func() (T, error), valid func(T) bool) (T, error) {
+	var v T
+	for range 2 {
+		var err error
+		if v, err = read(); err != nil {
+			return v, err
+		}
+		if valid(v) {
+			return v, nil
+		}
+	}
+	return v, fmt.Errorf("%w: empty result twice", ErrUnavailable)
+}
+
+// unsupported reports that the driver does not implement the operation.
+func unsupported(err error) bool {
+	return errors.Is(err, unix.EOPNOTSUPP)
+}

@@ -1,0 +1,184 @@
+package netdev
+
+import (
+	"errors"
+	"testing"
+
+	"github.com/safchain/ethtool"
+	"golang.org/x/sys/unix"
+
+	"github.com/nettune/nettune/tuner/sample"
+)
+
+// fakeEthtool returns its results in turn per operation (the last one repeats) and counts
+// the calls, to play safchain/ethtool's silent empty results.
+type fakeEthtool struct {
+	info     []ethtool.DrvInfo
+	infoErr  error
+	stats    []map[string]uint64
+	statsErr error
+	ring     []ethtool.Ring
+	ringErr  error
+	ch       []ethtool.Channels
+	chErr    error
+	calls    map[string]int
+}
+
+func nth[T any](f *fakeEthtool, op string, xs []T) T {
+	if f.calls == nil {
+		f.calls = map[string]int{}
+	}
+	i := f.calls[op]
+	f.calls[op]++
+	if i >= len(xs) {
+		i = len(xs) - 1
+	}
+	return xs[i]
+}
+
+func (f *fakeEthtool) DriverInfo(string) (ethtool.DrvInfo, error) {
+	if f.infoErr != nil {
+		return ethtool.DrvInfo{}, f.infoErr
+	}
+	return nth(f, "info", f.info), nil
+}
+
+func (f *fakeEthtool) Stats(string) (map[string]uint64, error) {
+	if f.statsErr != nil {
+		return nil, f.statsErr
+	}
+	return nth(f, "stats", f.stats), nil
+}
+
+func (f *fakeEthtool) GetRing(string) (ethtool.Ring, error) {
+	if f.ringErr != nil {
+		return ethtool.Ring{}, f.ringErr
+	}
+	return nth(f, "ring", f.ring), nil
+}
+
+func (f *fakeEthtool) GetChannels(string) (ethtool.Channels, error) {
+	if f.chErr != nil {
+		return ethtool.Channels{}, f.chErr
+	}
+	return nth(f, "ch", f.ch), nil
+}
+
+func (f *fakeEthtool) Close() {}
+
+var (
+	ixgbeInfo  = ethtool.DrvInfo{Driver: "ixgbe", NStats: 2}
+	ixgbeStats = map[string]uint64{"rx_missed_errors": 5, "rx_no_buffer_count": 9}
+	ring4k     = ethtool.Ring{RxPending: 512, TxPending: 512, RxMaxPending: 4096, TxMaxPending: 4096}
+	ch8        = ethtool.Channels{CombinedCount: 8, MaxCombined: 63}
+)
+
+func TestReadEthtoolRetriesEmptyResults(t *testing.T) {
+	f := &fakeEthtool{
+		info:  []ethtool.DrvInfo{{}, ixgbeInfo},
+		stats: []map[string]uint64{{}, ixgbeStats},
+		ring:  []ethtool.Ring{{}, ring4k},
+		ch:    []ethtool.Channels{{}, ch8},
+	}
+	l := sample.Link{Name: "eth1"}
+	if err := readEthtool(f, &l); err != nil {
+		t.Fatal(err)
+	}
+	if l.Driver != "ixgbe" || len(l.Ethtool) != 2 || l.Ring == nil || l.Ring.RxMax != 4096 ||
+		l.Channels == nil || l.Channels.Combined != 8 {
+		t.Fatalf("got %+v", l)
+	}
+	if len(l.Counters) != 1 || l.Counters[0].Name != "rx_missed_errors" {
+		t.Fatalf("counters %+v", l.Counters)
+	}
+	for op, n := range f.calls {
+		if n != 2 {
+			t.Errorf("%s called %d times, want 2", op, n)
+		}
+	}
+}
+
+func TestReadEthtoolReportsPersistentEmptyResults(t *testing.T) {
+	f := &fakeEthtool{
+		info:  []ethtool.DrvInfo{{}},
+		stats: []map[string]uint64{{}},
+		ring:  []ethtool.Ring{{RxPending: 256}},
+		ch:    []ethtool.Channels{{}},
+	}
+	l := sample.Link{Name: "eth1"}
+	err := readEthtool(f, &l)
+	if !errors.Is(err, ErrUnavailable) {
+		t.Fatalf("err = %v, want ErrUnavailable", err)
+	}
+	if l.Driver != "" || l.Ethtool != nil || l.Ring != nil || l.Channels != nil {
+		t.Fatalf("unavailable data filled in: %+v", l)
+	}
+	for op, n := range f.calls {
+		if n != 2 {
+			t.Errorf("%s called %d times, want 2", op, n)
+		}
+	}
+}
+
+// veth has no ring ops; lo has no ethtool ops at all: neither is an error.
+func TestReadEthtoolUnsupported(t *testing.T) {
+	f := &fakeEthtool{
+		info:    []ethtool.DrvInfo{{Driver: "veth", NStats: 1}},
+		stats:   []map[string]uint64{{"rx_queue_0_drops": 3}},
+		ringErr: unix.EOPNOTSUPP,
+		ch:      []ethtool.Channels{{RxCount: 4, TxCount: 4, MaxRx: 4, MaxTx: 4}},
+	}
+	l := sample.Link{Name: "veth0"}
+	if err := readEthtool(f, &l); err != nil {
+		t.Fatal(err)
+	}
+	if l.Ring != nil || l.Channels == nil || len(l.Counters) != 1 {
+		t.Fatalf("got %+v", l)
+	}
+
+	lo := &fakeEthtool{infoErr: unix.EOPNOTSUPP, statsErr: unix.EOPNOTSUPP,
+		ringErr: unix.EOPNOTSUPP, chErr: unix.EOPNOTSUPP}
+	l = sample.Link{Name: "lo"}
+	if err := readEthtool(lo, &l); err != nil {
+		t.Fatal(err)
+	}
+	if l.Driver != "" || l.Ethtool != nil || l.Ring != nil || l.Channels != nil {
+		t.Fatalf("got %+v", l)
+	}
+}
+
+// A driver that reports no statistics at all returns an empty set: not an error.
+func TestReadEthtoolNoStats(t *testing.T) {
+	f := &fakeEthtool{
+		info:  []ethtool.DrvInfo{{Driver: "bridge", NStats: 0}},
+		stats: []map[string]uint64{{}},
+		ring:  []ethtool.Ring{ring4k},
+		ch:    []ethtool.Channels{ch8},
+	}
+	l := sample.Link{Name: "br0"}
+	if err := readEthtool(f, &l); err != nil {
+		t.Fatal(err)
+	}
+	if l.Driver != "bridge" || l.Ethtool != nil || f.calls["stats"] != 0 {
+		t.Fatalf("got %+v after %d -S reads", l, f.calls["stats"])
+	}
+}
+
+func TestReadEthtoolErrors(t *testing.T) {
+	f := &fakeEthtool{
+		info:    []ethtool.DrvInfo{ixgbeInfo},
+		stats:   []map[string]uint64{ixgbeStats},
+		ringErr: unix.EIO,
+		ch:      []ethtool.Channels{ch8},
+	}
+	l := sample.Link{Name: "eth1"}
+	err := readEthtool(f, &l)
+	if !errors.Is(err, unix.EIO) || l.Ring != nil || l.Channels == nil {
+		t.Fatalf("err = %v, link %+v", err, l)
+	}
+
+	gone := &fakeEthtool{infoErr: unix.ENODEV}
+	if err := readEthtool(gone, &sample.Link{Name: "eth9"}); !errors.Is(err, errGone) {
+		t.Fatalf("err = %v, want errGone", err)
+	}
+}

@@ -1,0 +1,127 @@
+package netdev
+
+import (
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/nettune/nettune/policy/stage"
+	"github.com/nettune/nettune/tuner/sample"
+)
+
+// meaning is what one driver counter proves: the stage (DRIVERS.md stage code mapped to a
+// nettune stage), whether it counts packets, drops or mere events, and its direction.
+type meaning struct {
+	stage  stage.Stage
+	kind   sample.Kind
+	dir    sample.Dir
+	wrap32 bool
+}
+
+// DRIVERS.md stage codes as nettune meanings. Counters of reset events (a watchdog, a ring
+// reset) count incidents, not packets: they are events at the stage where traffic is lost.
+var (
+	rxPhy     = meaning{stage: stage.NICPhy, kind: sample.KindDrops, dir: sample.Rx}
+	rxPhyEv   = meaning{stage: stage.NICPhy, kind: sample.KindEvents, dir: sample.Rx}
+	txPhy     = meaning{stage: stage.NICPhy, kind: sample.KindDrops, dir: sample.Tx}
+	portBuf   = meaning{stage: stage.NICFifo, kind: sample.KindDrops, dir: sample.Rx} // PORT_BUF, PCIE
+	rxRing    = meaning{stage: stage.RxRing, kind: sample.KindDrops, dir: sample.Rx}  // RX_RING, HOST, SW_RX
+	rxReset   = meaning{stage: stage.RxRing, kind: sample.KindEvents, dir: sample.Rx}
+	alloc     = meaning{stage: stage.RxRing, kind: sample.KindEvents, dir: sample.Rx} // may not drop
+	rxXDP     = meaning{stage: stage.XDP, kind: sample.KindDrops, dir: sample.Rx}
+	txXDP     = meaning{stage: stage.XDP, kind: sample.KindDrops, dir: sample.Tx}
+	txRing    = meaning{stage: stage.TxRing, kind: sample.KindEvents, dir: sample.Tx} // queue stopped: not a drop
+	txDrop    = meaning{stage: stage.NICTx, kind: sample.KindDrops, dir: sample.Tx}
+	txReset   = meaning{stage: stage.NICTx, kind: sample.KindEvents, dir: sample.Tx}
+	rxPolicy  = meaning{stage: stage.PolicyDrop, kind: sample.KindDrops, dir: sample.Rx} // STEER, POLICER
+	txPolicy  = meaning{stage: stage.PolicyDrop, kind: sample.KindDrops, dir: sample.Tx}
+	rxQueuePk = meaning{stage: stage.RxRing, kind: sample.KindPackets, dir: sample.Rx}
+	txQueuePk = meaning{stage: stage.TxRing, kind: sample.KindPackets, dir: sample.Tx}
+	rxMACPk   = meaning{stage: stage.NICPhy, kind: sample.KindPackets, dir: sample.Rx} // frames the MAC accepted
+	txMACPk   = meaning{stage: stage.NICTx, kind: sample.KindPackets, dir: sample.Tx}
+)
+
+// w32 marks a hardware counter that wraps at 2^32.
+func w32(m meaning) meaning {
+	m.wrap32 = true
+	return m
+}
+
+// driverTable maps one driver's ethtool -S names to meanings. device holds exact names of
+// device-wide counters; queue holds per-queue templates in which "%d" stands for the queue
+// index (the first run of digits in the name). Neither holds totals of counters that are
+// already listed, so summing a stage's drops never counts a packet twice. INFO counters are
+// left out: they stay in the raw Ethtool map only. Some drivers repeat rtnl fields under
+// the same name (ixgbe rx_missed_errors, i40e rx_dropped): they are kept for their driver-
+// specific stage, so a consumer must not add them to the same link's Stats as well.
+type driverTable struct {
+	device map[string]meaning
+	queue  map[string]meaning
+	// adjust, when set, fixes meanings that depend on the whole counter set (kernel version
+	// or ring layout visible only from the other names).
+	adjust func(stats map[string]uint64, cs []sample.Counter)
+}
+
+// drivers is keyed by the ethtool driver name (ethtool -i "driver:"); each drivers_*.go
+// file registers its table.
+var drivers = map[string]*driverTable{}
+
+// Normalize maps a driver's ethtool -S counters to stage-tagged counters, sorted by name.
+// Names are matched exactly per driver; an unknown driver gives nil, since no counter name
+// means the same thing across all drivers.
+func Normalize(driver string, stats map[string]uint64) []sample.Counter {
+	t := drivers[driver]
+	if t == nil || len(stats) == 0 {
+		return nil
+	}
+	out := make([]sample.Counter, 0, len(stats))
+	for name, v := range stats {
+		m, q, ok := t.lookup(name)
+		if !ok {
+			continue
+		}
+		out = append(out, sample.Counter{Name: name, Stage: m.stage, Kind: m.kind, Dir: m.dir,
+			Queue: q, Value: v, Wrap32: m.wrap32})
+	}
+	if len(out) == 0 {
+		return nil
+	}
+	slices.SortFunc(out, func(a, b sample.Counter) int { return strings.Compare(a.Name, b.Name) })
+	if t.adjust != nil {
+		t.adjust(stats, out)
+	}
+	return out
+}
+
+// lookup finds the meaning of name and its queue index (-1 for device-wide counters).
+// A per-queue name matches when replacing its first run of digits by "%d" gives a template.
+func (t *driverTable) lookup(name string) (meaning, int, bool) {
+	if m, ok := t.device[name]; ok {
+		return m, -1, true
+	}
+	start := strings.IndexAny(name, "0123456789")
+	if start < 0 {
+		return meaning{}, 0, false
+	}
+	end := start
+	for end < len(name) && name[end] >= '0' && name[end] <= '9' {
+		end++
+	}
+	q, err := strconv.Atoi(name[start:end])
+	if err != nil {
+		return meaning{}, 0, false
+	}
+	var buf [64]byte // ethtool names are at most 31 bytes: the template stays on the stack
+	tmpl := append(append(append(buf[:0], name[:start]...), "%d"...), name[end:]...)
+	m, ok := t.queue[string(tmpl)]
+	return m, q, ok
+}
+
+// counter returns the counter with the given name from a slice sorted by name, or nil.
+func counter(cs []sample.Counter, name string) *sample.Counter {
+	i, ok := slices.BinarySearchFunc(cs, name, func(c sample.Counter, n string) int { return strings.Compare(c.Name, n) })
+	if !ok {
+		return nil
+	}
+	return &cs[i]
+}
