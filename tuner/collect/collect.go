@@ -30,8 +30,12 @@ type Options struct {
 	InPath   InPathSource
 }
 
-// Collector takes samples; it keeps no state between them.
-type Collector struct{ o Options }
+// Collector takes samples. Between samples it keeps only the thread parked in the target
+// namespace (with that namespace's sysfs mounted): Close releases it.
+type Collector struct {
+	o      Options
+	thread *netns.Thread
+}
 
 // New returns a collector with defaults filled in.
 func New(o Options) *Collector {
@@ -96,16 +100,20 @@ func (c *Collector) Sample() (*sample.Sample, error) {
 				s.Sysctls[k] = v
 			}
 		}
-		names := make([]string, len(s.Links))
+		// rps_flow_cnt only matters when RFS is on, which takes the global flow table.
+		rfs := s.Sysctls["net.core.rps_sock_flow_entries"] != "0"
+		var physical []string // only devices with a parent bus have queue interrupts
 		for i := range s.Links {
-			names[i] = s.Links[i].Name
-			q, err := kstat.ReadRPS(sysRoot, s.Links[i].Name)
+			if s.Links[i].Kind == "" && s.Links[i].Name != "lo" {
+				physical = append(physical, s.Links[i].Name)
+			}
+			q, err := kstat.ReadRPS(sysRoot, s.Links[i].Name, s.Links[i].NumRxQ, rfs)
 			if err != nil {
 				s.Errors = append(s.Errors, fmt.Sprintf("%s rps: %v", s.Links[i].Name, err))
 			}
 			s.Links[i].RxQueues = q
 		}
-		if s.Interrupts, err = kstat.ReadInterrupts(c.o.ProcRoot, sysRoot, names); err != nil {
+		if s.Interrupts, err = kstat.ReadInterrupts(c.o.ProcRoot, sysRoot, physical); err != nil {
 			s.Errors = append(s.Errors, fmt.Sprintf("interrupts: %v", err))
 		}
 		return nil
@@ -133,5 +141,20 @@ func (c *Collector) inNetns(fn func(sysRoot string) error) error {
 	if c.o.Netns == "" || filepath.Clean(c.o.SysRoot) != "/sys" {
 		return netns.Do(c.o.Netns, func() error { return fn(c.o.SysRoot) })
 	}
-	return netns.DoWithSysfs(c.o.Netns, fn)
+	if c.thread == nil {
+		th, err := netns.NewThread(c.o.Netns)
+		if err != nil {
+			return err
+		}
+		c.thread = th
+	}
+	return c.thread.Do(fn)
+}
+
+// Close releases the namespace thread, if one was started.
+func (c *Collector) Close() {
+	if c.thread != nil {
+		c.thread.Close()
+		c.thread = nil
+	}
 }

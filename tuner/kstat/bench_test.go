@@ -23,7 +23,7 @@ func BenchmarkReadAll(b *testing.B) {
 			b.Fatal(err)
 		}
 		for _, l := range links {
-			if _, err := ReadRPS("/sys", l); err != nil {
+			if _, err := ReadRPS("/sys", l, 0, true); err != nil {
 				b.Fatal(err)
 			}
 		}

@@ -97,7 +97,7 @@ func TestHostReaders(t *testing.T) {
 	}
 
 	for _, l := range links {
-		qs, err := ReadRPS("/sys", l)
+		qs, err := ReadRPS("/sys", l, 0, true)
 		if err != nil {
 			t.Fatalf("rps %s: %v", l, err)
 		}

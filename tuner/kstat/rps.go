@@ -15,18 +15,62 @@ import (
 
 // ReadRPS reads rps_cpus and rps_flow_cnt of every receive queue of a link from
 // <sys>/class/net/<link>/queues/rx-<n>/, sorted by queue. Each is a one-value sysfs file, so
-// there is no separate parser. A link without a queues directory (not visible in this
+// there is no separate parser. queues is the link's RX queue count when the caller knows it
+// (netlink reports it): then no directory is listed, which matters at 1 000 links. flows
+// false skips rps_flow_cnt (it only matters when RFS is on: net.core.rps_sock_flow_entries
+// > 0), halving the sysfs reads. A link without a queues directory (not visible in this
 // sysfs) gives nil, nil.
-func ReadRPS(sysRoot, link string) ([]sample.RxQueue, error) {
+func ReadRPS(sysRoot, link string, queues int, flows bool) ([]sample.RxQueue, error) {
 	dir := filepath.Join(sysRoot, "class", "net", link, "queues")
+	var idx []int
+	if queues > 0 {
+		idx = make([]int, queues)
+		for i := range idx {
+			idx[i] = i
+		}
+	} else {
+		var err error
+		if idx, err = listRxQueues(dir); err != nil || idx == nil {
+			return nil, err
+		}
+	}
+	out := make([]sample.RxQueue, 0, len(idx))
+	for _, q := range idx {
+		qdir := filepath.Join(dir, "rx-"+strconv.Itoa(q))
+		cpus, err := os.ReadFile(filepath.Join(qdir, "rps_cpus"))
+		if errors.Is(err, fs.ErrNotExist) && q == 0 {
+			return nil, nil
+		}
+		if err != nil {
+			return nil, fmt.Errorf("rps %s: %w", link, err)
+		}
+		rq := sample.RxQueue{Queue: q, RPSCPUs: strings.TrimSpace(string(cpus))}
+		if flows {
+			cnt, err := os.ReadFile(filepath.Join(qdir, "rps_flow_cnt"))
+			if err != nil {
+				return nil, fmt.Errorf("rps %s: %w", link, err)
+			}
+			n, err := strconv.ParseUint(strings.TrimSpace(string(cnt)), 10, 32)
+			if err != nil {
+				return nil, fmt.Errorf("rps %s rx-%d rps_flow_cnt: %w", link, q, err)
+			}
+			rq.RPSFlowCnt = uint32(n)
+		}
+		out = append(out, rq)
+	}
+	return out, nil
+}
+
+// listRxQueues returns the rx-<n> queue numbers under dir, sorted; nil when dir is absent.
+func listRxQueues(dir string) ([]int, error) {
 	ents, err := os.ReadDir(dir)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("rps %s: %w", link, err)
+		return nil, fmt.Errorf("rps: %w", err)
 	}
-	var out []sample.RxQueue
+	var idx []int
 	for _, e := range ents {
 		n, ok := strings.CutPrefix(e.Name(), "rx-")
 		if !ok {
@@ -34,22 +78,10 @@ func ReadRPS(sysRoot, link string) ([]sample.RxQueue, error) {
 		}
 		q, err := strconv.Atoi(n)
 		if err != nil {
-			return nil, fmt.Errorf("rps %s: queue %q: %w", link, e.Name(), err)
+			return nil, fmt.Errorf("rps: queue %q: %w", e.Name(), err)
 		}
-		cpus, err := os.ReadFile(filepath.Join(dir, e.Name(), "rps_cpus"))
-		if err != nil {
-			return nil, fmt.Errorf("rps %s: %w", link, err)
-		}
-		cnt, err := os.ReadFile(filepath.Join(dir, e.Name(), "rps_flow_cnt"))
-		if err != nil {
-			return nil, fmt.Errorf("rps %s: %w", link, err)
-		}
-		flows, err := strconv.ParseUint(strings.TrimSpace(string(cnt)), 10, 32)
-		if err != nil {
-			return nil, fmt.Errorf("rps %s rx-%d rps_flow_cnt: %w", link, q, err)
-		}
-		out = append(out, sample.RxQueue{Queue: q, RPSCPUs: strings.TrimSpace(string(cpus)), RPSFlowCnt: uint32(flows)})
+		idx = append(idx, q)
 	}
-	slices.SortFunc(out, func(a, b sample.RxQueue) int { return a.Queue - b.Queue })
-	return out, nil
+	slices.Sort(idx)
+	return idx, nil
 }

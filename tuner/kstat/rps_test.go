@@ -10,7 +10,7 @@ import (
 )
 
 func TestReadRPS(t *testing.T) {
-	got, err := ReadRPS("testdata/mlx5-host/sys", "ens1f0np0")
+	got, err := ReadRPS("testdata/mlx5-host/sys", "ens1f0np0", 0, true)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -27,7 +27,19 @@ func TestReadRPS(t *testing.T) {
 		}
 	}
 
-	got, err = ReadRPS("testdata/vm-6.18/sys", "eth0")
+	// With the queue count known (from netlink) no directory is listed: same result.
+	known, err := ReadRPS("testdata/mlx5-host/sys", "ens1f0np0", 12, true)
+	if err != nil || !cmp.Equal(known, got) {
+		t.Errorf("with queue count: %v %+v", err, known)
+	}
+
+	// Without RFS the flow counts are not read.
+	noflows, err := ReadRPS("testdata/mlx5-host/sys", "ens1f0np0", 12, false)
+	if err != nil || len(noflows) != 12 || noflows[0].RPSFlowCnt != 0 || noflows[0].RPSCPUs != "e" {
+		t.Errorf("without flows: %v %+v", err, noflows)
+	}
+
+	got, err = ReadRPS("testdata/vm-6.18/sys", "eth0", 0, true)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -37,7 +49,7 @@ func TestReadRPS(t *testing.T) {
 }
 
 func TestReadRPSNoQueues(t *testing.T) {
-	got, err := ReadRPS("testdata/mlx5-host/sys", "ens1f1np1")
+	got, err := ReadRPS("testdata/mlx5-host/sys", "ens1f1np1", 0, true)
 	if got != nil || err != nil {
 		t.Fatalf("got %v, %v; want nil, nil", got, err)
 	}
@@ -49,7 +61,7 @@ func TestReadRPSBadValue(t *testing.T) {
 	if err := os.WriteFile(root+"/class/net/lo/queues/rx-0/rps_flow_cnt", []byte("many\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := ReadRPS(root, "lo"); err == nil {
+	if _, err := ReadRPS(root, "lo", 0, true); err == nil {
 		t.Fatal("no error for a non-numeric rps_flow_cnt")
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"sync"
 
 	vnetns "github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
@@ -85,44 +86,91 @@ func Do(ns string, fn func() error) error {
 	return <-errc
 }
 
-// DoWithSysfs is Do for work that also reads /sys/class/net of the target namespace. sysfs
-// shows the network namespace of whoever mounted it, so fn runs on a thread with a private
-// mount namespace and a fresh sysfs mounted at the directory passed to fn. The thread is
-// never reused: it is left locked and the runtime retires it when fn returns.
+// DoWithSysfs is Do for work that also reads /sys/class/net of the target namespace (see
+// Thread); for one call.
 func DoWithSysfs(ns string, fn func(sysRoot string) error) error {
-	target, err := Open(ns)
+	th, err := NewThread(ns)
 	if err != nil {
 		return err
 	}
-	defer target.Close()
+	defer th.Close()
+	return th.Do(fn)
+}
+
+// Thread is an OS thread parked inside a network namespace, with a private mount namespace
+// and a fresh sysfs mounted at SysRoot: sysfs shows the network namespace of whoever mounted
+// it. Keeping the thread (and its mount) across samples matters: the first read of each file
+// in a fresh sysfs builds its kernel dentries, several times the cost of later reads. The
+// thread is never reused by Go: it stays locked and is retired when Close ends it.
+type Thread struct {
+	work  chan func(string)
+	done  chan struct{}
+	dir   string
+	close sync.Once
+}
+
+// NewThread starts the thread inside ns ("" = the current namespace).
+func NewThread(ns string) (*Thread, error) {
+	target, err := Open(ns)
+	if err != nil {
+		return nil, err
+	}
 	dir, err := os.MkdirTemp("", "nettune-sysfs-")
 	if err != nil {
-		return fmt.Errorf("sysfs mount point: %w", err)
+		target.Close()
+		return nil, fmt.Errorf("sysfs mount point: %w", err)
 	}
-	defer os.Remove(dir)
-
-	errc := make(chan error, 1)
+	th := &Thread{work: make(chan func(string)), done: make(chan struct{}), dir: dir}
+	ready := make(chan error, 1)
 	go func() {
-		runtime.LockOSThread() // never unlocked: this thread's mount and net namespaces are changed
-		if err := unix.Unshare(unix.CLONE_NEWNS); err != nil {
-			errc <- fmt.Errorf("private mount namespace: %w", err)
+		runtime.LockOSThread() // never unlocked: this thread's mount and net namespaces change
+		defer close(th.done)
+		err := enter(target, dir)
+		target.Close()
+		ready <- err
+		if err != nil {
 			return
 		}
-		if err := unix.Mount("", "/", "", unix.MS_REC|unix.MS_PRIVATE, ""); err != nil {
-			errc <- fmt.Errorf("make mounts private: %w", err)
-			return
+		for fn := range th.work {
+			fn(dir)
 		}
-		if err := vnetns.Set(target); err != nil {
-			errc <- fmt.Errorf("enter netns %s: %w", ns, err)
-			return
-		}
-		if err := unix.Mount("sysfs", dir, "sysfs", unix.MS_RDONLY|unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, ""); err != nil {
-			errc <- fmt.Errorf("mount sysfs for netns %s: %w", ns, err)
-			return
-		}
-		ferr := fn(dir)
 		_ = unix.Unmount(dir, unix.MNT_DETACH)
-		errc <- ferr
 	}()
+	if err := <-ready; err != nil {
+		os.Remove(dir)
+		return nil, fmt.Errorf("netns %s: %w", ns, err)
+	}
+	return th, nil
+}
+
+func enter(target vnetns.NsHandle, dir string) error {
+	if err := unix.Unshare(unix.CLONE_NEWNS); err != nil {
+		return fmt.Errorf("private mount namespace: %w", err)
+	}
+	if err := unix.Mount("", "/", "", unix.MS_REC|unix.MS_PRIVATE, ""); err != nil {
+		return fmt.Errorf("make mounts private: %w", err)
+	}
+	if err := vnetns.Set(target); err != nil {
+		return fmt.Errorf("enter: %w", err)
+	}
+	if err := unix.Mount("sysfs", dir, "sysfs", unix.MS_RDONLY|unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, ""); err != nil {
+		return fmt.Errorf("mount sysfs: %w", err)
+	}
+	return nil
+}
+
+// Do runs fn on the thread with the namespace's sysfs root.
+func (th *Thread) Do(fn func(sysRoot string) error) error {
+	errc := make(chan error, 1)
+	th.work <- func(sys string) { errc <- fn(sys) }
 	return <-errc
+}
+
+// Close unmounts the private sysfs and ends the thread.
+func (th *Thread) Close() {
+	th.close.Do(func() {
+		close(th.work)
+		<-th.done
+		os.Remove(th.dir)
+	})
 }

@@ -94,6 +94,7 @@ func measure(ctx context.Context, cfg Config, progress io.Writer) (*measurement,
 		opts.InPath = probes
 	}
 	col := collect.New(opts)
+	defer col.Close()
 	first, err := col.Sample()
 	if err != nil {
 		return nil, classify(err)

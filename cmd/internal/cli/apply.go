@@ -105,6 +105,7 @@ func newApplier(cfg Config) *apply.Applier {
 // autoRun takes one sample and lets the applier compare it with the previous run's.
 func autoRun(cfg Config, a *apply.Applier) (*apply.AutoResult, error) {
 	col := collect.New(collect.Options{ProcRoot: cfg.ProcRoot, SysRoot: cfg.SysRoot, Netns: cfg.Netns, Links: cfg.Interfaces})
+	defer col.Close()
 	cur, err := col.Sample()
 	if err != nil {
 		return nil, classify(err)

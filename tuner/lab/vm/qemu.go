@@ -1,0 +1,90 @@
+package vm
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"strings"
+	"time"
+)
+
+// Machine is one qemu boot of a kernel with an initramfs built around InitScript.
+type Machine struct {
+	Kernel     string   // bzImage (vmlinuz)
+	Initrd     string   // uncompressed cpio: loading it costs less than decompressing in the guest
+	Append     []string // extra kernel command line words
+	MemoryMiB  int
+	CPUs       int
+	Extra      []string // more qemu arguments: devices such as "-device", "e1000" (a NIC with no backend)
+	Accel      string   // "kvm" or "tcg"
+	ConsoleLog string   // file receiving the kernel console (ttyS0)
+	GuestLog   string   // file receiving the tests' output (ttyS1)
+	Timeout    time.Duration
+}
+
+// Exit describes how the VM ended.
+type Exit struct {
+	Reported bool // the guest wrote to isa-debug-exit: /init ran to its end
+	Status   int  // the status /init reported (0: all binaries exited 0), when Reported
+	TimedOut bool
+	Elapsed  time.Duration
+}
+
+// Accel returns "kvm" when /dev/kvm is usable here, else "tcg" (software emulation).
+func Accel() string {
+	f, err := os.OpenFile("/dev/kvm", os.O_RDWR, 0)
+	if err != nil {
+		return "tcg"
+	}
+	f.Close()
+	return "kvm"
+}
+
+// Args returns qemu's command line.
+func (m Machine) Args() []string {
+	cmdline := append([]string{"console=ttyS0", "quiet", "panic=-1", "mitigations=off"}, m.Append...)
+	args := []string{
+		"-machine", "q35,accel=" + m.Accel,
+		"-cpu", "max",
+		"-m", fmt.Sprint(m.MemoryMiB),
+		"-smp", fmt.Sprint(m.CPUs),
+		"-display", "none", "-monitor", "none", "-no-reboot",
+		"-serial", "file:" + m.ConsoleLog,
+		"-serial", "file:" + m.GuestLog,
+		"-kernel", m.Kernel,
+		"-initrd", m.Initrd,
+		"-append", strings.Join(cmdline, " "),
+		"-nic", "none",
+		"-device", "isa-debug-exit,iobase=0xf4,iosize=0x04",
+	}
+	return append(args, m.Extra...)
+}
+
+// Run boots the machine and waits until the guest exits, the timeout passes or ctx ends.
+func (m Machine) Run(ctx context.Context) (Exit, error) {
+	ctx, cancel := context.WithTimeout(ctx, m.Timeout)
+	defer cancel()
+	start := time.Now()
+	cmd := exec.CommandContext(ctx, "qemu-system-x86_64", m.Args()...)
+	out, err := cmd.CombinedOutput()
+	ex := Exit{Elapsed: time.Since(start)}
+	if ctx.Err() == context.DeadlineExceeded {
+		ex.TimedOut = true
+		return ex, nil
+	}
+	var ee *exec.ExitError
+	switch {
+	case err == nil:
+		// A clean qemu exit means the guest powered off or rebooted (panic=-1 with
+		// -no-reboot) without reaching isa-debug-exit.
+		return ex, nil
+	case errors.As(err, &ee) && ee.ExitCode()%2 == 1 && ee.ExitCode()>>1 >= exitBase:
+		// isa-debug-exit makes qemu exit with (value << 1) | 1; the offset keeps the
+		// guest's status apart from qemu's own exit 1 on errors.
+		ex.Reported, ex.Status = true, ee.ExitCode()>>1-exitBase
+		return ex, nil
+	}
+	return ex, fmt.Errorf("qemu: %w: %s", err, strings.TrimSpace(string(out)))
+}
