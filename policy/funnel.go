@@ -17,7 +17,8 @@ type row struct {
 }
 
 func (e *engine) stageRow(r row) FunnelStage {
-	fs := FunnelStage{Stage: r.st, Point: r.point, DropRate: e.rate(r.drop), Known: r.inKnown && r.outKnown}
+	fs := FunnelStage{Stage: r.st, Point: r.point, DropRate: e.rate(r.drop), Known: r.inKnown && r.outKnown,
+		InKnown: r.inKnown, OutKnown: r.outKnown}
 	if r.inKnown {
 		fs.InRate = e.rate(r.in)
 	}

@@ -137,5 +137,7 @@ type FunnelStage struct {
 	OutRate  float64     `json:"out_rate"`
 	DropRate float64     `json:"drop_rate"`
 	Residual float64     `json:"residual_rate"`
-	Known    bool        `json:"known"` // in/out measured (false: only drops are known)
+	Known    bool        `json:"known"`     // both in and out measured: the residual is meaningful
+	InKnown  bool        `json:"in_known"`  // in_rate is a measurement (not an absent one)
+	OutKnown bool        `json:"out_known"` // out_rate is a measurement
 }

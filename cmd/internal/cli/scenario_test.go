@@ -48,8 +48,10 @@ type adviseDoc struct {
 		Dir       string `json:"dir"`
 		Queue     *int   `json:"queue"`
 		Stages    []struct {
-			Stage string `json:"stage"`
-			Point string `json:"point"`
+			Stage   string  `json:"stage"`
+			Point   string  `json:"point"`
+			InKnown bool    `json:"in_known"`
+			InRate  float64 `json:"in_rate"`
 		} `json:"stages"`
 	} `json:"funnel"`
 }
@@ -185,11 +187,30 @@ func TestScenarios(t *testing.T) {
 					t.Errorf("no finding cites drop reason %s: %+v", sc.reason, d.Findings)
 				}
 				if mode == "bpf" && d.Mode != "counters+bpf" {
-					t.Logf("probes not attached: %s", d.BPFNote)
+					t.Errorf("probes not attached as root: %s", d.BPFNote)
+				}
+				if mode == "bpf" && !queueInPath(d) {
+					t.Errorf("no per-queue in-path funnel stage with traffic: %+v", d.Funnel)
 				}
 			})
 		}
 	}
+}
+
+// queueInPath: some per-queue funnel has an in-path point (tc ingress or XDP) that counted
+// packets in the interval.
+func queueInPath(d adviseDoc) bool {
+	for _, f := range d.Funnel {
+		if f.Queue == nil {
+			continue
+		}
+		for _, s := range f.Stages {
+			if s.InKnown && s.InRate > 0 && (strings.Contains(s.Point, "tc-ingress") || strings.Contains(s.Point, "xdp")) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 func proposes(d adviseDoc, findingID, knobPrefix string) bool {

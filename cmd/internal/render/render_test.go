@@ -62,10 +62,10 @@ func lossReport() (Meta, *policy.Report) {
 			Scope: policy.ScopeGlobal, Findings: []string{"udp-rcvbuf/web"}, Why: "apps that never call setsockopt(SO_RCVBUF) get rmem_default",
 		}},
 		Funnel: []policy.Funnel{{Interface: "veth1", Netns: "web", Dir: "rx", Queue: intp(0), Stages: []policy.FunnelStage{
-			{Stage: stage.XDP, Point: "xdp", InRate: 2730, OutRate: 2730, Known: true},
-			{Stage: stage.TCIngress, Point: "tc-ingress", InRate: 2730, OutRate: 2730, Known: true},
+			{Stage: stage.XDP, Point: "xdp", InRate: 2730, OutRate: 2730, Known: true, InKnown: true, OutKnown: true},
+			{Stage: stage.TCIngress, Point: "tc-ingress", InRate: 2730, OutRate: 2730, Known: true, InKnown: true, OutKnown: true},
 		}}, {Netns: "web", Dir: "rx", Stages: []policy.FunnelStage{
-			{Stage: stage.UDPRcvbuf, Point: "Udp.InDatagrams", InRate: 2730, OutRate: 1495.5, DropRate: 1234.5, Known: true},
+			{Stage: stage.UDPRcvbuf, Point: "Udp.InDatagrams", InRate: 2730, OutRate: 1495.5, DropRate: 1234.5, Known: true, InKnown: true, OutKnown: true},
 		}}},
 		Advice:  []string{"net.core.rmem_max is set in /etc/sysctl.d/90-net.conf: left alone"},
 		Missing: []string{"interrupts: open /proc/interrupts: permission denied"},

@@ -210,11 +210,17 @@ func (p *printer) funnel(fs []policy.Funnel) {
 		tw := tabwriter.NewWriter(p.w, 0, 0, 2, ' ', tabwriter.AlignRight)
 		fmt.Fprintf(tw, "  stage\tin\tout\tdropped\tresidual\tmeasured at\t\n")
 		for _, s := range f.Stages {
-			in, out := "-", "-"
-			if s.Known {
-				in, out = rate(s.InRate), rate(s.OutRate)
+			in, out, res := "-", "-", "-"
+			if s.InKnown {
+				in = rate(s.InRate)
 			}
-			fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\t%s\t\n", s.Stage, in, out, rate(s.DropRate), rate(s.Residual), s.Point)
+			if s.OutKnown {
+				out = rate(s.OutRate)
+			}
+			if s.Known {
+				res = rate(s.Residual)
+			}
+			fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\t%s\t\n", s.Stage, in, out, rate(s.DropRate), res, s.Point)
 		}
 		if err := tw.Flush(); err != nil && p.err == nil {
 			p.err = err
