@@ -19,7 +19,8 @@ import (
 )
 
 type adviseFlags struct {
-	noBPF bool
+	noBPF    bool
+	textfile string
 }
 
 func newAdvise(c *common) *cobra.Command {
@@ -46,6 +47,12 @@ func newAdvise(c *common) *cobra.Command {
 			if err := write(c.s.Out, cfg.Output, m); err != nil {
 				return fmt.Errorf("write report: %w", err)
 			}
+			if f.textfile != "" {
+				err := render.WriteFileAtomic(f.textfile, func(w io.Writer) error { return render.Prometheus(w, m.meta, m.report, m.delta) })
+				if err != nil {
+					return fmt.Errorf("textfile: %w", err)
+				}
+			}
 			if m.report.Loss() {
 				return errLoss
 			}
@@ -55,6 +62,7 @@ func newAdvise(c *common) *cobra.Command {
 	addMeasureFlags(cmd)
 	cmd.Flags().BoolVar(&f.noBPF, "no-bpf", false, "counters only: attach no eBPF probes")
 	cmd.Flags().StringP("output", "o", "table", "output format: table, json or prometheus")
+	cmd.Flags().StringVar(&f.textfile, "textfile", "", "also write the Prometheus text format to this file, atomically (node_exporter textfile collector)")
 	return cmd
 }
 
@@ -73,54 +81,85 @@ type measurement struct {
 	meta   render.Meta
 }
 
-// measure samples twice, one interval apart, and analyzes the difference.
-func measure(ctx context.Context, cfg Config, progress io.Writer) (*measurement, error) {
-	meta := render.Meta{Netns: cfg.Netns, Mode: "counters"}
-	meta.Host, _ = os.Hostname()
-	meta.Kernel = kernelRelease()
+// session is what advise, apply and serve share: the collector, the probes when enabled,
+// and the report metadata that describes them.
+type session struct {
+	cfg    Config
+	meta   render.Meta
+	probes *probeSet
+	col    *collect.Collector
+}
 
-	var probes *probeSet
+func newSession(cfg Config) *session {
+	s := &session{cfg: cfg, meta: render.Meta{Netns: cfg.Netns, Mode: "counters", Kernel: kernelRelease()}}
+	s.meta.Host, _ = os.Hostname()
+	opts := collect.Options{ProcRoot: cfg.ProcRoot, SysRoot: cfg.SysRoot, Netns: cfg.Netns, Links: cfg.Interfaces}
 	if cfg.BPF.Enabled {
 		var note string
-		probes, note = attachProbes(cfg)
-		meta.BPFNote = note
-		if probes != nil {
-			defer probes.Close()
-			meta.Mode = "counters+bpf"
+		s.probes, note = attachProbes(cfg)
+		s.meta.BPFNote = note
+		if s.probes != nil {
+			s.meta.Mode = "counters+bpf"
+			opts.InPath = s.probes
 		}
 	}
-	opts := collect.Options{ProcRoot: cfg.ProcRoot, SysRoot: cfg.SysRoot, Netns: cfg.Netns, Links: cfg.Interfaces}
-	if probes != nil {
-		opts.InPath = probes
+	s.col = collect.New(opts)
+	return s
+}
+
+// close releases the collector's namespace thread and detaches every probe.
+func (s *session) close() {
+	s.col.Close()
+	if s.probes != nil {
+		s.probes.Close()
 	}
-	col := collect.New(opts)
-	defer col.Close()
-	first, err := col.Sample()
+}
+
+// sample takes one sample; errors caused by the user's input become usage errors.
+func (s *session) sample() (*sample.Sample, error) {
+	cur, err := s.col.Sample()
 	if err != nil {
 		return nil, classify(err)
+	}
+	return cur, nil
+}
+
+// analyze turns the interval between two samples into a report and its metadata.
+func (s *session) analyze(prev, cur *sample.Sample) (*measurement, error) {
+	d, err := sample.Diff(prev, cur)
+	if err != nil {
+		return nil, fmt.Errorf("diff samples: %w", err)
+	}
+	r := policy.Analyze(d, s.cfg.Policy)
+	r.Missing = append(r.Missing, cur.Errors...)
+	meta := s.meta
+	meta.Attribution = r.Attribution
+	if cur.InPath != nil {
+		meta.XDPMode = cur.InPath.XDPMode
+		if cur.InPath.Note != "" {
+			meta.BPFNote = joinNote(meta.BPFNote, cur.InPath.Note)
+		}
+		meta.Foreign = cur.InPath.Foreign
+	}
+	return &measurement{report: r, delta: d, meta: meta}, nil
+}
+
+// measure samples twice, one interval apart, and analyzes the difference.
+func measure(ctx context.Context, cfg Config, progress io.Writer) (*measurement, error) {
+	s := newSession(cfg)
+	defer s.close()
+	first, err := s.sample()
+	if err != nil {
+		return nil, err
 	}
 	if err := wait(ctx, cfg.Interval, progress); err != nil {
 		return nil, err
 	}
-	second, err := col.Sample()
+	second, err := s.sample()
 	if err != nil {
-		return nil, classify(err)
+		return nil, err
 	}
-	d, err := sample.Diff(first, second)
-	if err != nil {
-		return nil, fmt.Errorf("diff samples: %w", err)
-	}
-	r := policy.Analyze(d, cfg.Policy)
-	r.Missing = append(r.Missing, second.Errors...)
-	meta.Attribution = r.Attribution
-	if probes != nil && second.InPath != nil {
-		meta.XDPMode = second.InPath.XDPMode
-		if second.InPath.Note != "" {
-			meta.BPFNote = joinNote(meta.BPFNote, second.InPath.Note)
-		}
-		meta.Foreign = second.InPath.Foreign
-	}
-	return &measurement{report: r, delta: d, meta: meta}, nil
+	return s.analyze(first, second)
 }
 
 func joinNote(a, b string) string {

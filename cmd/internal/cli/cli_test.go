@@ -141,3 +141,20 @@ func TestNonRootAdviseFallsBackToCounters(t *testing.T) {
 		t.Fatalf("advise as nobody: exit %d, stderr %q", code, stderr)
 	}
 }
+
+func TestAdviseTextfile(t *testing.T) {
+	lab.RequireRoot(t)
+	ns := lab.NewNS(t, "txt")
+	p := filepath.Join(t.TempDir(), "nettune.prom")
+	code, stdout, stderr := run(t, "advise", "--no-bpf", "--interval", "200ms", "--netns", ns.Name, "-o", "json", "--textfile", p)
+	if code != ExitOK {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	b, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(b), "# TYPE nettune_") || !strings.HasPrefix(strings.TrimSpace(stdout), "{") {
+		t.Errorf("textfile %q, stdout %q", b, stdout)
+	}
+}

@@ -103,7 +103,7 @@ var flagKeys = map[string]string{
 
 // loadConfig builds the configuration from defaults, file, environment and the flags that
 // were set. A fresh viper instance per call: no global state between runs or tests.
-func loadConfig(file string, flags *pflag.FlagSet, env []string) (Config, error) {
+func loadConfig(file string, flags *pflag.FlagSet) (Config, error) {
 	v := viper.New()
 	def := DefaultConfig()
 	for key, val := range flatten(def) {
@@ -111,7 +111,7 @@ func loadConfig(file string, flags *pflag.FlagSet, env []string) (Config, error)
 	}
 	v.SetEnvPrefix("NETTUNE")
 	v.SetEnvKeyReplacer(strings.NewReplacer(".", "_"))
-	for _, kv := range env {
+	for _, kv := range os.Environ() {
 		// AutomaticEnv only sees keys viper already knows; bind each known key explicitly so
 		// NETTUNE_POLICY_CAPS_SOMAXCONN works as well as NETTUNE_INTERVAL.
 		name, _, ok := strings.Cut(kv, "=")

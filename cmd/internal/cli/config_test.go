@@ -12,14 +12,17 @@ import (
 )
 
 func TestShippedConfigIsTheDefault(t *testing.T) {
-	got, err := loadConfig("../../../configs/nettune.yaml", nil, nil)
+	got, err := loadConfig("../../../configs/nettune.yaml", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	want := DefaultConfig()
-	// An empty YAML map and an absent one mean the same: no knob restrictions.
+	// An empty YAML list or map and an absent one mean the same.
 	if len(got.Policy.Knobs) == 0 {
 		got.Policy.Knobs = want.Policy.Knobs
+	}
+	if len(got.Interfaces) == 0 {
+		got.Interfaces = want.Interfaces
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("configs/nettune.yaml differs from DefaultConfig:\n got %+v\nwant %+v", got, want)
@@ -63,7 +66,7 @@ func TestConfigRejects(t *testing.T) {
 		{"malformed yaml", "interval: [\n", "nettune.yaml"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := loadConfig(writeConfig(t, tc.body), nil, nil)
+			_, err := loadConfig(writeConfig(t, tc.body), nil)
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("err = %v, want mention of %q", err, tc.want)
 			}
@@ -73,14 +76,15 @@ func TestConfigRejects(t *testing.T) {
 
 func TestConfigPrecedence(t *testing.T) {
 	file := writeConfig(t, "interval: 20s\npolicy:\n  caps:\n    somaxconn: 1000\n")
-	env := []string{"NETTUNE_POLICY_CAPS_SOMAXCONN=2000", "NETTUNE_INTERVAL=30s", "PATH=/bin"}
+	t.Setenv("NETTUNE_POLICY_CAPS_SOMAXCONN", "2000")
+	t.Setenv("NETTUNE_INTERVAL", "30s")
 	fs := pflag.NewFlagSet("t", pflag.ContinueOnError)
 	fs.Duration("interval", 0, "")
 	fs.StringSlice("iface", nil, "")
 	if err := fs.Parse([]string{"--interval=40s", "--iface=eth0,eth1"}); err != nil {
 		t.Fatal(err)
 	}
-	c, err := loadConfig(file, fs, env)
+	c, err := loadConfig(file, fs)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -93,14 +97,16 @@ func TestConfigPrecedence(t *testing.T) {
 	if !reflect.DeepEqual(c.Interfaces, []string{"eth0", "eth1"}) {
 		t.Errorf("interfaces = %v", c.Interfaces)
 	}
-	c, err = loadConfig(file, nil, []string{"NETTUNE_INTERVAL=30s"})
+	os.Unsetenv("NETTUNE_POLICY_CAPS_SOMAXCONN") // t.Setenv restores it at the end
+	c, err = loadConfig(file, nil)
 	if err != nil || c.Interval != 30*time.Second || c.Policy.Caps.Somaxconn != 1000 {
 		t.Errorf("env over file: %v %s %d", err, c.Interval, c.Policy.Caps.Somaxconn)
 	}
 }
 
 func TestConfigRejectsUnknownEnv(t *testing.T) {
-	_, err := loadConfig("", nil, []string{"NETTUNE_INTERVALL=3s"})
+	t.Setenv("NETTUNE_INTERVALL", "3s")
+	_, err := loadConfig("", nil)
 	if err == nil || !strings.Contains(err.Error(), "NETTUNE_INTERVALL") {
 		t.Fatalf("err = %v", err)
 	}

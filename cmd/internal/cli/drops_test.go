@@ -47,7 +47,9 @@ func nettuneObjects(t *testing.T) map[string]bool {
 	it := new(link.Iterator)
 	defer it.Close()
 	for it.Next() {
-		info, err := it.Take().Info()
+		l := it.Take()
+		info, err := l.Info()
+		l.Close() // an open link fd would itself keep the link alive
 		if err != nil {
 			continue
 		}

@@ -94,7 +94,7 @@ netns or permission error (nothing changed), 3 internal failure.`,
 
 // config loads the configuration for a command whose flags are fs.
 func (c *common) config(fs *pflag.FlagSet) (Config, error) {
-	cfg, err := loadConfig(configFile(c.configFile), fs, os.Environ())
+	cfg, err := loadConfig(configFile(c.configFile), fs)
 	if err != nil {
 		return Config{}, asUsage(err)
 	}

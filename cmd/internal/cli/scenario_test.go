@@ -241,7 +241,7 @@ func hasReason(d adviseDoc, reason string) bool {
 func TestScenarioCleanRun(t *testing.T) {
 	lab.RequireRoot(t)
 	v := pair(t)
-	sink := lab.UDPSink(t, v.B, v.BAddr+":0", lab.SinkOpts{Read: true})
+	sink := lab.UDPSink(t, v.B, v.BAddr+":0", lab.SinkOpts{Read: true, RcvBuf: 4 << 20}) // provisioned: no reason to drop
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	go func() {
