@@ -35,6 +35,7 @@ type Options struct {
 type Collector struct {
 	o      Options
 	thread *netns.Thread
+	reader *netdev.Reader // its sockets stay in the namespace they were opened in
 }
 
 // New returns a collector with defaults filled in.
@@ -65,14 +66,17 @@ func (c *Collector) Sample() (*sample.Sample, error) {
 	s.Sysctls = host
 
 	err = c.inNetns(func(sysRoot string) error {
-		r, err := netdev.Open()
-		if err != nil {
-			return fmt.Errorf("open netlink: %w", err)
+		if c.reader == nil {
+			r, err := netdev.Open()
+			if err != nil {
+				return fmt.Errorf("open netlink: %w", err)
+			}
+			c.reader = r
 		}
-		defer r.Close()
 		// Counters are read back to back so they describe the same instant.
 		s.Time = time.Now()
-		s.Links, err = r.Links(c.o.Links)
+		var err error
+		s.Links, err = c.reader.Links(c.o.Links)
 		var partial *netdev.PartialError
 		switch {
 		case errors.As(err, &partial):
@@ -151,8 +155,12 @@ func (c *Collector) inNetns(fn func(sysRoot string) error) error {
 	return c.thread.Do(fn)
 }
 
-// Close releases the namespace thread, if one was started.
+// Close releases the sockets and the namespace thread.
 func (c *Collector) Close() {
+	if c.reader != nil {
+		c.reader.Close()
+		c.reader = nil
+	}
 	if c.thread != nil {
 		c.thread.Close()
 		c.thread = nil
