@@ -2,6 +2,8 @@ package policy
 
 import (
 	"fmt"
+	"maps"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -243,8 +245,8 @@ func proposeRPS(e *engine, l *sample.Link, irqs []sample.IRQ, cpus []int, busy i
 			continue // this queue's interrupts are not on the busy CPU
 		case !ok && len(irqOf) > 0:
 			continue // other queues have IRQs on record, this one took none
-		case !ok && len(pk) > 0 && pk[rq.Queue] == 0:
-			continue // idle queue
+		case !ok && len(pk) > 0 && pk[rq.Queue] == 0 && slices.Max(slices.Collect(maps.Values(pk))) > 0:
+			continue // idle queue (all zero is no data: veth counts per queue only in NAPI mode)
 		case !ok:
 			exclude = busy
 		}

@@ -277,6 +277,13 @@ func ruleCases() []ruleCase {
 					t.Errorf("action %+v", a)
 				}
 			}},
+		{name: "rps for a veth whose per-queue packet counters read zero", stage: stage.Backlog, class: stage.ClassCapacity, severity: SeverityCritical,
+			// veth counts rx_queue_N_xdp_packets only in NAPI mode: all-zero is "no data",
+			// not "idle queue".
+			delta: newDelta().link("veth1", veth, stats(func(s *sample.LinkStats) { s.RxDropped = 4000 }),
+				counter("rx_queue_0_xdp_packets", stage.RxRing, sample.KindPackets, sample.Rx, 0, 0)).
+				softnet(0, func(c *sample.SoftnetCPU) { c.Processed, c.Dropped = 50000, 4000 }).netRx(10000, 100).build(),
+			plan: []string{"rps:veth1:rx-0", "sysctl:net.core.netdev_max_backlog"}},
 		{name: "irq affinity spreads crowded queue irqs", stage: stage.RxRing, class: stage.ClassCapacity, severity: SeverityCritical,
 			delta: newDelta().link("eth0", queues(2), ring(4096, 4096),
 				counter("rx_queue_1_drops", stage.RxRing, sample.KindDrops, sample.Rx, 1, 5000)).

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"path/filepath"
 	"runtime"
 	"strings"
 	"sync"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/vishvananda/netlink"
 	vnetns "github.com/vishvananda/netns"
+	"golang.org/x/sys/unix"
 
 	"github.com/nettune/nettune/tuner/netns"
 )
@@ -27,14 +29,49 @@ func RequireRoot(t testing.TB) {
 	}
 }
 
-var global sync.Mutex
+var (
+	global   sync.Mutex
+	holderMu sync.Mutex
+	holder   testing.TB // the test that holds global, so it may take it again
+)
 
 // Global serializes tests that change host-wide state (netdev_max_backlog, rmem_*, RPS,
-// global tracing): it holds a process-wide lock until the test ends.
+// global tracing) until the test ends: a mutex within this process and an flock on a host
+// file across processes (two `go test` runs, or a helper binary), which the kernel releases
+// even if the process is killed.
 func Global(t testing.TB) {
 	t.Helper()
+	holderMu.Lock()
+	held := holder == t
+	holderMu.Unlock()
+	if held {
+		return
+	}
 	global.Lock()
-	t.Cleanup(global.Unlock)
+	dir := "/run/lock"
+	if _, err := os.Stat(dir); err != nil {
+		dir = os.TempDir() // a bare VM guest has no /run/lock
+	}
+	f, err := os.OpenFile(filepath.Join(dir, "nettune-lab-global.lock"), os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		global.Unlock()
+		t.Fatalf("global lab lock: %v", err)
+	}
+	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX); err != nil {
+		f.Close()
+		global.Unlock()
+		t.Fatalf("global lab lock: %v", err)
+	}
+	holderMu.Lock()
+	holder = t
+	holderMu.Unlock()
+	t.Cleanup(func() {
+		holderMu.Lock()
+		holder = nil
+		holderMu.Unlock()
+		f.Close() // releases the flock
+		global.Unlock()
+	})
 }
 
 // Name returns a short unique name with the given prefix (interface names are ≤ 15 bytes).

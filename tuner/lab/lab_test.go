@@ -35,3 +35,14 @@ func TestVethPing(t *testing.T) {
 		t.Fatalf("got %q", got)
 	}
 }
+
+func TestGlobalReentrantWithinATest(t *testing.T) {
+	Global(t)
+	done := make(chan struct{})
+	go func() { Global(t); close(done) }() // same test: must not block
+	select {
+	case <-done:
+	case <-time.After(2 * time.Second):
+		t.Fatal("Global blocked on a lock its own test holds")
+	}
+}

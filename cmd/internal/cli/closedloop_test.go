@@ -43,11 +43,10 @@ var globalKnobs = []string{
 	"net.core.netdev_budget", "net.core.netdev_budget_usecs", "net.ipv4.udp_mem", "net.ipv4.tcp_mem",
 }
 
-// loop is one closed-loop run: the lab pair, nettune's state directory and the namespace
-// nettune is pointed at.
+// loop is one closed-loop run: the namespace nettune is pointed at, its state directory and
+// config file.
 type loop struct {
 	t        *testing.T
-	v        *lab.Veth
 	ns       *lab.NS
 	stateDir string
 	config   string // --config file, "" for none
@@ -55,36 +54,19 @@ type loop struct {
 
 // newLoop takes the global lock, records every global knob so cleanup restores it, and
 // registers a rollback that runs (before those restores) if the test stops early.
-func newLoop(t *testing.T, v *lab.Veth, ns *lab.NS) *loop {
+func newLoop(t *testing.T, ns *lab.NS) *loop {
 	t.Helper()
 	lab.Global(t)
-	hostLock(t)
 	for _, k := range globalKnobs {
 		lab.SetSysctl(t, nil, k, sysctl(t, nil, k))
 	}
-	l := &loop{t: t, v: v, ns: ns, stateDir: t.TempDir()}
+	l := &loop{t: t, ns: ns, stateDir: t.TempDir()}
 	t.Cleanup(func() {
 		if code, out, stderr := run(t, l.args("rollback")...); code != ExitOK {
 			t.Errorf("cleanup rollback: exit %d: %s%s", code, out, stderr)
 		}
 	})
 	return l
-}
-
-// hostLock serializes closed-loop tests across test processes (lab.Global only covers
-// this one): two `go test` runs of this package would otherwise raise and restore the same
-// global sysctls under each other.
-func hostLock(t *testing.T) {
-	t.Helper()
-	f, err := os.OpenFile("/run/lock/nettune-closedloop.lock", os.O_CREATE|os.O_RDWR, 0o600)
-	if err != nil {
-		t.Fatalf("host lock: %v", err)
-	}
-	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX); err != nil {
-		f.Close()
-		t.Fatalf("host lock: %v", err)
-	}
-	t.Cleanup(func() { f.Close() })
 }
 
 // args prefixes a command with the loop's --config and --state-dir.
@@ -102,7 +84,9 @@ func (l *loop) applyOnce(load func(ctx context.Context), extra ...string) *apply
 	l.t.Helper()
 	var res apply.Result
 	args := l.args("apply", append([]string{"--netns", l.ns.Name, "--interval", "2s", "-o", "json"}, extra...)...)
-	code, out, stderr := during(load, func() (int, string, string) { return run(l.t, args...) })
+	var code int
+	var out, stderr string
+	during(load, func() { code, out, stderr = run(l.t, args...) })
 	if code != ExitOK {
 		l.t.Fatalf("apply: exit %d: %s%s", code, out, stderr)
 	}
@@ -135,10 +119,7 @@ func (l *loop) advise(load func(ctx context.Context), wantCode int) adviseDoc {
 	var d adviseDoc
 	var code int
 	var stderr string
-	during(load, func() (int, string, string) {
-		d, code, stderr = runAdvise(l.t, "--no-bpf", "--netns", l.ns.Name, "--interval", "2s")
-		return 0, "", ""
-	})
+	during(load, func() { d, code, stderr = runAdvise(l.t, "--no-bpf", "--netns", l.ns.Name, "--interval", "2s") })
 	if code != wantCode || len(d.Findings) == 0 {
 		l.t.Fatalf("advise: exit %d with %d findings, want exit %d and findings; stderr: %s", code, len(d.Findings), wantCode, stderr)
 	}
@@ -146,14 +127,14 @@ func (l *loop) advise(load func(ctx context.Context), wantCode int) adviseDoc {
 }
 
 // during runs load until fn returns.
-func during(load func(ctx context.Context), fn func() (int, string, string)) (int, string, string) {
+func during(load func(ctx context.Context), fn func()) {
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	wg.Go(func() { load(ctx) })
 	defer wg.Wait()
 	defer cancel()
 	time.Sleep(300 * time.Millisecond) // let the condition build up before the first sample
-	return fn()
+	fn()
 }
 
 // changed returns the step that changed knob, or fails the test.
@@ -228,13 +209,8 @@ func counting(t *testing.T, ns *lab.NS, keys []string, fn func()) map[string]uin
 	return d
 }
 
-// fell is the share by which loss fell from before to after (1 = gone).
-func fell(before, after float64) float64 {
-	if before == 0 {
-		return math.NaN()
-	}
-	return 1 - after/before
-}
+// fell is the share by which loss fell from before (> 0, checked by each test) to after.
+func fell(before, after float64) float64 { return 1 - after/before }
 
 // ratio is a ÷ b, 0 when nothing was measured.
 func ratio(a, b uint64) float64 {
@@ -244,8 +220,8 @@ func ratio(a, b uint64) float64 {
 	return float64(a) / float64(b)
 }
 
-// ipv4 is the address part of "ip:port".
-func ipv4(t *testing.T, addr string) netip.AddrPort {
+// addrPort parses "ip:port".
+func addrPort(t *testing.T, addr string) netip.AddrPort {
 	t.Helper()
 	ap, err := netip.ParseAddrPort(addr)
 	if err != nil {
@@ -254,30 +230,44 @@ func ipv4(t *testing.T, addr string) netip.AddrPort {
 	return ap
 }
 
-// udpApp is a receiving application that never sets SO_RCVBUF, so its socket gets
-// net.core.rmem_default as it was when the socket was opened. It works in batches: drain the
-// socket, then sleep batchPause, so a burst that arrives while it sleeps must fit the buffer.
-type udpApp struct {
+// app is a test application in B that works in batches: it drains its socket (reads every
+// datagram, or accepts and closes every connection), then sleeps batchPause. A burst that
+// arrives while it sleeps must fit the socket's queue. It never sets SO_RCVBUF, so a UDP
+// socket gets net.core.rmem_default as it was when the socket was opened; a TCP one listens
+// with appBacklog, which the kernel caps at somaxconn as it was when listen() was called.
+// Either way a changed sysctl reaches the application only when it restarts.
+type app struct {
 	fd     int
+	stream bool
 	addr   string
 	rcvbuf int
 	stop   chan struct{}
 	wg     sync.WaitGroup
 }
 
-const batchPause = 20 * time.Millisecond
+const (
+	batchPause = 20 * time.Millisecond
+	appBacklog = 4096
+)
 
-// startUDPApp opens the application's socket on ip in ns (an ephemeral port).
-func startUDPApp(t *testing.T, ns *lab.NS, ip string) *udpApp {
+// startApp opens a UDP (stream false) or listening TCP socket on ip:0 in ns.
+func startApp(t *testing.T, ns *lab.NS, ip string, stream bool) *app {
 	t.Helper()
-	a := &udpApp{fd: -1, stop: make(chan struct{})}
+	a := &app{fd: -1, stream: stream, stop: make(chan struct{})}
+	typ := unix.SOCK_DGRAM
+	if stream {
+		typ = unix.SOCK_STREAM
+	}
 	err := netns.Do(ns.Name, func() error {
-		fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
+		fd, err := unix.Socket(unix.AF_INET, typ|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
 		if err != nil {
 			return err
 		}
 		a.fd = fd
-		return unix.Bind(fd, &unix.SockaddrInet4{Addr: netip.MustParseAddr(ip).As4()})
+		if err := unix.Bind(fd, &unix.SockaddrInet4{Addr: netip.MustParseAddr(ip).As4()}); err != nil || !stream {
+			return err
+		}
+		return unix.Listen(fd, appBacklog)
 	})
 	if err == nil {
 		a.rcvbuf, err = unix.GetsockoptInt(a.fd, unix.SOL_SOCKET, unix.SO_RCVBUF)
@@ -290,21 +280,18 @@ func startUDPApp(t *testing.T, ns *lab.NS, ip string) *udpApp {
 		if a.fd >= 0 {
 			unix.Close(a.fd)
 		}
-		t.Fatalf("udp app in %s: %v", ns.Name, err)
+		t.Fatalf("application in %s: %v", ns.Name, err)
 	}
 	a.addr = fmt.Sprintf("%s:%d", ip, sa.(*unix.SockaddrInet4).Port)
-	a.wg.Go(a.readLoop)
+	a.wg.Go(a.loop)
 	t.Cleanup(a.close)
 	return a
 }
 
-func (a *udpApp) readLoop() {
+func (a *app) loop() {
 	buf := make([]byte, 2048)
 	for {
-		for {
-			if _, _, err := unix.Recvfrom(a.fd, buf, 0); err != nil {
-				break
-			}
+		for a.next(buf) {
 		}
 		select {
 		case <-a.stop:
@@ -314,8 +301,21 @@ func (a *udpApp) readLoop() {
 	}
 }
 
+// next reads one datagram or accepts (and closes) one connection; false when none is queued.
+func (a *app) next(buf []byte) bool {
+	if !a.stream {
+		_, _, err := unix.Recvfrom(a.fd, buf, 0)
+		return err == nil
+	}
+	c, _, err := unix.Accept4(a.fd, unix.SOCK_CLOEXEC)
+	if err == nil {
+		unix.Close(c)
+	}
+	return err == nil
+}
+
 // close stops the application and closes its socket (idempotent).
-func (a *udpApp) close() {
+func (a *app) close() {
 	select {
 	case <-a.stop:
 		return
@@ -359,12 +359,12 @@ func udpBursts(ctx context.Context, v *lab.Veth, dst string, d time.Duration) la
 func TestClosedLoopUDPRcvbuf(t *testing.T) {
 	lab.RequireRoot(t)
 	v := pair(t)
-	l := newLoop(t, v, v.B)
+	l := newLoop(t, v.B)
 	atLeast(t, nil, "net.core.netdev_max_backlog", 1000)
 	rmemMax := sysctl(t, nil, "net.core.rmem_max")
 	lab.SetSysctl(t, nil, "net.core.rmem_default", strconv.Itoa(udpLowRmem))
 
-	app := startUDPApp(t, v.B, v.BAddr)
+	app := startApp(t, v.B, v.BAddr, false)
 	load := func(ctx context.Context) { udpBursts(ctx, v, app.addr, time.Minute) }
 	loss := func() float64 {
 		var sent int
@@ -388,7 +388,7 @@ func TestClosedLoopUDPRcvbuf(t *testing.T) {
 		steps++
 		// rmem_default applies to sockets opened after the change: the application restarts.
 		app.close()
-		app = startUDPApp(t, v.B, v.BAddr)
+		app = startApp(t, v.B, v.BAddr, false)
 		if want, _ := strconv.Atoi(s.Got); app.rcvbuf != want {
 			t.Errorf("restarted application got SO_RCVBUF %d, want the new rmem_default %d", app.rcvbuf, want)
 		}
@@ -406,77 +406,6 @@ func TestClosedLoopUDPRcvbuf(t *testing.T) {
 	if got := sysctl(t, nil, "net.core.rmem_max"); got != rmemMax {
 		t.Errorf("rmem_max after rollback = %s, want %s", got, rmemMax)
 	}
-}
-
-// tcpApp is a server that accepts in batches: it accepts everything queued, closes it, then
-// sleeps batchPause, so a storm of connections that arrives while it sleeps must fit the
-// accept queue. Its listen() backlog is large; the kernel caps it at somaxconn when listen()
-// is called, so after somaxconn changes the server must listen again (restart).
-type tcpApp struct {
-	fd   int
-	addr string
-	stop chan struct{}
-	wg   sync.WaitGroup
-}
-
-const appBacklog = 4096
-
-func startTCPApp(t *testing.T, ns *lab.NS, ip string) *tcpApp {
-	t.Helper()
-	a := &tcpApp{fd: -1, stop: make(chan struct{})}
-	err := netns.Do(ns.Name, func() error {
-		fd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
-		if err != nil {
-			return err
-		}
-		a.fd = fd
-		if err := unix.Bind(fd, &unix.SockaddrInet4{Addr: netip.MustParseAddr(ip).As4()}); err != nil {
-			return err
-		}
-		return unix.Listen(fd, appBacklog)
-	})
-	var sa unix.Sockaddr
-	if err == nil {
-		sa, err = unix.Getsockname(a.fd)
-	}
-	if err != nil {
-		if a.fd >= 0 {
-			unix.Close(a.fd)
-		}
-		t.Fatalf("tcp app in %s: %v", ns.Name, err)
-	}
-	a.addr = fmt.Sprintf("%s:%d", ip, sa.(*unix.SockaddrInet4).Port)
-	a.wg.Go(a.acceptLoop)
-	t.Cleanup(a.close)
-	return a
-}
-
-func (a *tcpApp) acceptLoop() {
-	for {
-		for {
-			c, _, err := unix.Accept4(a.fd, unix.SOCK_CLOEXEC)
-			if err != nil {
-				break
-			}
-			unix.Close(c)
-		}
-		select {
-		case <-a.stop:
-			return
-		case <-time.After(batchPause):
-		}
-	}
-}
-
-func (a *tcpApp) close() {
-	select {
-	case <-a.stop:
-		return
-	default:
-	}
-	close(a.stop)
-	a.wg.Wait()
-	unix.Close(a.fd)
 }
 
 // The accept-queue scenario: storms of stormSize connections, ten a second, against a server
@@ -509,12 +438,12 @@ func storms(ctx context.Context, v *lab.Veth, dst func() string, size int, d tim
 func TestClosedLoopAcceptQueue(t *testing.T) {
 	lab.RequireRoot(t)
 	v := pair(t)
-	l := newLoop(t, v, v.B)
+	l := newLoop(t, v.B)
 	atLeast(t, nil, "net.core.netdev_max_backlog", 1000)
 	rootSomaxconn := sysctl(t, nil, "net.core.somaxconn")
 	lab.SetSysctl(t, v.B, "net.core.somaxconn", strconv.Itoa(acceptLow))
 
-	app := startTCPApp(t, v.B, v.BAddr)
+	app := startApp(t, v.B, v.BAddr, true)
 	addr := func() string { return app.addr }
 	load := func(ctx context.Context) { storms(ctx, v, addr, stormSize, time.Minute) }
 	loss := func() float64 {
@@ -551,7 +480,7 @@ func TestClosedLoopAcceptQueue(t *testing.T) {
 			t.Errorf("ListenOverflows per attempt fell to %.2f before the server listened again (was %.2f)", stale, before)
 		}
 		app.close()
-		app = startTCPApp(t, v.B, v.BAddr)
+		app = startApp(t, v.B, v.BAddr, true)
 		after = loss()
 		t.Logf("step %d: somaxconn %s → %s: ListenOverflows per attempt %.2f → %.2f", steps, s.Current, s.Got, before, after)
 	}
@@ -598,7 +527,7 @@ func idle(context.Context) {}
 func TestClosedLoopReassembly(t *testing.T) {
 	lab.RequireRoot(t)
 	v := pair(t)
-	l := newLoop(t, v, v.B)
+	l := newLoop(t, v.B)
 	atLeast(t, nil, "net.core.netdev_max_backlog", 1000)
 	rootThresh := sysctl(t, nil, "net.ipv4.ipfrag_high_thresh")
 	// The injector runs throughout: it lowers B's ipfrag_high_thresh once, and a second
@@ -692,7 +621,7 @@ const backlogGap = 5 * time.Millisecond
 func TestClosedLoopBacklog(t *testing.T) {
 	lab.RequireRoot(t)
 	v := pair(t)
-	l := newLoop(t, v, v.B)
+	l := newLoop(t, v.B)
 	all := cpus(t)
 	target, others := all[len(all)-1], all[:len(all)-1]
 	for q := range v.Queues {
@@ -772,7 +701,7 @@ const (
 // gsoFlood sends a GSO datagram from A, pinned to cpu, then sleeps gap, until ctx ends or d
 // passes, and returns the segments sent.
 func gsoFlood(ctx context.Context, t *testing.T, v *lab.Veth, dst string, cpu int, gap, d time.Duration) int {
-	ap := ipv4(t, dst)
+	ap := addrPort(t, dst)
 	var fd int
 	err := netns.Do(v.A.Name, func() error {
 		var err error
@@ -821,7 +750,7 @@ func gsoFlood(ctx context.Context, t *testing.T, v *lab.Veth, dst string, cpu in
 func TestClosedLoopRPS(t *testing.T) {
 	lab.RequireRoot(t)
 	v := lab.NewVeth(t, lab.NewNS(t, "scA"), lab.NewNS(t, "scB"), lab.VethOpts{Queues: 1})
-	l := newLoop(t, v, v.B)
+	l := newLoop(t, v.B)
 	all := cpus(t)
 	busy := all[0]
 	setFeature(t, v.A, v.AName, "tx-udp-segmentation", false)
@@ -917,7 +846,7 @@ func attachXDPDrop(t *testing.T, ns *lab.NS, link string) {
 func TestClosedLoopForeignXDP(t *testing.T) {
 	lab.RequireRoot(t)
 	v := pair(t)
-	l := newLoop(t, v, v.B)
+	l := newLoop(t, v.B)
 	atLeast(t, nil, "net.core.netdev_max_backlog", 1000)
 	attachXDPDrop(t, v.B, v.BName)
 	sink := lab.UDPSink(t, v.B, v.BAddr+":0", lab.SinkOpts{Read: true})
@@ -985,13 +914,13 @@ func TestClosedLoopAuto(t *testing.T) {
 	)
 	lab.RequireRoot(t)
 	v := pair(t)
-	l := newLoop(t, v, v.B)
+	l := newLoop(t, v.B)
 	atLeast(t, nil, "net.core.netdev_max_backlog", 1000)
 	l.config = writeConfig(t, fmt.Sprintf("apply:\n  hysteresis: 1\n  cooldown: 0s\n  revert_below: 0.1\npolicy:\n  caps:\n    somaxconn: %d\n", autoCap))
 	lab.SetSysctl(t, v.B, "net.core.somaxconn", strconv.Itoa(acceptLow))
 
 	var mu sync.Mutex
-	app := startTCPApp(t, v.B, v.BAddr)
+	app := startApp(t, v.B, v.BAddr, true)
 	addr := func() string {
 		mu.Lock()
 		defer mu.Unlock()
@@ -1001,7 +930,7 @@ func TestClosedLoopAuto(t *testing.T) {
 		mu.Lock()
 		defer mu.Unlock()
 		app.close()
-		app = startTCPApp(t, v.B, v.BAddr)
+		app = startApp(t, v.B, v.BAddr, true)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup

@@ -48,7 +48,9 @@ mount -t sysfs sysfs /sys
 mount -t devtmpfs devtmpfs /dev
 mount -t tmpfs tmpfs /tmp
 mount -t tmpfs tmpfs /run
+mkdir -p /run/lock /var/tmp
 ln -s /run /var/run
+ln -s /run/lock /var/lock
 mount -t bpf bpffs /sys/fs/bpf
 mount -t debugfs debugfs /sys/kernel/debug
 mount -t tracefs tracefs /sys/kernel/tracing 2>/dev/null
@@ -56,6 +58,7 @@ mount -t cgroup2 cgroup2 /sys/fs/cgroup 2>/dev/null
 exec 3>` + guestLogTTY + `
 stty -F ` + guestLogTTY + ` raw -echo 2>/dev/null
 note() { echo "` + marker + ` note $*" >&3; }
+uptime_s() { cut -d' ' -f1 /proc/uptime; }
 echo "` + marker + ` release $(uname -r)" >&3
 `)
 	// Kernels before 5.11 charge BPF maps to RLIMIT_MEMLOCK: lift the limit.
@@ -68,9 +71,9 @@ status=0
 `)
 	args := shellQuote(c.TestArgs)
 	for _, p := range c.Packages {
-		fmt.Fprintf(&b, "echo '%s begin %s' >&3\n", marker, p.ImportPath)
+		fmt.Fprintf(&b, "echo \"%s begin %s $(uptime_s)\" >&3\n", marker, p.ImportPath)
 		fmt.Fprintf(&b, "cd %s && %s %s >&3 2>&3; rc=$?; cd /\n", shellQuote([]string{p.Dir}), shellQuote([]string{p.Binary}), args)
-		fmt.Fprintf(&b, "echo \"%s end %s $rc\" >&3\n", marker, p.ImportPath)
+		fmt.Fprintf(&b, "echo \"%s end %s $rc $(uptime_s)\" >&3\n", marker, p.ImportPath)
 		b.WriteString("[ $rc -eq 0 ] || status=1\n")
 	}
 	fmt.Fprintf(&b, `echo "%s done" >&3
@@ -93,9 +96,11 @@ func shellQuote(args []string) string {
 // PackageRun is the raw output of one test binary in the guest.
 type PackageRun struct {
 	ImportPath string
-	Output     []byte // the binary's stdout and stderr
-	Finished   bool   // the end marker was seen
-	Exit       int    // the binary's exit status, when Finished
+	Output     []byte  // the binary's stdout and stderr
+	Finished   bool    // the end marker was seen
+	Exit       int     // the binary's exit status, when Finished
+	Seconds    float64 // how long the binary ran (guest clock), when Finished
+	started    float64
 }
 
 // GuestLog is what the guest wrote on its test port.
@@ -139,14 +144,24 @@ func (g *GuestLog) marker(m string, cur *PackageRun) *PackageRun {
 	case "note":
 		g.Notes = append(g.Notes, rest)
 	case "begin":
-		g.Packages = append(g.Packages, PackageRun{ImportPath: rest})
+		f := strings.Fields(rest)
+		if len(f) == 0 {
+			return nil
+		}
+		run := PackageRun{ImportPath: f[0]}
+		if len(f) == 2 {
+			run.started, _ = strconv.ParseFloat(f[1], 64)
+		}
+		g.Packages = append(g.Packages, run)
 		return &g.Packages[len(g.Packages)-1]
 	case "end":
-		if cur != nil {
-			f := strings.Fields(rest)
+		f := strings.Fields(rest)
+		if cur != nil && len(f) >= 2 {
 			cur.Finished = true
-			if len(f) == 2 {
-				cur.Exit, _ = strconv.Atoi(f[1])
+			cur.Exit, _ = strconv.Atoi(f[1])
+			if len(f) == 3 {
+				end, _ := strconv.ParseFloat(f[2], 64)
+				cur.Seconds = end - cur.started
 			}
 		}
 	case "done":

@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 )
@@ -85,19 +86,11 @@ func (t *ModuleTree) Resolve(want []string) (Resolution, error) {
 	state := map[string]int{} // 1 = visiting, 2 = done
 	var visit func(name string, wanted bool) error
 	visit = func(name string, wanted bool) error {
-		switch state[name] {
-		case 1:
-			return fmt.Errorf("module dependency cycle at %s", name)
-		case 2:
-			return nil
-		}
-		state[name] = 1
-		defer func() { state[name] = 2 }()
 		rel, ok := t.paths[name]
 		if !ok {
 			switch {
 			case t.builtin[name]:
-				if wanted {
+				if wanted && !slices.Contains(r.Builtin, name) {
 					r.Builtin = append(r.Builtin, name)
 				}
 				return nil
@@ -107,6 +100,14 @@ func (t *ModuleTree) Resolve(want []string) (Resolution, error) {
 			}
 			return fmt.Errorf("module %s: dependency not found", name)
 		}
+		switch state[name] {
+		case 1:
+			return fmt.Errorf("module dependency cycle at %s", name)
+		case 2:
+			return nil
+		}
+		state[name] = 1
+		defer func() { state[name] = 2 }()
 		img, err := ReadModuleFile(filepath.Join(t.Dir, rel))
 		if err != nil {
 			return err
