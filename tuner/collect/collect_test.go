@@ -25,6 +25,7 @@ func TestSampleOfNamespace(t *testing.T) {
 	v := lab.NewVeth(t, a, b, lab.VethOpts{Queues: 2})
 	lab.SetSysctl(t, b, "net.core.somaxconn", "777")
 	lab.SetRPS(t, b, v.BName, 1, "1")
+	manyVeths(t, b, 1) // default queue counts: veth allocates more RX queues than sysfs shows
 
 	c := New(Options{Netns: b.Name})
 	defer c.Close()
@@ -32,7 +33,7 @@ func TestSampleOfNamespace(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(s.Links) != 2 { // lo and the veth end
+	if len(s.Links) != 4 { // lo, the veth end and a default veth pair
 		t.Fatalf("links %+v", s.Links)
 	}
 	var found bool

@@ -15,8 +15,10 @@ import (
 
 // ReadRPS reads rps_cpus and rps_flow_cnt of every receive queue of a link from
 // <sys>/class/net/<link>/queues/rx-<n>/, sorted by queue. Each is a one-value sysfs file, so
-// there is no separate parser. queues is the link's RX queue count when the caller knows it
-// (netlink reports it): then no directory is listed, which matters at 1 000 links. flows
+// there is no separate parser. queues is the link's allocated RX queue count when the caller
+// knows it (netlink's IFLA_NUM_RX_QUEUES): then no directory is listed, which matters at
+// 1 000 links; sysfs shows only the real (active) queues, fewer on veth, which allocates one
+// per possible CPU, so the first missing rx-N ends the list. flows
 // false skips rps_flow_cnt (it only matters when RFS is on: net.core.rps_sock_flow_entries
 // > 0), halving the sysfs reads. A link without a queues directory (not visible in this
 // sysfs) gives nil, nil.
@@ -34,12 +36,12 @@ func ReadRPS(sysRoot, link string, queues int, flows bool) ([]sample.RxQueue, er
 			return nil, err
 		}
 	}
-	out := make([]sample.RxQueue, 0, len(idx))
+	var out []sample.RxQueue
 	for _, q := range idx {
 		qdir := filepath.Join(dir, "rx-"+strconv.Itoa(q))
 		cpus, err := os.ReadFile(filepath.Join(qdir, "rps_cpus"))
-		if errors.Is(err, fs.ErrNotExist) && q == 0 {
-			return nil, nil
+		if errors.Is(err, fs.ErrNotExist) {
+			break // past the real queues (or, for rx-0, a link this sysfs does not show)
 		}
 		if err != nil {
 			return nil, fmt.Errorf("rps %s: %w", link, err)

@@ -33,6 +33,12 @@ func TestReadRPS(t *testing.T) {
 		t.Errorf("with queue count: %v %+v", err, known)
 	}
 
+	// More allocated queues than real ones (veth): the list ends at the first missing rx-N.
+	fewer, err := ReadRPS("testdata/mlx5-host/sys", "ens1f0np0", 64, true)
+	if err != nil || !cmp.Equal(fewer, got) {
+		t.Errorf("allocated > real queues: %v %+v", err, fewer)
+	}
+
 	// Without RFS the flow counts are not read.
 	noflows, err := ReadRPS("testdata/mlx5-host/sys", "ens1f0np0", 12, false)
 	if err != nil || len(noflows) != 12 || noflows[0].RPSFlowCnt != 0 || noflows[0].RPSCPUs != "e" {
