@@ -52,18 +52,21 @@ func BenchmarkPrograms(b *testing.B) {
 
 // BenchmarkVethUDP sends 64-byte datagrams between two namespaces, with no probes and with
 // every probe attached (XDP generic, tc, xmit, drops) in the same run.
+// The modes: none, every probe as advise attaches them by default (XDP auto: off on a veth
+// without GRO; tc ingress/egress, xmit, drops), and the same with generic XDP forced on both
+// ends (the costly mode auto avoids).
 func BenchmarkVethUDP(b *testing.B) {
-	for _, probes := range []bool{false, true} {
+	for _, mode := range []string{"none", XDPAuto, XDPGeneric} {
 		name := "none"
-		if probes {
-			name = "all-probes"
+		if mode != "none" {
+			name = "all-probes-xdp-" + mode
 		}
 		b.Run(name, func(b *testing.B) {
 			a, bb := lab.NewNS(b, "bpfA"), lab.NewNS(b, "bpfB")
 			v := lab.NewVeth(b, a, bb, lab.VethOpts{Queues: 1})
-			if probes {
-				attach(b, Options{Netns: a.Name, Links: []string{v.AName}, InPath: true, XDPMode: XDPGeneric})
-				attach(b, Options{Netns: bb.Name, Links: []string{v.BName}, InPath: true, Drops: true, XDPMode: XDPGeneric})
+			if mode != "none" {
+				attach(b, Options{Netns: a.Name, Links: []string{v.AName}, InPath: true, XDPMode: mode})
+				attach(b, Options{Netns: bb.Name, Links: []string{v.BName}, InPath: true, Drops: true, XDPMode: mode})
 			}
 			var rx, tx net.PacketConn
 			bb.Do(b, func() error {

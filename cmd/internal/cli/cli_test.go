@@ -3,6 +3,7 @@ package cli
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"io"
 	"os"
 	"os/exec"
@@ -156,5 +157,32 @@ func TestAdviseTextfile(t *testing.T) {
 	}
 	if !strings.Contains(string(b), "# TYPE nettune_") || !strings.HasPrefix(strings.TrimSpace(stdout), "{") {
 		t.Errorf("textfile %q, stdout %q", b, stdout)
+	}
+}
+
+func TestCheckReportsThisKernel(t *testing.T) {
+	lab.RequireRoot(t)
+	code, stdout, stderr := run(t, "check", "-o", "json")
+	var f struct {
+		BTF struct {
+			OK bool `json:"ok"`
+		} `json:"btf"`
+		DropReasonCount int    `json:"drop_reason_count"`
+		TCMode          string `json:"tc_mode"`
+	}
+	if err := json.Unmarshal([]byte(stdout), &f); err != nil {
+		t.Fatalf("check -o json: %v\n%s%s", err, stdout, stderr)
+	}
+	// The exit status must agree with what the features say.
+	full := f.BTF.OK && f.DropReasonCount > 0
+	if (code == ExitOK) != full {
+		t.Errorf("exit %d but btf=%v reasons=%d", code, f.BTF.OK, f.DropReasonCount)
+	}
+	if _, err := os.Stat("/sys/kernel/btf/vmlinux"); err == nil && !f.BTF.OK {
+		t.Error("BTF present but reported missing")
+	}
+	code, stdout, _ = run(t, "check")
+	if !strings.Contains(stdout, "mode:") || (code != ExitOK && code != ExitLoss) {
+		t.Errorf("check table: exit %d\n%s", code, stdout)
 	}
 }
