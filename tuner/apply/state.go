@@ -14,7 +14,7 @@ const DefaultStateDir = "/var/lib/nettune"
 
 const (
 	journalFile = "journal.jsonl"
-	sampleFile  = "sample.json"
+	sampleFile  = "sample.gob"
 	autoFile    = "auto.json"
 )
 

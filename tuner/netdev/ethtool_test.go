@@ -52,6 +52,10 @@ func (f *fakeEthtool) Stats(string) (map[string]uint64, error) {
 
 func (f *fakeEthtool) GetRing(string) (ethtool.Ring, error) {
 	if f.ringErr != nil {
+		if f.calls == nil {
+			f.calls = map[string]int{}
+		}
+		f.calls["ring"]++
 		return ethtool.Ring{}, f.ringErr
 	}
 	return nth(f, "ring", f.ring), nil
@@ -81,7 +85,7 @@ func TestReadEthtoolRetriesEmptyResults(t *testing.T) {
 		ch:    []ethtool.Channels{{}, ch8},
 	}
 	l := sample.Link{Name: "eth1"}
-	if err := readEthtool(f, &l); err != nil {
+	if err := readEthtool(f, &l, nil); err != nil {
 		t.Fatal(err)
 	}
 	if l.Driver != "ixgbe" || len(l.Ethtool) != 2 || l.Ring == nil || l.Ring.RxMax != 4096 ||
@@ -106,7 +110,7 @@ func TestReadEthtoolReportsPersistentEmptyResults(t *testing.T) {
 		ch:    []ethtool.Channels{{}},
 	}
 	l := sample.Link{Name: "eth1"}
-	err := readEthtool(f, &l)
+	err := readEthtool(f, &l, nil)
 	if !errors.Is(err, ErrUnavailable) {
 		t.Fatalf("err = %v, want ErrUnavailable", err)
 	}
@@ -129,7 +133,7 @@ func TestReadEthtoolUnsupported(t *testing.T) {
 		ch:      []ethtool.Channels{{RxCount: 4, TxCount: 4, MaxRx: 4, MaxTx: 4}},
 	}
 	l := sample.Link{Name: "veth0"}
-	if err := readEthtool(f, &l); err != nil {
+	if err := readEthtool(f, &l, nil); err != nil {
 		t.Fatal(err)
 	}
 	if l.Ring != nil || l.Channels == nil || len(l.Counters) != 1 {
@@ -139,11 +143,31 @@ func TestReadEthtoolUnsupported(t *testing.T) {
 	lo := &fakeEthtool{infoErr: unix.EOPNOTSUPP, statsErr: unix.EOPNOTSUPP,
 		ringErr: unix.EOPNOTSUPP, chErr: unix.EOPNOTSUPP}
 	l = sample.Link{Name: "lo"}
-	if err := readEthtool(lo, &l); err != nil {
+	if err := readEthtool(lo, &l, nil); err != nil {
 		t.Fatal(err)
 	}
 	if l.Driver != "" || l.Ethtool != nil || l.Ring != nil || l.Channels != nil {
 		t.Fatalf("got %+v", l)
+	}
+}
+
+// Ring support belongs to the driver: after one veth refused, no other veth is asked.
+func TestReadEthtoolRemembersDriversWithoutRings(t *testing.T) {
+	f := &fakeEthtool{
+		info:    []ethtool.DrvInfo{{Driver: "veth", NStats: 1}},
+		stats:   []map[string]uint64{{"rx_queue_0_drops": 3}},
+		ringErr: unix.EOPNOTSUPP,
+		ch:      []ethtool.Channels{{RxCount: 1, TxCount: 1, MaxRx: 1, MaxTx: 1}},
+	}
+	noRing := map[string]bool{}
+	for _, name := range []string{"veth0", "veth1", "veth2"} {
+		l := sample.Link{Name: name}
+		if err := readEthtool(f, &l, noRing); err != nil || l.Ring != nil {
+			t.Fatalf("%s: %v %+v", name, err, l.Ring)
+		}
+	}
+	if f.calls["ring"] != 1 {
+		t.Errorf("ring queried %d times, want once per driver", f.calls["ring"])
 	}
 }
 
@@ -156,7 +180,7 @@ func TestReadEthtoolNoStats(t *testing.T) {
 		ch:    []ethtool.Channels{ch8},
 	}
 	l := sample.Link{Name: "br0"}
-	if err := readEthtool(f, &l); err != nil {
+	if err := readEthtool(f, &l, nil); err != nil {
 		t.Fatal(err)
 	}
 	if l.Driver != "bridge" || l.Ethtool != nil || f.calls["stats"] != 0 {
@@ -172,13 +196,13 @@ func TestReadEthtoolErrors(t *testing.T) {
 		ch:      []ethtool.Channels{ch8},
 	}
 	l := sample.Link{Name: "eth1"}
-	err := readEthtool(f, &l)
+	err := readEthtool(f, &l, nil)
 	if !errors.Is(err, unix.EIO) || l.Ring != nil || l.Channels == nil {
 		t.Fatalf("err = %v, link %+v", err, l)
 	}
 
 	gone := &fakeEthtool{infoErr: unix.ENODEV}
-	if err := readEthtool(gone, &sample.Link{Name: "eth9"}); !errors.Is(err, errGone) {
+	if err := readEthtool(gone, &sample.Link{Name: "eth9"}, nil); !errors.Is(err, errGone) {
 		t.Fatalf("err = %v, want errGone", err)
 	}
 }

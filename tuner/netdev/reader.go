@@ -40,6 +40,7 @@ func (e *PartialError) Unwrap() []error { return e.Errs }
 type Reader struct {
 	rtnl    *netlink.Conn // links and qdiscs
 	ethtool ethtoolAPI
+	noRing  map[string]bool // drivers without ring operations (see readEthtool)
 }
 
 // Open opens the sockets in the calling thread's network namespace; call it on a locked
@@ -54,7 +55,7 @@ func Open() (*Reader, error) {
 		c.Close()
 		return nil, fmt.Errorf("ethtool socket: %w", err)
 	}
-	return &Reader{rtnl: c, ethtool: e}, nil
+	return &Reader{rtnl: c, ethtool: e, noRing: map[string]bool{}}, nil
 }
 
 // Close releases the sockets.
@@ -85,7 +86,7 @@ func (r *Reader) Links(names []string) ([]sample.Link, error) {
 	var errs []error
 	out := links[:0]
 	for i := range links {
-		err := readEthtool(r.ethtool, &links[i])
+		err := readEthtool(r.ethtool, &links[i], r.noRing)
 		if errors.Is(err, errGone) {
 			if len(names) > 0 {
 				return nil, fmt.Errorf("link %s: %w", links[i].Name, ErrNoLink)

@@ -106,6 +106,10 @@ func newApplier(cfg Config) *apply.Applier {
 func autoRun(cfg Config, a *apply.Applier) (*apply.AutoResult, error) {
 	col := collect.New(collect.Options{ProcRoot: cfg.ProcRoot, SysRoot: cfg.SysRoot, Netns: cfg.Netns, Links: cfg.Interfaces})
 	defer col.Close()
+	return autoStep(col, cfg, a)
+}
+
+func autoStep(col *collect.Collector, cfg Config, a *apply.Applier) (*apply.AutoResult, error) {
 	cur, err := col.Sample()
 	if err != nil {
 		return nil, classify(err)
