@@ -171,7 +171,7 @@ func ruleCases() []ruleCase {
 					t.Errorf("advice %v", r.Advice)
 				}
 			}},
-		{name: "udp rcvbuf", stage: stage.UDPRcvbuf, class: stage.ClassCapacity, severity: SeverityCritical,
+		{name: "udp rcvbuf without socket data proposes both knobs", stage: stage.UDPRcvbuf, class: stage.ClassCapacity, severity: SeverityCritical,
 			delta: newDelta().snmp(map[string]uint64{"Udp.InDatagrams": 90000, "Udp.RcvbufErrors": 10000, "Udp.InErrors": 10000}).build(),
 			plan:  []string{"sysctl:net.core.rmem_default", "sysctl:net.core.rmem_max"},
 			check: func(t *testing.T, r *Report, f *Finding) {
@@ -179,6 +179,72 @@ func ruleCases() []ruleCase {
 				if max.Proposed != "8388608" || def.Proposed != "425984" || !strings.Contains(max.Why, "SO_RCVBUF") ||
 					!strings.Contains(def.Why, "never call setsockopt") || max.MemoryBytes != 2*4194304 {
 					t.Errorf("rmem_max %+v rmem_default %+v", max, def)
+				}
+			}},
+		{name: "udp rcvbuf from a default-sized socket", stage: stage.UDPRcvbuf, class: stage.ClassCapacity, severity: SeverityCritical,
+			delta: udpLoss().udpSockets(udpSock("10.0.0.2:5353", 11, 9000, 212992)).build(),
+			plan:  []string{"sysctl:net.core.rmem_default"},
+			check: func(t *testing.T, r *Report, f *Finding) {
+				x := evidence(f, "udp socket 10.0.0.2:5353 drops")
+				if x == nil || x.Delta != 9000 || x.Rate != 900 || !strings.Contains(x.Note, "rcvbuf 212992 = rmem_default: never set SO_RCVBUF") {
+					t.Errorf("evidence %+v", f.Evidence)
+				}
+				if !reflect.DeepEqual(f.Knobs, []string{"sysctl:net.core.rmem_default"}) || hasAdvice(r, "set their own receive buffer") {
+					t.Errorf("knobs %v advice %v", f.Knobs, r.Advice)
+				}
+			}},
+		{name: "udp rcvbuf from a socket clamped at rmem_max", stage: stage.UDPRcvbuf, class: stage.ClassCapacity, severity: SeverityCritical,
+			delta: udpLoss().udpSockets(udpSock("[::]:9001", 12, 9000, 8388608)).build(),
+			plan:  []string{"sysctl:net.core.rmem_max"},
+			check: func(t *testing.T, r *Report, f *Finding) {
+				if x := evidence(f, "udp socket [::]:9001 drops"); x == nil || !strings.Contains(x.Note, "= 2 × rmem_max: SO_RCVBUF clamped") {
+					t.Errorf("evidence %+v", f.Evidence)
+				}
+			}},
+		{name: "udp rcvbuf from a socket the application sized", stage: stage.UDPRcvbuf, class: stage.ClassCapacity, severity: SeverityCritical,
+			delta: udpLoss().udpSockets(udpSock("10.0.0.2:9000", 13, 6000, 16384), udpSock("10.0.0.2:9002", 14, 3000, 16777216)).build(),
+			check: func(t *testing.T, r *Report, f *Finding) {
+				if len(f.Knobs) != 0 {
+					t.Errorf("knobs %v", f.Knobs)
+				}
+				if !hasAdvice(r, "10.0.0.2:9000 (rcvbuf 16384), 10.0.0.2:9002 (rcvbuf 16777216) set their own receive buffer (SO_RCVBUF)") ||
+					!hasAdvice(r, "Raise SO_RCVBUF in the application") || !hasAdvice(r, "net.core.rmem_max (4194304) bounds the request") {
+					t.Errorf("advice %v", r.Advice)
+				}
+				if x := evidence(f, "udp socket 10.0.0.2:9002 drops"); x == nil || !strings.Contains(x.Note, "SO_RCVBUFFORCE") {
+					t.Errorf("evidence %+v", f.Evidence)
+				}
+			}},
+		{name: "udp rcvbuf from a socket older than the current rmem_default", stage: stage.UDPRcvbuf, class: stage.ClassCapacity, severity: SeverityCritical,
+			delta: udpLoss().sysctl("net.core.rmem_default", "425984").udpSockets(udpSock("10.0.0.2:5353", 11, 9000, 212992)).build(),
+			check: func(t *testing.T, r *Report, f *Finding) {
+				if !hasAdvice(r, "10.0.0.2:5353 (rcvbuf 212992)") || !hasAdvice(r, "created before rmem_default last changed looks the same: restarting it is enough") {
+					t.Errorf("advice %v", r.Advice)
+				}
+			}},
+		{name: "udp rcvbuf from both kinds of socket", stage: stage.UDPRcvbuf, class: stage.ClassCapacity, severity: SeverityCritical,
+			delta: udpLoss().udpSockets(udpSock("10.0.0.2:5353", 11, 5000, 212992), udpSock("[::]:9001", 12, 4000, 8388608),
+				udpSock("10.0.0.2:9000", 13, 1000, 16384)).build(),
+			plan: []string{"sysctl:net.core.rmem_default", "sysctl:net.core.rmem_max"},
+			check: func(t *testing.T, r *Report, f *Finding) {
+				if !hasAdvice(r, "10.0.0.2:9000 (rcvbuf 16384) set their own") || len(f.Evidence) != 1+3 {
+					t.Errorf("advice %v evidence %+v", r.Advice, f.Evidence)
+				}
+			}},
+		{name: "udp rcvbuf with buffers unknown proposes both knobs", stage: stage.UDPRcvbuf, class: stage.ClassCapacity, severity: SeverityCritical,
+			delta: udpLoss().udpSockets(udpSock("10.0.0.2:5353", 11, 9000, 0)).build(),
+			plan:  []string{"sysctl:net.core.rmem_default", "sysctl:net.core.rmem_max"},
+			check: func(t *testing.T, r *Report, f *Finding) {
+				if x := evidence(f, "udp socket 10.0.0.2:5353 drops"); x == nil || !strings.Contains(x.Note, "rcvbuf unknown") {
+					t.Errorf("evidence %+v", f.Evidence)
+				}
+			}},
+		{name: "udp rcvbuf mostly from unsampled sockets proposes both knobs", stage: stage.UDPRcvbuf, class: stage.ClassCapacity, severity: SeverityCritical,
+			delta: udpLoss().udpSockets(udpSock("10.0.0.2:9000", 13, 1000, 16384)).build(),
+			plan:  []string{"sysctl:net.core.rmem_default", "sysctl:net.core.rmem_max"},
+			check: func(t *testing.T, r *Report, f *Finding) {
+				if x := evidence(f, "udp sockets"); x == nil || x.Delta != 1000 || !strings.Contains(x.Note, "1000 of 10000") {
+					t.Errorf("evidence %+v", f.Evidence)
 				}
 			}},
 		{name: "udp mem", stage: stage.UDPMem, class: stage.ClassCapacity, severity: SeverityCritical,
@@ -360,4 +426,24 @@ func hasEvidence(f *Finding, counter string) bool {
 		}
 	}
 	return false
+}
+
+// udpLoss is 10 % of UDP datagrams dropped at receive buffers.
+func udpLoss() *db {
+	return newDelta().snmp(map[string]uint64{"Udp.InDatagrams": 90000, "Udp.RcvbufErrors": 10000})
+}
+
+func (b *db) udpSockets(s ...sample.UDPSocket) *db { b.d.UDPSockets = s; return b }
+
+func udpSock(local string, inode, drops uint64, rcvbuf uint32) sample.UDPSocket {
+	return sample.UDPSocket{Local: local, Inode: inode, Drops: drops, RcvBuf: rcvbuf}
+}
+
+func evidence(f *Finding, counter string) *Evidence {
+	for i := range f.Evidence {
+		if f.Evidence[i].Counter == counter {
+			return &f.Evidence[i]
+		}
+	}
+	return nil
 }

@@ -1,6 +1,7 @@
 package collect
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -25,7 +26,11 @@ func TestSampleOfNamespace(t *testing.T) {
 	v := lab.NewVeth(t, a, b, lab.VethOpts{Queues: 2})
 	lab.SetSysctl(t, b, "net.core.somaxconn", "777")
 	lab.SetRPS(t, b, v.BName, 1, "1")
-	manyVeths(t, b, 1) // default queue counts: veth allocates more RX queues than sysfs shows
+	manyVeths(t, b, 1)                                                 // default queue counts: veth allocates more RX queues than sysfs shows
+	sink := lab.UDPSink(t, b, v.BAddr+":0", lab.SinkOpts{Read: false}) // overflows: a dropping socket
+	if _, err := lab.UDPFlood(context.Background(), a, sink.Addr(), lab.FloodOpts{Packets: 5000, Size: 512}); err != nil {
+		t.Fatal(err)
+	}
 
 	c := New(Options{Netns: b.Name})
 	defer c.Close()
@@ -60,6 +65,9 @@ func TestSampleOfNamespace(t *testing.T) {
 	}
 	if _, ok := s.SNMP["Udp.InDatagrams"]; !ok || len(s.Softnet) == 0 || len(s.NetRx) == 0 {
 		t.Errorf("snmp %d keys, softnet %d rows, net_rx %d", len(s.SNMP), len(s.Softnet), len(s.NetRx))
+	}
+	if len(s.UDPSockets) == 0 || s.UDPSockets[0].Drops == 0 || s.UDPSockets[0].RcvBuf == 0 {
+		t.Errorf("the overflowing sink is not among the UDP sockets: %+v", s.UDPSockets)
 	}
 	if len(s.Errors) != 0 {
 		t.Errorf("errors: %v", s.Errors)

@@ -2,7 +2,8 @@ package kstat
 
 import "testing"
 
-// BenchmarkReadAll reads everything a sample takes from /proc and /sys of this machine.
+// BenchmarkReadAll reads everything a sample takes from /proc and /sys (and sock_diag) of
+// this machine.
 func BenchmarkReadAll(b *testing.B) {
 	links := hostLinks(b)
 	b.ReportAllocs()
@@ -11,6 +12,9 @@ func BenchmarkReadAll(b *testing.B) {
 			b.Fatal(err)
 		}
 		if _, err := ReadSNMP("/proc"); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := ReadUDPSockets("/proc"); err != nil {
 			b.Fatal(err)
 		}
 		if _, err := ReadSoftirqs("/proc"); err != nil {

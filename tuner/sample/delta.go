@@ -21,6 +21,9 @@ type Delta struct {
 	SNMP       map[string]uint64
 	Interrupts []IRQ
 	InPath     *InPath
+	// UDPSockets are the sockets that dropped during the interval (Drops is the difference,
+	// matched by inode; a socket absent from Prev counts all its drops); the rest is current.
+	UDPSockets []UDPSocket
 	// Resets names counters that went backwards (driver reload, ring resize, qdisc
 	// replaced): their difference is the current value, a lower bound.
 	Resets []string
@@ -122,7 +125,32 @@ func Diff(prev, cur *Sample) (*Delta, error) {
 	if cur.InPath != nil {
 		d.InPath = r.inPath(prev.InPath, cur.InPath)
 	}
+	d.UDPSockets = udpSockets(prev.UDPSockets, cur.UDPSockets)
 	return d, nil
+}
+
+// udpSockets diffs drop counts by inode. Readers keep only sockets that have dropped, so a
+// socket missing from prev had no drops then (or was created since). A lower count than
+// before means the inode now belongs to another socket: its whole count is new. Sockets
+// gone by cur are skipped: their buffer can no longer be read or changed.
+func udpSockets(prev, cur []UDPSocket) []UDPSocket {
+	if len(cur) == 0 {
+		return nil
+	}
+	before := make(map[uint64]uint64, len(prev))
+	for _, s := range prev {
+		before[s.Inode] = s.Drops
+	}
+	var out []UDPSocket
+	for _, s := range cur {
+		if p := before[s.Inode]; s.Drops >= p {
+			s.Drops -= p
+		}
+		if s.Drops > 0 {
+			out = append(out, s)
+		}
+	}
+	return out
 }
 
 type resets struct{ d *Delta }

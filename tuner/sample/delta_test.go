@@ -2,6 +2,7 @@ package sample
 
 import (
 	"errors"
+	"reflect"
 	"testing"
 	"time"
 )
@@ -131,6 +132,44 @@ func TestDiffInPath(t *testing.T) {
 	d, _ = Diff(&Sample{Time: t0}, cur)
 	if d.InPath.Points[0].Packets != 150 {
 		t.Errorf("no baseline: %+v", d.InPath.Points)
+	}
+}
+
+func TestDiffUDPSockets(t *testing.T) {
+	prev := &Sample{Time: t0, UDPSockets: []UDPSocket{
+		{Local: "10.0.0.2:5353", Inode: 11, Drops: 100, RcvBuf: 212992, RxQueue: 1000},
+		{Local: "10.0.0.2:9000", Inode: 12, Drops: 50, RcvBuf: 16384},
+		{Local: "[::1]:53", Inode: 13, Drops: 900, RcvBuf: 212992},
+		{Local: "10.0.0.2:7000", Inode: 14, Drops: 7, RcvBuf: 212992},
+	}}
+	cur := &Sample{Time: t0.Add(10 * time.Second), UDPSockets: []UDPSocket{
+		{Local: "10.0.0.2:5353", Inode: 11, Drops: 400, RcvBuf: 425984, RxQueue: 2000}, // 300 more
+		{Local: "10.0.0.2:9000", Inode: 12, Drops: 50, RcvBuf: 16384},                  // quiet
+		{Local: "[::1]:53", Inode: 13, Drops: 20, RcvBuf: 8388608},                     // inode reused
+		{Local: "10.0.0.3:5353", Inode: 15, Drops: 60, RcvBuf: 212992},                 // new: all 60
+	}} // inode 14 closed: skipped
+	d, err := Diff(prev, cur)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []UDPSocket{
+		{Local: "10.0.0.2:5353", Inode: 11, Drops: 300, RcvBuf: 425984, RxQueue: 2000},
+		{Local: "[::1]:53", Inode: 13, Drops: 20, RcvBuf: 8388608},
+		{Local: "10.0.0.3:5353", Inode: 15, Drops: 60, RcvBuf: 212992},
+	}
+	if !reflect.DeepEqual(d.UDPSockets, want) {
+		t.Errorf("udp sockets\n got %+v\nwant %+v", d.UDPSockets, want)
+	}
+	if len(d.Resets) != 0 {
+		t.Errorf("resets %v: a reused inode is a new socket, not a counter reset", d.Resets)
+	}
+
+	old := &Sample{Time: t0.Add(20 * time.Second)} // taken before the reader existed
+	if d, _ := Diff(cur, old); d.UDPSockets != nil {
+		t.Errorf("no socket data became %+v", d.UDPSockets)
+	}
+	if d, _ := Diff(&Sample{Time: t0}, cur); !reflect.DeepEqual(d.UDPSockets, cur.UDPSockets) {
+		t.Errorf("without a baseline every dropping socket counts whole: %+v", d.UDPSockets)
 	}
 }
 

@@ -24,6 +24,11 @@ type Sample struct {
 
 	InPath *InPath `json:"in_path,omitempty"` // eBPF in-path counts; nil when not attached
 
+	// UDPSockets are the UDP sockets of the namespace that have dropped datagrams, the
+	// largest drop counts first and capped (kstat.ReadUDPSockets); nil when none has, in
+	// samples taken before the field existed, or when the reader failed.
+	UDPSockets []UDPSocket `json:"udp_sockets,omitempty"`
+
 	// Errors lists readers that failed without failing the sample (one line each), so the
 	// report can say which evidence is missing instead of silently lacking it.
 	Errors []string `json:"errors,omitempty"`
@@ -44,8 +49,9 @@ type Link struct {
 	Stats LinkStats `json:"stats"`
 	// Counters are the driver's ethtool -S values that nettune understands, normalized.
 	Counters []Counter `json:"counters,omitempty"`
-	// Ethtool keeps every raw ethtool -S value (names as the driver prints them).
-	Ethtool map[string]uint64 `json:"ethtool,omitempty"`
+	// Ethtool keeps every raw ethtool -S value (names as the driver prints them) for this
+	// process; it is not serialized: the normalized Counters carry what the rules use.
+	Ethtool map[string]uint64 `json:"-"`
 
 	Ring     *Ring     `json:"ring,omitempty"`     // nil when the driver has no ring ops (veth)
 	Channels *Channels `json:"channels,omitempty"` // nil when unsupported
@@ -168,6 +174,15 @@ type IRQ struct {
 	PerCPU   []uint64 `json:"per_cpu"`
 	Affinity string   `json:"affinity,omitempty"` // smp_affinity_list
 	Managed  bool     `json:"managed,omitempty"`  // kernel-managed (writes fail with EIO)
+}
+
+// UDPSocket is one UDP socket from /proc/net/udp{,6}, with its receive buffer from sock_diag.
+type UDPSocket struct {
+	Local   string `json:"local"` // "10.0.0.2:5353", "[::1]:53"
+	Inode   uint64 `json:"inode"`
+	Drops   uint64 `json:"drops"`    // datagrams the socket dropped (sk_drops; a counter)
+	RcvBuf  uint32 `json:"rcvbuf"`   // sk_rcvbuf in bytes; 0 = unknown
+	RxQueue uint32 `json:"rx_queue"` // bytes queued now (gauge)
 }
 
 // InPath carries the eBPF in-path counts (filled by bpf/ when probes are attached).
