@@ -56,7 +56,7 @@ func ownDrops(ip *sample.InPath) *sample.InPath {
 // rules run in this order: later rules read findings of earlier ones (distribution and budget
 // look at ring/backlog loss; in-path attaches drop reasons to counter findings).
 var rules = []func(*engine){
-	nicRules, ringRules, backlogRules, qdiscRules, l3Rules, udpRules, tcpRules, benignRules,
+	nicRules, ringRules, backlogRules, qdiscRules, conntrackRules, l3Rules, udpRules, tcpRules, benignRules,
 	inPathRules, softirqRules, distributionRules,
 }
 

@@ -2,6 +2,7 @@ package policy
 
 import (
 	"regexp"
+	"strconv"
 	"testing"
 	"time"
 
@@ -48,6 +49,19 @@ func (b *db) netns(ns string) *db {
 }
 
 func (b *db) sysctl(k, v string) *db { b.d.Cur.Sysctls[k] = v; return b }
+
+// conntrack sets nf_conntrack counter differences and the table gauges (a child netns shows
+// nf_conntrack_max and _buckets read-only, so they stay after netns()).
+func (b *db) conntrack(count, max int, kv map[string]uint64) *db {
+	b.d.Conntrack = map[string]uint64{}
+	for k, v := range kv {
+		b.d.Conntrack[k] = v
+	}
+	b.d.Cur.Sysctls["net.netfilter.nf_conntrack_count"] = strconv.Itoa(count)
+	b.d.Cur.Sysctls["net.netfilter.nf_conntrack_max"] = strconv.Itoa(max)
+	b.d.Cur.Sysctls["net.netfilter.nf_conntrack_buckets"] = "262144"
+	return b
+}
 
 func (b *db) snmp(kv map[string]uint64) *db {
 	for k, v := range kv {

@@ -43,6 +43,7 @@ type Caps struct {
 	QdiscLimit        int64   `mapstructure:"qdisc_limit" json:"qdisc_limit"`     // packets
 	RingFraction      float64 `mapstructure:"ring_fraction" json:"ring_fraction"` // of the driver's maximum (1.0)
 	FlowLimitTableLen int64   `mapstructure:"flow_limit_table_len" json:"flow_limit_table_len"`
+	NfConntrackMax    int64   `mapstructure:"nf_conntrack_max" json:"nf_conntrack_max"` // entries, per netns
 }
 
 // DefaultConfig is what nettune uses with no config file.
@@ -64,6 +65,7 @@ func DefaultConfig() Config {
 			QdiscLimit:        10000,
 			RingFraction:      1.0,
 			FlowLimitTableLen: 8192,
+			NfConntrackMax:    1 << 22, // 16 × the largest kernel default (262144); ≈ 1.3 GB per full netns at 320 B an entry
 		},
 		Step: 2,
 	}
@@ -97,6 +99,7 @@ func (c Config) Validate() error {
 		"caps.somaxconn":          c.Caps.Somaxconn,
 		"caps.ipfrag_high_thresh": c.Caps.IPFragHighThresh, "caps.txqueuelen": c.Caps.TxQueueLen,
 		"caps.qdisc_limit": c.Caps.QdiscLimit, "caps.flow_limit_table_len": c.Caps.FlowLimitTableLen,
+		"caps.nf_conntrack_max": c.Caps.NfConntrackMax,
 	} {
 		if v <= 0 {
 			return bad(name, "must be > 0")

@@ -197,7 +197,8 @@ func globalSysctl(key string) bool {
 		"net.core.dev_weight", "net.core.rps_sock_flow_entries", "net.core.flow_limit_cpu_bitmap",
 		"net.core.flow_limit_table_len", "net.core.default_qdisc",
 		"net.ipv4.tcp_mem", "net.ipv4.udp_mem",
-		"net.core.rmem_default", "net.core.rmem_max", "net.core.wmem_default", "net.core.wmem_max":
+		"net.core.rmem_default", "net.core.rmem_max", "net.core.wmem_default", "net.core.wmem_max",
+		ctMax, ctBuckets:
 		return true
 	}
 	return false

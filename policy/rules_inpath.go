@@ -34,7 +34,7 @@ var reasonStages = map[string]reasonStage{
 	"QDISC_CONGESTED": policy(stage.AQM), "CAKE_FLOOD": policy(stage.AQM), "FQ_BAND_LIMIT": policy(stage.AQM),
 	"FQ_HORIZON_LIMIT": policy(stage.AQM), "FQ_FLOW_LIMIT": policy(stage.AQM), "DUALPI2_STEP_DROP": policy(stage.AQM),
 	"FRAG_REASM_TIMEOUT": capacity(stage.IPReassembly), "FRAG_TOO_FAR": capacity(stage.IPReassembly), "DUP_FRAG": benign(stage.IPReassembly),
-	"NETFILTER_DROP": policy(stage.PolicyDrop), "IP_RPFILTER": policy(stage.PolicyDrop), "SOCKET_FILTER": policy(stage.PolicyDrop),
+	"NETFILTER_DROP": policy(stage.PolicyDrop), reasonConntrack: capacity(stage.Netfilter), "IP_RPFILTER": policy(stage.PolicyDrop), "SOCKET_FILTER": policy(stage.PolicyDrop),
 	"BPF_CGROUP_EGRESS": policy(stage.PolicyDrop), "SECURITY_HOOK": policy(stage.PolicyDrop), "XFRM_POLICY": policy(stage.PolicyDrop),
 	"XDP":        policy(stage.XDP),
 	"TC_INGRESS": policy(stage.TCIngress), "TC_CHAIN_NOTFOUND": policy(stage.TCIngress), "TC_RECLASSIFY_LOOP": policy(stage.TCIngress),
@@ -97,6 +97,38 @@ func inPathRules(e *engine) {
 	reasons(e, ip)
 }
 
+// reasonConntrack marks NETFILTER_DROP events that a conntrack finding accounts for.
+const reasonConntrack = "NETFILTER_DROP (conntrack)"
+
+// conntrackShare: a full conntrack table drops with reason NETFILTER_DROP, the same reason
+// and location (nf_hook_slow) as a firewall rule's drop. Up to the drops the conntrack
+// counters show, those events confirm the conntrack finding; the rest stay policy drops.
+func conntrackShare(e *engine, drops []sample.DropCount) []sample.DropCount {
+	var budget uint64
+	for _, f := range e.findings(func(f *Finding) bool { return f.Stage == stage.Netfilter && f.Class == stage.ClassCapacity }) {
+		budget += uint64(f.DropRate*e.d.Interval.Seconds() + 0.5)
+	}
+	if budget == 0 {
+		return drops
+	}
+	out := make([]sample.DropCount, 0, len(drops)+1)
+	for _, dc := range drops {
+		if dc.Reason != "NETFILTER_DROP" || budget == 0 {
+			out = append(out, dc)
+			continue
+		}
+		ct := dc
+		ct.Reason, ct.Count = reasonConntrack, min(dc.Count, budget)
+		budget -= ct.Count
+		out = append(out, ct)
+		if rest := dc.Count - ct.Count; rest > 0 {
+			dc.Count = rest
+			out = append(out, dc)
+		}
+	}
+	return out
+}
+
 // reasonKey groups drops that land in one finding.
 type reasonKey struct {
 	rs    reasonStage
@@ -107,7 +139,7 @@ func reasons(e *engine, ip *sample.InPath) {
 	groups := map[reasonKey][]sample.DropCount{}
 	var keys []reasonKey
 	unmapped := map[string]uint64{}
-	for _, dc := range ip.Drops {
+	for _, dc := range conntrackShare(e, ip.Drops) {
 		rs, ok := stageOfReason(dc.Reason, dc.Location)
 		if !ok {
 			unmapped[dc.Reason] += dc.Count

@@ -89,6 +89,9 @@ func (c *Collector) Sample() (*sample.Sample, error) {
 		if s.SNMP, err = kstat.ReadSNMP(c.o.ProcRoot); err != nil {
 			s.Errors = append(s.Errors, fmt.Sprintf("snmp: %v", err))
 		}
+		if s.Conntrack, err = kstat.ReadConntrack(c.o.ProcRoot); err != nil {
+			s.Errors = append(s.Errors, fmt.Sprintf("conntrack: %v", err))
+		}
 		// Per-socket drops go with Udp.RcvbufErrors; on a sock_diag failure the sockets are
 		// still kept (from /proc/net/udp), without their receive buffers.
 		if s.UDPSockets, err = kstat.ReadUDPSockets(c.o.ProcRoot); err != nil {

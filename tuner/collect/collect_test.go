@@ -69,6 +69,11 @@ func TestSampleOfNamespace(t *testing.T) {
 	if len(s.UDPSockets) == 0 || s.UDPSockets[0].Drops == 0 || s.UDPSockets[0].RcvBuf == 0 {
 		t.Errorf("the overflowing sink is not among the UDP sockets: %+v", s.UDPSockets)
 	}
+	if _, err := os.Stat("/proc/net/stat/nf_conntrack"); err == nil {
+		if _, ok := s.Conntrack["drop"]; !ok {
+			t.Errorf("the kernel has conntrack but the sample has no conntrack counters: %v", s.Conntrack)
+		}
+	}
 	if len(s.Errors) != 0 {
 		t.Errorf("errors: %v", s.Errors)
 	}

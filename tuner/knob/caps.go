@@ -9,16 +9,17 @@ import (
 // sysctlCaps maps the sysctls with a configured ceiling to it; multi-value sysctls (tcp_rmem,
 // udp_mem) are capped field by field.
 var sysctlCaps = map[string]func(policy.Caps) int64{
-	"net.core.netdev_max_backlog":   func(c policy.Caps) int64 { return c.NetdevMaxBacklog },
-	"net.core.netdev_budget":        func(c policy.Caps) int64 { return c.NetdevBudget },
-	"net.core.netdev_budget_usecs":  func(c policy.Caps) int64 { return c.NetdevBudgetUsecs },
-	"net.core.rmem_max":             func(c policy.Caps) int64 { return c.RmemMax },
-	"net.core.rmem_default":         func(c policy.Caps) int64 { return c.RmemDefault },
-	"net.ipv4.tcp_rmem":             func(c policy.Caps) int64 { return c.TCPRmemMax },
-	"net.ipv4.udp_mem":              func(c policy.Caps) int64 { return c.UDPMemMaxPages },
-	"net.core.somaxconn":            func(c policy.Caps) int64 { return c.Somaxconn },
-	"net.ipv4.ipfrag_high_thresh":   func(c policy.Caps) int64 { return c.IPFragHighThresh },
-	"net.core.flow_limit_table_len": func(c policy.Caps) int64 { return c.FlowLimitTableLen },
+	"net.core.netdev_max_backlog":    func(c policy.Caps) int64 { return c.NetdevMaxBacklog },
+	"net.core.netdev_budget":         func(c policy.Caps) int64 { return c.NetdevBudget },
+	"net.core.netdev_budget_usecs":   func(c policy.Caps) int64 { return c.NetdevBudgetUsecs },
+	"net.core.rmem_max":              func(c policy.Caps) int64 { return c.RmemMax },
+	"net.core.rmem_default":          func(c policy.Caps) int64 { return c.RmemDefault },
+	"net.ipv4.tcp_rmem":              func(c policy.Caps) int64 { return c.TCPRmemMax },
+	"net.ipv4.udp_mem":               func(c policy.Caps) int64 { return c.UDPMemMaxPages },
+	"net.core.somaxconn":             func(c policy.Caps) int64 { return c.Somaxconn },
+	"net.ipv4.ipfrag_high_thresh":    func(c policy.Caps) int64 { return c.IPFragHighThresh },
+	"net.core.flow_limit_table_len":  func(c policy.Caps) int64 { return c.FlowLimitTableLen },
+	"net.netfilter.nf_conntrack_max": func(c policy.Caps) int64 { return c.NfConntrackMax },
 }
 
 // bfifoPacketBytes converts the packet cap to bytes for bfifo limits (one 1500-byte MTU frame).

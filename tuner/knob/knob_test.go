@@ -33,6 +33,8 @@ func TestParse(t *testing.T) {
 		{"sysctl:net.core.somaxconn", policy.ScopeNetns, false},
 		{"sysctl:net.ipv4.tcp_rmem", policy.ScopeNetns, false},
 		{"sysctl:net.ipv4.udp_mem", policy.ScopeGlobal, false},
+		{"sysctl:net.netfilter.nf_conntrack_max", policy.ScopeGlobal, false},
+		{"sysctl:net.netfilter.nf_conntrack_tcp_timeout_established", policy.ScopeNetns, false},
 		{"ethtool-ring:eth0:rx", policy.ScopeDevice, true},
 		{"ethtool-ring:eth0:tx", policy.ScopeDevice, true},
 		{"rps:eth0:rx-3", policy.ScopeDevice, false},
@@ -228,6 +230,7 @@ func TestCap(t *testing.T) {
 	}{
 		{"sysctl:net.core.netdev_max_backlog", c.NetdevMaxBacklog, true},
 		{"sysctl:net.ipv4.tcp_rmem", c.TCPRmemMax, true},
+		{"sysctl:net.netfilter.nf_conntrack_max", c.NfConntrackMax, true},
 		{"sysctl:net.core.rps_sock_flow_entries", 0, false},
 		{"txqueuelen:eth0", c.TxQueueLen, true},
 		{"qdisc-limit:eth0:1:", c.QdiscLimit, true},

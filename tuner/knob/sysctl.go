@@ -77,14 +77,19 @@ var perNetnsCore = map[string]bool{
 	"net.core.tstamp_allow_data": true, "net.core.rps_default_mask": true,
 }
 
-// globalIPv4 are the net.ipv4 keys shared by all namespaces.
-var globalIPv4 = map[string]bool{"net.ipv4.tcp_mem": true, "net.ipv4.udp_mem": true}
+// globalNet are the keys below net.ipv4 and net.netfilter shared by all namespaces: a child
+// netns has no tcp_mem/udp_mem, and shows nf_conntrack_max and _buckets read-only
+// (nf_conntrack_standalone.c).
+var globalNet = map[string]bool{
+	"net.ipv4.tcp_mem": true, "net.ipv4.udp_mem": true,
+	"net.netfilter.nf_conntrack_max": true, "net.netfilter.nf_conntrack_buckets": true,
+}
 
 func (k *sysctlKnob) Scope() policy.Scope {
 	switch {
 	case perNetnsCore[k.key]:
 		return policy.ScopeNetns
-	case strings.HasPrefix(k.key, "net.core."), globalIPv4[k.key]:
+	case strings.HasPrefix(k.key, "net.core."), globalNet[k.key]:
 		return policy.ScopeGlobal
 	case strings.HasPrefix(k.key, "net."):
 		return policy.ScopeNetns

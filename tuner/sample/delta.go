@@ -24,6 +24,9 @@ type Delta struct {
 	// UDPSockets are the sockets that dropped during the interval (Drops is the difference,
 	// matched by inode; a socket absent from Prev counts all its drops); the rest is current.
 	UDPSockets []UDPSocket
+	// Conntrack holds the differences of the nf_conntrack counters present in both samples;
+	// nil when either sample has none.
+	Conntrack map[string]uint64
 	// Resets names counters that went backwards (driver reload, ring resize, qdisc
 	// replaced): their difference is the current value, a lower bound.
 	Resets []string
@@ -126,6 +129,14 @@ func Diff(prev, cur *Sample) (*Delta, error) {
 		d.InPath = r.inPath(prev.InPath, cur.InPath)
 	}
 	d.UDPSockets = udpSockets(prev.UDPSockets, cur.UDPSockets)
+	if prev.Conntrack != nil && cur.Conntrack != nil {
+		d.Conntrack = make(map[string]uint64, len(cur.Conntrack))
+		for k, v := range cur.Conntrack {
+			if pv, ok := prev.Conntrack[k]; ok {
+				d.Conntrack[k] = r.diffSum32("conntrack ", k, pv, v)
+			}
+		}
+	}
 	return d, nil
 }
 
@@ -179,6 +190,20 @@ func (r resets) diffWrap(prefix, name string, prev, cur uint64) uint64 {
 	}
 	r.d.Resets = append(r.d.Resets, prefix+name)
 	return cur
+}
+
+// diffSum32 handles a sum of per-CPU 32-bit counters (nf_conntrack): any CPU may wrap, so the
+// sum can go backwards by up to 2³² per wrapped CPU, which no threshold on the previous value
+// tells apart from a reset (a namespace recreated under the same name). The sum modulo 2³²
+// still moves by exactly the true difference modulo 2³², and no interval sees 2³² events, so
+// a wrap's difference is (cur − prev) mod 2³²; a reset's is at least cur. Taking the smaller
+// is a lower bound under either reading, and it is reported as one.
+func (r resets) diffSum32(prefix, name string, prev, cur uint64) uint64 {
+	if cur >= prev {
+		return cur - prev
+	}
+	r.d.Resets = append(r.d.Resets, prefix+name)
+	return min(uint64(uint32(cur-prev)), cur)
 }
 
 func (r resets) link(p *Link, c Link) Link {

@@ -173,6 +173,47 @@ func TestDiffUDPSockets(t *testing.T) {
 	}
 }
 
+func TestDiffConntrack(t *testing.T) {
+	// Two CPUs' 32-bit counters summed: "drop" wraps on CPU 0 (0xfffffff0 → 0x20: 0x30
+	// events) while CPU 1 adds 5 (0x100 → 0x105), so the sum falls; "early_drop" grows without a wrap, "invalid" belongs to a
+	// netns recreated under the same name (a reset: 12 since), "chainlength" appeared.
+	prev := &Sample{Time: t0, Conntrack: map[string]uint64{
+		"drop": 0xfffffff0 + 0x100, "early_drop": 5, "invalid": 1 << 33, "insert_failed": 7,
+	}}
+	cur := &Sample{Time: t0.Add(10 * time.Second), Conntrack: map[string]uint64{
+		"drop": 0x20 + 0x105, "early_drop": 9, "invalid": 12, "insert_failed": 7, "chainlength": 3,
+	}}
+	d, err := Diff(prev, cur)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]uint64{"drop": 0x35, "early_drop": 4, "invalid": 12, "insert_failed": 0}
+	if !reflect.DeepEqual(d.Conntrack, want) {
+		t.Errorf("conntrack\n got %v\nwant %v", d.Conntrack, want)
+	}
+	resets := map[string]bool{}
+	for _, r := range d.Resets {
+		resets[r] = true
+	}
+	if len(resets) != 2 || !resets["conntrack drop"] || !resets["conntrack invalid"] {
+		t.Errorf("resets %v: both counters that went backwards are lower bounds", d.Resets)
+	}
+
+	// A reset whose modular difference is the smaller reading: the lower bound is kept.
+	d, _ = Diff(&Sample{Time: t0, Conntrack: map[string]uint64{"drop": 1<<32 + 100}},
+		&Sample{Time: t0.Add(time.Second), Conntrack: map[string]uint64{"drop": 150}})
+	if d.Conntrack["drop"] != 50 {
+		t.Errorf("drop = %d, want min((150−(2³²+100)) mod 2³², 150) = 50", d.Conntrack["drop"])
+	}
+
+	// Without conntrack on either side there is nothing to diff.
+	for _, p := range [][2]*Sample{{{Time: t0}, cur}, {prev, {Time: t0.Add(time.Minute)}}} {
+		if d, _ := Diff(p[0], p[1]); d.Conntrack != nil {
+			t.Errorf("conntrack without a baseline: %v", d.Conntrack)
+		}
+	}
+}
+
 // BenchmarkDiff1000 is one delta of a host with 1 000 interfaces (the apply --auto budget).
 func BenchmarkDiff1000(b *testing.B) {
 	mk := func(at time.Time, v uint64) *Sample {

@@ -29,6 +29,12 @@ type Sample struct {
 	// samples taken before the field existed, or when the reader failed.
 	UDPSockets []UDPSocket `json:"udp_sockets,omitempty"`
 
+	// Conntrack is /proc/net/stat/nf_conntrack of the namespace: each counter ("drop",
+	// "early_drop", "insert_failed", ...) summed over the per-CPU rows, names as the running
+	// kernel prints them. Counters only: the entry count is the nf_conntrack_count sysctl. Nil
+	// without conntrack, in samples taken before the field existed, or when the reader failed.
+	Conntrack map[string]uint64 `json:"conntrack,omitempty"`
+
 	// Errors lists readers that failed without failing the sample (one line each), so the
 	// report can say which evidence is missing instead of silently lacking it.
 	Errors []string `json:"errors,omitempty"`
