@@ -39,7 +39,7 @@ func ReadRPS(sysRoot, link string, queues int, flows bool) ([]sample.RxQueue, er
 	var out []sample.RxQueue
 	for _, q := range idx {
 		qdir := filepath.Join(dir, "rx-"+strconv.Itoa(q))
-		cpus, err := os.ReadFile(filepath.Join(qdir, "rps_cpus"))
+		cpus, err := readSmall(filepath.Join(qdir, "rps_cpus"))
 		if errors.Is(err, fs.ErrNotExist) {
 			break // past the real queues (or, for rx-0, a link this sysfs does not show)
 		}
@@ -48,7 +48,7 @@ func ReadRPS(sysRoot, link string, queues int, flows bool) ([]sample.RxQueue, er
 		}
 		rq := sample.RxQueue{Queue: q, RPSCPUs: strings.TrimSpace(string(cpus))}
 		if flows {
-			cnt, err := os.ReadFile(filepath.Join(qdir, "rps_flow_cnt"))
+			cnt, err := readSmall(filepath.Join(qdir, "rps_flow_cnt"))
 			if err != nil {
 				return nil, fmt.Errorf("rps %s: %w", link, err)
 			}

@@ -1,7 +1,10 @@
 package kstat
 
 import (
+	"errors"
+	"io/fs"
 	"os"
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -69,5 +72,15 @@ func TestReadRPSBadValue(t *testing.T) {
 	}
 	if _, err := ReadRPS(root, "lo", 0, true); err == nil {
 		t.Fatal("no error for a non-numeric rps_flow_cnt")
+	}
+}
+
+func TestReadSmall(t *testing.T) {
+	b, err := readSmall("testdata/mlx5-host/sys/class/net/ens1f0np0/queues/rx-0/rps_cpus")
+	if err != nil || strings.TrimSpace(string(b)) != "e" {
+		t.Fatalf("%q %v", b, err)
+	}
+	if _, err := readSmall("testdata/nonexistent"); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("missing file: %v", err)
 	}
 }
