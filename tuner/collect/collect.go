@@ -28,6 +28,11 @@ type Options struct {
 	Links    []string // only these interfaces; empty = all
 	Sysctls  []string // default kstat.DefaultSysctls
 	InPath   InPathSource
+	// SettingsEvery lets a long-lived collector (serve) re-read settings — sysctls, RPS masks,
+	// whether irqbalance runs — at most this often, while counters are read every sample.
+	// Settings rarely change and cost as much to read as counters; they may then be up to
+	// this old. 0 reads them every sample.
+	SettingsEvery time.Duration
 }
 
 // Collector takes samples. Between samples it keeps only the thread parked in the target
@@ -36,6 +41,16 @@ type Collector struct {
 	o      Options
 	thread *netns.Thread
 	reader *netdev.Reader // its sockets stay in the namespace they were opened in
+
+	settingsAt time.Time         // when the settings below were read
+	sysctls    map[string]string // host values overlaid with the namespace's
+	rps        map[string][]sample.RxQueue
+	irqbalance bool
+}
+
+// freshSettings reports whether this sample must re-read settings.
+func (c *Collector) freshSettings(now time.Time) bool {
+	return c.o.SettingsEvery == 0 || c.settingsAt.IsZero() || now.Sub(c.settingsAt) >= c.o.SettingsEvery
 }
 
 // New returns a collector with defaults filled in.
@@ -56,14 +71,20 @@ func New(o Options) *Collector {
 // interface, no netlink) are returned; a reader that fails alone is noted in Sample.Errors.
 func (c *Collector) Sample() (*sample.Sample, error) {
 	s := &sample.Sample{Netns: c.o.Netns, NCPU: runtime.NumCPU()}
+	fresh := c.freshSettings(time.Now())
 
 	// Host-wide values first, from nettune's own namespace: global sysctls are absent in a
 	// child netns, softnet_stat and interrupts are per host.
-	host, err := kstat.ReadSysctls(c.o.ProcRoot, c.o.Sysctls)
-	if err != nil {
-		s.Errors = append(s.Errors, fmt.Sprintf("host sysctls: %v", err))
+	var err error
+	if fresh {
+		host, err := kstat.ReadSysctls(c.o.ProcRoot, c.o.Sysctls)
+		if err != nil {
+			s.Errors = append(s.Errors, fmt.Sprintf("host sysctls: %v", err))
+		}
+		s.Sysctls = host
+	} else {
+		s.Sysctls = c.sysctls
 	}
-	s.Sysctls = host
 
 	err = c.inNetns(func(sysRoot string) error {
 		if c.reader == nil {
@@ -100,7 +121,7 @@ func (c *Collector) Sample() (*sample.Sample, error) {
 		if s.Softnet, err = kstat.ReadSoftnet(c.o.ProcRoot); err != nil {
 			s.Errors = append(s.Errors, fmt.Sprintf("softnet_stat: %v", err))
 		}
-		if c.o.Netns != "" {
+		if c.o.Netns != "" && fresh {
 			ns, err := kstat.ReadSysctls(c.o.ProcRoot, c.o.Sysctls)
 			if err != nil {
 				s.Errors = append(s.Errors, fmt.Sprintf("netns sysctls: %v", err))
@@ -119,6 +140,10 @@ func (c *Collector) Sample() (*sample.Sample, error) {
 			if s.Links[i].Kind == "" && s.Links[i].Name != "lo" {
 				physical = append(physical, s.Links[i].Name)
 			}
+			if q, ok := c.rps[s.Links[i].Name]; ok && !fresh {
+				s.Links[i].RxQueues = q
+				continue
+			}
 			q, err := kstat.ReadRPS(sysRoot, s.Links[i].Name, s.Links[i].NumRxQ, rfs)
 			if err != nil {
 				s.Errors = append(s.Errors, fmt.Sprintf("%s rps: %v", s.Links[i].Name, err))
@@ -136,8 +161,13 @@ func (c *Collector) Sample() (*sample.Sample, error) {
 	if s.NetRx, err = kstat.ReadSoftirqs(c.o.ProcRoot); err != nil {
 		s.Errors = append(s.Errors, fmt.Sprintf("softirqs: %v", err))
 	}
-	if s.IRQBalance, err = kstat.IRQBalanceRunning(c.o.ProcRoot); err != nil {
-		s.Errors = append(s.Errors, fmt.Sprintf("irqbalance: %v", err))
+	if fresh {
+		if s.IRQBalance, err = kstat.IRQBalanceRunning(c.o.ProcRoot); err != nil {
+			s.Errors = append(s.Errors, fmt.Sprintf("irqbalance: %v", err))
+		}
+		c.keepSettings(s)
+	} else {
+		s.IRQBalance = c.irqbalance
 	}
 	if c.o.InPath != nil {
 		if s.InPath, err = c.o.InPath.Snapshot(); err != nil {
@@ -145,6 +175,18 @@ func (c *Collector) Sample() (*sample.Sample, error) {
 		}
 	}
 	return s, nil
+}
+
+// keepSettings remembers a fresh sample's settings for the samples that reuse them.
+func (c *Collector) keepSettings(s *sample.Sample) {
+	if c.o.SettingsEvery == 0 {
+		return
+	}
+	c.settingsAt, c.sysctls, c.irqbalance = s.Time, s.Sysctls, s.IRQBalance
+	c.rps = make(map[string][]sample.RxQueue, len(s.Links))
+	for _, l := range s.Links {
+		c.rps[l.Name] = l.RxQueues
+	}
 }
 
 // inNetns runs fn inside the target namespace with a sysfs root that shows that namespace's

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/vishvananda/netlink"
 
@@ -76,6 +77,35 @@ func TestSampleOfNamespace(t *testing.T) {
 	}
 	if len(s.Errors) != 0 {
 		t.Errorf("errors: %v", s.Errors)
+	}
+}
+
+// A long-lived collector re-reads settings only every SettingsEvery; counters always.
+func TestSettingsEvery(t *testing.T) {
+	ns := lab.NewNS(t, "colS")
+	lab.SetSysctl(t, ns, "net.core.somaxconn", "100")
+	for _, tc := range []struct {
+		every time.Duration
+		want  string
+	}{{0, "200"}, {time.Hour, "100"}} {
+		c := New(Options{Netns: ns.Name, SettingsEvery: tc.every})
+		s1, err := c.Sample()
+		if err != nil {
+			t.Fatal(err)
+		}
+		lab.SetSysctl(t, ns, "net.core.somaxconn", "200")
+		s2, err := c.Sample()
+		c.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := s2.Sysctls["net.core.somaxconn"]; got != tc.want || s1.Sysctls["net.core.somaxconn"] != "100" {
+			t.Errorf("every %s: somaxconn %s then %s, want 100 then %s", tc.every, s1.Sysctls["net.core.somaxconn"], got, tc.want)
+		}
+		if !s2.Time.After(s1.Time) || len(s2.Links) == 0 {
+			t.Errorf("every %s: counters not re-read", tc.every)
+		}
+		lab.SetSysctl(t, ns, "net.core.somaxconn", "100")
 	}
 }
 

@@ -90,10 +90,13 @@ type session struct {
 	col    *collect.Collector
 }
 
-func newSession(cfg Config) *session {
+// settingsEvery is passed to the collector (collect.Options.SettingsEvery): 0 for commands
+// that sample once or twice, longer for serve.
+func newSession(cfg Config, settingsEvery time.Duration) *session {
 	s := &session{cfg: cfg, meta: render.Meta{Netns: cfg.Netns, Mode: "counters", Kernel: kernelRelease()}}
 	s.meta.Host, _ = os.Hostname()
-	opts := collect.Options{ProcRoot: cfg.ProcRoot, SysRoot: cfg.SysRoot, Netns: cfg.Netns, Links: cfg.Interfaces}
+	opts := collect.Options{ProcRoot: cfg.ProcRoot, SysRoot: cfg.SysRoot, Netns: cfg.Netns, Links: cfg.Interfaces,
+		SettingsEvery: settingsEvery}
 	if cfg.BPF.Enabled {
 		var note string
 		s.probes, note = attachProbes(cfg)
@@ -146,7 +149,7 @@ func (s *session) analyze(prev, cur *sample.Sample) (*measurement, error) {
 
 // measure samples twice, one interval apart, and analyzes the difference.
 func measure(ctx context.Context, cfg Config, progress io.Writer) (*measurement, error) {
-	s := newSession(cfg)
+	s := newSession(cfg, 0)
 	defer s.close()
 	first, err := s.sample()
 	if err != nil {

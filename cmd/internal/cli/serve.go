@@ -121,8 +121,12 @@ type server struct {
 	warned       sync.Map // source → last message, so a persisting failure is logged once
 }
 
+// serveSettingsEvery: serve re-reads sysctls, RPS masks and whether irqbalance runs at most
+// this often (counters every interval): at a 1 s interval settings were half the cost.
+const serveSettingsEvery = 30 * time.Second
+
 func newServer(cfg Config, f serveFlags, logw io.Writer) *server {
-	s := &server{session: newSession(cfg), f: f, log: logw, applier: newApplier(cfg)}
+	s := &server{session: newSession(cfg, serveSettingsEvery), f: f, log: logw, applier: newApplier(cfg)}
 
 	s.sampleErrors = prometheus.NewCounter(prometheus.CounterOpts{Name: "nettune_sample_errors_total",
 		Help: "Intervals whose sample could not be taken; the metrics keep the last good report."})
