@@ -128,6 +128,9 @@ type run struct {
 	j    *journal
 	hist *history
 	own  *owners
+	// judged holds the knobs this auto run already reverted (or tried to): each knob
+	// changes at most once per run, and hist predates those writes.
+	judged map[string]bool
 }
 
 func (r *run) open() error {

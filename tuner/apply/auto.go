@@ -187,6 +187,10 @@ func (r *run) judge(st *autoState, rep *policy.Report, d *sample.Delta, res *Aut
 			continue
 		}
 		step, refs := r.undoStep(u, OpRevert, why)
+		if r.judged == nil {
+			r.judged = map[string]bool{}
+		}
+		r.judged[key] = true
 		if step.Decision == DecideChange {
 			if err := r.change(&step, OpRevert, refs); err != nil {
 				res.addStep("failed", step)
@@ -251,6 +255,8 @@ func (r *run) act(st *autoState, rep *policy.Report, sampled time.Time, res *Aut
 				fmt.Sprintf("finding seen in %d of %d runs needed", persisted, r.a.o.Auto.Hysteresis))
 		case judging[key]:
 			res.add("wait", act.Knob, act.Netns, act.Current, act.Proposed, "previous change not judged yet")
+		case r.judged[key]:
+			res.add("wait", act.Knob, act.Netns, act.Current, act.Proposed, "reverted in this run: one change per knob per run")
 		case r.a.o.Now().Sub(r.hist.last[key]) < r.a.o.Auto.Cooldown:
 			res.add("wait", act.Knob, act.Netns, act.Current, act.Proposed,
 				"cooldown until "+r.hist.last[key].Add(r.a.o.Auto.Cooldown).UTC().Format(time.RFC3339))

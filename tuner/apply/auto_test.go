@@ -112,6 +112,26 @@ func TestAutoRevertsAChangeThatDidNotHelp(t *testing.T) {
 	}
 }
 
+// Without a cooldown the run that reverts a knob must not touch it again, and must not
+// mistake its own revert for someone else's change.
+func TestAutoRevertIsTheKnobsOnlyChangeThatRun(t *testing.T) {
+	lab.RequireRoot(t)
+	o := fixture(t)
+	rig := newAutoRig(t, o)
+	rig.a.o.Auto.Cooldown = 0
+	engine := fakeEngine(t, o, func(int64) float64 { return 500 })
+	rig.run(engine)
+	rig.run(engine)
+	rig.run(engine) // raises
+	res := rig.run(engine)
+	if res.Count("revert") != 1 || res.Count("change") != 0 || read(t, o, backlog, "") != "1000" {
+		t.Fatalf("run 4 should only revert:\n%s", res)
+	}
+	if out := res.String(); strings.Contains(out, "someone else") || !strings.Contains(out, "reverted in this run") {
+		t.Fatalf("run 4 misread its own revert:\n%s", out)
+	}
+}
+
 func TestAutoCooldown(t *testing.T) {
 	lab.RequireRoot(t)
 	o := fixture(t)

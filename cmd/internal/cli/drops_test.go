@@ -75,6 +75,9 @@ func nettuneObjects(t *testing.T) map[string]bool {
 // syscalls that none of its programs or links survive.
 func TestDropsDetachesOnEverySignal(t *testing.T) {
 	lab.RequireRoot(t)
+	if !dropReasons() {
+		t.Skip("drop reasons: kernel has no skb_drop_reason enum (needs 5.17+)")
+	}
 	self, err := os.Executable()
 	if err != nil {
 		t.Fatal(err)
@@ -196,6 +199,9 @@ func TestDropsStreamsOneJSONObjectPerInterval(t *testing.T) {
 // through the drops command's own stream.
 func TestDropsLiveSeesClosedPort(t *testing.T) {
 	lab.RequireRoot(t)
+	if !dropReasons() {
+		t.Skip("drop reasons: kernel has no skb_drop_reason enum (needs 5.17+)")
+	}
 	a, b := lab.NewNS(t, "drA"), lab.NewNS(t, "drB")
 	v := lab.NewVeth(t, a, b, lab.VethOpts{})
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)

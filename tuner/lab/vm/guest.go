@@ -13,7 +13,7 @@ import (
 type GuestPackage struct {
 	ImportPath string // reported in results
 	Binary     string // path in the guest
-	Dir        string // working directory in the guest (holds the package's testdata)
+	Dir        string // working directory in the guest: the package's directory in the module
 }
 
 // GuestConfig describes what the guest's /init does. The modules to load come with the
@@ -34,9 +34,9 @@ const marker = "@@kernelmatrix"
 const exitBase = 0x10
 
 // InitScript returns the busybox shell script run as /init: it mounts the pseudo file
-// systems the tests use, loads the kernel's modules, runs each test binary with its output framed by
-// markers on ttyS1, and ends the VM through isa-debug-exit (port 0xf4) with status 0 when
-// every binary exited 0, else 1.
+// systems the tests use, loads the kernel's modules, runs each test binary with its output
+// framed by markers on ttyS1, and ends the VM through isa-debug-exit (port 0xf4) with status
+// 0 when every binary exited 0, else 1.
 func InitScript(c GuestConfig) string {
 	var b strings.Builder
 	b.WriteString(`#!/bin/busybox sh
@@ -61,11 +61,11 @@ note() { echo "` + marker + ` note $*" >&3; }
 uptime_s() { cut -d' ' -f1 /proc/uptime; }
 echo "` + marker + ` release $(uname -r)" >&3
 `)
-	// Kernels before 5.11 charge BPF maps to RLIMIT_MEMLOCK: lift the limit.
 	b.WriteString(`for m in $(cat /modules/order 2>/dev/null); do
 	insmod /modules/$m.ko 2>/tmp/insmod || note "insmod $m: $(cat /tmp/insmod)"
 done
 ip link set lo up
+# Kernels before 5.11 charge BPF maps to RLIMIT_MEMLOCK.
 ulimit -l unlimited
 status=0
 `)
