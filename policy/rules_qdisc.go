@@ -17,6 +17,8 @@ var (
 	shaperKinds = set("tbf", "htb", "hfsc", "cbq")
 	// aggregateKinds only sum their children's statistics.
 	aggregateKinds = set("mq", "mqprio", "multiq", "prio", "drr", "ets", "qfq")
+	// emulatorKinds drop on purpose to emulate a lossy network (netem loss): configured policy.
+	emulatorKinds = set("netem")
 	ingressKinds   = set("ingress", "clsact")
 )
 
@@ -72,12 +74,14 @@ func qdiscLink(e *engine, l *sample.Link) {
 			childDrops = true
 		}
 	}
-	var capacity, aqm, policy, ingress qdiscGroup
+	var capacity, aqm, policy, ingress, emulated qdiscGroup
 	for _, q := range l.Qdiscs {
 		switch {
 		case q.Drops == 0 || q.Kind == "noqueue":
 		case ingressKinds[q.Kind]:
 			ingress.add(e, l, q, "tc ingress filter drops (police or a program verdict)")
+		case emulatorKinds[q.Kind]:
+			emulated.add(e, l, q, "netem: loss emulation configured on this qdisc")
 		case q.Root && childDrops && (aggregateKinds[q.Kind] || shaperKinds[q.Kind]):
 			// its children are reported; the root only sums them
 		case shaped && (saturated || q.Root):
@@ -110,6 +114,11 @@ func qdiscLink(e *engine, l *sample.Link) {
 		summary:  fmt.Sprintf("%s traffic shaping (%s) drops what exceeds the configured rate", l.Name, rootKind(l)),
 		evidence: policy.ev}); f != nil {
 		e.addAdvice(l.Name + ": shaper drops are the configured rate at work; raise the rate or the leaf queue limit only if the shaping is not intended")
+	}
+	if f := e.add(obs{stage: stage.Qdisc, class: stage.ClassPolicy, iface: l.Name, suffix: "netem", drops: emulated.drops, through: emulated.sent, of: out + " sent",
+		summary:  fmt.Sprintf("%s netem qdisc drops packets on purpose: configured network emulation, not a capacity problem", l.Name),
+		evidence: emulated.ev}); f != nil {
+		e.addAdvice(l.Name + ": a netem qdisc is emulating loss; remove it (tc qdisc del) if that is not intended")
 	}
 	e.add(obs{stage: stage.TCIngress, class: stage.ClassPolicy, iface: l.Name, drops: ingress.drops, through: l.Stats.RxPackets, of: l.Name + " rx_packets",
 		summary:  fmt.Sprintf("%s ingress tc filters (police actions or programs) dropped packets: a policy decision", l.Name),

@@ -154,6 +154,13 @@ func ruleCases() []ruleCase {
 					t.Errorf("qdisc finding lacks the socket-side evidence: %+v", f.Evidence)
 				}
 			}},
+		{name: "netem loss is configured emulation", stage: stage.Qdisc, class: stage.ClassPolicy, severity: SeverityCritical,
+			delta: newDelta().link("eth0", qdisc(sample.Qdisc{Kind: "netem", Handle: "1:", Root: true, Limit: 1000, Packets: 7000, Drops: 3000})).build(),
+			check: func(t *testing.T, r *Report, f *Finding) {
+				if len(r.Plan) != 0 || !hasAdvice(r, "netem") {
+					t.Errorf("plan %+v advice %v", r.Plan, r.Advice)
+				}
+			}},
 		{name: "ingress police drops are policy", stage: stage.TCIngress, class: stage.ClassPolicy, severity: SeverityCritical,
 			delta: newDelta().link("eth0", qdisc(sample.Qdisc{Kind: "clsact", Handle: "ffff:", Parent: "ingress", Drops: 10000})).build()},
 		{name: "reassembly memory", stage: stage.IPReassembly, class: stage.ClassCapacity, severity: SeverityCritical,
