@@ -19,7 +19,7 @@ var (
 	aggregateKinds = set("mq", "mqprio", "multiq", "prio", "drr", "ets", "qfq")
 	// emulatorKinds drop on purpose to emulate a lossy network (netem loss): configured policy.
 	emulatorKinds = set("netem")
-	ingressKinds   = set("ingress", "clsact")
+	ingressKinds  = set("ingress", "clsact")
 )
 
 func set(xs ...string) map[string]bool {
