@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -76,33 +75,13 @@ func runAdvise(t *testing.T, args ...string) (adviseDoc, int, string) {
 // injector is a lab loss injector: blocks until ctx ends.
 type injector func(ctx context.Context, t testing.TB, v *lab.Veth) (lab.FloodResult, error)
 
-// underLoss starts inject, lets the condition settle, runs advise against the namespace
-// side picks, and stops the traffic.
+// underLoss starts inject in the background (closedloop_test.go), runs advise against ns
+// while the loss lasts, and stops the traffic.
 func underLoss(t *testing.T, v *lab.Veth, inject injector, ns *lab.NS, args ...string) (adviseDoc, int, string) {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() {
-		_, err := inject(ctx, t, v)
-		done <- err
-	}()
-	stop := func() error {
-		cancel()
-		return <-done
-	}
-	select {
-	case err := <-done:
-		cancel()
-		if errors.Is(err, lab.ErrUnsupported) {
-			t.Skipf("injector: %v", err)
-		}
-		t.Fatalf("injector stopped before advise ran: %v", err)
-	case <-time.After(700 * time.Millisecond):
-	}
+	stop := background(t, v, inject)
 	d, code, stderr := runAdvise(t, append([]string{"--netns", ns.Name, "--interval", "2s"}, args...)...)
-	if err := stop(); err != nil && !errors.Is(err, context.Canceled) {
-		t.Fatalf("injector: %v", err)
-	}
+	stop()
 	return d, code, stderr
 }
 
