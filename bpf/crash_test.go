@@ -10,46 +10,15 @@ import (
 	"testing"
 	"time"
 
-	"github.com/cilium/ebpf"
-	"github.com/cilium/ebpf/link"
-
 	"github.com/nettune/nettune/tuner/lab"
 )
 
-// ourObjects lists nettune programs loaded anywhere on the host, and links holding one,
-// found through the bpf syscalls (program and link ID iteration), not through any state
-// nettune keeps itself.
+// ourObjects lists nettune programs loaded anywhere on the host and links holding one.
 func ourObjects(t testing.TB) []string {
 	t.Helper()
 	var found []string
-	names := map[ebpf.ProgramID]string{}
-	for id := ebpf.ProgramID(0); ; {
-		next, err := ebpf.ProgramGetNextID(id)
-		if err != nil {
-			break
-		}
-		id = next
-		prog, err := ebpf.NewProgramFromID(id)
-		if err != nil {
-			continue // freed meanwhile
-		}
-		info, err := prog.Info()
-		prog.Close()
-		if err == nil && ours(info.Name) {
-			names[id] = info.Name
-			found = append(found, fmt.Sprintf("program %d %s", id, info.Name))
-		}
-	}
-	var it link.Iterator
-	defer it.Close()
-	for it.Next() {
-		info, err := it.Link.Info()
-		if err != nil {
-			continue
-		}
-		if n, ok := names[info.Program]; ok {
-			found = append(found, fmt.Sprintf("link %d (type %d) of %s", it.ID, info.Type, n))
-		}
+	for k := range lab.BPFObjects(t, ourPrefix) {
+		found = append(found, k)
 	}
 	return found
 }

@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"os"
 	"os/exec"
 	"strings"
@@ -13,62 +12,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/cilium/ebpf"
-	"github.com/cilium/ebpf/link"
-
 	"github.com/nettune/nettune/tuner/lab"
 	"github.com/nettune/nettune/tuner/sample"
 )
 
-// nettuneObjects lists loaded programs and links whose program name starts with "nettune",
-// straight from the bpf syscalls: what is attached, whatever any pid file would claim.
-func nettuneObjects(t *testing.T) map[string]bool {
-	t.Helper()
-	found := map[string]bool{}
-	for id := ebpf.ProgramID(0); ; {
-		next, err := ebpf.ProgramGetNextID(id)
-		if errors.Is(err, os.ErrNotExist) {
-			break
-		}
-		if err != nil {
-			t.Fatalf("walk programs: %v", err)
-		}
-		id = next
-		p, err := ebpf.NewProgramFromID(id)
-		if err != nil {
-			continue // unloaded meanwhile
-		}
-		info, err := p.Info()
-		p.Close()
-		if err == nil && strings.HasPrefix(info.Name, "nettune") {
-			found[fmt.Sprintf("program %d %s", id, info.Name)] = true
-		}
-	}
-	it := new(link.Iterator)
-	defer it.Close()
-	for it.Next() {
-		l := it.Take()
-		info, err := l.Info()
-		l.Close() // an open link fd would itself keep the link alive
-		if err != nil {
-			continue
-		}
-		lid := info.ID
-		p, err := ebpf.NewProgramFromID(info.Program)
-		if err != nil {
-			continue
-		}
-		pi, err := p.Info()
-		p.Close()
-		if err == nil && strings.HasPrefix(pi.Name, "nettune") {
-			found[fmt.Sprintf("link %d to %s", lid, pi.Name)] = true
-		}
-	}
-	if err := it.Err(); err != nil {
-		t.Fatalf("walk links: %v", err)
-	}
-	return found
-}
+// nettuneObjects lists nettune's loaded programs and links, from the bpf syscalls.
+func nettuneObjects(t *testing.T) map[string]bool { return lab.BPFObjects(t, "nettune") }
 
 // TestDropsDetachesOnEverySignal runs the real `nettune drops` command as a child process,
 // waits for its first interval, stops it with each signal, and checks through the bpf
