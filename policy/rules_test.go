@@ -391,29 +391,33 @@ func ruleCases() []ruleCase {
 
 func TestRules(t *testing.T) {
 	for _, tc := range ruleCases() {
-		t.Run(tc.name, func(t *testing.T) {
-			r := Analyze(tc.delta, DefaultConfig())
-			checkInvariants(t, r)
-			f := find(r, tc.stage)
-			if f == nil {
-				t.Fatalf("no %s finding in %+v", tc.stage, r.Findings)
-			}
-			if f.Class != tc.class || f.Severity != tc.severity {
-				t.Errorf("class %s severity %s, want %s %s (%+v)", f.Class, f.Severity, tc.class, tc.severity, f)
-			}
-			if len(f.Evidence) == 0 || f.Summary == "" {
-				t.Errorf("finding without evidence or summary: %+v", f)
-			}
-			if got := knobs(r); !reflect.DeepEqual(got, append([]string{}, tc.plan...)) {
-				t.Errorf("plan %v, want %v", got, tc.plan)
-			}
-			if tc.class != stage.ClassCapacity && len(r.Plan) > 0 {
-				t.Errorf("%s finding got a plan: %+v", tc.class, r.Plan)
-			}
-			if tc.check != nil {
-				tc.check(t, r, f)
-			}
-		})
+		t.Run(tc.name, tc.run)
+	}
+}
+
+// run checks one case: the finding's stage, class and severity, its evidence, the exact plan
+// knobs, no plan for policy or benign findings, and the case's own checks.
+func (tc ruleCase) run(t *testing.T) {
+	r := Analyze(tc.delta, DefaultConfig())
+	checkInvariants(t, r)
+	f := find(r, tc.stage)
+	if f == nil {
+		t.Fatalf("no %s finding in %+v", tc.stage, r.Findings)
+	}
+	if f.Class != tc.class || f.Severity != tc.severity {
+		t.Errorf("class %s severity %s, want %s %s (%+v)", f.Class, f.Severity, tc.class, tc.severity, f)
+	}
+	if len(f.Evidence) == 0 || f.Summary == "" {
+		t.Errorf("finding without evidence or summary: %+v", f)
+	}
+	if got := knobs(r); !reflect.DeepEqual(got, append([]string{}, tc.plan...)) {
+		t.Errorf("plan %v, want %v", got, tc.plan)
+	}
+	if tc.class != stage.ClassCapacity && len(r.Plan) > 0 {
+		t.Errorf("%s finding got a plan: %+v", tc.class, r.Plan)
+	}
+	if tc.check != nil {
+		tc.check(t, r, f)
 	}
 }
 
