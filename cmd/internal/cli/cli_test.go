@@ -71,8 +71,14 @@ func TestBadInputExitsTwo(t *testing.T) {
 	}
 }
 
-// asNobody runs this test binary as the nettune command under uid/gid 65534.
+// asNobody runs this test binary as the nettune command under uid/gid 65534 and returns the
+// exit status and stderr.
 func asNobody(t *testing.T, args ...string) (int, string) {
+	code, _, stderr := asNobodyOut(t, args...)
+	return code, stderr
+}
+
+func asNobodyOut(t *testing.T, args ...string) (int, string, string) {
 	t.Helper()
 	lab.RequireRoot(t)
 	self, err := os.Executable()
@@ -93,8 +99,8 @@ func asNobody(t *testing.T, args ...string) (int, string) {
 	cmd.Env = append(os.Environ(), "CLITEST_RUN_AS_NETTUNE=1")
 	cmd.Dir = dir
 	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
-	var errb bytes.Buffer
-	cmd.Stderr = &errb
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
 	err = cmd.Run()
 	code := 0
 	if ee, ok := err.(*exec.ExitError); ok {
@@ -102,7 +108,7 @@ func asNobody(t *testing.T, args ...string) (int, string) {
 	} else if err != nil {
 		t.Fatal(err)
 	}
-	return code, errb.String()
+	return code, out.String(), errb.String()
 }
 
 func copyFile(t *testing.T, from, to string) {
@@ -137,9 +143,19 @@ func TestNonRootNeedsRootExitsTwo(t *testing.T) {
 }
 
 func TestNonRootAdviseFallsBackToCounters(t *testing.T) {
-	code, stderr := asNobody(t, "advise", "--interval", "200ms", "-o", "json")
+	code, stdout, stderr := asNobodyOut(t, "advise", "--interval", "200ms", "-o", "json")
 	if code != ExitOK && code != ExitLoss {
 		t.Fatalf("advise as nobody: exit %d, stderr %q", code, stderr)
+	}
+	var d struct {
+		Mode    string `json:"mode"`
+		BPFNote string `json:"bpf_note"`
+	}
+	if err := json.Unmarshal([]byte(stdout), &d); err != nil {
+		t.Fatalf("advise as nobody printed no report: %v\n%s", err, stdout)
+	}
+	if d.Mode != "counters" || !strings.Contains(d.BPFNote, "root") {
+		t.Errorf("mode %q note %q: want counters only, saying probes need root", d.Mode, d.BPFNote)
 	}
 }
 
