@@ -91,7 +91,7 @@ func (a *Applier) DryRun(plan []policy.Action) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	own, err := readOwners(a.o.ConfRoot, a.o.Env.ProcRoot)
+	own, err := readOwners(a.o.ConfRoot, a.o.Env.ProcRoot, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -107,7 +107,7 @@ func (a *Applier) Apply(plan []policy.Action) (*Result, error) {
 	}
 	defer release()
 	r := &run{a: a}
-	if err := r.open(); err != nil {
+	if err := r.open(nil); err != nil {
 		return nil, err
 	}
 	defer r.j.close()
@@ -133,12 +133,14 @@ type run struct {
 	judged map[string]bool
 }
 
-func (r *run) open() error {
+// open reads the journal and the owners (irqbalance as in readOwners) and opens the
+// journal for appending.
+func (r *run) open(irqbalance *bool) error {
 	lines, err := readJournal(r.a.o.StateDir)
 	if err != nil {
 		return err
 	}
-	if r.own, err = readOwners(r.a.o.ConfRoot, r.a.o.Env.ProcRoot); err != nil {
+	if r.own, err = readOwners(r.a.o.ConfRoot, r.a.o.Env.ProcRoot, irqbalance); err != nil {
 		return err
 	}
 	if r.j, err = openJournal(r.a.o.StateDir); err != nil {

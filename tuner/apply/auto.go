@@ -109,13 +109,10 @@ func (a *Applier) Auto(cur *sample.Sample, analyze func(*sample.Delta) *policy.R
 	st.countStreaks(rep)
 
 	r := &run{a: a}
-	if err := r.open(); err != nil {
+	if err := r.open(&cur.IRQBalance); err != nil {
 		return nil, err
 	}
 	defer r.j.close()
-	if cur.IRQBalance {
-		r.own.irqbalance = true
-	}
 	runErr := r.judge(st, rep, d, res)
 	if runErr == nil {
 		runErr = r.act(st, rep, cur.Time, res)

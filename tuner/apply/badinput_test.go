@@ -140,11 +140,16 @@ func TestParseSysctlConf(t *testing.T) {
 	if !slices.Equal(keys, want) {
 		t.Fatalf("keys %q, want %q", keys, want)
 	}
-	o, err := readOwners("testdata/conf", t.TempDir())
+	o, err := readOwners("testdata/conf", t.TempDir(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if o.pinned["kernel.pid_max"] == "" || o.pinned["net.core.netdev_max_backlog"] == "" || o.irqbalance {
 		t.Fatalf("owners %+v", o)
+	}
+	// Auto mode passes the sample's answer instead of scanning /proc again.
+	running := true
+	if o, err = readOwners("testdata/conf", t.TempDir(), &running); err != nil || !o.irqbalance {
+		t.Fatalf("owners %+v, err %v: want irqbalance from the caller", o, err)
 	}
 }

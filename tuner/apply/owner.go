@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+
+	"github.com/nettune/nettune/tuner/kstat"
 )
 
 // sysctlConfGlobs are where admins pin sysctls (sysctl.d(5)); later files win, but any
@@ -22,7 +24,9 @@ type owners struct {
 	irqbalance bool
 }
 
-func readOwners(confRoot, procRoot string) (*owners, error) {
+// irqbalance is the caller's answer when it has one (auto mode: the sample has looked);
+// nil scans procRoot.
+func readOwners(confRoot, procRoot string, irqbalance *bool) (*owners, error) {
 	o := &owners{pinned: map[string]string{}}
 	for _, g := range sysctlConfGlobs {
 		files, err := filepath.Glob(filepath.Join(confRoot, g))
@@ -42,7 +46,13 @@ func readOwners(confRoot, procRoot string) (*owners, error) {
 			}
 		}
 	}
-	o.irqbalance = irqbalanceRunning(procRoot)
+	if irqbalance != nil {
+		o.irqbalance = *irqbalance
+	} else {
+		// An unreadable /proc leaves IRQ affinity writable: the write itself then fails
+		// or verifies, and the journal keeps the original.
+		o.irqbalance, _ = kstat.IRQBalanceRunning(procRoot)
+	}
 	return o, nil
 }
 
@@ -98,17 +108,4 @@ func dottedKey(k string) string {
 		}
 		return r
 	}, k)
-}
-
-// irqbalanceRunning looks for an irqbalance process: it would undo manual IRQ affinity.
-func irqbalanceRunning(procRoot string) bool {
-	comms, _ := filepath.Glob(filepath.Join(procRoot, "[0-9]*", "comm"))
-	for _, c := range comms {
-		// Processes come and go while we look: an unreadable entry is simply not irqbalance.
-		b, err := os.ReadFile(c)
-		if err == nil && strings.TrimSpace(string(b)) == "irqbalance" {
-			return true
-		}
-	}
-	return false
 }

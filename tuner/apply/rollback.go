@@ -19,7 +19,7 @@ func (a *Applier) Rollback(id string) (*Result, error) {
 	}
 	defer release()
 	r := &run{a: a}
-	if err := r.open(); err != nil {
+	if err := r.open(nil); err != nil {
 		return nil, err
 	}
 	defer r.j.close()

@@ -144,7 +144,7 @@ func (c *Collector) Sample() (*sample.Sample, error) {
 				s.Links[i].RxQueues = q
 				continue
 			}
-			q, err := kstat.ReadRPS(sysRoot, s.Links[i].Name, s.Links[i].NumRxQ, rfs)
+			q, err := kstat.ReadRPS(sysRoot, s.Links[i].Name, netdev.RxQueueBound(&s.Links[i]), rfs)
 			if err != nil {
 				s.Errors = append(s.Errors, fmt.Sprintf("%s rps: %v", s.Links[i].Name, err))
 			}

@@ -39,20 +39,20 @@ func ReadRPS(sysRoot, link string, queues int, flows bool) ([]sample.RxQueue, er
 	var out []sample.RxQueue
 	for _, q := range idx {
 		qdir := filepath.Join(dir, "rx-"+strconv.Itoa(q))
-		cpus, err := readSmall(filepath.Join(qdir, "rps_cpus"))
+		cpus, err := readValue(filepath.Join(qdir, "rps_cpus"))
 		if errors.Is(err, fs.ErrNotExist) {
 			break // past the real queues (or, for rx-0, a link this sysfs does not show)
 		}
 		if err != nil {
 			return nil, fmt.Errorf("rps %s: %w", link, err)
 		}
-		rq := sample.RxQueue{Queue: q, RPSCPUs: strings.TrimSpace(string(cpus))}
+		rq := sample.RxQueue{Queue: q, RPSCPUs: cpus}
 		if flows {
-			cnt, err := readSmall(filepath.Join(qdir, "rps_flow_cnt"))
+			cnt, err := readValue(filepath.Join(qdir, "rps_flow_cnt"))
 			if err != nil {
 				return nil, fmt.Errorf("rps %s: %w", link, err)
 			}
-			n, err := strconv.ParseUint(strings.TrimSpace(string(cnt)), 10, 32)
+			n, err := strconv.ParseUint(cnt, 10, 32)
 			if err != nil {
 				return nil, fmt.Errorf("rps %s rx-%d rps_flow_cnt: %w", link, q, err)
 			}

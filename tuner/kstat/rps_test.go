@@ -4,7 +4,6 @@ import (
 	"errors"
 	"io/fs"
 	"os"
-	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -75,12 +74,12 @@ func TestReadRPSBadValue(t *testing.T) {
 	}
 }
 
-func TestReadSmall(t *testing.T) {
-	b, err := readSmall("testdata/mlx5-host/sys/class/net/ens1f0np0/queues/rx-0/rps_cpus")
-	if err != nil || strings.TrimSpace(string(b)) != "e" {
-		t.Fatalf("%q %v", b, err)
+func TestReadValue(t *testing.T) {
+	v, err := readValue("testdata/mlx5-host/sys/class/net/ens1f0np0/queues/rx-0/rps_cpus")
+	if err != nil || v != "e" {
+		t.Fatalf("%q %v", v, err)
 	}
-	if _, err := readSmall("testdata/nonexistent"); !errors.Is(err, fs.ErrNotExist) {
+	if _, err := readValue("testdata/nonexistent"); !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("missing file: %v", err)
 	}
 }

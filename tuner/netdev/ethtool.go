@@ -18,18 +18,16 @@ var ErrUnavailable = errors.New("ethtool data unavailable")
 // exercise the validation below.
 type ethtoolAPI interface {
 	DriverInfo(intf string) (ethtool.DrvInfo, error)
-	Stats(intf string) (map[string]uint64, error)
+	Stats(intf string, k statsKey) (map[string]uint64, error)
 	GetRing(intf string) (ethtool.Ring, error)
 	GetChannels(intf string) (ethtool.Channels, error)
 	Close()
 }
 
-// ethtoolConn is the library handle with -S buffers of its own: the library's pooled
-// buffers (1.3 MB) are allocated again after each GC, and reading many links runs several.
+// ethtoolConn is the library handle with a -S reader of its own (see statsConn).
 type ethtoolConn struct {
 	*ethtool.Ethtool
-	gstrings *ethtool.EthtoolGStrings
-	stats    *ethtool.EthtoolStats
+	stats *statsConn
 }
 
 func newEthtoolConn() (*ethtoolConn, error) {
@@ -37,23 +35,34 @@ func newEthtoolConn() (*ethtoolConn, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &ethtoolConn{Ethtool: e, gstrings: new(ethtool.EthtoolGStrings), stats: new(ethtool.EthtoolStats)}, nil
+	s, err := newStatsConn()
+	if err != nil {
+		e.Close()
+		return nil, err
+	}
+	return &ethtoolConn{Ethtool: e, stats: s}, nil
 }
 
-func (c *ethtoolConn) Stats(intf string) (map[string]uint64, error) {
-	return c.StatsWithBuffer(intf, c.gstrings, c.stats)
+func (c *ethtoolConn) Stats(intf string, k statsKey) (map[string]uint64, error) {
+	return c.stats.read(intf, k)
+}
+
+func (c *ethtoolConn) Close() {
+	c.stats.Close()
+	c.Ethtool.Close()
 }
 
 // errGone reports that the interface disappeared between the link dump and the ioctl.
 var errGone = errors.New("link gone")
 
-// readEthtool fills Driver, Ethtool, Counters, Ring and Channels of l. Operations the
-// driver lacks (EOPNOTSUPP: veth rings, lo) leave their fields empty without error.
+// readEthtool fills Driver, Ring, Channels, Ethtool and Counters of l (channels before
+// -S: veth's statistic names follow from its queue counts). Operations the driver lacks
+// (EOPNOTSUPP: veth rings, lo) leave their fields empty without error.
 //
 // safchain/ethtool v0.7.0 passes stack addresses to the kernel as uintptr, so a stack move
-// during the call makes it return an empty result with a nil error. Every result is
-// validated and, when it is impossible, read once more; a second impossible result is
-// reported as ErrUnavailable.
+// during the call makes it return an empty result with a nil error. Every result of the
+// library is validated and, when it is impossible, read once more; a second impossible
+// result is reported as ErrUnavailable. (-S is read by statsConn, which has no such bug.)
 //
 // noRing (may be nil) remembers drivers whose ring query was refused with EOPNOTSUPP: ring
 // support is a property of the driver's ethtool_ops, so one refusal answers for every link
@@ -73,21 +82,6 @@ func readEthtool(e ethtoolAPI, l *sample.Link, noRing map[string]bool) error {
 		return errGone
 	case !unsupported(err):
 		fail("driver info", err)
-	}
-
-	// A driver that lists no statistics (NStats 0) rightly returns an empty set.
-	if info.Driver == "" || info.NStats > 0 {
-		stats, err := retry(func() (map[string]uint64, error) { return e.Stats(l.Name) },
-			func(m map[string]uint64) bool { return len(m) > 0 })
-		switch {
-		case err == nil:
-			l.Ethtool = stats
-			l.Counters = Normalize(l.Driver, stats)
-		case errors.Is(err, unix.ENODEV):
-			return errGone
-		case !unsupported(err):
-			fail("-S", err)
-		}
 	}
 
 	var ring ethtool.Ring
@@ -120,6 +114,20 @@ func readEthtool(e ethtoolAPI, l *sample.Link, noRing map[string]bool) error {
 	case !unsupported(err):
 		fail("-l", err)
 	}
+	// The driver info says how many statistics there are: without it there is no -S, and
+	// a driver that lists none (NStats 0) rightly has an empty set.
+	if info.NStats > 0 {
+		stats, err := e.Stats(l.Name, statsKeyOf(l.Index, l.Driver, info.NStats, l.Channels))
+		switch {
+		case err == nil:
+			l.Ethtool = stats
+			l.Counters = Normalize(l.Driver, stats)
+		case errors.Is(err, unix.ENODEV):
+			return errGone
+		case !unsupported(err):
+			fail("-S", err)
+		}
+	}
 	return errors.Join(errs...)
 }
 
@@ -141,4 +149,16 @@ func retry[T any](read func() (T, error), valid func(T) bool) (T, error) {
 // unsupported reports that the driver does not implement the operation.
 func unsupported(err error) bool {
 	return errors.Is(err, unix.EOPNOTSUPP)
+}
+
+// RxQueueBound is how many rx-N queue directories sysfs can show for l: the real count
+// where the driver reports it exactly in ethtool -l (veth_get_channels: rx_count is
+// real_num_rx_queues), else the allocated count, which veth sets to the number of possible
+// CPUs. Readers of rx-N stop at the first missing one either way; the bound spares them
+// one failed sysfs lookup per veth.
+func RxQueueBound(l *sample.Link) int {
+	if l.Driver == "veth" && l.Channels != nil && l.Channels.Rx > 0 {
+		return int(l.Channels.Rx)
+	}
+	return l.NumRxQ
 }

@@ -2,6 +2,7 @@ package netdev
 
 import (
 	"errors"
+	"fmt"
 	"testing"
 
 	"github.com/safchain/ethtool"
@@ -17,6 +18,7 @@ type fakeEthtool struct {
 	infoErr  error
 	stats    []map[string]uint64
 	statsErr error
+	keys     []statsKey // the string sets asked for, in turn
 	ring     []ethtool.Ring
 	ringErr  error
 	ch       []ethtool.Channels
@@ -43,7 +45,8 @@ func (f *fakeEthtool) DriverInfo(string) (ethtool.DrvInfo, error) {
 	return nth(f, "info", f.info), nil
 }
 
-func (f *fakeEthtool) Stats(string) (map[string]uint64, error) {
+func (f *fakeEthtool) Stats(_ string, k statsKey) (map[string]uint64, error) {
+	f.keys = append(f.keys, k)
 	if f.statsErr != nil {
 		return nil, f.statsErr
 	}
@@ -77,10 +80,11 @@ var (
 	ch8        = ethtool.Channels{CombinedCount: 8, MaxCombined: 63}
 )
 
+// The library's silent empty results are read again; -S comes from statsConn, read once.
 func TestReadEthtoolRetriesEmptyResults(t *testing.T) {
 	f := &fakeEthtool{
 		info:  []ethtool.DrvInfo{{}, ixgbeInfo},
-		stats: []map[string]uint64{{}, ixgbeStats},
+		stats: []map[string]uint64{ixgbeStats},
 		ring:  []ethtool.Ring{{}, ring4k},
 		ch:    []ethtool.Channels{{}, ch8},
 	}
@@ -95,9 +99,9 @@ func TestReadEthtoolRetriesEmptyResults(t *testing.T) {
 	if len(l.Counters) != 1 || l.Counters[0].Name != "rx_missed_errors" {
 		t.Fatalf("counters %+v", l.Counters)
 	}
-	for op, n := range f.calls {
-		if n != 2 {
-			t.Errorf("%s called %d times, want 2", op, n)
+	for op, want := range map[string]int{"info": 2, "ring": 2, "ch": 2, "stats": 1} {
+		if f.calls[op] != want {
+			t.Errorf("%s called %d times, want %d", op, f.calls[op], want)
 		}
 	}
 }
@@ -117,9 +121,9 @@ func TestReadEthtoolReportsPersistentEmptyResults(t *testing.T) {
 	if l.Driver != "" || l.Ethtool != nil || l.Ring != nil || l.Channels != nil {
 		t.Fatalf("unavailable data filled in: %+v", l)
 	}
-	for op, n := range f.calls {
-		if n != 2 {
-			t.Errorf("%s called %d times, want 2", op, n)
+	for op, want := range map[string]int{"info": 2, "ring": 2, "ch": 2, "stats": 0} {
+		if f.calls[op] != want {
+			t.Errorf("%s called %d times, want %d (no -S without the driver's count)", op, f.calls[op], want)
 		}
 	}
 }
@@ -204,5 +208,52 @@ func TestReadEthtoolErrors(t *testing.T) {
 	gone := &fakeEthtool{infoErr: unix.ENODEV}
 	if err := readEthtool(gone, &sample.Link{Name: "eth9"}, nil); !errors.Is(err, errGone) {
 		t.Fatalf("err = %v, want errGone", err)
+	}
+}
+
+// veth links with the same queue counts share one string set; any other driver's set is
+// kept per link, and a veth whose queues are unknown is not shared either.
+func TestStatsKeys(t *testing.T) {
+	f := &fakeEthtool{
+		info:    []ethtool.DrvInfo{{Driver: "veth", NStats: 24}},
+		stats:   []map[string]uint64{{"peer_ifindex": 3}},
+		ringErr: unix.EOPNOTSUPP,
+		ch: []ethtool.Channels{
+			{RxCount: 1, TxCount: 8, MaxRx: 8, MaxTx: 8},
+			{RxCount: 1, TxCount: 8, MaxRx: 8, MaxTx: 8},
+			{RxCount: 3, TxCount: 1, MaxRx: 8, MaxTx: 8}, // also 24 statistics
+		},
+	}
+	for i := range 3 {
+		if err := readEthtool(f, &sample.Link{Name: fmt.Sprint("veth", i), Index: 10 + i}, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if f.keys[0] != f.keys[1] || f.keys[1] == f.keys[2] || f.keys[0].ifindex != 0 {
+		t.Errorf("veth keys %+v: want the first two shared, the third apart", f.keys)
+	}
+
+	a := statsKeyOf(3, "ixgbe", 100, &sample.Channels{Combined: 8})
+	b := statsKeyOf(4, "ixgbe", 100, &sample.Channels{Combined: 8})
+	if a == b {
+		t.Errorf("ixgbe links share key %+v", a)
+	}
+	if statsKeyOf(5, "veth", 24, nil) == statsKeyOf(6, "veth", 24, nil) {
+		t.Error("veth links with unknown queues share a key")
+	}
+}
+
+func TestRxQueueBound(t *testing.T) {
+	for _, tc := range []struct {
+		l    sample.Link
+		want int
+	}{
+		{sample.Link{Driver: "veth", NumRxQ: 2, Channels: &sample.Channels{Rx: 1, Tx: 1}}, 1},
+		{sample.Link{Driver: "veth", NumRxQ: 2}, 2}, // channels unread (5.10)
+		{sample.Link{Driver: "ixgbe", NumRxQ: 64, Channels: &sample.Channels{Combined: 8}}, 64},
+	} {
+		if got := RxQueueBound(&tc.l); got != tc.want {
+			t.Errorf("%s %+v: %d, want %d", tc.l.Driver, tc.l.Channels, got, tc.want)
+		}
 	}
 }

@@ -9,7 +9,8 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/mdlayher/netlink"
+	"github.com/vishvananda/netlink/nl"
+	vnetns "github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
 
 	"github.com/nettune/nettune/tuner/sample"
@@ -38,7 +39,7 @@ func (e *PartialError) Unwrap() []error { return e.Errs }
 // Reader holds the sockets of one network namespace: the one it was opened in, whatever
 // thread later uses it. It is not safe for concurrent use.
 type Reader struct {
-	rtnl    *netlink.Conn // links and qdiscs
+	rtnl    map[int]*nl.SocketHandle // links and qdiscs
 	ethtool ethtoolAPI
 	noRing  map[string]bool // drivers without ring operations (see readEthtool)
 }
@@ -46,22 +47,24 @@ type Reader struct {
 // Open opens the sockets in the calling thread's network namespace; call it on a locked
 // OS thread inside the target namespace (tuner/netns.Do).
 func Open() (*Reader, error) {
-	c, err := netlink.Dial(unix.NETLINK_ROUTE, nil)
+	s, err := nl.GetNetlinkSocketAt(vnetns.None(), vnetns.None(), unix.NETLINK_ROUTE)
 	if err != nil {
 		return nil, fmt.Errorf("rtnetlink: %w", err)
 	}
 	e, err := newEthtoolConn()
 	if err != nil {
-		c.Close()
+		s.Close()
 		return nil, fmt.Errorf("ethtool socket: %w", err)
 	}
-	return &Reader{rtnl: c, ethtool: e, noRing: map[string]bool{}}, nil
+	return &Reader{rtnl: map[int]*nl.SocketHandle{unix.NETLINK_ROUTE: {Socket: s}}, ethtool: e,
+		noRing: map[string]bool{}}, nil
 }
 
 // Close releases the sockets.
 func (r *Reader) Close() error {
 	r.ethtool.Close()
-	return r.rtnl.Close()
+	r.rtnl[unix.NETLINK_ROUTE].Close()
+	return nil
 }
 
 // Links returns every link in ifindex order, or only the named ones in the order given
@@ -106,16 +109,13 @@ func (r *Reader) Links(names []string) ([]sample.Link, error) {
 
 // links dumps all links.
 func (r *Reader) links() ([]sample.Link, error) {
-	msgs, err := r.dump(unix.RTM_GETLINK, make([]byte, unix.SizeofIfInfomsg))
+	msgs, err := r.dump(unix.RTM_GETLINK, unix.RTM_NEWLINK, make([]byte, unix.SizeofIfInfomsg))
 	if err != nil {
 		return nil, fmt.Errorf("dump links: %w", err)
 	}
 	links := make([]sample.Link, 0, len(msgs))
 	for _, m := range msgs {
-		if m.Header.Type != unix.RTM_NEWLINK {
-			continue
-		}
-		l, err := parseLink(m.Data)
+		l, err := parseLink(m)
 		if err != nil {
 			return nil, err
 		}
@@ -128,7 +128,7 @@ func (r *Reader) links() ([]sample.Link, error) {
 
 // qdiscs dumps all qdiscs once and attaches them to their links.
 func (r *Reader) qdiscs(links []sample.Link) error {
-	msgs, err := r.dump(unix.RTM_GETQDISC, make([]byte, sizeofTcmsg))
+	msgs, err := r.dump(unix.RTM_GETQDISC, unix.RTM_NEWQDISC, make([]byte, sizeofTcmsg))
 	if err != nil {
 		return fmt.Errorf("dump qdiscs: %w", err)
 	}
@@ -137,10 +137,7 @@ func (r *Reader) qdiscs(links []sample.Link) error {
 		byIndex[links[i].Index] = &links[i]
 	}
 	for _, m := range msgs {
-		if m.Header.Type != unix.RTM_NEWQDISC {
-			continue
-		}
-		ifindex, q, err := parseQdisc(m.Data)
+		ifindex, q, err := parseQdisc(m)
 		if err != nil {
 			return err
 		}
@@ -156,33 +153,27 @@ func (r *Reader) qdiscs(links []sample.Link) error {
 	return nil
 }
 
-// dump runs one rtnetlink dump. When the kernel flags it as interrupted (links or qdiscs
-// changed while it ran) it is repeated once; a second inconsistent dump is still used.
-func (r *Reader) dump(typ netlink.HeaderType, body []byte) ([]netlink.Message, error) {
-	req := netlink.Message{
-		Header: netlink.Header{Type: typ, Flags: netlink.Request | netlink.Dump},
-		Data:   body,
-	}
-	var msgs []netlink.Message
+// dump runs one rtnetlink dump and returns the bodies of the messages of type want.
+// When the kernel flags it as interrupted (links or qdiscs changed while it ran) it is
+// repeated once; a second inconsistent dump is still used.
+//
+// vishvananda/netlink reads with a 64 KiB buffer and no helper goroutine: the kernel then
+// fills each read with up to 32 KiB of messages, and a dump of 1 000 links takes about
+// 50 reads. (mdlayher/netlink peeks and reads each page-sized batch and starts a goroutine
+// per read, which on the locked namespace thread cost a thread hand-off each time.)
+func (r *Reader) dump(typ, want uint16, body []byte) ([][]byte, error) {
+	var msgs [][]byte
 	for range 2 {
+		req := nl.NewNetlinkRequest(int(typ), unix.NLM_F_DUMP)
+		req.Sockets = r.rtnl
+		req.AddRawData(body)
 		var err error
-		if msgs, err = r.rtnl.Execute(req); err != nil {
-			return nil, err
-		}
-		if !interrupted(msgs) {
-			break
+		msgs, err = req.Execute(unix.NETLINK_ROUTE, want)
+		if !errors.Is(err, nl.ErrDumpInterrupted) {
+			return msgs, err
 		}
 	}
 	return msgs, nil
-}
-
-func interrupted(msgs []netlink.Message) bool {
-	for _, m := range msgs {
-		if m.Header.Flags&netlink.DumpInterrupted != 0 {
-			return true
-		}
-	}
-	return false
 }
 
 // pick returns the named links in the order given.

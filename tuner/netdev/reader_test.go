@@ -299,10 +299,10 @@ func TestLinksPartial(t *testing.T) {
 	v := lab.NewVeth(t, a, b, lab.VethOpts{})
 	r := openIn(t, a)
 	r.ethtool = &fakeEthtool{
-		info:  []ethtool.DrvInfo{{Driver: "veth", NStats: 1}},
-		stats: []map[string]uint64{{}},
-		ring:  []ethtool.Ring{ring4k},
-		ch:    []ethtool.Channels{ch8},
+		info:     []ethtool.DrvInfo{{Driver: "veth", NStats: 1}},
+		statsErr: fmt.Errorf("%w: statistics count changed", ErrUnavailable),
+		ring:     []ethtool.Ring{ring4k},
+		ch:       []ethtool.Channels{ch8},
 	}
 	ls, err := r.Links(nil)
 	var pe *PartialError

@@ -1,0 +1,136 @@
+package netdev
+
+import (
+	"bytes"
+	"fmt"
+	"unsafe"
+
+	"github.com/safchain/ethtool"
+	"golang.org/x/sys/unix"
+
+	"github.com/nettune/nettune/tuner/sample"
+)
+
+// statsKey says which string set a link's -S values belong to. The driver reports the
+// count in its driver info; the names are asked for only when the count or link is new.
+type statsKey struct {
+	ifindex int // 0 for veth: its names are the same for every link with the same queues
+	driver  string
+	n       uint32
+	rx, tx  uint32 // veth queue counts: 1 rx + 8 tx queues and 3 + 1 give the same count
+}
+
+// statsKeyOf returns the cache key of a link. veth_get_strings derives every name from the
+// real queue counts, which ethtool -l reports (ch); other drivers' names can depend on the
+// device's features, so their names are kept per link.
+func statsKeyOf(ifindex int, driver string, n uint32, ch *sample.Channels) statsKey {
+	if driver == "veth" && ch != nil {
+		return statsKey{driver: driver, n: n, rx: ch.Rx, tx: ch.Tx}
+	}
+	return statsKey{ifindex: ifindex, driver: driver, n: n}
+}
+
+// gstats and gstrings are struct ethtool_stats and ethtool_gstrings with room for the
+// most entries safchain/ethtool accepts. The kernel copies as many entries as the driver
+// has now, whatever count the caller passed, so the buffers must hold any count.
+type gstats struct {
+	cmd, n uint32
+	data   [ethtool.MAX_GSTRINGS]uint64
+}
+
+type gstrings struct {
+	cmd, set, n uint32
+	data        [ethtool.MAX_GSTRINGS * ethtool.ETH_GSTRING_LEN]byte
+}
+
+// ifreqData is struct ifreq with ifr_data: a real pointer, so that the buffer it points
+// to stays alive and in place for the ioctl.
+type ifreqData struct {
+	name [unix.IFNAMSIZ]byte
+	data unsafe.Pointer
+	_    [16]byte // the rest of the ifreq union
+}
+
+// statsConn reads ethtool -S with one ETHTOOL_GSTATS ioctl per link. The library reads
+// driver info, names and values each time: three ioctls, and a map of new strings.
+type statsConn struct {
+	fd    int
+	stats *gstats
+	strs  *gstrings // allocated on the first miss
+	names map[statsKey][]string
+}
+
+func newStatsConn() (*statsConn, error) {
+	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return nil, err
+	}
+	return &statsConn{fd: fd, stats: new(gstats), names: map[statsKey][]string{}}, nil
+}
+
+func (c *statsConn) Close() { unix.Close(c.fd) }
+
+// read returns the -S values of link intf, whose string set k describes.
+func (c *statsConn) read(intf string, k statsKey) (map[string]uint64, error) {
+	if k.n > ethtool.MAX_GSTRINGS {
+		return nil, fmt.Errorf("%d statistics: more than %d", k.n, ethtool.MAX_GSTRINGS)
+	}
+	names, ok := c.names[k]
+	if !ok {
+		var err error
+		if names, err = c.strings(intf, k.n); err != nil {
+			return nil, err
+		}
+		c.names[k] = names
+	}
+	c.stats.cmd, c.stats.n = unix.ETHTOOL_GSTATS, k.n
+	if err := c.ioctl(intf, unsafe.Pointer(c.stats)); err != nil {
+		return nil, err
+	}
+	if c.stats.n != k.n {
+		return nil, fmt.Errorf("%w: statistics count changed from %d to %d while reading", ErrUnavailable, k.n, c.stats.n)
+	}
+	out := make(map[string]uint64, len(names))
+	for i, name := range names {
+		if name != "" {
+			out[name] = c.stats.data[i]
+		}
+	}
+	return out, nil
+}
+
+// strings reads the names of the n statistics of intf.
+func (c *statsConn) strings(intf string, n uint32) ([]string, error) {
+	if c.strs == nil {
+		c.strs = new(gstrings)
+	}
+	c.strs.cmd, c.strs.set, c.strs.n = unix.ETHTOOL_GSTRINGS, ethtool.ETH_SS_STATS, n
+	if err := c.ioctl(intf, unsafe.Pointer(c.strs)); err != nil {
+		return nil, err
+	}
+	if c.strs.n != n {
+		return nil, fmt.Errorf("%w: statistics count changed from %d to %d while reading", ErrUnavailable, n, c.strs.n)
+	}
+	names := make([]string, n)
+	for i := range names {
+		b := c.strs.data[i*ethtool.ETH_GSTRING_LEN : (i+1)*ethtool.ETH_GSTRING_LEN]
+		if end := bytes.IndexByte(b, 0); end >= 0 {
+			b = b[:end]
+		}
+		names[i] = string(b)
+	}
+	return names, nil
+}
+
+func (c *statsConn) ioctl(intf string, data unsafe.Pointer) error {
+	if len(intf) >= unix.IFNAMSIZ {
+		return fmt.Errorf("interface name %q too long", intf)
+	}
+	ifr := &ifreqData{data: data}
+	copy(ifr.name[:], intf)
+	_, _, errno := unix.Syscall(unix.SYS_IOCTL, uintptr(c.fd), unix.SIOCETHTOOL, uintptr(unsafe.Pointer(ifr)))
+	if errno != 0 {
+		return errno
+	}
+	return nil
+}

@@ -1,0 +1,74 @@
+package netdev
+
+import (
+	"errors"
+	"maps"
+	"testing"
+
+	"github.com/safchain/ethtool"
+	"golang.org/x/sys/unix"
+
+	"github.com/nettune/nettune/tuner/lab"
+	"github.com/nettune/nettune/tuner/sample"
+)
+
+// statsConn reads what the library reads, asks for names once per string set, and shares
+// them between veths only when their queue counts agree.
+func TestStatsConnMatchesLibrary(t *testing.T) {
+	a, b := lab.NewNS(t, "ndA"), lab.NewNS(t, "ndB")
+	v4 := lab.NewVeth(t, a, b, lab.VethOpts{Queues: 4})
+	v4b := lab.NewVeth(t, a, b, lab.VethOpts{Queues: 4})
+	v1 := lab.NewVeth(t, a, b, lab.VethOpts{})
+	a.Do(t, func() error {
+		c, err := newStatsConn()
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		lib, err := ethtool.NewEthtool()
+		if err != nil {
+			return err
+		}
+		defer lib.Close()
+
+		wantSets := 2
+		for i, name := range []string{v4.AName, v4b.AName, v1.AName} {
+			info, err := lib.DriverInfo(name)
+			if err != nil {
+				return err
+			}
+			var queues *sample.Channels
+			switch ch, err := lib.GetChannels(name); {
+			case err == nil:
+				queues = &sample.Channels{Rx: ch.RxCount, Tx: ch.TxCount}
+			case kernelBefore(t, 6, 1): // seen on 5.10: no sharing without queue counts
+				wantSets = 3
+			default:
+				return err
+			}
+			k := statsKeyOf(100+i, info.Driver, info.NStats, queues)
+			got, err := c.read(name, k)
+			if err != nil {
+				return err
+			}
+			want, err := lib.Stats(name) // no traffic: the values stand still
+			if err != nil {
+				return err
+			}
+			if len(want) == 0 || !maps.Equal(got, want) {
+				t.Errorf("%s: statsConn %v, library %v", name, got, want)
+			}
+		}
+		if len(c.names) != wantSets {
+			t.Errorf("%d string sets cached, want %d", len(c.names), wantSets)
+		}
+
+		if _, err := c.read("nosuchlink0", statsKey{n: 1}); !errors.Is(err, unix.ENODEV) {
+			t.Errorf("missing link: err = %v, want ENODEV", err)
+		}
+		if _, err := c.read(v1.AName, statsKey{n: 1}); !errors.Is(err, ErrUnavailable) {
+			t.Errorf("wrong count: err = %v, want ErrUnavailable", err)
+		}
+		return nil
+	})
+}
