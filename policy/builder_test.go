@@ -29,6 +29,7 @@ func newDelta() *db {
 		"net.ipv4.udp_mem":             "188154\t250874\t376308",
 		"net.ipv4.tcp_mem":             "94077\t125437\t188154",
 		"net.ipv4.ipfrag_high_thresh":  "4194304",
+		"net.ipv4.ipfrag_time":         "30",
 		"net.ipv6.ip6frag_high_thresh": "4194304",
 	}}
 	return &db{d: &sample.Delta{

@@ -100,12 +100,18 @@ type sysctlStep struct {
 	// mem estimates the memory the change can pin, from current and proposed (the raised field).
 	mem       func(cur, next int64) int64
 	risk, why string
+	settle    string // sysctl holding the seconds the change takes to show (Action.SettleSeconds)
 }
 
 // proposeSysctl steps a sysctl once for finding f.
 func (e *engine) proposeSysctl(f *Finding, s sysctlStep) {
 	global := globalSysctl(s.key)
 	a := Action{Knob: "sysctl:" + s.key, Risk: s.risk, Why: s.why, Scope: ScopeNetns, Netns: e.ns}
+	if s.settle != "" {
+		if v, ok := e.sysctlValue(s.settle); ok {
+			a.SettleSeconds, _ = strconv.Atoi(v) // unreadable: judged on the next run as before
+		}
+	}
 	if global {
 		a.Scope, a.Netns = ScopeGlobal, ""
 	}

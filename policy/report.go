@@ -116,6 +116,10 @@ type Action struct {
 	AtCap       bool     `json:"at_cap,omitempty"` // already at the configured cap: advice only
 	Findings    []string `json:"findings"`         // finding IDs it answers
 	Why         string   `json:"why"`
+	// SettleSeconds is how long the change takes to show in the counters: loss measured
+	// sooner still reflects the old value (reassembly memory is held up to ipfrag_time).
+	// Auto mode judges the change only on intervals that start this long after it.
+	SettleSeconds int `json:"settle_seconds,omitempty"`
 }
 
 // Funnel is the per-stage account of one interface (or of the netns-wide socket layer when

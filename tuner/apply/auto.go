@@ -66,6 +66,9 @@ type judgement struct {
 	Findings []string    `json:"findings"`
 	Baseline float64     `json:"baseline"` // loss rate at the stage when the change was made
 	Since    time.Time   `json:"since"`    // time of the sample the change was decided on
+	// Settle is how long after Since the change takes to show (policy.Action.SettleSeconds):
+	// only an interval that starts after Since+Settle judges it.
+	Settle time.Duration `json:"settle,omitempty"`
 }
 
 // nohelp is a value auto mode will not try again while the findings that led to it persist.
@@ -165,7 +168,7 @@ func stageLoss(rep *policy.Report, st stage.Stage, iface, ns string) float64 {
 func (r *run) judge(st *autoState, rep *policy.Report, d *sample.Delta, res *AutoResult) error {
 	var waiting []judgement
 	for _, j := range st.Judge {
-		if d.Prev.Time.Before(j.Since) {
+		if d.Prev.Time.Before(j.Since.Add(j.Settle)) {
 			waiting = append(waiting, j)
 			continue
 		}
@@ -272,7 +275,7 @@ func (r *run) act(st *autoState, rep *policy.Report, sampled time.Time, res *Aut
 			continue
 		}
 		j := judgement{Ref: Ref{r.id, s.Seq}, Knob: s.Knob, Netns: s.Netns, Old: s.Current, New: s.Got,
-			Findings: s.Findings, Since: sampled}
+			Findings: s.Findings, Since: sampled, Settle: time.Duration(s.SettleSeconds) * time.Second}
 		if f := findingByID(rep, s.Findings); f != nil {
 			j.Stage, j.Iface, j.LossNs = f.Stage, f.Interface, f.Netns
 			j.Baseline = stageLoss(rep, f.Stage, f.Interface, f.Netns)

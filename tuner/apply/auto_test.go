@@ -112,6 +112,40 @@ func TestAutoRevertsAChangeThatDidNotHelp(t *testing.T) {
 	}
 }
 
+// A change whose effect shows only after a settle time (reassembly memory held up to
+// ipfrag_time) is not judged on the interval that starts right after it.
+func TestAutoWaitsForTheSettleTime(t *testing.T) {
+	lab.RequireRoot(t)
+	o := fixture(t)
+	rig := newAutoRig(t, o)
+	// The first interval after the change still shows the old loss; later ones the new.
+	changedAt := 0
+	inner := fakeEngine(t, o, func(v int64) float64 {
+		if v == 1000 || rig.n == changedAt+1 {
+			return 500
+		}
+		return 100
+	})
+	engine := func(d *sample.Delta) *policy.Report {
+		rep := inner(d)
+		// The interval right after the change starts inside this, the next one after it.
+		rep.Plan[0].SettleSeconds = int((4 * time.Minute).Seconds())
+		return rep
+	}
+	rig.run(engine)
+	rig.run(engine)
+	if res := rig.run(engine); res.Count("change") != 1 {
+		t.Fatalf("run 3 should raise the backlog:\n%s", res)
+	}
+	changedAt = rig.n
+	if res := rig.run(engine); res.Count("revert") != 0 || res.Count("kept") != 0 || read(t, o, backlog, "") != "2000" {
+		t.Fatalf("run 4 judged a change still settling:\n%s", res)
+	}
+	if res := rig.run(engine); res.Count("kept") != 1 || res.Count("revert") != 0 {
+		t.Fatalf("run 5 should keep the change:\n%s", res)
+	}
+}
+
 // Without a cooldown the run that reverts a knob must not touch it again, and must not
 // mistake its own revert for someone else's change.
 func TestAutoRevertIsTheKnobsOnlyChangeThatRun(t *testing.T) {
