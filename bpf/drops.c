@@ -27,6 +27,9 @@ struct {
 volatile const __u32 reason_not_dropped_yet = ~0;
 volatile const __u32 reason_consumed = ~0;
 
+/* The key's reason where the kernel passes none (noReason in Go). */
+#define NO_REASON 0xffffffffu
+
 static __always_inline __u32 skb_netns(struct sk_buff *skb, struct net_device *dev)
 {
 	struct sock *sk;
@@ -46,8 +49,6 @@ static __always_inline void count_drop(struct sk_buff *skb, __u64 location, __u3
 	struct net_device *dev;
 	__u64 one = 1, *v;
 
-	if (reason == reason_consumed || reason == reason_not_dropped_yet)
-		return;
 	__builtin_memset(&key, 0, sizeof(key));
 	dev = BPF_CORE_READ(skb, dev);
 	key.reason = reason;
@@ -71,17 +72,42 @@ static __always_inline void count_drop(struct sk_buff *skb, __u64 location, __u3
 	count_error();
 }
 
+static __always_inline void count_reason_drop(struct sk_buff *skb, __u64 location, __u32 reason)
+{
+	if (reason == reason_consumed || reason == reason_not_dropped_yet)
+		return;
+	count_drop(skb, location, reason);
+}
+
 /* Arguments of trace_kfree_skb: skb, location, reason (since 5.17), rx_sk (since 6.13). */
 SEC("tp_btf/kfree_skb")
 int nettune_drop(__u64 *ctx)
 {
-	count_drop((struct sk_buff *)ctx[0], ctx[1], (__u32)ctx[2]);
+	count_reason_drop((struct sk_buff *)ctx[0], ctx[1], (__u32)ctx[2]);
 	return 0;
 }
 
 SEC("raw_tracepoint/kfree_skb")
 int nettune_drop_rt(struct bpf_raw_tracepoint_args *ctx)
 {
-	count_drop((struct sk_buff *)ctx->args[0], ctx->args[1], (__u32)ctx->args[2]);
+	count_reason_drop((struct sk_buff *)ctx->args[0], ctx->args[1], (__u32)ctx->args[2]);
+	return 0;
+}
+
+/* Before 5.17 kfree_skb has only (skb, location): reading a third argument fails the verifier
+ * (tp_btf) or the attach (raw tracepoint). These kernels report frees through consume_skb,
+ * so there is no consume path to filter, though some callers still free non-dropped skbs
+ * with kfree_skb. */
+SEC("tp_btf/kfree_skb")
+int nettune_loc(__u64 *ctx)
+{
+	count_drop((struct sk_buff *)ctx[0], ctx[1], NO_REASON);
+	return 0;
+}
+
+SEC("raw_tracepoint/kfree_skb")
+int nettune_loc_rt(struct bpf_raw_tracepoint_args *ctx)
+{
+	count_drop((struct sk_buff *)ctx->args[0], ctx->args[1], NO_REASON);
 	return 0;
 }

@@ -30,6 +30,8 @@ const (
 	dropsMapErrors              = "errors"
 	dropsProgNettuneDrop        = "nettune_drop"
 	dropsProgNettuneDropRt      = "nettune_drop_rt"
+	dropsProgNettuneLoc         = "nettune_loc"
+	dropsProgNettuneLocRt       = "nettune_loc_rt"
 	dropsVarReasonConsumed      = "reason_consumed"
 	dropsVarReasonNotDroppedYet = "reason_not_dropped_yet"
 )
@@ -78,6 +80,8 @@ type dropsSpecs struct {
 type dropsProgramSpecs struct {
 	NettuneDrop   *ebpf.ProgramSpec `ebpf:"nettune_drop"`
 	NettuneDropRt *ebpf.ProgramSpec `ebpf:"nettune_drop_rt"`
+	NettuneLoc    *ebpf.ProgramSpec `ebpf:"nettune_loc"`
+	NettuneLocRt  *ebpf.ProgramSpec `ebpf:"nettune_loc_rt"`
 }
 
 // dropsMapSpecs contains maps before they are loaded into the kernel.
@@ -141,12 +145,16 @@ type dropsVariables struct {
 type dropsPrograms struct {
 	NettuneDrop   *ebpf.Program `ebpf:"nettune_drop"`
 	NettuneDropRt *ebpf.Program `ebpf:"nettune_drop_rt"`
+	NettuneLoc    *ebpf.Program `ebpf:"nettune_loc"`
+	NettuneLocRt  *ebpf.Program `ebpf:"nettune_loc_rt"`
 }
 
 func (p *dropsPrograms) Close() error {
 	return _DropsClose(
 		p.NettuneDrop,
 		p.NettuneDropRt,
+		p.NettuneLoc,
+		p.NettuneLocRt,
 	)
 }
 

@@ -3,15 +3,44 @@ package bpf
 import (
 	"errors"
 	"fmt"
+	"math"
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/link"
+
+	"github.com/nettune/nettune/tuner/sample"
 )
 
-// attachDrops loads the kfree_skb program with the consume-path reason values of this
-// kernel and attaches it as tp_btf, or as a raw tracepoint where tp_btf fails.
-func (p *Probes) attachDrops() error {
-	reasons, err := DropReasons()
+// noReason is NO_REASON in drops.c: the key's reason for drops the kernel gave none.
+const noReason = math.MaxUint32
+
+// dropProgs is a pair of kfree_skb programs: tp_btf, and the raw tracepoint used where tp_btf
+// fails.
+type dropProgs struct{ btf, raw string }
+
+var (
+	reasonProgs   = dropProgs{dropsProgNettuneDrop, dropsProgNettuneDropRt}
+	locationProgs = dropProgs{dropsProgNettuneLoc, dropsProgNettuneLocRt}
+)
+
+// chooseDropProgs picks the programs and reason names for DropReasons' result. The reason
+// enum and kfree_skb's reason argument both arrived in 5.17, so a kernel without the enum
+// gets the programs that read only (skb, location) and count under noReason.
+func chooseDropProgs(reasons map[uint32]string, err error) (dropProgs, map[uint32]string, error) {
+	if errors.Is(err, ErrNoDropReasons) {
+		return locationProgs, map[uint32]string{noReason: sample.ReasonUnavailable}, nil
+	}
+	if err != nil {
+		return dropProgs{}, nil, err
+	}
+	return reasonProgs, reasons, nil
+}
+
+// attachDrops loads the kfree_skb programs for DropReasons' result (reasons, err), with the
+// consume-path reason values of this kernel, and attaches them as tp_btf, or as a raw
+// tracepoint where tp_btf fails.
+func (p *Probes) attachDrops(reasons map[uint32]string, err error) error {
+	progs, reasons, err := chooseDropProgs(reasons, err)
 	if err != nil {
 		return err
 	}
@@ -40,12 +69,12 @@ func (p *Probes) attachDrops() error {
 	p.keep(maps.Errors)
 	opts := &ebpf.CollectionOptions{MapReplacements: map[string]*ebpf.Map{dropsMapDrops: maps.Drops, dropsMapErrors: maps.Errors}}
 
-	prog, lk, btfErr := attachDropProg(spec, opts, dropsProgNettuneDrop, func(prog *ebpf.Program) (link.Link, error) {
+	prog, lk, btfErr := attachDropProg(spec, opts, progs.btf, func(prog *ebpf.Program) (link.Link, error) {
 		return link.AttachTracing(link.TracingOptions{Program: prog})
 	})
 	if btfErr != nil {
 		var rawErr error
-		prog, lk, rawErr = attachDropProg(spec, opts, dropsProgNettuneDropRt, func(prog *ebpf.Program) (link.Link, error) {
+		prog, lk, rawErr = attachDropProg(spec, opts, progs.raw, func(prog *ebpf.Program) (link.Link, error) {
 			return link.AttachRawTracepoint(link.RawTracepointOptions{Name: "kfree_skb", Program: prog})
 		})
 		if rawErr != nil {
@@ -58,6 +87,9 @@ func (p *Probes) attachDrops() error {
 	p.dropProg = prog
 	p.dropsMap = maps.Drops
 	p.errMaps = append(p.errMaps, maps.Errors)
+	if progs == locationProgs {
+		p.note("drops: kernel has no drop reasons (< 5.17): counted by location only, as %s", sample.ReasonUnavailable)
+	}
 	return nil
 }
 

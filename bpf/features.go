@@ -31,6 +31,7 @@ type Features struct {
 	TPBTF           Feature `json:"tp_btf"`
 	DropReasons     Feature `json:"drop_reasons"`
 	DropReasonCount int     `json:"drop_reason_count"`
+	DropLocations   Feature `json:"drop_locations"` // kfree_skb drops by location, with or without reasons
 	TestRun         Feature `json:"test_run"`
 	TCMode          string  `json:"tc_mode"`    // tcx or clsact
 	DropsMode       string  `json:"drops_mode"` // tp_btf, raw_tracepoint or none
@@ -53,13 +54,7 @@ func CheckFeatures() Features {
 	var f Features
 	spec, err := btf.LoadKernelSpec()
 	f.BTF = feature(err)
-	if err == nil {
-		names, err := dropReasons(spec)
-		f.DropReasons = feature(err)
-		f.DropReasonCount = len(names)
-	} else {
-		f.DropReasons = feature(fmt.Errorf("needs btf: %w", err))
-	}
+	f.dropFeatures(spec, err)
 
 	f.XDPLink = feature(probeXDPLink())
 	f.TCX = feature(probeLink(ebpf.SchedCLS, ebpf.AttachTCXIngress, func(p *ebpf.Program) error {
@@ -76,12 +71,27 @@ func CheckFeatures() Features {
 	if !f.TPBTF.OK {
 		f.DropsMode = "raw_tracepoint"
 	}
-	if !f.DropReasons.OK {
+	if !f.DropLocations.OK {
 		f.DropsMode = "none"
 	}
 	f.TestRun = feature(probeTestRun())
-	f.XDPMode = "auto: native on veth with GRO on, generic elsewhere (never native on a physical NIC)"
+	f.XDPMode = "auto: native on veth with GRO on, off elsewhere (tc ingress counts there; never generic, never native on a physical NIC)"
 	return f
+}
+
+// dropFeatures: drop reasons need the enum in the kernel's BTF; drop locations need BTF (the
+// programs are CO-RE) and, without the enum, come from the location-only programs.
+func (f *Features) dropFeatures(spec *btf.Spec, btfErr error) {
+	if btfErr != nil {
+		f.DropReasons = feature(fmt.Errorf("needs btf: %w", btfErr))
+		f.DropLocations = f.DropReasons
+		return
+	}
+	names, err := dropReasons(spec)
+	f.DropReasons = feature(err)
+	f.DropReasonCount = len(names)
+	_, _, err = chooseDropProgs(names, err)
+	f.DropLocations = feature(err)
 }
 
 // emptyProg is a program of the given type that only returns ret.

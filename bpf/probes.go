@@ -119,7 +119,7 @@ func Attach(o Options) (*Probes, error) {
 		attached += n
 	}
 	if o.Drops {
-		if err := p.attachDrops(); err != nil {
+		if err := p.attachDrops(DropReasons()); err != nil {
 			p.note("drops: %v", err)
 		} else {
 			attached++

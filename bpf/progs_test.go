@@ -200,3 +200,49 @@ func TestDropProgram(t *testing.T) {
 		t.Errorf("drops by reason = %v, want {2:1 3:2} (0 and 1 are consume paths)", got)
 	}
 }
+
+// TestDropProgramLocationOnly runs the raw_tracepoint variant for kernels without drop
+// reasons with their two arguments (skb = NULL, location): every event counts under noReason.
+// Only this program is loaded, so the test also runs where the reason programs cannot load.
+func TestDropProgramLocationOnly(t *testing.T) {
+	lab.RequireRoot(t)
+	spec, err := loadDrops()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var objs struct {
+		Prog  *ebpf.Program `ebpf:"nettune_loc_rt"`
+		Drops *ebpf.Map     `ebpf:"drops"`
+	}
+	if err := spec.LoadAndAssign(&objs, nil); err != nil {
+		t.Fatalf("load %s: %+v", dropsProgNettuneLocRt, err)
+	}
+	defer objs.Prog.Close()
+	defer objs.Drops.Close()
+	const loc = 0xffffffff81e94f20
+	for range 2 {
+		ret, err := objs.Prog.Run(&ebpf.RunOptions{Context: [2]uint64{0, loc}})
+		skipUnsupported(t, err)
+		if ret != 0 {
+			t.Fatalf("returned %d", ret)
+		}
+	}
+	var (
+		k    dropsDropKey
+		vals []uint64
+		keys int
+	)
+	it := objs.Drops.Iterate()
+	for it.Next(&k, &vals) {
+		keys++
+		if k != (dropsDropKey{Reason: noReason, Location: loc}) || sum(vals) != 2 {
+			t.Errorf("key %+v count %d, want reason %#x at %#x counted twice", k, sum(vals), uint32(noReason), uint64(loc))
+		}
+	}
+	if err := it.Err(); err != nil {
+		t.Fatal(err)
+	}
+	if keys != 1 {
+		t.Errorf("%d keys, want 1", keys)
+	}
+}

@@ -139,7 +139,12 @@ func reasons(e *engine, ip *sample.InPath) {
 	groups := map[reasonKey][]sample.DropCount{}
 	var keys []reasonKey
 	unmapped := map[string]uint64{}
+	var unnamed []sample.DropCount
 	for _, dc := range conntrackShare(e, ip.Drops) {
+		if dc.Reason == sample.ReasonUnavailable {
+			unnamed = append(unnamed, dc)
+			continue
+		}
 		rs, ok := stageOfReason(dc.Reason, dc.Location)
 		if !ok {
 			unmapped[dc.Reason] += dc.Count
@@ -168,6 +173,41 @@ func reasons(e *engine, ip *sample.InPath) {
 		sort.Strings(names)
 		e.r.Missing = append(e.r.Missing, "in-path drop reasons without a stage: "+strings.Join(names, ", "))
 	}
+	unnamedLocations(e, unnamed)
+}
+
+// maxLocations bounds the locations listed for drops without a reason.
+const maxLocations = 5
+
+// unnamedLocations lists where a kernel without drop reasons (< 5.17) freed packets. They
+// make no finding: some of those kfree_skb calls free packets that were not dropped, so the
+// counters give the verdict and the locations are only evidence of where to look.
+func unnamedLocations(e *engine, dcs []sample.DropCount) {
+	byLoc := map[string]uint64{}
+	for _, dc := range dcs {
+		byLoc[dc.Location] += dc.Count
+	}
+	if len(byLoc) == 0 {
+		return
+	}
+	locs := make([]string, 0, len(byLoc))
+	for l := range byLoc {
+		locs = append(locs, l)
+	}
+	sort.Slice(locs, func(i, j int) bool {
+		if byLoc[locs[i]] != byLoc[locs[j]] {
+			return byLoc[locs[i]] > byLoc[locs[j]]
+		}
+		return locs[i] < locs[j]
+	})
+	var parts []string
+	for _, l := range locs[:min(len(locs), maxLocations)] {
+		parts = append(parts, fmt.Sprintf("%s %.1f/s", l, e.rate(byLoc[l])))
+	}
+	if n := len(locs) - maxLocations; n > 0 {
+		parts = append(parts, fmt.Sprintf("%d more", n))
+	}
+	e.r.Missing = append(e.r.Missing, "drop reasons (this kernel has none; kfree_skb locations, some of them not drops): "+strings.Join(parts, ", "))
 }
 
 func attachReasons(e *engine, k reasonKey, dcs []sample.DropCount) {

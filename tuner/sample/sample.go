@@ -225,13 +225,17 @@ type PointCount struct {
 
 // DropCount is kfree_skb drops for one (reason, netns, ifindex, location).
 type DropCount struct {
-	Reason   string `json:"reason"` // name from kernel BTF without the SKB_DROP_REASON_ prefix
+	Reason   string `json:"reason"` // name from kernel BTF without the SKB_DROP_REASON_ prefix, or ReasonUnavailable
 	Netns    uint64 `json:"netns"`  // netns inode
 	Ifindex  int    `json:"ifindex"`
 	Link     string `json:"link,omitempty"`
 	Location string `json:"location"` // symbolized: function+0xoff
 	Count    uint64 `json:"count"`
 }
+
+// ReasonUnavailable is the Reason of drops from a kernel without drop reasons (< 5.17): only
+// the location is known, and some of those kfree_skb events are frees that are not drops.
+const ReasonUnavailable = "REASON_UNAVAILABLE"
 
 // ForeignProg is an XDP or tc program someone else attached; nettune counts around it.
 type ForeignProg struct {

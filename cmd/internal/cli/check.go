@@ -19,10 +19,10 @@ func newCheck(c *common) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "check",
 		Short: "Show which eBPF features this kernel has and which mode nettune will use",
-		Long: `check probes the running kernel (BTF, XDP links, tcx, tp_btf, drop-reason names,
-BPF_PROG_TEST_RUN) and says which mode advise and drops will use. Nothing stays attached.
-Exit status 0 when full mode (in-path counts and drop reasons) is possible, 1 when nettune
-will run degraded (counters only, or without drop reasons).`,
+		Long: `check probes the running kernel (BTF, XDP links, tcx, tp_btf, drop-reason names, drop
+locations, BPF_PROG_TEST_RUN) and says which mode advise and drops will use. Nothing stays
+attached. Exit status 0 when full mode (in-path counts and drop reasons) is possible, 1 when
+nettune will run degraded (counters only, or drops by location without reasons).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			f := bpf.CheckFeatures()
@@ -72,6 +72,11 @@ func checkTable(w io.Writer, f bpf.Features) error {
 		reasons = fmt.Sprintf("%d reasons in enum skb_drop_reason", f.DropReasonCount)
 	}
 	row("drop reasons (BTF)", f.DropReasons, reasons)
+	locations := ""
+	if f.DropLocations.OK && !f.DropReasons.OK {
+		locations = "kernel functions only: kfree_skb has no reason argument before 5.17"
+	}
+	row("drop locations (kfree_skb)", f.DropLocations, locations)
 	row("BPF_PROG_TEST_RUN", f.TestRun, "")
 	if err := tw.Flush(); err != nil {
 		return err

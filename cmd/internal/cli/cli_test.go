@@ -183,8 +183,12 @@ func TestCheckReportsThisKernel(t *testing.T) {
 		BTF struct {
 			OK bool `json:"ok"`
 		} `json:"btf"`
-		DropReasonCount int    `json:"drop_reason_count"`
-		TCMode          string `json:"tc_mode"`
+		DropReasonCount int `json:"drop_reason_count"`
+		DropLocations   struct {
+			OK bool `json:"ok"`
+		} `json:"drop_locations"`
+		TCMode    string `json:"tc_mode"`
+		DropsMode string `json:"drops_mode"`
 	}
 	if err := json.Unmarshal([]byte(stdout), &f); err != nil {
 		t.Fatalf("check -o json: %v\n%s%s", err, stdout, stderr)
@@ -197,8 +201,14 @@ func TestCheckReportsThisKernel(t *testing.T) {
 	if _, err := os.Stat("/sys/kernel/btf/vmlinux"); err == nil && !f.BTF.OK {
 		t.Error("BTF present but reported missing")
 	}
+	// Every kernel nettune supports traces drops where it has BTF: with reasons from 5.17,
+	// by location before.
+	if f.BTF.OK && (!f.DropLocations.OK || f.DropsMode == "none") {
+		t.Errorf("btf present but drop locations %v, drops mode %q", f.DropLocations.OK, f.DropsMode)
+	}
 	code, stdout, _ = run(t, "check")
-	if !strings.Contains(stdout, "mode:") || (code != ExitOK && code != ExitLoss) {
+	t.Logf("check:\n%s", stdout)
+	if !strings.Contains(stdout, "mode:") || !strings.Contains(stdout, "drop locations") || (code != ExitOK && code != ExitLoss) {
 		t.Errorf("check table: exit %d\n%s", code, stdout)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -54,6 +55,7 @@ type adviseDoc struct {
 			InRate  float64 `json:"in_rate"`
 		} `json:"stages"`
 	} `json:"funnel"`
+	Missing []string `json:"missing"`
 }
 
 // runAdvise runs the advise command in-process and returns its JSON document and exit status.
@@ -163,8 +165,15 @@ func TestScenarios(t *testing.T) {
 				if sc.knob != "" && !proposes(d, top.ID, sc.knob) {
 					t.Errorf("plan does not propose %s for %s: %+v", sc.knob, top.ID, d.Plan)
 				}
-				if mode == "bpf" && d.Mode == "counters+bpf" && sc.reason != "" && dropReasons() && !hasReason(d, sc.reason) {
-					t.Errorf("no finding cites drop reason %s: %+v", sc.reason, d.Findings)
+				if mode == "bpf" && d.Mode == "counters+bpf" && sc.reason != "" {
+					if dropReasons() && !hasReason(d, sc.reason) {
+						t.Errorf("no finding cites drop reason %s: %+v", sc.reason, d.Findings)
+					}
+					// Without reasons the verdict above came from counters alone; the
+					// locations are reported as evidence.
+					if !dropReasons() && !slices.ContainsFunc(d.Missing, func(m string) bool { return strings.HasPrefix(m, "drop reasons (this kernel has none") }) {
+						t.Errorf("no drop locations in the report: missing %q", d.Missing)
+					}
 				}
 				if mode == "bpf" && d.Mode != "counters+bpf" {
 					t.Errorf("probes not attached as root: %s", d.BPFNote)
@@ -197,6 +206,9 @@ func queueInPath(d adviseDoc) bool {
 
 // dropReasons reports whether this kernel names drop reasons (≥ 5.17; not 5.10).
 func dropReasons() bool { return bpf.CheckFeatures().DropReasons.OK }
+
+// dropLocations reports whether nettune can trace drops at all (with or without reasons).
+func dropLocations() bool { return bpf.CheckFeatures().DropLocations.OK }
 
 func proposes(d adviseDoc, findingID, knobPrefix string) bool {
 	for _, a := range d.Plan {
