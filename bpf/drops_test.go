@@ -29,7 +29,7 @@ type dropKind struct {
 }
 
 var (
-	noSocket = dropKind{"NO_SOCKET", []string{"__udp4_lib_rcv"}}
+	noSocket = dropKind{"NO_SOCKET", []string{"__udp4_lib_rcv", "udp_rcv"}} // 7.x inlines the former
 	rcvbuf   = dropKind{"SOCKET_RCVBUFF", []string{"udp_queue_rcv_one_skb"}}
 	qdisc    = dropKind{"QDISC_DROP", []string{"__dev_queue_xmit", "kfree_skb_list"}}
 	backlog  = dropKind{"CPU_BACKLOG", []string{"enqueue_to_backlog"}}

@@ -123,9 +123,9 @@ func moduleFiles(root string) ([]string, error) {
 	return files, nil
 }
 
-// writeTestsCPIO writes the part of the initramfs every kernel shares: busybox, /init, the
-// test binaries and the module's non-Go files.
-func writeTestsCPIO(dst, root string, bins []testBinary, testArgs []string) error {
+// writeTestsCPIO writes the part of the initramfs every kernel shares: busybox, the host
+// programs with their libraries, /init, the test binaries and the module's non-Go files.
+func writeTestsCPIO(dst, root string, bins []testBinary, testArgs []string, progs guestPrograms) error {
 	files, err := moduleFiles(root)
 	if err != nil {
 		return err
@@ -145,12 +145,15 @@ func writeTestsCPIO(dst, root string, bins []testBinary, testArgs []string) erro
 	if err := c.CopyFile("bin/busybox", busyboxPath); err != nil {
 		return err
 	}
+	if err := progs.add(c); err != nil {
+		return err
+	}
 	for _, rel := range files {
 		if err := addFile(c, filepath.Join(root, rel), guestDir(rel)); err != nil {
 			return err
 		}
 	}
-	cfg := vm.GuestConfig{TestArgs: testArgs}
+	cfg := vm.GuestConfig{TestArgs: testArgs, Path: progs.Path, LibraryPath: progs.LibraryPath}
 	for _, b := range bins {
 		if b.Path == "" {
 			continue

@@ -27,6 +27,7 @@ type options struct {
 	suites      []string
 	pkgs        []string
 	modules     []string
+	programs    []string
 	qemuArgs    []string
 	parallel    int
 	accel       string
@@ -43,13 +44,14 @@ type options struct {
 
 func main() {
 	var o options
-	var kernels, suites, pkgs, modules, qemuArgs string
+	var kernels, suites, pkgs, modules, programs, qemuArgs string
 	flag.StringVar(&o.cache, "cache", "/var/cache/nettune-kernels", "directory for apt lists, kernel packages, prepared kernels and the last run's logs")
 	flag.StringVar(&kernels, "kernels", "5.10,6.1,6.12,7", "kernel series to test; each takes the newest amd64 build in -suites (\"7\" = newest 7.x)")
 	flag.StringVar(&suites, "suites", "bullseye,bullseye-security,bookworm,bookworm-security,trixie-backports", "Debian suites searched for kernel packages")
 	flag.StringVar(&pkgs, "pkgs", "", "comma-separated test packages (default: every package whose tests import tuner/lab)")
-	flag.StringVar(&modules, "modules", "veth,xfrm_user,nfnetlink,sch_netem,sch_ingress,cls_bpf,act_bpf,act_gact,sch_fq_codel,sch_fq,sch_tbf,sch_htb,sch_prio,sch_sfq,dummy,ifb,e1000,virtio_net,virtio_pci,virtio_blk,udp_diag,tcp_diag",
+	flag.StringVar(&modules, "modules", "veth,xfrm_user,nfnetlink,nf_tables,nft_ct,nf_conntrack,crc32c_generic,sch_netem,sch_ingress,cls_bpf,act_bpf,act_gact,sch_fq_codel,sch_fq,sch_tbf,sch_htb,sch_prio,sch_sfq,dummy,ifb,e1000,virtio_net,virtio_pci,virtio_blk,udp_diag,tcp_diag",
 		"modules to load in the guest (with their dependencies) when not built in")
+	flag.StringVar(&programs, "programs", "nft", "host programs (names or paths) copied into the guest with their shared libraries")
 	flag.StringVar(&qemuArgs, "qemu-args", "-device e1000 -device virtio-net-pci -blockdev null-co,node-name=null0 -device virtio-blk-pci,drive=null0",
 		"more qemu arguments: NICs without a backend give real drivers for ethtool ring tests; virtio-blk gives kernel-managed IRQs")
 	flag.IntVar(&o.parallel, "parallel", 2, "kernels booted at the same time")
@@ -65,7 +67,7 @@ func main() {
 	flag.StringVar(&o.goTool, "go", "go", "go command used to list and build the tests")
 	flag.Parse()
 	o.kernels, o.suites, o.pkgs = splitList(kernels), splitList(suites), splitList(pkgs)
-	o.modules, o.qemuArgs = splitList(modules), strings.Fields(qemuArgs)
+	o.modules, o.programs, o.qemuArgs = splitList(modules), splitList(programs), strings.Fields(qemuArgs)
 
 	m, err := run(context.Background(), o, os.Stdout)
 	if err != nil {
@@ -107,12 +109,16 @@ func run(ctx context.Context, o options, out io.Writer) (matrix, error) {
 	logf := func(format string, args ...any) { fmt.Fprintf(out, "kernelmatrix: "+format+"\n", args...) }
 
 	t := time.Now()
-	installed, err := ensureTools(o.install)
+	installed, err := ensureTools(hostTools(o.programs), o.install)
 	if err != nil {
 		return matrix{}, err
 	}
 	if len(installed) > 0 {
 		logf("installed %s", strings.Join(installed, " "))
+	}
+	progs, err := resolveGuestPrograms(o.programs)
+	if err != nil {
+		return matrix{}, err
 	}
 	sw.time("tools", t)
 
@@ -157,7 +163,7 @@ func run(ctx context.Context, o options, out io.Writer) (matrix, error) {
 	if err != nil {
 		return matrix{}, err
 	}
-	if err := writeTestsCPIO(testsCPIO, root, bins, args); err != nil {
+	if err := writeTestsCPIO(testsCPIO, root, bins, args, progs); err != nil {
 		return matrix{}, fmt.Errorf("tests initramfs: %w", err)
 	}
 

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"slices"
 	"strings"
 )
 
@@ -21,7 +22,7 @@ func onPath(name string) func() bool {
 	return func() bool { _, err := exec.LookPath(name); return err == nil }
 }
 
-var hostTools = []hostTool{
+var baseTools = []hostTool{
 	{onPath("qemu-system-x86_64"), "qemu-system-x86"},
 	{staticBusybox, "busybox-static"},
 	{onPath("xz"), "xz-utils"},
@@ -45,9 +46,21 @@ func staticBusybox() bool {
 	return true
 }
 
+// hostTools is what a run needs: the base tools and the host programs for the guest whose
+// package is known.
+func hostTools(programs []string) []hostTool {
+	tools := slices.Clone(baseTools)
+	for _, p := range programs {
+		if pkg, ok := programPackages[p]; ok {
+			tools = append(tools, hostTool{func() bool { _, err := lookHostProgram(p); return err == nil }, pkg})
+		}
+	}
+	return tools
+}
+
 // ensureTools installs the Debian packages of missing tools (apt-get update once, then one
 // apt-get install). It waits for another apt to release the dpkg lock.
-func ensureTools(install bool) ([]string, error) {
+func ensureTools(hostTools []hostTool, install bool) ([]string, error) {
 	var missing []string
 	for _, t := range hostTools {
 		if !t.present() {

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"fmt"
 	"io"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -22,6 +23,13 @@ type GuestPackage struct {
 type GuestConfig struct {
 	Packages []GuestPackage
 	TestArgs []string // passed to every test binary, e.g. -test.v=test2json -test.run=X
+	// Path lists directories of host programs, searched before busybox's /bin so that a
+	// real program shadows the applet of the same name.
+	Path []string
+	// LibraryPath becomes LD_LIBRARY_PATH: the host programs' shared libraries sit at their
+	// host paths, and the guest has no ld.so.cache to find them in directories the loader
+	// does not search by default.
+	LibraryPath []string
 }
 
 // Test output goes to the second serial port so kernel messages on the console (ttyS0) never
@@ -41,8 +49,12 @@ func InitScript(c GuestConfig) string {
 	var b strings.Builder
 	b.WriteString(`#!/bin/busybox sh
 /bin/busybox --install -s /bin
-export PATH=/bin HOME=/root TMPDIR=/tmp
-# Tests that change a real NIC (ring sizes of the emulated e1000) run only inside a guest.
+export PATH=` + shellQuote([]string{strings.Join(append(slices.Clone(c.Path), "/bin"), ":")}) + ` HOME=/root TMPDIR=/tmp
+`)
+	if len(c.LibraryPath) > 0 {
+		b.WriteString("export LD_LIBRARY_PATH=" + shellQuote([]string{strings.Join(c.LibraryPath, ":")}) + "\n")
+	}
+	b.WriteString(`# Tests that change a real NIC (ring sizes of the emulated e1000) run only inside a guest.
 export KERNELMATRIX_GUEST=1
 mkdir -p /proc /sys /dev /tmp /run /root /var
 mount -t proc proc /proc

@@ -12,13 +12,17 @@ func TestInitScript(t *testing.T) {
 			{ImportPath: "example.com/m/a", Binary: "/tests/a.test", Dir: "/src/a"},
 			{ImportPath: "example.com/m/b", Binary: "/tests/b.test", Dir: "/src/it's"},
 		},
-		TestArgs: []string{"-test.v=test2json", "-test.run=Test(A|B)$"},
+		TestArgs:    []string{"-test.v=test2json", "-test.run=Test(A|B)$"},
+		Path:        []string{"/usr/sbin"},
+		LibraryPath: []string{"/lib/x86_64-linux-gnu", "/usr/local/lib"},
 	})
 	out, err := exec.Command("sh", "-n", "-c", s).CombinedOutput()
 	if err != nil {
 		t.Fatalf("script does not parse: %v: %s\n%s", err, out, s)
 	}
 	for _, want := range []string{
+		"export PATH='/usr/sbin:/bin' HOME=/root",
+		"export LD_LIBRARY_PATH='/lib/x86_64-linux-gnu:/usr/local/lib'\n",
 		"mount -t bpf bpffs /sys/fs/bpf",
 		"insmod /modules/$m.ko",
 		"'/tests/a.test' '-test.v=test2json' '-test.run=Test(A|B)$' >&3 2>&3",
@@ -32,6 +36,9 @@ func TestInitScript(t *testing.T) {
 	}
 	if strings.Index(s, "example.com/m/a") > strings.Index(s, "example.com/m/b") {
 		t.Error("packages must run in the given order")
+	}
+	if s := InitScript(GuestConfig{}); !strings.Contains(s, "export PATH='/bin' HOME") || strings.Contains(s, "LD_LIBRARY_PATH") {
+		t.Errorf("without host programs the guest has busybox alone:\n%s", s)
 	}
 }
 

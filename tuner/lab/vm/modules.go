@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -28,9 +29,9 @@ type ModuleTree struct {
 
 // Module is one loadable module with its decompressed ELF image.
 type Module struct {
-	Name    string
-	Depends []string
-	Image   []byte
+	Name  string
+	Info  Modinfo
+	Image []byte
 }
 
 // Resolution is the outcome of ModuleTree.Resolve.
@@ -80,12 +81,20 @@ func OpenModuleTree(dir string) (*ModuleTree, error) {
 	return t, s.Err()
 }
 
-// Resolve finds the wanted modules and everything they depend on.
+// Resolve finds the wanted modules and everything they depend on. Soft dependencies
+// ("softdep=pre:", which modprobe loads first when it can) are honoured where they can be:
+// a module of that name is pulled in, and a module in the set that has the name as an alias
+// is loaded first — libcrc32c's init fails without a "crc32c" provider such as
+// crc32c_generic loaded before it. A soft dependency found neither way is left out, as
+// modprobe leaves it.
 func (t *ModuleTree) Resolve(want []string) (Resolution, error) {
 	var r Resolution
-	state := map[string]int{} // 1 = visiting, 2 = done
-	var visit func(name string, wanted bool) error
-	visit = func(name string, wanted bool) error {
+	mods := map[string]*Module{}
+	var gather func(name string, wanted bool) error
+	gather = func(name string, wanted bool) error {
+		if mods[name] != nil {
+			return nil
+		}
 		rel, ok := t.paths[name]
 		if !ok {
 			switch {
@@ -100,28 +109,27 @@ func (t *ModuleTree) Resolve(want []string) (Resolution, error) {
 			}
 			return fmt.Errorf("module %s: dependency not found", name)
 		}
-		switch state[name] {
-		case 1:
-			return fmt.Errorf("module dependency cycle at %s", name)
-		case 2:
-			return nil
-		}
-		state[name] = 1
-		defer func() { state[name] = 2 }()
 		img, err := ReadModuleFile(filepath.Join(t.Dir, rel))
 		if err != nil {
 			return err
 		}
-		deps, err := ModuleDepends(img)
+		info, err := ReadModinfo(img)
 		if err != nil {
 			return fmt.Errorf("module %s: %w", name, err)
 		}
-		for _, d := range deps {
-			if err := visit(d, false); err != nil {
+		mods[name] = &Module{Name: name, Info: info, Image: img}
+		for _, d := range info.Depends {
+			if err := gather(d, false); err != nil {
 				return err
 			}
 		}
-		r.Load = append(r.Load, Module{Name: name, Depends: deps, Image: img})
+		for _, d := range info.SoftPre {
+			if _, ok := t.paths[ModuleName(d)]; ok {
+				if err := gather(ModuleName(d), false); err != nil {
+					return err
+				}
+			}
+		}
 		return nil
 	}
 	names := make([]string, 0, len(want))
@@ -130,7 +138,51 @@ func (t *ModuleTree) Resolve(want []string) (Resolution, error) {
 	}
 	sort.Strings(names)
 	for _, n := range names {
-		if err := visit(n, true); err != nil {
+		if err := gather(n, true); err != nil {
+			return Resolution{}, err
+		}
+	}
+
+	// Soft dependency → the modules in the set that answer to it, by name or alias: modprobe
+	// loads every module an alias matches.
+	providers := map[string][]string{}
+	for _, name := range slices.Sorted(maps.Keys(mods)) {
+		providers[name] = append(providers[name], name)
+		for _, a := range mods[name].Info.Aliases {
+			providers[a] = append(providers[a], name)
+		}
+	}
+	state := map[string]int{} // 1 = visiting, 2 = done
+	var order func(name string) error
+	order = func(name string) error {
+		m := mods[name]
+		if m == nil || state[name] == 2 { // built in, or placed already
+			return nil
+		}
+		if state[name] == 1 {
+			return fmt.Errorf("module dependency cycle at %s", name)
+		}
+		state[name] = 1
+		for _, d := range m.Info.Depends {
+			if err := order(d); err != nil {
+				return err
+			}
+		}
+		for _, d := range m.Info.SoftPre {
+			for _, p := range append(providers[d], providers[ModuleName(d)]...) {
+				if state[p] == 0 { // a soft dependency never makes a cycle
+					if err := order(p); err != nil {
+						return err
+					}
+				}
+			}
+		}
+		state[name] = 2
+		r.Load = append(r.Load, *m)
+		return nil
+	}
+	for _, n := range names {
+		if err := order(n); err != nil {
 			return Resolution{}, err
 		}
 	}
@@ -165,32 +217,54 @@ func ReadModuleFile(path string) ([]byte, error) {
 // ErrNoModinfo means the file is an ELF object without a .modinfo section: not a module.
 var ErrNoModinfo = errors.New("no .modinfo section")
 
-// ModuleDepends returns the "depends=" list of a module's .modinfo section.
-func ModuleDepends(image []byte) ([]string, error) {
+// Modinfo is what a module's .modinfo section says about loading it.
+type Modinfo struct {
+	Depends []string // modules it needs symbols from: load them first
+	SoftPre []string // "softdep=pre:" names, modules or aliases, to load first when possible
+	Aliases []string
+}
+
+// ReadModinfo parses the .modinfo section of a module image.
+func ReadModinfo(image []byte) (Modinfo, error) {
+	var mi Modinfo
 	f, err := elf.NewFile(bytes.NewReader(image))
 	if err != nil {
-		return nil, fmt.Errorf("read elf: %w", err)
+		return mi, fmt.Errorf("read elf: %w", err)
 	}
 	sec := f.Section(".modinfo")
 	if sec == nil {
-		return nil, ErrNoModinfo
+		return mi, ErrNoModinfo
 	}
 	data, err := io.ReadAll(sec.Open())
 	if err != nil {
-		return nil, fmt.Errorf("read .modinfo: %w", err)
+		return mi, fmt.Errorf("read .modinfo: %w", err)
 	}
 	for _, kv := range bytes.Split(data, []byte{0}) {
-		v, ok := bytes.CutPrefix(kv, []byte("depends="))
-		if !ok {
-			continue
-		}
-		var deps []string
-		for _, d := range strings.Split(string(v), ",") {
-			if d != "" {
-				deps = append(deps, ModuleName(d))
+		key, v, _ := strings.Cut(string(kv), "=")
+		switch key {
+		case "depends":
+			for _, d := range strings.Split(v, ",") {
+				if d != "" {
+					mi.Depends = append(mi.Depends, ModuleName(d))
+				}
 			}
+		case "softdep": // "pre: a b post: c"
+			pre := false
+			for _, w := range strings.Fields(v) {
+				switch w {
+				case "pre:":
+					pre = true
+				case "post:":
+					pre = false
+				default:
+					if pre {
+						mi.SoftPre = append(mi.SoftPre, w)
+					}
+				}
+			}
+		case "alias":
+			mi.Aliases = append(mi.Aliases, v)
 		}
-		return deps, nil
 	}
-	return nil, nil
+	return mi, nil
 }
