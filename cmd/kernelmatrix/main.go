@@ -108,6 +108,12 @@ func run(ctx context.Context, o options, out io.Writer) (matrix, error) {
 	var sw stopwatch
 	logf := func(format string, args ...any) { fmt.Fprintf(out, "kernelmatrix: "+format+"\n", args...) }
 
+	unlock, err := lockCache(o.cache, logf)
+	if err != nil {
+		return matrix{}, err
+	}
+	defer unlock()
+
 	t := time.Now()
 	installed, err := ensureTools(hostTools(o.programs), o.install)
 	if err != nil {
