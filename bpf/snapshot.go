@@ -182,15 +182,10 @@ func (p *Probes) drops() ([]sample.DropCount, error) {
 		}
 		p.syms = syms
 	}
-	var (
-		key  dropsDropKey
-		vals []uint64
-		out  []sample.DropCount
-	)
-	it := p.dropsMap.Iterate()
-	for it.Next(&key, &vals) {
+	var out []sample.DropCount
+	err := readDrops(p.dropsMap, func(key dropsDropKey, count uint64) {
 		d := sample.DropCount{Reason: p.reasons[key.Reason], Netns: uint64(key.Netns),
-			Ifindex: int(key.Ifindex), Location: p.syms.Lookup(key.Location), Count: sum(vals)}
+			Ifindex: int(key.Ifindex), Location: p.syms.Lookup(key.Location), Count: count}
 		if d.Reason == "" {
 			d.Reason = fmt.Sprintf("%d", key.Reason)
 		}
@@ -198,10 +193,53 @@ func (p *Probes) drops() ([]sample.DropCount, error) {
 			d.Link = p.names[d.Ifindex]
 		}
 		out = append(out, d)
-	}
-	if err := it.Err(); err != nil {
+	})
+	if err != nil {
 		return nil, fmt.Errorf("read drops: %w", err)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Count > out[j].Count })
 	return out, nil
+}
+
+// dropsBatch is how many drop keys one batch lookup reads.
+const dropsBatch = 256
+
+// readDrops passes every key of the per-CPU drops hash with its count summed over CPUs to
+// fn, in batches of dropsBatch keys rather than two system calls per key. Kernels without
+// batch operations (before 5.6) iterate.
+func readDrops(m *ebpf.Map, fn func(dropsDropKey, uint64)) error {
+	ncpu, err := ebpf.PossibleCPU()
+	if err != nil {
+		return err
+	}
+	keys := make([]dropsDropKey, dropsBatch)
+	vals := make([]uint64, dropsBatch*ncpu)
+	var cursor ebpf.MapBatchCursor
+	for {
+		n, err := m.BatchLookup(&cursor, keys, vals, nil)
+		if errors.Is(err, ebpf.ErrNotSupported) {
+			return iterateDrops(m, fn)
+		}
+		if err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
+			return err
+		}
+		for i := range n {
+			fn(keys[i], sum(vals[i*ncpu:(i+1)*ncpu]))
+		}
+		if err != nil { // ErrKeyNotExist: the last batch
+			return nil
+		}
+	}
+}
+
+func iterateDrops(m *ebpf.Map, fn func(dropsDropKey, uint64)) error {
+	var (
+		key  dropsDropKey
+		vals []uint64
+	)
+	it := m.Iterate()
+	for it.Next(&key, &vals) {
+		fn(key, sum(vals))
+	}
+	return it.Err()
 }

@@ -44,3 +44,47 @@ func TestReadCounters(t *testing.T) {
 		}
 	}
 }
+
+// Batched drop reads cross batch boundaries and sum like the per-key iteration.
+func TestReadDrops(t *testing.T) {
+	lab.RequireRoot(t)
+	spec, err := loadDrops()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var maps dropsMaps
+	if err := spec.LoadAndAssign(&maps, nil); err != nil {
+		t.Fatal(err)
+	}
+	defer maps.Close()
+	cpus, err := ebpf.PossibleCPU()
+	if err != nil {
+		t.Fatal(err)
+	}
+	const keys = dropsBatch + 44
+	for i := range uint32(keys) {
+		vals := make([]uint64, cpus)
+		for c := range vals {
+			vals[c] = uint64(i) + 1
+		}
+		if err := maps.Drops.Put(dropsDropKey{Reason: i, Location: 0xffff0000 + uint64(i)}, vals); err != nil {
+			t.Fatal(err)
+		}
+	}
+	collect := func(read func(*ebpf.Map, func(dropsDropKey, uint64)) error) map[uint32]uint64 {
+		got := map[uint32]uint64{}
+		if err := read(maps.Drops, func(k dropsDropKey, n uint64) { got[k.Reason] += n }); err != nil {
+			t.Fatal(err)
+		}
+		return got
+	}
+	batch, iter := collect(readDrops), collect(iterateDrops)
+	if len(batch) != keys || len(iter) != keys {
+		t.Fatalf("%d keys batched, %d iterated, want %d", len(batch), len(iter), keys)
+	}
+	for r, n := range batch {
+		if want := (uint64(r) + 1) * uint64(cpus); n != want || iter[r] != want {
+			t.Errorf("reason %d: batch %d, iterate %d, want %d", r, n, iter[r], want)
+		}
+	}
+}

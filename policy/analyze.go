@@ -78,6 +78,7 @@ type engine struct {
 	// of the findings they confirmed: their ratio is Report.Attribution.
 	attributed, counted float64
 	maxMTU              int
+	points              map[linkPoint]map[int]uint64 // see pointsByQueue
 }
 
 func newEngine(d *sample.Delta, s Settings, cfg Config) *engine {

@@ -119,10 +119,7 @@ func (e *engine) linkRx(l *sample.Link, queue int, rd map[reasonKey]uint64) []ro
 			rows = append(rows, r)
 		}
 	}
-	var xdp, tc map[int]uint64
-	if ip := e.d.InPath; ip != nil {
-		xdp, tc = pointsByQueue(ip, l.Name, sample.PointXDP), pointsByQueue(ip, l.Name, sample.PointTCIngress)
-	}
+	xdp, tc := e.pointsByQueue(l.Name, sample.PointXDP), e.pointsByQueue(l.Name, sample.PointTCIngress)
 	pick := func(m map[int]uint64) (uint64, bool) {
 		if queue >= 0 {
 			v, ok := m[queue]
@@ -215,21 +212,14 @@ func (e *engine) linkTx(l *sample.Link, rd map[reasonKey]uint64) []row {
 			rows = append(rows, r)
 		}
 	}
-	var egress, xmit uint64
-	var eok, xok bool
-	if ip := e.d.InPath; ip != nil {
-		for _, p := range ip.Points {
-			if p.Link != l.Name {
-				continue
-			}
-			switch p.Point {
-			case sample.PointTCEgress:
-				egress, eok = egress+p.Packets, true
-			case sample.PointXmit:
-				xmit, xok = xmit+p.Packets, true
-			}
+	sum := func(m map[int]uint64) (n uint64, ok bool) {
+		for _, v := range m {
+			n += v
 		}
+		return n, len(m) > 0
 	}
+	egress, eok := sum(e.pointsByQueue(l.Name, sample.PointTCEgress))
+	xmit, xok := sum(e.pointsByQueue(l.Name, sample.PointXmit))
 	add(row{st: stage.TCEgress, point: "tc-egress", in: egress, inKnown: eok, drop: rdrop(rd, stage.TCEgress, l.Name)})
 
 	var qdrops, qsent uint64

@@ -308,7 +308,7 @@ func foreignXDP(e *engine, ip *sample.InPath) {
 		if p.Hook != "xdp" {
 			continue
 		}
-		xdp, tc := pointsByQueue(ip, p.Link, sample.PointXDP), pointsByQueue(ip, p.Link, sample.PointTCIngress)
+		xdp, tc := e.pointsByQueue(p.Link, sample.PointXDP), e.pointsByQueue(p.Link, sample.PointTCIngress)
 		if len(xdp) == 0 || len(tc) == 0 {
 			e.addAdvice(fmt.Sprintf("%s: foreign XDP program %q (id %d) is attached; its drops show only in driver XDP counters here", p.Link, p.Name, p.ID))
 			continue
@@ -333,14 +333,28 @@ func foreignXDP(e *engine, ip *sample.InPath) {
 }
 
 // pointsByQueue sums one in-path point of one link per queue.
-func pointsByQueue(ip *sample.InPath, link string, pt sample.Point) map[int]uint64 {
-	out := map[int]uint64{}
-	for _, x := range ip.Points {
-		if x.Link == link && x.Point == pt {
-			out[x.Queue] += x.Packets
+// pointsByQueue is the in-path packets at point pt of link per queue, from an index built on
+// first use: the funnel asks for every link and queue, and a scan of all points each time
+// was quadratic in the number of links.
+func (e *engine) pointsByQueue(link string, pt sample.Point) map[int]uint64 {
+	if e.points == nil {
+		e.points = map[linkPoint]map[int]uint64{}
+		if ip := e.d.InPath; ip != nil {
+			for _, x := range ip.Points {
+				k := linkPoint{x.Link, x.Point}
+				if e.points[k] == nil {
+					e.points[k] = map[int]uint64{}
+				}
+				e.points[k][x.Queue] += x.Packets
+			}
 		}
 	}
-	return out
+	return e.points[linkPoint{link, pt}]
+}
+
+type linkPoint struct {
+	link  string
+	point sample.Point
 }
 
 func sortedKeys(m map[int]uint64) []int {

@@ -13,6 +13,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/nettune/nettune/tuner/internal/nldump"
 	"github.com/nettune/nettune/tuner/sample"
 )
 
@@ -57,54 +58,11 @@ func diagMessages(t *testing.T, path string) [][]byte {
 		t.Fatal(err)
 	}
 	var out [][]byte
-	done, err := netlinkAnswers(b, 1, func(m []byte) error { out = append(out, m); return nil })
+	done, _, err := nldump.Answers(b, 1, func(m []byte) error { out = append(out, m); return nil })
 	if !done || err != nil {
 		t.Fatalf("%s: done %v, %v", path, done, err)
 	}
 	return out
-}
-
-func TestNetlinkAnswers(t *testing.T) {
-	msg := func(typ uint16, seq uint32, payload ...byte) []byte {
-		b := make([]byte, unix.NLMSG_HDRLEN, unix.NLMSG_HDRLEN+len(payload)+3)
-		b = append(b, payload...)
-		binary.NativeEndian.PutUint32(b, uint32(len(b)))
-		binary.NativeEndian.PutUint16(b[4:], typ)
-		binary.NativeEndian.PutUint32(b[8:], seq)
-		return append(b, make([]byte, (4-len(b)%4)%4)...)
-	}
-	enoent := make([]byte, 4)
-	errno := -int32(unix.ENOENT)
-	binary.NativeEndian.PutUint32(enoent, uint32(errno))
-	var got []string
-	collect := func(m []byte) error { got = append(got, string(m)); return nil }
-	for name, tc := range map[string]struct {
-		in    []byte
-		done  bool
-		err   error // this error
-		fails bool  // any error
-		want  []string
-	}{
-		"answers, padded":     {in: slices.Concat(msg(20, 3, 'a'), msg(20, 3, 'b', 'c')), want: []string{"a", "bc"}},
-		"other request":       {in: slices.Concat(msg(20, 2, 'x'), msg(20, 3, 'y')), want: []string{"y"}},
-		"done stops":          {in: slices.Concat(msg(20, 3, 'a'), msg(unix.NLMSG_DONE, 3, 0, 0, 0, 0), msg(20, 3, 'z')), done: true, want: []string{"a"}},
-		"failed dump":         {in: msg(unix.NLMSG_DONE, 3, enoent...), done: true, err: unix.ENOENT},
-		"short done":          {in: msg(unix.NLMSG_DONE, 3), done: true, fails: true},
-		"error is the errno":  {in: msg(unix.NLMSG_ERROR, 3, enoent...), done: true, err: unix.ENOENT},
-		"error 0 is an ack":   {in: msg(unix.NLMSG_ERROR, 3, 0, 0, 0, 0), done: true},
-		"length past the end": {in: msg(20, 3, 'a')[:unix.NLMSG_HDRLEN], done: true, fails: true},
-		"header cut":          {in: msg(20, 3)[:8], done: true, fails: true},
-	} {
-		got = nil
-		done, err := netlinkAnswers(tc.in, 3, collect)
-		errOK := (tc.err != nil && errors.Is(err, tc.err)) || (tc.err == nil && (err != nil) == tc.fails)
-		if done != tc.done || !errOK {
-			t.Errorf("%s: done %v err %v, want %v %v", name, done, err, tc.done, tc.err)
-		}
-		if !slices.Equal(got, tc.want) {
-			t.Errorf("%s: payloads %q, want %q", name, got, tc.want)
-		}
-	}
 }
 
 func TestReadUDPSocketsFixture(t *testing.T) {

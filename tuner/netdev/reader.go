@@ -9,10 +9,9 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/vishvananda/netlink/nl"
-	vnetns "github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
 
+	"github.com/nettune/nettune/tuner/internal/nldump"
 	"github.com/nettune/nettune/tuner/sample"
 )
 
@@ -39,7 +38,7 @@ func (e *PartialError) Unwrap() []error { return e.Errs }
 // Reader holds the sockets of one network namespace: the one it was opened in, whatever
 // thread later uses it. It is not safe for concurrent use.
 type Reader struct {
-	rtnl    map[int]*nl.SocketHandle // links and qdiscs
+	rtnl    *nldump.Conn // links and qdiscs
 	ethtool ethtoolAPI
 	noRing  map[string]bool // drivers without ring operations (see readEthtool)
 }
@@ -47,7 +46,7 @@ type Reader struct {
 // Open opens the sockets in the calling thread's network namespace; call it on a locked
 // OS thread inside the target namespace (tuner/netns.Do).
 func Open() (*Reader, error) {
-	s, err := nl.GetNetlinkSocketAt(vnetns.None(), vnetns.None(), unix.NETLINK_ROUTE)
+	s, err := nldump.Open(unix.NETLINK_ROUTE)
 	if err != nil {
 		return nil, fmt.Errorf("rtnetlink: %w", err)
 	}
@@ -56,15 +55,13 @@ func Open() (*Reader, error) {
 		s.Close()
 		return nil, fmt.Errorf("ethtool socket: %w", err)
 	}
-	return &Reader{rtnl: map[int]*nl.SocketHandle{unix.NETLINK_ROUTE: {Socket: s}}, ethtool: e,
-		noRing: map[string]bool{}}, nil
+	return &Reader{rtnl: s, ethtool: e, noRing: map[string]bool{}}, nil
 }
 
 // Close releases the sockets.
 func (r *Reader) Close() error {
 	r.ethtool.Close()
-	r.rtnl[unix.NETLINK_ROUTE].Close()
-	return nil
+	return r.rtnl.Close()
 }
 
 // Links returns every link in ifindex order, or only the named ones in the order given
@@ -109,17 +106,17 @@ func (r *Reader) Links(names []string) ([]sample.Link, error) {
 
 // links dumps all links.
 func (r *Reader) links() ([]sample.Link, error) {
-	msgs, err := r.dump(unix.RTM_GETLINK, unix.RTM_NEWLINK, make([]byte, unix.SizeofIfInfomsg))
-	if err != nil {
-		return nil, fmt.Errorf("dump links: %w", err)
-	}
-	links := make([]sample.Link, 0, len(msgs))
-	for _, m := range msgs {
+	var links []sample.Link
+	err := r.dump(unix.RTM_GETLINK, unix.SizeofIfInfomsg, func() { links = links[:0] }, func(m []byte) error {
 		l, err := parseLink(m)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		links = append(links, l)
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("dump links: %w", err)
 	}
 	// Kernels before 6.6 dump in hash order.
 	slices.SortFunc(links, func(a, b sample.Link) int { return a.Index - b.Index })
@@ -128,52 +125,50 @@ func (r *Reader) links() ([]sample.Link, error) {
 
 // qdiscs dumps all qdiscs once and attaches them to their links.
 func (r *Reader) qdiscs(links []sample.Link) error {
-	msgs, err := r.dump(unix.RTM_GETQDISC, unix.RTM_NEWQDISC, make([]byte, sizeofTcmsg))
-	if err != nil {
-		return fmt.Errorf("dump qdiscs: %w", err)
-	}
 	byIndex := make(map[int]*sample.Link, len(links))
 	for i := range links {
 		byIndex[links[i].Index] = &links[i]
 	}
-	for _, m := range msgs {
+	reset := func() {
+		for i := range links {
+			links[i].Qdiscs = nil
+		}
+	}
+	err := r.dump(unix.RTM_GETQDISC, sizeofTcmsg, reset, func(m []byte) error {
 		ifindex, q, err := parseQdisc(m)
 		if err != nil {
 			return err
 		}
 		l := byIndex[ifindex] // the dump covers every device: keep only the links read
 		if l == nil {
-			continue
+			return nil
 		}
 		if q.Kind == "pfifo_fast" {
 			q.Limit = uint32(l.TxQueueLen)
 		}
 		l.Qdiscs = append(l.Qdiscs, q)
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("dump qdiscs: %w", err)
 	}
 	return nil
 }
 
-// dump runs one rtnetlink dump and returns the bodies of the messages of type want.
-// When the kernel flags it as interrupted (links or qdiscs changed while it ran) it is
-// repeated once; a second inconsistent dump is still used.
-//
-// vishvananda/netlink reads with a 64 KiB buffer and no helper goroutine: the kernel then
-// fills each read with up to 32 KiB of messages, and a dump of 1 000 links takes about
-// 50 reads. (mdlayher/netlink peeks and reads each page-sized batch and starts a goroutine
-// per read, which on the locked namespace thread cost a thread hand-off each time.)
-func (r *Reader) dump(typ, want uint16, body []byte) ([][]byte, error) {
-	var msgs [][]byte
-	for range 2 {
-		req := nl.NewNetlinkRequest(int(typ), unix.NLM_F_DUMP)
-		req.Sockets = r.rtnl
-		req.AddRawData(body)
-		var err error
-		msgs, err = req.Execute(unix.NETLINK_ROUTE, want)
-		if !errors.Is(err, nl.ErrDumpInterrupted) {
-			return msgs, err
+// dump runs one rtnetlink dump of typ with an empty header of hdrLen bytes, passing each
+// answer to fn. When the kernel flags it as interrupted (links or qdiscs changed while it
+// ran) it is repeated once, after reset; a second inconsistent dump is still used.
+func (r *Reader) dump(typ uint16, hdrLen int, reset func(), fn func([]byte) error) error {
+	for try := range 2 {
+		if try > 0 {
+			reset()
+		}
+		intr, err := r.rtnl.Dump(typ, make([]byte, hdrLen), fn)
+		if err != nil || !intr {
+			return err
 		}
 	}
-	return msgs, nil
+	return nil
 }
 
 // pick returns the named links in the order given.

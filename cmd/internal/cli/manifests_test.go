@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"go.yaml.in/yaml/v3"
 
 	"github.com/nettune/nettune/cmd/internal/render"
@@ -256,7 +257,7 @@ func metricNames(t *testing.T) map[string]bool {
 		Overhead: &render.Overhead{}, Applied: []render.AppliedChange{{Knob: "sysctl:x"}}})
 
 	s := testServer(t, serveFlags{remediate: true})
-	s.report.set(ms)
+	s.report.set(func() []prometheus.Metric { return ms })
 	s.autoActions.WithLabelValues("change").Inc()
 	names := map[string]bool{}
 	for name := range gather(t, s) {

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 
 	"github.com/nettune/nettune/tuner/sample"
@@ -138,6 +139,31 @@ func TestServeStepServesLastReport(t *testing.T) {
 	}
 }
 
+// Metrics are built when scraped, once per report, and not for reports nobody scraped.
+func TestLastReportRendersOnScrape(t *testing.T) {
+	var l lastReport
+	renders := 0
+	g := prometheus.NewGauge(prometheus.GaugeOpts{Name: "x"})
+	report := func() []prometheus.Metric { renders++; return []prometheus.Metric{g} }
+	collect := func() int {
+		ch := make(chan prometheus.Metric, 10)
+		l.Collect(ch)
+		close(ch)
+		return len(ch)
+	}
+	if n := collect(); n != 0 {
+		t.Fatalf("%d metrics before the first report", n)
+	}
+	l.set(report)
+	l.set(report) // an interval nobody scraped
+	if renders != 0 {
+		t.Fatalf("rendered %d times before a scrape", renders)
+	}
+	if collect() != 1 || collect() != 1 || renders != 1 {
+		t.Fatalf("two scrapes of one report rendered %d times", renders)
+	}
+}
+
 func TestServeHTTP(t *testing.T) {
 	s := testServer(t, serveFlags{})
 	t0 := time.Now().Add(-time.Second)
@@ -230,5 +256,8 @@ func BenchmarkServeStep(b *testing.B) {
 		if err := s.step(cur, 0); err != nil {
 			b.Fatal(err)
 		}
+		// The worst case: every interval is scraped, so every report is rendered.
+		ch := make(chan prometheus.Metric, 4096)
+		s.report.Collect(ch)
 	}
 }
