@@ -99,6 +99,16 @@ func (c *statsConn) read(intf string, k statsKey) (map[string]uint64, error) {
 	return out, nil
 }
 
+// forget drops the names kept for links not in live: where devices come and go (VF
+// representors, one per pod), per-link names would otherwise pile up for the process's life.
+func (c *statsConn) forget(live map[int]bool) {
+	for k := range c.names {
+		if k.ifindex != 0 && !live[k.ifindex] {
+			delete(c.names, k)
+		}
+	}
+}
+
 // strings reads the names of the n statistics of intf.
 func (c *statsConn) strings(intf string, n uint32) ([]string, error) {
 	if c.strs == nil {

@@ -62,6 +62,11 @@ func TestStatsConnMatchesLibrary(t *testing.T) {
 		if len(c.names) != wantSets {
 			t.Errorf("%d string sets cached, want %d", len(c.names), wantSets)
 		}
+		c.names[statsKey{ifindex: 99, driver: "mlx5_core", n: 1}] = []string{"rx_packets"}
+		c.forget(map[int]bool{100: true, 101: true, 102: true})
+		if len(c.names) != wantSets {
+			t.Errorf("names of a link that is gone kept: %d string sets, want %d", len(c.names), wantSets)
+		}
 
 		if _, err := c.read("nosuchlink0", statsKey{n: 1}); !errors.Is(err, unix.ENODEV) {
 			t.Errorf("missing link: err = %v, want ENODEV", err)

@@ -19,6 +19,7 @@ var ErrUnavailable = errors.New("ethtool data unavailable")
 type ethtoolAPI interface {
 	DriverInfo(intf string) (ethtool.DrvInfo, error)
 	Stats(intf string, k statsKey) (map[string]uint64, error)
+	Forget(live map[int]bool) // drop what was kept for links that are gone
 	GetRing(intf string) (ethtool.Ring, error)
 	GetChannels(intf string) (ethtool.Channels, error)
 	Close()
@@ -46,6 +47,8 @@ func newEthtoolConn() (*ethtoolConn, error) {
 func (c *ethtoolConn) Stats(intf string, k statsKey) (map[string]uint64, error) {
 	return c.stats.read(intf, k)
 }
+
+func (c *ethtoolConn) Forget(live map[int]bool) { c.stats.forget(live) }
 
 func (c *ethtoolConn) Close() {
 	c.stats.Close()

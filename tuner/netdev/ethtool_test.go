@@ -71,6 +71,8 @@ func (f *fakeEthtool) GetChannels(string) (ethtool.Channels, error) {
 	return nth(f, "ch", f.ch), nil
 }
 
+func (f *fakeEthtool) Forget(map[int]bool) {}
+
 func (f *fakeEthtool) Close() {}
 
 var (

@@ -73,6 +73,11 @@ func (r *Reader) Links(names []string) ([]sample.Link, error) {
 	if err != nil {
 		return nil, err
 	}
+	live := make(map[int]bool, len(links))
+	for _, l := range links {
+		live[l.Index] = true
+	}
+	r.ethtool.Forget(live)
 	if len(names) > 0 {
 		if links, err = pick(links, names); err != nil {
 			return nil, err
