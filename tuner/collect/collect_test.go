@@ -12,8 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/vishvananda/netlink"
-
 	"github.com/nettune/nettune/tuner/lab"
 	"github.com/nettune/nettune/tuner/netdev"
 	"github.com/nettune/nettune/tuner/netns"
@@ -27,7 +25,7 @@ func TestSampleOfNamespace(t *testing.T) {
 	v := lab.NewVeth(t, a, b, lab.VethOpts{Queues: 2})
 	lab.SetSysctl(t, b, "net.core.somaxconn", "777")
 	lab.SetRPS(t, b, v.BName, 1, "1")
-	manyVeths(t, b, 1)                                                 // default queue counts: veth allocates more RX queues than sysfs shows
+	lab.ManyVeths(t, b, 1, false)                                      // default queue counts: veth allocates more RX queues than sysfs shows
 	sink := lab.UDPSink(t, b, v.BAddr+":0", lab.SinkOpts{Read: false}) // overflows: a dropping socket
 	if _, err := lab.UDPFlood(context.Background(), a, sink.Addr(), lab.FloodOpts{Packets: 5000, Size: 512}); err != nil {
 		t.Fatal(err)
@@ -120,23 +118,11 @@ func TestSampleUnknownInputs(t *testing.T) {
 	}
 }
 
-// manyVeths creates n veth pairs inside one namespace (both ends there), via netlink.
-func manyVeths(tb testing.TB, ns *lab.NS, pairs int) {
-	tb.Helper()
-	h := ns.Handle(tb)
-	for i := 0; i < pairs; i++ {
-		la := &netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: fmt.Sprintf("va%d", i)}, PeerName: fmt.Sprintf("vb%d", i)}
-		if err := h.LinkAdd(la); err != nil {
-			tb.Fatalf("veth %d: %v", i, err)
-		}
-	}
-}
-
 // BenchmarkSample1000 is a whole snapshot (links, ethtool, qdiscs, RPS, SNMP, softnet,
 // sysctls, interrupts) of a namespace with 1 000 veth interfaces.
 func BenchmarkSample1000(b *testing.B) {
 	ns := lab.NewNS(b, "colBench")
-	manyVeths(b, ns, 500)
+	lab.ManyVeths(b, ns, 500, false)
 	c := New(Options{Netns: ns.Name})
 	defer c.Close()
 	b.ReportAllocs()
@@ -175,7 +161,7 @@ func BenchmarkSampleRSS1000(b *testing.B) {
 		os.Exit(0)
 	}
 	ns := lab.NewNS(b, "colRSS")
-	manyVeths(b, ns, 500)
+	lab.ManyVeths(b, ns, 500, false)
 	self, err := os.Executable()
 	if err != nil {
 		b.Fatal(err)

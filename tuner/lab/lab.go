@@ -167,6 +167,33 @@ type VethOpts struct {
 	Subnet int // third octet of 10.199.<Subnet>.0/24 (default random)
 }
 
+// ManyVeths creates pairs veth pairs with both ends in ns (va<i>, vb<i>), for benchmarks
+// and tests that need many interfaces, and returns their names; up sets them all up.
+func ManyVeths(tb testing.TB, ns *NS, pairs int, up bool) []string {
+	tb.Helper()
+	h := ns.Handle(tb)
+	names := make([]string, 0, 2*pairs)
+	for i := range pairs {
+		v := &netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: fmt.Sprintf("va%d", i)}, PeerName: fmt.Sprintf("vb%d", i)}
+		if err := h.LinkAdd(v); err != nil {
+			tb.Fatalf("add veth %s: %v", v.Name, err)
+		}
+		names = append(names, v.Name, v.PeerName)
+	}
+	if up {
+		for _, n := range names {
+			l, err := h.LinkByName(n)
+			if err == nil {
+				err = h.LinkSetUp(l)
+			}
+			if err != nil {
+				tb.Fatalf("up %s: %v", n, err)
+			}
+		}
+	}
+	return names
+}
+
 // NewVeth creates a veth pair with end AName in a and BName in b, addresses them, and sets
 // both up. The pair dies with its namespaces.
 func NewVeth(t testing.TB, a, b *NS, o VethOpts) *Veth {

@@ -6,7 +6,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
 
 	"github.com/nettune/nettune/tuner/lab"
@@ -24,33 +23,6 @@ func cpuTime(who int) time.Duration {
 
 const benchPairs = 500 // 1 000 veth interfaces
 
-// vethHost builds a namespace holding benchPairs veth pairs (both ends up) via netlink and
-// returns it with the interface names.
-func vethHost(b *testing.B) (*lab.NS, []string) {
-	b.Helper()
-	ns := lab.NewNS(b, "ndBench")
-	h := ns.Handle(b)
-	names := make([]string, 0, 2*benchPairs)
-	for i := range benchPairs {
-		v := &netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: fmt.Sprintf("bv%da", i)},
-			PeerName: fmt.Sprintf("bv%db", i)}
-		if err := h.LinkAdd(v); err != nil {
-			b.Fatalf("add %s: %v", v.Name, err)
-		}
-		names = append(names, v.Name, v.PeerName)
-	}
-	for _, n := range names {
-		l, err := h.LinkByName(n)
-		if err != nil {
-			b.Fatal(err)
-		}
-		if err := h.LinkSetUp(l); err != nil {
-			b.Fatalf("up %s: %v", n, err)
-		}
-	}
-	return ns, names
-}
-
 // BenchmarkLinks reads 1 000 veth interfaces (plus lo) with one Reader.Links call per op
 // ("reader"), and with the pipeline a shell tool would run for the same data: `ip -s link`,
 // `ethtool -S <if>` for each interface and `tc -s qdisc`, exec'd inside the namespace
@@ -58,7 +30,8 @@ func vethHost(b *testing.B) (*lab.NS, []string) {
 // process, or of the exec'd tools. Run with -benchtime=5x: one exec op takes seconds.
 func BenchmarkLinks(b *testing.B) {
 	lab.RequireRoot(b)
-	ns, names := vethHost(b)
+	ns := lab.NewNS(b, "ndBench")
+	names := lab.ManyVeths(b, ns, benchPairs, true)
 
 	b.Run("reader", func(b *testing.B) {
 		var r *Reader

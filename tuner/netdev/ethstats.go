@@ -32,7 +32,8 @@ func statsKeyOf(ifindex int, driver string, n uint32, ch *sample.Channels) stats
 
 // gstats and gstrings are struct ethtool_stats and ethtool_gstrings with room for the
 // most entries safchain/ethtool accepts. The kernel copies as many entries as the driver
-// has now, whatever count the caller passed, so the buffers must hold any count.
+// has now, whatever count the caller passed, so the buffers are sized for the largest count
+// nettune reads (read refuses a larger one), not for the count of this link.
 type gstats struct {
 	cmd, n uint32
 	data   [ethtool.MAX_GSTRINGS]uint64

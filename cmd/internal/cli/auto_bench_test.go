@@ -1,11 +1,8 @@
 package cli
 
 import (
-	"fmt"
 	"syscall"
 	"testing"
-
-	"github.com/vishvananda/netlink"
 
 	"github.com/nettune/nettune/tuner/collect"
 	"github.com/nettune/nettune/tuner/lab"
@@ -19,12 +16,7 @@ import (
 // 1 000 interfaces into the root namespace, so a kept namespace thread stands in for it).
 func BenchmarkAutoRun1000(b *testing.B) {
 	ns := lab.NewNS(b, "autoB")
-	h := ns.Handle(b)
-	for i := 0; i < 500; i++ {
-		if err := h.LinkAdd(&netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: fmt.Sprintf("aa%d", i)}, PeerName: fmt.Sprintf("ab%d", i)}); err != nil {
-			b.Fatal(err)
-		}
-	}
+	lab.ManyVeths(b, ns, 500, false)
 	cfg := DefaultConfig()
 	cfg.Netns = ns.Name
 	cfg.Apply.StateDir = b.TempDir()

@@ -249,11 +249,9 @@ func (s *server) healthz(w http.ResponseWriter, _ *http.Request) {
 	fmt.Fprintln(w, "ok")
 }
 
-// lastReport is the collector that serves the metrics of the last analyzed interval; a
-// scrape does no work beyond sending them.
-// lastReport holds the last interval's metrics, rendered when first scraped: at a 1 s
-// interval and a 15 s scrape most reports are never asked for, and building their metrics
-// was a tenth of serve's CPU time.
+// lastReport is the collector that serves the metrics of the last analyzed interval,
+// rendered when first scraped: at a 1 s interval and a 15 s scrape most reports are never
+// asked for, and building their metrics was a tenth of serve's CPU time.
 type lastReport struct {
 	p atomic.Pointer[pendingMetrics]
 }

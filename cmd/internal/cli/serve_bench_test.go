@@ -1,13 +1,11 @@
 package cli
 
 import (
-	"fmt"
 	"io"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/vishvananda/netlink"
 
 	"github.com/nettune/nettune/tuner/lab"
 )
@@ -19,22 +17,7 @@ import (
 func BenchmarkServeInterval100(b *testing.B) {
 	lab.RequireRoot(b)
 	ns := lab.NewNS(b, "serveB")
-	h := ns.Handle(b)
-	for i := range 50 {
-		v := &netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: fmt.Sprintf("sa%d", i)}, PeerName: fmt.Sprintf("sb%d", i)}
-		if err := h.LinkAdd(v); err != nil {
-			b.Fatal(err)
-		}
-		for _, n := range []string{v.Name, v.PeerName} {
-			l, err := h.LinkByName(n)
-			if err != nil {
-				b.Fatal(err)
-			}
-			if err := h.LinkSetUp(l); err != nil {
-				b.Fatal(err)
-			}
-		}
-	}
+	lab.ManyVeths(b, ns, 50, true)
 	for _, mode := range []string{"counters", "probes"} {
 		b.Run(mode, func(b *testing.B) {
 			cfg := DefaultConfig()

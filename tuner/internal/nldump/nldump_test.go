@@ -7,7 +7,6 @@ import (
 	"slices"
 	"testing"
 
-	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
 
 	"github.com/nettune/nettune/tuner/internal/nldump"
@@ -64,13 +63,7 @@ func TestAnswers(t *testing.T) {
 // socket whose last one is unfinished (EBUSY). 300 links take many datagrams.
 func TestDumpAfterCallbackError(t *testing.T) {
 	ns := lab.NewNS(t, "nld")
-	h := ns.Handle(t)
-	for i := range 150 {
-		v := &netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: fmt.Sprintf("d%da", i)}, PeerName: fmt.Sprintf("d%db", i)}
-		if err := h.LinkAdd(v); err != nil {
-			t.Fatal(err)
-		}
-	}
+	lab.ManyVeths(t, ns, 150, false)
 	ns.Do(t, func() error {
 		c, err := nldump.Open(unix.NETLINK_ROUTE)
 		if err != nil {
