@@ -7,8 +7,10 @@ DEPS_TEST     := prometheus nftables
 
 .PHONY: build test test-short generate check-generate bench lint deps-generate deps-test run kernel-matrix
 
+# Static: runs on any distribution, and starts without the dynamic loader and libc (about
+# 5 ms of every cron run; docs/benchmarks.md).
 build:
-	$(GO) build -o nettune ./cmd/nettune
+	CGO_ENABLED=0 $(GO) build -o nettune ./cmd/nettune
 
 run: build
 	./nettune advise

@@ -16,6 +16,9 @@ type Settings struct {
 	// from one, these supply the current value of global knobs. Nil: such knobs get Current
 	// "unknown" and no proposed value.
 	HostSysctls map[string]string
+	// SkipFunnel leaves Report.Funnel empty (not nil): callers that read only the findings and
+	// the plan, such as apply --auto, save building the per-link accounts.
+	SkipFunnel bool
 }
 
 // Analyze turns one interval into a report: funnel, findings (most severe first) and the plan
@@ -37,6 +40,9 @@ func AnalyzeWith(d *sample.Delta, s Settings, cfg Config) *Report {
 		rule(e)
 	}
 	e.finish()
+	if !s.SkipFunnel {
+		e.r.Funnel = e.funnel()
+	}
 	return e.r
 }
 
@@ -73,7 +79,7 @@ type engine struct {
 	order   []string // finding IDs in creation order, for stable output
 	actions map[string]*planned
 	advice  map[string]bool
-	ifname  map[int]string
+	ifname  map[int]string // see linkName
 	// attributed and counted sum the drops in-path reasons confirmed and the counter drops
 	// of the findings they confirmed: their ratio is Report.Attribution.
 	attributed, counted float64
@@ -95,17 +101,27 @@ func newEngine(d *sample.Delta, s Settings, cfg Config) *engine {
 		byID:    map[string]*Finding{},
 		actions: map[string]*planned{},
 		advice:  map[string]bool{},
-		ifname:  map[int]string{},
 	}
-	for _, l := range d.Links {
-		e.ifname[l.Index] = l.Name
-		e.maxMTU = max(e.maxMTU, l.MTU)
+	for i := range d.Links {
+		e.maxMTU = max(e.maxMTU, d.Links[i].MTU)
 	}
 	e.r.Missing = append(e.r.Missing, cur.Errors...)
 	for _, name := range d.Resets {
 		e.r.Missing = append(e.r.Missing, "counter reset during the interval (lower bound used): "+name)
 	}
 	return e
+}
+
+// linkName is the name of the link with this ifindex ("" if none), from an index built on
+// first use: only in-path drops name links by ifindex.
+func (e *engine) linkName(ifindex int) string {
+	if e.ifname == nil {
+		e.ifname = make(map[int]string, len(e.d.Links))
+		for i := range e.d.Links {
+			e.ifname[e.d.Links[i].Index] = e.d.Links[i].Name
+		}
+	}
+	return e.ifname[ifindex]
 }
 
 func (e *engine) rate(n uint64) float64 { return e.d.Rate(n) }
@@ -118,7 +134,9 @@ func (e *engine) scopeName(netns string, hostWide bool) string {
 	return strings.ReplaceAll(strings.Trim(netns, "/"), "/", "_")
 }
 
-// obs is one rule's observation of a stage; add grades it into a finding.
+// obs is one rule's observation of a stage; add grades it into a finding. Rules return before
+// building an obs whose drops are zero: apply --auto analyses hosts with a thousand quiet links,
+// and summaries and evidence for them were most of its cost.
 type obs struct {
 	stage    stage.Stage
 	class    stage.Class // "" = the stage's class
@@ -291,7 +309,6 @@ func (e *engine) finish() {
 		e.r.Findings[i] = *f
 	}
 	e.r.Plan = e.plan()
-	e.r.Funnel = e.funnel()
 }
 
 func intp(i int) *int { return &i }

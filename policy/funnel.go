@@ -1,8 +1,8 @@
 package policy
 
 import (
-	"fmt"
-	"sort"
+	"slices"
+	"strconv"
 
 	"github.com/nettune/nettune/policy/stage"
 	"github.com/nettune/nettune/tuner/sample"
@@ -36,14 +36,31 @@ func (e *engine) stageRow(r row) FunnelStage {
 // netns-wide socket-layer account. Only stages with a measurement appear.
 func (e *engine) funnel() []Funnel {
 	rd := e.reasonDrops()
-	var out []Funnel
+	// The measured queues of all links in one array (link i's end at ends[i]): it sizes the
+	// output once, and the funnels' Queue fields point into it.
+	var queues []int
+	ends := make([]int, len(e.d.Links))
+	for i := range e.d.Links {
+		queues = e.appendRxQueuesMeasured(queues, &e.d.Links[i])
+		ends[i] = len(queues)
+	}
+	var out []Funnel // nil when nothing is measured
+	if len(e.d.Links) > 0 {
+		out = make([]Funnel, 0, 2*len(e.d.Links)+len(queues)+2)
+	}
+	var rows []row // reused: appendFunnel copies them out
+	start := 0
 	for i := range e.d.Links {
 		l := &e.d.Links[i]
-		out = e.appendFunnel(out, Funnel{Interface: l.Name, Netns: e.ns, Dir: "rx"}, e.linkRx(l, -1, rd))
-		for _, q := range e.rxQueuesMeasured(l) {
-			out = e.appendFunnel(out, Funnel{Interface: l.Name, Netns: e.ns, Queue: intp(q), Dir: "rx"}, e.linkRx(l, q, rd))
+		rows = e.linkRx(rows[:0], l, -1, rd)
+		out = e.appendFunnel(out, Funnel{Interface: l.Name, Netns: e.ns, Dir: "rx"}, rows)
+		for k := start; k < ends[i]; k++ {
+			rows = e.linkRx(rows[:0], l, queues[k], rd)
+			out = e.appendFunnel(out, Funnel{Interface: l.Name, Netns: e.ns, Queue: &queues[k], Dir: "rx"}, rows)
 		}
-		out = e.appendFunnel(out, Funnel{Interface: l.Name, Netns: e.ns, Dir: "tx"}, e.linkTx(l, rd))
+		start = ends[i]
+		rows = e.linkTx(rows[:0], l, rd)
+		out = e.appendFunnel(out, Funnel{Interface: l.Name, Netns: e.ns, Dir: "tx"}, rows)
 	}
 	rx, tx := e.socketRows(rd)
 	out = e.appendFunnel(out, Funnel{Netns: e.ns, Dir: "rx"}, rx)
@@ -55,8 +72,9 @@ func (e *engine) appendFunnel(out []Funnel, f Funnel, rows []row) []Funnel {
 	if len(rows) == 0 {
 		return out
 	}
-	for _, r := range rows {
-		f.Stages = append(f.Stages, e.stageRow(r))
+	f.Stages = make([]FunnelStage, len(rows))
+	for i, r := range rows {
+		f.Stages[i] = e.stageRow(r)
 	}
 	return append(out, f)
 }
@@ -76,7 +94,7 @@ func (e *engine) reasonDrops() map[reasonKey]uint64 {
 		if deviceStage(rs.stage) || rs.stage == stage.Backlog {
 			k.iface = dc.Link
 			if k.iface == "" {
-				k.iface = e.ifname[dc.Ifindex]
+				k.iface = e.linkName(dc.Ifindex)
 			}
 		}
 		out[k] += dc.Count
@@ -88,32 +106,31 @@ func rdrop(rd map[reasonKey]uint64, st stage.Stage, iface string) uint64 {
 	return rd[reasonKey{rs: reasonStage{stage: st}, iface: iface}]
 }
 
-// rxQueuesMeasured are the queues with per-queue in-path points or driver drop counters.
-func (e *engine) rxQueuesMeasured(l *sample.Link) []int {
-	qs := map[int]bool{}
-	if ip := e.d.InPath; ip != nil {
-		for _, p := range ip.Points {
-			if p.Link == l.Name && p.Queue >= 0 && (p.Point == sample.PointXDP || p.Point == sample.PointTCIngress) {
-				qs[p.Queue] = true
-			}
+// appendRxQueuesMeasured appends the queues of l with per-queue in-path points or driver drop
+// counters, in order.
+func (e *engine) appendRxQueuesMeasured(qs []int, l *sample.Link) []int {
+	start := len(qs)
+	add := func(q int) {
+		if q >= 0 && !slices.Contains(qs[start:], q) {
+			qs = append(qs, q)
+		}
+	}
+	for _, pt := range []sample.Point{sample.PointXDP, sample.PointTCIngress} {
+		for q := range e.pointsByQueue(l.Name, pt) {
+			add(q)
 		}
 	}
 	for _, c := range l.Counters {
-		if c.Queue >= 0 && c.Kind == sample.KindDrops && (c.Stage == stage.RxRing || c.Stage == stage.XDP) {
-			qs[c.Queue] = true
+		if c.Kind == sample.KindDrops && (c.Stage == stage.RxRing || c.Stage == stage.XDP) {
+			add(c.Queue)
 		}
 	}
-	out := make([]int, 0, len(qs))
-	for q := range qs {
-		out = append(out, q)
-	}
-	sort.Ints(out)
-	return out
+	slices.Sort(qs[start:])
+	return qs
 }
 
-// linkRx is the receive account of a link (queue -1) or of one of its queues.
-func (e *engine) linkRx(l *sample.Link, queue int, rd map[reasonKey]uint64) []row {
-	var rows []row
+// linkRx appends the receive account of a link (queue -1) or of one of its queues to rows.
+func (e *engine) linkRx(rows []row, l *sample.Link, queue int, rd map[reasonKey]uint64) []row {
 	add := func(r row) {
 		if r.drop > 0 || r.inKnown || r.outKnown {
 			rows = append(rows, r)
@@ -131,10 +148,8 @@ func (e *engine) linkRx(l *sample.Link, queue int, rd map[reasonKey]uint64) []ro
 		}
 		return n, len(m) > 0
 	}
-	pktQ := queuePackets(l, sample.Rx)
-	_, ringQ := stageDrops(l, stage.RxRing)
-	_, xdpQ := stageDrops(l, stage.XDP)
 
+	var xdrop, backlog uint64
 	if queue < 0 {
 		s := l.Stats
 		phy, _ := stageDrops(l, stage.NICPhy)
@@ -147,21 +162,17 @@ func (e *engine) linkRx(l *sample.Link, queue int, rd map[reasonKey]uint64) []ro
 		add(row{st: stage.NICPhy, point: "rx crc/frame/length errors", drop: max(phy, s.RxCrcErrors+s.RxFrameErrors+s.RxLengthErrors)})
 		add(row{st: stage.NICFifo, point: "rx_missed/fifo/over errors", drop: max(fifo, fifoRT)})
 		add(row{st: stage.RxRing, point: "rx_packets", drop: max(ring, rdrop(rd, stage.RxRing, l.Name)), out: s.RxPackets, outKnown: true})
+		xdrop, _ = stageDrops(l, stage.XDP)
+		backlog = rdrop(rd, stage.Backlog, l.Name)
 	} else {
-		p, ok := pktQ[queue]
-		add(row{st: stage.RxRing, point: fmt.Sprintf("rx queue %d packets", queue), drop: ringQ[queue], out: p, outKnown: ok})
+		p, ok := queuePacketsOf(l, sample.Rx, queue)
+		add(row{st: stage.RxRing, point: "rx queue " + strconv.Itoa(queue) + " packets",
+			drop: counterSum(l, stage.RxRing, sample.KindDrops, queue), out: p, outKnown: ok})
+		xdrop = counterSum(l, stage.XDP, sample.KindDrops, queue)
 	}
 
 	xin, xok := pick(xdp)
 	tin, tok := pick(tc)
-	xdrop := xdpQ[queue]
-	if queue < 0 {
-		xdrop, _ = stageDrops(l, stage.XDP)
-	}
-	backlog := uint64(0)
-	if queue < 0 {
-		backlog = rdrop(rd, stage.Backlog, l.Name)
-	}
 	switch {
 	case xok && tok:
 		// between the XDP and tc-ingress points lie the XDP verdict, the backlog and L2:
@@ -203,10 +214,9 @@ func (e *engine) foreignXDP(link string) bool {
 	return false
 }
 
-// linkTx is the transmit account: tc egress point → qdisc → driver hand-off (xmit points) →
-// TX ring → NIC.
-func (e *engine) linkTx(l *sample.Link, rd map[reasonKey]uint64) []row {
-	var rows []row
+// linkTx appends the transmit account to rows: tc egress point → qdisc → driver hand-off
+// (xmit points) → TX ring → NIC.
+func (e *engine) linkTx(rows []row, l *sample.Link, rd map[reasonKey]uint64) []row {
 	add := func(r row) {
 		if r.drop > 0 || r.inKnown || r.outKnown {
 			rows = append(rows, r)

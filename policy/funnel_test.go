@@ -1,6 +1,10 @@
 package policy
 
 import (
+	"fmt"
+	"reflect"
+	"slices"
+	"strconv"
 	"testing"
 
 	"github.com/nettune/nettune/policy/stage"
@@ -102,25 +106,92 @@ func TestFunnelSocketLayer(t *testing.T) {
 	}
 }
 
-func BenchmarkAnalyze1000Links(b *testing.B) {
-	bd := newDelta().softnet(1, func(c *sample.SoftnetCPU) { c.Processed, c.Dropped = 50000, 5000 }).netRx(10000, 10).
-		snmp(map[string]uint64{"Udp.InDatagrams": 90000, "Udp.RcvbufErrors": 10000, "Ip.InReceives": 1e5, "Tcp.InSegs": 1e5})
-	for i := 0; i < 1000; i++ {
-		opts := []linkOpt{veth, queues(2), stats(func(s *sample.LinkStats) { s.RxDropped = uint64(i) }),
-			qdisc(sample.Qdisc{Kind: "pfifo_fast", Root: true, Packets: 90000, Drops: uint64(i * 10)})}
-		if i%10 == 0 {
-			opts = append(opts, counter("rx_queue_0_drops", stage.RxRing, sample.KindDrops, sample.Rx, 0, 500))
-		}
-		bd.link("veth"+itoaTest(i), opts...)
+// TestSkipFunnel: the same report without the funnel, and quietHost has the few lossy links
+// the benchmarks are meant to measure.
+func TestSkipFunnel(t *testing.T) {
+	d := quietHost()
+	full := Analyze(d, DefaultConfig())
+	checkInvariants(t, full)
+	var ids []string
+	for _, f := range full.Findings {
+		ids = append(ids, f.ID)
 	}
-	d := bd.build()
-	cfg := DefaultConfig()
+	want := []string{"udp-rcvbuf/host", "backlog/host/cpu1", "qdisc/host/veth200", "xdp/host/veth400", "rx-ring/host/veth300"}
+	if !slices.Equal(ids, want) {
+		t.Errorf("quietHost findings %v, want %v", ids, want)
+	}
+	if len(full.Funnel) != 4*1000+2 {
+		t.Errorf("%d funnels, want rx, rx per queue and tx for every link and the socket layer's rx and tx", len(full.Funnel))
+	}
+	skipped := AnalyzeWith(d, Settings{SkipFunnel: true}, DefaultConfig())
+	if skipped.Funnel == nil || len(skipped.Funnel) != 0 {
+		t.Fatalf("SkipFunnel: funnel %v, want empty, not nil", skipped.Funnel)
+	}
+	full.Funnel = []Funnel{}
+	if !reflect.DeepEqual(full, skipped) {
+		t.Errorf("SkipFunnel changed more than the funnel")
+	}
+}
+
+// BenchmarkAnalyze1000Links analyses quietHost, funnel included.
+func BenchmarkAnalyze1000Links(b *testing.B) {
+	d, cfg := quietHost(), DefaultConfig()
 	b.ReportAllocs()
 	for b.Loop() {
 		Analyze(d, cfg)
 	}
 }
 
-func itoaTest(i int) string {
-	return string(rune('a'+i%26)) + string(rune('a'+i/26%26)) + string(rune('a'+i/676))
+// BenchmarkAnalyze1000LinksSkipFunnel is what apply --auto pays on quietHost.
+func BenchmarkAnalyze1000LinksSkipFunnel(b *testing.B) {
+	d, cfg := quietHost(), DefaultConfig()
+	b.ReportAllocs()
+	for b.Loop() {
+		AnalyzeWith(d, Settings{SkipFunnel: true}, cfg)
+	}
+}
+
+// quietHost is the host of apply --auto: 1 000 quiet veths as the collector reports them (two
+// queues, the veth driver's per-queue counters all zero, noqueue) and a few lossy links, plus
+// host-wide backlog and UDP loss.
+func quietHost() *sample.Delta {
+	bd := newDelta().softnet(1, func(c *sample.SoftnetCPU) { c.Processed, c.Dropped = 50000, 5000 }).netRx(10000, 10).
+		snmp(map[string]uint64{"Udp.InDatagrams": 90000, "Udp.RcvbufErrors": 10000, "Ip.InReceives": 1e5, "Tcp.InSegs": 1e5})
+	for i := 0; i < 1000; i++ {
+		opts := []linkOpt{veth, queues(2)}
+		for q := 0; q < 2; q++ {
+			opts = append(opts,
+				counter(fmt.Sprintf("rx_queue_%d_xdp_packets", q), stage.RxRing, sample.KindPackets, sample.Rx, q, 0),
+				counter(fmt.Sprintf("rx_queue_%d_drops", q), stage.RxRing, sample.KindDrops, sample.Rx, q, 0),
+				counter(fmt.Sprintf("rx_queue_%d_xdp_drops", q), stage.XDP, sample.KindDrops, sample.Rx, q, 0),
+				counter(fmt.Sprintf("rx_queue_%d_xdp_tx_errors", q), stage.XDP, sample.KindDrops, sample.Rx, q, 0),
+				counter(fmt.Sprintf("tx_queue_%d_xdp_xmit_errors", q), stage.XDP, sample.KindDrops, sample.Tx, q, 0))
+		}
+		switch i {
+		case 100:
+			opts = append(opts, stats(func(s *sample.LinkStats) { s.RxDropped = 3000 }))
+		case 200:
+			opts = append(opts, qdisc(sample.Qdisc{Kind: "pfifo", Handle: "1:", Root: true, Limit: 100, Packets: 90000, Drops: 900}))
+		case 300:
+			opts = append(opts, counterValue("rx_queue_0_drops", 500))
+		case 400:
+			opts = append(opts, counterValue("rx_queue_1_xdp_drops", 700))
+		}
+		if i != 200 {
+			opts = append(opts, qdisc(sample.Qdisc{Kind: "noqueue", Root: true}))
+		}
+		bd.link("veth"+strconv.Itoa(i), opts...)
+	}
+	return bd.build()
+}
+
+// counterValue sets the value of a driver counter added before it.
+func counterValue(name string, v uint64) linkOpt {
+	return func(l *sample.Link) {
+		for i := range l.Counters {
+			if l.Counters[i].Name == name {
+				l.Counters[i].Value = v
+			}
+		}
+	}
 }

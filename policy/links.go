@@ -15,7 +15,8 @@ const allQueues = -2
 // counters only; allQueues = all).
 func counterSum(l *sample.Link, st stage.Stage, k sample.Kind, queue int) uint64 {
 	var n uint64
-	for _, c := range l.Counters {
+	for i := range l.Counters {
+		c := &l.Counters[i] // not a copy: this runs for every link several times
 		if c.Stage == st && c.Kind == k && (queue == allQueues || c.Queue == queue) {
 			n += c.Value
 		}
@@ -24,33 +25,52 @@ func counterSum(l *sample.Link, st stage.Stage, k sample.Kind, queue int) uint64
 }
 
 // stageDrops is the loss a driver reports at one stage: the larger of the device-wide sum and
-// the per-queue sum, because drivers often export both views of the same drops.
+// the per-queue sum, because drivers often export both views of the same drops. perQueue holds
+// the queues that dropped; nil when none did (the common case, kept free of allocations).
 func stageDrops(l *sample.Link, st stage.Stage) (total uint64, perQueue map[int]uint64) {
 	var dev, q uint64
-	perQueue = map[int]uint64{}
-	for _, c := range l.Counters {
-		if c.Stage != st || c.Kind != sample.KindDrops {
+	for i := range l.Counters {
+		c := &l.Counters[i]
+		if c.Value == 0 || c.Stage != st || c.Kind != sample.KindDrops {
 			continue
 		}
 		if c.Queue < 0 {
 			dev += c.Value
-		} else {
-			q += c.Value
-			perQueue[c.Queue] += c.Value
+			continue
 		}
+		q += c.Value
+		if perQueue == nil {
+			perQueue = map[int]uint64{}
+		}
+		perQueue[c.Queue] += c.Value
 	}
 	return max(dev, q), perQueue
 }
 
-// queuePackets is per-queue throughput from driver packet counters, when the driver has them.
+// queuePackets is per-queue throughput from driver packet counters, when the driver has them
+// (nil when it has none).
 func queuePackets(l *sample.Link, dir sample.Dir) map[int]uint64 {
-	out := map[int]uint64{}
+	var out map[int]uint64
 	for _, c := range l.Counters {
 		if c.Kind == sample.KindPackets && c.Dir == dir && c.Queue >= 0 {
+			if out == nil {
+				out = map[int]uint64{}
+			}
 			out[c.Queue] += c.Value
 		}
 	}
 	return out
+}
+
+// queuePacketsOf is queuePackets for one queue; ok says the driver counts that queue.
+func queuePacketsOf(l *sample.Link, dir sample.Dir, queue int) (n uint64, ok bool) {
+	for i := range l.Counters {
+		c := &l.Counters[i]
+		if c.Kind == sample.KindPackets && c.Dir == dir && c.Queue == queue {
+			n, ok = n+c.Value, true
+		}
+	}
+	return n, ok
 }
 
 // counterEvidence lists each driver counter of a stage and kind that moved.

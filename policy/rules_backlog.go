@@ -23,6 +23,9 @@ func backlogRules(e *engine) {
 }
 
 func backlogCPU(e *engine, c sample.SoftnetCPU, total uint64) {
+	if c.Dropped == 0 {
+		return
+	}
 	of := fmt.Sprintf("softnet.processed[cpu%d]", c.CPU)
 	x := e.ev(fmt.Sprintf("softnet.dropped[cpu%d]", c.CPU), uint64(c.Dropped), of, uint64(c.Processed))
 	if len(e.d.Softnet) > 1 && total > 0 {
@@ -66,6 +69,9 @@ func (e *engine) backlogLinks() []Evidence {
 }
 
 func flowLimitCPU(e *engine, c sample.SoftnetCPU, total uint64) {
+	if c.FlowLimitCount == 0 {
+		return
+	}
 	of := fmt.Sprintf("softnet.processed[cpu%d]", c.CPU)
 	x := e.ev(fmt.Sprintf("softnet.flow_limit_count[cpu%d]", c.CPU), uint64(c.FlowLimitCount), of, uint64(c.Processed))
 	x.Note = "counted on the enqueuing (IRQ) CPU"

@@ -27,7 +27,7 @@ func distributionRules(e *engine) {
 	for i := range e.d.Links {
 		l := &e.d.Links[i]
 		fs := device[l.Name]
-		if e.backlogHere(l) {
+		if len(hostWide) > 0 && e.backlogHere(l) {
 			fs = append(fs, hostWide...)
 		}
 		if len(fs) == 0 {
@@ -77,7 +77,7 @@ func (e *engine) backlogHere(l *sample.Link) bool {
 	}
 	if ip := e.d.InPath; ip != nil {
 		for _, dc := range ip.Drops {
-			if dc.Reason == "CPU_BACKLOG" && (dc.Link == l.Name || e.ifname[dc.Ifindex] == l.Name) {
+			if dc.Reason == "CPU_BACKLOG" && (dc.Link == l.Name || e.linkName(dc.Ifindex) == l.Name) {
 				return true
 			}
 		}

@@ -154,7 +154,7 @@ func reasons(e *engine, ip *sample.InPath) {
 		if deviceStage(rs.stage) {
 			k.iface = dc.Link
 			if k.iface == "" {
-				k.iface = e.ifname[dc.Ifindex]
+				k.iface = e.linkName(dc.Ifindex)
 			}
 		}
 		if _, ok := groups[k]; !ok {
@@ -290,6 +290,9 @@ func xdpCounters(e *engine) {
 	for i := range e.d.Links {
 		l := &e.d.Links[i]
 		drops, perQ := stageDrops(l, stage.XDP)
+		if drops == 0 {
+			continue
+		}
 		of := l.Name + " rx_packets"
 		ev := e.counterEvidence(l, stage.XDP, sample.KindDrops, of, l.Stats.RxPackets)
 		qev, q := e.queueSkew(l, perQ, sample.Rx)
@@ -332,7 +335,6 @@ func foreignXDP(e *engine, ip *sample.InPath) {
 	}
 }
 
-// pointsByQueue sums one in-path point of one link per queue.
 // pointsByQueue is the in-path packets at point pt of link per queue, from an index built on
 // first use: the funnel asks for every link and queue, and a scan of all points each time
 // was quadratic in the number of links.

@@ -23,6 +23,10 @@ func nicPhy(e *engine, l *sample.Link) {
 	s := l.Stats
 	rt := s.RxCrcErrors + s.RxFrameErrors + s.RxLengthErrors
 	drv, _ := stageDrops(l, stage.NICPhy)
+	drops := max(rt, drv)
+	if drops == 0 {
+		return
+	}
 	of := l.Name + " rx_packets"
 	ev := e.nonZero([]Evidence{
 		e.ev(l.Name+" rx_crc_errors", s.RxCrcErrors, of, s.RxPackets),
@@ -30,7 +34,7 @@ func nicPhy(e *engine, l *sample.Link) {
 		e.ev(l.Name+" rx_length_errors", s.RxLengthErrors, of, s.RxPackets),
 	})
 	ev = append(ev, e.counterEvidence(l, stage.NICPhy, sample.KindDrops, of, s.RxPackets)...)
-	f := e.add(obs{stage: stage.NICPhy, iface: l.Name, drops: max(rt, drv), through: s.RxPackets, of: of,
+	f := e.add(obs{stage: stage.NICPhy, iface: l.Name, drops: drops, through: s.RxPackets, of: of,
 		summary:  fmt.Sprintf("%s receives corrupt frames (CRC/frame/length errors): check cabling, optics, the link partner and FEC, not tuning", l.Name),
 		evidence: ev})
 	if f != nil {
@@ -47,6 +51,10 @@ func nicFifo(e *engine, l *sample.Link) {
 		rt = s.RxFifoErrors + s.RxOverErrors
 	}
 	drv, perQ := stageDrops(l, stage.NICFifo)
+	drops := max(rt, drv)
+	if drops == 0 {
+		return
+	}
 	of := l.Name + " rx_packets"
 	ev := e.nonZero([]Evidence{
 		e.ev(l.Name+" rx_missed_errors", s.RxMissedErrors, of, s.RxPackets),
@@ -56,7 +64,6 @@ func nicFifo(e *engine, l *sample.Link) {
 	ev = append(ev, e.counterEvidence(l, stage.NICFifo, sample.KindDrops, of, s.RxPackets)...)
 	qev, q := e.queueSkew(l, perQ, sample.Rx)
 	ev = append(ev, qev...)
-	drops := max(rt, drv)
 	f := e.add(obs{stage: stage.NICFifo, iface: l.Name, drops: drops, through: s.RxPackets, of: of,
 		summary:  fmt.Sprintf("%s drops frames in the NIC's FIFO/port buffer: the host does not drain the NIC fast enough", l.Name),
 		evidence: ev})
@@ -75,6 +82,10 @@ func nicTx(e *engine, l *sample.Link) {
 		rt += s.TxDropped
 	}
 	drv, _ := stageDrops(l, stage.NICTx)
+	drops := max(rt, drv)
+	if drops == 0 {
+		return
+	}
 	of := l.Name + " tx_packets"
 	ev := e.nonZero([]Evidence{
 		e.ev(l.Name+" tx_fifo_errors", s.TxFifoErrors, of, s.TxPackets),
@@ -85,7 +96,7 @@ func nicTx(e *engine, l *sample.Link) {
 		ev = append(ev, e.nonZero([]Evidence{e.ev(l.Name+" tx_dropped", s.TxDropped, of, s.TxPackets)})...)
 	}
 	ev = append(ev, e.counterEvidence(l, stage.NICTx, sample.KindDrops, of, s.TxPackets)...)
-	f := e.add(obs{stage: stage.NICTx, iface: l.Name, drops: max(rt, drv), through: s.TxPackets, of: of,
+	f := e.add(obs{stage: stage.NICTx, iface: l.Name, drops: drops, through: s.TxPackets, of: of,
 		summary:  fmt.Sprintf("%s loses packets in the NIC's transmit path (carrier/FIFO/aborted errors or driver TX drops): check link, pause frames and cabling", l.Name),
 		evidence: ev})
 	if f != nil {
@@ -93,38 +104,51 @@ func nicTx(e *engine, l *sample.Link) {
 	}
 }
 
-// handledStages are the stages whose driver counters a specific rule reads.
-var handledStages = map[stage.Stage]bool{
-	stage.NICPhy: true, stage.NICFifo: true, stage.NICTx: true,
-	stage.RxRing: true, stage.TxRing: true, stage.XDP: true,
+// handledStage: a specific rule reads the driver counters of these stages.
+func handledStage(s stage.Stage) bool {
+	switch s {
+	case stage.NICPhy, stage.NICFifo, stage.NICTx, stage.RxRing, stage.TxRing, stage.XDP:
+		return true
+	}
+	return false
 }
 
 // otherDeviceStages reports driver drop counters tagged with any other stage (a policer, a
 // steering miss, software RX drops) with that stage's class and no knob: nettune has no
 // remedy to propose for them.
 func otherDeviceStages(e *engine, l *sample.Link) {
-	seen := map[stage.Stage]bool{}
-	for _, c := range l.Counters {
-		if handledStages[c.Stage] || seen[c.Stage] || !c.Stage.Valid() {
+	var seen map[stage.Stage]bool
+	for i := range l.Counters {
+		st := l.Counters[i].Stage
+		if handledStage(st) || seen[st] || !st.Valid() {
 			continue
 		}
-		seen[c.Stage] = true
+		if seen == nil {
+			seen = map[stage.Stage]bool{}
+		}
+		seen[st] = true
+		drops, perQ := stageDrops(l, st)
+		events := counterSum(l, st, sample.KindEvents, allQueues)
+		if drops == 0 && events == 0 {
+			continue
+		}
 		through, of, dir := l.Stats.RxPackets, l.Name+" rx_packets", sample.Rx
-		if c.Stage.Transmit() {
+		if st.Transmit() {
 			through, of, dir = l.Stats.TxPackets, l.Name+" tx_packets", sample.Tx
 		}
-		drops, perQ := stageDrops(l, c.Stage)
-		ev := e.counterEvidence(l, c.Stage, sample.KindDrops, of, through)
-		qev, q := e.queueSkew(l, perQ, dir)
-		if f := e.add(obs{stage: c.Stage, iface: l.Name, drops: drops, through: through, of: of,
-			summary:  fmt.Sprintf("%s driver counters report drops at stage %s", l.Name, c.Stage),
-			evidence: append(ev, qev...)}); f != nil {
-			f.Queue = q
+		if drops > 0 {
+			ev := e.counterEvidence(l, st, sample.KindDrops, of, through)
+			qev, q := e.queueSkew(l, perQ, dir)
+			if f := e.add(obs{stage: st, iface: l.Name, drops: drops, through: through, of: of,
+				summary:  fmt.Sprintf("%s driver counters report drops at stage %s", l.Name, st),
+				evidence: append(ev, qev...)}); f != nil {
+				f.Queue = q
+			}
 		}
-		if ev := counterSum(l, c.Stage, sample.KindEvents, allQueues); ev > 0 {
-			e.add(obs{stage: c.Stage, iface: l.Name, drops: ev, through: through, of: of, pressure: true,
-				summary:  fmt.Sprintf("%s driver reports pressure events at stage %s (not loss by themselves)", l.Name, c.Stage),
-				evidence: e.counterEvidence(l, c.Stage, sample.KindEvents, of, through)})
+		if events > 0 {
+			e.add(obs{stage: st, iface: l.Name, drops: events, through: through, of: of, pressure: true,
+				summary:  fmt.Sprintf("%s driver reports pressure events at stage %s (not loss by themselves)", l.Name, st),
+				evidence: e.counterEvidence(l, st, sample.KindEvents, of, through)})
 		}
 	}
 }

@@ -64,6 +64,9 @@ func qdiscName(l *sample.Link, q sample.Qdisc) string {
 }
 
 func qdiscLink(e *engine, l *sample.Link) {
+	if !qdiscDropped(l) {
+		return
+	}
 	var shaped, saturated, childDrops bool
 	for _, q := range l.Qdiscs {
 		if q.Root && shaperKinds[q.Kind] {
@@ -123,6 +126,17 @@ func qdiscLink(e *engine, l *sample.Link) {
 	e.add(obs{stage: stage.TCIngress, class: stage.ClassPolicy, iface: l.Name, drops: ingress.drops, through: l.Stats.RxPackets, of: l.Name + " rx_packets",
 		summary:  fmt.Sprintf("%s ingress tc filters (police actions or programs) dropped packets: a policy decision", l.Name),
 		evidence: ingress.ev})
+}
+
+// qdiscDropped: some qdisc of l dropped packets. Most links' did not, and then qdiscLink has
+// nothing to report.
+func qdiscDropped(l *sample.Link) bool {
+	for _, q := range l.Qdiscs {
+		if q.Drops > 0 {
+			return true
+		}
+	}
+	return false
 }
 
 // shaperSaturated: the shaper sent at ≥ 90 % of its configured rate, so drops are the rate

@@ -13,15 +13,20 @@ import (
 func ringRules(e *engine) {
 	for i := range e.d.Links {
 		l := &e.d.Links[i]
-		rxRing(e, l)
-		txRing(e, l)
+		rxRingDrops(e, l)
+		rxAllocFailures(e, l)
+		txRingDrops(e, l)
+		txRingFull(e, l)
 	}
 }
 
-func rxRing(e *engine, l *sample.Link) {
+func rxRingDrops(e *engine, l *sample.Link) {
+	drops, perQ := stageDrops(l, stage.RxRing)
+	if drops == 0 {
+		return
+	}
 	of := l.Name + " rx_packets"
 	rx := l.Stats.RxPackets
-	drops, perQ := stageDrops(l, stage.RxRing)
 	ev := e.counterEvidence(l, stage.RxRing, sample.KindDrops, of, rx)
 	qev, q := e.queueSkew(l, perQ, sample.Rx)
 	f := e.add(obs{stage: stage.RxRing, iface: l.Name, drops: drops, through: rx, of: of,
@@ -31,17 +36,27 @@ func rxRing(e *engine, l *sample.Link) {
 		f.Queue = q
 		e.proposeRxRing(f, l)
 	}
-	if n := counterSum(l, stage.RxRing, sample.KindEvents, allQueues); n > 0 {
-		e.add(obs{stage: stage.RxRing, iface: l.Name, drops: n, through: rx, of: of, pressure: true,
-			summary:  fmt.Sprintf("%s: RX buffer allocation failures (may or may not drop packets; an unrefilled ring shows up as ring or FIFO drops)", l.Name),
-			evidence: e.counterEvidence(l, stage.RxRing, sample.KindEvents, of, rx)})
-	}
 }
 
-func txRing(e *engine, l *sample.Link) {
+// rxAllocFailures are pressure.
+func rxAllocFailures(e *engine, l *sample.Link) {
+	n := counterSum(l, stage.RxRing, sample.KindEvents, allQueues)
+	if n == 0 {
+		return
+	}
+	of := l.Name + " rx_packets"
+	e.add(obs{stage: stage.RxRing, iface: l.Name, drops: n, through: l.Stats.RxPackets, of: of, pressure: true,
+		summary:  fmt.Sprintf("%s: RX buffer allocation failures (may or may not drop packets; an unrefilled ring shows up as ring or FIFO drops)", l.Name),
+		evidence: e.counterEvidence(l, stage.RxRing, sample.KindEvents, of, l.Stats.RxPackets)})
+}
+
+func txRingDrops(e *engine, l *sample.Link) {
+	drops, perQ := stageDrops(l, stage.TxRing)
+	if drops == 0 {
+		return
+	}
 	of := l.Name + " tx_packets"
 	tx := l.Stats.TxPackets
-	drops, perQ := stageDrops(l, stage.TxRing)
 	ev := e.counterEvidence(l, stage.TxRing, sample.KindDrops, of, tx)
 	qev, q := e.queueSkew(l, perQ, sample.Tx)
 	if f := e.add(obs{stage: stage.TxRing, iface: l.Name, drops: drops, through: tx, of: of,
@@ -50,11 +65,20 @@ func txRing(e *engine, l *sample.Link) {
 		f.Queue = q
 		e.proposeTxRing(f, l)
 	}
+}
+
+// txRingFull: queue stops and qdisc requeues are pressure.
+func txRingFull(e *engine, l *sample.Link) {
 	stops := counterSum(l, stage.TxRing, sample.KindEvents, allQueues)
 	var requeues uint64
 	for _, qd := range l.Qdiscs {
 		requeues += qd.Requeues
 	}
+	if stops+requeues == 0 {
+		return
+	}
+	of := l.Name + " tx_packets"
+	tx := l.Stats.TxPackets
 	pev := e.counterEvidence(l, stage.TxRing, sample.KindEvents, of, tx)
 	if requeues > 0 {
 		pev = append(pev, e.ev(l.Name+" qdisc requeues", requeues, of, tx))

@@ -13,9 +13,9 @@ import (
 const DefaultStateDir = "/var/lib/nettune"
 
 const (
-	journalFile = "journal.jsonl"
-	sampleFile  = "sample.gob"
-	autoFile    = "auto.json"
+	journalFile  = "journal.jsonl"
+	baselineFile = "baseline.bin"
+	autoFile     = "auto.json"
 )
 
 // geteuid is replaced in tests to check the root requirement while running as root.

@@ -133,23 +133,13 @@ func (c *Collector) Sample() (*sample.Sample, error) {
 				s.Sysctls[k] = v
 			}
 		}
-		// rps_flow_cnt only matters when RFS is on, which takes the global flow table.
-		rfs := s.Sysctls["net.core.rps_sock_flow_entries"] != "0"
 		var physical []string // only devices with a parent bus have queue interrupts
 		for i := range s.Links {
 			if s.Links[i].Kind == "" && s.Links[i].Name != "lo" {
 				physical = append(physical, s.Links[i].Name)
 			}
-			if q, ok := c.rps[s.Links[i].Name]; ok && !fresh {
-				s.Links[i].RxQueues = q
-				continue
-			}
-			q, err := kstat.ReadRPS(sysRoot, s.Links[i].Name, netdev.RxQueueBound(&s.Links[i]), rfs)
-			if err != nil {
-				s.Errors = append(s.Errors, fmt.Sprintf("%s rps: %v", s.Links[i].Name, err))
-			}
-			s.Links[i].RxQueues = q
 		}
+		c.readRPS(s, sysRoot, fresh)
 		if s.Interrupts, err = kstat.ReadInterrupts(c.o.ProcRoot, sysRoot, physical); err != nil {
 			s.Errors = append(s.Errors, fmt.Sprintf("interrupts: %v", err))
 		}
@@ -175,6 +165,33 @@ func (c *Collector) Sample() (*sample.Sample, error) {
 		}
 	}
 	return s, nil
+}
+
+// readRPS fills each link's RPS settings: read on a fresh sample, else the kept ones.
+func (c *Collector) readRPS(s *sample.Sample, sysRoot string, fresh bool) {
+	// rps_flow_cnt only matters when RFS is on, which takes the global flow table.
+	rfs := s.Sysctls["net.core.rps_sock_flow_entries"] != "0"
+	var nd *kstat.NetDir
+	for i := range s.Links {
+		l := &s.Links[i]
+		if q, ok := c.rps[l.Name]; ok && !fresh {
+			l.RxQueues = q
+			continue
+		}
+		if nd == nil {
+			var err error
+			if nd, err = kstat.OpenNetDir(sysRoot); err != nil {
+				s.Errors = append(s.Errors, fmt.Sprintf("rps: %v", err))
+				return
+			}
+			defer nd.Close()
+		}
+		q, err := nd.RPS(l.Name, netdev.RxQueueBound(l), rfs)
+		if err != nil {
+			s.Errors = append(s.Errors, fmt.Sprintf("%s rps: %v", l.Name, err))
+		}
+		l.RxQueues = q
+	}
 }
 
 // keepSettings remembers a fresh sample's settings for the samples that reuse them.

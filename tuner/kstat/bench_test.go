@@ -26,11 +26,16 @@ func BenchmarkReadAll(b *testing.B) {
 		if _, err := ReadSysctls("/proc", DefaultSysctls); err != nil {
 			b.Fatal(err)
 		}
+		nd, err := OpenNetDir("/sys")
+		if err != nil {
+			b.Fatal(err)
+		}
 		for _, l := range links {
-			if _, err := ReadRPS("/sys", l, 0, true); err != nil {
+			if _, err := nd.RPS(l, 0, true); err != nil {
 				b.Fatal(err)
 			}
 		}
+		nd.Close()
 		if _, err := IRQBalanceRunning("/proc"); err != nil {
 			b.Fatal(err)
 		}

@@ -96,8 +96,9 @@ func TestHostReaders(t *testing.T) {
 		t.Errorf("tcp_rmem %q not normalized", v)
 	}
 
+	nd := netDir(t, "/sys")
 	for _, l := range links {
-		qs, err := ReadRPS("/sys", l, 0, true)
+		qs, err := nd.RPS(l, 0, true)
 		if err != nil {
 			t.Fatalf("rps %s: %v", l, err)
 		}

@@ -10,20 +10,39 @@ import (
 	"strconv"
 	"strings"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/nettune/nettune/tuner/sample"
 )
 
-// ReadRPS reads rps_cpus and rps_flow_cnt of every receive queue of a link from
-// <sys>/class/net/<link>/queues/rx-<n>/, sorted by queue. Each is a one-value sysfs file, so
-// there is no separate parser. queues is the link's allocated RX queue count when the caller
-// knows it (netlink's IFLA_NUM_RX_QUEUES): then no directory is listed, which matters at
-// 1 000 links; sysfs shows only the real (active) queues, fewer on veth, which allocates one
-// per possible CPU, so the first missing rx-N ends the list. flows
-// false skips rps_flow_cnt (it only matters when RFS is on: net.core.rps_sock_flow_entries
-// > 0), halving the sysfs reads. A link without a queues directory (not visible in this
-// sysfs) gives nil, nil.
-func ReadRPS(sysRoot, link string, queues int, flows bool) ([]sample.RxQueue, error) {
-	dir := filepath.Join(sysRoot, "class", "net", link, "queues")
+// NetDir is <sys>/class/net held open, so that per-link reads resolve only the link's part
+// of a path: at 1 000 links the shared prefix was about 15 % of each sysfs read.
+type NetDir struct {
+	fd   int
+	path string
+}
+
+// OpenNetDir opens <sysRoot>/class/net.
+func OpenNetDir(sysRoot string) (*NetDir, error) {
+	path := filepath.Join(sysRoot, "class", "net")
+	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, &fs.PathError{Op: "open", Path: path, Err: err}
+	}
+	return &NetDir{fd: fd, path: path}, nil
+}
+
+func (d *NetDir) Close() error { return unix.Close(d.fd) }
+
+// RPS reads rps_cpus and rps_flow_cnt of every receive queue of a link from
+// <link>/queues/rx-<n>/, sorted by queue. Each is a one-value sysfs file, so there is no
+// separate parser. queues is the link's allocated RX queue count when the caller knows it
+// (netlink's IFLA_NUM_RX_QUEUES): then no directory is listed, which matters at 1 000 links;
+// sysfs shows only the real (active) queues, fewer on veth, which allocates one per possible
+// CPU, so the first missing rx-N ends the list. flows false skips rps_flow_cnt (it only
+// matters when RFS is on: net.core.rps_sock_flow_entries > 0), halving the sysfs reads. A
+// link without a queues directory (not visible in this sysfs) gives nil, nil.
+func (d *NetDir) RPS(link string, queues int, flows bool) ([]sample.RxQueue, error) {
 	var idx []int
 	if queues > 0 {
 		idx = make([]int, queues)
@@ -32,14 +51,14 @@ func ReadRPS(sysRoot, link string, queues int, flows bool) ([]sample.RxQueue, er
 		}
 	} else {
 		var err error
-		if idx, err = listRxQueues(dir); err != nil || idx == nil {
+		if idx, err = listRxQueues(filepath.Join(d.path, link, "queues")); err != nil || idx == nil {
 			return nil, err
 		}
 	}
 	var out []sample.RxQueue
 	for _, q := range idx {
-		qdir := filepath.Join(dir, "rx-"+strconv.Itoa(q))
-		cpus, err := readValue(filepath.Join(qdir, "rps_cpus"))
+		qdir := link + "/queues/rx-" + strconv.Itoa(q) + "/"
+		cpus, err := readValueAt(d.fd, d.path, qdir+"rps_cpus")
 		if errors.Is(err, fs.ErrNotExist) {
 			break // past the real queues (or, for rx-0, a link this sysfs does not show)
 		}
@@ -48,7 +67,7 @@ func ReadRPS(sysRoot, link string, queues int, flows bool) ([]sample.RxQueue, er
 		}
 		rq := sample.RxQueue{Queue: q, RPSCPUs: cpus}
 		if flows {
-			cnt, err := readValue(filepath.Join(qdir, "rps_flow_cnt"))
+			cnt, err := readValueAt(d.fd, d.path, qdir+"rps_flow_cnt")
 			if err != nil {
 				return nil, fmt.Errorf("rps %s: %w", link, err)
 			}

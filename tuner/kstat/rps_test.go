@@ -11,8 +11,19 @@ import (
 	"github.com/nettune/nettune/tuner/sample"
 )
 
+// netDir opens <sysRoot>/class/net for the length of the test.
+func netDir(t testing.TB, sysRoot string) *NetDir {
+	d, err := OpenNetDir(sysRoot)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { d.Close() })
+	return d
+}
+
 func TestReadRPS(t *testing.T) {
-	got, err := ReadRPS("testdata/mlx5-host/sys", "ens1f0np0", 0, true)
+	mlx := netDir(t, "testdata/mlx5-host/sys")
+	got, err := mlx.RPS("ens1f0np0", 0, true)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -30,24 +41,24 @@ func TestReadRPS(t *testing.T) {
 	}
 
 	// With the queue count known (from netlink) no directory is listed: same result.
-	known, err := ReadRPS("testdata/mlx5-host/sys", "ens1f0np0", 12, true)
+	known, err := mlx.RPS("ens1f0np0", 12, true)
 	if err != nil || !cmp.Equal(known, got) {
 		t.Errorf("with queue count: %v %+v", err, known)
 	}
 
 	// More allocated queues than real ones (veth): the list ends at the first missing rx-N.
-	fewer, err := ReadRPS("testdata/mlx5-host/sys", "ens1f0np0", 64, true)
+	fewer, err := mlx.RPS("ens1f0np0", 64, true)
 	if err != nil || !cmp.Equal(fewer, got) {
 		t.Errorf("allocated > real queues: %v %+v", err, fewer)
 	}
 
 	// Without RFS the flow counts are not read.
-	noflows, err := ReadRPS("testdata/mlx5-host/sys", "ens1f0np0", 12, false)
+	noflows, err := mlx.RPS("ens1f0np0", 12, false)
 	if err != nil || len(noflows) != 12 || noflows[0].RPSFlowCnt != 0 || noflows[0].RPSCPUs != "e" {
 		t.Errorf("without flows: %v %+v", err, noflows)
 	}
 
-	got, err = ReadRPS("testdata/vm-6.18/sys", "eth0", 0, true)
+	got, err = netDir(t, "testdata/vm-6.18/sys").RPS("eth0", 0, true)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -57,7 +68,7 @@ func TestReadRPS(t *testing.T) {
 }
 
 func TestReadRPSNoQueues(t *testing.T) {
-	got, err := ReadRPS("testdata/mlx5-host/sys", "ens1f1np1", 0, true)
+	got, err := netDir(t, "testdata/mlx5-host/sys").RPS("ens1f1np1", 0, true)
 	if got != nil || err != nil {
 		t.Fatalf("got %v, %v; want nil, nil", got, err)
 	}
@@ -69,8 +80,14 @@ func TestReadRPSBadValue(t *testing.T) {
 	if err := os.WriteFile(root+"/class/net/lo/queues/rx-0/rps_flow_cnt", []byte("many\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := ReadRPS(root, "lo", 0, true); err == nil {
+	if _, err := netDir(t, root).RPS("lo", 0, true); err == nil {
 		t.Fatal("no error for a non-numeric rps_flow_cnt")
+	}
+}
+
+func TestOpenNetDirMissing(t *testing.T) {
+	if _, err := OpenNetDir(t.TempDir()); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("sysfs without class/net: %v", err)
 	}
 }
 

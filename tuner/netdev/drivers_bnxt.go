@@ -54,7 +54,7 @@ func init() {
 // combined channels ring i carries RX and TX queue i; with separate channels the TX rings
 // follow the RX rings, so TX queue j is ring tx_base+j, tx_base being the first ring that
 // has TX strings.
-func bnxtTxQueues(_ map[string]uint64, cs []sample.Counter) {
+func bnxtTxQueues(_ []string, cs []sample.Counter) {
 	base := -1
 	for _, c := range cs {
 		if c.Dir == sample.Tx && c.Queue >= 0 && (base < 0 || c.Queue < base) {

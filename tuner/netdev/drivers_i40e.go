@@ -1,6 +1,10 @@
 package netdev
 
-import "github.com/nettune/nettune/tuner/sample"
+import (
+	"slices"
+
+	"github.com/nettune/nettune/tuner/sample"
+)
 
 // i40e (i40e_ethtool.c, DRIVERS.md §6). Per-queue names are rx-%u.packets since ~4.18 and
 // rx-%u.rx_packets before. Hardware counters are offset-relative: the 32-bit ones
@@ -48,8 +52,8 @@ func init() {
 
 // i40eRxDropped: before 6.7 (no rx_missed_errors string) rx_dropped carried the 32-bit
 // GLV_RDPC; from 6.7 it is GL_RXERR1, read with a 64-bit offset.
-func i40eRxDropped(stats map[string]uint64, cs []sample.Counter) {
-	if _, ok := stats["rx_missed_errors"]; ok {
+func i40eRxDropped(names []string, cs []sample.Counter) {
+	if slices.Contains(names, "rx_missed_errors") {
 		return
 	}
 	if c := counter(cs, "rx_dropped"); c != nil {

@@ -2,7 +2,9 @@ package netdev
 
 import (
 	"bytes"
+	"cmp"
 	"fmt"
+	"slices"
 	"unsafe"
 
 	"github.com/safchain/ethtool"
@@ -52,13 +54,26 @@ type ifreqData struct {
 	_    [16]byte // the rest of the ifreq union
 }
 
-// statsConn reads ethtool -S with one ETHTOOL_GSTATS ioctl per link. The library reads
-// driver info, names and values each time: three ioctls, and a map of new strings.
+// drvinfo is struct ethtool_drvinfo (include/uapi/linux/ethtool.h).
+type drvinfo struct {
+	cmd                                                    uint32
+	driver, version, fwVersion, busInfo, eromVersion       [32]byte
+	reserved2                                              [12]byte
+	nPrivFlags, nStats, testinfoLen, eedumpLen, regdumpLen uint32
+}
+
+// statsConn reads ethtool -S with one ETHTOOL_GSTATS ioctl per link (the library reads
+// driver info, names and values each time: three ioctls, and a map of new strings), and
+// driver info and channels into buffers of its own: the library allocates the six strings
+// of the driver info per call, and hands the kernel stack addresses (see readEthtool).
 type statsConn struct {
-	fd    int
-	stats *gstats
-	strs  *gstrings // allocated on the first miss
-	names map[statsKey][]string
+	fd      int
+	stats   *gstats
+	strs    *gstrings // allocated on the first miss
+	plans   map[statsKey]*plan
+	info    *drvinfo
+	ch      *ethtool.Channels // the library's type is struct ethtool_channels
+	drivers interner          // driver names: a thousand veths share one string
 }
 
 func newStatsConn() (*statsConn, error) {
@@ -66,23 +81,49 @@ func newStatsConn() (*statsConn, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &statsConn{fd: fd, stats: new(gstats), names: map[statsKey][]string{}}, nil
+	return &statsConn{fd: fd, stats: new(gstats), plans: map[statsKey]*plan{}, info: new(drvinfo),
+		ch: new(ethtool.Channels), drivers: interner{}}, nil
+}
+
+// driverInfo reads the driver name and statistics count of intf; the other fields of the
+// result stay empty.
+func (c *statsConn) driverInfo(intf string) (ethtool.DrvInfo, error) {
+	*c.info = drvinfo{cmd: unix.ETHTOOL_GDRVINFO}
+	if err := c.ioctl(intf, unsafe.Pointer(c.info)); err != nil {
+		return ethtool.DrvInfo{}, err
+	}
+	return ethtool.DrvInfo{Driver: c.drivers.cString(c.info.driver[:]), NStats: c.info.nStats}, nil
+}
+
+// channels reads ethtool -l of intf.
+func (c *statsConn) channels(intf string) (ethtool.Channels, error) {
+	*c.ch = ethtool.Channels{Cmd: unix.ETHTOOL_GCHANNELS}
+	if err := c.ioctl(intf, unsafe.Pointer(c.ch)); err != nil {
+		return ethtool.Channels{}, err
+	}
+	return *c.ch, nil
 }
 
 func (c *statsConn) Close() { unix.Close(c.fd) }
 
-// read returns the -S values of link intf, whose string set k describes.
-func (c *statsConn) read(intf string, k statsKey) (map[string]uint64, error) {
+// read returns the normalized -S counters of link intf, whose string set k describes. The
+// names are asked for, and planned, once per string set; a set of which nettune understands
+// no name is not read at all.
+func (c *statsConn) read(intf string, k statsKey) ([]sample.Counter, error) {
 	if k.n > ethtool.MAX_GSTRINGS {
 		return nil, fmt.Errorf("%d statistics: more than %d", k.n, ethtool.MAX_GSTRINGS)
 	}
-	names, ok := c.names[k]
+	p, ok := c.plans[k]
 	if !ok {
-		var err error
-		if names, err = c.strings(intf, k.n); err != nil {
+		names, err := c.strings(intf, k.n)
+		if err != nil {
 			return nil, err
 		}
-		c.names[k] = names
+		p = planFor(k.driver, names)
+		c.plans[k] = p
+	}
+	if p == nil {
+		return nil, nil
 	}
 	c.stats.cmd, c.stats.n = unix.ETHTOOL_GSTATS, k.n
 	if err := c.ioctl(intf, unsafe.Pointer(c.stats)); err != nil {
@@ -91,21 +132,20 @@ func (c *statsConn) read(intf string, k statsKey) (map[string]uint64, error) {
 	if c.stats.n != k.n {
 		return nil, fmt.Errorf("%w: statistics count changed from %d to %d while reading", ErrUnavailable, k.n, c.stats.n)
 	}
-	out := make(map[string]uint64, len(names))
-	for i, name := range names {
-		if name != "" {
-			out[name] = c.stats.data[i]
-		}
-	}
-	return out, nil
+	return p.fill(c.stats.data[:k.n]), nil
 }
 
-// forget drops the names kept for links not in live: where devices come and go (VF
-// representors, one per pod), per-link names would otherwise pile up for the process's life.
-func (c *statsConn) forget(live map[int]bool) {
-	for k := range c.names {
-		if k.ifindex != 0 && !live[k.ifindex] {
-			delete(c.names, k)
+// forget drops the plans kept for links not in live (sorted by index): where devices come
+// and go (VF representors, one per pod), per-link plans would otherwise pile up for the
+// process's life.
+func (c *statsConn) forget(live []sample.Link) {
+	for k := range c.plans {
+		if k.ifindex == 0 {
+			continue
+		}
+		_, ok := slices.BinarySearchFunc(live, k.ifindex, func(l sample.Link, i int) int { return cmp.Compare(l.Index, i) })
+		if !ok {
+			delete(c.plans, k)
 		}
 	}
 }

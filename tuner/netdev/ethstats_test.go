@@ -2,7 +2,7 @@ package netdev
 
 import (
 	"errors"
-	"maps"
+	"slices"
 	"testing"
 
 	"github.com/safchain/ethtool"
@@ -12,8 +12,8 @@ import (
 	"github.com/nettune/nettune/tuner/sample"
 )
 
-// statsConn reads what the library reads, asks for names once per string set, and shares
-// them between veths only when their queue counts agree.
+// statsConn reads what the library reads (driver info, channels, -S), asks for names once
+// per string set, and shares their plan between veths only when their queue counts agree.
 func TestStatsConnMatchesLibrary(t *testing.T) {
 	a, b := lab.NewNS(t, "ndA"), lab.NewNS(t, "ndB")
 	v4 := lab.NewVeth(t, a, b, lab.VethOpts{Queues: 4})
@@ -37,9 +37,15 @@ func TestStatsConnMatchesLibrary(t *testing.T) {
 			if err != nil {
 				return err
 			}
+			if got, err := c.driverInfo(name); err != nil || got.Driver != info.Driver || got.NStats != info.NStats {
+				t.Errorf("%s: statsConn driver info %+v %v, library %+v", name, got, err, info)
+			}
 			var queues *sample.Channels
 			switch ch, err := lib.GetChannels(name); {
 			case err == nil:
+				if got, err := c.channels(name); err != nil || got != ch {
+					t.Errorf("%s: statsConn channels %+v %v, library %+v", name, got, err, ch)
+				}
 				queues = &sample.Channels{Rx: ch.RxCount, Tx: ch.TxCount}
 			case kernelBefore(t, 6, 1): // seen on 5.10: no sharing without queue counts
 				wantSets = 3
@@ -51,21 +57,21 @@ func TestStatsConnMatchesLibrary(t *testing.T) {
 			if err != nil {
 				return err
 			}
-			want, err := lib.Stats(name) // no traffic: the values stand still
+			stats, err := lib.Stats(name) // no traffic: the values stand still
 			if err != nil {
 				return err
 			}
-			if len(want) == 0 || !maps.Equal(got, want) {
+			if want := Normalize(info.Driver, stats); len(want) == 0 || !slices.Equal(got, want) {
 				t.Errorf("%s: statsConn %v, library %v", name, got, want)
 			}
 		}
-		if len(c.names) != wantSets {
-			t.Errorf("%d string sets cached, want %d", len(c.names), wantSets)
+		if len(c.plans) != wantSets {
+			t.Errorf("%d string sets cached, want %d", len(c.plans), wantSets)
 		}
-		c.names[statsKey{ifindex: 99, driver: "mlx5_core", n: 1}] = []string{"rx_packets"}
-		c.forget(map[int]bool{100: true, 101: true, 102: true})
-		if len(c.names) != wantSets {
-			t.Errorf("names of a link that is gone kept: %d string sets, want %d", len(c.names), wantSets)
+		c.plans[statsKey{ifindex: 99, driver: "mlx5_core", n: 1}] = nil
+		c.forget([]sample.Link{{Index: 100}, {Index: 101}, {Index: 102}})
+		if len(c.plans) != wantSets {
+			t.Errorf("plan of a link that is gone kept: %d string sets, want %d", len(c.plans), wantSets)
 		}
 
 		if _, err := c.read("nosuchlink0", statsKey{n: 1}); !errors.Is(err, unix.ENODEV) {

@@ -14,18 +14,20 @@ import (
 // reported as missing, never as zero.
 var ErrUnavailable = errors.New("ethtool data unavailable")
 
-// ethtoolAPI is the part of safchain/ethtool the reader uses; tests substitute a fake to
+// ethtoolAPI is what the reader reads per link (ethtoolConn); tests substitute a fake to
 // exercise the validation below.
 type ethtoolAPI interface {
-	DriverInfo(intf string) (ethtool.DrvInfo, error)
-	Stats(intf string, k statsKey) (map[string]uint64, error)
-	Forget(live map[int]bool) // drop what was kept for links that are gone
+	DriverInfo(intf string) (ethtool.DrvInfo, error)            // driver name and statistics count only
+	Counters(intf string, k statsKey) ([]sample.Counter, error) // normalized -S
+	// Forget drops what was kept for links not in live (sorted by index).
+	Forget(live []sample.Link)
 	GetRing(intf string) (ethtool.Ring, error)
 	GetChannels(intf string) (ethtool.Channels, error)
 	Close()
 }
 
-// ethtoolConn is the library handle with a -S reader of its own (see statsConn).
+// ethtoolConn is the library handle, for rings, with a reader of its own for the rest (see
+// statsConn).
 type ethtoolConn struct {
 	*ethtool.Ethtool
 	stats *statsConn
@@ -44,11 +46,19 @@ func newEthtoolConn() (*ethtoolConn, error) {
 	return &ethtoolConn{Ethtool: e, stats: s}, nil
 }
 
-func (c *ethtoolConn) Stats(intf string, k statsKey) (map[string]uint64, error) {
+func (c *ethtoolConn) DriverInfo(intf string) (ethtool.DrvInfo, error) {
+	return c.stats.driverInfo(intf)
+}
+
+func (c *ethtoolConn) GetChannels(intf string) (ethtool.Channels, error) {
+	return c.stats.channels(intf)
+}
+
+func (c *ethtoolConn) Counters(intf string, k statsKey) ([]sample.Counter, error) {
 	return c.stats.read(intf, k)
 }
 
-func (c *ethtoolConn) Forget(live map[int]bool) { c.stats.forget(live) }
+func (c *ethtoolConn) Forget(live []sample.Link) { c.stats.forget(live) }
 
 func (c *ethtoolConn) Close() {
 	c.stats.Close()
@@ -58,14 +68,15 @@ func (c *ethtoolConn) Close() {
 // errGone reports that the interface disappeared between the link dump and the ioctl.
 var errGone = errors.New("link gone")
 
-// readEthtool fills Driver, Ring, Channels, Ethtool and Counters of l (channels before
+// readEthtool fills Driver, Ring, Channels and Counters of l (channels before
 // -S: veth's statistic names follow from its queue counts). Operations the driver lacks
 // (EOPNOTSUPP: veth rings, lo) leave their fields empty without error.
 //
 // safchain/ethtool v0.7.0 passes stack addresses to the kernel as uintptr, so a stack move
-// during the call makes it return an empty result with a nil error. Every result of the
-// library is validated and, when it is impossible, read once more; a second impossible
-// result is reported as ErrUnavailable. (-S is read by statsConn, which has no such bug.)
+// during the call makes it return an empty result with a nil error. The ring, the one
+// result still read through the library, is validated and, when it is impossible, read
+// once more; a second impossible result is reported as ErrUnavailable. (Driver info,
+// channels and -S are read by statsConn, which has no such bug.)
 //
 // noRing (may be nil) remembers drivers whose ring query was refused with EOPNOTSUPP: ring
 // support is a property of the driver's ethtool_ops, so one refusal answers for every link
@@ -76,8 +87,7 @@ func readEthtool(e ethtoolAPI, l *sample.Link, noRing map[string]bool) error {
 		errs = append(errs, fmt.Errorf("%s: ethtool %s: %w", l.Name, what, err))
 	}
 
-	info, err := retry(func() (ethtool.DrvInfo, error) { return e.DriverInfo(l.Name) },
-		func(i ethtool.DrvInfo) bool { return i.Driver != "" })
+	info, err := e.DriverInfo(l.Name)
 	switch {
 	case err == nil:
 		l.Driver = info.Driver
@@ -106,8 +116,7 @@ func readEthtool(e ethtoolAPI, l *sample.Link, noRing map[string]bool) error {
 		fail("-g", err)
 	}
 
-	ch, err := retry(func() (ethtool.Channels, error) { return e.GetChannels(l.Name) },
-		func(c ethtool.Channels) bool { return c.MaxRx+c.MaxTx+c.MaxCombined != 0 })
+	ch, err := e.GetChannels(l.Name)
 	switch {
 	case err == nil:
 		l.Channels = &sample.Channels{Rx: ch.RxCount, Tx: ch.TxCount, Combined: ch.CombinedCount,
@@ -118,13 +127,13 @@ func readEthtool(e ethtoolAPI, l *sample.Link, noRing map[string]bool) error {
 		fail("-l", err)
 	}
 	// The driver info says how many statistics there are: without it there is no -S, and
-	// a driver that lists none (NStats 0) rightly has an empty set.
-	if info.NStats > 0 {
-		stats, err := e.Stats(l.Name, statsKeyOf(l.Index, l.Driver, info.NStats, l.Channels))
+	// a driver that lists none (NStats 0) rightly has an empty set. Without a table for the
+	// driver no counter could be normalized: -S is not read.
+	if info.NStats > 0 && drivers[l.Driver] != nil {
+		cs, err := e.Counters(l.Name, statsKeyOf(l.Index, l.Driver, info.NStats, l.Channels))
 		switch {
 		case err == nil:
-			l.Ethtool = stats
-			l.Counters = Normalize(l.Driver, stats)
+			l.Counters = cs
 		case errors.Is(err, unix.ENODEV):
 			return errGone
 		case !unsupported(err):

@@ -45,12 +45,12 @@ func (f *fakeEthtool) DriverInfo(string) (ethtool.DrvInfo, error) {
 	return nth(f, "info", f.info), nil
 }
 
-func (f *fakeEthtool) Stats(_ string, k statsKey) (map[string]uint64, error) {
+func (f *fakeEthtool) Counters(_ string, k statsKey) ([]sample.Counter, error) {
 	f.keys = append(f.keys, k)
 	if f.statsErr != nil {
 		return nil, f.statsErr
 	}
-	return nth(f, "stats", f.stats), nil
+	return Normalize(k.driver, nth(f, "stats", f.stats)), nil
 }
 
 func (f *fakeEthtool) GetRing(string) (ethtool.Ring, error) {
@@ -71,7 +71,7 @@ func (f *fakeEthtool) GetChannels(string) (ethtool.Channels, error) {
 	return nth(f, "ch", f.ch), nil
 }
 
-func (f *fakeEthtool) Forget(map[int]bool) {}
+func (f *fakeEthtool) Forget([]sample.Link) {}
 
 func (f *fakeEthtool) Close() {}
 
@@ -82,26 +82,26 @@ var (
 	ch8        = ethtool.Channels{CombinedCount: 8, MaxCombined: 63}
 )
 
-// The library's silent empty results are read again; -S comes from statsConn, read once.
+// The library's silent empty ring is read again; the rest comes from statsConn, read once.
 func TestReadEthtoolRetriesEmptyResults(t *testing.T) {
 	f := &fakeEthtool{
-		info:  []ethtool.DrvInfo{{}, ixgbeInfo},
+		info:  []ethtool.DrvInfo{ixgbeInfo},
 		stats: []map[string]uint64{ixgbeStats},
 		ring:  []ethtool.Ring{{}, ring4k},
-		ch:    []ethtool.Channels{{}, ch8},
+		ch:    []ethtool.Channels{ch8},
 	}
 	l := sample.Link{Name: "eth1"}
 	if err := readEthtool(f, &l, nil); err != nil {
 		t.Fatal(err)
 	}
-	if l.Driver != "ixgbe" || len(l.Ethtool) != 2 || l.Ring == nil || l.Ring.RxMax != 4096 ||
+	if l.Driver != "ixgbe" || l.Ring == nil || l.Ring.RxMax != 4096 ||
 		l.Channels == nil || l.Channels.Combined != 8 {
 		t.Fatalf("got %+v", l)
 	}
 	if len(l.Counters) != 1 || l.Counters[0].Name != "rx_missed_errors" {
 		t.Fatalf("counters %+v", l.Counters)
 	}
-	for op, want := range map[string]int{"info": 2, "ring": 2, "ch": 2, "stats": 1} {
+	for op, want := range map[string]int{"info": 1, "ring": 2, "ch": 1, "stats": 1} {
 		if f.calls[op] != want {
 			t.Errorf("%s called %d times, want %d", op, f.calls[op], want)
 		}
@@ -110,23 +110,21 @@ func TestReadEthtoolRetriesEmptyResults(t *testing.T) {
 
 func TestReadEthtoolReportsPersistentEmptyResults(t *testing.T) {
 	f := &fakeEthtool{
-		info:  []ethtool.DrvInfo{{}},
-		stats: []map[string]uint64{{}},
+		info:  []ethtool.DrvInfo{ixgbeInfo},
+		stats: []map[string]uint64{ixgbeStats},
 		ring:  []ethtool.Ring{{RxPending: 256}},
-		ch:    []ethtool.Channels{{}},
+		ch:    []ethtool.Channels{ch8},
 	}
 	l := sample.Link{Name: "eth1"}
 	err := readEthtool(f, &l, nil)
 	if !errors.Is(err, ErrUnavailable) {
 		t.Fatalf("err = %v, want ErrUnavailable", err)
 	}
-	if l.Driver != "" || l.Ethtool != nil || l.Ring != nil || l.Channels != nil {
-		t.Fatalf("unavailable data filled in: %+v", l)
+	if l.Ring != nil || l.Driver != "ixgbe" || l.Channels == nil || len(l.Counters) != 1 {
+		t.Fatalf("unavailable ring filled in, or the rest left out: %+v", l)
 	}
-	for op, want := range map[string]int{"info": 2, "ring": 2, "ch": 2, "stats": 0} {
-		if f.calls[op] != want {
-			t.Errorf("%s called %d times, want %d (no -S without the driver's count)", op, f.calls[op], want)
-		}
+	if f.calls["ring"] != 2 {
+		t.Errorf("ring read %d times, want 2", f.calls["ring"])
 	}
 }
 
@@ -152,7 +150,7 @@ func TestReadEthtoolUnsupported(t *testing.T) {
 	if err := readEthtool(lo, &l, nil); err != nil {
 		t.Fatal(err)
 	}
-	if l.Driver != "" || l.Ethtool != nil || l.Ring != nil || l.Channels != nil {
+	if l.Driver != "" || l.Counters != nil || l.Ring != nil || l.Channels != nil {
 		t.Fatalf("got %+v", l)
 	}
 }
@@ -177,20 +175,23 @@ func TestReadEthtoolRemembersDriversWithoutRings(t *testing.T) {
 	}
 }
 
-// A driver that reports no statistics at all returns an empty set: not an error.
+// A driver that reports no statistics at all returns an empty set, and one without a table
+// is not asked for -S (nothing of it could be normalized): neither is an error.
 func TestReadEthtoolNoStats(t *testing.T) {
-	f := &fakeEthtool{
-		info:  []ethtool.DrvInfo{{Driver: "bridge", NStats: 0}},
-		stats: []map[string]uint64{{}},
-		ring:  []ethtool.Ring{ring4k},
-		ch:    []ethtool.Channels{ch8},
-	}
-	l := sample.Link{Name: "br0"}
-	if err := readEthtool(f, &l, nil); err != nil {
-		t.Fatal(err)
-	}
-	if l.Driver != "bridge" || l.Ethtool != nil || f.calls["stats"] != 0 {
-		t.Fatalf("got %+v after %d -S reads", l, f.calls["stats"])
+	for _, info := range []ethtool.DrvInfo{{Driver: "ixgbe", NStats: 0}, {Driver: "bridge", NStats: 12}} {
+		f := &fakeEthtool{
+			info:  []ethtool.DrvInfo{info},
+			stats: []map[string]uint64{ixgbeStats},
+			ring:  []ethtool.Ring{ring4k},
+			ch:    []ethtool.Channels{ch8},
+		}
+		l := sample.Link{Name: "eth1"}
+		if err := readEthtool(f, &l, nil); err != nil {
+			t.Fatal(err)
+		}
+		if l.Driver != info.Driver || l.Counters != nil || len(f.keys) != 0 {
+			t.Fatalf("%s: got %+v after %d -S reads", info.Driver, l, len(f.keys))
+		}
 	}
 }
 

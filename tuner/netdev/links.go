@@ -16,8 +16,9 @@ const (
 	operUp      = 6
 )
 
-// parseLink decodes one RTM_NEWLINK message body (ifinfomsg + attributes).
-func parseLink(b []byte) (sample.Link, error) {
+// parseLink decodes one RTM_NEWLINK message body (ifinfomsg + attributes); the kind comes
+// from kinds.
+func parseLink(b []byte, kinds interner) (sample.Link, error) {
 	var l sample.Link
 	if len(b) < unix.SizeofIfInfomsg {
 		return l, fmt.Errorf("link message: %d bytes", len(b))
@@ -50,7 +51,7 @@ func parseLink(b []byte) (sample.Link, error) {
 		case unix.IFLA_LINKINFO:
 			_ = walkAttrs(d, func(typ uint16, d []byte) {
 				if typ == unix.IFLA_INFO_KIND {
-					l.Kind = cString(d)
+					l.Kind = kinds.cString(d)
 				}
 			})
 		case unix.IFLA_STATS64:
@@ -68,10 +69,31 @@ func parseLink(b []byte) (sample.Link, error) {
 
 // cString returns a NUL-terminated netlink string.
 func cString(d []byte) string {
+	return string(trimNUL(d))
+}
+
+// trimNUL cuts d at its first NUL.
+func trimNUL(d []byte) []byte {
 	if i := bytes.IndexByte(d, 0); i >= 0 {
-		d = d[:i]
+		return d[:i]
 	}
-	return string(d)
+	return d
+}
+
+// interner hands out one string per distinct value, for strings that repeat across links
+// (a thousand veths are all of kind "veth", their qdiscs all "pfifo_fast"): one allocation
+// per value instead of one per link. It holds few values: kinds and driver names.
+type interner map[string]string
+
+// cString returns the NUL-terminated netlink string d, interned.
+func (in interner) cString(d []byte) string {
+	d = trimNUL(d)
+	if s, ok := in[string(d)]; ok { // no allocation for the lookup
+		return s
+	}
+	s := string(d)
+	in[s] = s
+	return s
 }
 
 // stats64 decodes struct rtnl_link_stats64 (include/uapi/linux/if_link.h), an array of u64

@@ -51,15 +51,16 @@ func w32(m meaning) meaning {
 // device-wide counters; queue holds per-queue templates in which "%d" stands for the queue
 // index (the first run of digits in the name). Neither holds totals of counters that are
 // already listed, so summing a stage's drops never counts a packet twice. INFO counters are
-// left out: they stay in the raw Ethtool map only. Some drivers repeat rtnl fields under
-// the same name (ixgbe rx_missed_errors, i40e rx_dropped): they are kept for their driver-
-// specific stage, so a consumer must not add them to the same link's Stats as well.
+// left out. Some drivers repeat rtnl fields under the same name (ixgbe rx_missed_errors,
+// i40e rx_dropped): they are kept for their driver-specific stage, so a consumer must not
+// add them to the same link's Stats as well.
 type driverTable struct {
 	device map[string]meaning
 	queue  map[string]meaning
-	// adjust, when set, fixes meanings that depend on the whole counter set (kernel version
-	// or ring layout visible only from the other names).
-	adjust func(stats map[string]uint64, cs []sample.Counter)
+	// adjust, when set, fixes meanings that depend on the whole string set (kernel version
+	// or ring layout visible only from the other names). It sees names, never values: it
+	// runs once per string set (see plan).
+	adjust func(names []string, cs []sample.Counter)
 }
 
 // drivers is keyed by the ethtool driver name (ethtool -i "driver:"); each drivers_*.go
@@ -70,25 +71,70 @@ var drivers = map[string]*driverTable{}
 // Names are matched exactly per driver; an unknown driver gives nil, since no counter name
 // means the same thing across all drivers.
 func Normalize(driver string, stats map[string]uint64) []sample.Counter {
-	t := drivers[driver]
-	if t == nil || len(stats) == 0 {
-		return nil
-	}
-	out := make([]sample.Counter, 0, len(stats))
+	names := make([]string, 0, len(stats))
+	values := make([]uint64, 0, len(stats))
 	for name, v := range stats {
-		m, q, ok := t.lookup(name)
-		if !ok {
-			continue
-		}
-		out = append(out, sample.Counter{Name: name, Stage: m.stage, Kind: m.kind, Dir: m.dir,
-			Queue: q, Value: v, Wrap32: m.wrap32})
+		names = append(names, name)
+		values = append(values, v)
 	}
-	if len(out) == 0 {
+	return planFor(driver, names).fill(values)
+}
+
+// plan is the normalization of one ethtool string set: the counters nettune understands,
+// sorted by name and with Value zero, and for each the index of its value in the set. The
+// names, and thus the plan, are the same for every link with the same statsKey (1 000 veths
+// with equal queue counts), so reading a link's -S only copies values into a copy of them.
+type plan struct {
+	counters []sample.Counter
+	index    []int
+}
+
+// planFor returns the plan of driver's string set names (values come in this order); nil
+// when the driver is unknown or no name is understood. A name the set repeats takes its
+// last value, as in a map built from the set.
+func planFor(driver string, names []string) *plan {
+	t := drivers[driver]
+	if t == nil {
 		return nil
 	}
-	slices.SortFunc(out, func(a, b sample.Counter) int { return strings.Compare(a.Name, b.Name) })
+	type entry struct {
+		c sample.Counter
+		i int
+	}
+	var es []entry
+	for i, name := range names {
+		if m, q, ok := t.lookup(name); ok {
+			es = append(es, entry{sample.Counter{Name: name, Stage: m.stage, Kind: m.kind, Dir: m.dir,
+				Queue: q, Wrap32: m.wrap32}, i})
+		}
+	}
+	if len(es) == 0 {
+		return nil
+	}
+	slices.SortStableFunc(es, func(a, b entry) int { return strings.Compare(a.c.Name, b.c.Name) })
+	p := &plan{}
+	for k, e := range es {
+		if k+1 < len(es) && es[k+1].c.Name == e.c.Name {
+			continue // repeated: the last one wins
+		}
+		p.counters = append(p.counters, e.c)
+		p.index = append(p.index, e.i)
+	}
 	if t.adjust != nil {
-		t.adjust(stats, out)
+		t.adjust(names, p.counters)
+	}
+	return p
+}
+
+// fill returns the plan's counters with their values from values, indexed like the string
+// set; nil for a nil plan.
+func (p *plan) fill(values []uint64) []sample.Counter {
+	if p == nil {
+		return nil
+	}
+	out := slices.Clone(p.counters)
+	for i, j := range p.index {
+		out[i].Value = values[j]
 	}
 	return out
 }

@@ -228,7 +228,7 @@ func TestNormalizeFixtures(t *testing.T) {
 					t.Errorf("fixture lacks %q", n)
 				}
 				if _, ok := byName[n]; ok {
-					t.Errorf("%s: normalized, want it only in the raw map", n)
+					t.Errorf("%s: normalized, want it left out", n)
 				}
 			}
 			if len(got) != tt.count {
@@ -313,5 +313,34 @@ func TestNormalizeSorted(t *testing.T) {
 		if got[i-1].Name >= got[i].Name {
 			t.Fatalf("not sorted at %d: %q, %q", i, got[i-1].Name, got[i].Name)
 		}
+	}
+}
+
+// A plan reads values by their index in the string set: "" entries and unknown names are
+// skipped, a repeated name takes its last value (as ParseEthtoolS's map would), and the
+// counters come sorted whatever the order of the set.
+func TestPlanIndices(t *testing.T) {
+	names := []string{"tx_queue_0_xdp_xmit_errors", "", "rx_queue_1_drops", "peer_ifindex",
+		"rx_queue_0_drops", "rx_queue_1_drops"}
+	p := planFor("veth", names)
+	got := p.fill([]uint64{10, 11, 12, 13, 14, 15})
+	want := []struct {
+		name  string
+		value uint64
+	}{{"rx_queue_0_drops", 14}, {"rx_queue_1_drops", 15}, {"tx_queue_0_xdp_xmit_errors", 10}}
+	if len(got) != len(want) {
+		t.Fatalf("got %+v", got)
+	}
+	for i, w := range want {
+		if got[i].Name != w.name || got[i].Value != w.value {
+			t.Errorf("counter %d = %s %d, want %s %d", i, got[i].Name, got[i].Value, w.name, w.value)
+		}
+	}
+	got[0].Value = 99 // each fill is a copy: links sharing a plan do not share counters
+	if again := p.fill(make([]uint64, len(names))); again[0].Value != 0 {
+		t.Errorf("plan changed by a caller: %+v", again[0])
+	}
+	if planFor("veth", []string{"peer_ifindex"}) != nil || planFor("e1000e", names) != nil {
+		t.Error("plan without any understood name")
 	}
 }

@@ -163,7 +163,7 @@ func TestParseQdisc(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			ifindex, got, err := parseQdisc(tt.msg)
+			ifindex, got, err := parseQdisc(tt.msg, interner{})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -175,17 +175,17 @@ func TestParseQdisc(t *testing.T) {
 }
 
 func TestParseQdiscErrors(t *testing.T) {
-	if _, _, err := parseQdisc(make([]byte, 10)); err == nil {
+	if _, _, err := parseQdisc(make([]byte, 10), interner{}); err == nil {
 		t.Error("short message: no error")
 	}
 	bad := append(tcmsg(1, 0, tcHRoot), 0xFF, 0xFF, 0, 0) // attribute longer than the message
-	if _, _, err := parseQdisc(bad); err == nil {
+	if _, _, err := parseQdisc(bad, interner{}); err == nil {
 		t.Error("bad attribute: no error")
 	}
 	badNested := append(tcmsg(1, 0, tcHRoot), encode(t, func(ae *netlink.AttributeEncoder) {
 		ae.Bytes(tcaStats2, []byte{40, 0, tcaStatsQueue, 0}) // nested length past its end
 	})...)
-	if _, _, err := parseQdisc(badNested); err == nil {
+	if _, _, err := parseQdisc(badNested, interner{}); err == nil {
 		t.Error("bad nested attribute: no error")
 	}
 }
@@ -225,7 +225,7 @@ func TestParseLink(t *testing.T) {
 			return nil
 		})
 	})...)
-	got, err := parseLink(msg)
+	got, err := parseLink(msg, interner{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -267,7 +267,7 @@ func TestParseLinkOperState(t *testing.T) {
 			ae.String(unix.IFLA_IFNAME, "x")
 			ae.Uint8(unix.IFLA_OPERSTATE, tt.state)
 		})...)
-		l, err := parseLink(msg)
+		l, err := parseLink(msg, interner{})
 		if err != nil {
 			t.Fatal(err)
 		}

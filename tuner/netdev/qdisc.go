@@ -34,8 +34,9 @@ const (
 	sizeofTcmsg = 20
 )
 
-// parseQdisc decodes one RTM_NEWQDISC message body (tcmsg + attributes).
-func parseQdisc(b []byte) (ifindex int, q sample.Qdisc, err error) {
+// parseQdisc decodes one RTM_NEWQDISC message body (tcmsg + attributes); the kind comes
+// from kinds.
+func parseQdisc(b []byte, kinds interner) (ifindex int, q sample.Qdisc, err error) {
 	if len(b) < sizeofTcmsg {
 		return 0, q, fmt.Errorf("qdisc message: %d bytes", len(b))
 	}
@@ -51,7 +52,7 @@ func parseQdisc(b []byte) (ifindex int, q sample.Qdisc, err error) {
 	err = walkAttrs(b[sizeofTcmsg:], func(typ uint16, d []byte) {
 		switch typ {
 		case tcaKind:
-			q.Kind = cString(d)
+			q.Kind = kinds.cString(d)
 		case tcaOptions:
 			options = d
 		case tcaStats2:

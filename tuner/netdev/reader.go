@@ -1,6 +1,6 @@
 // Package netdev reads network interfaces in one network namespace: links with their
 // stats64 (one rtnetlink dump), qdiscs with their statistics (one dump), and per link the
-// ethtool driver name, -S counters (raw and normalized per driver), rings and channels.
+// ethtool driver name, -S counters (normalized per driver), rings and channels.
 package netdev
 
 import (
@@ -41,6 +41,8 @@ type Reader struct {
 	rtnl    *nldump.Conn // links and qdiscs
 	ethtool ethtoolAPI
 	noRing  map[string]bool // drivers without ring operations (see readEthtool)
+	kinds   interner        // link and qdisc kinds
+	nLinks  int             // links in the last dump: the next one is sized for as many
 }
 
 // Open opens the sockets in the calling thread's network namespace; call it on a locked
@@ -55,7 +57,7 @@ func Open() (*Reader, error) {
 		s.Close()
 		return nil, fmt.Errorf("ethtool socket: %w", err)
 	}
-	return &Reader{rtnl: s, ethtool: e, noRing: map[string]bool{}}, nil
+	return &Reader{rtnl: s, ethtool: e, noRing: map[string]bool{}, kinds: interner{}}, nil
 }
 
 // Close releases the sockets.
@@ -73,11 +75,7 @@ func (r *Reader) Links(names []string) ([]sample.Link, error) {
 	if err != nil {
 		return nil, err
 	}
-	live := make(map[int]bool, len(links))
-	for _, l := range links {
-		live[l.Index] = true
-	}
-	r.ethtool.Forget(live)
+	r.ethtool.Forget(links)
 	if len(names) > 0 {
 		if links, err = pick(links, names); err != nil {
 			return nil, err
@@ -111,11 +109,18 @@ func (r *Reader) Links(names []string) ([]sample.Link, error) {
 
 // links dumps all links.
 func (r *Reader) links() ([]sample.Link, error) {
-	var links []sample.Link
+	links := make([]sample.Link, 0, r.nLinks)
 	err := r.dump(unix.RTM_GETLINK, unix.SizeofIfInfomsg, func() { links = links[:0] }, func(m []byte) error {
-		l, err := parseLink(m)
+		l, err := parseLink(m, r.kinds)
 		if err != nil {
 			return err
+		}
+		if len(links) == cap(links) {
+			// Double: append grows large slices by about a quarter at a time, which for a
+			// thousand links of 330 bytes allocates three times what it keeps.
+			grown := make([]sample.Link, len(links), max(2*len(links), 16))
+			copy(grown, links)
+			links = grown
 		}
 		links = append(links, l)
 		return nil
@@ -123,6 +128,7 @@ func (r *Reader) links() ([]sample.Link, error) {
 	if err != nil {
 		return nil, fmt.Errorf("dump links: %w", err)
 	}
+	r.nLinks = len(links)
 	// Kernels before 6.6 dump in hash order.
 	slices.SortFunc(links, func(a, b sample.Link) int { return a.Index - b.Index })
 	return links, nil
@@ -140,7 +146,7 @@ func (r *Reader) qdiscs(links []sample.Link) error {
 		}
 	}
 	err := r.dump(unix.RTM_GETQDISC, sizeofTcmsg, reset, func(m []byte) error {
-		ifindex, q, err := parseQdisc(m)
+		ifindex, q, err := parseQdisc(m, r.kinds)
 		if err != nil {
 			return err
 		}

@@ -96,9 +96,6 @@ func TestLinksVeth(t *testing.T) {
 	case l.Channels == nil || l.Channels.Rx != 4 || l.Channels.Tx != 4 || l.Channels.MaxRx != 4:
 		t.Errorf("channels = %+v", l.Channels)
 	}
-	if _, ok := l.Ethtool["peer_ifindex"]; !ok {
-		t.Errorf("raw ethtool lacks peer_ifindex: %v", l.Ethtool)
-	}
 	queues := map[int]bool{}
 	for _, c := range l.Counters {
 		if c.Name == fmt.Sprintf("rx_queue_%d_drops", c.Queue) {
@@ -309,7 +306,7 @@ func TestLinksPartial(t *testing.T) {
 	if !errors.As(err, &pe) || len(pe.Errs) != 2 || !errors.Is(err, ErrUnavailable) {
 		t.Fatalf("err = %v, want a PartialError for lo and %s", err, v.AName)
 	}
-	if len(ls) != 2 || ls[1].Name != v.AName || ls[1].Driver != "veth" || ls[1].Ethtool != nil ||
+	if len(ls) != 2 || ls[1].Name != v.AName || ls[1].Driver != "veth" ||
 		ls[1].Counters != nil || ls[1].Channels == nil || ls[1].Index <= ls[0].Index {
 		t.Fatalf("links %+v", ls)
 	}

@@ -56,7 +56,7 @@ func Diff(prev, cur *Sample) (*Delta, error) {
 	if !cur.Time.After(prev.Time) {
 		return nil, ErrOrder
 	}
-	d := &Delta{Interval: cur.Time.Sub(prev.Time), Prev: prev, Cur: cur}
+	d := &Delta{Interval: cur.Time.Sub(prev.Time), Prev: prev, Cur: cur, Links: make([]Link, 0, len(cur.Links))}
 	r := resets{d: d}
 
 	prevLinks := make(map[int]*Link, len(prev.Links))
@@ -231,15 +231,23 @@ func (r resets) link(p *Link, c Link) Link {
 		RxNoHandler:     r.diff64(n, "rx_nohandler", ps.RxNoHandler, cs.RxNoHandler),
 	}
 
-	prevCounters := make(map[string]uint64, len(p.Counters))
-	for _, k := range p.Counters {
-		prevCounters[k.Name] = k.Value
-	}
-	out.Counters = nil
-	for _, k := range c.Counters {
-		pv, ok := prevCounters[k.Name]
-		if !ok {
-			continue // queue added during the interval
+	out.Counters = sized[Counter](len(c.Counters))
+	var prevCounters map[string]uint64 // built only when the two lists differ
+	for i, k := range c.Counters {
+		var pv uint64
+		if i < len(p.Counters) && p.Counters[i].Name == k.Name && prevCounters == nil {
+			pv = p.Counters[i].Value // same string set: the lists line up (the common case)
+		} else {
+			if prevCounters == nil {
+				prevCounters = make(map[string]uint64, len(p.Counters))
+				for _, pk := range p.Counters {
+					prevCounters[pk.Name] = pk.Value
+				}
+			}
+			var ok bool
+			if pv, ok = prevCounters[k.Name]; !ok {
+				continue // queue added during the interval
+			}
 		}
 		if k.Wrap32 {
 			k.Value = r.diffWrap(n, k.Name, pv, k.Value)
@@ -249,8 +257,7 @@ func (r resets) link(p *Link, c Link) Link {
 		out.Counters = append(out.Counters, k)
 	}
 
-	out.Ethtool = nil // raw values stay in Cur; the normalized Counters carry the deltas
-	out.Qdiscs = nil
+	out.Qdiscs = sized[Qdisc](len(c.Qdiscs))
 	for _, q := range c.Qdiscs {
 		pq := findQdisc(p.Qdiscs, q)
 		if pq == nil {
@@ -269,6 +276,14 @@ func (r resets) link(p *Link, c Link) Link {
 		out.Qdiscs = append(out.Qdiscs, q)
 	}
 	return out
+}
+
+// sized is an empty slice with room for n, or nil for none (as the sample had).
+func sized[T any](n int) []T {
+	if n == 0 {
+		return nil
+	}
+	return make([]T, 0, n)
 }
 
 func findQdisc(qs []Qdisc, q Qdisc) *Qdisc {

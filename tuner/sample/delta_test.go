@@ -2,6 +2,7 @@ package sample
 
 import (
 	"errors"
+	"maps"
 	"reflect"
 	"testing"
 	"time"
@@ -211,6 +212,27 @@ func TestDiffConntrack(t *testing.T) {
 		if d, _ := Diff(p[0], p[1]); d.Conntrack != nil {
 			t.Errorf("conntrack without a baseline: %v", d.Conntrack)
 		}
+	}
+}
+
+// A string set that changed in the middle (a queue added between two counters) no longer
+// lines up by position: counters are matched by name.
+func TestDiffCountersByName(t *testing.T) {
+	link := func(cs ...Counter) []Link { return []Link{{Name: "eth0", Index: 2, Counters: cs}} }
+	prev := &Sample{Time: t0, Links: link(Counter{Name: "rx_queue_0_drops", Value: 5}, Counter{Name: "rx_queue_2_drops", Value: 7})}
+	cur := &Sample{Time: t0.Add(time.Second), Links: link(Counter{Name: "rx_queue_0_drops", Value: 6},
+		Counter{Name: "rx_queue_1_drops", Value: 50}, Counter{Name: "rx_queue_2_drops", Value: 9})}
+	d, err := Diff(prev, cur)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]uint64{}
+	for _, c := range d.Links[0].Counters {
+		got[c.Name] = c.Value
+	}
+	want := map[string]uint64{"rx_queue_0_drops": 1, "rx_queue_2_drops": 2}
+	if !maps.Equal(got, want) || len(d.Resets) != 0 {
+		t.Errorf("counters %v resets %v, want %v and none", got, d.Resets, want)
 	}
 }
 

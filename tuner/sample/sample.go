@@ -55,9 +55,6 @@ type Link struct {
 	Stats LinkStats `json:"stats"`
 	// Counters are the driver's ethtool -S values that nettune understands, normalized.
 	Counters []Counter `json:"counters,omitempty"`
-	// Ethtool keeps every raw ethtool -S value (names as the driver prints them) for this
-	// process; it is not serialized: the normalized Counters carry what the rules use.
-	Ethtool map[string]uint64 `json:"-"`
 
 	Ring     *Ring     `json:"ring,omitempty"`     // nil when the driver has no ring ops (veth)
 	Channels *Channels `json:"channels,omitempty"` // nil when unsupported

@@ -114,7 +114,15 @@ func autoStep(col *collect.Collector, cfg Config, a *apply.Applier) (*apply.Auto
 	if err != nil {
 		return nil, classify(err)
 	}
-	return a.Auto(cur, func(d *sample.Delta) *policy.Report { return policy.Analyze(d, cfg.Policy) })
+	return a.Auto(cur, autoAnalysis(cfg.Policy))
+}
+
+// autoAnalysis is the policy run of periodic remediation. Auto reads the findings and the
+// plan only, so the per-link funnel is not built.
+func autoAnalysis(cfg policy.Config) func(*sample.Delta) *policy.Report {
+	return func(d *sample.Delta) *policy.Report {
+		return policy.AnalyzeWith(d, policy.Settings{SkipFunnel: true}, cfg)
+	}
 }
 
 // resultText prefixes the steps with the verdict so a dry run explains itself.

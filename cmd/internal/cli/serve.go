@@ -17,7 +17,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/nettune/nettune/cmd/internal/render"
-	"github.com/nettune/nettune/policy"
 	"github.com/nettune/nettune/tuner/apply"
 	"github.com/nettune/nettune/tuner/sample"
 )
@@ -192,7 +191,7 @@ func (s *server) step(cur *sample.Sample, collectTime time.Duration) error {
 
 // remediate runs apply --auto's periodic remediation on the interval's sample.
 func (s *server) remediate(cur *sample.Sample) {
-	res, err := s.applier.Auto(cur, func(d *sample.Delta) *policy.Report { return policy.Analyze(d, s.cfg.Policy) })
+	res, err := s.applier.Auto(cur, autoAnalysis(s.cfg.Policy))
 	if res != nil {
 		for _, a := range res.Actions {
 			s.autoActions.WithLabelValues(a.Kind).Inc()

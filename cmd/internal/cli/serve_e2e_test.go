@@ -305,7 +305,7 @@ func TestServeRemediateRunsAuto(t *testing.T) {
 			t.Fatalf("serve ended early: %v\n%s", serveErr, stderr.String())
 		default:
 		}
-		_, err1 := os.Stat(filepath.Join(state, "sample.gob"))
+		_, err1 := os.Stat(filepath.Join(state, "baseline.bin"))
 		_, err2 := os.Stat(filepath.Join(state, "auto.json"))
 		if err1 != nil || err2 != nil {
 			return false, fmt.Sprintf("%v; %v", err1, err2)
