@@ -4,6 +4,7 @@ import (
 	"errors"
 	"io/fs"
 	"os"
+	"path/filepath"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -82,6 +83,45 @@ func TestReadRPSBadValue(t *testing.T) {
 	}
 	if _, err := netDir(t, root).RPS("lo", 0, true); err == nil {
 		t.Fatal("no error for a non-numeric rps_flow_cnt")
+	}
+}
+
+// Virtual devices are read from devices/virtual/net, which class/net links to; physical ones,
+// which that directory does not list, from class/net.
+func TestReadRPSVirtualAndPhysical(t *testing.T) {
+	root := t.TempDir()
+	for path, v := range map[string]string{
+		"devices/virtual/net/veth0/queues/rx-0/rps_cpus":                "2",
+		"devices/pci0000:00/0000:00:03.0/net/eth0/queues/rx-0/rps_cpus": "1",
+		"devices/pci0000:00/0000:00:03.0/net/eth0/queues/rx-1/rps_cpus": "3",
+	} {
+		if err := os.MkdirAll(filepath.Join(root, filepath.Dir(path)), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(root, path), []byte(v+"\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.MkdirAll(filepath.Join(root, "class/net"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for link, target := range map[string]string{"veth0": "../../devices/virtual/net/veth0",
+		"eth0": "../../devices/pci0000:00/0000:00:03.0/net/eth0"} {
+		if err := os.Symlink(target, filepath.Join(root, "class/net", link)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	d := netDir(t, root)
+	for link, want := range map[string][]sample.RxQueue{
+		"veth0": {{Queue: 0, RPSCPUs: "2"}},
+		"eth0":  {{Queue: 0, RPSCPUs: "1"}, {Queue: 1, RPSCPUs: "3"}},
+	} {
+		for _, queues := range []int{0, 4} {
+			got, err := d.RPS(link, queues, false)
+			if err != nil || !cmp.Equal(got, want) {
+				t.Errorf("%s (queues %d): %+v %v, want %+v", link, queues, got, err, want)
+			}
+		}
 	}
 }
 
