@@ -1,8 +1,12 @@
 package cli
 
 import (
+	"os"
+	"os/exec"
+	"path/filepath"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/nettune/nettune/tuner/collect"
 	"github.com/nettune/nettune/tuner/lab"
@@ -49,6 +53,38 @@ func BenchmarkAutoRun1000(b *testing.B) {
 		}
 		b.ReportMetric(float64(cpuNanos()-cpu0)/float64(b.N), "cpu-ns/op")
 	})
+}
+
+// BenchmarkAutoProcess1000 is the budget as an SRE sees it: whole `nettune apply --auto
+// --netns X` processes (start-up included) on 1 000 veth interfaces, built as `make build`
+// builds them. cpu-ns/op and maxrss-KiB come from the waited children's rusage.
+func BenchmarkAutoProcess1000(b *testing.B) {
+	ns := lab.NewNS(b, "autoP")
+	lab.ManyVeths(b, ns, 500, false)
+	bin := filepath.Join(b.TempDir(), "nettune")
+	build := exec.Command("go", "build", "-o", bin, "github.com/nettune/nettune/cmd/nettune")
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := build.CombinedOutput(); err != nil {
+		b.Fatalf("build: %v\n%s", err, out)
+	}
+	state := b.TempDir()
+	var cpu time.Duration
+	var maxRSS int64
+	run := func() {
+		cmd := exec.Command(bin, "apply", "--auto", "--netns", ns.Name, "--state-dir", state)
+		if out, err := cmd.CombinedOutput(); err != nil {
+			b.Fatalf("apply --auto: %v\n%s", err, out)
+		}
+		cpu += cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()
+		maxRSS = max(maxRSS, cmd.ProcessState.SysUsage().(*syscall.Rusage).Maxrss)
+	}
+	run() // the baseline run
+	cpu = 0
+	for b.Loop() {
+		run()
+	}
+	b.ReportMetric(float64(cpu.Nanoseconds())/float64(b.N), "cpu-ns/op")
+	b.ReportMetric(float64(maxRSS), "maxrss-KiB")
 }
 
 func cpuNanos() int64 {
