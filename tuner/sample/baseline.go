@@ -233,23 +233,32 @@ type dec struct {
 	bad  bool
 }
 
-func (r *dec) uint() uint64 {
-	v, n := binary.Uvarint(r.b)
+// fail marks the input malformed: every later read returns zero.
+func (r *dec) fail() { r.bad, r.b = true, nil }
+
+// skip consumes the n bytes a varint took; n <= 0 is a malformed or missing one.
+func (r *dec) skip(n int) bool {
 	if n <= 0 {
-		r.bad, r.b = true, nil
-		return 0
+		r.fail()
+		return false
 	}
 	r.b = r.b[n:]
+	return true
+}
+
+func (r *dec) uint() uint64 {
+	v, n := binary.Uvarint(r.b)
+	if !r.skip(n) {
+		return 0
+	}
 	return v
 }
 
 func (r *dec) int() int64 {
 	v, n := binary.Varint(r.b)
-	if n <= 0 {
-		r.bad, r.b = true, nil
+	if !r.skip(n) {
 		return 0
 	}
-	r.b = r.b[n:]
 	return v
 }
 
@@ -257,7 +266,7 @@ func (r *dec) int() int64 {
 func (r *dec) count(min int) int {
 	n := r.uint()
 	if n > uint64(len(r.b)/min) {
-		r.bad, r.b = true, nil
+		r.fail()
 		return 0
 	}
 	return int(n)
@@ -267,7 +276,7 @@ func (r *dec) str() string {
 	ref := r.uint()
 	if ref > 0 {
 		if ref > uint64(len(r.strs)) {
-			r.bad, r.b = true, nil
+			r.fail()
 			return ""
 		}
 		return r.strs[ref-1]

@@ -58,7 +58,7 @@ and reverts changes that did not help.`,
 			}
 			a := newApplier(cfg)
 			if f.auto {
-				oneShotGC()
+				defer oneShotGC()()
 				res, err := autoRun(cfg, a)
 				if err != nil {
 					return applyErr(err)
@@ -122,10 +122,14 @@ func autoStep(col *collect.Collector, cfg Config, a *apply.Applier) (*apply.Auto
 // oneShotGC turns the garbage collector off for a cron run: at 1 000 interfaces it
 // allocates about 5 MB and exits, and collecting cost more CPU (and resident memory) than
 // it freed (docs/benchmarks.md). The memory limit turns collection back on should a host
-// ever need far more.
-func oneShotGC() {
-	debug.SetGCPercent(-1)
-	debug.SetMemoryLimit(64 << 20)
+// ever need far more. It returns what restores the settings (for callers that go on, such
+// as tests that run the command in-process).
+func oneShotGC() (restore func()) {
+	percent, limit := debug.SetGCPercent(-1), debug.SetMemoryLimit(64<<20)
+	return func() {
+		debug.SetGCPercent(percent)
+		debug.SetMemoryLimit(limit)
+	}
 }
 
 // autoAnalysis is the policy run of periodic remediation. Auto reads the findings and the
