@@ -28,7 +28,7 @@
 //
 //	injector           stage             counter that moves (namespace)         share
 //	InjectUDPRcvbuf    udp-rcvbuf        Udp.RcvbufErrors, Udp.InErrors (B)      ≈100 % of sent
-//	InjectBacklog      backlog           softnet_stat col 2 on the highest       2–30 % of sent
+//	InjectBacklog      backlog           softnet_stat col 2 on the highest       73 % of sent
 //	                                     allowed CPU (host-wide), B's veth
 //	                                     rx_dropped
 //	InjectQdisc        qdisc             drops of pfifo 10: and tbf 1: on A's    50–67 % of sent
@@ -46,9 +46,11 @@
 //     grants double, with a floor; Sink.RcvBuf tells), flooded at full speed with 256-byte
 //     datagrams from 4 source ports.
 //   - InjectBacklog takes Global: net.core.netdev_max_backlog (global) = LowMaxBacklog, RPS of
-//     every rx queue of B's veth = the highest CPU this process may use, sender pinned to the
-//     other CPUs, sink on B that reads (no socket drops). Needs ≥ 2 CPUs. Raising
-//     netdev_max_backlog removes the drops.
+//     every rx queue of B's veth = the highest CPU this process may use, tx-udp-segmentation
+//     off on A's veth and GSO bursts of GSOSegments from A pinned to another CPU every
+//     BacklogGap (GSOFlood: the segments reach the backlog all at once, so the overflow does
+//     not depend on how fast the target CPU wakes up), sink on B that reads (no socket
+//     drops). Needs ≥ 2 CPUs. A netdev_max_backlog ≥ GSOSegments removes the drops.
 //   - InjectQdisc: a root pfifo alone never fills on veth (veth stops its TX queue only when
 //     the peer's NAPI ring is full; measured 0 drops in 10⁵ datagrams), so A's egress is shaped:
 //     tbf 1: at ShaperRate (100 Mbit/s, burst 2 frames) over pfifo 10: limit QdiscLimit, with

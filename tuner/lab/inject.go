@@ -16,14 +16,15 @@ const InjectMax = time.Minute
 
 // Injector settings, chosen so the target counter moves within a second on 2 noisy CPUs.
 const (
-	TinyRcvBuf        = 4096     // SO_RCVBUF request of InjectUDPRcvbuf (the kernel grants more)
-	LowMaxBacklog     = 16       // net.core.netdev_max_backlog during InjectBacklog
-	QdiscLimit        = 5        // pfifo limit (packets) of InjectQdisc
-	QdiscBurst        = 64       // datagrams per burst in InjectQdisc: a limit ≥ this stops the drops
-	ShaperRate        = 12500000 // tbf rate (bytes/s, 100 Mbit/s) of InjectQdisc
-	AcceptBacklog     = 1        // listen() backlog of InjectAcceptQueue
-	LowFragHighThresh = 64 << 10 // net.ipv4.ipfrag_high_thresh of B during InjectReassembly
-	ScanPortFirst     = 33434    // InjectPortScan probes ports ScanPortFirst..+ScanPorts-1
+	TinyRcvBuf        = 4096                 // SO_RCVBUF request of InjectUDPRcvbuf (the kernel grants more)
+	LowMaxBacklog     = 16                   // net.core.netdev_max_backlog during InjectBacklog
+	BacklogGap        = 5 * time.Millisecond // between InjectBacklog's GSO bursts
+	QdiscLimit        = 5                    // pfifo limit (packets) of InjectQdisc
+	QdiscBurst        = 64                   // datagrams per burst in InjectQdisc: a limit ≥ this stops the drops
+	ShaperRate        = 12500000             // tbf rate (bytes/s, 100 Mbit/s) of InjectQdisc
+	AcceptBacklog     = 1                    // listen() backlog of InjectAcceptQueue
+	LowFragHighThresh = 64 << 10             // net.ipv4.ipfrag_high_thresh of B during InjectReassembly
+	ScanPortFirst     = 33434                // InjectPortScan probes ports ScanPortFirst..+ScanPorts-1
 	ScanPorts         = 100
 	bigRcvBuf         = 4 << 20 // sinks that must not drop themselves
 )
@@ -38,8 +39,8 @@ func InjectUDPRcvbuf(ctx context.Context, t testing.TB, v *Veth) (FloodResult, e
 }
 
 // InjectBacklog steers all of B's receive processing to one CPU with RPS, lowers the global
-// net.core.netdev_max_backlog to LowMaxBacklog, and sends bursts from A pinned to the other
-// CPUs.
+// net.core.netdev_max_backlog to LowMaxBacklog, and sends GSO bursts (GSOFlood) from A pinned
+// to another CPU.
 func InjectBacklog(ctx context.Context, t testing.TB, v *Veth) (FloodResult, error) {
 	Global(t)
 	target, others, err := backlogCPUs()
@@ -54,13 +55,15 @@ func InjectBacklog(ctx context.Context, t testing.TB, v *Veth) (FloodResult, err
 	if err := setSysctl(t, nil, "net.core.netdev_max_backlog", fmt.Sprint(LowMaxBacklog)); err != nil {
 		return FloodResult{}, fmt.Errorf("inject backlog: %w", err)
 	}
+	if err := setFeature(t, v.A, v.AName, "tx-udp-segmentation", false); err != nil {
+		return FloodResult{}, fmt.Errorf("inject backlog: %w", err)
+	}
 	sink, err := udpSink(t, v.B, v.BAddr+":0", SinkOpts{RcvBuf: bigRcvBuf, Read: true})
 	if err != nil {
 		return FloodResult{}, fmt.Errorf("inject backlog: %w", err)
 	}
-	// Paced bursts: each overflows the tiny backlog before the target CPU answers the IPI,
-	// while the average rate stays low enough for the sink to read everything.
-	return floodUntil(ctx, v.A, sink.Addr(), FloodOpts{Flows: 8, Size: 64, CPUs: others, PPS: 40000, Burst: 1024})
+	// A few hundred bursts a second keep the reading sink far from its own limits.
+	return GSOFlood(ctx, v.A, sink.Addr(), others[0], BacklogGap, InjectMax)
 }
 
 // InjectQdisc shapes A's egress (SetShaper: tbf at ShaperRate over pfifo limit QdiscLimit)

@@ -76,9 +76,9 @@ func TestInjectBacklog(t *testing.T) {
 	// rx_dropped of B's veth is this test's share; softnet_stat is host-wide and may also
 	// count other processes' drops.
 	rxDropped := int64(l.Attrs().Statistics.RxDropped)
-	// Paced bursts overflow the 16-packet backlog on 0.2–1.5 % of datagrams here (noisy, the
-	// drops depend on IPI timing); dozens of drops prove the stage.
-	atLeastShare(t, "B veth rx_dropped", rxDropped, int64(in.r.Sent), 0.0005)
+	// Each 64-segment GSO burst reaches the 16-packet backlog at once: 47 of 64 (73 %) are
+	// refused here on every run.
+	atLeastShare(t, "B veth rx_dropped", rxDropped, int64(in.r.Sent), 0.5)
 	atLeastShare(t, fmt.Sprint("softnet dropped on cpu ", target), drops, rxDropped, 1)
 	for cpu, d := range after {
 		if cpu != target && d != before[cpu] {

@@ -6,6 +6,10 @@ import (
 	"os"
 	"testing"
 	"time"
+
+	"github.com/safchain/ethtool"
+
+	"github.com/nettune/nettune/tuner/netns"
 )
 
 func TestReadSysfsSeesTheNamespace(t *testing.T) {
@@ -59,6 +63,36 @@ func TestSetTxQueueLenRestores(t *testing.T) {
 	})
 	if got, _ := ReadSysfs(v.A, "class/net/"+v.AName+"/tx_queue_len"); got != "1000" {
 		t.Fatalf("tx_queue_len = %q after cleanup, want 1000", got)
+	}
+}
+
+func TestSetFeatureRestores(t *testing.T) {
+	v := pair(t)
+	feature := func() bool {
+		var fs map[string]bool
+		err := netns.Do(v.A.Name, func() error {
+			e, err := ethtool.NewEthtool()
+			if err != nil {
+				return err
+			}
+			defer e.Close()
+			fs, err = e.Features(v.AName)
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return fs["tx-udp-segmentation"]
+	}
+	was := feature()
+	t.Run("set", func(t *testing.T) {
+		SetFeature(t, v.A, v.AName, "tx-udp-segmentation", !was)
+		if feature() == was {
+			t.Fatalf("tx-udp-segmentation still %v", was)
+		}
+	})
+	if feature() != was {
+		t.Fatalf("tx-udp-segmentation = %v after cleanup, want %v", !was, was)
 	}
 }
 

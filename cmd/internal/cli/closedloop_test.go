@@ -9,7 +9,6 @@ import (
 	"net"
 	"net/netip"
 	"os"
-	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -20,7 +19,6 @@ import (
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/asm"
 	bpflink "github.com/cilium/ebpf/link"
-	"github.com/safchain/ethtool"
 	"golang.org/x/sys/unix"
 
 	"github.com/nettune/nettune/tuner/apply"
@@ -612,12 +610,8 @@ func cpus(t *testing.T) []int {
 func hexMask(cpu int) string { return strconv.FormatUint(1<<cpu, 16) }
 
 // The backlog scenario is lab.InjectBacklog's recipe (B's receive work steered by RPS to the
-// last CPU, the sender pinned to another, netdev_max_backlog at lab.LowMaxBacklog) with a
-// burstier sender: GSO datagrams that A's veth segments in software (see gsoFlood), so each
-// send puts gsoSegments packets into the remote backlog faster than the target CPU drains it.
-// A few hundred sends a second keep the reading sink far from its own limits.
-const backlogGap = 5 * time.Millisecond
-
+// last CPU, GSO bursts from A pinned to another, netdev_max_backlog at lab.LowMaxBacklog),
+// with the load and the loss measured apart.
 func TestClosedLoopBacklog(t *testing.T) {
 	lab.RequireRoot(t)
 	v := pair(t)
@@ -628,12 +622,12 @@ func TestClosedLoopBacklog(t *testing.T) {
 		lab.SetRPS(t, v.B, v.BName, q, hexMask(target))
 	}
 	lab.SetSysctl(t, nil, "net.core.netdev_max_backlog", strconv.Itoa(lab.LowMaxBacklog))
-	setFeature(t, v.A, v.AName, "tx-udp-segmentation", false)
+	lab.SetFeature(t, v.A, v.AName, "tx-udp-segmentation", false)
 	sink := lab.UDPSink(t, v.B, v.BAddr+":0", lab.SinkOpts{RcvBuf: 16 << 20, Read: true})
-	load := func(ctx context.Context) { gsoFlood(ctx, t, v, sink.Addr(), others[0], backlogGap, time.Minute) }
+	load := func(ctx context.Context) { gsoFlood(ctx, t, v, sink.Addr(), others[0], lab.BacklogGap, time.Minute) }
 	loss := func() float64 {
 		d0, _ := softnet(t)
-		sent := gsoFlood(context.Background(), t, v, sink.Addr(), others[0], backlogGap, time.Second)
+		sent := gsoFlood(context.Background(), t, v, sink.Addr(), others[0], lab.BacklogGap, time.Second)
 		d1, _ := softnet(t)
 		return ratio(d1-d0, uint64(sent))
 	}
@@ -665,82 +659,17 @@ func TestClosedLoopBacklog(t *testing.T) {
 	}
 }
 
-// setFeature turns an offload of link in ns on or off and restores it at cleanup.
-func setFeature(t *testing.T, ns *lab.NS, link, feature string, on bool) {
-	t.Helper()
-	change := func(v bool) error {
-		return netns.Do(ns.Name, func() error {
-			e, err := ethtool.NewEthtool()
-			if err != nil {
-				return err
-			}
-			defer e.Close()
-			return e.Change(link, map[string]bool{feature: v})
-		})
-	}
-	if err := change(on); err != nil {
-		t.Fatalf("%s %s=%v: %v", link, feature, on, err)
-	}
-	t.Cleanup(func() {
-		if err := change(!on); err != nil && !errors.Is(err, netns.ErrNotFound) {
-			t.Errorf("restore %s %s: %v", link, feature, err)
-		}
-	})
-}
+// The RPS scenario's netdev_max_backlog: above the backlog scenario's, still below a burst
+// (lab.GSOSegments), so the busy CPU refuses part of each burst.
+const gsoBacklog = 32
 
-// The GSO scenario: one UDP_SEGMENT send of gsoSegments × gsoSize bytes, which A's veth
-// (tx-udp-segmentation off) splits in software. The segments are handed to veth one after
-// another with bottom halves off, so all of them wait in the backlog of the sending CPU
-// before it processes any: a burst that a low netdev_max_backlog refuses, on one CPU.
-const (
-	gsoSize     = 1000
-	gsoSegments = 64
-	gsoBacklog  = 32
-)
-
-// gsoFlood sends a GSO datagram from A, pinned to cpu, then sleeps gap, until ctx ends or d
-// passes, and returns the segments sent.
+// gsoFlood is lab.GSOFlood from A that fails the test on a setup error.
 func gsoFlood(ctx context.Context, t *testing.T, v *lab.Veth, dst string, cpu int, gap, d time.Duration) int {
-	ap := addrPort(t, dst)
-	var fd int
-	err := netns.Do(v.A.Name, func() error {
-		var err error
-		fd, err = unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
-		if err != nil {
-			return err
-		}
-		return unix.SetsockoptInt(fd, unix.SOL_UDP, unix.UDP_SEGMENT, gsoSize)
-	})
+	r, err := lab.GSOFlood(ctx, v.A, dst, cpu, gap, d)
 	if err != nil {
-		t.Errorf("gso socket: %v", err)
-		return 0
+		t.Error(err)
 	}
-	defer unix.Close(fd)
-	done := make(chan int, 1)
-	go func() {
-		// Never unlocked: the runtime retires the thread with its changed affinity.
-		runtime.LockOSThread()
-		var set unix.CPUSet
-		set.Set(cpu)
-		if err := unix.SchedSetaffinity(0, &set); err != nil {
-			t.Errorf("pin sender: %v", err)
-			done <- 0
-			return
-		}
-		ctx, cancel := context.WithTimeout(ctx, d)
-		defer cancel()
-		buf := make([]byte, gsoSize*gsoSegments)
-		to := &unix.SockaddrInet4{Port: int(ap.Port()), Addr: ap.Addr().As4()}
-		n := 0
-		for ctx.Err() == nil {
-			if unix.Sendto(fd, buf, 0, to) == nil {
-				n += gsoSegments
-			}
-			time.Sleep(gap)
-		}
-		done <- n
-	}()
-	return <-done
+	return r.Sent
 }
 
 // TestClosedLoopRPS: a one-queue veth whose receive work all lands on one CPU. The policy's
@@ -753,7 +682,7 @@ func TestClosedLoopRPS(t *testing.T) {
 	l := newLoop(t, v.B)
 	all := cpus(t)
 	busy := all[0]
-	setFeature(t, v.A, v.AName, "tx-udp-segmentation", false)
+	lab.SetFeature(t, v.A, v.AName, "tx-udp-segmentation", false)
 	lab.SetSysctl(t, nil, "net.core.netdev_max_backlog", strconv.Itoa(gsoBacklog))
 	sink := lab.UDPSink(t, v.B, v.BAddr+":0", lab.SinkOpts{RcvBuf: 4 << 20, Read: true})
 	load := func(ctx context.Context) { gsoFlood(ctx, t, v, sink.Addr(), busy, 200*time.Microsecond, time.Minute) }
