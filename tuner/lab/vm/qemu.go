@@ -49,7 +49,7 @@ func Accel() string {
 
 // Args returns qemu's command line.
 func (m Machine) Args() []string {
-	cmdline := append([]string{"console=ttyS0", "quiet", "panic=-1", "mitigations=off"}, m.Append...)
+	cmdline := append([]string{"console=ttyS0", "loglevel=5", "panic=-1", "mitigations=off"}, m.Append...)
 	args := []string{
 		"-machine", "q35",
 		"-accel", m.Accel,
