@@ -67,8 +67,8 @@ func parseOops(console string) []string {
 		case strings.HasPrefix(l, "---[ end trace"):
 			inReport, inTrace = false, false
 		case inTrace && frames < maxFrames && l != "" && !strings.HasPrefix(l, "?") && !strings.HasPrefix(l, "<"):
-			if strings.HasPrefix(l, "RIP: ") || strings.Contains(l, ": ") {
-				inTrace = false // the user-mode registers after the trace
+			if strings.Contains(l, ": ") {
+				inTrace = false // "RIP: 0033:…", the user-mode registers after the trace
 				continue
 			}
 			out = append(out, "  "+l)

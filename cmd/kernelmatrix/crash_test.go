@@ -144,7 +144,7 @@ func TestBootAgainAfterCrash(t *testing.T) {
 	var b bytes.Buffer
 	m.writeText(&b)
 	for _, want := range []string{
-		"6.12: CRASHED, booted again: guest kernel crash on boot 1 during cmd/internal/cli TestClosedLoopAuto: BUG: kernel NULL pointer dereference; RIP: 0010:net_rx_action+0xec/0x420; Kernel panic - not syncing: Fatal exception in interrupt (console: " + kept + ")",
+		"6.12: CRASHED guest kernel crash on boot 1 during cmd/internal/cli TestClosedLoopAuto: BUG: kernel NULL pointer dereference; RIP: 0010:net_rx_action+0xec/0x420; Kernel panic - not syncing: Fatal exception in interrupt (console: " + kept + ")",
 		"    handle_softirqs+0xcd/0x2c0",
 	} {
 		if !strings.Contains(b.String(), want) {
@@ -167,11 +167,16 @@ func TestCrashOnEveryBootFails(t *testing.T) {
 	if !m.failed() {
 		t.Error("a kernel that panicked on every boot passed")
 	}
-	if len(r.Problems) != 1 || !strings.HasPrefix(r.Problems[0], "guest kernel crash on boot 2 during cmd/internal/cli TestClosedLoopAuto") {
-		t.Errorf("problems = %q", r.Problems)
+	if want := []string{"guest kernel panicked on every boot (2)"}; !slices.Equal(r.Problems, want) {
+		t.Errorf("problems = %q, want %q", r.Problems, want)
 	}
-	if len(r.Crashes) != 1 {
-		t.Errorf("crashes = %+v, want the first boot's", r.Crashes)
+	if len(r.Crashes) != 2 || r.Crashes[1].Boot != 2 {
+		t.Errorf("crashes = %+v, want both boots'", r.Crashes)
+	}
+	var b bytes.Buffer
+	m.writeText(&b)
+	if !strings.Contains(b.String(), "6.12: CRASHED guest kernel crash on boot 2 during cmd/internal/cli TestClosedLoopAuto") {
+		t.Errorf("text report lacks the second crash:\n%s", b.String())
 	}
 }
 

@@ -319,23 +319,24 @@ func bootUntilClean(ctx context.Context, retries int, work, series string, boot 
 	var crashes []guestCrash
 	for n := 1; ; n++ {
 		r := boot()
-		if r.crash == nil {
+		if r.crash != nil {
+			c := *r.crash
+			c.Boot = n
+			crashes = append(crashes, c)
+		}
+		if r.crash == nil || n > retries || ctx.Err() != nil {
 			r.Crashes = crashes
+			if r.crash != nil {
+				r.Problems = append(r.Problems, fmt.Sprintf("guest kernel panicked on every boot (%d)", n))
+			}
 			return r
 		}
-		r.crash.Boot = n
-		if n > retries || ctx.Err() != nil {
-			r.Crashes = crashes
-			r.Problems = append(r.Problems, r.crash.String())
-			return r
+		kept := filepath.Join(work, fmt.Sprintf("console-%s-crash%d.log", series, n))
+		if err := os.Rename(r.consoleLog, kept); err != nil {
+			kept = fmt.Sprintf("%s (not kept: %v)", r.consoleLog, err)
 		}
-		c := *r.crash
-		c.Console = filepath.Join(work, fmt.Sprintf("console-%s-crash%d.log", series, n))
-		if err := os.Rename(r.consoleLog, c.Console); err != nil {
-			c.Console = fmt.Sprintf("%s (not kept: %v)", r.consoleLog, err)
-		}
+		crashes[len(crashes)-1].Console = kept
 		_ = os.Rename(r.guestLog, filepath.Join(work, fmt.Sprintf("tests-%s-crash%d.log", series, n)))
-		crashes = append(crashes, c)
 	}
 }
 

@@ -24,7 +24,7 @@ type kernelRun struct {
 	Notes    []string // what /init reported (modules that failed to load)
 	Problems []string // failures outside a test: crash, timeout, boot error
 	PkgTimes []pkgTime
-	Crashes  []guestCrash // earlier boots of this kernel that panicked (bootUntilClean)
+	Crashes  []guestCrash // boots of this kernel that panicked (bootUntilClean)
 
 	crash                *guestCrash // this boot ended in a guest kernel panic
 	consoleLog, guestLog string
@@ -98,19 +98,6 @@ func (m matrix) failed() bool {
 	return false
 }
 
-// allCrashes is every guest kernel panic of the run, retried or final, by kernel.
-func (m matrix) allCrashes() (series []string, crashes []guestCrash) {
-	for _, r := range m.Runs {
-		for _, c := range r.Crashes {
-			series, crashes = append(series, r.Kernel.Series), append(crashes, c)
-		}
-		if r.crash != nil {
-			series, crashes = append(series, r.Kernel.Series), append(crashes, *r.crash)
-		}
-	}
-	return series, crashes
-}
-
 func shortPkg(p string) string { return strings.TrimPrefix(p, modulePath) }
 
 // testKey names a test across kernels.
@@ -153,7 +140,7 @@ func (m matrix) notable() []string {
 	lines = append(lines, m.Prepare...)
 	for _, r := range m.Runs {
 		for _, c := range r.Crashes {
-			lines = append(lines, fmt.Sprintf("%s: CRASHED, booted again: %s", r.Kernel.Series, c))
+			lines = append(lines, fmt.Sprintf("%s: CRASHED %s", r.Kernel.Series, c))
 		}
 		for _, p := range r.Problems {
 			lines = append(lines, fmt.Sprintf("%s: PROBLEM %s", r.Kernel.Series, p))
@@ -207,11 +194,12 @@ func (m matrix) writeText(w io.Writer) {
 			fmt.Fprintln(w, "  "+l)
 		}
 	}
-	series, crashes := m.allCrashes()
-	for i, c := range crashes {
-		fmt.Fprintf(w, "\n%s: guest kernel crash on boot %d, console %s:\n", series[i], c.Boot, c.Console)
-		for _, l := range c.Oops {
-			fmt.Fprintln(w, "    "+l)
+	for _, r := range m.Runs {
+		for _, c := range r.Crashes {
+			fmt.Fprintf(w, "\n%s: guest kernel crash on boot %d, console %s:\n", r.Kernel.Series, c.Boot, c.Console)
+			for _, l := range c.Oops {
+				fmt.Fprintln(w, "    "+l)
+			}
 		}
 	}
 	fmt.Fprintln(w, "\ntest binary run times (guest clock):")
@@ -278,11 +266,12 @@ func (m matrix) markdown() string {
 			fmt.Fprintf(&b, "- %s\n", strings.ReplaceAll(l, "|", `\|`))
 		}
 	}
-	series, crashes := m.allCrashes()
-	for i, c := range crashes {
-		fmt.Fprintf(&b, "\nGuest kernel crash on %s, boot %d (console excerpt):\n\n", series[i], c.Boot)
-		for _, l := range c.Oops {
-			b.WriteString("    " + l + "\n")
+	for _, r := range m.Runs {
+		for _, c := range r.Crashes {
+			fmt.Fprintf(&b, "\nGuest kernel crash on %s, boot %d (console excerpt):\n\n", r.Kernel.Series, c.Boot)
+			for _, l := range c.Oops {
+				b.WriteString("    " + l + "\n")
+			}
 		}
 	}
 	b.WriteString("\nTest binary run times per kernel (guest clock):\n\n")
