@@ -33,6 +33,7 @@ type options struct {
 	accel        string
 	run          string
 	crashRetries int
+	retryFailed  bool
 	memory       int
 	cpus         int
 	timeout      time.Duration
@@ -59,6 +60,7 @@ func main() {
 	flag.StringVar(&o.accel, "accel", vm.Accel(), "qemu -accel value (default: kvm when /dev/kvm works, else single-threaded tcg)")
 	flag.StringVar(&o.run, "run", "", "passed as -test.run")
 	flag.IntVar(&o.crashRetries, "crash-retries", 1, "boots of a kernel again after a guest kernel panic; the panic stays in the report")
+	flag.BoolVar(&o.retryFailed, "retry-failed", true, "boot a kernel once more to run only its failed tests (at most 3); a test that passes then is reported as flaky")
 	flag.IntVar(&o.memory, "memory", 1024, "guest memory in MiB")
 	flag.IntVar(&o.cpus, "smp", 2, "guest CPUs")
 	flag.DurationVar(&o.timeout, "timeout", 10*time.Minute, "limit per kernel (boot and all test binaries)")
@@ -163,20 +165,29 @@ func run(ctx context.Context, o options, out io.Writer) (matrix, error) {
 		}
 	}
 	testsCPIO := filepath.Join(work, "tests.cpio")
-	args := []string{"-test.v=test2json", "-test.count=1", "-test.timeout=" + o.testTimeout.String()}
-	if o.run != "" {
-		args = append(args, "-test.run="+o.run)
+	testArgs := func(run string) []string {
+		args := []string{"-test.v=test2json", "-test.count=1", "-test.timeout=" + o.testTimeout.String()}
+		if run != "" {
+			args = append(args, "-test.run="+run)
+		}
+		return args
 	}
 	root, err := moduleRoot(o.goTool)
 	if err != nil {
 		return matrix{}, err
 	}
-	if err := writeTestsCPIO(testsCPIO, root, bins, args, progs); err != nil {
+	if err := writeTestsCPIO(testsCPIO, root, bins, testArgs(o.run), progs); err != nil {
 		return matrix{}, fmt.Errorf("tests initramfs: %w", err)
 	}
 
+	// The second boot for failed tests gets its own initramfs with a narrower -test.run.
+	retryCPIO := func(series, pattern string) (string, error) {
+		p := filepath.Join(work, "tests-retry-"+series+".cpio")
+		return p, writeTestsCPIO(p, root, bins, testArgs(pattern), progs)
+	}
+
 	t = time.Now()
-	m.Runs = bootAll(ctx, o, kernels, testsCPIO, work, bins, func(r kernelRun) {
+	m.Runs = bootAll(ctx, o, kernels, testsCPIO, retryCPIO, work, bins, func(r kernelRun) {
 		logf("kernel %s (%s): %d passed, %d failed, %d skipped, %d unfinished, %d problems in %s",
 			r.Kernel.Series, r.Release, r.count(vm.Pass), r.count(vm.Fail), r.count(vm.Skip), r.count(vm.Unfinished), len(r.Problems), secs(r.Elapsed))
 		printFailures(out, r)
@@ -287,7 +298,8 @@ func pruneSeries(dir, keep string) {
 // bootAll boots the kernels, o.parallel at a time (the tests spend much of their time
 // waiting, so two guests share two host cores well), and returns the runs in kernel order.
 // done is called as each kernel finishes, one call at a time.
-func bootAll(ctx context.Context, o options, kernels []kernel, testsCPIO, work string, bins []testBinary, done func(kernelRun)) []kernelRun {
+func bootAll(ctx context.Context, o options, kernels []kernel, testsCPIO string, retryCPIO func(series, pattern string) (string, error),
+	work string, bins []testBinary, done func(kernelRun)) []kernelRun {
 	runs := make([]kernelRun, len(kernels))
 	mode := o.accel
 	sem := make(chan struct{}, max(o.parallel, 1))
@@ -301,6 +313,14 @@ func bootAll(ctx context.Context, o options, kernels []kernel, testsCPIO, work s
 			defer func() { <-sem }()
 			runs[i] = bootUntilClean(ctx, o.crashRetries, work, k.Series, func() kernelRun {
 				return bootKernel(ctx, o, k, mode, testsCPIO, work, bins)
+			})
+			runs[i] = retryFailures(o.retryFailed, work, runs[i], func(pattern string) kernelRun {
+				cpio, err := retryCPIO(k.Series, pattern)
+				if err != nil {
+					return kernelRun{Problems: []string{"tests initramfs: " + err.Error()}}
+				}
+				defer os.Remove(cpio)
+				return bootKernel(ctx, o, k, mode, cpio, work, bins)
 			})
 			mu.Lock()
 			done(runs[i])
@@ -438,6 +458,9 @@ func printFailures(w io.Writer, r kernelRun) {
 		if t.Outcome == vm.Fail || t.Outcome == vm.Unfinished {
 			fmt.Fprintf(w, "--- %s %s %s on %s:\n%s\n", strings.ToUpper(string(t.Outcome)), shortPkg(t.Package), t.Test, r.Kernel.Series, t.Output)
 		}
+	}
+	for _, f := range r.Flakes {
+		fmt.Fprintf(w, "--- FLAKY %s %s on %s: failed on the first boot, passed on a second boot:\n%s\n", shortPkg(f.Key.Pkg), f.Key.Test, r.Kernel.Series, f.Output)
 	}
 	for _, p := range r.Problems {
 		fmt.Fprintf(w, "--- PROBLEM on %s: %s\n", r.Kernel.Series, p)

@@ -25,6 +25,7 @@ type kernelRun struct {
 	Problems []string // failures outside a test: crash, timeout, boot error
 	PkgTimes []pkgTime
 	Crashes  []guestCrash // boots of this kernel that panicked (bootUntilClean)
+	Flakes   []flake      // tests that failed, then passed on a second boot (retryFailures)
 
 	crash                *guestCrash // this boot ended in a guest kernel panic
 	consoleLog, guestLog string
@@ -142,6 +143,9 @@ func (m matrix) notable() []string {
 		for _, c := range r.Crashes {
 			lines = append(lines, fmt.Sprintf("%s: CRASHED %s", r.Kernel.Series, c))
 		}
+		for _, f := range r.Flakes {
+			lines = append(lines, fmt.Sprintf("%s: FLAKY %s", r.Kernel.Series, f))
+		}
 		for _, p := range r.Problems {
 			lines = append(lines, fmt.Sprintf("%s: PROBLEM %s", r.Kernel.Series, p))
 		}
@@ -222,6 +226,9 @@ func cell(r kernelRun, k testKey) string {
 	t, ok := r.result(k)
 	if !ok {
 		return "-"
+	}
+	if r.flaky(k) {
+		return "FLAKY"
 	}
 	return strings.ToUpper(string(t.Outcome))
 }
