@@ -158,30 +158,37 @@ func TestLinksPfifoDrops(t *testing.T) {
 		t.Errorf("no packets counted: %+v", q)
 	}
 
-	// go-tc's legacy TCA_STATS view of the same qdisc (32-bit, no requeues).
-	a.Do(t, func() error {
-		tcnl, err := tc.Open(&tc.Config{})
-		if err != nil {
-			return err
-		}
-		defer tcnl.Close()
-		objs, err := tcnl.Qdisc().Get()
-		if err != nil {
-			return err
-		}
-		for _, o := range objs {
-			if o.Ifindex != ifindex || o.Stats == nil {
-				continue
+	// go-tc's legacy TCA_STATS view of the same qdisc (32-bit, no requeues). The two reads
+	// are two dumps: a packet the host sends between them (IPv6 neighbour discovery on the
+	// fresh veth) is in the second only, so read until a pair agrees.
+	var tcDrops, tcPackets uint32
+	var cur sample.Qdisc
+	for attempt := 0; attempt < 10; attempt++ {
+		a.Do(t, func() error {
+			tcnl, err := tc.Open(&tc.Config{})
+			if err != nil {
+				return err
 			}
-			cur := link(t, r, v.AName).Qdiscs[0]
-			if uint64(o.Stats.Drops) != cur.Drops || uint64(o.Stats.Packets) != cur.Packets {
-				t.Errorf("go-tc drops %d packets %d, reader %d %d", o.Stats.Drops, o.Stats.Packets,
-					cur.Drops, cur.Packets)
+			defer tcnl.Close()
+			objs, err := tcnl.Qdisc().Get()
+			if err != nil {
+				return err
 			}
-			return nil
+			for _, o := range objs {
+				if o.Ifindex == ifindex && o.Stats != nil {
+					tcDrops, tcPackets = o.Stats.Drops, o.Stats.Packets
+					return nil
+				}
+			}
+			return errors.New("go-tc: no qdisc on the veth")
+		})
+		cur = link(t, r, v.AName).Qdiscs[0]
+		if uint64(tcDrops) == cur.Drops && uint64(tcPackets) == cur.Packets {
+			return
 		}
-		return errors.New("go-tc: no qdisc on the veth")
-	})
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Errorf("go-tc drops %d packets %d, reader %d %d", tcDrops, tcPackets, cur.Drops, cur.Packets)
 }
 
 // mq's root row sums its children; both rows are kept and told apart by Root/Parent.
