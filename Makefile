@@ -40,7 +40,7 @@ lint:
 	test -z "$$(gofmt -l $$(git ls-files '*.go'))"
 
 kernel-matrix:
-	$(GO) run ./cmd/kernelmatrix
+	$(GO) run ./tools/kernelmatrix
 
 deps-generate:
 	@./.ci/apt-need $(DEPS_GENERATE)

@@ -8,7 +8,7 @@ import (
 	"github.com/cilium/ebpf"
 	"golang.org/x/sys/unix"
 
-	"github.com/nettune/nettune/tuner/lab"
+	"github.com/nettune/nettune/internal/lab"
 )
 
 // benchRun reports the kernel's average run time per packet over 10 M BPF_PROG_TEST_RUN

@@ -10,7 +10,7 @@ import (
 	"github.com/florianl/go-tc/core"
 	"golang.org/x/sys/unix"
 
-	"github.com/nettune/nettune/tuner/netns"
+	"github.com/nettune/nettune/internal/netns"
 )
 
 // Our cls_bpf filters use their own handle and priority (both "NT") and are named

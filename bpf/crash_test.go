@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nettune/nettune/tuner/lab"
+	"github.com/nettune/nettune/internal/lab"
 )
 
 // ourObjects lists nettune programs loaded anywhere on the host and links holding one.

@@ -16,8 +16,8 @@ import (
 	vnetns "github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
 
-	"github.com/nettune/nettune/tuner/lab"
-	"github.com/nettune/nettune/tuner/sample"
+	"github.com/nettune/nettune/internal/lab"
+	"github.com/nettune/nettune/model"
 )
 
 // dropKind is how a test's drops show: by reason, or, on a kernel without drop reasons
@@ -39,12 +39,12 @@ func (k dropKind) String() string { return k.reason }
 
 // is tells whether drop d is of this kind, as probes that count by location only see it or
 // as probes with reasons do.
-func (k dropKind) is(d sample.DropCount, byLocation bool) bool {
+func (k dropKind) is(d model.DropCount, byLocation bool) bool {
 	if !byLocation {
 		return d.Reason == k.reason
 	}
 	fn, _, _ := strings.Cut(d.Location, "+")
-	return d.Reason == sample.ReasonUnavailable && slices.Contains(k.funcs, fn)
+	return d.Reason == model.ReasonUnavailable && slices.Contains(k.funcs, fn)
 }
 
 // byLocation: the probes count drops without reasons.
@@ -55,7 +55,7 @@ func byLocation(p *Probes) bool {
 
 // dropsIn sums the drops of one kind in namespace ns (the program sees every namespace,
 // and other tests may run on this host) and checks they name link and a symbolized location.
-func dropsIn(t *testing.T, p *Probes, in *sample.InPath, kind dropKind, ns *lab.NS, link string) uint64 {
+func dropsIn(t *testing.T, p *Probes, in *model.InPath, kind dropKind, ns *lab.NS, link string) uint64 {
 	t.Helper()
 	ino, err := netnsInode(ns.Name)
 	if err != nil {
@@ -79,13 +79,13 @@ func dropsIn(t *testing.T, p *Probes, in *sample.InPath, kind dropKind, ns *lab.
 }
 
 // seenIn lists all drops in namespace ns, for failure messages.
-func seenIn(t *testing.T, in *sample.InPath, ns *lab.NS) []sample.DropCount {
+func seenIn(t *testing.T, in *model.InPath, ns *lab.NS) []model.DropCount {
 	t.Helper()
 	ino, err := netnsInode(ns.Name)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var out []sample.DropCount
+	var out []model.DropCount
 	for _, d := range in.Drops {
 		if d.Netns == ino {
 			out = append(out, d)
@@ -203,7 +203,7 @@ func TestDropBacklog(t *testing.T) {
 func untilDrops(t *testing.T, p *Probes, kind dropKind, ns *lab.NS, link string, send func()) uint64 {
 	t.Helper()
 	s0 := snap(t, p)
-	var in *sample.InPath
+	var in *model.InPath
 	for range 10 {
 		send()
 		in = diff(t, s0, snap(t, p))

@@ -8,7 +8,7 @@ import (
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/link"
 
-	"github.com/nettune/nettune/tuner/sample"
+	"github.com/nettune/nettune/model"
 )
 
 // noReason is NO_REASON in drops.c: the key's reason for drops the kernel gave none.
@@ -28,7 +28,7 @@ var (
 // gets the programs that read only (skb, location) and count under noReason.
 func chooseDropProgs(reasons map[uint32]string, err error) (dropProgs, map[uint32]string, error) {
 	if errors.Is(err, ErrNoDropReasons) {
-		return locationProgs, map[uint32]string{noReason: sample.ReasonUnavailable}, nil
+		return locationProgs, map[uint32]string{noReason: model.ReasonUnavailable}, nil
 	}
 	if err != nil {
 		return dropProgs{}, nil, err
@@ -88,7 +88,7 @@ func (p *Probes) attachDrops(reasons map[uint32]string, err error) error {
 	p.dropsMap = maps.Drops
 	p.errMaps = append(p.errMaps, maps.Errors)
 	if progs == locationProgs {
-		p.note("drops: kernel has no drop reasons (< 5.17): counted by location only, as %s", sample.ReasonUnavailable)
+		p.note("drops: kernel has no drop reasons (< 5.17): counted by location only, as %s", model.ReasonUnavailable)
 	}
 	return nil
 }

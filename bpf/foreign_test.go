@@ -7,7 +7,7 @@ import (
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/link"
 
-	"github.com/nettune/nettune/tuner/sample"
+	"github.com/nettune/nettune/model"
 )
 
 // TestForeignXDP: an XDP_DROP program someone else attached stays in place; Attach skips
@@ -46,7 +46,7 @@ func TestForeignXDP(t *testing.T) {
 	if s1.InPath.XDPMode != XDPOff {
 		t.Errorf("xdp mode %q with a foreign program attached", s1.InPath.XDPMode)
 	}
-	want := sample.ForeignProg{Link: v.BName, Hook: "xdp", ID: uint32(id), Name: "foreign_drop", Mode: "generic"}
+	want := model.ForeignProg{Link: v.BName, Hook: "xdp", ID: uint32(id), Name: "foreign_drop", Mode: "generic"}
 	found := false
 	for _, f := range s1.InPath.Foreign {
 		found = found || f == want
@@ -54,10 +54,10 @@ func TestForeignXDP(t *testing.T) {
 	if !found {
 		t.Errorf("foreign = %+v, want %+v", s1.InPath.Foreign, want)
 	}
-	if q := perQueue(in, sample.PointXDP, v.BName); len(q) != 0 {
+	if q := perQueue(in, model.PointXDP, v.BName); len(q) != 0 {
 		t.Errorf("our xdp counted %v next to a foreign program", q)
 	}
-	if q, ok := perQueue(in, sample.PointTCIngress, v.BName)[0]; !ok || q != 0 {
+	if q, ok := perQueue(in, model.PointTCIngress, v.BName)[0]; !ok || q != 0 {
 		t.Errorf("tc ingress queue 0 = %d (present %v), want 0 behind XDP_DROP", q, ok)
 	}
 	// The foreign program is still the one attached.

@@ -11,8 +11,8 @@ import (
 	"github.com/safchain/ethtool"
 	"github.com/vishvananda/netlink"
 
-	"github.com/nettune/nettune/tuner/netns"
-	"github.com/nettune/nettune/tuner/sample"
+	"github.com/nettune/nettune/internal/netns"
+	"github.com/nettune/nettune/model"
 )
 
 // watchedLink is one interface the in-path programs count on.
@@ -25,7 +25,7 @@ type watchedLink struct {
 	slot, base int
 	xdp        string // mode our XDP program runs in, "" when not attached
 	tcIn, tcEg bool
-	foreignXDP *sample.ForeignProg
+	foreignXDP *model.ForeignProg
 }
 
 // attachCounters loads the counter maps, the xmit tracepoint and per-link XDP and tc
@@ -126,7 +126,7 @@ func (p *Probes) resolveLinks() error {
 				w.gro = err == nil && f["rx-gro"]
 			}
 			if x := a.Xdp; x != nil && x.Attached && x.ProgId != 0 {
-				w.foreignXDP = &sample.ForeignProg{Link: a.Name, Hook: "xdp", ID: x.ProgId,
+				w.foreignXDP = &model.ForeignProg{Link: a.Name, Hook: "xdp", ID: x.ProgId,
 					Name: progName(x.ProgId), Mode: xdpAttachMode(x.AttachMode)}
 			}
 			p.stride = max(p.stride, w.rxq, w.txq)
@@ -361,13 +361,13 @@ func (p *Probes) foreignTC(l *watchedLink, hook string) {
 	}
 	if res, err := link.QueryPrograms(link.QueryOptions{Target: l.index, Attach: at}); err == nil {
 		for _, ap := range res.Programs {
-			p.foreign = append(p.foreign, sample.ForeignProg{Link: l.name, Hook: hook,
+			p.foreign = append(p.foreign, model.ForeignProg{Link: l.name, Hook: hook,
 				ID: uint32(ap.ID), Name: progName(uint32(ap.ID))})
 		}
 	}
 	for _, f := range listClsact(p.opts.Netns, l.index, hook) {
 		if !ours(f.name) {
-			p.foreign = append(p.foreign, sample.ForeignProg{Link: l.name, Hook: hook, ID: f.id, Name: f.name})
+			p.foreign = append(p.foreign, model.ForeignProg{Link: l.name, Hook: hook, ID: f.id, Name: f.name})
 		}
 	}
 }

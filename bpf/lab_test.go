@@ -5,8 +5,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nettune/nettune/tuner/lab"
-	"github.com/nettune/nettune/tuner/sample"
+	"github.com/nettune/nettune/internal/lab"
+	"github.com/nettune/nettune/model"
 )
 
 // pair makes two namespaces joined by a veth with IPv6 off, so router solicitations and
@@ -60,18 +60,18 @@ func attach(t testing.TB, o Options) *Probes {
 	return p
 }
 
-func snap(t testing.TB, p *Probes) *sample.Sample {
+func snap(t testing.TB, p *Probes) *model.Sample {
 	t.Helper()
 	in, err := p.Snapshot()
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &sample.Sample{Time: time.Now(), InPath: in}
+	return &model.Sample{Time: time.Now(), InPath: in}
 }
 
-func diff(t testing.TB, prev, cur *sample.Sample) *sample.InPath {
+func diff(t testing.TB, prev, cur *model.Sample) *model.InPath {
 	t.Helper()
-	d, err := sample.Diff(prev, cur)
+	d, err := model.Diff(prev, cur)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -79,7 +79,7 @@ func diff(t testing.TB, prev, cur *sample.Sample) *sample.InPath {
 }
 
 // perQueue returns packets by queue at one point of one link.
-func perQueue(in *sample.InPath, pt sample.Point, link string) map[int]uint64 {
+func perQueue(in *model.InPath, pt model.Point, link string) map[int]uint64 {
 	out := map[int]uint64{}
 	for _, x := range in.Points {
 		if x.Point == pt && x.Link == link {

@@ -11,8 +11,8 @@ import (
 	"github.com/cilium/ebpf"
 	"golang.org/x/sys/unix"
 
-	"github.com/nettune/nettune/tuner/netns"
-	"github.com/nettune/nettune/tuner/sample"
+	"github.com/nettune/nettune/internal/netns"
+	"github.com/nettune/nettune/model"
 )
 
 // ErrOptions is returned for invalid Options; nothing was attached.
@@ -87,7 +87,7 @@ type Probes struct {
 
 	closers []io.Closer // links, filters, programs, maps: closed in reverse order
 	xdpMode string
-	foreign []sample.ForeignProg
+	foreign []model.ForeignProg
 	// Notes say what could not be attached and why, and which modes were chosen.
 	Notes []string
 }

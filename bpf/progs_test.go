@@ -7,7 +7,7 @@ import (
 
 	"github.com/cilium/ebpf"
 
-	"github.com/nettune/nettune/tuner/lab"
+	"github.com/nettune/nettune/internal/lab"
 )
 
 const (

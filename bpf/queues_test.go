@@ -4,7 +4,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nettune/nettune/tuner/sample"
+	"github.com/nettune/nettune/model"
 )
 
 // TestQueuesVeth sends UDP over a 4-queue veth from 16 source ports. veth delivers on the
@@ -32,10 +32,10 @@ func TestQueuesVeth(t *testing.T) {
 			time.Sleep(200 * time.Millisecond)
 			da, db := diff(t, a0, snap(t, pa)), diff(t, b0, snap(t, pb))
 
-			xmit := perQueue(da, sample.PointXmit, v.AName)
-			xdp := perQueue(db, sample.PointXDP, v.BName)
-			tcIn := perQueue(db, sample.PointTCIngress, v.BName)
-			eg := perQueue(da, sample.PointTCEgress, v.AName)
+			xmit := perQueue(da, model.PointXmit, v.AName)
+			xdp := perQueue(db, model.PointXDP, v.BName)
+			tcIn := perQueue(db, model.PointTCIngress, v.BName)
+			eg := perQueue(da, model.PointTCEgress, v.AName)
 			t.Logf("xmit %v xdp %v tc-ingress %v tc-egress %v", xmit, xdp, tcIn, eg)
 			used := 0
 			if mode == XDPGeneric {
@@ -56,7 +56,7 @@ func TestQueuesVeth(t *testing.T) {
 			if used < 2 {
 				t.Errorf("16 flows used %d TX queue(s): queue steering not exercised", used)
 			}
-			for name, n := range map[string]uint64{"xmit": total(xmit), "xdp": total(perQueue(db, sample.PointXDP, v.BName)), "tc-ingress": total(tcIn), "tc-egress": eg[-1]} {
+			for name, n := range map[string]uint64{"xmit": total(xmit), "xdp": total(perQueue(db, model.PointXDP, v.BName)), "tc-ingress": total(tcIn), "tc-egress": eg[-1]} {
 				if n != flows*per {
 					t.Errorf("%s counted %d packets, sent %d", name, n, flows*per)
 				}

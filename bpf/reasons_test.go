@@ -8,8 +8,8 @@ import (
 
 	"github.com/cilium/ebpf/btf"
 
-	"github.com/nettune/nettune/tuner/lab"
-	"github.com/nettune/nettune/tuner/sample"
+	"github.com/nettune/nettune/internal/lab"
+	"github.com/nettune/nettune/model"
 )
 
 func TestReasonNames(t *testing.T) {
@@ -62,7 +62,7 @@ func TestChooseDropProgs(t *testing.T) {
 		t.Errorf("with reasons: %v %v %v", progs, got, err)
 	}
 	progs, got, err = chooseDropProgs(nil, fmt.Errorf("find: %w", ErrNoDropReasons))
-	if err != nil || progs != locationProgs || len(got) != 1 || got[noReason] != sample.ReasonUnavailable {
+	if err != nil || progs != locationProgs || len(got) != 1 || got[noReason] != model.ReasonUnavailable {
 		t.Errorf("without the enum: %v %v %v", progs, got, err)
 	}
 	broken := errors.New("load kernel btf: broken")

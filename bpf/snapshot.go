@@ -8,22 +8,22 @@ import (
 
 	"github.com/cilium/ebpf"
 
-	"github.com/nettune/nettune/tuner/sample"
+	"github.com/nettune/nettune/model"
 )
 
 // ErrClosed is returned by Snapshot and Drops after Close.
 var ErrClosed = errors.New("probes closed")
 
 // Snapshot returns the cumulative counts since Attach; the collector diffs two snapshots
-// (sample.Diff). Per-CPU values are summed.
-func (p *Probes) Snapshot() (*sample.InPath, error) {
+// (model.Diff). Per-CPU values are summed.
+func (p *Probes) Snapshot() (*model.InPath, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.closed {
 		return nil, ErrClosed
 	}
-	out := &sample.InPath{XDPMode: p.xdpMode, Netns: p.nsInode, Note: strings.Join(p.Notes, "; "),
-		Points: []sample.PointCount{}, Drops: []sample.DropCount{}, Foreign: p.foreign}
+	out := &model.InPath{XDPMode: p.xdpMode, Netns: p.nsInode, Note: strings.Join(p.Notes, "; "),
+		Points: []model.PointCount{}, Drops: []model.DropCount{}, Foreign: p.foreign}
 	if p.counters.XdpCounts != nil {
 		pts, err := p.points()
 		if err != nil {
@@ -49,7 +49,7 @@ func (p *Probes) Snapshot() (*sample.InPath, error) {
 }
 
 // Drops returns the cumulative drop counts since Attach, for a live view.
-func (p *Probes) Drops() ([]sample.DropCount, error) {
+func (p *Probes) Drops() ([]model.DropCount, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.closed {
@@ -121,14 +121,14 @@ func iterateCounters(m *ebpf.Map, out []countersCounter) ([]countersCounter, err
 	return out, nil
 }
 
-func (p *Probes) points() ([]sample.PointCount, error) {
-	var out []sample.PointCount
+func (p *Probes) points() ([]model.PointCount, error) {
+	var out []model.PointCount
 	for _, src := range []struct {
 		m     *ebpf.Map
-		point sample.Point
+		point model.Point
 	}{
-		{p.counters.XdpCounts, sample.PointXDP}, {p.counters.TcInCounts, sample.PointTCIngress},
-		{p.counters.TcEgCounts, sample.PointTCEgress}, {p.counters.XmitCounts, sample.PointXmit},
+		{p.counters.XdpCounts, model.PointXDP}, {p.counters.TcInCounts, model.PointTCIngress},
+		{p.counters.TcEgCounts, model.PointTCEgress}, {p.counters.XmitCounts, model.PointXmit},
 	} {
 		c, err := readCounters(src.m)
 		if err != nil {
@@ -136,35 +136,35 @@ func (p *Probes) points() ([]sample.PointCount, error) {
 		}
 		for _, l := range p.links {
 			add := func(queue, key int) {
-				out = append(out, sample.PointCount{Point: src.point, Ifindex: l.index, Link: l.name,
+				out = append(out, model.PointCount{Point: src.point, Ifindex: l.index, Link: l.name,
 					Queue: queue, Packets: c[key].Packets, Bytes: c[key].Bytes})
 			}
 			switch src.point {
-			case sample.PointXDP:
+			case model.PointXDP:
 				if l.vethGenericXDP() {
 					var sum countersCounter
 					for q := range l.rxq {
 						sum.Packets += c[l.base+q].Packets
 						sum.Bytes += c[l.base+q].Bytes
 					}
-					out = append(out, sample.PointCount{Point: src.point, Ifindex: l.index, Link: l.name,
+					out = append(out, model.PointCount{Point: src.point, Ifindex: l.index, Link: l.name,
 						Queue: -1, Packets: sum.Packets, Bytes: sum.Bytes})
 				} else if l.xdp != "" {
 					for q := range l.rxq {
 						add(q, l.base+q)
 					}
 				}
-			case sample.PointTCIngress:
+			case model.PointTCIngress:
 				if l.tcIn {
 					for q := range l.rxq {
 						add(q, l.base+q)
 					}
 				}
-			case sample.PointTCEgress:
+			case model.PointTCEgress:
 				if l.tcEg {
 					add(-1, l.slot)
 				}
-			case sample.PointXmit:
+			case model.PointXmit:
 				for q := range l.txq {
 					add(q, l.base+q)
 				}
@@ -174,7 +174,7 @@ func (p *Probes) points() ([]sample.PointCount, error) {
 	return out, nil
 }
 
-func (p *Probes) drops() ([]sample.DropCount, error) {
+func (p *Probes) drops() ([]model.DropCount, error) {
 	if p.syms == nil {
 		syms, err := ReadKallsyms("/proc")
 		if err != nil {
@@ -182,9 +182,9 @@ func (p *Probes) drops() ([]sample.DropCount, error) {
 		}
 		p.syms = syms
 	}
-	var out []sample.DropCount
+	var out []model.DropCount
 	err := readDrops(p.dropsMap, func(key dropsDropKey, count uint64) {
-		d := sample.DropCount{Reason: p.reasons[key.Reason], Netns: uint64(key.Netns),
+		d := model.DropCount{Reason: p.reasons[key.Reason], Netns: uint64(key.Netns),
 			Ifindex: int(key.Ifindex), Location: p.syms.Lookup(key.Location), Count: count}
 		if d.Reason == "" {
 			d.Reason = fmt.Sprintf("%d", key.Reason)

@@ -5,7 +5,7 @@ import (
 
 	"github.com/cilium/ebpf"
 
-	"github.com/nettune/nettune/tuner/lab"
+	"github.com/nettune/nettune/internal/lab"
 )
 
 // The batch read and the per-slot iteration sum the same per-CPU values.

@@ -5,8 +5,8 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/nettune/nettune/policy/stage"
-	"github.com/nettune/nettune/tuner/sample"
+	"github.com/nettune/nettune/model"
+	"github.com/nettune/nettune/model/stage"
 )
 
 // Settings is analysis input that is not in the Delta.
@@ -22,14 +22,14 @@ type Settings struct {
 }
 
 // Analyze turns one interval into a report: funnel, findings (most severe first) and the plan
-// (RULES.md §4 order). cfg must be valid (Config.Validate). It is AnalyzeWith without host
+// (docs/rules.md §4 order). cfg must be valid (Config.Validate). It is AnalyzeWith without host
 // sysctls.
-func Analyze(d *sample.Delta, cfg Config) *Report {
+func Analyze(d *model.Delta, cfg Config) *Report {
 	return AnalyzeWith(d, Settings{}, cfg)
 }
 
 // AnalyzeWith is Analyze with settings from outside the Delta.
-func AnalyzeWith(d *sample.Delta, s Settings, cfg Config) *Report {
+func AnalyzeWith(d *model.Delta, s Settings, cfg Config) *Report {
 	if d.InPath != nil && d.InPath.Netns != 0 {
 		dc := *d
 		dc.InPath = ownDrops(d.InPath)
@@ -48,9 +48,9 @@ func AnalyzeWith(d *sample.Delta, s Settings, cfg Config) *Report {
 
 // ownDrops keeps the drops of the watched namespace: the kfree_skb tracer sees every
 // namespace, and another namespace's drops are not this report's loss.
-func ownDrops(ip *sample.InPath) *sample.InPath {
+func ownDrops(ip *model.InPath) *model.InPath {
 	c := *ip
-	c.Drops = make([]sample.DropCount, 0, len(ip.Drops))
+	c.Drops = make([]model.DropCount, 0, len(ip.Drops))
 	for _, x := range ip.Drops {
 		if x.Netns == ip.Netns {
 			c.Drops = append(c.Drops, x)
@@ -68,8 +68,8 @@ var rules = []func(*engine){
 
 // engine holds one analysis; the rule files add findings and proposals to it.
 type engine struct {
-	d    *sample.Delta
-	cur  *sample.Sample
+	d    *model.Delta
+	cur  *model.Sample
 	cfg  Config
 	host map[string]string
 	ns   string
@@ -87,13 +87,13 @@ type engine struct {
 	points              map[linkPoint]map[int]uint64 // see pointsByQueue
 }
 
-func newEngine(d *sample.Delta, s Settings, cfg Config) *engine {
+func newEngine(d *model.Delta, s Settings, cfg Config) *engine {
 	if d == nil {
-		d = &sample.Delta{}
+		d = &model.Delta{}
 	}
 	cur := d.Cur
 	if cur == nil {
-		cur = &sample.Sample{}
+		cur = &model.Sample{}
 	}
 	e := &engine{
 		d: d, cur: cur, cfg: cfg, host: s.HostSysctls, ns: cur.Netns,
@@ -184,7 +184,7 @@ func ratioOf(drops, through uint64) float64 {
 	return float64(drops) / float64(drops+through)
 }
 
-// grade applies the thresholds (RULES.md §3.3): below MinRate or MinRatio → no finding;
+// grade applies the thresholds (docs/rules.md §3.3): below MinRate or MinRatio → no finding;
 // pressure counters are info at most.
 func (e *engine) grade(rate, ratio float64, noRatio, pressure bool) (Severity, bool) {
 	t := e.cfg.Thresholds

@@ -6,18 +6,18 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nettune/nettune/policy/stage"
-	"github.com/nettune/nettune/tuner/sample"
+	"github.com/nettune/nettune/model"
+	"github.com/nettune/nettune/model/stage"
 )
 
 const interval = 10 * time.Second
 
 // db builds a Delta by hand: a 2-CPU host, kernel-default sysctls (rmem_max as this machine
 // ships it), no traffic.
-type db struct{ d *sample.Delta }
+type db struct{ d *model.Delta }
 
 func newDelta() *db {
-	cur := &sample.Sample{NCPU: 2, Sysctls: map[string]string{
+	cur := &model.Sample{NCPU: 2, Sysctls: map[string]string{
 		"net.core.netdev_max_backlog":  "1000",
 		"net.core.netdev_budget":       "300",
 		"net.core.netdev_budget_usecs": "8000",
@@ -32,9 +32,9 @@ func newDelta() *db {
 		"net.ipv4.ipfrag_time":         "30",
 		"net.ipv6.ip6frag_high_thresh": "4194304",
 	}}
-	return &db{d: &sample.Delta{
+	return &db{d: &model.Delta{
 		Interval: interval, Cur: cur, SNMP: map[string]uint64{},
-		Softnet: []sample.SoftnetCPU{{CPU: 0}, {CPU: 1}},
+		Softnet: []model.SoftnetCPU{{CPU: 0}, {CPU: 1}},
 	}}
 }
 
@@ -71,7 +71,7 @@ func (b *db) snmp(kv map[string]uint64) *db {
 	return b
 }
 
-func (b *db) softnet(cpu int, f func(*sample.SoftnetCPU)) *db {
+func (b *db) softnet(cpu int, f func(*model.SoftnetCPU)) *db {
 	f(&b.d.Softnet[cpu])
 	return b
 }
@@ -81,20 +81,20 @@ func (b *db) netRx(v ...uint64) *db { b.d.NetRx = v; return b }
 func (b *db) irqbalance() *db { b.d.Cur.IRQBalance = true; return b }
 
 func (b *db) irq(num int, link string, queue int, perCPU ...uint64) *db {
-	b.d.Interrupts = append(b.d.Interrupts, sample.IRQ{IRQ: num, Link: link, Queue: queue, Dir: sample.Rx,
+	b.d.Interrupts = append(b.d.Interrupts, model.IRQ{IRQ: num, Link: link, Queue: queue, Dir: model.Rx,
 		Name: link + "-rx", PerCPU: perCPU, Affinity: "0-1"})
 	return b
 }
 
-func (b *db) inPath(ip *sample.InPath) *db { b.d.InPath = ip; return b }
+func (b *db) inPath(ip *model.InPath) *db { b.d.InPath = ip; return b }
 
-type linkOpt func(*sample.Link)
+type linkOpt func(*model.Link)
 
 // link adds an interface with 100000 packets each way, one queue, RPS off, pfifo_fast.
 func (b *db) link(name string, opts ...linkOpt) *db {
-	l := sample.Link{Name: name, Index: len(b.d.Links) + 2, OperUp: true, MTU: 1500, TxQueueLen: 1000,
-		NumRxQ: 1, NumTxQ: 1, RxQueues: []sample.RxQueue{{Queue: 0, RPSCPUs: "0"}},
-		Stats: sample.LinkStats{RxPackets: 100000, TxPackets: 100000}}
+	l := model.Link{Name: name, Index: len(b.d.Links) + 2, OperUp: true, MTU: 1500, TxQueueLen: 1000,
+		NumRxQ: 1, NumTxQ: 1, RxQueues: []model.RxQueue{{Queue: 0, RPSCPUs: "0"}},
+		Stats: model.LinkStats{RxPackets: 100000, TxPackets: 100000}}
 	for _, o := range opts {
 		o(&l)
 	}
@@ -102,29 +102,29 @@ func (b *db) link(name string, opts ...linkOpt) *db {
 	return b
 }
 
-func (b *db) build() *sample.Delta { return b.d }
+func (b *db) build() *model.Delta { return b.d }
 
-func stats(f func(*sample.LinkStats)) linkOpt { return func(l *sample.Link) { f(&l.Stats) } }
+func stats(f func(*model.LinkStats)) linkOpt { return func(l *model.Link) { f(&l.Stats) } }
 
-func counter(name string, st stage.Stage, k sample.Kind, dir sample.Dir, q int, v uint64) linkOpt {
-	return func(l *sample.Link) {
-		l.Counters = append(l.Counters, sample.Counter{Name: name, Stage: st, Kind: k, Dir: dir, Queue: q, Value: v})
+func counter(name string, st stage.Stage, k model.Kind, dir model.Dir, q int, v uint64) linkOpt {
+	return func(l *model.Link) {
+		l.Counters = append(l.Counters, model.Counter{Name: name, Stage: st, Kind: k, Dir: dir, Queue: q, Value: v})
 	}
 }
 
 func ring(rx, rxMax uint32) linkOpt {
-	return func(l *sample.Link) { l.Ring = &sample.Ring{Rx: rx, RxMax: rxMax, Tx: 512, TxMax: 4096} }
+	return func(l *model.Link) { l.Ring = &model.Ring{Rx: rx, RxMax: rxMax, Tx: 512, TxMax: 4096} }
 }
 
-func qdisc(q sample.Qdisc) linkOpt { return func(l *sample.Link) { l.Qdiscs = append(l.Qdiscs, q) } }
+func qdisc(q model.Qdisc) linkOpt { return func(l *model.Link) { l.Qdiscs = append(l.Qdiscs, q) } }
 
-func veth(l *sample.Link) { l.Kind, l.Driver = "veth", "veth" }
+func veth(l *model.Link) { l.Kind, l.Driver = "veth", "veth" }
 
 func queues(n int) linkOpt {
-	return func(l *sample.Link) {
+	return func(l *model.Link) {
 		l.NumRxQ, l.NumTxQ, l.RxQueues = n, n, nil
 		for i := 0; i < n; i++ {
-			l.RxQueues = append(l.RxQueues, sample.RxQueue{Queue: i, RPSCPUs: "0"})
+			l.RxQueues = append(l.RxQueues, model.RxQueue{Queue: i, RPSCPUs: "0"})
 		}
 	}
 }
@@ -155,7 +155,7 @@ func knobs(r *Report) []string {
 	return out
 }
 
-// knobGrammar is DESIGN.md's knob vocabulary.
+// knobGrammar is docs/vocabulary.md's knob vocabulary.
 var knobGrammar = regexp.MustCompile(`^(sysctl:[a-z0-9_]+(\.[a-z0-9_]+)+|ethtool-ring:[^:\s]+:(rx|tx)|ethtool-channels:[^:\s]+|` +
 	`rps:[^:\s]+:rx-[0-9]+|rps-flow-cnt:[^:\s]+:rx-[0-9]+|irq-affinity:[0-9]+|txqueuelen:[^:\s]+|qdisc-limit:[^:\s]+:[0-9a-f]+:[0-9a-f]*)$`)
 

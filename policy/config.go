@@ -9,7 +9,7 @@ import (
 // ErrConfig marks an invalid configuration value; callers map it to exit status 2.
 var ErrConfig = errors.New("invalid config")
 
-// Config bounds what the policy flags and proposes. Defaults come from RULES.md; values marked
+// Config bounds what the policy flags and proposes. Defaults come from docs/rules.md; values marked
 // † there are engineering proposals and are here so an operator can change them.
 type Config struct {
 	Thresholds Thresholds      `mapstructure:"thresholds" json:"thresholds"`

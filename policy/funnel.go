@@ -4,8 +4,8 @@ import (
 	"slices"
 	"strconv"
 
-	"github.com/nettune/nettune/policy/stage"
-	"github.com/nettune/nettune/tuner/sample"
+	"github.com/nettune/nettune/model"
+	"github.com/nettune/nettune/model/stage"
 )
 
 // row is one funnel stage in packets; in/out are measured only where the flags say so.
@@ -108,20 +108,20 @@ func rdrop(rd map[reasonKey]uint64, st stage.Stage, iface string) uint64 {
 
 // appendRxQueuesMeasured appends the queues of l with per-queue in-path points or driver drop
 // counters, in order.
-func (e *engine) appendRxQueuesMeasured(qs []int, l *sample.Link) []int {
+func (e *engine) appendRxQueuesMeasured(qs []int, l *model.Link) []int {
 	start := len(qs)
 	add := func(q int) {
 		if q >= 0 && !slices.Contains(qs[start:], q) {
 			qs = append(qs, q)
 		}
 	}
-	for _, pt := range []sample.Point{sample.PointXDP, sample.PointTCIngress} {
+	for _, pt := range []model.Point{model.PointXDP, model.PointTCIngress} {
 		for q := range e.pointsByQueue(l.Name, pt) {
 			add(q)
 		}
 	}
 	for _, c := range l.Counters {
-		if c.Kind == sample.KindDrops && (c.Stage == stage.RxRing || c.Stage == stage.XDP) {
+		if c.Kind == model.KindDrops && (c.Stage == stage.RxRing || c.Stage == stage.XDP) {
 			add(c.Queue)
 		}
 	}
@@ -130,13 +130,13 @@ func (e *engine) appendRxQueuesMeasured(qs []int, l *sample.Link) []int {
 }
 
 // linkRx appends the receive account of a link (queue -1) or of one of its queues to rows.
-func (e *engine) linkRx(rows []row, l *sample.Link, queue int, rd map[reasonKey]uint64) []row {
+func (e *engine) linkRx(rows []row, l *model.Link, queue int, rd map[reasonKey]uint64) []row {
 	add := func(r row) {
 		if r.drop > 0 || r.inKnown || r.outKnown {
 			rows = append(rows, r)
 		}
 	}
-	xdp, tc := e.pointsByQueue(l.Name, sample.PointXDP), e.pointsByQueue(l.Name, sample.PointTCIngress)
+	xdp, tc := e.pointsByQueue(l.Name, model.PointXDP), e.pointsByQueue(l.Name, model.PointTCIngress)
 	pick := func(m map[int]uint64) (uint64, bool) {
 		if queue >= 0 {
 			v, ok := m[queue]
@@ -165,10 +165,10 @@ func (e *engine) linkRx(rows []row, l *sample.Link, queue int, rd map[reasonKey]
 		xdrop, _ = stageDrops(l, stage.XDP)
 		backlog = rdrop(rd, stage.Backlog, l.Name)
 	} else {
-		p, ok := queuePacketsOf(l, sample.Rx, queue)
+		p, ok := queuePacketsOf(l, model.Rx, queue)
 		add(row{st: stage.RxRing, point: "rx queue " + strconv.Itoa(queue) + " packets",
-			drop: counterSum(l, stage.RxRing, sample.KindDrops, queue), out: p, outKnown: ok})
-		xdrop = counterSum(l, stage.XDP, sample.KindDrops, queue)
+			drop: counterSum(l, stage.RxRing, model.KindDrops, queue), out: p, outKnown: ok})
+		xdrop = counterSum(l, stage.XDP, model.KindDrops, queue)
 	}
 
 	xin, xok := pick(xdp)
@@ -216,7 +216,7 @@ func (e *engine) foreignXDP(link string) bool {
 
 // linkTx appends the transmit account to rows: tc egress point → qdisc → driver hand-off
 // (xmit points) → TX ring → NIC.
-func (e *engine) linkTx(rows []row, l *sample.Link, rd map[reasonKey]uint64) []row {
+func (e *engine) linkTx(rows []row, l *model.Link, rd map[reasonKey]uint64) []row {
 	add := func(r row) {
 		if r.drop > 0 || r.inKnown || r.outKnown {
 			rows = append(rows, r)
@@ -228,8 +228,8 @@ func (e *engine) linkTx(rows []row, l *sample.Link, rd map[reasonKey]uint64) []r
 		}
 		return n, len(m) > 0
 	}
-	egress, eok := sum(e.pointsByQueue(l.Name, sample.PointTCEgress))
-	xmit, xok := sum(e.pointsByQueue(l.Name, sample.PointXmit))
+	egress, eok := sum(e.pointsByQueue(l.Name, model.PointTCEgress))
+	xmit, xok := sum(e.pointsByQueue(l.Name, model.PointXmit))
 	add(row{st: stage.TCEgress, point: "tc-egress", in: egress, inKnown: eok, drop: rdrop(rd, stage.TCEgress, l.Name)})
 
 	var qdrops, qsent uint64

@@ -7,8 +7,8 @@ import (
 	"strconv"
 	"testing"
 
-	"github.com/nettune/nettune/policy/stage"
-	"github.com/nettune/nettune/tuner/sample"
+	"github.com/nettune/nettune/model"
+	"github.com/nettune/nettune/model/stage"
 )
 
 func funnelOf(r *Report, iface, dir string, queue int) *Funnel {
@@ -37,17 +37,17 @@ func stageOf(f *Funnel, st stage.Stage) *FunnelStage {
 	return nil
 }
 
-func pts(link string, pt sample.Point, perQueue ...uint64) []sample.PointCount {
-	var out []sample.PointCount
+func pts(link string, pt model.Point, perQueue ...uint64) []model.PointCount {
+	var out []model.PointCount
 	for q, n := range perQueue {
-		out = append(out, sample.PointCount{Point: pt, Link: link, Queue: q, Packets: n})
+		out = append(out, model.PointCount{Point: pt, Link: link, Queue: q, Packets: n})
 	}
 	return out
 }
 
 func TestFunnelXDPToTCIngressPerQueue(t *testing.T) {
-	ip := &sample.InPath{XDPMode: "native",
-		Points: append(pts("veth1", sample.PointXDP, 1000, 500), pts("veth1", sample.PointTCIngress, 900, 500)...)}
+	ip := &model.InPath{XDPMode: "native",
+		Points: append(pts("veth1", model.PointXDP, 1000, 500), pts("veth1", model.PointTCIngress, 900, 500)...)}
 	r := Analyze(newDelta().link("veth1", veth, queues(2)).inPath(ip).build(), DefaultConfig())
 	checkInvariants(t, r)
 	q0 := stageOf(funnelOf(r, "veth1", "rx", 0), stage.Backlog)
@@ -63,8 +63,8 @@ func TestFunnelXDPToTCIngressPerQueue(t *testing.T) {
 }
 
 func TestFunnelForeignXDPSpanIsXDP(t *testing.T) {
-	ip := &sample.InPath{Points: append(pts("veth1", sample.PointXDP, 1000), pts("veth1", sample.PointTCIngress, 600)...),
-		Foreign: []sample.ForeignProg{{Link: "veth1", Hook: "xdp", Name: "fw", ID: 3}}}
+	ip := &model.InPath{Points: append(pts("veth1", model.PointXDP, 1000), pts("veth1", model.PointTCIngress, 600)...),
+		Foreign: []model.ForeignProg{{Link: "veth1", Hook: "xdp", Name: "fw", ID: 3}}}
 	r := Analyze(newDelta().link("veth1", veth).inPath(ip).build(), DefaultConfig())
 	if s := stageOf(funnelOf(r, "veth1", "rx", 0), stage.XDP); s == nil || s.Residual != 40 {
 		t.Fatalf("span %+v", s)
@@ -75,8 +75,8 @@ func TestFunnelForeignXDPSpanIsXDP(t *testing.T) {
 }
 
 func TestFunnelQdiscBetweenEgressAndXmit(t *testing.T) {
-	ip := &sample.InPath{Points: append(pts("veth1", sample.PointTCEgress, 1000), pts("veth1", sample.PointXmit, 900)...)}
-	d := newDelta().link("veth1", veth, qdisc(sample.Qdisc{Kind: "pfifo", Handle: "1:", Root: true, Limit: 5, Packets: 900, Drops: 80})).
+	ip := &model.InPath{Points: append(pts("veth1", model.PointTCEgress, 1000), pts("veth1", model.PointXmit, 900)...)}
+	d := newDelta().link("veth1", veth, qdisc(model.Qdisc{Kind: "pfifo", Handle: "1:", Root: true, Limit: 5, Packets: 900, Drops: 80})).
 		inPath(ip).build()
 	r := Analyze(d, DefaultConfig())
 	checkInvariants(t, r)
@@ -154,31 +154,31 @@ func BenchmarkAnalyze1000LinksSkipFunnel(b *testing.B) {
 // quietHost is the host of apply --auto: 1 000 quiet veths as the collector reports them (two
 // queues, the veth driver's per-queue counters all zero, noqueue) and a few lossy links, plus
 // host-wide backlog and UDP loss.
-func quietHost() *sample.Delta {
-	bd := newDelta().softnet(1, func(c *sample.SoftnetCPU) { c.Processed, c.Dropped = 50000, 5000 }).netRx(10000, 10).
+func quietHost() *model.Delta {
+	bd := newDelta().softnet(1, func(c *model.SoftnetCPU) { c.Processed, c.Dropped = 50000, 5000 }).netRx(10000, 10).
 		snmp(map[string]uint64{"Udp.InDatagrams": 90000, "Udp.RcvbufErrors": 10000, "Ip.InReceives": 1e5, "Tcp.InSegs": 1e5})
 	for i := 0; i < 1000; i++ {
 		opts := []linkOpt{veth, queues(2)}
 		for q := 0; q < 2; q++ {
 			opts = append(opts,
-				counter(fmt.Sprintf("rx_queue_%d_xdp_packets", q), stage.RxRing, sample.KindPackets, sample.Rx, q, 0),
-				counter(fmt.Sprintf("rx_queue_%d_drops", q), stage.RxRing, sample.KindDrops, sample.Rx, q, 0),
-				counter(fmt.Sprintf("rx_queue_%d_xdp_drops", q), stage.XDP, sample.KindDrops, sample.Rx, q, 0),
-				counter(fmt.Sprintf("rx_queue_%d_xdp_tx_errors", q), stage.XDP, sample.KindDrops, sample.Rx, q, 0),
-				counter(fmt.Sprintf("tx_queue_%d_xdp_xmit_errors", q), stage.XDP, sample.KindDrops, sample.Tx, q, 0))
+				counter(fmt.Sprintf("rx_queue_%d_xdp_packets", q), stage.RxRing, model.KindPackets, model.Rx, q, 0),
+				counter(fmt.Sprintf("rx_queue_%d_drops", q), stage.RxRing, model.KindDrops, model.Rx, q, 0),
+				counter(fmt.Sprintf("rx_queue_%d_xdp_drops", q), stage.XDP, model.KindDrops, model.Rx, q, 0),
+				counter(fmt.Sprintf("rx_queue_%d_xdp_tx_errors", q), stage.XDP, model.KindDrops, model.Rx, q, 0),
+				counter(fmt.Sprintf("tx_queue_%d_xdp_xmit_errors", q), stage.XDP, model.KindDrops, model.Tx, q, 0))
 		}
 		switch i {
 		case 100:
-			opts = append(opts, stats(func(s *sample.LinkStats) { s.RxDropped = 3000 }))
+			opts = append(opts, stats(func(s *model.LinkStats) { s.RxDropped = 3000 }))
 		case 200:
-			opts = append(opts, qdisc(sample.Qdisc{Kind: "pfifo", Handle: "1:", Root: true, Limit: 100, Packets: 90000, Drops: 900}))
+			opts = append(opts, qdisc(model.Qdisc{Kind: "pfifo", Handle: "1:", Root: true, Limit: 100, Packets: 90000, Drops: 900}))
 		case 300:
 			opts = append(opts, counterValue("rx_queue_0_drops", 500))
 		case 400:
 			opts = append(opts, counterValue("rx_queue_1_xdp_drops", 700))
 		}
 		if i != 200 {
-			opts = append(opts, qdisc(sample.Qdisc{Kind: "noqueue", Root: true}))
+			opts = append(opts, qdisc(model.Qdisc{Kind: "noqueue", Root: true}))
 		}
 		bd.link("veth"+strconv.Itoa(i), opts...)
 	}
@@ -187,7 +187,7 @@ func quietHost() *sample.Delta {
 
 // counterValue sets the value of a driver counter added before it.
 func counterValue(name string, v uint64) linkOpt {
-	return func(l *sample.Link) {
+	return func(l *model.Link) {
 		for i := range l.Counters {
 			if l.Counters[i].Name == name {
 				l.Counters[i].Value = v

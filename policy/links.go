@@ -4,8 +4,8 @@ import (
 	"fmt"
 	"sort"
 
-	"github.com/nettune/nettune/policy/stage"
-	"github.com/nettune/nettune/tuner/sample"
+	"github.com/nettune/nettune/model"
+	"github.com/nettune/nettune/model/stage"
 )
 
 // allQueues selects counters of every queue and of the whole device.
@@ -13,7 +13,7 @@ const allQueues = -2
 
 // counterSum adds the normalized driver counters of one stage and kind (queue -1 = device-wide
 // counters only; allQueues = all).
-func counterSum(l *sample.Link, st stage.Stage, k sample.Kind, queue int) uint64 {
+func counterSum(l *model.Link, st stage.Stage, k model.Kind, queue int) uint64 {
 	var n uint64
 	for i := range l.Counters {
 		c := &l.Counters[i] // not a copy: this runs for every link several times
@@ -27,11 +27,11 @@ func counterSum(l *sample.Link, st stage.Stage, k sample.Kind, queue int) uint64
 // stageDrops is the loss a driver reports at one stage: the larger of the device-wide sum and
 // the per-queue sum, because drivers often export both views of the same drops. perQueue holds
 // the queues that dropped; nil when none did (the common case, kept free of allocations).
-func stageDrops(l *sample.Link, st stage.Stage) (total uint64, perQueue map[int]uint64) {
+func stageDrops(l *model.Link, st stage.Stage) (total uint64, perQueue map[int]uint64) {
 	var dev, q uint64
 	for i := range l.Counters {
 		c := &l.Counters[i]
-		if c.Value == 0 || c.Stage != st || c.Kind != sample.KindDrops {
+		if c.Value == 0 || c.Stage != st || c.Kind != model.KindDrops {
 			continue
 		}
 		if c.Queue < 0 {
@@ -49,10 +49,10 @@ func stageDrops(l *sample.Link, st stage.Stage) (total uint64, perQueue map[int]
 
 // queuePackets is per-queue throughput from driver packet counters, when the driver has them
 // (nil when it has none).
-func queuePackets(l *sample.Link, dir sample.Dir) map[int]uint64 {
+func queuePackets(l *model.Link, dir model.Dir) map[int]uint64 {
 	var out map[int]uint64
 	for _, c := range l.Counters {
-		if c.Kind == sample.KindPackets && c.Dir == dir && c.Queue >= 0 {
+		if c.Kind == model.KindPackets && c.Dir == dir && c.Queue >= 0 {
 			if out == nil {
 				out = map[int]uint64{}
 			}
@@ -63,10 +63,10 @@ func queuePackets(l *sample.Link, dir sample.Dir) map[int]uint64 {
 }
 
 // queuePacketsOf is queuePackets for one queue; ok says the driver counts that queue.
-func queuePacketsOf(l *sample.Link, dir sample.Dir, queue int) (n uint64, ok bool) {
+func queuePacketsOf(l *model.Link, dir model.Dir, queue int) (n uint64, ok bool) {
 	for i := range l.Counters {
 		c := &l.Counters[i]
-		if c.Kind == sample.KindPackets && c.Dir == dir && c.Queue == queue {
+		if c.Kind == model.KindPackets && c.Dir == dir && c.Queue == queue {
 			n, ok = n+c.Value, true
 		}
 	}
@@ -74,7 +74,7 @@ func queuePacketsOf(l *sample.Link, dir sample.Dir, queue int) (n uint64, ok boo
 }
 
 // counterEvidence lists each driver counter of a stage and kind that moved.
-func (e *engine) counterEvidence(l *sample.Link, st stage.Stage, k sample.Kind, of string, through uint64) []Evidence {
+func (e *engine) counterEvidence(l *model.Link, st stage.Stage, k model.Kind, of string, through uint64) []Evidence {
 	var out []Evidence
 	for _, c := range l.Counters {
 		if c.Stage == st && c.Kind == k && c.Value > 0 {
@@ -87,7 +87,7 @@ func (e *engine) counterEvidence(l *sample.Link, st stage.Stage, k sample.Kind, 
 // queueSkew describes how drops spread over queues: per-queue ratios where the driver counts
 // per-queue packets, and a note when one queue carries most of them. It returns the queue
 // when a single queue has all drops.
-func (e *engine) queueSkew(l *sample.Link, drops map[int]uint64, dir sample.Dir) ([]Evidence, *int) {
+func (e *engine) queueSkew(l *model.Link, drops map[int]uint64, dir model.Dir) ([]Evidence, *int) {
 	if len(drops) == 0 {
 		return nil, nil
 	}
@@ -120,7 +120,7 @@ func (e *engine) queueSkew(l *sample.Link, drops map[int]uint64, dir sample.Dir)
 }
 
 // rxQueueCount is the number of active receive queues.
-func rxQueueCount(l *sample.Link) int {
+func rxQueueCount(l *model.Link) int {
 	if c := l.Channels; c != nil && c.Combined+c.Rx > 0 {
 		return int(c.Combined + c.Rx)
 	}
@@ -131,8 +131,8 @@ func rxQueueCount(l *sample.Link) int {
 }
 
 // rxBufferBytes estimates one RX descriptor's buffer: half a page at standard MTU, whole pages
-// with XDP (one page per frame) or jumbo frames (RULES.md row 2).
-func (e *engine) rxBufferBytes(l *sample.Link) int64 {
+// with XDP (one page per frame) or jumbo frames (docs/rules.md row 2).
+func (e *engine) rxBufferBytes(l *model.Link) int64 {
 	const page = 4096
 	if l.MTU > 1500 || e.xdpAttached(l.Name) {
 		return (int64(l.MTU) + 512 + page - 1) / page * page
@@ -140,7 +140,7 @@ func (e *engine) rxBufferBytes(l *sample.Link) int64 {
 	return 2048
 }
 
-// skbBytes estimates the truesize of one queued MTU-sized packet (RULES.md row 5: ≈2–4 KiB).
+// skbBytes estimates the truesize of one queued MTU-sized packet (docs/rules.md row 5: ≈2–4 KiB).
 func (e *engine) skbBytes() int64 {
 	mtu := max(1500, e.maxMTU)
 	if mtu <= 1500 {
@@ -160,7 +160,7 @@ func (e *engine) xdpAttached(link string) bool {
 		}
 	}
 	for _, p := range ip.Points {
-		if p.Link == link && p.Point == sample.PointXDP {
+		if p.Link == link && p.Point == model.PointXDP {
 			return true
 		}
 	}
@@ -168,4 +168,4 @@ func (e *engine) xdpAttached(link string) bool {
 }
 
 // virtual reports links without hardware: their "device" counters are software drops.
-func virtual(l *sample.Link) bool { return l.Kind != "" }
+func virtual(l *model.Link) bool { return l.Kind != "" }

@@ -3,15 +3,15 @@ package policy
 import (
 	"testing"
 
-	"github.com/nettune/nettune/policy/stage"
-	"github.com/nettune/nettune/tuner/sample"
+	"github.com/nettune/nettune/model"
+	"github.com/nettune/nettune/model/stage"
 )
 
 // The kfree_skb tracer sees every namespace: drops in another namespace must not become
 // findings of the one being examined.
 func TestInPathDropsOfOtherNamespacesIgnored(t *testing.T) {
 	const own, other = 4026532001, 4026532999
-	d := newDelta().netns("web").link("eth0", veth).inPath(&sample.InPath{Netns: own, Drops: []sample.DropCount{
+	d := newDelta().netns("web").link("eth0", veth).inPath(&model.InPath{Netns: own, Drops: []model.DropCount{
 		{Reason: "NO_SOCKET", Netns: other, Location: "__udp4_lib_rcv+0x4bc", Count: 50000},
 		{Reason: "QDISC_DROP", Netns: other, Ifindex: 7, Location: "__dev_queue_xmit+0xee2", Count: 300},
 	}}).build()
@@ -30,7 +30,7 @@ func TestInPathDropsOfOtherNamespacesIgnored(t *testing.T) {
 func TestAttributionIsReasonsOverCounters(t *testing.T) {
 	const own = 4026532001
 	d := newDelta().snmp(map[string]uint64{"Udp.InDatagrams": 9000, "Udp.RcvbufErrors": 1000, "Udp.InErrors": 1000}).
-		inPath(&sample.InPath{Netns: own, Drops: []sample.DropCount{
+		inPath(&model.InPath{Netns: own, Drops: []model.DropCount{
 			{Reason: "SOCKET_RCVBUFF", Netns: own, Location: "__udp_enqueue_schedule_skb+0x2b0", Count: 950},
 		}}).build()
 	r := Analyze(d, DefaultConfig())

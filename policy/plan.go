@@ -7,7 +7,7 @@ import (
 	"strings"
 )
 
-// Remediation phases, RULES.md §4: fix the lowest stage first, because loss there hides
+// Remediation phases, docs/rules.md §4: fix the lowest stage first, because loss there hides
 // demand higher up.
 const (
 	phaseDistribution = iota + 1
@@ -196,7 +196,7 @@ func (e *engine) sysctlInt(key string) (int64, bool) {
 	return n, err == nil
 }
 
-// globalSysctl lists the sysctls that belong to the host, not to a netns (RULES.md §5).
+// globalSysctl lists the sysctls that belong to the host, not to a netns (docs/rules.md §5).
 func globalSysctl(key string) bool {
 	switch key {
 	case "net.core.netdev_max_backlog", "net.core.netdev_budget", "net.core.netdev_budget_usecs",

@@ -5,13 +5,13 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/nettune/nettune/policy/stage"
-	"github.com/nettune/nettune/tuner/sample"
+	"github.com/nettune/nettune/model"
+	"github.com/nettune/nettune/model/stage"
 )
 
-func backlogDelta(maxBacklog string) *sample.Delta {
+func backlogDelta(maxBacklog string) *model.Delta {
 	return newDelta().sysctl("net.core.netdev_max_backlog", maxBacklog).
-		softnet(1, func(c *sample.SoftnetCPU) { c.Processed, c.Dropped = 50000, 5000 }).build()
+		softnet(1, func(c *model.SoftnetCPU) { c.Processed, c.Dropped = 50000, 5000 }).build()
 }
 
 func TestStepAndCaps(t *testing.T) {
@@ -60,13 +60,13 @@ func TestKnobDisallowed(t *testing.T) {
 	}
 }
 
-// everything at once: the plan follows RULES.md §4.
+// everything at once: the plan follows docs/rules.md §4.
 func TestPlanOrder(t *testing.T) {
 	d := newDelta().
-		link("veth1", veth, stats(func(s *sample.LinkStats) { s.RxDropped = 4000 }),
-			qdisc(sample.Qdisc{Kind: "pfifo_fast", Root: true, Packets: 90000, Drops: 10000})).
-		link("eth0", ring(512, 4096), counter("rx_no_dma_resources", stage.RxRing, sample.KindDrops, sample.Rx, -1, 5000)).
-		softnet(0, func(c *sample.SoftnetCPU) { c.Processed, c.Dropped, c.TimeSqueeze = 50000, 4000, 300 }).
+		link("veth1", veth, stats(func(s *model.LinkStats) { s.RxDropped = 4000 }),
+			qdisc(model.Qdisc{Kind: "pfifo_fast", Root: true, Packets: 90000, Drops: 10000})).
+		link("eth0", ring(512, 4096), counter("rx_no_dma_resources", stage.RxRing, model.KindDrops, model.Rx, -1, 5000)).
+		softnet(0, func(c *model.SoftnetCPU) { c.Processed, c.Dropped, c.TimeSqueeze = 50000, 4000, 300 }).
 		netRx(10000, 10).
 		snmp(map[string]uint64{
 			"Ip.ReasmReqds": 10000, "Ip.ReasmFails": 1000,
@@ -110,8 +110,8 @@ func TestNetnsCommands(t *testing.T) {
 			t.Errorf("action %+v", a)
 		}
 	})
-	backlog := func() *sample.Delta {
-		return newDelta().netns("blue").softnet(1, func(c *sample.SoftnetCPU) { c.Processed, c.Dropped = 50000, 5000 }).build()
+	backlog := func() *model.Delta {
+		return newDelta().netns("blue").softnet(1, func(c *model.SoftnetCPU) { c.Processed, c.Dropped = 50000, 5000 }).build()
 	}
 	t.Run("global knob from a child netns", func(t *testing.T) {
 		r := Analyze(backlog(), DefaultConfig())
@@ -138,8 +138,8 @@ func TestNetnsCommands(t *testing.T) {
 		}
 	})
 	t.Run("device knob in a netns", func(t *testing.T) {
-		d := newDelta().netns("blue").link("veth1", veth, stats(func(s *sample.LinkStats) { s.RxDropped = 4000 })).
-			softnet(0, func(c *sample.SoftnetCPU) { c.Processed, c.Dropped = 50000, 4000 }).netRx(10000, 10).build()
+		d := newDelta().netns("blue").link("veth1", veth, stats(func(s *model.LinkStats) { s.RxDropped = 4000 })).
+			softnet(0, func(c *model.SoftnetCPU) { c.Processed, c.Dropped = 50000, 4000 }).netRx(10000, 10).build()
 		r := Analyze(d, DefaultConfig())
 		if a := action(r, "rps:veth1:rx-0"); a == nil || a.Command != "ip netns exec blue sh -c 'echo 2 > /sys/class/net/veth1/queues/rx-0/rps_cpus'" {
 			t.Errorf("action %+v", a)
@@ -151,8 +151,8 @@ func TestSortingAndStableIDs(t *testing.T) {
 	d := newDelta().
 		snmp(map[string]uint64{"Udp.InDatagrams": 99000, "Udp.RcvbufErrors": 500, "Udp.NoPorts": 20, // info 0.5 % … warning
 												"Tcp.PassiveOpens": 1000, "TcpExt.ListenOverflows": 500}). // critical
-		softnet(0, func(c *sample.SoftnetCPU) { c.Processed, c.Dropped = 1e6, 200 }). // info
-		softnet(1, func(c *sample.SoftnetCPU) { c.Processed, c.Dropped = 1e5, 300 }).build()
+		softnet(0, func(c *model.SoftnetCPU) { c.Processed, c.Dropped = 1e6, 200 }). // info
+		softnet(1, func(c *model.SoftnetCPU) { c.Processed, c.Dropped = 1e5, 300 }).build()
 	r1, r2 := Analyze(d, DefaultConfig()), Analyze(d, DefaultConfig())
 	checkInvariants(t, r1)
 	var ids1, ids2 []string

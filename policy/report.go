@@ -3,7 +3,7 @@
 package policy
 
 import (
-	"github.com/nettune/nettune/policy/stage"
+	"github.com/nettune/nettune/model/stage"
 )
 
 // Severity orders findings; higher is worse.
@@ -39,7 +39,7 @@ type Report struct {
 	// settings, application fixes, non-tuning causes).
 	Advice []string `json:"advice,omitempty"`
 	// Attribution is drops confirmed by kfree_skb reasons ÷ the counter drops of the findings
-	// they confirm (counters are the totals; RULES.md §6 measured a small BPF shortfall).
+	// they confirm (counters are the totals; docs/rules.md §6 measured a small BPF shortfall).
 	// nil when no in-path reason matched a counter finding. Renderers publish it with the
 	// report's metadata (render.Meta), hence no JSON name here.
 	Attribution *float64 `json:"-"`

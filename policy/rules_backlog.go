@@ -3,11 +3,11 @@ package policy
 import (
 	"fmt"
 
-	"github.com/nettune/nettune/policy/stage"
-	"github.com/nettune/nettune/tuner/sample"
+	"github.com/nettune/nettune/model"
+	"github.com/nettune/nettune/model/stage"
 )
 
-// backlogRules: RULES.md rows 5 and 6 from /proc/net/softnet_stat. softnet_stat is host-wide
+// backlogRules: docs/rules.md rows 5 and 6 from /proc/net/softnet_stat. softnet_stat is host-wide
 // and per CPU, so the findings name CPUs, not interfaces; interfaces whose rx_dropped moved
 // are listed as candidates (the backlog drop also bumps the receiving device's rx_dropped).
 func backlogRules(e *engine) {
@@ -22,7 +22,7 @@ func backlogRules(e *engine) {
 	}
 }
 
-func backlogCPU(e *engine, c sample.SoftnetCPU, total uint64) {
+func backlogCPU(e *engine, c model.SoftnetCPU, total uint64) {
 	if c.Dropped == 0 {
 		return
 	}
@@ -68,7 +68,7 @@ func (e *engine) backlogLinks() []Evidence {
 	return out
 }
 
-func flowLimitCPU(e *engine, c sample.SoftnetCPU, total uint64) {
+func flowLimitCPU(e *engine, c model.SoftnetCPU, total uint64) {
 	if c.FlowLimitCount == 0 {
 		return
 	}

@@ -1,10 +1,10 @@
 package policy
 
 import (
-	"github.com/nettune/nettune/policy/stage"
+	"github.com/nettune/nettune/model/stage"
 )
 
-// benignRules: drops that no buffer fixes (RULES.md §4 step 0 and row 10). They are reported
+// benignRules: drops that no buffer fixes (docs/rules.md §4 step 0 and row 10). They are reported
 // with class benign or policy, never planned.
 func benignRules(e *engine) {
 	in := e.udp("InDatagrams")

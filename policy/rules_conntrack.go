@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"strconv"
 
-	"github.com/nettune/nettune/policy/stage"
+	"github.com/nettune/nettune/model/stage"
 )
 
 // conntrackFullFraction † : the table counts as full when the entry count (a gauge read at the
@@ -31,7 +31,7 @@ const (
 // packets conntrack dropped: passed() takes those out.
 const ctOf = "Ip(6).InReceives + OutRequests"
 
-// conntrackRules: RULES.md row 8 from /proc/net/stat/nf_conntrack.
+// conntrackRules: docs/rules.md row 8 from /proc/net/stat/nf_conntrack.
 func conntrackRules(e *engine) {
 	c := e.d.Conntrack
 	if c == nil {

@@ -5,14 +5,14 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/nettune/nettune/policy/stage"
-	"github.com/nettune/nettune/tuner/sample"
+	"github.com/nettune/nettune/model"
+	"github.com/nettune/nettune/model/stage"
 )
 
 // ipTraffic is 100 000 packets through the conntrack hooks in the interval.
 var ipTraffic = map[string]uint64{"Ip.InReceives": 80000, "Ip.OutRequests": 20000}
 
-// The lab's counters (tuner/kstat/testdata/conntrack-6.18): 2000 new flows, table of 64.
+// The lab's counters (collect/kstat/testdata/conntrack-6.18): 2000 new flows, table of 64.
 var tableFull = map[string]uint64{"drop": 1925, "early_drop": 11, "insert_failed": 0, "invalid": 0, "clashres": 0}
 
 func TestConntrackRules(t *testing.T) {
@@ -37,7 +37,7 @@ func TestConntrackRules(t *testing.T) {
 				}
 			}},
 		{name: "NETFILTER_DROP events confirm the conntrack finding, the rest stay policy", stage: stage.Netfilter, class: stage.ClassCapacity, severity: SeverityCritical,
-			delta: newDelta().snmp(ipTraffic).conntrack(262144, 262144, tableFull).inPath(&sample.InPath{Drops: []sample.DropCount{
+			delta: newDelta().snmp(ipTraffic).conntrack(262144, 262144, tableFull).inPath(&model.InPath{Drops: []model.DropCount{
 				{Reason: "NETFILTER_DROP", Location: "nf_hook_slow+0x9a", Count: 2000}}}).build(),
 			plan: []string{"sysctl:net.netfilter.nf_conntrack_max"},
 			check: func(t *testing.T, r *Report, f *Finding) {

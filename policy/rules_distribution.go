@@ -8,11 +8,11 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/nettune/nettune/policy/stage"
-	"github.com/nettune/nettune/tuner/sample"
+	"github.com/nettune/nettune/model"
+	"github.com/nettune/nettune/model/stage"
 )
 
-// distributionRules: RULES.md row 3. When receive loss on a link comes with NET_RX work
+// distributionRules: docs/rules.md row 3. When receive loss on a link comes with NET_RX work
 // concentrated on one CPU while others idle, spreading the work comes before any buffer:
 // more channels (hardware RSS), queue IRQs on distinct CPUs, or RPS for a queue that has it off.
 // It runs last because it answers loss findings of the other rules.
@@ -71,7 +71,7 @@ func (e *engine) rxLossIndex() (device map[string][]*Finding, hostWide []*Findin
 
 // backlogHere: backlog drops concern l when its rx_dropped moved (a backlog drop also counts
 // there) or a CPU_BACKLOG drop reason names it.
-func (e *engine) backlogHere(l *sample.Link) bool {
+func (e *engine) backlogHere(l *model.Link) bool {
 	if l.Stats.RxDropped > 0 {
 		return true
 	}
@@ -138,10 +138,10 @@ func (e *engine) skew(cpus []int, load map[int]uint64, name string) (busy int, s
 }
 
 // queueIRQs are l's receive-queue interrupts, by queue.
-func (e *engine) queueIRQs(l *sample.Link) []sample.IRQ {
-	var out []sample.IRQ
+func (e *engine) queueIRQs(l *model.Link) []model.IRQ {
+	var out []model.IRQ
 	for _, q := range e.d.Interrupts {
-		if q.Link == l.Name && q.Queue >= 0 && q.Dir != sample.Tx {
+		if q.Link == l.Name && q.Queue >= 0 && q.Dir != model.Tx {
 			out = append(out, q)
 		}
 	}
@@ -150,12 +150,12 @@ func (e *engine) queueIRQs(l *sample.Link) []sample.IRQ {
 }
 
 // irqCPU is the CPU that served most of an interrupt's events this interval.
-func irqCPU(q sample.IRQ) (int, bool) { return busiest(q.PerCPU) }
+func irqCPU(q model.IRQ) (int, bool) { return busiest(q.PerCPU) }
 
 // spreadIRQs moves queue interrupts that share a CPU to CPUs serving none of l's queues.
-func spreadIRQs(e *engine, l *sample.Link, irqs []sample.IRQ, cpus []int, fs []*Finding) {
+func spreadIRQs(e *engine, l *model.Link, irqs []model.IRQ, cpus []int, fs []*Finding) {
 	used := map[int]bool{}
-	var crowded []sample.IRQ
+	var crowded []model.IRQ
 	for _, q := range irqs {
 		c, ok := irqCPU(q)
 		if !ok {
@@ -202,7 +202,7 @@ func spreadIRQs(e *engine, l *sample.Link, irqs []sample.IRQ, cpus []int, fs []*
 	}
 }
 
-func proposeChannels(e *engine, l *sample.Link, ncpu, busy int, fs []*Finding) {
+func proposeChannels(e *engine, l *model.Link, ncpu, busy int, fs []*Finding) {
 	c := l.Channels
 	cur := int64(c.Combined)
 	next, atCap := e.step(cur, int64(min(int(c.MaxCombined), ncpu)))
@@ -223,7 +223,7 @@ func proposeChannels(e *engine, l *sample.Link, ncpu, busy int, fs []*Finding) {
 // proposeRPS turns RPS on for queues that have it off: all online CPUs except the one that
 // takes the queue's interrupt (or, without IRQ data, the busy CPU). irqbalance does not touch
 // rps_cpus, so it does not block this.
-func proposeRPS(e *engine, l *sample.Link, irqs []sample.IRQ, cpus []int, busy int, fs []*Finding) {
+func proposeRPS(e *engine, l *model.Link, irqs []model.IRQ, cpus []int, busy int, fs []*Finding) {
 	if len(l.RxQueues) == 0 {
 		e.r.Missing = appendOnce(e.r.Missing, l.Name+": RPS settings (queues/rx-*/rps_cpus) not read")
 		return
@@ -234,7 +234,7 @@ func proposeRPS(e *engine, l *sample.Link, irqs []sample.IRQ, cpus []int, busy i
 			irqOf[q.Queue] = c
 		}
 	}
-	pk := queuePackets(l, sample.Rx)
+	pk := queuePackets(l, model.Rx)
 	for _, rq := range l.RxQueues {
 		if !zeroMask(rq.RPSCPUs) {
 			continue

@@ -5,8 +5,8 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/nettune/nettune/policy/stage"
-	"github.com/nettune/nettune/tuner/sample"
+	"github.com/nettune/nettune/model"
+	"github.com/nettune/nettune/model/stage"
 )
 
 // where a kfree_skb drop reason proves loss, and what kind of loss it is.
@@ -22,7 +22,7 @@ var (
 )
 
 // reasonStages maps enum skb_drop_reason names (without SKB_DROP_REASON_) to stages. Names,
-// not numbers: the numbers change between kernels (RULES.md §6).
+// not numbers: the numbers change between kernels (docs/rules.md §6).
 var reasonStages = map[string]reasonStage{
 	"NO_SOCKET": benign(stage.NoListener), "IP_NOPROTO": benign(stage.NoListener), "UNHANDLED_PROTO": benign(stage.NoListener),
 	"SOCKET_RCVBUFF": capacity(stage.UDPRcvbuf), "PROTO_MEM": capacity(stage.UDPMem),
@@ -103,7 +103,7 @@ const reasonConntrack = "NETFILTER_DROP (conntrack)"
 // conntrackShare: a full conntrack table drops with reason NETFILTER_DROP, the same reason
 // and location (nf_hook_slow) as a firewall rule's drop. Up to the drops the conntrack
 // counters show, those events confirm the conntrack finding; the rest stay policy drops.
-func conntrackShare(e *engine, drops []sample.DropCount) []sample.DropCount {
+func conntrackShare(e *engine, drops []model.DropCount) []model.DropCount {
 	var budget uint64
 	for _, f := range e.findings(func(f *Finding) bool { return f.Stage == stage.Netfilter && f.Class == stage.ClassCapacity }) {
 		budget += uint64(f.DropRate*e.d.Interval.Seconds() + 0.5)
@@ -111,7 +111,7 @@ func conntrackShare(e *engine, drops []sample.DropCount) []sample.DropCount {
 	if budget == 0 {
 		return drops
 	}
-	out := make([]sample.DropCount, 0, len(drops)+1)
+	out := make([]model.DropCount, 0, len(drops)+1)
 	for _, dc := range drops {
 		if dc.Reason != "NETFILTER_DROP" || budget == 0 {
 			out = append(out, dc)
@@ -135,13 +135,13 @@ type reasonKey struct {
 	iface string
 }
 
-func reasons(e *engine, ip *sample.InPath) {
-	groups := map[reasonKey][]sample.DropCount{}
+func reasons(e *engine, ip *model.InPath) {
+	groups := map[reasonKey][]model.DropCount{}
 	var keys []reasonKey
 	unmapped := map[string]uint64{}
-	var unnamed []sample.DropCount
+	var unnamed []model.DropCount
 	for _, dc := range conntrackShare(e, ip.Drops) {
-		if dc.Reason == sample.ReasonUnavailable {
+		if dc.Reason == model.ReasonUnavailable {
 			unnamed = append(unnamed, dc)
 			continue
 		}
@@ -182,7 +182,7 @@ const maxLocations = 5
 // unnamedLocations lists where a kernel without drop reasons (< 5.17) freed packets. They
 // make no finding: some of those kfree_skb calls free packets that were not dropped, so the
 // counters give the verdict and the locations are only evidence of where to look.
-func unnamedLocations(e *engine, dcs []sample.DropCount) {
+func unnamedLocations(e *engine, dcs []model.DropCount) {
 	byLoc := map[string]uint64{}
 	for _, dc := range dcs {
 		byLoc[dc.Location] += dc.Count
@@ -210,7 +210,7 @@ func unnamedLocations(e *engine, dcs []sample.DropCount) {
 	e.r.Missing = append(e.r.Missing, "drop reasons (this kernel has none; kfree_skb locations, some of them not drops): "+strings.Join(parts, ", "))
 }
 
-func attachReasons(e *engine, k reasonKey, dcs []sample.DropCount) {
+func attachReasons(e *engine, k reasonKey, dcs []model.DropCount) {
 	var total uint64
 	byReason := map[[2]string]uint64{}
 	for _, dc := range dcs {
@@ -285,7 +285,7 @@ func (e *engine) stageThroughput(s stage.Stage, iface string) (uint64, string, b
 }
 
 // xdpCounters: driver XDP drop counters (veth rx_queue_N_xdp_drops, mlx5 rxN_xdp_drop) are
-// program verdicts: policy, never planned (RULES.md row 2).
+// program verdicts: policy, never planned (docs/rules.md row 2).
 func xdpCounters(e *engine) {
 	for i := range e.d.Links {
 		l := &e.d.Links[i]
@@ -294,8 +294,8 @@ func xdpCounters(e *engine) {
 			continue
 		}
 		of := l.Name + " rx_packets"
-		ev := e.counterEvidence(l, stage.XDP, sample.KindDrops, of, l.Stats.RxPackets)
-		qev, q := e.queueSkew(l, perQ, sample.Rx)
+		ev := e.counterEvidence(l, stage.XDP, model.KindDrops, of, l.Stats.RxPackets)
+		qev, q := e.queueSkew(l, perQ, model.Rx)
 		if f := e.add(obs{stage: stage.XDP, class: stage.ClassPolicy, iface: l.Name, drops: drops, through: l.Stats.RxPackets, of: of,
 			summary:  fmt.Sprintf("an XDP program on %s dropped packets (XDP_DROP/ABORTED or failed XDP_TX/REDIRECT): a program decision, not capacity", l.Name),
 			evidence: append(ev, qev...)}); f != nil {
@@ -306,12 +306,12 @@ func xdpCounters(e *engine) {
 
 // foreignXDP: where someone else's XDP program runs, packets counted at the XDP point but
 // not at tc ingress were consumed by that program (dropped, redirected or sent back).
-func foreignXDP(e *engine, ip *sample.InPath) {
+func foreignXDP(e *engine, ip *model.InPath) {
 	for _, p := range ip.Foreign {
 		if p.Hook != "xdp" {
 			continue
 		}
-		xdp, tc := e.pointsByQueue(p.Link, sample.PointXDP), e.pointsByQueue(p.Link, sample.PointTCIngress)
+		xdp, tc := e.pointsByQueue(p.Link, model.PointXDP), e.pointsByQueue(p.Link, model.PointTCIngress)
 		if len(xdp) == 0 || len(tc) == 0 {
 			e.addAdvice(fmt.Sprintf("%s: foreign XDP program %q (id %d) is attached; its drops show only in driver XDP counters here", p.Link, p.Name, p.ID))
 			continue
@@ -338,7 +338,7 @@ func foreignXDP(e *engine, ip *sample.InPath) {
 // pointsByQueue is the in-path packets at point pt of link per queue, from an index built on
 // first use: the funnel asks for every link and queue, and a scan of all points each time
 // was quadratic in the number of links.
-func (e *engine) pointsByQueue(link string, pt sample.Point) map[int]uint64 {
+func (e *engine) pointsByQueue(link string, pt model.Point) map[int]uint64 {
 	if e.points == nil {
 		e.points = map[linkPoint]map[int]uint64{}
 		if ip := e.d.InPath; ip != nil {
@@ -356,7 +356,7 @@ func (e *engine) pointsByQueue(link string, pt sample.Point) map[int]uint64 {
 
 type linkPoint struct {
 	link  string
-	point sample.Point
+	point model.Point
 }
 
 func sortedKeys(m map[int]uint64) []int {

@@ -3,15 +3,15 @@ package policy
 import (
 	"fmt"
 
-	"github.com/nettune/nettune/policy/stage"
+	"github.com/nettune/nettune/model/stage"
 )
 
 // reasmMemoryFactor † : reassembly failures are memory-limit refusals, and ipfrag_high_thresh
 // can help, only when refusals (Fails − Timeout) are at least this many times the timeouts
-// (RULES.md row 9: "Fails ≫ Timeout"). A refusal counts per fragment, a timeout per datagram.
+// (docs/rules.md row 9: "Fails ≫ Timeout"). A refusal counts per fragment, a timeout per datagram.
 const reasmMemoryFactor = 4
 
-// l3Rules: RULES.md row 9 (IP reassembly, IPv4 and IPv6) and corrupt IP headers. Routing and
+// l3Rules: docs/rules.md row 9 (IP reassembly, IPv4 and IPv6) and corrupt IP headers. Routing and
 // rp_filter drops are configuration and live in rules_benign.go.
 func l3Rules(e *engine) {
 	reassembly(e, "Ip", "", "net.ipv4.ipfrag_high_thresh", "net.ipv4.ipfrag_time")

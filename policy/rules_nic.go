@@ -3,11 +3,11 @@ package policy
 import (
 	"fmt"
 
-	"github.com/nettune/nettune/policy/stage"
-	"github.com/nettune/nettune/tuner/sample"
+	"github.com/nettune/nettune/model"
+	"github.com/nettune/nettune/model/stage"
 )
 
-// nicRules: RULES.md row 1 (NIC FIFO / port buffer), physical-layer errors and NIC TX errors,
+// nicRules: docs/rules.md row 1 (NIC FIFO / port buffer), physical-layer errors and NIC TX errors,
 // plus any other stage a driver counter is tagged with that no specific rule reads.
 func nicRules(e *engine) {
 	for i := range e.d.Links {
@@ -19,7 +19,7 @@ func nicRules(e *engine) {
 	}
 }
 
-func nicPhy(e *engine, l *sample.Link) {
+func nicPhy(e *engine, l *model.Link) {
 	s := l.Stats
 	rt := s.RxCrcErrors + s.RxFrameErrors + s.RxLengthErrors
 	drv, _ := stageDrops(l, stage.NICPhy)
@@ -33,7 +33,7 @@ func nicPhy(e *engine, l *sample.Link) {
 		e.ev(l.Name+" rx_frame_errors", s.RxFrameErrors, of, s.RxPackets),
 		e.ev(l.Name+" rx_length_errors", s.RxLengthErrors, of, s.RxPackets),
 	})
-	ev = append(ev, e.counterEvidence(l, stage.NICPhy, sample.KindDrops, of, s.RxPackets)...)
+	ev = append(ev, e.counterEvidence(l, stage.NICPhy, model.KindDrops, of, s.RxPackets)...)
 	f := e.add(obs{stage: stage.NICPhy, iface: l.Name, drops: drops, through: s.RxPackets, of: of,
 		summary:  fmt.Sprintf("%s receives corrupt frames (CRC/frame/length errors): check cabling, optics, the link partner and FEC, not tuning", l.Name),
 		evidence: ev})
@@ -42,7 +42,7 @@ func nicPhy(e *engine, l *sample.Link) {
 	}
 }
 
-func nicFifo(e *engine, l *sample.Link) {
+func nicFifo(e *engine, l *model.Link) {
 	s := l.Stats
 	// rx_fifo/rx_over "may not correspond one-to-one with dropped packets" [L]: count them
 	// only when the device does not report rx_missed_errors.
@@ -61,8 +61,8 @@ func nicFifo(e *engine, l *sample.Link) {
 		e.ev(l.Name+" rx_fifo_errors", s.RxFifoErrors, of, s.RxPackets),
 		e.ev(l.Name+" rx_over_errors", s.RxOverErrors, of, s.RxPackets),
 	})
-	ev = append(ev, e.counterEvidence(l, stage.NICFifo, sample.KindDrops, of, s.RxPackets)...)
-	qev, q := e.queueSkew(l, perQ, sample.Rx)
+	ev = append(ev, e.counterEvidence(l, stage.NICFifo, model.KindDrops, of, s.RxPackets)...)
+	qev, q := e.queueSkew(l, perQ, model.Rx)
 	ev = append(ev, qev...)
 	f := e.add(obs{stage: stage.NICFifo, iface: l.Name, drops: drops, through: s.RxPackets, of: of,
 		summary:  fmt.Sprintf("%s drops frames in the NIC's FIFO/port buffer: the host does not drain the NIC fast enough", l.Name),
@@ -75,7 +75,7 @@ func nicFifo(e *engine, l *sample.Link) {
 	e.proposeRxRing(f, l)
 }
 
-func nicTx(e *engine, l *sample.Link) {
+func nicTx(e *engine, l *model.Link) {
 	s := l.Stats
 	rt := s.TxFifoErrors + s.TxCarrierErrors + s.TxAbortedErrors
 	if !virtual(l) {
@@ -95,7 +95,7 @@ func nicTx(e *engine, l *sample.Link) {
 	if !virtual(l) {
 		ev = append(ev, e.nonZero([]Evidence{e.ev(l.Name+" tx_dropped", s.TxDropped, of, s.TxPackets)})...)
 	}
-	ev = append(ev, e.counterEvidence(l, stage.NICTx, sample.KindDrops, of, s.TxPackets)...)
+	ev = append(ev, e.counterEvidence(l, stage.NICTx, model.KindDrops, of, s.TxPackets)...)
 	f := e.add(obs{stage: stage.NICTx, iface: l.Name, drops: drops, through: s.TxPackets, of: of,
 		summary:  fmt.Sprintf("%s loses packets in the NIC's transmit path (carrier/FIFO/aborted errors or driver TX drops): check link, pause frames and cabling", l.Name),
 		evidence: ev})
@@ -116,7 +116,7 @@ func handledStage(s stage.Stage) bool {
 // otherDeviceStages reports driver drop counters tagged with any other stage (a policer, a
 // steering miss, software RX drops) with that stage's class and no knob: nettune has no
 // remedy to propose for them.
-func otherDeviceStages(e *engine, l *sample.Link) {
+func otherDeviceStages(e *engine, l *model.Link) {
 	var seen map[stage.Stage]bool
 	for i := range l.Counters {
 		st := l.Counters[i].Stage
@@ -128,16 +128,16 @@ func otherDeviceStages(e *engine, l *sample.Link) {
 		}
 		seen[st] = true
 		drops, perQ := stageDrops(l, st)
-		events := counterSum(l, st, sample.KindEvents, allQueues)
+		events := counterSum(l, st, model.KindEvents, allQueues)
 		if drops == 0 && events == 0 {
 			continue
 		}
-		through, of, dir := l.Stats.RxPackets, l.Name+" rx_packets", sample.Rx
+		through, of, dir := l.Stats.RxPackets, l.Name+" rx_packets", model.Rx
 		if st.Transmit() {
-			through, of, dir = l.Stats.TxPackets, l.Name+" tx_packets", sample.Tx
+			through, of, dir = l.Stats.TxPackets, l.Name+" tx_packets", model.Tx
 		}
 		if drops > 0 {
-			ev := e.counterEvidence(l, st, sample.KindDrops, of, through)
+			ev := e.counterEvidence(l, st, model.KindDrops, of, through)
 			qev, q := e.queueSkew(l, perQ, dir)
 			if f := e.add(obs{stage: st, iface: l.Name, drops: drops, through: through, of: of,
 				summary:  fmt.Sprintf("%s driver counters report drops at stage %s", l.Name, st),
@@ -148,7 +148,7 @@ func otherDeviceStages(e *engine, l *sample.Link) {
 		if events > 0 {
 			e.add(obs{stage: st, iface: l.Name, drops: events, through: through, of: of, pressure: true,
 				summary:  fmt.Sprintf("%s driver reports pressure events at stage %s (not loss by themselves)", l.Name, st),
-				evidence: e.counterEvidence(l, st, sample.KindEvents, of, through)})
+				evidence: e.counterEvidence(l, st, model.KindEvents, of, through)})
 		}
 	}
 }

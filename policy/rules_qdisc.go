@@ -4,11 +4,11 @@ import (
 	"fmt"
 	"strconv"
 
-	"github.com/nettune/nettune/policy/stage"
-	"github.com/nettune/nettune/tuner/sample"
+	"github.com/nettune/nettune/model"
+	"github.com/nettune/nettune/model/stage"
 )
 
-// Qdisc kinds by what their drops mean (RULES.md row 7).
+// Qdisc kinds by what their drops mean (docs/rules.md row 7).
 var (
 	// aqmKinds drop on purpose to signal congestion; only drops with the queue at its packet
 	// limit are capacity loss.
@@ -40,10 +40,10 @@ func qdiscRules(e *engine) {
 type qdiscGroup struct {
 	drops, sent uint64
 	ev          []Evidence
-	qs          []sample.Qdisc
+	qs          []model.Qdisc
 }
 
-func (g *qdiscGroup) add(e *engine, l *sample.Link, q sample.Qdisc, note string) {
+func (g *qdiscGroup) add(e *engine, l *model.Link, q model.Qdisc, note string) {
 	g.drops += q.Drops
 	g.sent += q.Packets
 	x := e.ev(qdiscName(l, q)+" dropped", q.Drops, qdiscName(l, q)+" sent", q.Packets)
@@ -55,7 +55,7 @@ func (g *qdiscGroup) add(e *engine, l *sample.Link, q sample.Qdisc, note string)
 	g.qs = append(g.qs, q)
 }
 
-func qdiscName(l *sample.Link, q sample.Qdisc) string {
+func qdiscName(l *model.Link, q model.Qdisc) string {
 	h := q.Handle
 	if h == "" {
 		h = "parent " + q.Parent
@@ -63,7 +63,7 @@ func qdiscName(l *sample.Link, q sample.Qdisc) string {
 	return fmt.Sprintf("%s qdisc %s %s", l.Name, q.Kind, h)
 }
 
-func qdiscLink(e *engine, l *sample.Link) {
+func qdiscLink(e *engine, l *model.Link) {
 	if !qdiscDropped(l) {
 		return
 	}
@@ -130,7 +130,7 @@ func qdiscLink(e *engine, l *sample.Link) {
 
 // qdiscDropped: some qdisc of l dropped packets. Most links' did not, and then qdiscLink has
 // nothing to report.
-func qdiscDropped(l *sample.Link) bool {
+func qdiscDropped(l *model.Link) bool {
 	for _, q := range l.Qdiscs {
 		if q.Drops > 0 {
 			return true
@@ -142,14 +142,14 @@ func qdiscDropped(l *sample.Link) bool {
 // shaperSaturated: the shaper sent at ≥ 90 % of its configured rate, so drops are the rate
 // limit at work. An unknown rate counts as saturated: without evidence of spare rate nettune
 // does not call a shaper's drops capacity loss.
-func shaperSaturated(e *engine, q sample.Qdisc) bool {
+func shaperSaturated(e *engine, q model.Qdisc) bool {
 	if q.Rate == 0 {
 		return true
 	}
 	return e.d.Rate(q.Bytes) >= 0.9*float64(q.Rate)
 }
 
-func rootKind(l *sample.Link) string {
+func rootKind(l *model.Link) string {
 	for _, q := range l.Qdiscs {
 		if q.Root {
 			return q.Kind
@@ -160,12 +160,12 @@ func rootKind(l *sample.Link) string {
 
 // atLimit: the gauge shows the queue (nearly) at its packet limit, so AQM drops include
 // tail drops at the limit.
-func atLimit(q sample.Qdisc) bool {
+func atLimit(q model.Qdisc) bool {
 	n := max(q.Qlen, q.Backlog)
 	return q.Limit > 0 && float64(n) >= 0.9*float64(q.Limit)
 }
 
-func hasRequeues(l *sample.Link) bool {
+func hasRequeues(l *model.Link) bool {
 	for _, q := range l.Qdiscs {
 		if q.Requeues > 0 {
 			return true
@@ -176,7 +176,7 @@ func hasRequeues(l *sample.Link) bool {
 
 // proposeQdisc proposes the knob that lengthens this qdisc: txqueuelen for pfifo_fast (its
 // limit), the qdisc's own packet limit for pfifo and AQM qdiscs at their limit.
-func (e *engine) proposeQdisc(f *Finding, l *sample.Link, q sample.Qdisc) {
+func (e *engine) proposeQdisc(f *Finding, l *model.Link, q model.Qdisc) {
 	skb := e.skbBytes()
 	switch {
 	case q.Kind == "pfifo_fast":

@@ -4,11 +4,11 @@ import (
 	"fmt"
 	"strconv"
 
-	"github.com/nettune/nettune/policy/stage"
-	"github.com/nettune/nettune/tuner/sample"
+	"github.com/nettune/nettune/model"
+	"github.com/nettune/nettune/model/stage"
 )
 
-// ringRules: RULES.md row 2 (RX ring / DMA buffers) and row 14's TX ring. Allocation failures
+// ringRules: docs/rules.md row 2 (RX ring / DMA buffers) and row 14's TX ring. Allocation failures
 // and TX queue stops are pressure, not loss (§3.4).
 func ringRules(e *engine) {
 	for i := range e.d.Links {
@@ -20,15 +20,15 @@ func ringRules(e *engine) {
 	}
 }
 
-func rxRingDrops(e *engine, l *sample.Link) {
+func rxRingDrops(e *engine, l *model.Link) {
 	drops, perQ := stageDrops(l, stage.RxRing)
 	if drops == 0 {
 		return
 	}
 	of := l.Name + " rx_packets"
 	rx := l.Stats.RxPackets
-	ev := e.counterEvidence(l, stage.RxRing, sample.KindDrops, of, rx)
-	qev, q := e.queueSkew(l, perQ, sample.Rx)
+	ev := e.counterEvidence(l, stage.RxRing, model.KindDrops, of, rx)
+	qev, q := e.queueSkew(l, perQ, model.Rx)
 	f := e.add(obs{stage: stage.RxRing, iface: l.Name, drops: drops, through: rx, of: of,
 		summary:  fmt.Sprintf("%s drops packets because an RX ring had no free buffer: the ring is too small for bursts or its CPU drains it too slowly", l.Name),
 		evidence: append(ev, qev...)})
@@ -39,26 +39,26 @@ func rxRingDrops(e *engine, l *sample.Link) {
 }
 
 // rxAllocFailures are pressure.
-func rxAllocFailures(e *engine, l *sample.Link) {
-	n := counterSum(l, stage.RxRing, sample.KindEvents, allQueues)
+func rxAllocFailures(e *engine, l *model.Link) {
+	n := counterSum(l, stage.RxRing, model.KindEvents, allQueues)
 	if n == 0 {
 		return
 	}
 	of := l.Name + " rx_packets"
 	e.add(obs{stage: stage.RxRing, iface: l.Name, drops: n, through: l.Stats.RxPackets, of: of, pressure: true,
 		summary:  fmt.Sprintf("%s: RX buffer allocation failures (may or may not drop packets; an unrefilled ring shows up as ring or FIFO drops)", l.Name),
-		evidence: e.counterEvidence(l, stage.RxRing, sample.KindEvents, of, l.Stats.RxPackets)})
+		evidence: e.counterEvidence(l, stage.RxRing, model.KindEvents, of, l.Stats.RxPackets)})
 }
 
-func txRingDrops(e *engine, l *sample.Link) {
+func txRingDrops(e *engine, l *model.Link) {
 	drops, perQ := stageDrops(l, stage.TxRing)
 	if drops == 0 {
 		return
 	}
 	of := l.Name + " tx_packets"
 	tx := l.Stats.TxPackets
-	ev := e.counterEvidence(l, stage.TxRing, sample.KindDrops, of, tx)
-	qev, q := e.queueSkew(l, perQ, sample.Tx)
+	ev := e.counterEvidence(l, stage.TxRing, model.KindDrops, of, tx)
+	qev, q := e.queueSkew(l, perQ, model.Tx)
 	if f := e.add(obs{stage: stage.TxRing, iface: l.Name, drops: drops, through: tx, of: of,
 		summary:  fmt.Sprintf("%s drops packets at the TX ring", l.Name),
 		evidence: append(ev, qev...)}); f != nil {
@@ -68,8 +68,8 @@ func txRingDrops(e *engine, l *sample.Link) {
 }
 
 // txRingFull: queue stops and qdisc requeues are pressure.
-func txRingFull(e *engine, l *sample.Link) {
-	stops := counterSum(l, stage.TxRing, sample.KindEvents, allQueues)
+func txRingFull(e *engine, l *model.Link) {
+	stops := counterSum(l, stage.TxRing, model.KindEvents, allQueues)
 	var requeues uint64
 	for _, qd := range l.Qdiscs {
 		requeues += qd.Requeues
@@ -79,7 +79,7 @@ func txRingFull(e *engine, l *sample.Link) {
 	}
 	of := l.Name + " tx_packets"
 	tx := l.Stats.TxPackets
-	pev := e.counterEvidence(l, stage.TxRing, sample.KindEvents, of, tx)
+	pev := e.counterEvidence(l, stage.TxRing, model.KindEvents, of, tx)
 	if requeues > 0 {
 		pev = append(pev, e.ev(l.Name+" qdisc requeues", requeues, of, tx))
 	}
@@ -93,7 +93,7 @@ func (e *engine) ringCap(limit uint32) int64 {
 	return int64(float64(limit) * e.cfg.Caps.RingFraction)
 }
 
-func (e *engine) proposeRxRing(f *Finding, l *sample.Link) {
+func (e *engine) proposeRxRing(f *Finding, l *model.Link) {
 	if l.Ring == nil || l.Ring.RxMax == 0 {
 		if actionable(f) {
 			e.addAdvice(l.Name + ": the driver has no ring-size operation (ethtool -g), so " + f.ID + " cannot be answered with a bigger ring; spread the load instead")
@@ -116,7 +116,7 @@ func (e *engine) proposeRxRing(f *Finding, l *sample.Link) {
 	e.propose(f, a, phaseRing, 0)
 }
 
-func (e *engine) proposeTxRing(f *Finding, l *sample.Link) {
+func (e *engine) proposeTxRing(f *Finding, l *model.Link) {
 	if l.Ring == nil || l.Ring.TxMax == 0 {
 		return
 	}

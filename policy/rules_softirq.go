@@ -3,10 +3,10 @@ package policy
 import (
 	"fmt"
 
-	"github.com/nettune/nettune/policy/stage"
+	"github.com/nettune/nettune/model/stage"
 )
 
-// softirqRules: RULES.md row 4. time_squeeze is pressure; it is capacity loss evidence only
+// softirqRules: docs/rules.md row 4. time_squeeze is pressure; it is capacity loss evidence only
 // when the same CPU also serves a queue with ring or FIFO drops.
 func softirqRules(e *engine) {
 	lossCPUs, unknown := e.rxLossCPUs()

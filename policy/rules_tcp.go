@@ -1,10 +1,10 @@
 package policy
 
 import (
-	"github.com/nettune/nettune/policy/stage"
+	"github.com/nettune/nettune/model/stage"
 )
 
-// tcpRules: RULES.md rows 12 (receive buffer, socket backlog, TCP memory) and 13 (accept and
+// tcpRules: docs/rules.md rows 12 (receive buffer, socket backlog, TCP memory) and 13 (accept and
 // SYN queues). TCP drops cause retransmits rather than silent loss, but they still cost
 // throughput and latency.
 func tcpRules(e *engine) {

@@ -4,10 +4,10 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/nettune/nettune/policy/stage"
+	"github.com/nettune/nettune/model/stage"
 )
 
-// udpRules: RULES.md row 11 (UDP receive buffer and UDP memory) and the UDP half of row 14
+// udpRules: docs/rules.md row 11 (UDP receive buffer and UDP memory) and the UDP half of row 14
 // (send errors). IPv4 and IPv6 UDP counters are added (the knobs are shared).
 func udpRules(e *engine) {
 	udpRcvbuf(e)
@@ -67,7 +67,7 @@ func udpRcvbuf(e *engine) {
 type udpSocketKinds struct {
 	defaultSized, clamped bool
 	unknown               bool     // some of the loss cannot be attributed: propose both knobs
-	appChosen             []string // "10.0.0.2:9000 (rcvbuf 16384)"
+	appChosen             []string // "198.18.0.2:9000 (rcvbuf 16384)"
 	rmemMax               int64
 	evidence              []Evidence
 }
@@ -145,7 +145,7 @@ func udpSndbuf(e *engine) {
 	out := e.udp("OutDatagrams")
 	errs := e.udp("SndbufErrors")
 	ev := e.udpEvidence("SndbufErrors", "Udp.OutDatagrams", out)
-	// ENOBUFS on a UDP send is how a qdisc drop looks from the socket (RULES.md row 14): when
+	// ENOBUFS on a UDP send is how a qdisc drop looks from the socket (docs/rules.md row 14): when
 	// qdisc findings account for it, it is their evidence, not a stage of its own.
 	if q := e.findings(func(x *Finding) bool { return x.Stage == stage.Qdisc || x.Stage == stage.AQM }); len(q) > 0 && errs > 0 {
 		var qdrops float64

@@ -5,19 +5,19 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/nettune/nettune/policy/stage"
-	"github.com/nettune/nettune/tuner/sample"
+	"github.com/nettune/nettune/model"
+	"github.com/nettune/nettune/model/stage"
 )
 
 // unnamedDrops are kfree_skb events of a kernel without drop reasons (5.10): the first two
 // locations are where a closed UDP port and a full receive buffer free packets there.
-func unnamedDrops(n int) []sample.DropCount {
-	out := []sample.DropCount{
-		{Reason: sample.ReasonUnavailable, Location: "__udp4_lib_rcv+0x4bc", Count: 9000},
-		{Reason: sample.ReasonUnavailable, Location: "udp_queue_rcv_one_skb+0x1d5", Link: "eth0", Count: 800},
+func unnamedDrops(n int) []model.DropCount {
+	out := []model.DropCount{
+		{Reason: model.ReasonUnavailable, Location: "__udp4_lib_rcv+0x4bc", Count: 9000},
+		{Reason: model.ReasonUnavailable, Location: "udp_queue_rcv_one_skb+0x1d5", Link: "eth0", Count: 800},
 	}
 	for i := range n {
-		out = append(out, sample.DropCount{Reason: sample.ReasonUnavailable, Location: fmt.Sprintf("f%d+0x1", i), Count: 10})
+		out = append(out, model.DropCount{Reason: model.ReasonUnavailable, Location: fmt.Sprintf("f%d+0x1", i), Count: 10})
 	}
 	return out
 }
@@ -26,7 +26,7 @@ func unnamedDrops(n int) []sample.DropCount {
 // location may become a finding, and the locations are still reported.
 func TestDropsWithoutReasonsMakeNoFinding(t *testing.T) {
 	d := newDelta().link("eth0", veth).snmp(map[string]uint64{"Udp.InDatagrams": 1e5}).
-		inPath(&sample.InPath{Drops: unnamedDrops(0)}).build()
+		inPath(&model.InPath{Drops: unnamedDrops(0)}).build()
 	r := Analyze(d, DefaultConfig())
 	checkInvariants(t, r)
 	if len(r.Findings) != 0 || r.Attribution != nil {
@@ -41,7 +41,7 @@ func TestDropsWithoutReasonsMakeNoFinding(t *testing.T) {
 // The counters give the verdict; drops without a reason neither confirm nor change it.
 func TestDropsWithoutReasonsLeaveCounterVerdict(t *testing.T) {
 	d := newDelta().snmp(map[string]uint64{"Udp.InDatagrams": 9000, "Udp.RcvbufErrors": 1000, "Udp.InErrors": 1000}).
-		inPath(&sample.InPath{Drops: unnamedDrops(maxLocations)}).build()
+		inPath(&model.InPath{Drops: unnamedDrops(maxLocations)}).build()
 	r := Analyze(d, DefaultConfig())
 	checkInvariants(t, r)
 	f := find(r, stage.UDPRcvbuf)

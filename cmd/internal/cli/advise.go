@@ -10,12 +10,12 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/nettune/nettune/cmd/internal/render"
+	"github.com/nettune/nettune/collect"
+	"github.com/nettune/nettune/collect/netdev"
+	"github.com/nettune/nettune/internal/netns"
+	"github.com/nettune/nettune/model"
 	"github.com/nettune/nettune/policy"
-	"github.com/nettune/nettune/tuner/collect"
-	"github.com/nettune/nettune/tuner/netdev"
-	"github.com/nettune/nettune/tuner/netns"
-	"github.com/nettune/nettune/tuner/sample"
+	"github.com/nettune/nettune/render"
 )
 
 type adviseFlags struct {
@@ -77,7 +77,7 @@ func addMeasureFlags(cmd *cobra.Command) {
 // measurement is one advise interval's outcome.
 type measurement struct {
 	report *policy.Report
-	delta  *sample.Delta
+	delta  *model.Delta
 	meta   render.Meta
 }
 
@@ -119,7 +119,7 @@ func (s *session) close() {
 }
 
 // sample takes one sample; errors caused by the user's input become usage errors.
-func (s *session) sample() (*sample.Sample, error) {
+func (s *session) sample() (*model.Sample, error) {
 	cur, err := s.col.Sample()
 	if err != nil {
 		return nil, classify(err)
@@ -128,8 +128,8 @@ func (s *session) sample() (*sample.Sample, error) {
 }
 
 // analyze turns the interval between two samples into a report and its metadata.
-func (s *session) analyze(prev, cur *sample.Sample) (*measurement, error) {
-	d, err := sample.Diff(prev, cur)
+func (s *session) analyze(prev, cur *model.Sample) (*measurement, error) {
+	d, err := model.Diff(prev, cur)
 	if err != nil {
 		return nil, fmt.Errorf("diff samples: %w", err)
 	}

@@ -10,11 +10,11 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/nettune/nettune/apply"
+	"github.com/nettune/nettune/collect"
+	"github.com/nettune/nettune/knob/live"
+	"github.com/nettune/nettune/model"
 	"github.com/nettune/nettune/policy"
-	"github.com/nettune/nettune/tuner/apply"
-	"github.com/nettune/nettune/tuner/collect"
-	"github.com/nettune/nettune/tuner/knob"
-	"github.com/nettune/nettune/tuner/sample"
 )
 
 type applyFlags struct {
@@ -96,7 +96,7 @@ and reverts changes that did not help.`,
 func newApplier(cfg Config) *apply.Applier {
 	return apply.New(apply.Options{
 		StateDir:        cfg.Apply.StateDir,
-		Env:             knob.Env{ProcRoot: cfg.ProcRoot, SysRoot: cfg.SysRoot, Ring: knob.EthtoolRing{}},
+		Env:             live.Env{ProcRoot: cfg.ProcRoot, SysRoot: cfg.SysRoot, Ring: live.EthtoolRing{}},
 		Config:          cfg.Policy,
 		Auto:            cfg.autoConfig(),
 		AllowDisruptive: cfg.Apply.AllowDisruptive,
@@ -134,8 +134,8 @@ func oneShotGC() (restore func()) {
 
 // autoAnalysis is the policy run of periodic remediation. Auto reads the findings and the
 // plan only, so the per-link funnel is not built.
-func autoAnalysis(cfg policy.Config) func(*sample.Delta) *policy.Report {
-	return func(d *sample.Delta) *policy.Report {
+func autoAnalysis(cfg policy.Config) func(*model.Delta) *policy.Report {
+	return func(d *model.Delta) *policy.Report {
 		return policy.AnalyzeWith(d, policy.Settings{SkipFunnel: true}, cfg)
 	}
 }

@@ -8,9 +8,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nettune/nettune/tuner/apply"
-	"github.com/nettune/nettune/tuner/collect"
-	"github.com/nettune/nettune/tuner/lab"
+	"github.com/nettune/nettune/apply"
+	"github.com/nettune/nettune/collect"
+	"github.com/nettune/nettune/internal/lab"
 )
 
 // BenchmarkAutoRun1000 is one `apply --auto` run with the real policy on a namespace with

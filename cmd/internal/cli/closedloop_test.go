@@ -21,10 +21,10 @@ import (
 	bpflink "github.com/cilium/ebpf/link"
 	"golang.org/x/sys/unix"
 
-	"github.com/nettune/nettune/tuner/apply"
-	"github.com/nettune/nettune/tuner/kstat"
-	"github.com/nettune/nettune/tuner/lab"
-	"github.com/nettune/nettune/tuner/netns"
+	"github.com/nettune/nettune/apply"
+	"github.com/nettune/nettune/collect/kstat"
+	"github.com/nettune/nettune/internal/lab"
+	"github.com/nettune/nettune/internal/netns"
 )
 
 // The closed-loop tests (issue 4) run the whole remediation on the real kernel: inject loss

@@ -12,8 +12,8 @@ import (
 	"github.com/spf13/pflag"
 	"github.com/spf13/viper"
 
+	"github.com/nettune/nettune/apply"
 	"github.com/nettune/nettune/policy"
-	"github.com/nettune/nettune/tuner/apply"
 )
 
 // Config is the whole configuration: configs/nettune.yaml documents every key. Values come

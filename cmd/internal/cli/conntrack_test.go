@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nettune/nettune/tuner/lab"
+	"github.com/nettune/nettune/internal/lab"
 )
 
 // ctTableMax is the global nf_conntrack_max the scenario lowers to: far fewer entries than the

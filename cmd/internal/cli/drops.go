@@ -13,7 +13,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/nettune/nettune/bpf"
-	"github.com/nettune/nettune/tuner/sample"
+	"github.com/nettune/nettune/model"
 )
 
 type dropsFlags struct {
@@ -81,7 +81,7 @@ type dropsFrame struct {
 }
 
 type dropSource interface {
-	Drops() ([]sample.DropCount, error)
+	Drops() ([]model.DropCount, error)
 }
 
 func streamDrops(ctx context.Context, p dropSource, f dropsFlags, w io.Writer) error {
@@ -112,7 +112,7 @@ func streamDrops(ctx context.Context, p dropSource, f dropsFlags, w io.Writer) e
 	return nil
 }
 
-func dropDelta(prev, cur []sample.DropCount, d time.Duration) []dropRow {
+func dropDelta(prev, cur []model.DropCount, d time.Duration) []dropRow {
 	type key struct {
 		reason, loc string
 		ifx         int

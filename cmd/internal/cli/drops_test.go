@@ -12,8 +12,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nettune/nettune/tuner/lab"
-	"github.com/nettune/nettune/tuner/sample"
+	"github.com/nettune/nettune/internal/lab"
+	"github.com/nettune/nettune/model"
 )
 
 // nettuneObjects lists nettune's loaded programs and links, from the bpf syscalls.
@@ -102,9 +102,9 @@ func added(before, now map[string]bool) []string {
 	return out
 }
 
-type fakeDrops struct{ frames [][]sample.DropCount }
+type fakeDrops struct{ frames [][]model.DropCount }
 
-func (f *fakeDrops) Drops() ([]sample.DropCount, error) {
+func (f *fakeDrops) Drops() ([]model.DropCount, error) {
 	if len(f.frames) == 0 {
 		return nil, errors.New("no more frames")
 	}
@@ -116,7 +116,7 @@ func (f *fakeDrops) Drops() ([]sample.DropCount, error) {
 }
 
 func TestDropsStreamsOneJSONObjectPerInterval(t *testing.T) {
-	src := &fakeDrops{frames: [][]sample.DropCount{
+	src := &fakeDrops{frames: [][]model.DropCount{
 		{{Reason: "NO_SOCKET", Location: "__udp4_lib_rcv+0x4bc", Netns: 1, Count: 10}},
 		{{Reason: "NO_SOCKET", Location: "__udp4_lib_rcv+0x4bc", Netns: 1, Count: 30},
 			{Reason: "QDISC_DROP", Location: "__dev_queue_xmit+0xee2", Ifindex: 4, Link: "eth1", Netns: 1, Count: 5}},
@@ -173,7 +173,7 @@ func TestDropsLiveSeesClosedPort(t *testing.T) {
 	// Without drop reasons (< 5.17) the drop shows by its location only.
 	reason, fn := "NO_SOCKET", ""
 	if !dropReasons() {
-		reason, fn = sample.ReasonUnavailable, "__udp4_lib_rcv+0x"
+		reason, fn = model.ReasonUnavailable, "__udp4_lib_rcv+0x"
 	}
 	var sawIface bool
 	for _, line := range strings.Split(strings.TrimSpace(out.String()), "\n") {

@@ -18,10 +18,10 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"go.yaml.in/yaml/v3"
 
-	"github.com/nettune/nettune/cmd/internal/render"
+	"github.com/nettune/nettune/model"
+	"github.com/nettune/nettune/model/stage"
 	"github.com/nettune/nettune/policy"
-	"github.com/nettune/nettune/policy/stage"
-	"github.com/nettune/nettune/tuner/sample"
+	"github.com/nettune/nettune/render"
 )
 
 const configsDir = "../../../configs"
@@ -251,8 +251,8 @@ func metricNames(t *testing.T) map[string]bool {
 		Funnel: []policy.Funnel{{Interface: "eth0", Dir: "rx", Stages: []policy.FunnelStage{{Stage: stage.RxRing, Known: true}}},
 			{Interface: "eth0", Dir: "rx", Queue: &q, Stages: []policy.FunnelStage{{Stage: stage.RxRing, Known: true}}}},
 	}
-	d := &sample.Delta{Interval: time.Second, Cur: &sample.Sample{Time: time.Unix(1, 0), InPath: &sample.InPath{}},
-		InPath: &sample.InPath{Drops: []sample.DropCount{{Reason: "NO_SOCKET", Count: 1}}}}
+	d := &model.Delta{Interval: time.Second, Cur: &model.Sample{Time: time.Unix(1, 0), InPath: &model.InPath{}},
+		InPath: &model.InPath{Drops: []model.DropCount{{Reason: "NO_SOCKET", Count: 1}}}}
 	ms := render.Metrics(render.Meta{Attribution: &attr}, r, d, render.MetricOptions{PerQueue: true,
 		Overhead: &render.Overhead{}, Applied: []render.AppliedChange{{Knob: "sysctl:x"}}})
 

@@ -1,5 +1,5 @@
 // Package cli holds nettune's commands: flag and config handling, wiring of readers, probes,
-// policy and applier, and exit statuses. The work itself lives in tuner/, bpf/ and policy/.
+// policy and applier, and exit statuses. The work itself lives in collect/, bpf/, policy/, apply/ and render/.
 package cli
 
 import (

@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/nettune/nettune/bpf"
-	"github.com/nettune/nettune/tuner/lab"
+	"github.com/nettune/nettune/internal/lab"
 )
 
 // The lab scenarios inject loss at a known stage between two test namespaces, run

@@ -16,9 +16,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/spf13/cobra"
 
-	"github.com/nettune/nettune/cmd/internal/render"
-	"github.com/nettune/nettune/tuner/apply"
-	"github.com/nettune/nettune/tuner/sample"
+	"github.com/nettune/nettune/apply"
+	"github.com/nettune/nettune/model"
+	"github.com/nettune/nettune/render"
 )
 
 // DefaultListen is serve's address: loopback, so exposing the metrics beyond the host is a
@@ -109,7 +109,7 @@ type server struct {
 	f       serveFlags
 	log     io.Writer
 	applier *apply.Applier
-	prev    *sample.Sample
+	prev    *model.Sample
 
 	report lastReport
 	reg    *prometheus.Registry
@@ -171,7 +171,7 @@ func (s *server) interval() {
 
 // step analyzes the interval that cur ends, remediates when asked, and publishes the
 // metrics. It is serve's per-interval work after sampling (BenchmarkServeStep).
-func (s *server) step(cur *sample.Sample, collectTime time.Duration) error {
+func (s *server) step(cur *model.Sample, collectTime time.Duration) error {
 	start := time.Now()
 	m, err := s.analyze(s.prev, cur)
 	if err != nil {
@@ -190,7 +190,7 @@ func (s *server) step(cur *sample.Sample, collectTime time.Duration) error {
 }
 
 // remediate runs apply --auto's periodic remediation on the interval's sample.
-func (s *server) remediate(cur *sample.Sample) {
+func (s *server) remediate(cur *model.Sample) {
 	res, err := s.applier.Auto(cur, autoAnalysis(s.cfg.Policy))
 	if res != nil {
 		for _, a := range res.Actions {

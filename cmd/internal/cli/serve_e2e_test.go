@@ -17,7 +17,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nettune/nettune/tuner/lab"
+	"github.com/nettune/nettune/internal/lab"
 )
 
 // freePort returns a loopback port nobody listens on right now.

@@ -17,7 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 
-	"github.com/nettune/nettune/tuner/sample"
+	"github.com/nettune/nettune/model"
 )
 
 // needTool finds an external program a test runs. On a developer's machine a missing one
@@ -46,13 +46,13 @@ func testServer(t testing.TB, f serveFlags) *server {
 
 // hostSample is n veth links, two CPUs and the SNMP fields the UDP rule reads, with every
 // counter at scale × a per-second rate; Udp.RcvbufErrors grows by lossPerSec.
-func hostSample(n int, at time.Time, scale, lossPerSec uint64) *sample.Sample {
-	s := &sample.Sample{Time: at, NCPU: 2,
+func hostSample(n int, at time.Time, scale, lossPerSec uint64) *model.Sample {
+	s := &model.Sample{Time: at, NCPU: 2,
 		SNMP: map[string]uint64{"Udp.InDatagrams": 10000 * scale, "Udp.RcvbufErrors": lossPerSec * scale,
 			"Udp.InErrors": lossPerSec * scale, "Udp.NoPorts": 0, "Ip.InReceives": 12000 * scale},
 		Sysctls: map[string]string{"net.core.rmem_default": "212992", "net.core.rmem_max": "4194304",
 			"net.core.netdev_max_backlog": "1000", "net.core.netdev_budget": "300"},
-		Softnet: []sample.SoftnetCPU{{CPU: 0, Processed: uint32(6000 * scale)}, {CPU: 1, Processed: uint32(6000 * scale)}},
+		Softnet: []model.SoftnetCPU{{CPU: 0, Processed: uint32(6000 * scale)}, {CPU: 1, Processed: uint32(6000 * scale)}},
 		NetRx:   []uint64{100 * scale, 100 * scale},
 	}
 	// The rest of a real /proc/net/snmp + netstat: about 250 fields that stay put.
@@ -60,13 +60,13 @@ func hostSample(n int, at time.Time, scale, lossPerSec uint64) *sample.Sample {
 		s.SNMP[fmt.Sprintf("TcpExt.Field%d", i)] = 7
 	}
 	for i := range n {
-		s.Links = append(s.Links, sample.Link{
+		s.Links = append(s.Links, model.Link{
 			Name: fmt.Sprintf("veth%d", i), Index: i + 2, Kind: "veth", Driver: "veth", OperUp: true,
 			MTU: 1500, TxQueueLen: 1000, NumRxQ: 1, NumTxQ: 1,
-			Stats: sample.LinkStats{RxPackets: 100 * scale, TxPackets: 100 * scale,
+			Stats: model.LinkStats{RxPackets: 100 * scale, TxPackets: 100 * scale,
 				RxBytes: 150000 * scale, TxBytes: 150000 * scale},
-			Qdiscs:   []sample.Qdisc{{Kind: "noqueue", Parent: "root", Root: true}},
-			RxQueues: []sample.RxQueue{{Queue: 0, RPSCPUs: "0"}},
+			Qdiscs:   []model.Qdisc{{Kind: "noqueue", Parent: "root", Root: true}},
+			RxQueues: []model.RxQueue{{Queue: 0, RPSCPUs: "0"}},
 		})
 	}
 	return s
@@ -134,7 +134,7 @@ func TestServeStepServesLastReport(t *testing.T) {
 	if m := gather(t, s)["nettune_finding_drop_packets_per_second"]; m != nil {
 		t.Errorf("finding still served after the loss stopped: %v", m)
 	}
-	if err := s.step(hostSample(3, t0, 1, 0), time.Millisecond); !errors.Is(err, sample.ErrOrder) {
+	if err := s.step(hostSample(3, t0, 1, 0), time.Millisecond); !errors.Is(err, model.ErrOrder) {
 		t.Errorf("sample older than the previous one: err = %v, want ErrOrder", err)
 	}
 }
@@ -207,10 +207,10 @@ func TestServeHTTP(t *testing.T) {
 }
 
 func TestServePerQueueOptIn(t *testing.T) {
-	mk := func(at time.Time, scale uint64) *sample.Sample {
+	mk := func(at time.Time, scale uint64) *model.Sample {
 		s := hostSample(1, at, scale, 0)
-		s.Links[0].Counters = []sample.Counter{{Name: "rx_queue_0_drops", Stage: "rx-ring", Kind: sample.KindDrops,
-			Dir: sample.Rx, Queue: 0, Value: 5 * scale}}
+		s.Links[0].Counters = []model.Counter{{Name: "rx_queue_0_drops", Stage: "rx-ring", Kind: model.KindDrops,
+			Dir: model.Rx, Queue: 0, Value: 5 * scale}}
 		return s
 	}
 	t0 := time.Unix(1772366400, 0)

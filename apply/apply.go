@@ -1,0 +1,250 @@
+package apply
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"time"
+
+	"github.com/nettune/nettune/knob/live"
+	"github.com/nettune/nettune/policy"
+)
+
+// Options configure an Applier; zero values take the defaults.
+type Options struct {
+	StateDir        string        // DefaultStateDir
+	Env             live.Env      // where knobs live (fixture roots in tests)
+	ConfRoot        string        // root of the sysctl.d files that pin keys ("/")
+	Config          policy.Config // caps, step and allowed knobs (policy.DefaultConfig())
+	Auto            AutoConfig    // DefaultAutoConfig()
+	AllowDisruptive bool          // permit ring changes and other traffic-interrupting knobs
+	LockTimeout     time.Duration // how long a second run waits for the lock (30s)
+	Now             func() time.Time
+}
+
+// Applier applies plans, rolls them back and reports their status.
+type Applier struct{ o Options }
+
+// New fills in defaults.
+func New(o Options) *Applier {
+	if o.StateDir == "" {
+		o.StateDir = DefaultStateDir
+	}
+	if o.Env.ProcRoot == "" {
+		o.Env.ProcRoot = "/proc"
+	}
+	if o.Env.SysRoot == "" {
+		o.Env.SysRoot = "/sys"
+	}
+	if o.ConfRoot == "" {
+		o.ConfRoot = "/"
+	}
+	if o.Config.Step == 0 {
+		o.Config = policy.DefaultConfig()
+	}
+	if o.Auto == (AutoConfig{}) {
+		o.Auto = DefaultAutoConfig()
+	}
+	if o.LockTimeout == 0 {
+		o.LockTimeout = 30 * time.Second
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	return &Applier{o: o}
+}
+
+// Decision is what a run does with one planned action.
+type Decision string
+
+const (
+	DecideChange    Decision = "change"    // written (or, in a dry run, would be)
+	DecideUnchanged Decision = "unchanged" // already at the proposed value
+	DecideAdvice    Decision = "advice"    // nettune will not write it; Note says why
+	DecideFailed    Decision = "failed"    // the write or its verification failed; the run stopped
+)
+
+// Step is one planned action with what the run decided and did. Current and Proposed are
+// re-read and re-checked values, Command is the exact shell equivalent.
+type Step struct {
+	policy.Action
+	Decision Decision `json:"decision"`
+	Note     string   `json:"note,omitempty"` // why advice, or that the value was clamped
+	Got      string   `json:"got,omitempty"`  // read back after the write
+	Seq      int      `json:"seq,omitempty"`  // journal sequence number
+	Error    string   `json:"error,omitempty"`
+
+	k live.Knob
+}
+
+// Result is one apply or dry run.
+type Result struct {
+	ID     string `json:"id,omitempty"` // journal id; "" when nothing was written
+	DryRun bool   `json:"dry_run"`
+	Steps  []Step `json:"steps"`
+}
+
+// DryRun decides every action exactly as Apply would and changes nothing. It needs no root
+// and no lock, only read access to the knobs and (if present) the journal.
+func (a *Applier) DryRun(plan []policy.Action) (*Result, error) {
+	lines, err := readJournal(a.o.StateDir)
+	if err != nil {
+		return nil, err
+	}
+	own, err := readOwners(a.o.ConfRoot, a.o.Env.ProcRoot, nil)
+	if err != nil {
+		return nil, err
+	}
+	return &Result{DryRun: true, Steps: a.decide(plan, buildHistory(lines), own)}, nil
+}
+
+// Apply performs the plan in order and stops at the first failure. Each change is journaled
+// (and fsynced) before the write and verified after it.
+func (a *Applier) Apply(plan []policy.Action) (*Result, error) {
+	release, err := a.begin()
+	if err != nil {
+		return nil, err
+	}
+	defer release()
+	r := &run{a: a}
+	if err := r.open(nil); err != nil {
+		return nil, err
+	}
+	defer r.j.close()
+	res := &Result{ID: r.id}
+	res.Steps = a.decide(plan, r.hist, r.own)
+	err = r.execute(res.Steps, OpSet)
+	if r.seq == 0 {
+		res.ID = ""
+	}
+	return res, err
+}
+
+// run is one locked pass over the journal.
+type run struct {
+	a    *Applier
+	id   string
+	seq  int
+	j    *journal
+	hist *history
+	own  *owners
+	// judged holds the knobs this auto run already reverted (or tried to): each knob
+	// changes at most once per run, and hist predates those writes.
+	judged map[string]bool
+}
+
+// open reads the journal and the owners (irqbalance as in readOwners) and opens the
+// journal for appending.
+func (r *run) open(irqbalance *bool) error {
+	lines, err := readJournal(r.a.o.StateDir)
+	if err != nil {
+		return err
+	}
+	if r.own, err = readOwners(r.a.o.ConfRoot, r.a.o.Env.ProcRoot, irqbalance); err != nil {
+		return err
+	}
+	if r.j, err = openJournal(r.a.o.StateDir); err != nil {
+		return err
+	}
+	r.hist = buildHistory(lines)
+	r.id = newID(r.a.o.Now())
+	return nil
+}
+
+// newID is sortable by time and unique across runs in the same second.
+func newID(t time.Time) string {
+	b := make([]byte, 3)
+	_, _ = rand.Read(b)
+	return t.UTC().Format("20060102T150405Z") + "-" + hex.EncodeToString(b)
+}
+
+// testHook lets tests kill the process at a precise point; nil in production.
+var testHook func(point string, seq int)
+
+func hook(point string, seq int) {
+	if testHook != nil {
+		testHook(point, seq)
+	}
+}
+
+// execute performs the change steps in order, stopping at the first failure.
+func (r *run) execute(steps []Step, op Op) error {
+	for i := range steps {
+		if steps[i].Decision != DecideChange {
+			continue
+		}
+		if err := r.change(&steps[i], op, nil); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// change journals, writes and verifies one step. undoes names the entries a restore or
+// revert undoes.
+func (r *run) change(st *Step, op Op, undoes []Ref) error {
+	k := st.k
+	fail := func(err error) error {
+		st.Decision, st.Error = DecideFailed, err.Error()
+		return fmt.Errorf("%s %s: %w", op, st.Knob, err)
+	}
+	old, err := k.Read()
+	if err != nil {
+		return fail(err)
+	}
+	if k.Compare(old, st.Current) != live.Equal {
+		st.Decision, st.Note = DecideAdvice, "changed by someone else during this run ("+st.Current+" → "+old+"): left alone"
+		return nil
+	}
+	r.seq++
+	st.Seq = r.seq
+	e := Entry{Apply: r.id, Seq: r.seq, Op: op, Knob: st.Knob, Netns: st.Netns, Old: old,
+		New: st.Proposed, Reason: st.Why, Time: r.a.o.Now(), State: StatePending, Undoes: undoes}
+	if err := r.j.append(e); err != nil {
+		return fail(err)
+	}
+	hook("journaled", r.seq)
+	werr := k.Write(st.Proposed)
+	hook("written", r.seq)
+	e.Time = r.a.o.Now()
+	if werr != nil {
+		e.State, e.Error = StateFailed, werr.Error()
+		return fail(joinJournal(werr, r.j.append(e)))
+	}
+	got, err := k.Read()
+	if err != nil {
+		e.State, e.Error = StateFailed, "read back: "+err.Error()
+		return fail(joinJournal(err, r.j.append(e)))
+	}
+	e.Got, st.Got = got, got
+	if !accepted(k, old, st.Proposed, got) {
+		e.State = StateFailed
+		e.Error = fmt.Sprintf("read back %q: neither %q nor %q", got, old, st.Proposed)
+		return fail(joinJournal(fmt.Errorf("%w: %s", ErrVerify, e.Error), r.j.append(e)))
+	}
+	if k.Compare(got, st.Proposed) != live.Equal {
+		st.Note = "kernel adjusted the value to " + got
+	}
+	e.State = StateDone
+	if err := r.j.append(e); err != nil {
+		return fail(err)
+	}
+	return nil
+}
+
+// accepted: the kernel holds the new value, or (for ordered values) rounded or clamped it
+// but still moved the same way from the old one (rps_flow_cnt rounds up to a power of two).
+func accepted(k live.Knob, old, want, got string) bool {
+	if k.Compare(got, want) == live.Equal {
+		return true
+	}
+	dir := k.Compare(want, old)
+	return (dir == live.Greater || dir == live.Less) && k.Compare(got, old) == dir
+}
+
+func joinJournal(err, jerr error) error {
+	if jerr != nil {
+		return fmt.Errorf("%w (and the journal could not record it: %w)", err, jerr)
+	}
+	return err
+}

@@ -1,0 +1,143 @@
+package apply
+
+import (
+	"fmt"
+	"math"
+	"strconv"
+	"strings"
+
+	"github.com/nettune/nettune/knob/live"
+	"github.com/nettune/nettune/policy"
+)
+
+// decide turns planned actions into steps: ownership, caps, one step per knob and run,
+// never lower. It reads every knob's current value and writes nothing.
+func (a *Applier) decide(plan []policy.Action, h *history, own *owners) []Step {
+	steps := make([]Step, 0, len(plan))
+	seen := map[string]bool{}
+	for _, act := range plan {
+		st := Step{Action: act}
+		st.Findings = append([]string(nil), act.Findings...)
+		a.decideOne(&st, h, own, seen)
+		steps = append(steps, st)
+	}
+	return steps
+}
+
+func (a *Applier) decideOne(st *Step, h *history, own *owners, seen map[string]bool) {
+	advice := func(format string, args ...any) {
+		st.Decision, st.Note = DecideAdvice, fmt.Sprintf(format, args...)
+	}
+	k, err := live.Parse(st.Knob, st.Netns, a.o.Env)
+	if err != nil {
+		advice("%v", err)
+		return
+	}
+	st.k, st.Netns, st.Scope, st.Disruptive = k, k.Netns(), k.Scope(), k.Disruptive()
+	key := knobKey(k.Netns(), k.ID())
+	switch {
+	case seen[key]:
+		advice("already changed once in this run (one step per knob per run)")
+		return
+	case !a.o.Config.KnobAllowed(k.ID()):
+		advice("not allowed by the config's knobs list")
+		return
+	case st.AtCap:
+		advice("already at the configured cap")
+		return
+	case k.Disruptive() && !a.o.AllowDisruptive:
+		advice("disruptive (may interrupt traffic): needs the allow-disruptive flag")
+		return
+	}
+	seen[key] = true
+	if sk, ok := k.(live.Keyed); ok {
+		if f, pinned := own.pinned[sk.Key()]; pinned && (k.Scope() == policy.ScopeGlobal || k.Netns() == "") {
+			advice("pinned by the administrator in %s: set it there", f)
+			return
+		}
+	}
+	if strings.HasPrefix(k.ID(), "irq-affinity:") && own.irqbalance {
+		advice("irqbalance is running and would override it: stop irqbalance or ban this IRQ first")
+		return
+	}
+	cur, err := k.Read()
+	if err != nil {
+		advice("cannot read: %v", err)
+		return
+	}
+	st.Current = cur
+	if drift, ours := h.drifted(k, key, cur); drift {
+		advice("changed by someone else since nettune set it to %s: left alone", ours)
+		return
+	}
+	proposed, note, err := a.bound(k, cur, strings.Join(strings.Fields(st.Proposed), " "))
+	if err != nil {
+		advice("%v", err)
+		return
+	}
+	st.Proposed, st.Note = proposed, note
+	st.Command = k.Command(proposed)
+	switch k.Compare(proposed, cur) {
+	case live.Equal:
+		st.Decision = DecideUnchanged
+	case live.Less:
+		advice("would lower it below the %s nettune found", cur)
+	case live.Unordered:
+		if live.Ordered(k) {
+			advice("would lower part of %q", cur)
+			return
+		}
+		st.Decision = DecideChange // a different CPU set: neither more nor less
+	default:
+		st.Decision = DecideChange
+	}
+}
+
+// bound re-checks the config cap and the one-step-per-run rule for numeric values, field by
+// field, and clamps the proposal to them.
+func (a *Applier) bound(k live.Knob, cur, proposed string) (string, string, error) {
+	if !live.Ordered(k) || !numeric(cur) || !numeric(proposed) {
+		return proposed, "", nil
+	}
+	limit, capped, err := live.Cap(k, a.o.Config.Caps)
+	if err != nil {
+		return "", "", fmt.Errorf("cap: %w", err)
+	}
+	cf, pf := strings.Fields(cur), strings.Fields(proposed)
+	if len(cf) != len(pf) {
+		return "", "", fmt.Errorf("proposed %q does not match %q", proposed, cur)
+	}
+	var notes []string
+	for i := range pf {
+		c, _ := strconv.ParseInt(cf[i], 10, 64)
+		p, _ := strconv.ParseInt(pf[i], 10, 64)
+		if p <= c {
+			continue
+		}
+		// A zero value has no step to take: only the cap bounds it.
+		if step := int64(math.Ceil(float64(c) * a.o.Config.Step)); c > 0 && p > step {
+			p = step
+			notes = append(notes, fmt.Sprintf("one step per run (×%g)", a.o.Config.Step))
+		}
+		if capped && p > limit {
+			p = max(limit, c)
+			notes = append(notes, fmt.Sprintf("config cap %d", limit))
+		}
+		pf[i] = strconv.FormatInt(p, 10)
+	}
+	out := strings.Join(pf, " ")
+	if len(notes) > 0 && out != proposed {
+		return out, "clamped from " + proposed + " by " + strings.Join(notes, " and "), nil
+	}
+	return out, "", nil
+}
+
+func numeric(v string) bool {
+	f := strings.Fields(v)
+	for _, x := range f {
+		if _, err := strconv.ParseInt(x, 10, 64); err != nil {
+			return false
+		}
+	}
+	return len(f) > 0
+}

@@ -1,0 +1,173 @@
+package apply
+
+import (
+	"fmt"
+	"sort"
+	"time"
+
+	"github.com/nettune/nettune/knob/live"
+	"github.com/nettune/nettune/policy"
+)
+
+// Rollback restores what nettune changed, newest change first: id "" undoes every live
+// change (each knob back to the oldest original nettune recorded), otherwise only the
+// changes of that apply. Knobs someone else changed since are left alone and reported.
+func (a *Applier) Rollback(id string) (*Result, error) {
+	release, err := a.begin()
+	if err != nil {
+		return nil, err
+	}
+	defer release()
+	r := &run{a: a}
+	if err := r.open(nil); err != nil {
+		return nil, err
+	}
+	defer r.j.close()
+	if id != "" && !r.hist.applies[id] {
+		return nil, fmt.Errorf("%w: %s", ErrUnknownJournalID, id)
+	}
+	res := &Result{ID: r.id}
+	for _, u := range r.hist.undoPlan(id) {
+		st, refs := r.undoStep(u, OpRestore, "rollback")
+		res.Steps = append(res.Steps, st)
+		if st.Decision != DecideChange {
+			continue
+		}
+		if err := r.change(&res.Steps[len(res.Steps)-1], OpRestore, refs); err != nil {
+			return res, err
+		}
+	}
+	if r.seq == 0 {
+		res.ID = ""
+	}
+	for _, st := range res.Steps {
+		if st.Decision == DecideFailed {
+			// Unreadable knobs were skipped so the others could still be restored.
+			return res, fmt.Errorf("rollback incomplete: %s: %s", st.Knob, st.Error)
+		}
+	}
+	return res, nil
+}
+
+// undo is one knob to put back.
+type undo struct {
+	key     string
+	entries []int // live set entries undone, journal order
+	blocked string
+}
+
+// undoPlan lists the knobs to restore, newest change first.
+func (h *history) undoPlan(id string) []undo {
+	var out []undo
+	for key, live := range h.live {
+		u := undo{key: key}
+		for _, i := range live {
+			if id == "" || h.entries[i].Apply == id {
+				u.entries = append(u.entries, i)
+				continue
+			}
+			if len(u.entries) > 0 {
+				u.blocked = "changed again by " + h.entries[i].Apply + ": roll that back first"
+			}
+		}
+		if len(u.entries) > 0 {
+			out = append(out, u)
+		}
+	}
+	last := func(u undo) int { return u.entries[len(u.entries)-1] }
+	sort.Slice(out, func(i, j int) bool { return last(out[i]) > last(out[j]) })
+	return out
+}
+
+// undoStep decides how to put one knob back to the oldest original of the undone entries.
+func (r *run) undoStep(u undo, op Op, why string) (Step, []Ref) {
+	first := r.hist.entries[u.entries[0]]
+	st := Step{Action: policy.Action{Knob: first.Knob, Netns: first.Netns, Proposed: first.Old, Why: why}}
+	refs := make([]Ref, len(u.entries))
+	for n, i := range u.entries {
+		refs[n] = r.hist.entries[i].ref()
+	}
+	if u.blocked != "" {
+		st.Decision, st.Note = DecideAdvice, u.blocked
+		return st, nil
+	}
+	k, err := live.Parse(first.Knob, first.Netns, r.a.o.Env)
+	if err != nil {
+		st.Decision, st.Note = DecideAdvice, err.Error()
+		return st, nil
+	}
+	st.k, st.Scope, st.Disruptive, st.Command = k, k.Scope(), k.Disruptive(), k.Command(first.Old)
+	cur, err := k.Read()
+	if err != nil {
+		st.Decision, st.Error = DecideFailed, err.Error()
+		return st, nil
+	}
+	st.Current = cur
+	if drift, ours := r.hist.drifted(k, u.key, cur); drift {
+		st.Decision, st.Note = DecideAdvice, "changed by someone else since nettune set it to "+ours+": left alone"
+		return st, nil
+	}
+	if k.Compare(cur, first.Old) == live.Equal {
+		// Already back (a crash before the write): record the undo without writing.
+		st.Decision = DecideUnchanged
+		r.seq++
+		st.Seq = r.seq
+		e := Entry{Apply: r.id, Seq: r.seq, Op: op, Knob: first.Knob, Netns: first.Netns, Old: cur,
+			New: first.Old, Got: cur, Reason: why, Time: r.a.o.Now(), State: StateDone, Undoes: refs}
+		if err := r.j.append(e); err != nil {
+			st.Decision, st.Error = DecideFailed, err.Error()
+		}
+		return st, nil
+	}
+	st.Decision = DecideChange
+	return st, refs
+}
+
+// KnobStatus is one knob nettune changed and has not undone.
+type KnobStatus struct {
+	Knob     string    `json:"knob"`
+	Netns    string    `json:"netns,omitempty"`
+	Original string    `json:"original"` // what nettune found before its first change
+	Written  string    `json:"written"`  // what nettune last wrote (as read back)
+	Current  string    `json:"current"`
+	Drift    bool      `json:"drift"` // someone else changed it since
+	Apply    string    `json:"apply"`
+	Time     time.Time `json:"time"`
+	Reason   string    `json:"reason"`
+	State    State     `json:"state"`
+	Error    string    `json:"error,omitempty"` // the knob could not be read now
+}
+
+// Status is what nettune changed and has not undone, newest first.
+type Status struct {
+	Knobs []KnobStatus `json:"knobs"`
+}
+
+// Status reads the journal and every knob it names; it takes no lock and needs no root.
+func (a *Applier) Status() (*Status, error) {
+	lines, err := readJournal(a.o.StateDir)
+	if err != nil {
+		return nil, err
+	}
+	h := buildHistory(lines)
+	s := &Status{Knobs: []KnobStatus{}}
+	for _, u := range h.undoPlan("") {
+		first, last := h.entries[u.entries[0]], h.lastWritten(u.key)
+		ks := KnobStatus{Knob: last.Knob, Netns: last.Netns, Original: first.Old, Written: last.Got,
+			Apply: last.Apply, Time: last.Time, Reason: last.Reason, State: last.State}
+		if ks.Written == "" {
+			ks.Written = last.New
+		}
+		k, err := live.Parse(last.Knob, last.Netns, a.o.Env)
+		if err == nil {
+			ks.Current, err = k.Read()
+		}
+		if err != nil {
+			ks.Error = err.Error()
+		} else {
+			ks.Drift, _ = h.drifted(k, u.key, ks.Current)
+		}
+		s.Knobs = append(s.Knobs, ks)
+	}
+	return s, nil
+}

@@ -1,0 +1,187 @@
+package netdev
+
+import (
+	"bytes"
+	"cmp"
+	"fmt"
+	"slices"
+	"unsafe"
+
+	"github.com/safchain/ethtool"
+	"golang.org/x/sys/unix"
+
+	"github.com/nettune/nettune/model"
+)
+
+// statsKey says which string set a link's -S values belong to. The driver reports the
+// count in its driver info; the names are asked for only when the count or link is new.
+type statsKey struct {
+	ifindex int // 0 for veth: its names are the same for every link with the same queues
+	driver  string
+	n       uint32
+	rx, tx  uint32 // veth queue counts: 1 rx + 8 tx queues and 3 + 1 give the same count
+}
+
+// statsKeyOf returns the cache key of a link. veth_get_strings derives every name from the
+// real queue counts, which ethtool -l reports (ch); other drivers' names can depend on the
+// device's features, so their names are kept per link.
+func statsKeyOf(ifindex int, driver string, n uint32, ch *model.Channels) statsKey {
+	if driver == "veth" && ch != nil {
+		return statsKey{driver: driver, n: n, rx: ch.Rx, tx: ch.Tx}
+	}
+	return statsKey{ifindex: ifindex, driver: driver, n: n}
+}
+
+// gstats and gstrings are struct ethtool_stats and ethtool_gstrings with room for the
+// most entries safchain/ethtool accepts. The kernel copies as many entries as the driver
+// has now, whatever count the caller passed, so the buffers are sized for the largest count
+// nettune reads (read refuses a larger one), not for the count of this link.
+type gstats struct {
+	cmd, n uint32
+	data   [ethtool.MAX_GSTRINGS]uint64
+}
+
+type gstrings struct {
+	cmd, set, n uint32
+	data        [ethtool.MAX_GSTRINGS * ethtool.ETH_GSTRING_LEN]byte
+}
+
+// ifreqData is struct ifreq with ifr_data: a real pointer, so that the buffer it points
+// to stays alive and in place for the ioctl.
+type ifreqData struct {
+	name [unix.IFNAMSIZ]byte
+	data unsafe.Pointer
+	_    [16]byte // the rest of the ifreq union
+}
+
+// drvinfo is struct ethtool_drvinfo (include/uapi/linux/ethtool.h).
+type drvinfo struct {
+	cmd                                                    uint32
+	driver, version, fwVersion, busInfo, eromVersion       [32]byte
+	reserved2                                              [12]byte
+	nPrivFlags, nStats, testinfoLen, eedumpLen, regdumpLen uint32
+}
+
+// statsConn reads ethtool -S with one ETHTOOL_GSTATS ioctl per link (the library reads
+// driver info, names and values each time: three ioctls, and a map of new strings), and
+// driver info and channels into buffers of its own: the library allocates the six strings
+// of the driver info per call, and hands the kernel stack addresses (see readEthtool).
+type statsConn struct {
+	fd      int
+	stats   *gstats
+	strs    *gstrings // allocated on the first miss
+	plans   map[statsKey]*plan
+	info    *drvinfo
+	ch      *ethtool.Channels // the library's type is struct ethtool_channels
+	drivers interner          // driver names: a thousand veths share one string
+}
+
+func newStatsConn() (*statsConn, error) {
+	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return nil, err
+	}
+	return &statsConn{fd: fd, stats: new(gstats), plans: map[statsKey]*plan{}, info: new(drvinfo),
+		ch: new(ethtool.Channels), drivers: interner{}}, nil
+}
+
+// driverInfo reads the driver name and statistics count of intf; the other fields of the
+// result stay empty.
+func (c *statsConn) driverInfo(intf string) (ethtool.DrvInfo, error) {
+	*c.info = drvinfo{cmd: unix.ETHTOOL_GDRVINFO}
+	if err := c.ioctl(intf, unsafe.Pointer(c.info)); err != nil {
+		return ethtool.DrvInfo{}, err
+	}
+	return ethtool.DrvInfo{Driver: c.drivers.cString(c.info.driver[:]), NStats: c.info.nStats}, nil
+}
+
+// channels reads ethtool -l of intf.
+func (c *statsConn) channels(intf string) (ethtool.Channels, error) {
+	*c.ch = ethtool.Channels{Cmd: unix.ETHTOOL_GCHANNELS}
+	if err := c.ioctl(intf, unsafe.Pointer(c.ch)); err != nil {
+		return ethtool.Channels{}, err
+	}
+	return *c.ch, nil
+}
+
+func (c *statsConn) Close() { unix.Close(c.fd) }
+
+// read returns the normalized -S counters of link intf, whose string set k describes. The
+// names are asked for, and planned, once per string set; a set of which nettune understands
+// no name is not read at all.
+func (c *statsConn) read(intf string, k statsKey) ([]model.Counter, error) {
+	if k.n > ethtool.MAX_GSTRINGS {
+		return nil, fmt.Errorf("%d statistics: more than %d", k.n, ethtool.MAX_GSTRINGS)
+	}
+	p, ok := c.plans[k]
+	if !ok {
+		names, err := c.strings(intf, k.n)
+		if err != nil {
+			return nil, err
+		}
+		p = planFor(k.driver, names)
+		c.plans[k] = p
+	}
+	if p == nil {
+		return nil, nil
+	}
+	c.stats.cmd, c.stats.n = unix.ETHTOOL_GSTATS, k.n
+	if err := c.ioctl(intf, unsafe.Pointer(c.stats)); err != nil {
+		return nil, err
+	}
+	if c.stats.n != k.n {
+		return nil, fmt.Errorf("%w: statistics count changed from %d to %d while reading", ErrUnavailable, k.n, c.stats.n)
+	}
+	return p.fill(c.stats.data[:k.n]), nil
+}
+
+// forget drops the plans kept for links not in live (sorted by index): where devices come
+// and go (VF representors, one per pod), per-link plans would otherwise pile up for the
+// process's life.
+func (c *statsConn) forget(live []model.Link) {
+	for k := range c.plans {
+		if k.ifindex == 0 {
+			continue
+		}
+		_, ok := slices.BinarySearchFunc(live, k.ifindex, func(l model.Link, i int) int { return cmp.Compare(l.Index, i) })
+		if !ok {
+			delete(c.plans, k)
+		}
+	}
+}
+
+// strings reads the names of the n statistics of intf.
+func (c *statsConn) strings(intf string, n uint32) ([]string, error) {
+	if c.strs == nil {
+		c.strs = new(gstrings)
+	}
+	c.strs.cmd, c.strs.set, c.strs.n = unix.ETHTOOL_GSTRINGS, ethtool.ETH_SS_STATS, n
+	if err := c.ioctl(intf, unsafe.Pointer(c.strs)); err != nil {
+		return nil, err
+	}
+	if c.strs.n != n {
+		return nil, fmt.Errorf("%w: statistics count changed from %d to %d while reading", ErrUnavailable, n, c.strs.n)
+	}
+	names := make([]string, n)
+	for i := range names {
+		b := c.strs.data[i*ethtool.ETH_GSTRING_LEN : (i+1)*ethtool.ETH_GSTRING_LEN]
+		if end := bytes.IndexByte(b, 0); end >= 0 {
+			b = b[:end]
+		}
+		names[i] = string(b)
+	}
+	return names, nil
+}
+
+func (c *statsConn) ioctl(intf string, data unsafe.Pointer) error {
+	if len(intf) >= unix.IFNAMSIZ {
+		return fmt.Errorf("interface name %q too long", intf)
+	}
+	ifr := &ifreqData{data: data}
+	copy(ifr.name[:], intf)
+	_, _, errno := unix.Syscall(unix.SYS_IOCTL, uintptr(c.fd), unix.SIOCETHTOOL, uintptr(unsafe.Pointer(ifr)))
+	if errno != 0 {
+		return errno
+	}
+	return nil
+}

@@ -1,0 +1,71 @@
+// Package lab builds network namespaces, veth pairs, knobs and bounded traffic for privileged
+// tests. It is imported only from _test.go files; every helper registers its own cleanup.
+// Everything goes through netlink, sockets and sysfs from Go (no ip/tc binaries), so a
+// statically linked test binary (CGO_ENABLED=0 go test -c) runs it inside a bare VM.
+//
+// # Namespaces and knobs
+//
+// NewNS, NewVeth (A side 198.18.N.1, B side 198.18.N.2), SetSysctl, SetRPS, SetTxQueueLen,
+// SetQdisc (root pfifo/bfifo), SetShaper (root tbf 1: over a fifo 10:) each restore what they
+// changed when the test ends (qdiscs are deleted, so the device default comes back). A nil
+// *NS means the test's own namespace. ReadSysfs/WriteSysfs see a namespace's devices: sysfs
+// shows the netns of whoever mounted it, so they run on a throw-away thread that unshares its
+// mount namespace, makes all mounts private, enters the netns and mounts a fresh sysfs.
+//
+// # Traffic generators
+//
+// UDPFlood, FragmentedUDP, PortScan and TCPConnectStorm create their sockets inside the
+// namespace given, stop by themselves (packet count, duration, ctx) and report what they did.
+// UDPSink and TCPListen are receivers closed at cleanup.
+//
+// # Loss injectors
+//
+// Each injector takes a *Veth, sets up its condition in A's and B's namespaces, runs traffic
+// from A until ctx ends (at most InjectMax) and returns the traffic it sent; what it changed is
+// restored at test cleanup. Injectors never call t.Fatal, so they may run in a goroutine while
+// the test samples; setup errors are returned, wrapping ErrUnsupported when the kernel lacks
+// a feature (skip then). Measured on the 2-CPU 6.18 VM over 1 s runs:
+//
+//	injector           stage             counter that moves (namespace)         share
+//	InjectUDPRcvbuf    udp-rcvbuf        Udp.RcvbufErrors, Udp.InErrors (B)      ≈100 % of sent
+//	InjectBacklog      backlog           softnet_stat col 2 on the highest       73 % of sent
+//	                                     allowed CPU (host-wide), B's veth
+//	                                     rx_dropped
+//	InjectQdisc        qdisc             drops of pfifo 10: and tbf 1: on A's    50–67 % of sent
+//	                                     veth; Udp.SndbufErrors (A)
+//	InjectAcceptQueue  tcp-accept-queue  TcpExt.ListenOverflows, ListenDrops (B) ≈100 % of failed
+//	InjectReassembly   ip-reassembly     Ip.ReasmFails (B), ReasmTimeout stays   ≈100 % of ReasmReqds
+//	                                     0 within ipfrag_time
+//	InjectPortScan     no-listener       Udp.NoPorts (B), benign                 100 % of sent
+//
+// None of them moves another injector's counter in B (Udp.RcvbufErrors,
+// TcpExt.ListenOverflows, Ip.ReasmFails, Udp.NoPorts), which the tests check.
+//
+// Details the scenario tests rely on:
+//   - InjectUDPRcvbuf: a never-read sink on B requesting SO_RCVBUF TinyRcvBuf (the kernel
+//     grants double, with a floor; Sink.RcvBuf tells), flooded at full speed with 256-byte
+//     datagrams from 4 source ports.
+//   - InjectBacklog takes Global: net.core.netdev_max_backlog (global) = LowMaxBacklog, RPS of
+//     every rx queue of B's veth = the highest CPU this process may use, tx-udp-segmentation
+//     off on A's veth and GSO bursts of GSOSegments from A pinned to another CPU every
+//     BacklogGap (GSOFlood: the segments reach the backlog all at once, so the overflow does
+//     not depend on how fast the target CPU wakes up), sink on B that reads (no socket
+//     drops). Needs ≥ 2 CPUs. A netdev_max_backlog ≥ GSOSegments removes the drops.
+//   - InjectQdisc: a root pfifo alone never fills on veth (veth stops its TX queue only when
+//     the peer's NAPI ring is full; measured 0 drops in 10⁵ datagrams), so A's egress is shaped:
+//     tbf 1: at ShaperRate (100 Mbit/s, burst 2 frames) over pfifo 10: limit QdiscLimit, with
+//     bursts of QdiscBurst 1000-byte datagrams at half the rate. Drops show on both qdiscs;
+//     a fifo limit ≥ QdiscBurst absorbs the bursts (tested), so raising the limit is the fix.
+//   - InjectAcceptQueue: listen(backlog AcceptBacklog) on B, never accepted; storms of 32
+//     connects with a 100 ms timeout. FloodResult.Sent counts attempts, Errors those whose
+//     handshake did not complete.
+//   - InjectReassembly: B's ipfrag_high_thresh = LowFragHighThresh (ipfrag_low_thresh below
+//     it), 8–60 KiB datagrams. The first datagram too big for the limit leaves a partial
+//     queue that pins memory for ipfrag_time (30 s), so from then on every fragment is refused
+//     (Fails ≫ Timeout): the memory-limit signature. Restoring the default 4 MiB fixes it.
+//   - InjectPortScan: ScanPorts closed ports from ScanPortFirst, 12,000–20,000 datagrams/s.
+//
+// NewVeth waits until both ends are operationally up (before that the device has the noop
+// qdisc and silently drops) and installs static neighbour entries, so no ARP exchange can
+// be lost to an injected condition or delay the first second of traffic.
+package lab

@@ -1,0 +1,66 @@
+package live
+
+import (
+	"fmt"
+	"strconv"
+
+	"github.com/vishvananda/netlink"
+
+	"github.com/nettune/nettune/internal/netns"
+	"github.com/nettune/nettune/policy"
+)
+
+// withHandle gives fn a netlink handle bound to namespace ns.
+func withHandle(ns string, fn func(h *netlink.Handle) error) error {
+	target, err := netns.Open(ns)
+	if err != nil {
+		return err
+	}
+	defer target.Close()
+	h, err := netlink.NewHandleAt(target)
+	if err != nil {
+		return fmt.Errorf("netlink in netns %q: %w", ns, err)
+	}
+	defer h.Close()
+	return fn(h)
+}
+
+type txqlenKnob struct{ iface, ns string }
+
+func (k *txqlenKnob) ID() string                { return "txqueuelen:" + k.iface }
+func (k *txqlenKnob) Netns() string             { return k.ns }
+func (k *txqlenKnob) Scope() policy.Scope       { return policy.ScopeDevice }
+func (k *txqlenKnob) Disruptive() bool          { return false }
+func (k *txqlenKnob) Compare(a, b string) Order { return compareInts(a, b) }
+func (k *txqlenKnob) Command(v string) string {
+	return nsPrefix(k.ns) + "ip link set dev " + k.iface + " txqueuelen " + v
+}
+
+func (k *txqlenKnob) Read() (v string, err error) {
+	err = withHandle(k.ns, func(h *netlink.Handle) error {
+		l, err := h.LinkByName(k.iface)
+		if err != nil {
+			return fmt.Errorf("link %s: %w", k.iface, err)
+		}
+		v = strconv.Itoa(l.Attrs().TxQLen)
+		return nil
+	})
+	return v, err
+}
+
+func (k *txqlenKnob) Write(v string) error {
+	n, err := parseUint32(v)
+	if err != nil {
+		return fmt.Errorf("%w: txqueuelen %q", ErrBadValue, v)
+	}
+	return withHandle(k.ns, func(h *netlink.Handle) error {
+		l, err := h.LinkByName(k.iface)
+		if err != nil {
+			return fmt.Errorf("link %s: %w", k.iface, err)
+		}
+		if err := h.LinkSetTxQLen(l, int(n)); err != nil {
+			return fmt.Errorf("set txqueuelen %s %d: %w", k.iface, n, err)
+		}
+		return nil
+	})
+}

@@ -1,0 +1,149 @@
+package live
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+
+	tc "github.com/florianl/go-tc"
+	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
+
+	"github.com/nettune/nettune/internal/netns"
+	"github.com/nettune/nettune/policy"
+)
+
+// qdiscKnob is the limit of a pfifo (packets) or bfifo (bytes) qdisc.
+type qdiscKnob struct {
+	iface  string
+	handle uint32
+	ns     string
+	kind   string // learned on Read, for Command
+}
+
+func (k *qdiscKnob) ID() string                { return "qdisc-limit:" + k.iface + ":" + formatHandle(k.handle) }
+func (k *qdiscKnob) Netns() string             { return k.ns }
+func (k *qdiscKnob) Scope() policy.Scope       { return policy.ScopeDevice }
+func (k *qdiscKnob) Disruptive() bool          { return false }
+func (k *qdiscKnob) Compare(a, b string) Order { return compareInts(a, b) }
+
+// Kind is the qdisc kind found by the last Read ("pfifo" or "bfifo"; bfifo limits are bytes).
+func (k *qdiscKnob) Kind() string { return k.kind }
+
+func (k *qdiscKnob) Command(v string) string {
+	kind := k.kind
+	if kind == "" {
+		kind = "pfifo"
+	}
+	return nsPrefix(k.ns) + "tc qdisc change dev " + k.iface + " handle " + formatHandle(k.handle) + " " + kind + " limit " + v
+}
+
+// find returns the qdisc object with the knob's handle on the knob's interface.
+func (k *qdiscKnob) find(fn func(t *tc.Tc, q tc.Object) error) error {
+	target, err := netns.Open(k.ns)
+	if err != nil {
+		return err
+	}
+	defer target.Close()
+	var ifindex int
+	err = withHandle(k.ns, func(h *netlink.Handle) error {
+		l, err := h.LinkByName(k.iface)
+		if err != nil {
+			return fmt.Errorf("link %s: %w", k.iface, err)
+		}
+		ifindex = l.Attrs().Index
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	t, err := tc.Open(&tc.Config{NetNS: int(target)})
+	if err != nil {
+		return fmt.Errorf("rtnetlink: %w", err)
+	}
+	defer t.Close()
+	qs, err := t.Qdisc().Get()
+	if err != nil {
+		return fmt.Errorf("list qdiscs: %w", err)
+	}
+	for _, q := range qs {
+		if int(q.Ifindex) != ifindex || q.Handle != k.handle {
+			continue
+		}
+		if q.Kind != "pfifo" && q.Kind != "bfifo" {
+			return fmt.Errorf("%w: qdisc %s on %s is %s, only pfifo/bfifo limits are tuned",
+				ErrUnsupported, formatHandle(k.handle), k.iface, q.Kind)
+		}
+		k.kind = q.Kind
+		return fn(t, q)
+	}
+	return fmt.Errorf("qdisc %s on %s: not found", formatHandle(k.handle), k.iface)
+}
+
+func fifo(q *tc.Object) *tc.FifoOpt {
+	if q.Kind == "bfifo" {
+		return q.Bfifo
+	}
+	return q.Pfifo
+}
+
+func (k *qdiscKnob) Read() (v string, err error) {
+	err = k.find(func(_ *tc.Tc, q tc.Object) error {
+		f := fifo(&q)
+		if f == nil {
+			return fmt.Errorf("qdisc %s on %s: no limit in the reply", formatHandle(k.handle), k.iface)
+		}
+		v = strconv.FormatUint(uint64(f.Limit), 10)
+		return nil
+	})
+	return v, err
+}
+
+func (k *qdiscKnob) Write(v string) error {
+	n, err := parseUint32(v)
+	if err != nil || n == 0 {
+		return fmt.Errorf("%w: qdisc limit %q", ErrBadValue, v)
+	}
+	return k.find(func(t *tc.Tc, q tc.Object) error {
+		obj := tc.Object{
+			Msg:       tc.Msg{Family: unix.AF_UNSPEC, Ifindex: q.Ifindex, Handle: q.Handle, Parent: q.Parent},
+			Attribute: tc.Attribute{Kind: q.Kind},
+		}
+		if q.Kind == "bfifo" {
+			obj.Bfifo = &tc.FifoOpt{Limit: n}
+		} else {
+			obj.Pfifo = &tc.FifoOpt{Limit: n}
+		}
+		if err := t.Qdisc().Change(&obj); err != nil {
+			return fmt.Errorf("change qdisc %s on %s limit %d: %w", formatHandle(k.handle), k.iface, n, err)
+		}
+		return nil
+	})
+}
+
+// parseHandle reads tc's "major:minor" hex notation ("1:", "8001:0").
+func parseHandle(s string) (uint32, error) {
+	maj, min, ok := strings.Cut(s, ":")
+	if !ok || maj == "" {
+		return 0, fmt.Errorf("%w: qdisc handle %q", ErrBadValue, s)
+	}
+	a, err := strconv.ParseUint(maj, 16, 16)
+	if err != nil {
+		return 0, fmt.Errorf("%w: qdisc handle %q", ErrBadValue, s)
+	}
+	var b uint64
+	if min != "" {
+		if b, err = strconv.ParseUint(min, 16, 16); err != nil {
+			return 0, fmt.Errorf("%w: qdisc handle %q", ErrBadValue, s)
+		}
+	}
+	return uint32(a<<16 | b), nil
+}
+
+func formatHandle(h uint32) string {
+	s := strconv.FormatUint(uint64(h>>16), 16) + ":"
+	if h&0xffff != 0 {
+		s += strconv.FormatUint(uint64(h&0xffff), 16)
+	}
+	return s
+}

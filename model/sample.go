@@ -1,0 +1,244 @@
+// Package sample holds the typed snapshot of a host's network counters and the delta between
+// two snapshots. It does no I/O: readers in collect/ fill a Sample, policy/ reads a Delta.
+package model
+
+import (
+	"time"
+
+	"github.com/nettune/nettune/model/stage"
+)
+
+// Sample is one snapshot of everything nettune reads, taken from one network namespace.
+type Sample struct {
+	Time  time.Time `json:"time"`
+	Netns string    `json:"netns,omitempty"` // name or path; "" is the namespace nettune runs in
+	NCPU  int       `json:"ncpu"`
+
+	Links      []Link            `json:"links"`
+	Softnet    []SoftnetCPU      `json:"softnet"`    // host-wide, per online CPU
+	NetRx      []uint64          `json:"net_rx"`     // /proc/softirqs NET_RX per CPU (index = CPU)
+	SNMP       map[string]uint64 `json:"snmp"`       // "Udp.RcvbufErrors", "TcpExt.ListenOverflows", ... every field
+	Interrupts []IRQ             `json:"interrupts"` // host-wide, only IRQs that belong to a link's queue
+	Sysctls    map[string]string `json:"sysctls"`    // dotted key → value as the kernel prints it
+	IRQBalance bool              `json:"irqbalance"` // an irqbalance daemon is running
+
+	InPath *InPath `json:"in_path,omitempty"` // eBPF in-path counts; nil when not attached
+
+	// UDPSockets are the UDP sockets of the namespace that have dropped datagrams, the
+	// largest drop counts first and capped (kstat.ReadUDPSockets); nil when none has, in
+	// samples taken before the field existed, or when the reader failed.
+	UDPSockets []UDPSocket `json:"udp_sockets,omitempty"`
+
+	// Conntrack is /proc/net/stat/nf_conntrack of the namespace: each counter ("drop",
+	// "early_drop", "insert_failed", ...) summed over the per-CPU rows, names as the running
+	// kernel prints them. Counters only: the entry count is the nf_conntrack_count sysctl. Nil
+	// without conntrack, in samples taken before the field existed, or when the reader failed.
+	Conntrack map[string]uint64 `json:"conntrack,omitempty"`
+
+	// Errors lists readers that failed without failing the sample (one line each), so the
+	// report can say which evidence is missing instead of silently lacking it.
+	Errors []string `json:"errors,omitempty"`
+}
+
+// Link is one network interface with its counters and settings.
+type Link struct {
+	Name       string `json:"name"`
+	Index      int    `json:"index"`
+	Kind       string `json:"kind,omitempty"`   // rtnetlink kind: veth, bridge, ... "" for physical
+	Driver     string `json:"driver,omitempty"` // ethtool driver name: ixgbe, virtio_net, veth
+	OperUp     bool   `json:"oper_up"`
+	MTU        int    `json:"mtu"`
+	TxQueueLen int    `json:"txqueuelen"`
+	NumRxQ     int    `json:"num_rx_queues"`
+	NumTxQ     int    `json:"num_tx_queues"`
+
+	Stats LinkStats `json:"stats"`
+	// Counters are the driver's ethtool -S values that nettune understands, normalized.
+	Counters []Counter `json:"counters,omitempty"`
+
+	Ring     *Ring     `json:"ring,omitempty"`     // nil when the driver has no ring ops (veth)
+	Channels *Channels `json:"channels,omitempty"` // nil when unsupported
+	Qdiscs   []Qdisc   `json:"qdiscs,omitempty"`
+	RxQueues []RxQueue `json:"rx_queues,omitempty"` // RPS settings per RX queue
+}
+
+// LinkStats is rtnl_link_stats64 (the fields that matter for loss).
+type LinkStats struct {
+	RxPackets       uint64 `json:"rx_packets"`
+	TxPackets       uint64 `json:"tx_packets"`
+	RxBytes         uint64 `json:"rx_bytes"`
+	TxBytes         uint64 `json:"tx_bytes"`
+	RxErrors        uint64 `json:"rx_errors"`
+	TxErrors        uint64 `json:"tx_errors"`
+	RxDropped       uint64 `json:"rx_dropped"`
+	TxDropped       uint64 `json:"tx_dropped"`
+	RxLengthErrors  uint64 `json:"rx_length_errors"`
+	RxOverErrors    uint64 `json:"rx_over_errors"`
+	RxCrcErrors     uint64 `json:"rx_crc_errors"`
+	RxFrameErrors   uint64 `json:"rx_frame_errors"`
+	RxFifoErrors    uint64 `json:"rx_fifo_errors"`
+	RxMissedErrors  uint64 `json:"rx_missed_errors"`
+	TxAbortedErrors uint64 `json:"tx_aborted_errors"`
+	TxCarrierErrors uint64 `json:"tx_carrier_errors"`
+	TxFifoErrors    uint64 `json:"tx_fifo_errors"`
+	RxNoHandler     uint64 `json:"rx_nohandler"`
+}
+
+// Kind says what a normalized driver counter counts.
+type Kind string
+
+const (
+	KindPackets Kind = "packets" // packets that passed this point (throughput)
+	KindDrops   Kind = "drops"   // packets lost at Stage
+	KindEvents  Kind = "events"  // pressure or informational events, not loss by themselves
+)
+
+// Dir is the direction of a queue counter.
+type Dir string
+
+const (
+	Rx Dir = "rx"
+	Tx Dir = "tx"
+)
+
+// Counter is one driver ethtool counter mapped to a stage. Queue is -1 for device-wide counters.
+type Counter struct {
+	Name   string      `json:"name"` // the driver's own name, e.g. "rx_queue_3_drops"
+	Stage  stage.Stage `json:"stage"`
+	Kind   Kind        `json:"kind"`
+	Dir    Dir         `json:"dir"`
+	Queue  int         `json:"queue"`
+	Value  uint64      `json:"value"`
+	Wrap32 bool        `json:"wrap32,omitempty"` // hardware counter that wraps at 2^32
+}
+
+// Ring is ethtool -g: current and maximum ring sizes.
+type Ring struct {
+	Rx    uint32 `json:"rx"`
+	Tx    uint32 `json:"tx"`
+	RxMax uint32 `json:"rx_max"`
+	TxMax uint32 `json:"tx_max"`
+}
+
+// Channels is ethtool -l.
+type Channels struct {
+	Rx          uint32 `json:"rx"`
+	Tx          uint32 `json:"tx"`
+	Combined    uint32 `json:"combined"`
+	MaxRx       uint32 `json:"max_rx"`
+	MaxTx       uint32 `json:"max_tx"`
+	MaxCombined uint32 `json:"max_combined"`
+}
+
+// Qdisc is one qdisc of a link with its statistics.
+type Qdisc struct {
+	Kind       string `json:"kind"`   // pfifo_fast, fq_codel, mq, clsact, ...
+	Handle     string `json:"handle"` // "1:" form; "" for handle 0
+	Parent     string `json:"parent"` // "root", "ingress", "clsact" or "1:2"
+	Root       bool   `json:"root"`
+	Limit      uint32 `json:"limit,omitempty"`       // packets, when the qdisc has a packet limit
+	LimitBytes uint32 `json:"limit_bytes,omitempty"` // bytes, when the limit is in bytes (bfifo, tbf)
+	Rate       uint64 `json:"rate,omitempty"`        // shaping rate in bytes/s (tbf); 0 = none or unknown
+	Packets    uint64 `json:"packets"`               // packets sent (dequeued)
+	Bytes      uint64 `json:"bytes"`
+	Drops      uint64 `json:"drops"`
+	Overlimits uint64 `json:"overlimits"`
+	Requeues   uint64 `json:"requeues"`
+	Backlog    uint32 `json:"backlog"` // bytes queued now (gauge; tc's "backlog Nb")
+	Qlen       uint32 `json:"qlen"`    // packets queued now (gauge; tc's "backlog Np")
+	Wrap32     bool   `json:"wrap32,omitempty"`
+}
+
+// RxQueue holds the RPS settings of one receive queue.
+type RxQueue struct {
+	Queue      int    `json:"queue"`
+	RPSCPUs    string `json:"rps_cpus"` // hex mask as sysfs prints it
+	RPSFlowCnt uint32 `json:"rps_flow_cnt"`
+}
+
+// SoftnetCPU is one row of /proc/net/softnet_stat. Counters are 32-bit and wrap.
+type SoftnetCPU struct {
+	CPU            int    `json:"cpu"`
+	Processed      uint32 `json:"processed"`
+	Dropped        uint32 `json:"dropped"`
+	TimeSqueeze    uint32 `json:"time_squeeze"`
+	ReceivedRPS    uint32 `json:"received_rps"`
+	FlowLimitCount uint32 `json:"flow_limit_count"`
+	BacklogLen     uint32 `json:"backlog_len"` // gauge, 0 when the kernel does not print it
+}
+
+// IRQ is one /proc/interrupts line that belongs to a link's queue.
+type IRQ struct {
+	IRQ      int      `json:"irq"`
+	Link     string   `json:"link"`
+	Queue    int      `json:"queue"` // -1 when the line names the device but no queue
+	Dir      Dir      `json:"dir,omitempty"`
+	Name     string   `json:"name"`
+	PerCPU   []uint64 `json:"per_cpu"`
+	Affinity string   `json:"affinity,omitempty"` // smp_affinity_list
+	Managed  bool     `json:"managed,omitempty"`  // kernel-managed (writes fail with EIO)
+}
+
+// UDPSocket is one UDP socket from /proc/net/udp{,6}, with its receive buffer from sock_diag.
+type UDPSocket struct {
+	Local   string `json:"local"` // "198.18.0.2:5353", "[::1]:53"
+	Inode   uint64 `json:"inode"`
+	Drops   uint64 `json:"drops"`    // datagrams the socket dropped (sk_drops; a counter)
+	RcvBuf  uint32 `json:"rcvbuf"`   // sk_rcvbuf in bytes; 0 = unknown
+	RxQueue uint32 `json:"rx_queue"` // bytes queued now (gauge)
+}
+
+// InPath carries the eBPF in-path counts (filled by bpf/ when probes are attached).
+type InPath struct {
+	XDPMode string        `json:"xdp_mode"` // "native", "generic" or "off", and why in Note
+	Netns   uint64        `json:"netns"`    // inode of the namespace the probes watch
+	Note    string        `json:"note,omitempty"`
+	Points  []PointCount  `json:"points"`
+	Drops   []DropCount   `json:"drops"`
+	Foreign []ForeignProg `json:"foreign,omitempty"`
+	// MapErrors counts failed map updates in the programs: attribution is incomplete if non-zero.
+	MapErrors uint64 `json:"map_errors"`
+}
+
+// Point is where an in-path program counts.
+type Point string
+
+const (
+	PointXDP       Point = "xdp"        // driver receive, per RX queue
+	PointTCIngress Point = "tc-ingress" // per RX queue (queue_mapping), GSO segments counted
+	PointTCEgress  Point = "tc-egress"  // entering the qdisc layer
+	PointXmit      Point = "xmit"       // driver hand-off, per TX queue
+)
+
+// PointCount is packets and bytes seen at one point of one link (and queue; -1 for all).
+type PointCount struct {
+	Point   Point  `json:"point"`
+	Ifindex int    `json:"ifindex"`
+	Link    string `json:"link"`
+	Queue   int    `json:"queue"`
+	Packets uint64 `json:"packets"`
+	Bytes   uint64 `json:"bytes"`
+}
+
+// DropCount is kfree_skb drops for one (reason, netns, ifindex, location).
+type DropCount struct {
+	Reason   string `json:"reason"` // name from kernel BTF without the SKB_DROP_REASON_ prefix, or ReasonUnavailable
+	Netns    uint64 `json:"netns"`  // netns inode
+	Ifindex  int    `json:"ifindex"`
+	Link     string `json:"link,omitempty"`
+	Location string `json:"location"` // symbolized: function+0xoff
+	Count    uint64 `json:"count"`
+}
+
+// ReasonUnavailable is the Reason of drops from a kernel without drop reasons (< 5.17): only
+// the location is known, and some of those kfree_skb events are frees that are not drops.
+const ReasonUnavailable = "REASON_UNAVAILABLE"
+
+// ForeignProg is an XDP or tc program someone else attached; nettune counts around it.
+type ForeignProg struct {
+	Link string `json:"link"`
+	Hook string `json:"hook"` // xdp, tc-ingress, tc-egress
+	ID   uint32 `json:"id"`
+	Name string `json:"name"`
+	Mode string `json:"mode,omitempty"` // for XDP: native, generic, offload
+}

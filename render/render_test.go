@@ -1,0 +1,146 @@
+package render
+
+import (
+	"bytes"
+	"encoding/json"
+	"flag"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/nettune/nettune/model"
+	"github.com/nettune/nettune/model/stage"
+	"github.com/nettune/nettune/policy"
+)
+
+var update = flag.Bool("update", false, "rewrite golden files")
+
+func golden(t *testing.T, name string, got []byte) {
+	t.Helper()
+	p := filepath.Join("testdata", name)
+	if *update {
+		if err := os.WriteFile(p, got, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	want, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatalf("%v (run go test -update)", err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Errorf("%s differs from golden file (go test -update to accept):\n%s", name, got)
+	}
+}
+
+func intp(i int) *int { return &i }
+
+// lossReport is a UDP receive-buffer overflow in a netns plus a benign port scan.
+func lossReport() (Meta, *policy.Report) {
+	attr := 0.96
+	m := Meta{Host: "node-1", Kernel: "6.18.44", Netns: "web", Mode: "counters+bpf", XDPMode: "off",
+		BPFNote: "xdp off: auto never attaches native XDP to veth", Attribution: &attr,
+		Foreign: []model.ForeignProg{{Link: "eth1", Hook: "xdp", ID: 42, Name: "xdp_fw", Mode: "native"}}}
+	r := &policy.Report{
+		IntervalSeconds: 10,
+		Netns:           "web",
+		Findings: []policy.Finding{{
+			ID: "udp-rcvbuf/web", Stage: stage.UDPRcvbuf, Class: stage.ClassCapacity, Severity: policy.SeverityCritical,
+			Netns: "web", Summary: "UDP sockets overflow their receive buffers; apps that never set SO_RCVBUF get rmem_default.",
+			DropRate: 1234.5, Ratio: 0.452,
+			Evidence: []policy.Evidence{{Counter: "Udp.RcvbufErrors", Delta: 12345, Rate: 1234.5, Of: "Udp.InDatagrams", Ratio: 0.452}},
+			Reasons:  []policy.DropReason{{Reason: "SOCKET_RCVBUFF", Location: "__udp_enqueue_schedule_skb+0x2b0", Count: 11900, Rate: 1190}},
+			Knobs:    []string{"sysctl:net.core.rmem_default"},
+		}, {
+			ID: "no-listener/web", Stage: stage.NoListener, Class: stage.ClassBenign, Severity: policy.SeverityInfo,
+			Netns: "web", Summary: "UDP to closed ports (scans or stale clients): nothing to tune.", DropRate: 3, Ratio: 0.001,
+			Evidence: []policy.Evidence{{Counter: "Udp.NoPorts", Delta: 30, Rate: 3}},
+		}},
+		Plan: []policy.Action{{
+			Knob: "sysctl:net.core.rmem_default", Current: "212992", Proposed: "425984",
+			Command: "sysctl -w net.core.rmem_default=425984", MemoryBytes: 425984 * 2, Risk: "every new socket gets the larger buffer",
+			Scope: policy.ScopeGlobal, Findings: []string{"udp-rcvbuf/web"}, Why: "apps that never call setsockopt(SO_RCVBUF) get rmem_default",
+		}},
+		Funnel: []policy.Funnel{{Interface: "veth1", Netns: "web", Dir: "rx", Queue: intp(0), Stages: []policy.FunnelStage{
+			{Stage: stage.XDP, Point: "xdp", InRate: 2730, OutRate: 2730, Known: true, InKnown: true, OutKnown: true},
+			{Stage: stage.TCIngress, Point: "tc-ingress", InRate: 2730, OutRate: 2730, Known: true, InKnown: true, OutKnown: true},
+		}}, {Netns: "web", Dir: "rx", Stages: []policy.FunnelStage{
+			{Stage: stage.UDPRcvbuf, Point: "Udp.InDatagrams", InRate: 2730, OutRate: 1495.5, DropRate: 1234.5, Known: true, InKnown: true, OutKnown: true},
+		}}},
+		Advice:  []string{"net.core.rmem_max is set in /etc/sysctl.d/90-net.conf: left alone"},
+		Missing: []string{"interrupts: open /proc/interrupts: permission denied"},
+	}
+	return m, r
+}
+
+func cleanReport() (Meta, *policy.Report) {
+	return Meta{Host: "node-1", Kernel: "6.18.44", Mode: "counters"}, &policy.Report{IntervalSeconds: 10}
+}
+
+func TestTableGolden(t *testing.T) {
+	for name, mk := range map[string]func() (Meta, *policy.Report){"loss": lossReport, "clean": cleanReport} {
+		m, r := mk()
+		var b bytes.Buffer
+		if err := Table(&b, m, r); err != nil {
+			t.Fatal(err)
+		}
+		golden(t, name+".txt", b.Bytes())
+	}
+}
+
+func TestJSONGolden(t *testing.T) {
+	for name, mk := range map[string]func() (Meta, *policy.Report){"loss": lossReport, "clean": cleanReport} {
+		m, r := mk()
+		var b bytes.Buffer
+		if err := JSON(&b, m, r); err != nil {
+			t.Fatal(err)
+		}
+		golden(t, name+".json", b.Bytes())
+	}
+}
+
+// TestJSONContract checks the fields the issue promises consumers, by name, so a refactor of
+// the Go types cannot silently break the schema.
+func TestJSONContract(t *testing.T) {
+	m, r := lossReport()
+	var b bytes.Buffer
+	if err := JSON(&b, m, r); err != nil {
+		t.Fatal(err)
+	}
+	var doc map[string]any
+	if err := json.Unmarshal(b.Bytes(), &doc); err != nil {
+		t.Fatal(err)
+	}
+	if doc["schema"] != Schema {
+		t.Errorf("schema = %v", doc["schema"])
+	}
+	f := doc["findings"].([]any)[0].(map[string]any)
+	for _, k := range []string{"stage", "class", "severity", "netns", "evidence"} {
+		if _, ok := f[k]; !ok {
+			t.Errorf("finding lacks %q", k)
+		}
+	}
+	if f["severity"] != "critical" || f["class"] != "capacity" || f["stage"] != "udp-rcvbuf" {
+		t.Errorf("finding = %v", f)
+	}
+	a := doc["plan"].([]any)[0].(map[string]any)
+	for _, k := range []string{"knob", "current", "proposed", "scope", "findings"} {
+		if _, ok := a[k]; !ok {
+			t.Errorf("plan action lacks %q", k)
+		}
+	}
+	if _, ok := doc["funnel"].([]any); !ok {
+		t.Error("funnel missing")
+	}
+	m, r = cleanReport()
+	b.Reset()
+	_ = JSON(&b, m, r)
+	if err := json.Unmarshal(b.Bytes(), &doc); err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []string{"findings", "plan", "funnel"} {
+		if _, ok := doc[k].([]any); !ok {
+			t.Errorf("%s must be an array even when empty, got %v", k, doc[k])
+		}
+	}
+}

@@ -1,0 +1,279 @@
+package render
+
+import (
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/nettune/nettune/model/stage"
+	"github.com/nettune/nettune/policy"
+)
+
+// Table writes the report for a person: the verdict first (where loss is, how bad, what to
+// do), then findings with their evidence, the plan, and the funnel.
+func Table(w io.Writer, m Meta, r *policy.Report) error {
+	p := &printer{w: w}
+	where := m.Host
+	if m.Netns != "" {
+		where += ", netns " + m.Netns
+	}
+	p.f("nettune advise: %s, %s over %s (%s)\n\n", where, m.Kernel, seconds(r.IntervalSeconds), modeLine(m))
+
+	p.verdict(r)
+	if len(r.Findings) > 0 {
+		p.f("\nFINDINGS\n")
+		for i, f := range r.Findings {
+			p.finding(i+1, f)
+		}
+	}
+	if len(r.Plan) > 0 {
+		p.f("\nPLAN  (preview: nettune apply --dry-run; apply: nettune apply)\n")
+		for i, a := range r.Plan {
+			p.action(i+1, a)
+		}
+	}
+	if len(r.Advice) > 0 {
+		p.f("\nADVICE\n")
+		for _, a := range r.Advice {
+			p.f("  - %s\n", a)
+		}
+	}
+	if len(m.Foreign) > 0 {
+		p.f("\nFOREIGN PROGRAMS  (left in place; nettune counts around them)\n")
+		for _, fp := range m.Foreign {
+			p.f("  %s %s: id %d %q %s\n", fp.Link, fp.Hook, fp.ID, fp.Name, fp.Mode)
+		}
+	}
+	p.funnel(r.Funnel)
+	if len(r.Missing) > 0 {
+		p.f("\nNOT MEASURED\n")
+		for _, s := range r.Missing {
+			p.f("  - %s\n", s)
+		}
+	}
+	return p.err
+}
+
+type printer struct {
+	w   io.Writer
+	err error
+}
+
+func (p *printer) f(format string, a ...any) {
+	if p.err == nil {
+		_, p.err = fmt.Fprintf(p.w, format, a...)
+	}
+}
+
+func modeLine(m Meta) string {
+	s := "mode " + m.Mode
+	if m.XDPMode != "" {
+		s += ", xdp " + m.XDPMode
+	}
+	if m.Attribution != nil {
+		s += fmt.Sprintf(", bpf attributes %.0f%% of counted drops", *m.Attribution*100)
+	}
+	return s
+}
+
+func (p *printer) verdict(r *policy.Report) {
+	var capacity, other []policy.Finding
+	for _, f := range r.Findings {
+		if f.Severity < policy.SeverityWarning {
+			continue
+		}
+		if f.Class == stage.ClassCapacity {
+			capacity = append(capacity, f)
+		} else {
+			other = append(other, f)
+		}
+	}
+	switch {
+	case len(capacity) > 0:
+		top := capacity[0]
+		p.f("VERDICT: packets are lost at %s%s: %s/s (%s of that stage's traffic).\n",
+			top.Stage, whereOf(top), rate(top.DropRate), pct(top.Ratio))
+		p.f("         %s\n", top.Summary)
+		if a := actionFor(r.Plan, top.ID); a != nil {
+			p.f("         Change: %s  (%s → %s)\n", a.Command, a.Current, a.Proposed)
+		} else {
+			p.f("         No knob nettune can change addresses it; see the finding.\n")
+		}
+		if n := len(capacity) - 1; n > 0 {
+			p.f("         %d more capacity finding(s) below.\n", n)
+		}
+	case len(other) > 0:
+		p.f("VERDICT: no capacity loss; drops seen are %s (%s%s, %s/s), not something tuning fixes.\n",
+			other[0].Class, other[0].Stage, whereOf(other[0]), rate(other[0].DropRate))
+	default:
+		p.f("VERDICT: no packet loss found in this interval.\n")
+	}
+}
+
+func whereOf(f policy.Finding) string {
+	var parts []string
+	if f.Interface != "" {
+		parts = append(parts, f.Interface)
+	}
+	if f.Queue != nil {
+		parts = append(parts, "queue "+strconv.Itoa(*f.Queue))
+	}
+	if f.CPU != nil {
+		parts = append(parts, "cpu "+strconv.Itoa(*f.CPU))
+	}
+	if f.Netns != "" {
+		parts = append(parts, "netns "+f.Netns)
+	}
+	if len(parts) == 0 {
+		return ""
+	}
+	return " (" + strings.Join(parts, ", ") + ")"
+}
+
+func actionFor(plan []policy.Action, findingID string) *policy.Action {
+	for i := range plan {
+		for _, id := range plan[i].Findings {
+			if id == findingID {
+				return &plan[i]
+			}
+		}
+	}
+	return nil
+}
+
+func (p *printer) finding(n int, f policy.Finding) {
+	p.f("%2d. [%s] %s%s, %s class: %s/s, %s\n", n, f.Severity, f.Stage, whereOf(f), f.Class, rate(f.DropRate), pct(f.Ratio))
+	p.f("    %s\n", f.Summary)
+	for _, e := range f.Evidence {
+		line := fmt.Sprintf("    evidence: %s +%d (%s/s", e.Counter, e.Delta, rate(e.Rate))
+		if e.Of != "" {
+			line += fmt.Sprintf(", %s of %s", pct(e.Ratio), e.Of)
+		}
+		line += ")"
+		if e.Note != "" {
+			line += "; " + e.Note
+		}
+		p.f("%s\n", line)
+	}
+	for _, d := range f.Reasons {
+		loc := ""
+		if d.Location != "" {
+			loc = " at " + d.Location
+		}
+		p.f("    drop reason: %s ×%d (%s/s)%s\n", d.Reason, d.Count, rate(d.Rate), loc)
+	}
+}
+
+func (p *printer) action(n int, a policy.Action) {
+	flags := []string{string(a.Scope)}
+	if a.Disruptive {
+		flags = append(flags, "disruptive")
+	}
+	if a.AtCap {
+		flags = append(flags, "at cap: advice only")
+	}
+	if a.MemoryBytes > 0 {
+		flags = append(flags, "memory ≤ "+humanBytes(a.MemoryBytes))
+	}
+	p.f("%2d. %s: %s → %s  [%s]\n", n, a.Knob, a.Current, a.Proposed, strings.Join(flags, ", "))
+	p.f("    run:  %s\n", a.Command)
+	p.f("    why:  %s\n", a.Why)
+	if a.Risk != "" {
+		p.f("    risk: %s\n", a.Risk)
+	}
+}
+
+func (p *printer) funnel(fs []policy.Funnel) {
+	if len(fs) == 0 || p.err != nil {
+		return
+	}
+	p.f("\nFUNNEL  (packets/s; residual = entered − left − counted drops)\n")
+	quiet := 0
+	for _, f := range fs {
+		if !active(f) {
+			quiet++
+			continue
+		}
+		title := f.Interface
+		if title == "" {
+			title = "sockets"
+		}
+		if f.Queue != nil {
+			title += " queue " + strconv.Itoa(*f.Queue)
+		}
+		if f.Netns != "" {
+			title += " (netns " + f.Netns + ")"
+		}
+		p.f("%s %s\n", title, f.Dir)
+		tw := tabwriter.NewWriter(p.w, 0, 0, 2, ' ', tabwriter.AlignRight)
+		fmt.Fprintf(tw, "  stage\tin\tout\tdropped\tresidual\tmeasured at\t\n")
+		for _, s := range f.Stages {
+			in, out, res := "-", "-", "-"
+			if s.InKnown {
+				in = rate(s.InRate)
+			}
+			if s.OutKnown {
+				out = rate(s.OutRate)
+			}
+			if s.Known {
+				res = rate(s.Residual)
+			}
+			fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\t%s\t\n", s.Stage, in, out, rate(s.DropRate), res, s.Point)
+		}
+		if err := tw.Flush(); err != nil && p.err == nil {
+			p.err = err
+		}
+	}
+	if quiet > 0 {
+		p.f("(%d funnel(s) with no traffic and no loss not shown; -o json has all)\n", quiet)
+	}
+}
+
+// active: the funnel saw traffic, drops or an unexplained residual in the interval.
+func active(f policy.Funnel) bool {
+	for _, s := range f.Stages {
+		if s.InRate > 0 || s.OutRate > 0 || s.DropRate > 0 || s.Residual != 0 {
+			return true
+		}
+	}
+	return false
+}
+
+func rate(v float64) string {
+	switch {
+	case v == 0:
+		return "0"
+	case v >= 100:
+		return strconv.FormatFloat(v, 'f', 0, 64)
+	case v >= 1:
+		return strconv.FormatFloat(v, 'f', 1, 64)
+	}
+	return strconv.FormatFloat(v, 'g', 2, 64)
+}
+
+func pct(r float64) string {
+	switch {
+	case r == 0:
+		return "0%"
+	case r >= 0.1:
+		return strconv.FormatFloat(r*100, 'f', 1, 64) + "%"
+	}
+	return strconv.FormatFloat(r*100, 'g', 2, 64) + "%"
+}
+
+func seconds(s float64) string { return strconv.FormatFloat(s, 'f', 1, 64) + "s" }
+
+func humanBytes(n int64) string {
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	div, exp := int64(unit), 0
+	for m := n / unit; m >= unit; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+}
