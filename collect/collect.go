@@ -12,8 +12,31 @@ import (
 	"github.com/nettune/nettune/collect/kstat"
 	"github.com/nettune/nettune/collect/netdev"
 	"github.com/nettune/nettune/internal/netns"
+	"github.com/nettune/nettune/internal/nldump"
 	"github.com/nettune/nettune/model"
 )
+
+// Kernel is what a Collector asks the kernel besides the files under ProcRoot and SysRoot:
+// netlink dumps, ethtool, the clock and the CPU count. Live asks the running kernel; a
+// recording's answers (collect/replay) let a recorded host run through nettune without root.
+type Kernel interface {
+	Now() time.Time
+	NumCPU() int
+	// Netlink opens a netlink socket of protocol proto in the calling thread's namespace.
+	Netlink(proto int) (nldump.Dumper, error)
+	// Ethtool opens the ethtool requests of the calling thread's namespace.
+	Ethtool() (netdev.Ethtool, error)
+}
+
+// Live is the running kernel.
+var Live Kernel = live{}
+
+type live struct{}
+
+func (live) Now() time.Time                           { return time.Now() }
+func (live) NumCPU() int                              { return runtime.NumCPU() }
+func (live) Netlink(proto int) (nldump.Dumper, error) { return nldump.OpenDumper(proto) }
+func (live) Ethtool() (netdev.Ethtool, error)         { return netdev.OpenEthtool() }
 
 // InPathSource gives cumulative in-path counts (bpf.Probes implements it).
 type InPathSource interface {
@@ -33,6 +56,8 @@ type Options struct {
 	// Settings rarely change and cost as much to read as counters; they may then be up to
 	// this old. 0 reads them every sample.
 	SettingsEvery time.Duration
+	// Kernel answers what is not read from files; nil is Live.
+	Kernel Kernel
 }
 
 // Collector takes samples. Between samples it keeps only the thread parked in the target
@@ -64,14 +89,18 @@ func New(o Options) *Collector {
 	if o.Sysctls == nil {
 		o.Sysctls = kstat.DefaultSysctls
 	}
+	if o.Kernel == nil {
+		o.Kernel = Live
+	}
 	return &Collector{o: o}
 }
 
 // Sample reads everything once. Errors that make the sample meaningless (unknown netns or
 // interface, no netlink) are returned; a reader that fails alone is noted in Sample.Errors.
 func (c *Collector) Sample() (*model.Sample, error) {
-	s := &model.Sample{Netns: c.o.Netns, NCPU: runtime.NumCPU()}
-	fresh := c.freshSettings(time.Now())
+	k := c.o.Kernel
+	s := &model.Sample{Netns: c.o.Netns, NCPU: k.NumCPU()}
+	fresh := c.freshSettings(k.Now())
 
 	// Host-wide values first, from nettune's own namespace: global sysctls are absent in a
 	// child netns, softnet_stat and interrupts are per host.
@@ -88,14 +117,14 @@ func (c *Collector) Sample() (*model.Sample, error) {
 
 	err = c.inNetns(func(sysRoot string) error {
 		if c.reader == nil {
-			r, err := netdev.Open()
+			r, err := netdev.OpenWith(k.Netlink, k.Ethtool)
 			if err != nil {
 				return fmt.Errorf("open netlink: %w", err)
 			}
 			c.reader = r
 		}
 		// Counters are read back to back so they describe the same instant.
-		s.Time = time.Now()
+		s.Time = k.Now()
 		var err error
 		s.Links, err = c.reader.Links(c.o.Links)
 		var partial *netdev.PartialError
@@ -115,7 +144,7 @@ func (c *Collector) Sample() (*model.Sample, error) {
 		}
 		// Per-socket drops go with Udp.RcvbufErrors; on a sock_diag failure the sockets are
 		// still kept (from /proc/net/udp), without their receive buffers.
-		if s.UDPSockets, err = kstat.ReadUDPSockets(c.o.ProcRoot); err != nil {
+		if s.UDPSockets, err = kstat.ReadUDPSockets(c.o.ProcRoot, k.Netlink); err != nil {
 			s.Errors = append(s.Errors, fmt.Sprintf("udp sockets: %v", err))
 		}
 		if s.Softnet, err = kstat.ReadSoftnet(c.o.ProcRoot); err != nil {
