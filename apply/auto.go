@@ -11,6 +11,7 @@ import (
 	"github.com/nettune/nettune/knob/live"
 	"github.com/nettune/nettune/model"
 	"github.com/nettune/nettune/model/stage"
+	"github.com/nettune/nettune/pipeline"
 	"github.com/nettune/nettune/policy"
 )
 
@@ -75,10 +76,14 @@ type nohelp struct {
 	Findings []string `json:"findings"`
 }
 
-// Auto is one periodic remediation run: take the delta since the previous run's sample,
+// Analysis turns the interval between two samples into a report: pipeline.Run.Findings
+// (or Analyze).
+type Analysis func(prev, cur *model.Sample) (*pipeline.Result, error)
+
+// Auto is one periodic remediation run: take the interval since the previous run's sample,
 // judge earlier changes (revert those that did not cut the loss), then act on findings
-// that persisted and knobs whose cooldown has passed. analyze is the policy engine.
-func (a *Applier) Auto(cur *model.Sample, analyze func(*model.Delta) *policy.Report) (*AutoResult, error) {
+// that persisted and knobs whose cooldown has passed.
+func (a *Applier) Auto(cur *model.Sample, analyze Analysis) (*AutoResult, error) {
 	release, err := a.begin()
 	if err != nil {
 		return nil, err
@@ -97,7 +102,7 @@ func (a *Applier) Auto(cur *model.Sample, analyze func(*model.Delta) *policy.Rep
 		res.Baseline = "first run: sample saved, acting from the next run"
 		return res, a.saveSample(cur)
 	}
-	d, err := model.Diff(prev, cur)
+	an, err := analyze(prev, cur)
 	if errors.Is(err, model.ErrOrder) {
 		res.Baseline = "sample not newer than the saved one: baseline reset"
 		return res, a.saveSample(cur)
@@ -105,7 +110,7 @@ func (a *Applier) Auto(cur *model.Sample, analyze func(*model.Delta) *policy.Rep
 	if err != nil {
 		return nil, err
 	}
-	rep := analyze(d)
+	rep, d := an.Report, an.Delta
 	res.Findings = len(rep.Findings)
 	st.countStreaks(rep)
 

@@ -91,7 +91,7 @@ func TestReadOnlyStateDir(t *testing.T) {
 	a := New(o)
 	_, err1 := a.Apply([]policy.Action{action(somaxconn, "", "8192")})
 	_, err2 := a.Rollback("")
-	_, err3 := a.Auto(&model.Sample{}, noEngine)
+	_, err3 := a.Auto(&model.Sample{}, fake(noEngine))
 	for _, err := range []error{err1, err2, err3} {
 		if !errors.Is(err, ErrStateDirReadOnly) {
 			t.Errorf("want ErrStateDirReadOnly, got %v", err)
@@ -109,7 +109,7 @@ func TestNotRoot(t *testing.T) {
 	a := New(o)
 	_, err1 := a.Apply([]policy.Action{action(somaxconn, "", "8192")})
 	_, err2 := a.Rollback("")
-	_, err3 := a.Auto(&model.Sample{}, noEngine)
+	_, err3 := a.Auto(&model.Sample{}, fake(noEngine))
 	for _, err := range []error{err1, err2, err3} {
 		if !errors.Is(err, ErrNotRoot) {
 			t.Errorf("want ErrNotRoot, got %v", err)

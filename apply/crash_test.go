@@ -52,11 +52,11 @@ func crashThenRollback(t *testing.T, setup func(t *testing.T) (Options, string))
 				}
 				res, err := New(o).Rollback("")
 				if err != nil {
-					t.Fatalf("rollback: %v\n%s", err, res)
+					t.Fatalf("rollback: %v\n%+v", err, res)
 				}
 				for id, v := range orig {
 					if got := read(t, o, id, ns); got != v {
-						t.Errorf("%s: %q after rollback, original %q\n%s", id, got, v, res)
+						t.Errorf("%s: %q after rollback, original %q\n%+v", id, got, v, res)
 					}
 				}
 				st, err := New(o).Status()

@@ -53,18 +53,18 @@ func TestRingApplyRollbackRealDriver(t *testing.T) {
 	o := Options{StateDir: t.TempDir(), ConfRoot: t.TempDir(), Env: live.Env{Ring: live.EthtoolRing{}}}
 
 	if res, err := New(o).Apply(plan); err != nil || res.Changed() != 0 {
-		t.Fatalf("without --allow-disruptive a ring change must be advice: %v\n%s", err, res)
+		t.Fatalf("without --allow-disruptive a ring change must be advice: %v\n%+v", err, res)
 	}
 	o.AllowDisruptive = true
 	a := New(o)
 	dry, err := a.DryRun(plan)
-	if err != nil || dry.Changed() != 1 || !strings.Contains(dry.String(), "ethtool -G "+nic+" rx "+next) {
-		t.Fatalf("dry run: %v\n%s", err, dry)
+	if err != nil || dry.Changed() != 1 || !strings.Contains(dry.Steps[0].Command, "ethtool -G "+nic+" rx "+next) {
+		t.Fatalf("dry run: %v\n%+v", err, dry)
 	}
 	t.Cleanup(func() { _, _ = a.Rollback("") }) // the NIC is restored even if an assertion fails
 	res, err := a.Apply(plan)
 	if err != nil || res.Changed() != 1 {
-		t.Fatalf("apply: %v\n%s", err, res)
+		t.Fatalf("apply: %v\n%+v", err, res)
 	}
 	if got := rxRing(t, nic); got != next {
 		t.Fatalf("driver reads back rx %s, want %s", got, next)

@@ -41,7 +41,7 @@ type Report struct {
 	// Attribution is drops confirmed by kfree_skb reasons ÷ the counter drops of the findings
 	// they confirm (counters are the totals; docs/rules.md §6 measured a small BPF shortfall).
 	// nil when no in-path reason matched a counter finding. Renderers publish it with the
-	// report's metadata (render.Meta), hence no JSON name here.
+	// report's metadata (bpf_attribution), hence no JSON name here.
 	Attribution *float64 `json:"-"`
 	// Missing names evidence that could not be read this time.
 	Missing []string `json:"missing,omitempty"`

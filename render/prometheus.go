@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/common/expfmt"
 
 	"github.com/nettune/nettune/model"
+	"github.com/nettune/nettune/pipeline"
 	"github.com/nettune/nettune/policy"
 )
 
@@ -44,8 +45,8 @@ type AppliedChange struct {
 
 // Prometheus writes the metrics of one report in the text format node_exporter's textfile
 // collector reads (docs/operations.md lists every series).
-func Prometheus(w io.Writer, m Meta, r *policy.Report, d *model.Delta) error {
-	return WriteMetrics(w, Metrics(m, r, d, MetricOptions{}))
+func Prometheus(w io.Writer, res *pipeline.Result) error {
+	return WriteMetrics(w, Metrics(res, MetricOptions{}))
 }
 
 // WriteMetrics writes metrics in the Prometheus text format, sorted by name and labels. It
@@ -91,7 +92,8 @@ var (
 
 // Metrics turns one report into Prometheus metrics. Every series is a gauge describing the
 // last interval, except nettune_bpf_map_errors_total.
-func Metrics(m Meta, r *policy.Report, d *model.Delta, o MetricOptions) []prometheus.Metric {
+func Metrics(res *pipeline.Result, o MetricOptions) []prometheus.Metric {
+	m, r, d := res.Meta, res.Report, res.Delta
 	b := &builder{}
 	b.add("nettune_info", "How the report was made: kernel release, counters or counters+bpf, XDP mode.",
 		[]string{"kernel", "mode", "xdp_mode"}, 1, m.Kernel, m.Mode, m.XDPMode)
@@ -118,9 +120,9 @@ func Metrics(m Meta, r *policy.Report, d *model.Delta, o MetricOptions) []promet
 		b.counter("nettune_bpf_map_errors_total", "Failed map updates in nettune's eBPF programs since they were attached; non-zero means attribution is incomplete.",
 			nil, float64(d.Cur.InPath.MapErrors))
 	}
-	if m.Attribution != nil {
+	if r.Attribution != nil {
 		b.add("nettune_bpf_attribution_ratio", "Drops the eBPF drop tracer attributed ÷ drops the kernel counters counted.",
-			nil, *m.Attribution)
+			nil, *r.Attribution)
 	}
 	if o.Overhead != nil {
 		b.add("nettune_collect_duration_seconds", "Wall time spent reading counters and probe maps for the last sample.",

@@ -13,6 +13,7 @@ import (
 
 	"github.com/nettune/nettune/model"
 	"github.com/nettune/nettune/model/stage"
+	"github.com/nettune/nettune/pipeline"
 	"github.com/nettune/nettune/policy"
 )
 
@@ -41,14 +42,14 @@ func fullOptions() MetricOptions {
 	}
 }
 
-func prom(t *testing.T, m Meta, r *policy.Report, d *model.Delta, o *MetricOptions) []byte {
+func prom(t *testing.T, res *pipeline.Result, o *MetricOptions) []byte {
 	t.Helper()
 	var b bytes.Buffer
 	var err error
 	if o == nil {
-		err = Prometheus(&b, m, r, d)
+		err = Prometheus(&b, res)
 	} else {
-		err = WriteMetrics(&b, Metrics(m, r, d, *o))
+		err = WriteMetrics(&b, Metrics(res, *o))
 	}
 	if err != nil {
 		t.Fatal(err)
@@ -56,19 +57,16 @@ func prom(t *testing.T, m Meta, r *policy.Report, d *model.Delta, o *MetricOptio
 	return b.Bytes()
 }
 
-func TestPrometheusGolden(t *testing.T) {
-	m, r := lossReport()
-	golden(t, "loss.prom", prom(t, m, r, lossDelta(), nil))
+// TestPrometheusOptionsGolden: every optional series (the plain output is in
+// TestCommandsGolden).
+func TestPrometheusOptionsGolden(t *testing.T) {
 	opts := fullOptions()
-	golden(t, "loss_options.prom", prom(t, m, r, lossDelta(), &opts))
-	m, r = cleanReport()
-	golden(t, "clean.prom", prom(t, m, r, &model.Delta{Interval: 10 * time.Second}, nil))
+	golden(t, "loss_options.prom", prom(t, lossResult(), &opts))
 }
 
 // TestPrometheusSeries checks the promises docs/operations.md makes about the series.
 func TestPrometheusSeries(t *testing.T) {
-	m, r := lossReport()
-	out := string(prom(t, m, r, lossDelta(), nil))
+	out := string(prom(t, lossResult(), nil))
 	for _, want := range []string{
 		`nettune_funnel_drop_packets_per_second{dir="rx",interface="",netns="web",stage="udp-rcvbuf"} 1234.5`,
 		`nettune_finding_drop_ratio{class="capacity",interface="",netns="web",stage="udp-rcvbuf"} 0.452`,
@@ -89,7 +87,7 @@ func TestPrometheusSeries(t *testing.T) {
 		t.Error("per-queue series without MetricOptions.PerQueue")
 	}
 	opts := fullOptions()
-	out = string(prom(t, m, r, lossDelta(), &opts))
+	out = string(prom(t, lossResult(), &opts))
 	if !strings.Contains(out, `nettune_queue_funnel_in_packets_per_second{dir="rx",interface="veth1",netns="web",queue="0",stage="xdp"} 2730`) {
 		t.Error("per-queue funnel missing with PerQueue")
 	}
@@ -100,7 +98,7 @@ func TestPrometheusSeries(t *testing.T) {
 func TestPrometheusDuplicateRejected(t *testing.T) {
 	r := &policy.Report{Funnel: []policy.Funnel{{Dir: "rx", Stages: []policy.FunnelStage{
 		{Stage: stage.UDPRcvbuf, DropRate: 1}, {Stage: stage.UDPRcvbuf, DropRate: 2}}}}}
-	if err := Prometheus(io.Discard, Meta{}, r, nil); err == nil {
+	if err := Prometheus(io.Discard, &pipeline.Result{Report: r}); err == nil {
 		t.Fatal("duplicate series accepted")
 	}
 }
@@ -120,13 +118,11 @@ func promtool(t *testing.T) string {
 
 func TestPrometheusPromtool(t *testing.T) {
 	tool := promtool(t)
-	m, r := lossReport()
 	opts := fullOptions()
-	mc, rc := cleanReport()
 	for name, out := range map[string][]byte{
-		"loss":    prom(t, m, r, lossDelta(), nil),
-		"options": prom(t, m, r, lossDelta(), &opts),
-		"clean":   prom(t, mc, rc, &model.Delta{Interval: time.Second}, nil),
+		"loss":    prom(t, lossResult(), nil),
+		"options": prom(t, lossResult(), &opts),
+		"clean":   prom(t, cleanResult(), nil),
 	} {
 		cmd := exec.Command(tool, "check", "metrics")
 		cmd.Stdin = bytes.NewReader(out)

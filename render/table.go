@@ -8,18 +8,20 @@ import (
 	"text/tabwriter"
 
 	"github.com/nettune/nettune/model/stage"
+	"github.com/nettune/nettune/pipeline"
 	"github.com/nettune/nettune/policy"
 )
 
 // Table writes the report for a person: the verdict first (where loss is, how bad, what to
 // do), then findings with their evidence, the plan, and the funnel.
-func Table(w io.Writer, m Meta, r *policy.Report) error {
+func Table(w io.Writer, res *pipeline.Result) error {
+	m, r := res.Meta, res.Report
 	p := &printer{w: w}
 	where := m.Host
-	if m.Netns != "" {
-		where += ", netns " + m.Netns
+	if r.Netns != "" {
+		where += ", netns " + r.Netns
 	}
-	p.f("nettune advise: %s, %s over %s (%s)\n\n", where, m.Kernel, seconds(r.IntervalSeconds), modeLine(m))
+	p.f("nettune advise: %s, %s over %s (%s)\n\n", where, m.Kernel, seconds(r.IntervalSeconds), modeLine(m, r.Attribution))
 
 	p.verdict(r)
 	if len(r.Findings) > 0 {
@@ -67,13 +69,13 @@ func (p *printer) f(format string, a ...any) {
 	}
 }
 
-func modeLine(m Meta) string {
+func modeLine(m pipeline.Meta, attribution *float64) string {
 	s := "mode " + m.Mode
 	if m.XDPMode != "" {
 		s += ", xdp " + m.XDPMode
 	}
-	if m.Attribution != nil {
-		s += fmt.Sprintf(", bpf attributes %.0f%% of counted drops", *m.Attribution*100)
+	if attribution != nil {
+		s += fmt.Sprintf(", bpf attributes %.0f%% of counted drops", *attribution*100)
 	}
 	return s
 }
