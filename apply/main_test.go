@@ -77,7 +77,7 @@ func applyAndDie(t *testing.T, c childSpec) {
 func fixture(t testing.TB) Options {
 	t.Helper()
 	dir := t.TempDir()
-	if err := os.CopyFS(filepath.Join(dir, "host"), os.DirFS("testdata/host")); err != nil {
+	if err := os.CopyFS(filepath.Join(dir, "host"), os.DirFS("../testdata/host")); err != nil {
 		t.Fatal(err)
 	}
 	return Options{

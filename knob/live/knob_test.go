@@ -16,7 +16,7 @@ import (
 func fixture(t *testing.T) Env {
 	t.Helper()
 	dir := t.TempDir()
-	if err := os.CopyFS(dir, os.DirFS("testdata/host")); err != nil {
+	if err := os.CopyFS(dir, os.DirFS("../../testdata/host")); err != nil {
 		t.Fatal(err)
 	}
 	return Env{ProcRoot: filepath.Join(dir, "proc"), SysRoot: filepath.Join(dir, "sys"), Ring: &fakeRing{}}
