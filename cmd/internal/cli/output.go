@@ -1,6 +1,8 @@
 package cli
 
 import (
+	"errors"
+
 	"github.com/spf13/cobra"
 
 	"github.com/nettune/nettune/render"
@@ -23,10 +25,11 @@ type formatFlag struct {
 func (o *formatFlag) String() string { return string(o.f) }
 func (o *formatFlag) Type() string   { return "format" }
 
+// Set is called by pflag, whose error already names the flag and the value.
 func (o *formatFlag) Set(s string) error {
 	f, err := render.ParseFormat(s, o.allowed...)
 	if err != nil {
-		return err
+		return errors.New("not one of " + render.Join(o.allowed))
 	}
 	o.f = f
 	return nil
