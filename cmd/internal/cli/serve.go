@@ -214,9 +214,7 @@ func (s *server) remediate(cur *model.Sample) {
 			s.autoActions.WithLabelValues(a.Kind).Inc()
 		}
 		if len(res.Actions) > 0 {
-			if werr := render.Auto(s.log, render.FormatTable, res); werr != nil {
-				s.warn("log", werr)
-			}
+			_ = render.Auto(s.log, render.FormatTable, res) // the log is where a failure would go
 		}
 	}
 	if err != nil {
