@@ -59,7 +59,7 @@ func lossReport() (Meta, *policy.Report) {
 		Plan: []policy.Action{{
 			Knob: "sysctl:net.core.rmem_default", Current: "212992", Proposed: "425984",
 			Command: "sysctl -w net.core.rmem_default=425984", MemoryBytes: 425984 * 2, Risk: "every new socket gets the larger buffer",
-			Scope: policy.ScopeGlobal, Findings: []string{"udp-rcvbuf/web"}, Why: "apps that never call setsockopt(SO_RCVBUF) get rmem_default",
+			Scope: model.ScopeGlobal, Findings: []string{"udp-rcvbuf/web"}, Why: "apps that never call setsockopt(SO_RCVBUF) get rmem_default",
 		}},
 		Funnel: []policy.Funnel{{Interface: "veth1", Netns: "web", Dir: "rx", Queue: intp(0), Stages: []policy.FunnelStage{
 			{Stage: stage.XDP, Point: "xdp", InRate: 2730, OutRate: 2730, Known: true, InKnown: true, OutKnown: true},

@@ -7,7 +7,7 @@ import (
 	"github.com/vishvananda/netlink"
 
 	"github.com/nettune/nettune/internal/netns"
-	"github.com/nettune/nettune/policy"
+	"github.com/nettune/nettune/knob"
 )
 
 // withHandle gives fn a netlink handle bound to namespace ns.
@@ -27,14 +27,7 @@ func withHandle(ns string, fn func(h *netlink.Handle) error) error {
 
 type txqlenKnob struct{ iface, ns string }
 
-func (k *txqlenKnob) ID() string                { return "txqueuelen:" + k.iface }
-func (k *txqlenKnob) Netns() string             { return k.ns }
-func (k *txqlenKnob) Scope() policy.Scope       { return policy.ScopeDevice }
-func (k *txqlenKnob) Disruptive() bool          { return false }
-func (k *txqlenKnob) Compare(a, b string) Order { return compareInts(a, b) }
-func (k *txqlenKnob) Command(v string) string {
-	return nsPrefix(k.ns) + "ip link set dev " + k.iface + " txqueuelen " + v
-}
+func newTxQLen(id knob.ID, ns string, _ Env) backend { return &txqlenKnob{iface: id.Iface, ns: ns} }
 
 func (k *txqlenKnob) Read() (v string, err error) {
 	err = withHandle(k.ns, func(h *netlink.Handle) error {
