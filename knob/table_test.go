@@ -110,7 +110,7 @@ func TestRows(t *testing.T) {
 			}
 		}
 	}
-	// The facts issue 11 found drifted between copies.
+	// Facts that once drifted between copies of them.
 	for key, want := range map[string]model.Scope{
 		"net.ipv4.tcp_mem": model.ScopeGlobal, "net.ipv4.udp_mem": model.ScopeGlobal,
 		"net.core.somaxconn": model.ScopeNetns, "net.core.rmem_max": model.ScopeGlobal,
