@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nettune/nettune/internal/fsx"
 	"github.com/nettune/nettune/knob/live"
 	"github.com/nettune/nettune/policy"
 )
@@ -118,6 +119,16 @@ func read(t testing.TB, o Options, id, ns string) string {
 		t.Fatal(err)
 	}
 	return v
+}
+
+// readJournal is every entry of the journal in dir, checked as status checks it.
+func readJournal(dir string) ([]Entry, error) {
+	d, err := fsx.OpenDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	defer d.Close()
+	return loadJournal(d)
 }
 
 func action(id, ns, proposed string) policy.Action {
