@@ -26,7 +26,8 @@ type childSpec struct {
 	SysRoot   string
 	ConfRoot  string
 	Plan      []policy.Action
-	KillPoint string // "journaled" (entry fsynced, knob not written) or "written"
+	Rollback  bool   // roll back everything instead of applying Plan
+	KillPoint string // a hook point (apply.go, journal.go): "journaled", "written", ...
 	KillSeq   int
 }
 
@@ -50,14 +51,20 @@ func runChild(spec string) int {
 		}
 	}
 	o := Options{StateDir: c.StateDir, ConfRoot: c.ConfRoot, Env: live.Env{ProcRoot: c.ProcRoot, SysRoot: c.SysRoot}}
-	if _, err := New(o).Apply(c.Plan); err != nil {
+	var err error
+	if c.Rollback {
+		_, err = New(o).Rollback("")
+	} else {
+		_, err = New(o).Apply(c.Plan)
+	}
+	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 3
 	}
 	return 0
 }
 
-// applyAndDie runs the plan in a child that must die by SIGKILL.
+// applyAndDie runs the plan (or the rollback) in a child that must die by SIGKILL.
 func applyAndDie(t *testing.T, c childSpec) {
 	t.Helper()
 	b, err := json.Marshal(c)
