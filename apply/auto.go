@@ -85,6 +85,13 @@ func (a *Applier) Auto(cur *model.Sample, analyze func(*model.Delta) *policy.Rep
 		return nil, err
 	}
 	defer release()
+	// The journal is checked on every run, a baseline run too: a bad one stops auto mode at
+	// once, not a run later.
+	r := &run{a: a}
+	if err := r.open(dir, &cur.IRQBalance); err != nil {
+		return nil, err
+	}
+	defer r.j.close()
 	res := &AutoResult{Time: a.o.Now(), Actions: []AutoAction{}}
 	prev, err := loadSample(dir)
 	if err != nil {
@@ -110,11 +117,6 @@ func (a *Applier) Auto(cur *model.Sample, analyze func(*model.Delta) *policy.Rep
 	res.Findings = len(rep.Findings)
 	st.countStreaks(rep)
 
-	r := &run{a: a}
-	if err := r.open(dir, &cur.IRQBalance); err != nil {
-		return nil, err
-	}
-	defer r.j.close()
 	runErr := r.judge(st, rep, d, res)
 	if runErr == nil {
 		runErr = r.act(st, rep, cur.Time, res)
