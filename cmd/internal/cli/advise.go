@@ -176,7 +176,7 @@ func joinNote(a, b string) string {
 // classify turns reader errors caused by the user's input into usage errors (exit 2).
 func classify(err error) error {
 	switch {
-	case errors.Is(err, netdev.ErrNoLink), errors.Is(err, netns.ErrNotFound):
+	case errors.Is(err, netdev.ErrNoLink), errors.Is(err, netns.ErrNotFound), errors.Is(err, collect.ErrRoot):
 		return asUsage(err)
 	case errors.Is(err, os.ErrPermission):
 		return usagef("%w (run as root, or drop --netns)", err)
