@@ -321,3 +321,20 @@ func FuzzParseJournal(f *testing.F) {
 		buildHistory(p.entries).undoPlan("")
 	})
 }
+
+// TestDocumentedJournalExample: the journal example of docs/apply.md is a journal nettune
+// reads, checksums included.
+func TestDocumentedJournalExample(t *testing.T) {
+	doc, err := os.ReadFile("../docs/apply.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, rest, _ := strings.Cut(string(doc), "## The journal")
+	_, block, _ := strings.Cut(rest, "```json\n")
+	block, _, _ = strings.Cut(block, "```")
+	block = strings.ReplaceAll(block, "\n ", "") // the entry is wrapped for reading
+	p, err := parseJournal([]byte(block))
+	if err != nil || len(p.entries) != 1 {
+		t.Fatalf("docs/apply.md example: %v\n%s", err, block)
+	}
+}
