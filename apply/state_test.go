@@ -142,6 +142,15 @@ func TestForeignState(t *testing.T) {
 		"journal others may write": {func(t *testing.T, o Options) {
 			chmod(t, filepath.Join(o.StateDir, journalFile), 0o666)
 		}, "writable by group or others"},
+		"journal a directory": {func(t *testing.T, o Options) {
+			p := filepath.Join(o.StateDir, journalFile)
+			if err := os.Remove(p); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Mkdir(p, 0o700); err != nil {
+				t.Fatal(err)
+			}
+		}, "not a regular file"},
 		"journal hard-linked": {func(t *testing.T, o Options) {
 			if err := os.Link(filepath.Join(o.StateDir, journalFile), filepath.Join(t.TempDir(), "l")); err != nil {
 				t.Fatal(err)

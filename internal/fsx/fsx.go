@@ -207,6 +207,9 @@ func (d *Dir) OpenFile(name string, flag int) (*os.File, error) {
 		return nil, fmt.Errorf("open %s: files are created with WriteAtomic", path)
 	}
 	fd, err := unix.Openat(int(d.f.Fd()), name, flag|unix.O_NOFOLLOW|unix.O_CLOEXEC|unix.O_NONBLOCK, 0)
+	if errors.Is(err, unix.EISDIR) || errors.Is(err, unix.ENXIO) { // a directory, a socket
+		return nil, unsafe(path, "not a regular file")
+	}
 	if err != nil {
 		return nil, openErr(path, err)
 	}
@@ -263,4 +266,24 @@ func (d *Dir) Sync() error {
 		return fmt.Errorf("sync %s: %w", d.path, err)
 	}
 	return nil
+}
+
+// ReadFile reads a file root is configured by (not state it writes): the file, found where
+// its symlinks lead, and every directory above it must pass the checks of a state file and
+// its parents; its own directory may be sticky like /tmp, since nothing is created in it.
+func ReadFile(path string) ([]byte, error) {
+	real, err := filepath.EvalSymlinks(path)
+	if err != nil {
+		return nil, err
+	}
+	if real, err = filepath.Abs(real); err != nil {
+		return nil, err
+	}
+	fd, err := walk(filepath.Dir(real))
+	if err != nil {
+		return nil, err
+	}
+	d := &Dir{f: os.NewFile(uintptr(fd), filepath.Dir(real)), path: filepath.Dir(real)}
+	defer d.Close()
+	return d.ReadFile(filepath.Base(real))
 }

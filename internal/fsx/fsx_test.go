@@ -185,6 +185,8 @@ func TestOpenFileRefuses(t *testing.T) {
 	}
 	_, err = d.ReadFile("sub")
 	wantUnsafe(t, err, "not a regular file")
+	_, err = d.OpenFile("sub", os.O_RDWR)
+	wantUnsafe(t, err, "not a regular file")
 
 	if _, err := d.ReadFile("missing"); !errors.Is(err, os.ErrNotExist) {
 		t.Fatalf("missing file: %v", err)
@@ -312,5 +314,41 @@ func TestWriteFileAtomic(t *testing.T) {
 	}
 	if err := WriteFileAtomic(filepath.Join(dir, "missing", "x.prom"), 0o644, writeString("x")); err == nil {
 		t.Error("write into a missing directory succeeded")
+	}
+}
+
+func TestReadFile(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "nettune.yaml")
+	mustWrite(t, p, "interval: 5s\n", 0o644)
+	if err := os.Symlink(p, filepath.Join(dir, "link.yaml")); err != nil {
+		t.Fatal(err)
+	}
+	for _, path := range []string{p, filepath.Join(dir, "link.yaml")} {
+		if b, err := ReadFile(path); err != nil || string(b) != "interval: 5s\n" {
+			t.Fatalf("%s: %q %v", path, b, err)
+		}
+	}
+	if err := os.Chmod(p, 0o666); err != nil {
+		t.Fatal(err)
+	}
+	_, err := ReadFile(filepath.Join(dir, "link.yaml"))
+	wantUnsafe(t, err, "writable by group or others")
+	if err := os.Chmod(p, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(dir, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	_, err = ReadFile(p)
+	wantUnsafe(t, err, "writable by group or others")
+	if err := os.Chmod(dir, os.ModeSticky|0o777); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ReadFile(p); err != nil {
+		t.Fatalf("in a sticky directory: %v", err)
+	}
+	if _, err := ReadFile(filepath.Join(dir, "missing")); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("missing: %v", err)
 	}
 }

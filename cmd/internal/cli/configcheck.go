@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"os"
 	"reflect"
 	"strconv"
 	"strings"
@@ -12,13 +11,16 @@ import (
 
 	"github.com/spf13/viper"
 	"go.yaml.in/yaml/v3"
+
+	"github.com/nettune/nettune/internal/fsx"
 )
 
 // readConfigFile merges the YAML file into v, except policy.knobs, which it returns: its keys
 // are knob IDs ("sysctl:net.core.rmem_default"), which viper would split at every dot (its key
-// delimiter) and fold to lower case (interface names are not).
+// delimiter) and fold to lower case (interface names are not). The file decides what root
+// changes, so it must be one only root or the running user could have written (fsx.ReadFile).
 func readConfigFile(v *viper.Viper, file string) (map[string]bool, error) {
-	b, err := os.ReadFile(file)
+	b, err := fsx.ReadFile(file)
 	if err != nil {
 		return nil, err
 	}

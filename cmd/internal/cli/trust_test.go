@@ -148,6 +148,32 @@ func TestKnobKeysLoadEveryTime(t *testing.T) {
 	}
 }
 
+// TestConfigUntrusted: the config decides what root changes; a file another user could have
+// written is refused.
+func TestConfigUntrusted(t *testing.T) {
+	file := writeConfig(t, "interval: 5s\n")
+	if err := os.Chmod(file, 0o666); err != nil {
+		t.Fatal(err)
+	}
+	code, _, stderr := run(t, "status", "--config", file)
+	if code != ExitUsage || !strings.Contains(stderr, "writable by group or others") {
+		t.Errorf("config anyone may write: exit %d, stderr %q", code, stderr)
+	}
+	if os.Geteuid() != 0 {
+		return
+	}
+	if err := os.Chmod(file, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chown(file, 65534, 65534); err != nil {
+		t.Fatal(err)
+	}
+	code, _, stderr = run(t, "status", "--config", file)
+	if code != ExitUsage || !strings.Contains(stderr, "owned by uid 65534") {
+		t.Errorf("config of another user: exit %d, stderr %q", code, stderr)
+	}
+}
+
 func TestInterfacesMerged(t *testing.T) {
 	list := strings.Repeat("eth0,", 5000) + "eth1,eth0"
 	t.Setenv("NETTUNE_INTERFACES", list)
