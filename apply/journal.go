@@ -97,27 +97,38 @@ func encodeLine(v any) ([]byte, error) {
 	return fmt.Appendf(body, "%s%08x\"}\n", sumMarker, crc32.Checksum(body, castagnoli)), nil
 }
 
-// splitSum returns the line without its checksum as a complete JSON object; summed is false
-// for a line that has none (version 1).
-func splitSum(line []byte) (obj []byte, summed bool, err error) {
+// checkSum verifies a line's checksum; summed is false for a line that has none (version 1).
+func checkSum(line []byte) (summed bool, err error) {
 	i := bytes.LastIndex(line, []byte(sumMarker))
 	if i < 0 {
-		return line, false, nil
+		return false, nil
 	}
 	tail := line[i+len(sumMarker):]
 	if len(tail) != 10 || tail[8] != '"' || tail[9] != '}' {
-		return nil, true, errors.New("malformed checksum")
+		return true, errors.New("malformed checksum")
 	}
 	want, err := strconv.ParseUint(string(tail[:8]), 16, 32)
 	if err != nil {
-		return nil, true, errors.New("malformed checksum")
+		return true, errors.New("malformed checksum")
 	}
-	body := line[:i]
-	if crc32.Checksum(body, castagnoli) != uint32(want) {
-		return nil, true, errors.New("checksum mismatch")
+	if crc32.Checksum(line[:i], castagnoli) != uint32(want) {
+		return true, errors.New("checksum mismatch")
 	}
-	return append(body[:len(body):len(body)], '}'), true, nil
+	return true, nil
 }
+
+// The sum field is decoded with the rest (and ignored), so that a line is checked as one
+// strict JSON object.
+type (
+	summedHeader struct {
+		header
+		Sum string `json:"sum"`
+	}
+	summedEntry struct {
+		Entry
+		Sum string `json:"sum,omitempty"`
+	}
+)
 
 func decodeStrict(b []byte, v any) error {
 	dec := json.NewDecoder(bytes.NewReader(b))
@@ -142,7 +153,7 @@ type parsedJournal struct {
 // must pass its checksum and describe a change nettune could have made (validateRecorded and
 // the consistency rules of checkEntry); the first bad line is a *CorruptError.
 func parseJournal(data []byte) (*parsedJournal, error) {
-	p := &parsedJournal{}
+	p := &parsedJournal{entries: make([]Entry, 0, bytes.Count(data, []byte{'\n'}))}
 	if len(data) == 0 {
 		return nil, &CorruptError{Why: "empty: a journal always starts with its header line"}
 	}
@@ -159,14 +170,14 @@ func parseJournal(data []byte) (*parsedJournal, error) {
 		bad := func(format string, a ...any) error {
 			return &CorruptError{Line: n, Why: fmt.Sprintf(format, a...)}
 		}
-		obj, summed, err := splitSum(line)
+		summed, err := checkSum(line)
 		if err != nil {
 			return nil, bad("%v", err)
 		}
 		switch {
 		case n == 1 && summed:
-			var h header
-			if err := decodeStrict(obj, &h); err != nil || h.Journal != "nettune" {
+			var h summedHeader
+			if err := decodeStrict(line, &h); err != nil || h.Journal != "nettune" {
 				return nil, bad("not a nettune journal header")
 			}
 			if h.Version != journalVersion {
@@ -182,11 +193,11 @@ func parseJournal(data []byte) (*parsedJournal, error) {
 		case summedSince:
 			return nil, bad("no checksum")
 		}
-		var e Entry
-		if err := decodeStrict(obj, &e); err != nil {
+		var e summedEntry
+		if err := decodeStrict(line, &e); err != nil {
 			return nil, bad("%v", err)
 		}
-		if err := p.checkEntry(e, seen); err != nil {
+		if err := p.checkEntry(e.Entry, seen); err != nil {
 			return nil, bad("%v", err)
 		}
 		p.complete += len(line) + 1
@@ -214,11 +225,6 @@ func (p *parsedJournal) checkEntry(e Entry, seen map[Ref]int) error {
 	case e.Netns == "" && e.NetnsIno != 0:
 		return errors.New("a namespace inode without a namespace")
 	}
-	for _, v := range []string{e.Old, e.New} {
-		if err := validateRecorded(e.Knob, e.Netns, v); err != nil {
-			return err
-		}
-	}
 	// A failed entry's read-back may be anything the kernel returned; it is only compared.
 	if e.Got != "" && e.State == StateDone {
 		if err := validateRecorded(e.Knob, e.Netns, e.Got); err != nil {
@@ -237,6 +243,11 @@ func (p *parsedJournal) checkEntry(e Entry, seen map[Ref]int) error {
 		}
 		p.entries = append(p.entries, e)
 		return nil
+	}
+	for _, v := range []string{e.Old, e.New} { // a repeated line must repeat them, checked above
+		if err := validateRecorded(e.Knob, e.Netns, v); err != nil {
+			return err
+		}
 	}
 	k, err := live.Parse(e.Knob, e.Netns, live.Env{})
 	if err != nil {

@@ -3,8 +3,11 @@ package apply
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -336,5 +339,28 @@ func TestDocumentedJournalExample(t *testing.T) {
 	p, err := parseJournal([]byte(block))
 	if err != nil || len(p.entries) != 1 {
 		t.Fatalf("docs/apply.md example: %v\n%s", err, block)
+	}
+}
+
+// BenchmarkLoadJournal10k is what every locked run and status pays to check a journal of
+// 10 000 lines (5 000 changes: years of a busy auto mode) before using it.
+func BenchmarkLoadJournal10k(b *testing.B) {
+	h, _ := encodeLine(header{Journal: "nettune", Version: journalVersion, Created: t0})
+	data := slices.Clone(h)
+	for i := range 5000 {
+		e := set(tcpRmem, "blue", "4096 131072 "+strconv.Itoa(6291456+i), "4096 131072 "+strconv.Itoa(12582912+i))
+		e.Apply = fmt.Sprintf("20260301T%06dZ-0a0b0c", i)
+		e.State = StatePending
+		p, _ := encodeLine(e)
+		e.State = StateDone
+		d, _ := encodeLine(e)
+		data = append(append(data, p...), d...)
+	}
+	b.SetBytes(int64(len(data)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := parseJournal(data); err != nil {
+			b.Fatal(err)
+		}
 	}
 }
