@@ -364,3 +364,31 @@ func BenchmarkLoadJournal10k(b *testing.B) {
 		}
 	}
 }
+
+// TestRollbackOfV1Journal: a change recorded before checksums is rolled back after an upgrade,
+// and the lines appended to the old journal carry checksums.
+func TestRollbackOfV1Journal(t *testing.T) {
+	lab.RequireRoot(t)
+	o := fixture(t)
+	if err := os.MkdirAll(o.StateDir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	v1 := `{"apply":"20260301T120000Z-3fa2c1","seq":1,"op":"set","knob":"sysctl:net.core.somaxconn","old":"4096","new":"8192","got":"8192","reason":"accept queue overflows","time":"2026-03-01T12:00:00.2Z","state":"done"}` + "\n"
+	if err := os.WriteFile(filepath.Join(o.StateDir, journalFile), []byte(v1), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(o.Env.ProcRoot, "sys/net/core/somaxconn"), []byte("8192\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if res, err := New(o).Rollback(""); err != nil || res.Changed() != 1 || read(t, o, somaxconn, "") != "4096" {
+		t.Fatalf("rollback of a v1 journal: %v\n%s", err, res)
+	}
+	b, _ := os.ReadFile(filepath.Join(o.StateDir, journalFile))
+	lines := strings.SplitAfter(strings.TrimSuffix(string(b), "\n"), "\n")
+	if len(lines) != 3 || !strings.HasPrefix(string(b), v1) || !strings.Contains(lines[1], `"sum":"`) || !strings.Contains(lines[2], `"sum":"`) {
+		t.Fatalf("journal after the rollback:\n%s", b)
+	}
+	if st, err := New(o).Status(); err != nil || len(st.Knobs) != 0 {
+		t.Fatalf("status: %v %v", st, err)
+	}
+}

@@ -4,7 +4,6 @@ package cli
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -56,7 +55,7 @@ func typeUsageErrors(root *cobra.Command) {
 		if s := cmd.SuggestionsFor(args[0]); len(s) > 0 {
 			msg += "; did you mean " + strings.Join(s, " or ") + "?"
 		}
-		return usageError{errors.New(msg)}
+		return usagef("%s", msg)
 	}
 	// A runnable root is what makes cobra call root.Args; without arguments it shows help.
 	root.RunE = func(cmd *cobra.Command, _ []string) error { return cmd.Help() }
