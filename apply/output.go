@@ -12,6 +12,9 @@ func (r *Result) String() string {
 	if r.ID != "" {
 		fmt.Fprintf(&b, "journal id %s\n", r.ID)
 	}
+	if r.Degraded != "" {
+		fmt.Fprintf(&b, "degraded: %s\n", r.Degraded)
+	}
 	for _, s := range r.Steps {
 		b.WriteString(s.String())
 		b.WriteByte('\n')

@@ -5,6 +5,7 @@ package collect
 import (
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"runtime"
 	"time"
@@ -14,6 +15,10 @@ import (
 	"github.com/nettune/nettune/internal/netns"
 	"github.com/nettune/nettune/model"
 )
+
+// ErrRoot is a /proc or /sys root that is missing or cannot be read: every reader would fail,
+// and a sample without them would read as a host without loss.
+var ErrRoot = errors.New("/proc or /sys root not readable")
 
 // InPathSource gives cumulative in-path counts (bpf.Probes implements it).
 type InPathSource interface {
@@ -41,6 +46,8 @@ type Collector struct {
 	o      Options
 	thread *netns.Thread
 	reader *netdev.Reader // its sockets stay in the namespace they were opened in
+
+	rootsOK bool // ProcRoot and SysRoot were found readable
 
 	settingsAt time.Time         // when the settings below were read
 	sysctls    map[string]string // host values overlaid with the namespace's
@@ -70,6 +77,14 @@ func New(o Options) *Collector {
 // Sample reads everything once. Errors that make the sample meaningless (unknown netns or
 // interface, no netlink) are returned; a reader that fails alone is noted in Sample.Errors.
 func (c *Collector) Sample() (*model.Sample, error) {
+	if !c.rootsOK {
+		for _, root := range []string{c.o.ProcRoot, c.o.SysRoot} {
+			if err := checkRoot(root); err != nil {
+				return nil, err
+			}
+		}
+		c.rootsOK = true
+	}
 	s := &model.Sample{Netns: c.o.Netns, NCPU: runtime.NumCPU()}
 	fresh := c.freshSettings(time.Now())
 
@@ -165,6 +180,19 @@ func (c *Collector) Sample() (*model.Sample, error) {
 		}
 	}
 	return s, nil
+}
+
+// checkRoot: the root is a directory whose entries can be listed.
+func checkRoot(root string) error {
+	f, err := os.Open(root)
+	if err != nil {
+		return fmt.Errorf("%w: %w", ErrRoot, err)
+	}
+	defer f.Close()
+	if _, err := f.Readdirnames(1); err != nil {
+		return fmt.Errorf("%w: %s: %w", ErrRoot, root, err)
+	}
+	return nil
 }
 
 // readRPS fills each link's RPS settings: read on a fresh sample, else the kept ones.

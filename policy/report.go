@@ -46,6 +46,9 @@ type Report struct {
 	Attribution *float64 `json:"-"`
 	// Missing names evidence that could not be read this time.
 	Missing []string `json:"missing,omitempty"`
+	// Unmeasured names the core counters absent from either sample: loss at their stages
+	// cannot show, so a report without findings is no evidence of no loss.
+	Unmeasured []string `json:"unmeasured,omitempty"`
 }
 
 // Loss reports whether any finding is loss (capacity or policy drops), which sets exit status 1.

@@ -6,6 +6,7 @@ import (
 	"flag"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/nettune/nettune/model"
@@ -142,5 +143,20 @@ func TestJSONContract(t *testing.T) {
 		if _, ok := doc[k].([]any); !ok {
 			t.Errorf("%s must be an array even when empty, got %v", k, doc[k])
 		}
+	}
+}
+
+// TestVerdictSaysWhatWasNotMeasured: without the core counters a report without findings is
+// no evidence of no loss, and its verdict must not say so.
+func TestVerdictSaysWhatWasNotMeasured(t *testing.T) {
+	m, r := cleanReport()
+	r.Unmeasured = []string{"per-CPU backlog counters (/proc/net/softnet_stat): backlog and budget drops"}
+	var b bytes.Buffer
+	if err := Table(&b, m, r); err != nil {
+		t.Fatal(err)
+	}
+	out := b.String()
+	if strings.Contains(out, "no packet loss found") || !strings.Contains(out, "were not: per-CPU backlog") {
+		t.Fatalf("verdict:\n%s", out)
 	}
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/nettune/nettune/collect"
 	"github.com/nettune/nettune/collect/netdev"
+	"github.com/nettune/nettune/internal/fsx"
 	"github.com/nettune/nettune/internal/netns"
 	"github.com/nettune/nettune/model"
 	"github.com/nettune/nettune/policy"
@@ -48,7 +49,7 @@ func newAdvise(c *common) *cobra.Command {
 				return fmt.Errorf("write report: %w", err)
 			}
 			if f.textfile != "" {
-				err := render.WriteFileAtomic(f.textfile, func(w io.Writer) error { return render.Prometheus(w, m.meta, m.report, m.delta) })
+				err := fsx.WriteFileAtomic(f.textfile, 0o644, func(w io.Writer) error { return render.Prometheus(w, m.meta, m.report, m.delta) })
 				if err != nil {
 					return fmt.Errorf("textfile: %w", err)
 				}
@@ -175,7 +176,7 @@ func joinNote(a, b string) string {
 // classify turns reader errors caused by the user's input into usage errors (exit 2).
 func classify(err error) error {
 	switch {
-	case errors.Is(err, netdev.ErrNoLink), errors.Is(err, netns.ErrNotFound):
+	case errors.Is(err, netdev.ErrNoLink), errors.Is(err, netns.ErrNotFound), errors.Is(err, collect.ErrRoot):
 		return asUsage(err)
 	case errors.Is(err, os.ErrPermission):
 		return usagef("%w (run as root, or drop --netns)", err)

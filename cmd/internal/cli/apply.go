@@ -2,7 +2,6 @@ package cli
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -47,9 +46,6 @@ and reverts changes that did not help.`,
 			if err != nil {
 				return err
 			}
-			if f.output != "text" && f.output != "json" {
-				return usagef("output: %q is not one of text, json", f.output)
-			}
 			if f.dryRun && f.auto {
 				return usagef("--dry-run and --auto exclude each other")
 			}
@@ -89,7 +85,7 @@ and reverts changes that did not help.`,
 	cmd.Flags().BoolVar(&f.auto, "auto", false, "periodic remediation (cron/systemd timer): delta since the previous run")
 	cmd.Flags().Bool("allow-disruptive", false, "allow changes that interrupt traffic (ring sizes)")
 	cmd.Flags().String("state-dir", "/var/lib/nettune", "journal, lock and previous sample")
-	cmd.Flags().StringVarP(&f.output, "output", "o", "text", "output format: text or json")
+	enumFlag(cmd.Flags(), &f.output, "output", "o", []string{"text", "json"}, "output format")
 	return cmd
 }
 
@@ -100,7 +96,7 @@ func newApplier(cfg Config) *apply.Applier {
 		Config:          cfg.Policy,
 		Auto:            cfg.autoConfig(),
 		AllowDisruptive: cfg.Apply.AllowDisruptive,
-		LockTimeout:     cfg.Apply.LockTimeout,
+		LockTimeout:     cfg.lockTimeout(),
 	})
 }
 
@@ -155,17 +151,6 @@ func resultText(res *apply.Result, r *policy.Report) string {
 	return fmt.Sprintf("%s: %d action(s)\n%s", head, len(res.Steps), res.String())
 }
 
-// applyErr maps the applier's bad-input errors to exit 2; anything else is internal.
-func applyErr(err error) error {
-	for _, bad := range []error{apply.ErrUnknownJournalID, apply.ErrCorruptJournal, apply.ErrStateDirReadOnly,
-		apply.ErrNotRoot, apply.ErrLocked, policy.ErrConfig} {
-		if errors.Is(err, bad) {
-			return asUsage(err)
-		}
-	}
-	return err
-}
-
 func emit(w io.Writer, format string, v any, text string) error {
 	if format == "json" {
 		enc := json.NewEncoder(w)
@@ -208,7 +193,7 @@ func newRollback(c *common) *cobra.Command {
 		},
 	}
 	cmd.Flags().String("state-dir", "/var/lib/nettune", "journal, lock and previous sample")
-	cmd.Flags().StringVarP(&output, "output", "o", "text", "output format: text or json")
+	enumFlag(cmd.Flags(), &output, "output", "o", []string{"text", "json"}, "output format")
 	return cmd
 }
 
@@ -231,6 +216,6 @@ func newStatus(c *common) *cobra.Command {
 		},
 	}
 	cmd.Flags().String("state-dir", "/var/lib/nettune", "journal, lock and previous sample")
-	cmd.Flags().StringVarP(&output, "output", "o", "text", "output format: text or json")
+	enumFlag(cmd.Flags(), &output, "output", "o", []string{"text", "json"}, "output format")
 	return cmd
 }

@@ -4,12 +4,16 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
 
 	"github.com/nettune/nettune/bpf"
 )
+
+// notProbed replaces the modes check reports when it could not load programs to find out.
+const notProbed = "unknown (loading eBPF programs needs root)"
 
 // errDegraded makes check exit 1: nettune would run with less than full mode.
 var errDegraded = errors.New("full mode is not possible on this kernel")
@@ -26,6 +30,10 @@ nettune will run degraded (counters only, or drops by location without reasons).
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			f := bpf.CheckFeatures()
+			if os.Geteuid() != 0 {
+				// Loading failed for want of root, not support: what Attach would use is unknown.
+				f.TCMode, f.DropsMode = notProbed, notProbed
+			}
 			if err := emit(c.s.Out, output, f, ""); err != nil {
 				return err
 			}
@@ -40,7 +48,7 @@ nettune will run degraded (counters only, or drops by location without reasons).
 			return nil
 		},
 	}
-	cmd.Flags().StringVarP(&output, "output", "o", "table", "output format: table or json")
+	enumFlag(cmd.Flags(), &output, "output", "o", []string{"table", "json"}, "output format")
 	return cmd
 }
 
@@ -82,7 +90,10 @@ func checkTable(w io.Writer, f bpf.Features) error {
 		return err
 	}
 	mode := "full: in-path counts per queue and drop reasons"
-	if !fullMode(f) {
+	switch {
+	case f.TCMode == notProbed:
+		mode = "counters only without root; run check as root to see what the kernel supports"
+	case !fullMode(f):
 		mode = "degraded: see the features marked no"
 	}
 	_, err := fmt.Fprintf(w, "\ntc programs: %s; drop tracing: %s; XDP with auto: %s\nmode: %s\n",

@@ -90,6 +90,15 @@ func oneOf(s string, opts ...string) bool {
 	return false
 }
 
+// lockTimeout is apply's: lock_timeout 0 means do not wait (apply.Options takes 0 as its
+// default and a negative value as no wait).
+func (c Config) lockTimeout() time.Duration {
+	if c.Apply.LockTimeout == 0 {
+		return -1
+	}
+	return c.Apply.LockTimeout
+}
+
 func (c Config) autoConfig() apply.AutoConfig {
 	return apply.AutoConfig{Hysteresis: c.Apply.Hysteresis, Cooldown: c.Apply.Cooldown, RevertBelow: c.Apply.RevertBelow}
 }
@@ -126,10 +135,10 @@ func loadConfig(file string, flags *pflag.FlagSet) (Config, error) {
 			return Config{}, fmt.Errorf("environment %s: %w", name, err)
 		}
 	}
+	var knobs map[string]bool
 	if file != "" {
-		v.SetConfigFile(file)
-		v.SetConfigType("yaml")
-		if err := v.ReadInConfig(); err != nil {
+		var err error
+		if knobs, err = readConfigFile(v, file); err != nil {
 			return Config{}, fmt.Errorf("config %s: %w", file, err)
 		}
 	}
@@ -144,10 +153,17 @@ func loadConfig(file string, flags *pflag.FlagSet) (Config, error) {
 	}
 	var c Config
 	err := v.UnmarshalExact(&c, viper.DecodeHook(mapstructure.ComposeDecodeHookFunc(
+		strictNumbers,
 		mapstructure.StringToTimeDurationHookFunc(),
 		mapstructure.StringToSliceHookFunc(","),
 	)))
 	if err != nil {
+		return Config{}, fmt.Errorf("config: %w", err)
+	}
+	if knobs != nil {
+		c.Policy.Knobs = knobs
+	}
+	if c.Interfaces, err = interfaceList(c.Interfaces); err != nil {
 		return Config{}, fmt.Errorf("config: %w", err)
 	}
 	if err := c.Validate(); err != nil {

@@ -38,9 +38,6 @@ interface and in which network namespace, with rates. Ctrl-C detaches everything
 			if err != nil {
 				return err
 			}
-			if f.output != "table" && f.output != "json" {
-				return usagef("output: %q is not one of table, json", f.output)
-			}
 			if f.every < 100*time.Millisecond {
 				return usagef("every: %s is shorter than 100ms", f.every)
 			}
@@ -57,9 +54,9 @@ interface and in which network namespace, with rates. Ctrl-C detaches everything
 	}
 	cmd.Flags().String("netns", "", "namespace whose interface names to show (drops from every namespace are counted)")
 	cmd.Flags().DurationVar(&f.every, "every", time.Second, "refresh interval")
-	cmd.Flags().IntVar(&f.count, "count", 0, "stop after this many intervals (0 = until Ctrl-C)")
-	cmd.Flags().IntVar(&f.top, "top", 25, "rows per interval in the table")
-	cmd.Flags().StringVarP(&f.output, "output", "o", "table", "output format: table or json")
+	countFlag(cmd.Flags(), &f.count, "count", 0, 0, "stop after this many intervals (0 = until Ctrl-C)")
+	countFlag(cmd.Flags(), &f.top, "top", 25, 1, "rows per interval in the table")
+	enumFlag(cmd.Flags(), &f.output, "output", "o", []string{"table", "json"}, "output format")
 	return cmd
 }
 
