@@ -258,7 +258,7 @@ func (p *parsedJournal) checkEntry(e Entry, seen map[Ref]int) error {
 			return errors.New("a set entry that undoes others")
 		}
 		order := k.Compare(e.New, e.Old)
-		if order == live.Equal || (live.Ordered(k) && order != live.Greater) {
+		if order == live.Equal || (k.Row().Ordered() && order != live.Greater) {
 			return fmt.Errorf("set %s from %q to %q: nettune only raises a knob", e.Knob, e.Old, e.New)
 		}
 	} else {

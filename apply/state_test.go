@@ -239,19 +239,20 @@ func TestLockTimeoutZero(t *testing.T) {
 	}
 }
 
-// TestRollbackEINVALMidway: the kernel refuses the second restore (tcp_rmem's first field must
-// be at least 1) after the first succeeded. The error says what was already restored, and
+// TestRollbackEINVALMidway: the kernel refuses the second restore (ipfrag_high_thresh may not
+// go below ipfrag_low_thresh, a bound the knob table cannot know) after the first succeeded. The error says what was already restored, and
 // is no bad-input error.
 func TestRollbackEINVALMidway(t *testing.T) {
 	ns := lab.NewNS(t, "einval")
 	o := Options{StateDir: t.TempDir(), ConfRoot: t.TempDir()}
-	rmem := read(t, o, tcpRmem, ns.Name)
-	bad := "0" + rmem[strings.IndexByte(rmem, ' '):]
+	const ipfrag = "sysctl:net.ipv4.ipfrag_high_thresh"
+	high := read(t, o, ipfrag, ns.Name)
+	bad := "1"
 	ino, err := netnsIno(ns.Name)
 	if err != nil {
 		t.Fatal(err)
 	}
-	older := set(tcpRmem, ns.Name, bad, rmem)
+	older := set(ipfrag, ns.Name, bad, high)
 	older.NetnsIno = ino
 	newer := set(somaxconn, ns.Name, "4096", "8192")
 	newer.Apply, newer.NetnsIno = "20260301T130000Z-0a0b0c", ino
@@ -269,7 +270,7 @@ func TestRollbackEINVALMidway(t *testing.T) {
 
 	res, err := New(o).Rollback("")
 	var ce *ChangeError
-	if !errors.As(err, &ce) || !errors.Is(err, unix.EINVAL) || ce.Knob != tcpRmem+" [netns "+ns.Name+"]" ||
+	if !errors.As(err, &ce) || !errors.Is(err, unix.EINVAL) || ce.Knob != ipfrag+" [netns "+ns.Name+"]" ||
 		len(ce.Done) != 1 || !strings.Contains(ce.Done[0], somaxconn) {
 		t.Fatalf("rollback: %v\n%s", err, res)
 	}
@@ -281,13 +282,13 @@ func TestRollbackEINVALMidway(t *testing.T) {
 			t.Errorf("a failed change matches the bad-input error %v", sentinel)
 		}
 	}
-	if read(t, o, somaxconn, ns.Name) != "4096" || read(t, o, tcpRmem, ns.Name) != rmem {
-		t.Fatalf("somaxconn %s (want 4096 restored), tcp_rmem %s (want untouched %s)",
-			read(t, o, somaxconn, ns.Name), read(t, o, tcpRmem, ns.Name), rmem)
+	if read(t, o, somaxconn, ns.Name) != "4096" || read(t, o, ipfrag, ns.Name) != high {
+		t.Fatalf("somaxconn %s (want 4096 restored), ipfrag_high_thresh %s (want untouched %s)",
+			read(t, o, somaxconn, ns.Name), read(t, o, ipfrag, ns.Name), high)
 	}
 	// The journal records both: the restore done, the failed one failed, for a later rollback.
 	lines, err := readJournal(o.StateDir)
-	if err != nil || lines[len(lines)-1].State != StateFailed || lines[len(lines)-1].Knob != tcpRmem {
+	if err != nil || lines[len(lines)-1].State != StateFailed || lines[len(lines)-1].Knob != ipfrag {
 		t.Fatalf("journal after the failure: %v %+v", err, lines)
 	}
 }

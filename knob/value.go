@@ -45,7 +45,7 @@ func Validate(id ID, value string) error {
 	}
 	for _, f := range fields {
 		n, err := strconv.ParseInt(f, 10, 64)
-		if err != nil {
+		if err != nil || strconv.FormatInt(n, 10) != f { // "+5", "007": nettune never writes those
 			return bad("not an integer")
 		}
 		if n < r.Min || n > r.Max {
