@@ -89,6 +89,7 @@ netns or permission error (nothing changed), 3 internal failure.`,
 	}
 	root.PersistentFlags().StringVar(&c.configFile, "config", "", "config file (default /etc/nettune/nettune.yaml if present)")
 	root.AddCommand(newAdvise(c), newApply(c), newRollback(c), newStatus(c), newDrops(c), newCheck(c), newServe(c))
+	addVersion(root)
 	return root
 }
 
