@@ -134,3 +134,12 @@ uninstall:
 		$(addprefix $(DESTDIR)$(DOCDIR)/,$(notdir $(DOCS))) $(addprefix $(DESTDIR)$(DOCDIR)/examples/,$(EXAMPLES))
 	for d in prometheus grafana kubernetes; do rmdir $(DESTDIR)$(DOCDIR)/examples/$$d 2>/dev/null || true; done
 	rmdir $(DESTDIR)$(DOCDIR)/examples $(DESTDIR)$(DOCDIR) 2>/dev/null || true
+
+# The Debian package (tools/dist/deb): the tree `make install PREFIX=/usr` stages, maintainer
+# scripts that enable nothing. Written to $(DEB_OUT) as nettune_<version>_<arch>.deb.
+DEB_STAGE ?= $(CACHE)/deb/root
+DEB_OUT   ?= $(CURDIR)
+deb:
+	rm -rf $(DEB_STAGE)
+	$(MAKE) install DESTDIR=$(DEB_STAGE) PREFIX=/usr ZSHCOMPDIR=/usr/share/zsh/vendor-completions
+	cd tools/dist && $(GO) run ./deb -root $(abspath $(DEB_STAGE)) -out $(abspath $(DEB_OUT))
