@@ -150,7 +150,8 @@ func buildNettune(t *testing.T) string {
 // TestRemediationUnitCapabilities runs nettune.service's command with exactly the unit's
 // capabilities: two auto runs (baseline, then analysis) succeed, and a rollback through the
 // journal writes a sysctl (as root, no capability) and a txqueuelen (CAP_NET_ADMIN) — which
-// fails without CAP_NET_ADMIN, so the unit cannot drop it.
+// fails without CAP_NET_ADMIN, so the unit cannot drop it. Another namespace (config `netns:`)
+// needs CAP_SYS_ADMIN too, as docs/apply.md's drop-in adds.
 func TestRemediationUnitCapabilities(t *testing.T) {
 	needSandboxTools(t)
 	u := readUnit(t, "nettune.service")
@@ -165,6 +166,18 @@ func TestRemediationUnitCapabilities(t *testing.T) {
 			t.Fatalf("auto run %d: %v\n%s", i+1, err, out)
 		}
 		t.Logf("auto run %d: %s", i+1, bytes.TrimSpace(out))
+	}
+
+	// A config with `netns:` needs the drop-in docs/apply.md shows: CAP_SYS_ADMIN on top.
+	for _, c := range []struct {
+		caps string
+		ok   bool
+	}{{"+net_admin", false}, {"+net_admin,+sys_admin", true}} {
+		out, err := exec.Command("setpriv", "--bounding-set=-all,"+c.caps, "--inh-caps=-all", "--no-new-privs",
+			bin, "apply", "--auto", "--netns", b.Name, "--state-dir", filepath.Join(t.TempDir(), "state")).CombinedOutput()
+		if (err == nil) != c.ok {
+			t.Errorf("apply --auto --netns with %s: %v, want success %v\n%s", c.caps, err, c.ok, out)
+		}
 	}
 
 	h := b.Handle(t)
