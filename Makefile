@@ -54,7 +54,7 @@ DOCS        := README.md $(wildcard docs/*.md)
 EXAMPLES    := nettune.yaml nettune.cron prometheus/alerts.yaml grafana/nettune.json kubernetes/daemonset.yaml
 
 .PHONY: build test test-short generate check-generate bench lint deps-generate deps-test run kernel-matrix \
-	gendocs install uninstall deb tools-test
+	gendocs install uninstall deb image tools-test
 
 # Static: runs on any distribution, and starts without the dynamic loader and libc (about
 # 5 ms of every cron run; docs/benchmarks.md).
@@ -143,3 +143,10 @@ deb:
 	rm -rf $(DEB_STAGE)
 	$(MAKE) install DESTDIR=$(DEB_STAGE) PREFIX=/usr ZSHCOMPDIR=/usr/share/zsh/vendor-completions
 	cd tools/dist && $(GO) run ./deb -root $(abspath $(DEB_STAGE)) -out $(abspath $(DEB_OUT))
+
+# The container image (tools/dist/image): the static binary as /nettune on an empty base,
+# written as an OCI archive without a container daemon; the name's tag is the version.
+IMAGE_OUT  ?= $(CURDIR)/nettune-image.tar
+IMAGE_REPO ?= docker.io/library/nettune
+image: build
+	cd tools/dist && $(GO) run ./image -bin $(abspath $(BIN)) -out $(abspath $(IMAGE_OUT)) -repo $(IMAGE_REPO)

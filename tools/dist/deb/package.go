@@ -10,13 +10,14 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
-	"strconv"
 	"strings"
 	"time"
 
 	"github.com/goreleaser/nfpm/v2"
 	"github.com/goreleaser/nfpm/v2/deb"
 	"github.com/goreleaser/nfpm/v2/files"
+
+	"github.com/nettune/nettune/tools/dist/internal/buildmeta"
 )
 
 // scripts are the maintainer scripts: postinst enables nothing, prerm stops the units and
@@ -39,7 +40,7 @@ func build(root, out, maintainer string) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("build info of the staged binary: %w", err)
 	}
-	mtime, err := sourceDate(bi)
+	mtime, err := buildmeta.SourceDate(bi)
 	if err != nil {
 		return "", err
 	}
@@ -47,7 +48,7 @@ func build(root, out, maintainer string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	arch := setting(bi, "GOARCH")
+	arch := buildmeta.Setting(bi, "GOARCH")
 	if arch == "" {
 		return "", errors.New("the staged binary names no GOARCH")
 	}
@@ -109,30 +110,6 @@ func debVersion(v string, date time.Time) (string, error) {
 		return "", fmt.Errorf("the staged binary's module version %q is not a Go module version", v)
 	}
 	return d, nil
-}
-
-func setting(bi *buildinfo.BuildInfo, key string) string {
-	for _, s := range bi.Settings {
-		if s.Key == key {
-			return s.Value
-		}
-	}
-	return ""
-}
-
-// sourceDate is SOURCE_DATE_EPOCH, else the commit time stamped into the binary.
-func sourceDate(bi *buildinfo.BuildInfo) (time.Time, error) {
-	if s := os.Getenv("SOURCE_DATE_EPOCH"); s != "" {
-		n, err := strconv.ParseInt(s, 10, 64)
-		if err != nil {
-			return time.Time{}, fmt.Errorf("SOURCE_DATE_EPOCH %q: %w", s, err)
-		}
-		return time.Unix(n, 0).UTC(), nil
-	}
-	if t, err := time.Parse(time.RFC3339, setting(bi, "vcs.time")); err == nil {
-		return t.UTC(), nil
-	}
-	return time.Time{}, errors.New("no SOURCE_DATE_EPOCH and no commit time in the binary")
 }
 
 // stagedContents lists every file under root for the package, owned by root with its staged
