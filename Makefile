@@ -109,9 +109,12 @@ tools-test:
 gendocs:
 	$(GO) run ./cmd/internal/gendocs -out $(GEN)
 
-# Installs what `make build gendocs` produced (building first as the invoking user is kinder
-# to the tree: `make build gendocs && sudo make install`). Units run $(BINDIR)/nettune.
-install: build gendocs
+# Under sudo, install builds as the user who ran sudo: the clone gets no root-owned files.
+BUILD_AS := $(if $(and $(filter 0,$(shell id -u)),$(filter-out root,$(SUDO_USER))),sudo -u '$(SUDO_USER)' -H)
+
+# Builds, then installs; units run $(BINDIR)/nettune.
+install:
+	$(BUILD_AS) $(MAKE) build gendocs
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(UNITDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(BASHCOMPDIR) \
 		$(DESTDIR)$(ZSHCOMPDIR) $(DESTDIR)$(FISHCOMPDIR) $(DESTDIR)$(DOCDIR)/examples
 	install -m 0755 $(BIN) $(DESTDIR)$(BINDIR)/nettune

@@ -55,7 +55,7 @@ func TestUnitsVerify(t *testing.T) {
 	tmp := t.TempDir()
 	prefix := filepath.Join(tmp, "prefix")
 	cmd := exec.Command("make", "-C", "..", "install", "PREFIX="+prefix, "BIN="+filepath.Join(tmp, "nettune"), "GEN="+filepath.Join(tmp, "gen"))
-	cmd.Env = append(os.Environ(), "MAKEFLAGS=", "MFLAGS=", "MAKELEVEL=")
+	cmd.Env = append(os.Environ(), "MAKEFLAGS=", "MFLAGS=", "MAKELEVEL=", "SUDO_USER=")
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("make install: %v\n%s", err, out)
 	}

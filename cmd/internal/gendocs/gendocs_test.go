@@ -108,8 +108,8 @@ func TestMakeInstallUninstall(t *testing.T) {
 		t.Helper()
 		cmd := exec.Command("make", "-C", repo, target, "DESTDIR="+dest, "PREFIX="+prefix,
 			"BIN="+filepath.Join(tmp, "nettune"), "GEN="+filepath.Join(tmp, "gen"))
-		// Not the variables of a `make test` this test may run under.
-		cmd.Env = append(os.Environ(), "MAKEFLAGS=", "MFLAGS=", "MAKELEVEL=")
+		// Not the variables of a `make test` (or sudo) this test may run under.
+		cmd.Env = append(os.Environ(), "MAKEFLAGS=", "MFLAGS=", "MAKELEVEL=", "SUDO_USER=")
 		if out, err := cmd.CombinedOutput(); err != nil {
 			t.Fatalf("make %s: %v\n%s", target, err, out)
 		}

@@ -64,7 +64,7 @@ func makeDeb(t *testing.T) string {
 	}
 	cmd := exec.Command("make", "-C", "../../..", "deb", "DEB_OUT="+out, "DEB_STAGE="+filepath.Join(tmp, "stage"),
 		"BIN="+filepath.Join(tmp, "nettune"), "GEN="+filepath.Join(tmp, "gen"))
-	cmd.Env = append(os.Environ(), "MAKEFLAGS=", "MFLAGS=", "MAKELEVEL=")
+	cmd.Env = append(os.Environ(), "MAKEFLAGS=", "MFLAGS=", "MAKELEVEL=", "SUDO_USER=")
 	if b, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("make deb: %v\n%s", err, b)
 	}
