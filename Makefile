@@ -128,8 +128,9 @@ install:
 	install -m 0644 $(DOCS) $(DESTDIR)$(DOCDIR)/
 	for e in $(EXAMPLES); do install -D -m 0644 configs/$$e $(DESTDIR)$(DOCDIR)/examples/$$e || exit 1; done
 
-# Removes exactly what install put (man pages by name: nettune.1 and nettune-*.1), and the
-# directories that are nettune's own once they are empty.
+# Removes exactly the files install put (man pages by name: nettune.1 and nettune-*.1) and
+# nettune's own directories once empty; shared ones (share/man/man1, ...) stay, as they may
+# have been there before.
 uninstall:
 	rm -f $(DESTDIR)$(BINDIR)/nettune $(addprefix $(DESTDIR)$(UNITDIR)/,$(UNITS)) \
 		$(DESTDIR)$(MANDIR)/man1/nettune.1 $(DESTDIR)$(MANDIR)/man1/nettune-*.1 \
