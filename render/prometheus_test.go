@@ -109,9 +109,9 @@ func promtool(t *testing.T) string {
 	p, err := exec.LookPath("promtool")
 	if err != nil {
 		if os.Getenv("CI") != "" {
-			t.Fatal("promtool not found: CI must install the Debian package prometheus (make deps-test)")
+			t.Fatal("promtool not found on PATH: make test unpacks it from Debian's prometheus package into .cache")
 		}
-		t.Skip("promtool not found (apt-get install prometheus)")
+		t.Skip("promtool not found on PATH (make test unpacks it from Debian's prometheus package into .cache, installing nothing)")
 	}
 	return p
 }

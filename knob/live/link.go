@@ -10,8 +10,19 @@ import (
 	"github.com/nettune/nettune/knob"
 )
 
-// withHandle gives fn a netlink handle bound to namespace ns.
+// withHandle gives fn a netlink handle bound to namespace ns. The current namespace ("") gets
+// a plain socket: a handle bound to a namespace enters it with setns, which needs
+// CAP_SYS_ADMIN even for the namespace nettune already runs in (configs/nettune.service has
+// only CAP_NET_ADMIN).
 func withHandle(ns string, fn func(h *netlink.Handle) error) error {
+	if ns == "" {
+		h, err := netlink.NewHandle()
+		if err != nil {
+			return fmt.Errorf("netlink: %w", err)
+		}
+		defer h.Close()
+		return fn(h)
+	}
 	target, err := netns.Open(ns)
 	if err != nil {
 		return err

@@ -45,7 +45,11 @@ func (k *qdiscKnob) find(fn func(t *tc.Tc, q tc.Object) error) error {
 	if err != nil {
 		return err
 	}
-	t, err := tc.Open(&tc.Config{NetNS: int(target)})
+	cfg := &tc.Config{}
+	if k.ns != "" { // setns needs CAP_SYS_ADMIN, even into the current namespace (withHandle)
+		cfg.NetNS = int(target)
+	}
+	t, err := tc.Open(cfg)
 	if err != nil {
 		return fmt.Errorf("rtnetlink: %w", err)
 	}

@@ -256,7 +256,7 @@ func journalLine(t *testing.T, v any) string {
 }
 
 // TestRollbackEINVALExitsThree: the kernel refuses the second restore of a rollback whose
-// first succeeded (tcp_rmem's first field must be at least 1). That is a failed change, exit 3
+// first succeeded (ipfrag_high_thresh may not go below ipfrag_low_thresh). That is a failed change, exit 3
 // with what was already restored, never exit 2 "nothing was changed".
 func TestRollbackEINVALExitsThree(t *testing.T) {
 	ns := lab.NewNS(t, "einval")
@@ -264,11 +264,11 @@ func TestRollbackEINVALExitsThree(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rmemKnob, err := live.Parse("sysctl:net.ipv4.tcp_rmem", ns.Name, live.DefaultEnv())
+	ipfrag, err := live.Parse("sysctl:net.ipv4.ipfrag_high_thresh", ns.Name, live.DefaultEnv())
 	if err != nil {
 		t.Fatal(err)
 	}
-	rmem, err := rmemKnob.Read()
+	high, err := ipfrag.Read()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -282,7 +282,7 @@ func TestRollbackEINVALExitsThree(t *testing.T) {
 	}
 	dir := t.TempDir()
 	journal := journalLine(t, map[string]any{"journal": "nettune", "version": 2, "created": at}) +
-		journalLine(t, entry("20260301T120000Z-0a0b0c", "sysctl:net.ipv4.tcp_rmem", "0"+rmem[strings.IndexByte(rmem, ' '):], rmem)) +
+		journalLine(t, entry("20260301T120000Z-0a0b0c", "sysctl:net.ipv4.ipfrag_high_thresh", "1", high)) +
 		journalLine(t, entry("20260301T130000Z-0a0b0c", "sysctl:net.core.somaxconn", "4096", "8192"))
 	if err := os.WriteFile(filepath.Join(dir, "journal.jsonl"), []byte(journal), 0o600); err != nil {
 		t.Fatal(err)
