@@ -21,7 +21,7 @@ func validateRecorded(id, netns, value string) error {
 	if err := validNetns(netns); err != nil {
 		return err
 	}
-	if r, ok := knob.Lookup(kid); ok && r.Scope != model.ScopeNetns && netns != "" {
+	if r, ok := knob.Lookup(kid); ok && r.Scope == model.ScopeGlobal && netns != "" {
 		return fmt.Errorf("%s is host-wide but recorded in netns %q", id, netns)
 	}
 	return knob.Validate(kid, value)
