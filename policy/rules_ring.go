@@ -10,7 +10,7 @@ import (
 )
 
 // ringRules: docs/rules.md row 2 (RX ring / DMA buffers) and row 14's TX ring. Allocation failures
-// and TX queue stops are pressure, not loss (§3.4).
+// and TX queue stops are pressure, not loss (docs/rules.md §3.4).
 func ringRules(e *engine) {
 	for i := range e.d.Links {
 		l := &e.d.Links[i]
