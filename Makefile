@@ -3,7 +3,7 @@ GO      ?= go
 PKGS    ?= ./...
 # Debian packages the project's own targets need; installed only when missing.
 DEPS_GENERATE := clang llvm libbpf-dev bpftool
-DEPS_TEST     := prometheus nftables
+DEPS_TEST     := prometheus nftables containerd runc containernetworking-plugins busybox-static
 
 .PHONY: build test test-short generate check-generate bench lint deps-generate deps-test run kernel-matrix
 
