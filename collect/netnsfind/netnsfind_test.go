@@ -70,6 +70,23 @@ func TestDiscoverPreference(t *testing.T) {
 	}
 }
 
+// TestDiscoverNoHost: with PID 1's link unreadable and PID 2 not kthreadd (a PID
+// namespace), no namespace is called the host.
+func TestDiscoverNoHost(t *testing.T) {
+	root := t.TempDir()
+	nsLink(t, root, "2", "net:[10]")
+	writeFile(t, root+"/2/comm", "sh\n")
+	nsLink(t, root, "self", "net:[10]")
+	writeFile(t, root+"/self/mountinfo", "")
+	s, err := Discover(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Host != (ID{}) || len(s.Namespaces) != 1 || s.Namespaces[0].Host {
+		t.Errorf("host %v, namespaces %+v", s.Host, s.Namespaces)
+	}
+}
+
 func TestDiscoverErrors(t *testing.T) {
 	if _, err := Discover(t.TempDir()); err == nil {
 		t.Error("a root without self/mountinfo gave no error")
