@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nettune/nettune/internal/fsx"
 	"github.com/nettune/nettune/internal/lab"
 	"github.com/nettune/nettune/policy"
 )
@@ -229,11 +230,14 @@ func TestConcurrentApplies(t *testing.T) {
 	}
 
 	// While another run holds the lock, a run with a short timeout fails clearly.
-	release, err := lockDir(o.StateDir, time.Second)
+	d, err := fsx.OpenDir(o.StateDir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer release()
+	defer d.Close()
+	if err := lockDir(d, time.Second); err != nil {
+		t.Fatal(err)
+	}
 	o.LockTimeout = 200 * time.Millisecond
 	start := time.Now()
 	_, err = New(o).Apply([]policy.Action{action(somaxconn, "", "16384")})

@@ -84,7 +84,7 @@ func TestReadOnlyStateDir(t *testing.T) {
 	if err := os.MkdirAll(o.StateDir, 0o700); err != nil {
 		t.Fatal(err)
 	}
-	if err := unix.Mount("tmpfs", o.StateDir, "tmpfs", unix.MS_RDONLY, "size=64k"); err != nil {
+	if err := unix.Mount("tmpfs", o.StateDir, "tmpfs", unix.MS_RDONLY, "size=64k,mode=0700"); err != nil {
 		t.Skipf("cannot mount a read-only tmpfs: %v", err)
 	}
 	t.Cleanup(func() { _ = unix.Unmount(o.StateDir, 0) })

@@ -11,6 +11,7 @@ import (
 
 	"github.com/nettune/nettune/internal/lab"
 	"github.com/nettune/nettune/knob/live"
+	"github.com/nettune/nettune/model"
 	"github.com/nettune/nettune/policy"
 )
 
@@ -49,7 +50,7 @@ func TestRingApplyRollbackRealDriver(t *testing.T) {
 	cur := strconv.Itoa(int(ring.RxPending))
 	next := strconv.Itoa(int(min(ring.RxPending*2, ring.RxMaxPending)))
 	plan := []policy.Action{{Knob: "ethtool-ring:" + nic + ":rx", Current: cur, Proposed: next,
-		Scope: policy.ScopeDevice, Disruptive: true, Why: "rx-ring drops (test)"}}
+		Scope: model.ScopeDevice, Disruptive: true, Why: "rx-ring drops (test)"}}
 	o := Options{StateDir: t.TempDir(), ConfRoot: t.TempDir(), Env: live.Env{Ring: live.EthtoolRing{}}}
 
 	if res, err := New(o).Apply(plan); err != nil || res.Changed() != 0 {

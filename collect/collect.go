@@ -5,6 +5,7 @@ package collect
 import (
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"runtime"
 	"time"
@@ -38,6 +39,10 @@ func (live) NumCPU() int                              { return runtime.NumCPU() 
 func (live) Netlink(proto int) (nldump.Dumper, error) { return nldump.OpenDumper(proto) }
 func (live) Ethtool() (netdev.Ethtool, error)         { return netdev.OpenEthtool() }
 
+// ErrRoot is a /proc or /sys root that is missing or cannot be read: every reader would fail,
+// and a sample without them would read as a host without loss.
+var ErrRoot = errors.New("/proc or /sys root not readable")
+
 // InPathSource gives cumulative in-path counts (bpf.Probes implements it).
 type InPathSource interface {
 	Snapshot() (*model.InPath, error)
@@ -66,6 +71,8 @@ type Collector struct {
 	o      Options
 	thread *netns.Thread
 	reader *netdev.Reader // its sockets stay in the namespace they were opened in
+
+	rootsOK bool // ProcRoot and SysRoot were found readable
 
 	settingsAt time.Time         // when the settings below were read
 	sysctls    map[string]string // host values overlaid with the namespace's
@@ -98,6 +105,14 @@ func New(o Options) *Collector {
 // Sample reads everything once. Errors that make the sample meaningless (unknown netns or
 // interface, no netlink) are returned; a reader that fails alone is noted in Sample.Errors.
 func (c *Collector) Sample() (*model.Sample, error) {
+	if !c.rootsOK {
+		for _, root := range []string{c.o.ProcRoot, c.o.SysRoot} {
+			if err := checkRoot(root); err != nil {
+				return nil, err
+			}
+		}
+		c.rootsOK = true
+	}
 	k := c.o.Kernel
 	s := &model.Sample{Netns: c.o.Netns, NCPU: k.NumCPU()}
 	fresh := c.freshSettings(k.Now())
@@ -194,6 +209,19 @@ func (c *Collector) Sample() (*model.Sample, error) {
 		}
 	}
 	return s, nil
+}
+
+// checkRoot: the root is a directory whose entries can be listed.
+func checkRoot(root string) error {
+	f, err := os.Open(root)
+	if err != nil {
+		return fmt.Errorf("%w: %w", ErrRoot, err)
+	}
+	defer f.Close()
+	if _, err := f.Readdirnames(1); err != nil {
+		return fmt.Errorf("%w: %s: %w", ErrRoot, root, err)
+	}
+	return nil
 }
 
 // readRPS fills each link's RPS settings: read on a fresh sample, else the kept ones.

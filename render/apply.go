@@ -53,11 +53,15 @@ func Rollback(w io.Writer, f Format, res *apply.Result) error {
 	return errFormat("rollback", f)
 }
 
-// steps is one line per step, after the journal id.
+// steps is one line per step, after the journal id and what the run could not take into
+// account.
 func steps(r *apply.Result) string {
 	var b strings.Builder
 	if r.ID != "" {
 		fmt.Fprintf(&b, "journal id %s\n", r.ID)
+	}
+	if r.Degraded != "" {
+		fmt.Fprintf(&b, "degraded: %s\n", r.Degraded)
 	}
 	for _, s := range r.Steps {
 		b.WriteString(step(s))

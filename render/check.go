@@ -8,19 +8,33 @@ import (
 	"github.com/nettune/nettune/bpf"
 )
 
-// Check writes check's answer: which eBPF features the kernel has, and whether nettune runs
-// in full mode (in-path counts per queue and drop reasons) or degraded.
-func Check(w io.Writer, f Format, feat bpf.Features, full bool) error {
+// CheckMode is what check concludes about the mode nettune will run in.
+type CheckMode int
+
+const (
+	CheckFull     CheckMode = iota // in-path counts per queue and drop reasons
+	CheckDegraded                  // a feature full mode needs is missing
+	CheckUnprobed                  // not root: the programs that would find out could not be loaded
+)
+
+// Check writes check's answer: which eBPF features the kernel has, and the mode they make.
+func Check(w io.Writer, f Format, feat bpf.Features, mode CheckMode) error {
 	switch f {
 	case FormatJSON:
 		return writeJSON(w, feat)
 	case FormatTable:
-		return checkTable(w, feat, full)
+		return checkTable(w, feat, mode)
 	}
 	return errFormat("check", f)
 }
 
-func checkTable(w io.Writer, f bpf.Features, full bool) error {
+var checkModes = map[CheckMode]string{
+	CheckFull:     "full: in-path counts per queue and drop reasons",
+	CheckDegraded: "degraded: see the features marked no",
+	CheckUnprobed: "counters only without root; run check as root to see what the kernel supports",
+}
+
+func checkTable(w io.Writer, f bpf.Features, mode CheckMode) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	row := func(name string, ft bpf.Feature, extra string) {
 		state := "yes"
@@ -52,11 +66,7 @@ func checkTable(w io.Writer, f bpf.Features, full bool) error {
 	if err := tw.Flush(); err != nil {
 		return err
 	}
-	mode := "full: in-path counts per queue and drop reasons"
-	if !full {
-		mode = "degraded: see the features marked no"
-	}
 	_, err := fmt.Fprintf(w, "\ntc programs: %s; drop tracing: %s; XDP with auto: %s\nmode: %s\n",
-		f.TCMode, f.DropsMode, f.XDPMode, mode)
+		f.TCMode, f.DropsMode, f.XDPMode, checkModes[mode])
 	return err
 }

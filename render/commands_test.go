@@ -81,6 +81,18 @@ func features(full bool) bpf.Features {
 	return f
 }
 
+// unprobed is what check finds without root: BTF can be read, nothing can be loaded, and
+// the modes that loading would decide are unknown.
+func unprobed() bpf.Features {
+	denied := bpf.Feature{Reason: "load xdp program: load program: operation not permitted"}
+	unknown := "unknown (loading eBPF programs needs root)"
+	return bpf.Features{BTF: bpf.Feature{OK: true}, XDPLink: denied,
+		TCX:         bpf.Feature{Reason: "load SchedCLS program: load program: operation not permitted"},
+		TPBTF:       bpf.Feature{Reason: "load tp_btf/kfree_skb: load program: operation not permitted"},
+		DropReasons: bpf.Feature{OK: true}, DropReasonCount: 130, DropLocations: bpf.Feature{OK: true}, TestRun: denied,
+		TCMode: unknown, DropsMode: unknown, XDPMode: "generic on veth, native elsewhere"}
+}
+
 // commands writes every command's outputs: name → what writes it in a format.
 var commands = map[string]struct {
 	formats []Format
@@ -90,6 +102,12 @@ var commands = map[string]struct {
 	"advise_clean": {[]Format{FormatTable, FormatJSON, FormatPrometheus}, func(w io.Writer, f Format) error { return Advise(w, f, cleanResult()) }},
 	"apply":        {[]Format{FormatTable, FormatJSON}, func(w io.Writer, f Format) error { return Apply(w, f, applySteps(false), lossResult().Report) }},
 	"apply_dryrun": {[]Format{FormatTable, FormatJSON}, func(w io.Writer, f Format) error { return Apply(w, f, applySteps(true), lossResult().Report) }},
+	"apply_dryrun_degraded": {[]Format{FormatTable, FormatJSON}, func(w io.Writer, f Format) error {
+		res := applySteps(true)
+		res.Degraded = "not checked against nettune's journal, which needs root to read (open /var/lib/nettune: permission denied): " +
+			"a knob someone changed since nettune set it may show as a change"
+		return Apply(w, f, res, lossResult().Report)
+	}},
 	"apply_loss_no_knob": {[]Format{FormatTable, FormatJSON}, func(w io.Writer, f Format) error {
 		return Apply(w, f, &apply.Result{DryRun: true, Steps: []apply.Step{}}, lossResult().Report)
 	}},
@@ -110,8 +128,9 @@ var commands = map[string]struct {
 	"drops_quiet": {[]Format{FormatTable, FormatJSON}, func(w io.Writer, f Format) error {
 		return Drops(w, f, pipeline.DropFrame{Time: t0, IntervalSeconds: 1, Drops: []pipeline.DropRow{}}, DropsOptions{Top: 25})
 	}},
-	"check_full":     {[]Format{FormatTable, FormatJSON}, func(w io.Writer, f Format) error { return Check(w, f, features(true), true) }},
-	"check_degraded": {[]Format{FormatTable, FormatJSON}, func(w io.Writer, f Format) error { return Check(w, f, features(false), false) }},
+	"check_full":     {[]Format{FormatTable, FormatJSON}, func(w io.Writer, f Format) error { return Check(w, f, features(true), CheckFull) }},
+	"check_degraded": {[]Format{FormatTable, FormatJSON}, func(w io.Writer, f Format) error { return Check(w, f, features(false), CheckDegraded) }},
+	"check_unprobed": {[]Format{FormatTable, FormatJSON}, func(w io.Writer, f Format) error { return Check(w, f, unprobed(), CheckUnprobed) }},
 }
 
 var extension = map[Format]string{FormatTable: ".txt", FormatJSON: ".json", FormatPrometheus: ".prom"}

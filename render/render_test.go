@@ -6,6 +6,7 @@ import (
 	"flag"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -65,7 +66,7 @@ func lossResult() *pipeline.Result {
 		Plan: []policy.Action{{
 			Knob: "sysctl:net.core.rmem_default", Current: "212992", Proposed: "425984",
 			Command: "sysctl -w net.core.rmem_default=425984", MemoryBytes: 425984 * 2, Risk: "every new socket gets the larger buffer",
-			Scope: policy.ScopeGlobal, Findings: []string{"udp-rcvbuf/web"}, Why: "apps that never call setsockopt(SO_RCVBUF) get rmem_default",
+			Scope: model.ScopeGlobal, Findings: []string{"udp-rcvbuf/web"}, Why: "apps that never call setsockopt(SO_RCVBUF) get rmem_default",
 		}},
 		Funnel: []policy.Funnel{{Interface: "veth1", Netns: "web", Dir: "rx", Queue: intp(0), Stages: []policy.FunnelStage{
 			{Stage: stage.XDP, Point: "xdp", InRate: 2730, OutRate: 2730, Known: true, InKnown: true, OutKnown: true},
@@ -134,5 +135,20 @@ func TestJSONContract(t *testing.T) {
 		if _, ok := doc[k].([]any); !ok {
 			t.Errorf("%s must be an array even when empty, got %v", k, doc[k])
 		}
+	}
+}
+
+// TestVerdictSaysWhatWasNotMeasured: without the core counters a report without findings is
+// no evidence of no loss, and its verdict must not say so.
+func TestVerdictSaysWhatWasNotMeasured(t *testing.T) {
+	res := cleanResult()
+	res.Report.Unmeasured = []string{"per-CPU backlog counters (/proc/net/softnet_stat): backlog and budget drops"}
+	var b bytes.Buffer
+	if err := Table(&b, res); err != nil {
+		t.Fatal(err)
+	}
+	out := b.String()
+	if strings.Contains(out, "no packet loss found") || !strings.Contains(out, "were not: per-CPU backlog") {
+		t.Fatalf("verdict:\n%s", out)
 	}
 }

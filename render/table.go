@@ -21,7 +21,11 @@ func Table(w io.Writer, res *pipeline.Result) error {
 	if r.Netns != "" {
 		where += ", netns " + r.Netns
 	}
-	p.f("nettune advise: %s, %s over %s (%s)\n\n", where, m.Kernel, seconds(r.IntervalSeconds), modeLine(m, r.Attribution))
+	p.f("nettune advise: %s, %s over %s (%s)\n", where, m.Kernel, seconds(r.IntervalSeconds), modeLine(m, r.Attribution))
+	if m.BPFNote != "" {
+		p.f("probes: %s\n", m.BPFNote)
+	}
+	p.f("\n")
 
 	p.verdict(r)
 	if len(r.Findings) > 0 {
@@ -109,6 +113,9 @@ func (p *printer) verdict(r *policy.Report) {
 	case len(other) > 0:
 		p.f("VERDICT: no capacity loss; drops seen are %s (%s%s, %s/s), not something tuning fixes.\n",
 			other[0].Class, other[0].Stage, whereOf(other[0]), rate(other[0].DropRate))
+	case len(r.Unmeasured) > 0:
+		p.f("VERDICT: no loss found in what could be measured, but these were not: %s.\n",
+			strings.Join(r.Unmeasured, "; "))
 	default:
 		p.f("VERDICT: no packet loss found in this interval.\n")
 	}

@@ -10,7 +10,9 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/nettune/nettune/collect"
 	"github.com/nettune/nettune/collect/netdev"
+	"github.com/nettune/nettune/internal/fsx"
 	"github.com/nettune/nettune/internal/netns"
 	"github.com/nettune/nettune/pipeline"
 	"github.com/nettune/nettune/render"
@@ -35,11 +37,7 @@ func newAdvise(c *common) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			// -o was checked when parsed; the configured output is checked here.
-			format, err := render.ParseFormat(cfg.Output, adviseFormats...)
-			if err != nil {
-				return asUsage(err)
-			}
+			format := render.Format(cfg.Output) // -o or the config file's, checked by Config.Validate
 			if f.noBPF {
 				cfg.BPF.Enabled = false
 			}
@@ -51,7 +49,7 @@ func newAdvise(c *common) *cobra.Command {
 				return fmt.Errorf("write report: %w", err)
 			}
 			if f.textfile != "" {
-				err := render.WriteFileAtomic(f.textfile, func(w io.Writer) error { return render.Prometheus(w, res) })
+				err := fsx.WriteFileAtomic(f.textfile, 0o644, func(w io.Writer) error { return render.Prometheus(w, res) })
 				if err != nil {
 					return fmt.Errorf("textfile: %w", err)
 				}
@@ -64,7 +62,7 @@ func newAdvise(c *common) *cobra.Command {
 	}
 	addMeasureFlags(cmd)
 	cmd.Flags().BoolVar(&f.noBPF, "no-bpf", false, "counters only: attach no eBPF probes")
-	addOutput(cmd, adviseFormats)
+	outputFlag(cmd.Flags(), new(render.Format), adviseFormats) // read through the config (flagKeys)
 	cmd.Flags().StringVar(&f.textfile, "textfile", "", "also write the Prometheus text format to this file, atomically (node_exporter textfile collector)")
 	return cmd
 }
@@ -97,7 +95,7 @@ func measure(ctx context.Context, cfg Config, progress io.Writer) (*pipeline.Res
 // classify turns reader errors caused by the user's input into usage errors (exit 2).
 func classify(err error) error {
 	switch {
-	case errors.Is(err, netdev.ErrNoLink), errors.Is(err, netns.ErrNotFound):
+	case errors.Is(err, netdev.ErrNoLink), errors.Is(err, netns.ErrNotFound), errors.Is(err, collect.ErrRoot):
 		return asUsage(err)
 	case errors.Is(err, os.ErrPermission):
 		return usagef("%w (run as root, or drop --netns)", err)

@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"errors"
 	"os"
 	"runtime/debug"
 
@@ -10,7 +9,6 @@ import (
 	"github.com/nettune/nettune/apply"
 	"github.com/nettune/nettune/knob/live"
 	"github.com/nettune/nettune/pipeline"
-	"github.com/nettune/nettune/policy"
 	"github.com/nettune/nettune/render"
 )
 
@@ -21,7 +19,7 @@ type applyFlags struct {
 
 func newApply(c *common) *cobra.Command {
 	var f applyFlags
-	var output *formatFlag
+	var output render.Format
 	cmd := &cobra.Command{
 		Use:   "apply",
 		Short: "Apply the plan advise proposes: journal first, then change, then verify",
@@ -57,7 +55,7 @@ and reverts changes that did not help.`,
 				if err != nil {
 					return applyErr(err)
 				}
-				return render.Auto(c.s.Out, output.f, res)
+				return render.Auto(c.s.Out, output, res)
 			}
 			cfg.BPF.Enabled = false // the plan comes from counters; probes add nothing to it
 			m, err := measure(cmd.Context(), cfg, c.s.Err)
@@ -71,7 +69,7 @@ and reverts changes that did not help.`,
 				res, err = a.Apply(m.Report.Plan)
 			}
 			if res != nil {
-				if werr := render.Apply(c.s.Out, output.f, res, m.Report); werr != nil {
+				if werr := render.Apply(c.s.Out, output, res, m.Report); werr != nil {
 					return werr
 				}
 			}
@@ -83,7 +81,7 @@ and reverts changes that did not help.`,
 	cmd.Flags().BoolVar(&f.auto, "auto", false, "periodic remediation (cron/systemd timer): delta since the previous run")
 	cmd.Flags().Bool("allow-disruptive", false, "allow changes that interrupt traffic (ring sizes)")
 	cmd.Flags().String("state-dir", "/var/lib/nettune", "journal, lock and previous sample")
-	output = addOutput(cmd, otherFormats)
+	outputFlag(cmd.Flags(), &output, otherFormats)
 	return cmd
 }
 
@@ -94,7 +92,7 @@ func newApplier(cfg Config) *apply.Applier {
 		Config:          cfg.Policy,
 		Auto:            cfg.autoConfig(),
 		AllowDisruptive: cfg.Apply.AllowDisruptive,
-		LockTimeout:     cfg.Apply.LockTimeout,
+		LockTimeout:     cfg.lockTimeout(),
 	})
 }
 
@@ -130,19 +128,8 @@ func oneShotGC() (restore func()) {
 	}
 }
 
-// applyErr maps the applier's bad-input errors to exit 2; anything else is internal.
-func applyErr(err error) error {
-	for _, bad := range []error{apply.ErrUnknownJournalID, apply.ErrCorruptJournal, apply.ErrStateDirReadOnly,
-		apply.ErrNotRoot, apply.ErrLocked, policy.ErrConfig} {
-		if errors.Is(err, bad) {
-			return asUsage(err)
-		}
-	}
-	return err
-}
-
 func newRollback(c *common) *cobra.Command {
-	var output *formatFlag
+	var output render.Format
 	cmd := &cobra.Command{
 		Use:   "rollback [APPLY-ID]",
 		Short: "Restore the values nettune found before it changed them (all, or one apply)",
@@ -161,7 +148,7 @@ func newRollback(c *common) *cobra.Command {
 			}
 			res, err := newApplier(cfg).Rollback(id)
 			if res != nil {
-				if werr := render.Rollback(c.s.Out, output.f, res); werr != nil {
+				if werr := render.Rollback(c.s.Out, output, res); werr != nil {
 					return werr
 				}
 			}
@@ -169,12 +156,12 @@ func newRollback(c *common) *cobra.Command {
 		},
 	}
 	cmd.Flags().String("state-dir", "/var/lib/nettune", "journal, lock and previous sample")
-	output = addOutput(cmd, otherFormats)
+	outputFlag(cmd.Flags(), &output, otherFormats)
 	return cmd
 }
 
 func newStatus(c *common) *cobra.Command {
-	var output *formatFlag
+	var output render.Format
 	cmd := &cobra.Command{
 		Use:   "status",
 		Short: "Show what nettune changed, when, why, and any drift since",
@@ -188,10 +175,10 @@ func newStatus(c *common) *cobra.Command {
 			if err != nil {
 				return applyErr(err)
 			}
-			return render.Status(c.s.Out, output.f, st)
+			return render.Status(c.s.Out, output, st)
 		},
 	}
 	cmd.Flags().String("state-dir", "/var/lib/nettune", "journal, lock and previous sample")
-	output = addOutput(cmd, otherFormats)
+	outputFlag(cmd.Flags(), &output, otherFormats)
 	return cmd
 }

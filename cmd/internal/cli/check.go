@@ -2,6 +2,7 @@ package cli
 
 import (
 	"errors"
+	"os"
 
 	"github.com/spf13/cobra"
 
@@ -9,11 +10,14 @@ import (
 	"github.com/nettune/nettune/render"
 )
 
+// notProbed replaces the modes check reports when it could not load programs to find out.
+const notProbed = "unknown (loading eBPF programs needs root)"
+
 // errDegraded makes check exit 1: nettune would run with less than full mode.
 var errDegraded = errors.New("full mode is not possible on this kernel")
 
 func newCheck(c *common) *cobra.Command {
-	var output *formatFlag
+	var output render.Format
 	cmd := &cobra.Command{
 		Use:   "check",
 		Short: "Show which eBPF features this kernel has and which mode nettune will use",
@@ -24,17 +28,25 @@ nettune will run degraded (counters only, or drops by location without reasons).
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			f := bpf.CheckFeatures()
-			full := fullMode(f)
-			if err := render.Check(c.s.Out, output.f, f, full); err != nil {
+			mode := render.CheckFull
+			switch {
+			case os.Geteuid() != 0:
+				// Loading failed for want of root, not support: what Attach would use is unknown.
+				f.TCMode, f.DropsMode = notProbed, notProbed
+				mode = render.CheckUnprobed
+			case !fullMode(f):
+				mode = render.CheckDegraded
+			}
+			if err := render.Check(c.s.Out, output, f, mode); err != nil {
 				return err
 			}
-			if !full {
+			if mode != render.CheckFull {
 				return errDegraded
 			}
 			return nil
 		},
 	}
-	output = addOutput(cmd, otherFormats)
+	outputFlag(cmd.Flags(), &output, otherFormats)
 	return cmd
 }
 

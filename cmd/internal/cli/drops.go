@@ -24,7 +24,6 @@ type dropsFlags struct {
 
 func newDrops(c *common) *cobra.Command {
 	var f dropsFlags
-	var output *formatFlag
 	cmd := &cobra.Command{
 		Use:   "drops",
 		Short: "Live view of packet drops by reason, kernel location, interface and netns",
@@ -38,7 +37,6 @@ interface and in which network namespace, with rates. Ctrl-C detaches everything
 			if err != nil {
 				return err
 			}
-			f.output = output.f
 			if f.every < 100*time.Millisecond {
 				return usagef("every: %s is shorter than 100ms", f.every)
 			}
@@ -55,9 +53,9 @@ interface and in which network namespace, with rates. Ctrl-C detaches everything
 	}
 	cmd.Flags().String("netns", "", "namespace whose interface names to show (drops from every namespace are counted)")
 	cmd.Flags().DurationVar(&f.every, "every", time.Second, "refresh interval")
-	cmd.Flags().IntVar(&f.count, "count", 0, "stop after this many intervals (0 = until Ctrl-C)")
-	cmd.Flags().IntVar(&f.top, "top", 25, "rows per interval in the table")
-	output = addOutput(cmd, otherFormats)
+	countFlag(cmd.Flags(), &f.count, "count", 0, 0, "stop after this many intervals (0 = until Ctrl-C)")
+	countFlag(cmd.Flags(), &f.top, "top", 25, 1, "rows per interval in the table")
+	outputFlag(cmd.Flags(), &f.output, otherFormats)
 	return cmd
 }
 

@@ -7,6 +7,7 @@ import (
 	"log"
 	"net"
 	"net/http"
+	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -53,6 +54,9 @@ SIGTERM or SIGINT detaches the probes and stops the server.`,
 			}
 			if f.noBPF {
 				cfg.BPF.Enabled = false
+			}
+			if f.remediate && os.Geteuid() != 0 {
+				return usagef("serve --remediate changes kernel settings and needs root (without --remediate it only serves metrics)")
 			}
 			return serve(cmd.Context(), cfg, f, c.s.Err)
 		},
