@@ -97,7 +97,9 @@ func (c *statsConn) driverInfo(intf string) (ethtool.DrvInfo, error) {
 
 // decode returns the driver name, interned, and the statistics count of a driver info answer.
 func (d *drvinfo) decode(drivers interner) ethtool.DrvInfo {
-	return ethtool.DrvInfo{Driver: drivers.cString(d.driver[:]), NStats: d.nStats}
+	// The kernel NUL-terminates the 32-byte field (strscpy); an answer without the NUL is
+	// cut to 31 bytes, as the kernel's own copy would be.
+	return ethtool.DrvInfo{Driver: drivers.cString(d.driver[:len(d.driver)-1]), NStats: d.nStats}
 }
 
 // channels reads ethtool -l of intf.
