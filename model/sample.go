@@ -29,6 +29,11 @@ type Sample struct {
 	// samples taken before the field existed, or when the reader failed.
 	UDPSockets []UDPSocket `json:"udp_sockets,omitempty"`
 
+	// Firewall is the namespace's nftables ruleset with its rule counters (collect reads it
+	// through netlink); nil in samples taken before the field existed or when nf_tables is
+	// not in the kernel.
+	Firewall *Firewall `json:"firewall,omitempty"`
+
 	// Conntrack is /proc/net/stat/nf_conntrack of the namespace: each counter ("drop",
 	// "early_drop", "insert_failed", ...) summed over the per-CPU rows, names as the running
 	// kernel prints them. Counters only: the entry count is the nf_conntrack_count sysctl. Nil
@@ -103,8 +108,11 @@ const (
 
 // Counter is one driver ethtool counter mapped to a stage. Queue is -1 for device-wide counters.
 type Counter struct {
-	Name   string      `json:"name"` // the driver's own name, e.g. "rx_queue_3_drops"
-	Stage  stage.Stage `json:"stage"`
+	Name  string      `json:"name"` // the driver's own name, e.g. "rx_queue_3_drops"
+	Stage stage.Stage `json:"stage"`
+	// Class is why the counted packets were lost when it is not capacity: a NIC's steering
+	// miss or a cloud allowance is a configured decision (docs/drivers.md §2.1). "" = capacity.
+	Class  stage.Class `json:"class,omitempty"`
 	Kind   Kind        `json:"kind"`
 	Dir    Dir         `json:"dir"`
 	Queue  int         `json:"queue"`
