@@ -12,6 +12,7 @@ import (
 
 	"github.com/nettune/nettune/collect/kstat"
 	"github.com/nettune/nettune/collect/netdev"
+	"github.com/nettune/nettune/collect/nft"
 	"github.com/nettune/nettune/internal/netns"
 	"github.com/nettune/nettune/internal/nldump"
 	"github.com/nettune/nettune/model"
@@ -156,6 +157,11 @@ func (c *Collector) Sample() (*model.Sample, error) {
 		}
 		if s.Conntrack, err = kstat.ReadConntrack(c.o.ProcRoot); err != nil {
 			s.Errors = append(s.Errors, fmt.Sprintf("conntrack: %v", err))
+		}
+		// The namespace's firewall: which rule dropped, and its counters (a ruleset that may
+		// not be read says why in Firewall.Unreadable).
+		if s.Firewall, err = nft.Read(k.Netlink); err != nil {
+			s.Errors = append(s.Errors, err.Error())
 		}
 		// Per-socket drops go with Udp.RcvbufErrors; on a sock_diag failure the sockets are
 		// still kept (from /proc/net/udp), without their receive buffers.
