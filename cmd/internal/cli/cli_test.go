@@ -15,8 +15,10 @@ import (
 	"github.com/nettune/nettune/internal/lab"
 )
 
-// TestMain lets a test re-run this binary as the nettune command (for runs as another user).
+// TestMain lets a test re-run this binary as the nettune command (for runs as another user),
+// and holds every report a test makes to the invariants of a verdict (policy.Check).
 func TestMain(m *testing.M) {
+	checkInvariants = true
 	if os.Getenv("CLITEST_RUN_AS_NETTUNE") == "1" {
 		err := Run(os.Args[1:], Streams{In: os.Stdin, Out: os.Stdout, Err: os.Stderr})
 		os.Exit(ExitCode(err, os.Stderr))
