@@ -239,15 +239,24 @@ func (rc *reconciler) joinReasons(reasons []obs) {
 		if r.stage == stage.Netfilter {
 			r = rc.placeByRuleset(r)
 		}
-		if p := rc.pops[rc.in.id(r.place)]; p != nil && p.source >= sourceCounter {
-			// The ruleset placed them where counted rules dropped too: more drops of that
-			// place, which its counters did not see.
+		r.evidence = []Evidence{rc.in.ev("kfree_skb "+rows[0].Reason, left, r.base, left)}
+		if p := rc.pops[rc.in.id(r.place)]; p != nil {
+			// Drops no counter of this place saw, at a place that has a finding already
+			// (counted rules of the hook the ruleset placed them at, or reasons of another
+			// class): more drops of that population.
+			if p.source >= sourceCounter {
+				rc.confirm(p, left, rows)
+			} else {
+				if left > p.drops {
+					p.take(r)
+				}
+				p.reasons = append(p.reasons, rows...)
+				p.evidence = append(p.evidence, r.evidence...)
+			}
 			p.drops += left
-			rc.confirm(p, left, rows)
 			p.checked = appendAll(p.checked, checked(rc.in, r.place)...)
 			continue
 		}
-		r.evidence = []Evidence{rc.in.ev("kfree_skb "+rows[0].Reason, left, r.base, left)}
 		p := rc.merge(r)
 		p.checked = appendAll(p.checked, checked(rc.in, r.place)...)
 		if len(cands) > 0 {

@@ -213,3 +213,15 @@ func TestCheck(t *testing.T) {
 		}
 	}
 }
+
+// Drop reasons of two classes at one place no counter shows are one population: their
+// drops add up.
+func TestReasonsOfOnePlaceAddUp(t *testing.T) {
+	d := newDelta().link("eth0", stats(func(s *model.LinkStats) { s.TxPackets = 7000 })).inPath(&model.InPath{Drops: []model.DropCount{
+		{Reason: "QDISC_DROP", Link: "eth0", Location: "__dev_queue_xmit+0x1", Count: 2000},
+		{Reason: "QDISC_CONGESTED", Link: "eth0", Location: "codel_qdisc_dequeue+0x1", Count: 1000}}}).build()
+	r := analyze(t, d, DefaultConfig())
+	if len(r.Findings) != 1 || r.Findings[0].DropRate != 300 || r.Findings[0].Class != stage.ClassCapacity || len(r.Findings[0].Reasons) != 2 {
+		t.Fatalf("findings %+v", r.Findings)
+	}
+}
