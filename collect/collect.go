@@ -72,6 +72,7 @@ type Collector struct {
 	o      Options
 	thread *netns.Thread
 	reader *netdev.Reader // its sockets stay in the namespace they were opened in
+	nft    *nft.Reader    // the same
 
 	rootsOK bool // ProcRoot and SysRoot were found readable
 
@@ -160,7 +161,10 @@ func (c *Collector) Sample() (*model.Sample, error) {
 		}
 		// The namespace's firewall: which rule dropped, and its counters (a ruleset that may
 		// not be read says why in Firewall.Unreadable).
-		if s.Firewall, err = nft.Read(k.Netlink); err != nil {
+		if c.nft == nil {
+			c.nft = nft.NewReader(k.Netlink)
+		}
+		if s.Firewall, err = c.nft.Read(); err != nil {
 			s.Errors = append(s.Errors, err.Error())
 		}
 		// Per-socket drops go with Udp.RcvbufErrors; on a sock_diag failure the sockets are
@@ -290,6 +294,10 @@ func (c *Collector) Close() {
 	if c.reader != nil {
 		c.reader.Close()
 		c.reader = nil
+	}
+	if c.nft != nil {
+		c.nft.Close()
+		c.nft = nil
 	}
 	if c.thread != nil {
 		c.thread.Close()

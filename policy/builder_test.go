@@ -170,7 +170,10 @@ func analyzeWith(t testing.TB, d *model.Delta, s Settings, cfg Config) *Report {
 		t.Errorf("invariants: %v", err)
 	}
 	for _, f := range r.Funnel {
-		for _, s := range f.Stages {
+		for i, s := range f.Stages {
+			if i > 0 && pathOrder[f.Stages[i-1].Stage] > pathOrder[s.Stage] {
+				t.Errorf("funnel %s/%s: %s before %s, against the path", f.Interface, f.Dir, f.Stages[i-1].Stage, s.Stage)
+			}
 			if !s.Stage.Valid() {
 				t.Errorf("funnel %s/%s: invalid stage %q", f.Interface, f.Dir, s.Stage)
 			}

@@ -84,7 +84,16 @@ func (in *input) appendFunnel(out []Funnel, f Funnel, rows []row) []Funnel {
 	if len(rows) == 0 {
 		return out
 	}
-	slices.SortStableFunc(rows, func(a, b row) int { return pathOrder[a.st] - pathOrder[b.st] })
+	// Rows follow the path (stage.RxStages, TxStages); the builders append them in that
+	// order already, so this is a check that costs one lookup per row, and sorts only if not.
+	sorted, prev := true, -1
+	for i := 0; i < len(rows) && sorted; i++ {
+		pos := pathOrder[rows[i].st]
+		sorted, prev = prev <= pos, pos
+	}
+	if !sorted {
+		slices.SortStableFunc(rows, func(a, b row) int { return pathOrder[a.st] - pathOrder[b.st] })
+	}
 	f.Stages = make([]FunnelStage, len(rows))
 	for i, r := range rows {
 		f.Stages[i] = in.stageRow(r)

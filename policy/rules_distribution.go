@@ -34,13 +34,13 @@ func distributionRule(in *input) output {
 	busy, skewed, note := in.skew(cpus, load, loadName)
 	for i := range in.d.Links {
 		l := &in.d.Links[i]
-		o := offer{iface: l.Name, stages: []stage.Stage{stage.NICFifo, stage.RxRing}}
 		viaBacklog := squeezedOrDropped && in.backlogHere(l)
-		if viaBacklog {
-			o.hostStages = []stage.Stage{stage.Backlog, stage.SoftirqBudget}
-		}
 		if !viaBacklog && !rxLoss(l) {
-			continue // no finding of this link for the offer to answer
+			continue // no finding of this link for an offer to answer (most links: keep it cheap)
+		}
+		o := offer{iface: l.Name, stages: rxLossStages}
+		if viaBacklog {
+			o.hostStages = hostLossStages
 		}
 		if skewed {
 			o.evidence = append(o.evidence, Evidence{Counter: loadName, Delta: load[busy], Rate: in.rate(load[busy]), Note: note})
@@ -59,15 +59,26 @@ func distributionRule(in *input) output {
 	return out
 }
 
+// The findings an offer answers: a link's ring and FIFO loss, and the host-wide backlog and
+// budget loss its traffic went through.
+var (
+	rxLossStages   = []stage.Stage{stage.NICFifo, stage.RxRing}
+	hostLossStages = []stage.Stage{stage.Backlog, stage.SoftirqBudget}
+)
+
 // rxLoss: l's driver or device counted receive loss at the ring or the FIFO.
 func rxLoss(l *model.Link) bool {
 	s := l.Stats
 	if s.RxMissedErrors+s.RxFifoErrors+s.RxOverErrors > 0 {
 		return true
 	}
-	ring, _ := stageDrops(l, stage.RxRing)
-	fifo, _ := stageDrops(l, stage.NICFifo)
-	return ring+fifo > 0
+	for i := range l.Counters {
+		c := &l.Counters[i]
+		if c.Value != 0 && c.Kind == model.KindDrops && capacityCounter(c) && (c.Stage == stage.RxRing || c.Stage == stage.NICFifo) {
+			return true
+		}
+	}
+	return false
 }
 
 // backlogHere: backlog drops concern l when its rx_dropped moved (a backlog drop also counts

@@ -17,7 +17,9 @@ func nicRule(in *input) output {
 	for i := range in.d.Links {
 		l := &in.d.Links[i]
 		out.add(nicPhy(in, l), nicFifo(in, l), nicTx(in, l))
-		out.add(nicPolicy(in, l, stage.NICFifo, model.Rx), nicPolicy(in, l, stage.NICTx, model.Tx))
+		if hasPolicyDrops(l) {
+			out.add(nicPolicy(in, l, stage.NICFifo, model.Rx), nicPolicy(in, l, stage.NICTx, model.Tx))
+		}
 		out.obs = append(out.obs, otherDeviceStages(in, l)...)
 	}
 	return out
@@ -111,6 +113,18 @@ func nicTx(in *input, l *model.Link) *obs {
 	return o
 }
 
+// hasPolicyDrops: some driver counter of l counted drops of class policy (most links have
+// none: one pass decides).
+func hasPolicyDrops(l *model.Link) bool {
+	for i := range l.Counters {
+		c := &l.Counters[i]
+		if c.Value != 0 && c.Kind == model.KindDrops && classOf(c) == stage.ClassPolicy {
+			return true
+		}
+	}
+	return false
+}
+
 // nicPolicy: drops the device made on purpose at st (a flow-steering miss, an embedded
 // switch's discard, a cloud allowance exceeded): their own population, class policy.
 func nicPolicy(in *input, l *model.Link, st stage.Stage, dir model.Dir) *obs {
@@ -143,6 +157,9 @@ func otherDeviceStages(in *input, l *model.Link) []obs {
 	var out []obs
 	var seen map[stage.Stage]bool
 	for i := range l.Counters {
+		if l.Counters[i].Value == 0 {
+			continue // nothing to report at its stage (quiet links: every counter)
+		}
 		st := l.Counters[i].Stage
 		if handledStage(st) || seen[st] || !st.Valid() {
 			continue

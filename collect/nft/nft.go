@@ -19,29 +19,49 @@ import (
 	"github.com/nettune/nettune/model/stage"
 )
 
-// Read reads the ruleset of the calling thread's network namespace. It returns nil when the
-// kernel has no nf_tables, and a Firewall that says why when the ruleset may not be read
-// (nftables answers only to CAP_NET_ADMIN); other failures are errors.
-func Read(open nldump.Opener) (*model.Firewall, error) {
-	d, err := open(unix.NETLINK_NETFILTER)
-	if err != nil {
-		if errors.Is(err, unix.EPROTONOSUPPORT) || errors.Is(err, unix.EAFNOSUPPORT) {
-			return nil, nil // no nfnetlink at all
+// Reader reads the ruleset of one namespace again and again over one netlink socket, opened
+// on first use in the calling thread's namespace and kept until Close.
+type Reader struct {
+	open   nldump.Opener
+	t      *transport
+	c      *nftables.Conn
+	absent bool // the kernel has no nfnetlink: nothing to read, ever
+}
+
+// NewReader returns a reader that opens its socket with open.
+func NewReader(open nldump.Opener) *Reader { return &Reader{open: open} }
+
+// Read reads the ruleset once (ReadOnce). It returns nil when the kernel has no nf_tables, and
+// a Firewall that says why when the ruleset may not be read (nftables answers only to
+// CAP_NET_ADMIN); other failures are errors.
+func (r *Reader) Read() (*model.Firewall, error) {
+	if r.absent {
+		return nil, nil
+	}
+	if r.t == nil {
+		d, err := r.open(unix.NETLINK_NETFILTER)
+		if err != nil {
+			if errors.Is(err, unix.EPROTONOSUPPORT) || errors.Is(err, unix.EAFNOSUPPORT) {
+				r.absent = true
+				return nil, nil // no nfnetlink at all
+			}
+			return nil, fmt.Errorf("nftables: %w", err)
 		}
-		return nil, fmt.Errorf("nftables: %w", err)
+		t := &transport{d: d}
+		c, err := nftables.New(nftables.WithTestDial(t.exchange))
+		if err != nil {
+			d.Close()
+			return nil, fmt.Errorf("nftables: %w", err)
+		}
+		r.t, r.c = t, c
 	}
-	defer d.Close()
-	t := &transport{d: d}
-	c, err := nftables.New(nftables.WithTestDial(t.exchange))
-	if err != nil {
-		return nil, fmt.Errorf("nftables: %w", err)
-	}
-	fw, err := read(c)
+	r.t.err = nil
+	fw, err := read(r.c)
 	if err == nil {
 		return fw, nil
 	}
 	// The library formats the errors it passes on with %v: the errno is in t.err.
-	switch cause := t.cause(err); {
+	switch cause := r.t.cause(err); {
 	case errors.Is(cause, unix.EPERM), errors.Is(cause, unix.EACCES):
 		return &model.Firewall{Unreadable: "reading the nftables ruleset needs CAP_NET_ADMIN (root)"}, nil
 	case errors.Is(cause, unix.EOPNOTSUPP), errors.Is(cause, unix.ENOENT), errors.Is(cause, unix.EPROTONOSUPPORT):
@@ -49,6 +69,21 @@ func Read(open nldump.Opener) (*model.Firewall, error) {
 	default:
 		return &model.Firewall{Unreadable: cause.Error()}, fmt.Errorf("nftables: %w", cause)
 	}
+}
+
+// Close closes the socket.
+func (r *Reader) Close() {
+	if r.t != nil {
+		r.t.d.Close()
+		r.t, r.c = nil, nil
+	}
+}
+
+// ReadOnce reads the ruleset of the calling thread's namespace over a socket of its own.
+func ReadOnce(open nldump.Opener) (*model.Firewall, error) {
+	r := NewReader(open)
+	defer r.Close()
+	return r.Read()
 }
 
 // errMalformed is an answer the library could not decode.

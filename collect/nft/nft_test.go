@@ -39,7 +39,7 @@ func TestRecordedRulesets(t *testing.T) {
 	}
 	for _, name := range rulesets {
 		t.Run(name, func(t *testing.T) {
-			fw, err := Read(load(t, name).opener)
+			fw, err := ReadOnce(load(t, name).opener)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -86,7 +86,7 @@ func FuzzRead(f *testing.F) {
 		}
 		d.Answers = slices.Clone(d.Answers)
 		d.Answers[int(answerIndex)%len(d.Answers)] = answer
-		fw, err := Read(r.opener)
+		fw, err := ReadOnce(r.opener)
 		if err == nil && fw == nil {
 			t.Fatal("no ruleset and no error")
 		}
@@ -111,7 +111,7 @@ func TestReadFailures(t *testing.T) {
 		{"no nfnetlink", func(int) (nldump.Dumper, error) { return nil, unix.EPROTONOSUPPORT }, "", false},
 		{"another failure", func(int) (nldump.Dumper, error) { return failing{unix.ENOBUFS}, nil }, "no buffer space available", true},
 	} {
-		fw, err := Read(tc.open)
+		fw, err := ReadOnce(tc.open)
 		if (err != nil) != tc.err {
 			t.Errorf("%s: err %v", tc.name, err)
 		}

@@ -94,7 +94,7 @@ func recordRulesets(t *testing.T) {
 				}
 			}
 			var kept recording
-			if _, err := Read(func(proto int) (nldump.Dumper, error) {
+			if _, err := ReadOnce(func(proto int) (nldump.Dumper, error) {
 				d, err := nldump.OpenDumper(proto)
 				return recorder{d: d, kept: &kept}, err
 			}); err != nil {
