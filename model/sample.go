@@ -108,16 +108,17 @@ const (
 
 // Counter is one driver ethtool counter mapped to a stage. Queue is -1 for device-wide counters.
 type Counter struct {
-	Name  string      `json:"name"` // the driver's own name, e.g. "rx_queue_3_drops"
-	Stage stage.Stage `json:"stage"`
-	// Class is why the counted packets were lost when it is not capacity: a NIC's steering
-	// miss or a cloud allowance is a configured decision (docs/drivers.md §2.1). "" = capacity.
-	Class  stage.Class `json:"class,omitempty"`
+	Name   string      `json:"name"` // the driver's own name, e.g. "rx_queue_3_drops"
+	Stage  stage.Stage `json:"stage"`
 	Kind   Kind        `json:"kind"`
 	Dir    Dir         `json:"dir"`
 	Queue  int         `json:"queue"`
 	Value  uint64      `json:"value"`
 	Wrap32 bool        `json:"wrap32,omitempty"` // hardware counter that wraps at 2^32
+	// Policy: the counted drops were a configured decision, not a lack of capacity (a NIC's
+	// steering miss, a cloud allowance: docs/drivers.md §2.1). A bool, not a class: it fits
+	// in Wrap32's padding, and a sample holds tens of thousands of counters.
+	Policy bool `json:"policy,omitempty"`
 }
 
 // Ring is ethtool -g: current and maximum ring sizes.

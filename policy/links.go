@@ -13,9 +13,7 @@ const allQueues = -2
 
 // capacityCounter: a driver counter whose drops are capacity loss (not a steering miss or a
 // cloud allowance, docs/drivers.md §2.1).
-func capacityCounter(c *model.Counter) bool {
-	return c.Class == "" || c.Class == stage.ClassCapacity
-}
+func capacityCounter(c *model.Counter) bool { return !c.Policy }
 
 // counterSum adds the normalized driver counters of one stage and kind (queue -1 = device-wide
 // counters only; allQueues = all); drops of a class other than capacity are not counted.
@@ -60,10 +58,10 @@ func driverDrops(l *model.Link, st stage.Stage, class stage.Class) (total uint64
 }
 
 func classOf(c *model.Counter) stage.Class {
-	if c.Class == "" {
-		return stage.ClassCapacity
+	if c.Policy {
+		return stage.ClassPolicy
 	}
-	return c.Class
+	return stage.ClassCapacity
 }
 
 // queuePackets is per-queue throughput from driver packet counters, when the driver has them

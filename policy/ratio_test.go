@@ -191,6 +191,6 @@ func byID(r *Report, id string) *Finding {
 
 func policyCounter(name string, st stage.Stage, dir model.Dir, v uint64) linkOpt {
 	return func(l *model.Link) {
-		l.Counters = append(l.Counters, model.Counter{Name: name, Stage: st, Class: stage.ClassPolicy, Kind: model.KindDrops, Dir: dir, Queue: -1, Value: v})
+		l.Counters = append(l.Counters, model.Counter{Name: name, Stage: st, Policy: true, Kind: model.KindDrops, Dir: dir, Queue: -1, Value: v})
 	}
 }

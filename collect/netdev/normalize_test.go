@@ -223,11 +223,7 @@ func TestNormalizeFixtures(t *testing.T) {
 					t.Errorf("%s: not normalized", w.name)
 					continue
 				}
-				class := stage.Class("")
-				if policyCounters[w.name] {
-					class = stage.ClassPolicy
-				}
-				if c.Stage != w.stage || c.Class != class || c.Kind != w.kind || c.Dir != w.dir || c.Queue != w.queue ||
+				if c.Stage != w.stage || c.Policy != policyCounters[w.name] || c.Kind != w.kind || c.Dir != w.dir || c.Queue != w.queue ||
 					c.Wrap32 != w.wrap32 || c.Value != stats[w.name] {
 					t.Errorf("%s = %+v, want %+v (value %d)", w.name, c, w, stats[w.name])
 				}
