@@ -35,7 +35,7 @@ func distributionRule(in *input) output {
 	for i := range in.d.Links {
 		l := &in.d.Links[i]
 		viaBacklog := squeezedOrDropped && in.backlogHere(l)
-		if !viaBacklog && !rxLoss(l) {
+		if !viaBacklog && !rxLoss(l, in.counters(i)) {
 			continue // no finding of this link for an offer to answer (most links: keep it cheap)
 		}
 		o := offer{iface: l.Name, stages: rxLossStages}
@@ -66,14 +66,14 @@ var (
 	hostLossStages = []stage.Stage{stage.Backlog, stage.SoftirqBudget}
 )
 
-// rxLoss: l's driver or device counted receive loss at the ring or the FIFO.
-func rxLoss(l *model.Link) bool {
+// rxLoss: l's device or its driver counters c counted receive loss at the ring or the FIFO.
+func rxLoss(l, cs *model.Link) bool {
 	s := l.Stats
 	if s.RxMissedErrors+s.RxFifoErrors+s.RxOverErrors > 0 {
 		return true
 	}
-	for i := range l.Counters {
-		c := &l.Counters[i]
+	for i := range cs.Counters {
+		c := &cs.Counters[i]
 		if c.Value != 0 && c.Kind == model.KindDrops && capacityCounter(c) && (c.Stage == stage.RxRing || c.Stage == stage.NICFifo) {
 			return true
 		}

@@ -237,7 +237,7 @@ func xdpRule(in *input) output {
 	var out output
 	for i := range in.d.Links {
 		l := &in.d.Links[i]
-		drops, perQ := stageDrops(l, stage.XDP)
+		drops, perQ := stageDrops(in.counters(i), stage.XDP)
 		if drops == 0 {
 			continue
 		}

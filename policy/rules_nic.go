@@ -15,8 +15,11 @@ import (
 func nicRule(in *input) output {
 	var out output
 	for i := range in.d.Links {
-		l := &in.d.Links[i]
-		out.add(nicPhy(in, l), nicFifo(in, l), nicTx(in, l))
+		l, c := &in.d.Links[i], in.counters(i)
+		out.add(nicPhy(in, l, c), nicFifo(in, l, c), nicTx(in, l, c))
+		if c == noCounters {
+			continue
+		}
 		if hasPolicyDrops(l) {
 			out.add(nicPolicy(in, l, stage.NICFifo, model.Rx), nicPolicy(in, l, stage.NICTx, model.Tx))
 		}
@@ -34,10 +37,12 @@ func (o *output) add(xs ...*obs) {
 	}
 }
 
-func nicPhy(in *input, l *model.Link) *obs {
+// nicPhy and the other device rules read l's stats and its driver counters c (c is l, or
+// noCounters when none of them moved).
+func nicPhy(in *input, l, c *model.Link) *obs {
 	s := l.Stats
 	rt := s.RxCrcErrors + s.RxFrameErrors + s.RxLengthErrors
-	drv, _ := stageDrops(l, stage.NICPhy)
+	drv, _ := stageDrops(c, stage.NICPhy)
 	drops := max(rt, drv)
 	if drops == 0 {
 		return nil
@@ -56,7 +61,7 @@ func nicPhy(in *input, l *model.Link) *obs {
 	return o
 }
 
-func nicFifo(in *input, l *model.Link) *obs {
+func nicFifo(in *input, l, c *model.Link) *obs {
 	s := l.Stats
 	// rx_fifo/rx_over "may not correspond one-to-one with dropped packets" [if_link]: count
 	// them only when the device does not report rx_missed_errors.
@@ -64,7 +69,7 @@ func nicFifo(in *input, l *model.Link) *obs {
 	if rt == 0 {
 		rt = s.RxFifoErrors + s.RxOverErrors
 	}
-	drv, perQ := stageDrops(l, stage.NICFifo)
+	drv, perQ := stageDrops(c, stage.NICFifo)
 	drops := max(rt, drv)
 	if drops == 0 {
 		return nil
@@ -85,13 +90,13 @@ func nicFifo(in *input, l *model.Link) *obs {
 	return o
 }
 
-func nicTx(in *input, l *model.Link) *obs {
+func nicTx(in *input, l, c *model.Link) *obs {
 	s := l.Stats
 	rt := s.TxFifoErrors + s.TxCarrierErrors + s.TxAbortedErrors
 	if !virtual(l) {
 		rt += s.TxDropped
 	}
-	drv, _ := stageDrops(l, stage.NICTx)
+	drv, _ := stageDrops(c, stage.NICTx)
 	drops := max(rt, drv)
 	if drops == 0 {
 		return nil

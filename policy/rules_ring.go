@@ -13,7 +13,11 @@ func ringRule(in *input) output {
 	var out output
 	for i := range in.d.Links {
 		l := &in.d.Links[i]
-		out.add(rxRingDrops(in, l), rxAllocFailures(in, l), txRingDrops(in, l), txRingFull(in, l))
+		c := in.counters(i)
+		if c != noCounters {
+			out.add(rxRingDrops(in, l), rxAllocFailures(in, l), txRingDrops(in, l))
+		}
+		out.add(txRingFull(in, l, c)) // qdisc requeues count too
 	}
 	return out
 }
@@ -61,9 +65,9 @@ func txRingDrops(in *input, l *model.Link) *obs {
 	return o
 }
 
-// txRingFull: queue stops and qdisc requeues are pressure.
-func txRingFull(in *input, l *model.Link) *obs {
-	stops := counterSum(l, stage.TxRing, model.KindEvents, allQueues)
+// txRingFull: queue stops (driver counters c) and qdisc requeues are pressure.
+func txRingFull(in *input, l, c *model.Link) *obs {
+	stops := counterSum(c, stage.TxRing, model.KindEvents, allQueues)
 	var requeues uint64
 	for _, qd := range l.Qdiscs {
 		requeues += qd.Requeues
@@ -73,7 +77,7 @@ func txRingFull(in *input, l *model.Link) *obs {
 	}
 	p := place{stage: stage.TxRing, iface: l.Name}
 	b := in.stageBase(p)
-	pev := in.counterEvidence(l, stage.TxRing, model.KindEvents, stage.ClassCapacity, b, stops+requeues)
+	pev := in.counterEvidence(c, stage.TxRing, model.KindEvents, stage.ClassCapacity, b, stops+requeues)
 	if requeues > 0 {
 		pev = append(pev, in.ev(l.Name+" qdisc requeues", requeues, b, stops+requeues))
 	}
