@@ -70,6 +70,13 @@ func ratioCases() map[string]ratioCase {
 		"conntrack insert": {"netfilter/host/conntrack-insert", func(r, d uint64) *model.Delta {
 			return newDelta().snmp(map[string]uint64{"Ip.InReceives": r}).conntrack(10, 262144, map[string]uint64{"insert_failed": d}).build()
 		}},
+		"conntrack invalid": {"netfilter/host/conntrack-invalid", func(r, d uint64) *model.Delta {
+			return newDelta().snmp(map[string]uint64{"Ip.InReceives": r}).conntrack(10, 262144, map[string]uint64{"invalid": d}).build()
+		}},
+		"firewall reason, no ruleset read": {"netfilter/host", func(r, d uint64) *model.Delta {
+			return newDelta().snmp(map[string]uint64{"Ip.InReceives": r}).
+				inPath(&model.InPath{Drops: []model.DropCount{{Reason: "NETFILTER_DROP", Location: "nf_hook_slow+0x9a", Count: d}}}).build()
+		}},
 		"firewall input rule": {"netfilter/host/input", func(r, d uint64) *model.Delta {
 			return newDelta().snmp(map[string]uint64{"Ip.InReceives": r}).firewall(fwRule("ip", "input", stage.HookInput, d)).build()
 		}},
