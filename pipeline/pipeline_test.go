@@ -44,7 +44,7 @@ func hostRoot(t *testing.T) string {
 }
 
 func open(t *testing.T) *pipeline.Run {
-	r := pipeline.Open(pipeline.Options{ProcRoot: hostRoot(t), Policy: policy.DefaultConfig()})
+	r := pipeline.Open(pipeline.Options{ProcRoot: hostRoot(t), Policy: policy.DefaultConfig(), Check: true})
 	t.Cleanup(r.Close)
 	return r
 }
@@ -143,7 +143,7 @@ func TestProbesNeedRoot(t *testing.T) {
 	if os.Geteuid() == 0 {
 		t.Skip("runs as root: the probes would attach")
 	}
-	r := pipeline.Open(pipeline.Options{ProcRoot: hostRoot(t), Probes: true, Policy: policy.DefaultConfig()})
+	r := pipeline.Open(pipeline.Options{ProcRoot: hostRoot(t), Probes: true, Policy: policy.DefaultConfig(), Check: true})
 	defer r.Close()
 	if m := r.Meta(); m.Mode != pipeline.ModeCounters || !strings.Contains(m.BPFNote, "need root") {
 		t.Errorf("meta %+v", m)
