@@ -53,7 +53,7 @@ DOCS        := README.md $(wildcard docs/*.md)
 # configs/ minus the units: the example config, cron, Prometheus rules, dashboard, DaemonSet.
 EXAMPLES    := nettune.yaml nettune.cron prometheus/alerts.yaml grafana/nettune.json kubernetes/daemonset.yaml
 
-.PHONY: build test test-short generate check-generate bench lint deps-generate deps-test run kernel-matrix \
+.PHONY: build test test-short fuzz generate check-generate bench lint deps-generate deps-test run kernel-matrix \
 	gendocs install uninstall deb image tools-test
 
 # Static: runs on any distribution, and starts without the dynamic loader and libc (about
@@ -74,6 +74,13 @@ test: deps-test tools-test
 	test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt needed"; exit 1; }
 	$(GO) test -count=1 -p 1 -timeout 40m $(PKGS)
 	cd tools/dist && $(GO) test -count=1 -p 1 -timeout 20m ./...
+	GO=$(GO) ./.ci/fuzz $(FUZZTIME_TEST)
+
+# Every fuzz target (.ci/fuzz lists them) for FUZZTIME each; `make test` runs them briefly.
+FUZZTIME      ?= 1m
+FUZZTIME_TEST ?= 2s
+fuzz:
+	GO=$(GO) ./.ci/fuzz $(FUZZTIME)
 
 test-short:
 	$(GO) test -short -count=1 $(PKGS)

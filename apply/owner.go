@@ -83,11 +83,11 @@ func parseSysctlConf(r io.Reader) ([]string, error) {
 		if !ok {
 			continue // systemd-sysctl ignores such lines with a warning
 		}
-		k = strings.TrimPrefix(strings.TrimSpace(k), "-")
-		if k == "" || strings.ContainsAny(k, "*?[") {
+		k = dottedKey(strings.TrimPrefix(strings.TrimSpace(k), "-"))
+		if k == "" || strings.ContainsAny(k, "*?[") { // "" also for "." or "/" alone
 			continue
 		}
-		keys = append(keys, dottedKey(k))
+		keys = append(keys, k)
 	}
 	return keys, s.Err()
 }

@@ -280,7 +280,7 @@ func (c *Collector) inNetns(fn func(sysRoot string) error) error {
 		return netns.Do(c.o.Netns, func() error { return fn(c.o.SysRoot) })
 	}
 	if c.thread == nil {
-		th, err := netns.NewThread(c.o.Netns)
+		th, err := netns.NewThread(c.o.Netns, netns.ReadOnly)
 		if err != nil {
 			return err
 		}

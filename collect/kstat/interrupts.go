@@ -62,20 +62,22 @@ func ParseInterrupts(r io.Reader) ([]Interrupt, error) {
 }
 
 // actions returns the handler names that end a line: the last field plus any fields before
-// it that end in "," (the kernel joins shared handlers with ", ").
+// it that end in "," (the kernel joins shared handlers with ", "). The last name has no
+// separator after it, so it is kept whole.
 func actions(desc []string) []string {
 	if len(desc) == 0 {
 		return nil
 	}
-	first := len(desc) - 1
+	last := len(desc) - 1
+	first := last
 	for first > 0 && strings.HasSuffix(desc[first-1], ",") {
 		first--
 	}
 	names := make([]string, 0, len(desc)-first)
-	for _, d := range desc[first:] {
+	for _, d := range desc[first:last] {
 		names = append(names, strings.TrimSuffix(d, ","))
 	}
-	return names
+	return append(names, desc[last])
 }
 
 // LinkDevice names a link and its device: the basename of the /sys/class/net/<link>/device

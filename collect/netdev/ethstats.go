@@ -97,7 +97,14 @@ func (c *ioctlEthtool) DriverInfo(intf string) (ethtool.DrvInfo, error) {
 	if err := c.ioctl(intf, unsafe.Pointer(c.info)); err != nil {
 		return ethtool.DrvInfo{}, err
 	}
-	return ethtool.DrvInfo{Driver: c.drivers.cString(c.info.driver[:]), NStats: c.info.nStats}, nil
+	return c.info.decode(c.drivers), nil
+}
+
+// decode returns the driver name, interned, and the statistics count of a driver info answer.
+func (d *drvinfo) decode(drivers interner) ethtool.DrvInfo {
+	// The kernel NUL-terminates the 32-byte field (strscpy); an answer without the NUL is
+	// cut to 31 bytes, as the kernel's own copy would be.
+	return ethtool.DrvInfo{Driver: drivers.cString(d.driver[:len(d.driver)-1]), NStats: d.nStats}
 }
 
 func (c *ioctlEthtool) Ring(intf string) (ethtool.Ring, error) { return c.lib.GetRing(intf) }
@@ -146,15 +153,21 @@ func (c *ioctlEthtool) StatNames(intf string, n uint32) ([]string, error) {
 	if c.strs.n != n {
 		return nil, fmt.Errorf("%w: statistics count changed from %d to %d while reading", ErrUnavailable, n, c.strs.n)
 	}
+	return stringSet(c.strs.data[:], n), nil
+}
+
+// stringSet decodes the first n names of an ETHTOOL_GSTRINGS answer: ETH_GSTRING_LEN bytes
+// each, NUL-padded, or not NUL-terminated at all when a name fills its slot.
+func stringSet(data []byte, n uint32) []string {
 	names := make([]string, n)
 	for i := range names {
-		b := c.strs.data[i*ethtool.ETH_GSTRING_LEN : (i+1)*ethtool.ETH_GSTRING_LEN]
+		b := data[i*ethtool.ETH_GSTRING_LEN : (i+1)*ethtool.ETH_GSTRING_LEN]
 		if end := bytes.IndexByte(b, 0); end >= 0 {
 			b = b[:end]
 		}
 		names[i] = string(b)
 	}
-	return names, nil
+	return names
 }
 
 func (c *ioctlEthtool) ioctl(intf string, data unsafe.Pointer) error {

@@ -83,10 +83,11 @@ func linkInode(b []byte) (uint64, bool) {
 	}
 	var ino uint64
 	for _, c := range b[len(prefix) : len(b)-1] {
-		if c < '0' || c > '9' || ino > math.MaxUint64/10 {
+		d := uint64(c - '0')
+		if c < '0' || c > '9' || ino > (math.MaxUint64-d)/10 { // ino*10+d would wrap
 			return 0, false
 		}
-		ino = ino*10 + uint64(c-'0')
+		ino = ino*10 + d
 	}
 	return ino, ino != 0
 }

@@ -187,7 +187,7 @@ func (r *Recorder) Files(dir, ns, procRoot, host string, s *model.Sample) error 
 			return fmt.Errorf("record: %w", err)
 		}
 	}
-	err = netns.DoWithSysfs(ns, func(sysRoot string) error {
+	err = netns.DoWithSysfs(ns, netns.ReadOnly, func(sysRoot string) error {
 		for _, l := range s.Links {
 			for _, q := range l.RxQueues {
 				rel := filepath.Join("class", "net", l.Name, "queues", fmt.Sprintf("rx-%d", q.Queue))

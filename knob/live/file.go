@@ -5,11 +5,9 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"runtime"
 	"strconv"
 	"strings"
 
-	vnetns "github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
 
 	"github.com/nettune/nettune/internal/netns"
@@ -84,38 +82,11 @@ func writeValue(path, v string) error {
 	return nil
 }
 
-// inSysfs runs fn with a sysfs root that shows namespace ns. A sysfs mount shows the network
-// devices of the namespace that mounted it, so for another namespace fn runs on a throwaway
-// thread with a private mount namespace and a fresh sysfs mount. Fixture roots are used as-is.
+// inSysfs runs fn with a sysfs root that shows namespace ns: a fixture root as it is, the
+// host's /sys for nettune's own namespace, else a private writable mount of ns's sysfs.
 func inSysfs(ns, sysRoot string, fn func(root string) error) error {
 	if ns == "" || sysRoot != "/sys" {
 		return fn(sysRoot)
 	}
-	target, err := netns.Open(ns)
-	if err != nil {
-		return err
-	}
-	defer target.Close()
-	errc := make(chan error, 1)
-	go func() {
-		// Never unlocked: the thread's mount namespace is private, so the runtime must retire
-		// the thread when this goroutine ends.
-		runtime.LockOSThread()
-		errc <- func() error {
-			if err := unix.Unshare(unix.CLONE_NEWNS); err != nil {
-				return fmt.Errorf("private mount namespace: %w", err)
-			}
-			if err := unix.Mount("", "/", "", unix.MS_SLAVE|unix.MS_REC, ""); err != nil {
-				return fmt.Errorf("make mounts private: %w", err)
-			}
-			if err := vnetns.Set(target); err != nil {
-				return fmt.Errorf("enter netns %s: %w", ns, err)
-			}
-			if err := unix.Mount("sysfs", "/sys", "sysfs", 0, ""); err != nil {
-				return fmt.Errorf("mount sysfs for netns %s: %w", ns, err)
-			}
-			return fn("/sys")
-		}()
-	}()
-	return <-errc
+	return netns.DoWithSysfs(ns, netns.Writable, fn)
 }

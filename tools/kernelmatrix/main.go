@@ -57,7 +57,7 @@ func main() {
 	flag.StringVar(&qemuArgs, "qemu-args", "-device e1000 -device virtio-net-pci -blockdev null-co,node-name=null0 -device virtio-blk-pci,drive=null0",
 		"more qemu arguments: NICs without a backend give real drivers for ethtool ring tests; virtio-blk gives kernel-managed IRQs")
 	flag.IntVar(&o.parallel, "parallel", 2, "kernels booted at the same time")
-	flag.StringVar(&o.accel, "accel", vm.Accel(), "qemu -accel value (default: kvm when /dev/kvm works, else single-threaded tcg)")
+	flag.StringVar(&o.accel, "accel", "auto", "qemu -accel value; auto: kvm when /dev/kvm opens and a kernel boots under it, else single-threaded tcg")
 	flag.StringVar(&o.run, "run", "", "passed as -test.run")
 	flag.IntVar(&o.crashRetries, "crash-retries", 1, "boots of a kernel again after a guest kernel panic; the panic stays in the report")
 	flag.BoolVar(&o.retryFailed, "retry-failed", true, "boot a kernel once more to run only its failed tests (at most 3); a test that passes then is reported as flaky")
@@ -187,6 +187,9 @@ func run(ctx context.Context, o options, out io.Writer) (matrix, error) {
 	}
 
 	t = time.Now()
+	if o.accel == "auto" && len(kernels) > 0 {
+		o.accel = chooseAccel(ctx, kernels[0].Vmlinuz, work, logf)
+	}
 	m.Runs = bootAll(ctx, o, kernels, testsCPIO, retryCPIO, work, bins, func(r kernelRun) {
 		logf("kernel %s (%s): %d passed, %d failed, %d skipped, %d unfinished, %d problems in %s",
 			r.Kernel.Series, r.Release, r.count(vm.Pass), r.count(vm.Fail), r.count(vm.Skip), r.count(vm.Unfinished), len(r.Problems), secs(r.Elapsed))
@@ -293,6 +296,23 @@ func pruneSeries(dir, keep string) {
 			os.RemoveAll(filepath.Join(dir, e.Name()))
 		}
 	}
+}
+
+// chooseAccel returns kvm only when a kernel prints under it within 30 s (vm.KVMBoots).
+func chooseAccel(ctx context.Context, kernel, work string, logf func(string, ...any)) string {
+	if vm.Accel() != "kvm" {
+		return vm.TCG
+	}
+	ok, err := vm.KVMBoots(ctx, kernel, work, 30*time.Second)
+	switch {
+	case err != nil:
+		logf("%v; using %s", err, vm.TCG)
+	case !ok:
+		logf("/dev/kvm opens but a kernel printed nothing under it in 30s; using %s", vm.TCG)
+	default:
+		return "kvm"
+	}
+	return vm.TCG
 }
 
 // bootAll boots the kernels, o.parallel at a time (the tests spend much of their time

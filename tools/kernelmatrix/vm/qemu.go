@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"time"
@@ -19,7 +20,7 @@ type Machine struct {
 	MemoryMiB  int
 	CPUs       int
 	Extra      []string // more qemu arguments: devices such as "-device", "e1000" (a NIC with no backend)
-	Accel      string   // qemu -accel value: "kvm", or "tcg,thread=single" (see Accel)
+	Accel      string   // qemu -accel value: "kvm", or TCG
 	ConsoleLog string   // file receiving the kernel console (ttyS0)
 	GuestLog   string   // file receiving the tests' output (ttyS1)
 	Timeout    time.Duration
@@ -33,18 +34,63 @@ type Exit struct {
 	Elapsed  time.Duration
 }
 
-// Accel returns "kvm" when /dev/kvm is usable here, else software emulation with all vCPUs
-// on one host thread. Multi-threaded TCG was measured to oops (int3 in a tracepoint site) and
-// livelock (soft lockups on both vCPUs) in the guest while tests attached BPF programs to
-// skb:kfree_skb under traffic: the kernel patches its own text then, and cross-vCPU code
-// modification is where multi-threaded TCG is fragile.
+// TCG is software emulation with all vCPUs on one host thread. Multi-threaded TCG was
+// measured to oops (int3 in a tracepoint site) and livelock (soft lockups on both vCPUs) in
+// the guest while tests attached BPF programs to skb:kfree_skb under traffic: the kernel
+// patches its own text then, and cross-vCPU code modification is where multi-threaded TCG is
+// fragile.
+const TCG = "tcg,thread=single"
+
+// Accel returns "kvm" when /dev/kvm opens here, else TCG. An open /dev/kvm does not prove
+// that KVM runs guests: see KVMBoots.
 func Accel() string {
 	f, err := os.OpenFile("/dev/kvm", os.O_RDWR, 0)
 	if err != nil {
-		return "tcg,thread=single"
+		return TCG
 	}
 	f.Close()
 	return "kvm"
+}
+
+// KVMBoots boots kernel under KVM without an initramfs and reports whether its console
+// printed anything within wait. Some hosts offer a /dev/kvm whose guests never print: a
+// paravirtualized KVM (kvm-pvm) in a cloud VM stops an ordinary kernel at its first
+// emulated instruction ("KVM internal error ... emulation failure") and qemu waits until
+// killed, which cost every kernel its whole timeout. A working KVM prints within a second.
+func KVMBoots(ctx context.Context, kernel, dir string, wait time.Duration) (bool, error) {
+	console := filepath.Join(dir, "kvm-probe.log")
+	defer os.Remove(console)
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "qemu-system-x86_64", "-machine", "q35", "-accel", "kvm", "-cpu", "max",
+		"-m", "256", "-smp", "1", "-display", "none", "-monitor", "none", "-no-reboot", "-nic", "none",
+		"-serial", "file:"+console, "-kernel", kernel, "-append", "console=ttyS0 panic=-1")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		return false, fmt.Errorf("kvm probe: %w", err)
+	}
+	exited := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(exited) }()
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	deadline := time.After(wait)
+	printed := func() bool { fi, err := os.Stat(console); return err == nil && fi.Size() > 0 }
+	for {
+		select {
+		case <-tick.C:
+			if printed() {
+				cancel()
+				<-exited
+				return true, nil
+			}
+		case <-exited:
+			return printed(), nil
+		case <-deadline:
+			cancel()
+			<-exited
+			return printed(), nil
+		}
+	}
 }
 
 // Args returns qemu's command line.
