@@ -43,8 +43,8 @@ func listText(set *big.Int) string {
 // in either form and reads back the same.
 func FuzzCPUSet(f *testing.F) {
 	for _, g := range []string{"../collect/kstat/testdata/*/sys/class/net/*/queues/rx-*/rps_cpus",
-		"../collect/kstat/testdata/*/proc/irq/*/smp_affinity_list", "live/testdata/host/sys/class/net/*/queues/rx-*/rps_cpus",
-		"live/testdata/host/proc/irq/*/smp_affinity_list"} {
+		"../collect/kstat/testdata/*/proc/irq/*/smp_affinity_list", "../testdata/host/sys/class/net/*/queues/rx-*/rps_cpus",
+		"../testdata/host/proc/irq/*/smp_affinity_list"} {
 		paths, err := filepath.Glob(g)
 		if err != nil || len(paths) == 0 {
 			f.Fatalf("%s: no fixture (%v)", g, err)

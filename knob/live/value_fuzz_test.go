@@ -11,8 +11,8 @@ import (
 // FuzzCompare: comparing a value read from the host with another is an order: a value equals
 // itself, and a < b exactly when b > a, for integer vectors and CPU sets alike.
 func FuzzCompare(f *testing.F) {
-	for _, g := range []string{"testdata/host/proc/sys/net/*/*", "testdata/host/sys/class/net/*/queues/rx-*/*",
-		"testdata/host/proc/irq/*/smp_affinity_list"} {
+	for _, g := range []string{"../../testdata/host/proc/sys/net/*/*", "../../testdata/host/sys/class/net/*/queues/rx-*/*",
+		"../../testdata/host/proc/irq/*/smp_affinity_list"} {
 		paths, err := filepath.Glob(g)
 		if err != nil || len(paths) == 0 {
 			f.Fatalf("%s: no fixture (%v)", g, err)
