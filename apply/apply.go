@@ -24,6 +24,11 @@ type Options struct {
 	Config          policy.Config // caps, step and allowed knobs (policy.DefaultConfig())
 	Auto            AutoConfig    // DefaultAutoConfig()
 	AllowDisruptive bool          // permit ring changes and other traffic-interrupting knobs
+	// Netns is the namespace the plan was made for (--netns); "" is nettune's own. A global
+	// knob changes every namespace of the host: from a plan for one namespace it is only
+	// written with AllowGlobal, and is advice otherwise.
+	Netns       string
+	AllowGlobal bool
 	// LockTimeout is how long a second run waits for the lock: 0 takes the default (30s), a
 	// negative value does not wait.
 	LockTimeout time.Duration

@@ -38,7 +38,7 @@ func (a *Applier) decideOne(st *Step, h *history, own *owners, seen map[string]b
 		return
 	}
 	row := k.Row()
-	st.k, st.Netns = k, k.Netns()
+	st.k, st.Netns, st.Scope = k, k.Netns(), row.Scope
 	key := knobKey(k.Netns(), k.ID())
 	switch {
 	case seen[key]:
@@ -52,6 +52,9 @@ func (a *Applier) decideOne(st *Step, h *history, own *owners, seen map[string]b
 		return
 	case row.Disruptive && !a.o.AllowDisruptive:
 		advice("disruptive (may interrupt traffic): needs the allow-disruptive flag")
+		return
+	case row.Scope == model.ScopeGlobal && a.o.Netns != "" && !a.o.AllowGlobal:
+		advice("global: it changes every network namespace of the host, not only %s; pass --allow-global to apply it", a.o.Netns)
 		return
 	}
 	seen[key] = true

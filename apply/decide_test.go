@@ -3,8 +3,10 @@ package apply
 import (
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
+	"github.com/nettune/nettune/model"
 	"github.com/nettune/nettune/policy"
 )
 
@@ -31,6 +33,36 @@ func TestPoolCapsRechecked(t *testing.T) {
 		s := res.Steps[i]
 		if s.Decision != DecideChange || s.Proposed != want || s.Command != `sysctl -w `+s.Knob[len("sysctl:"):]+`="`+want+`"` {
 			t.Errorf("step %d: %+v (want %s, clamped by the config cap)", i, s, want)
+		}
+	}
+}
+
+// Issue 12, case 8: from a plan for one namespace, a host-wide knob is advice naming
+// --allow-global unless it was given; either way the step says its scope.
+func TestGlobalKnobsNeedAllowGlobal(t *testing.T) {
+	plan := []policy.Action{action("sysctl:net.core.netdev_max_backlog", "", "2000")}
+	for _, tc := range []struct {
+		name        string
+		netns       string
+		allowGlobal bool
+		want        Decision
+	}{
+		{"own namespace", "", false, DecideChange},
+		{"--netns", "web", false, DecideAdvice},
+		{"--netns --allow-global", "web", true, DecideChange},
+	} {
+		o := fixture(t)
+		o.Netns, o.AllowGlobal = tc.netns, tc.allowGlobal
+		res, err := New(o).DryRun(plan)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s := res.Steps[0]
+		if s.Decision != tc.want || s.Scope != model.ScopeGlobal || s.Netns != "" {
+			t.Errorf("%s: %+v", tc.name, s)
+		}
+		if tc.want == DecideAdvice && !strings.Contains(s.Note, "every network namespace of the host, not only web; pass --allow-global") {
+			t.Errorf("%s: note %q", tc.name, s.Note)
 		}
 	}
 }

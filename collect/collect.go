@@ -12,6 +12,7 @@ import (
 
 	"github.com/nettune/nettune/collect/kstat"
 	"github.com/nettune/nettune/collect/netdev"
+	"github.com/nettune/nettune/collect/nft"
 	"github.com/nettune/nettune/internal/netns"
 	"github.com/nettune/nettune/internal/nldump"
 	"github.com/nettune/nettune/model"
@@ -71,6 +72,7 @@ type Collector struct {
 	o      Options
 	thread *netns.Thread
 	reader *netdev.Reader // its sockets stay in the namespace they were opened in
+	nft    *nft.Reader    // the same
 
 	rootsOK bool // ProcRoot and SysRoot were found readable
 
@@ -156,6 +158,14 @@ func (c *Collector) Sample() (*model.Sample, error) {
 		}
 		if s.Conntrack, err = kstat.ReadConntrack(c.o.ProcRoot); err != nil {
 			s.Errors = append(s.Errors, fmt.Sprintf("conntrack: %v", err))
+		}
+		// The namespace's firewall: which rule dropped, and its counters (a ruleset that may
+		// not be read says why in Firewall.Unreadable).
+		if c.nft == nil {
+			c.nft = nft.NewReader(k.Netlink)
+		}
+		if s.Firewall, err = c.nft.Read(); err != nil {
+			s.Errors = append(s.Errors, err.Error())
 		}
 		// Per-socket drops go with Udp.RcvbufErrors; on a sock_diag failure the sockets are
 		// still kept (from /proc/net/udp), without their receive buffers.
@@ -284,6 +294,10 @@ func (c *Collector) Close() {
 	if c.reader != nil {
 		c.reader.Close()
 		c.reader = nil
+	}
+	if c.nft != nil {
+		c.nft.Close()
+		c.nft = nil
 	}
 	if c.thread != nil {
 		c.thread.Close()

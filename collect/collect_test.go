@@ -203,3 +203,48 @@ func BenchmarkSampleRSS1000(b *testing.B) {
 	}
 	b.ReportMetric(float64(kib)/1024, "MiB-peak-rss")
 }
+
+// TestSampleReadsFirewall: the sample of a namespace carries its nftables ruleset, read in
+// that namespace, and a DROP rule's counter moves with the packets it drops.
+func TestSampleReadsFirewall(t *testing.T) {
+	a, b := lab.NewNS(t, "fwA"), lab.NewNS(t, "fwB")
+	v := lab.NewVeth(t, a, b, lab.VethOpts{})
+	lab.DropUDP(t, b, lab.FirewallOpts{Port: 9000, Counter: true})
+	c := New(Options{Netns: b.Name})
+	defer c.Close()
+	first, err := c.Sample()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := lab.UDPFlood(context.Background(), a, v.BAddr+":9000", lab.FloodOpts{Packets: 300, Size: 64}); err != nil {
+		t.Fatal(err)
+	}
+	second, err := c.Sample()
+	if err != nil {
+		t.Fatal(err)
+	}
+	fw := second.Firewall
+	if fw == nil || len(fw.Chains) != 1 || fw.Chains[0].Hook != "input" || len(fw.Rules) != 1 || fw.Unreadable != "" {
+		t.Fatalf("firewall %+v", fw)
+	}
+	r := fw.Rules[0]
+	if r.Family != "inet" || r.Table != "nettune_lab" || r.Expr != "udp dport 9000 counter drop" || !r.Drop || !r.Counter ||
+		r.Packets-first.Firewall.Rules[0].Packets != 300 {
+		t.Errorf("rule %+v (before %+v)", r, first.Firewall.Rules[0])
+	}
+	// the host's ruleset is another namespace's: the lab's table is not in it
+	host := New(Options{})
+	defer host.Close()
+	hs, err := host.Sample()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if hs.Firewall == nil {
+		return
+	}
+	for _, x := range hs.Firewall.Rules {
+		if x.Table == "nettune_lab" {
+			t.Errorf("the namespace's rule shows in the host's ruleset: %+v", x)
+		}
+	}
+}

@@ -10,7 +10,7 @@ import (
 var ErrBaseline = errors.New("not a nettune baseline")
 
 // baselineMagic starts every baseline; its last byte is the format version.
-const baselineMagic = "NTB\x01"
+const baselineMagic = "NTB\x02"
 
 // AppendBaseline appends to b what Diff reads from the earlier sample of a pair: the time,
 // the counters and the keys that match them. Settings, gauges and counter metadata come from
@@ -87,6 +87,26 @@ func (s *Sample) AppendBaseline(b []byte) []byte {
 	}
 	w.bool(s.Conntrack != nil) // Diff tells "no conntrack" from "no counters"
 	w.counters(s.Conntrack)
+	w.bool(s.Firewall != nil) // and "no ruleset read" from "no rule with a counter"
+	if fw := s.Firewall; fw != nil {
+		n := 0
+		for i := range fw.Rules {
+			if fw.Rules[i].Counter {
+				n++
+			}
+		}
+		w.uint(uint64(n))
+		for _, x := range fw.Rules {
+			if x.Counter {
+				w.str(x.Family)
+				w.str(x.Table)
+				w.str(x.Chain)
+				w.uint(x.Handle)
+				w.uint(x.Packets)
+				w.uint(x.Bytes)
+			}
+		}
+	}
 	return w.b
 }
 
@@ -170,6 +190,17 @@ func ParseBaseline(b []byte) (*Sample, error) {
 	s.Conntrack = r.counters()
 	if hasConntrack && s.Conntrack == nil {
 		s.Conntrack = map[string]uint64{}
+	}
+	if r.bool() {
+		fw := &Firewall{}
+		if n := r.count(6); n > 0 {
+			fw.Rules = make([]FirewallRule, n)
+			for i := range fw.Rules {
+				fw.Rules[i] = FirewallRule{Family: r.str(), Table: r.str(), Chain: r.str(), Handle: r.uint(),
+					Counter: true, Packets: r.uint(), Bytes: r.uint()}
+			}
+		}
+		s.Firewall = fw
 	}
 	if r.bad || len(r.b) > 0 {
 		return nil, ErrBaseline

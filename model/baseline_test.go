@@ -32,7 +32,10 @@ func full(at time.Time, v uint64) *Sample {
 			MapErrors: v},
 		UDPSockets: []UDPSocket{{Local: "198.18.0.1:53", Inode: 77, Drops: v, RcvBuf: 212992, RxQueue: 100}},
 		Conntrack:  map[string]uint64{"drop": v},
-		Errors:     []string{"softirqs: x"},
+		Firewall: &Firewall{Chains: []FirewallChain{{Family: "inet", Table: "t", Name: "input", Hook: "input", Type: "filter"}},
+			Rules: []FirewallRule{{Family: "inet", Table: "t", Chain: "input", Handle: 4, Expr: "udp dport 9 counter drop", Drop: true,
+				Counter: true, Packets: v, Bytes: 100 * v}, {Family: "inet", Table: "t", Chain: "input", Handle: 5, Expr: "drop", Drop: true}}},
+		Errors: []string{"softirqs: x"},
 	}
 	// A second link repeats the first one's counter and qdisc names, as links of one driver do.
 	l := s.Links[0]
@@ -45,9 +48,12 @@ func full(at time.Time, v uint64) *Sample {
 
 func TestBaselineDiffsLikeTheSample(t *testing.T) {
 	for name, tweak := range map[string]func(*Sample){
-		"full":                   func(*Sample) {},
-		"no probes or netfilter": func(s *Sample) { s.InPath, s.Conntrack, s.UDPSockets, s.Interrupts = nil, nil, nil, nil },
-		"conntrack, no counters": func(s *Sample) { s.Conntrack = map[string]uint64{} },
+		"full": func(*Sample) {},
+		"no probes or netfilter": func(s *Sample) {
+			s.InPath, s.Conntrack, s.UDPSockets, s.Interrupts, s.Firewall = nil, nil, nil, nil, nil
+		},
+		"ruleset without counters": func(s *Sample) { s.Firewall.Rules = s.Firewall.Rules[1:] },
+		"conntrack, no counters":   func(s *Sample) { s.Conntrack = map[string]uint64{} },
 	} {
 		prev, cur := full(t0, 1), full(t0.Add(time.Second), 3)
 		tweak(prev)
@@ -83,7 +89,7 @@ func TestParseBaselineRejects(t *testing.T) {
 	}
 	for name, bad := range map[string][]byte{
 		"trailing bytes": append(slices.Clone(b), 0),
-		"other version":  append([]byte("NTB\x02"), b[4:]...),
+		"older version":  append([]byte("NTB\x01"), b[4:]...),
 		"gob":            []byte("\x0f\xff\x81\x03\x01\x01\x06Sample"),
 	} {
 		if _, err := ParseBaseline(bad); !errors.Is(err, ErrBaseline) {

@@ -15,9 +15,11 @@ type Delta struct {
 	Prev     *Sample
 	Cur      *Sample
 
-	Links      []Link // counters are differences; settings and gauges are current
-	Softnet    []SoftnetCPU
-	NetRx      []uint64
+	Links   []Link // counters are differences; settings and gauges are current
+	Softnet []SoftnetCPU
+	NetRx   []uint64
+	// SNMP holds the differences of the protocol counters; gauges and constants
+	// (SNMPNotCounter) are not in it: their current value is in Cur.SNMP.
 	SNMP       map[string]uint64
 	Interrupts []IRQ
 	InPath     *InPath
@@ -27,6 +29,9 @@ type Delta struct {
 	// Conntrack holds the differences of the nf_conntrack counters present in both samples;
 	// nil when either sample has none.
 	Conntrack map[string]uint64
+	// Firewall is the current ruleset with each rule's counter difference (a rule added
+	// during the interval counts from zero); nil when the current sample has none.
+	Firewall *Firewall
 	// Resets names counters that went backwards (driver reload, ring resize, qdisc
 	// replaced): their difference is the current value, a lower bound.
 	Resets []string
@@ -102,7 +107,7 @@ func Diff(prev, cur *Sample) (*Delta, error) {
 	d.SNMP = make(map[string]uint64, len(cur.SNMP))
 	for k, v := range cur.SNMP {
 		pv, ok := prev.SNMP[k]
-		if !ok {
+		if !ok || SNMPNotCounter(k) {
 			continue
 		}
 		d.SNMP[k] = r.diff64("snmp ", k, pv, v)
@@ -129,6 +134,9 @@ func Diff(prev, cur *Sample) (*Delta, error) {
 		d.InPath = r.inPath(prev.InPath, cur.InPath)
 	}
 	d.UDPSockets = udpSockets(prev.UDPSockets, cur.UDPSockets)
+	if cur.Firewall != nil {
+		d.Firewall = r.firewall(prev.Firewall, cur.Firewall)
+	}
 	if prev.Conntrack != nil && cur.Conntrack != nil {
 		d.Conntrack = make(map[string]uint64, len(cur.Conntrack))
 		for k, v := range cur.Conntrack {
@@ -333,5 +341,37 @@ func (r resets) inPath(p, c *InPath) *InPath {
 		}
 	}
 	out.MapErrors = r.diff64("", "", p.MapErrors, c.MapErrors)
+	return &out
+}
+
+// firewall diffs rule counters by rule key. A rule absent from prev was added during the
+// interval: its counter started at zero. A counter that went backwards belongs to a rule
+// that was replaced (or reset with `nft reset counters`). Without a ruleset in prev there is
+// no baseline: no rule counted anything that can be told.
+func (r resets) firewall(p, c *Firewall) *Firewall {
+	out := *c
+	out.Rules = make([]FirewallRule, len(c.Rules))
+	copy(out.Rules, c.Rules)
+	before := map[string]FirewallRule{}
+	if p != nil {
+		for _, x := range p.Rules {
+			if x.Counter {
+				before[x.Key()] = x
+			}
+		}
+	}
+	for i := range out.Rules {
+		x := &out.Rules[i]
+		if !x.Counter {
+			continue
+		}
+		if p == nil {
+			x.Packets, x.Bytes = 0, 0
+			continue
+		}
+		b := before[x.Key()]
+		x.Packets = r.diff64("nft ", x.Key()+" packets", b.Packets, x.Packets)
+		x.Bytes = r.diff64("", "", b.Bytes, x.Bytes)
+	}
 	return &out
 }

@@ -262,3 +262,57 @@ func BenchmarkDiff1000(b *testing.B) {
 		}
 	}
 }
+
+// TestDiffSkipsGauges: a falling Tcp.CurrEstab or a changed setting is no counter reset
+// (issue 12, case 5); their current values stay in Cur.SNMP.
+func TestDiffSkipsGauges(t *testing.T) {
+	prev := &Sample{Time: t0, SNMP: map[string]uint64{"Tcp.CurrEstab": 40, "Tcp.RtoMin": 200, "Ip.Forwarding": 2,
+		"Ip.DefaultTTL": 64, "Tcp.InSegs": 100}}
+	cur := &Sample{Time: t0.Add(time.Second), SNMP: map[string]uint64{"Tcp.CurrEstab": 3, "Tcp.RtoMin": 200, "Ip.Forwarding": 1,
+		"Ip.DefaultTTL": 32, "Tcp.InSegs": 150}}
+	d, err := Diff(prev, cur)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(d.Resets) != 0 {
+		t.Errorf("resets %v", d.Resets)
+	}
+	if want := map[string]uint64{"Tcp.InSegs": 50}; !maps.Equal(d.SNMP, want) {
+		t.Errorf("snmp %v, want %v", d.SNMP, want)
+	}
+	for _, k := range []string{"Tcp.CurrEstab", "Tcp.RtoAlgorithm", "Tcp.RtoMax", "Tcp.MaxConn", "Ip.DefaultTTL"} {
+		if !SNMPNotCounter(k) {
+			t.Errorf("%s is diffed as a counter", k)
+		}
+	}
+}
+
+func TestDiffFirewall(t *testing.T) {
+	rule := func(handle, packets uint64, counter bool) FirewallRule {
+		return FirewallRule{Family: "inet", Table: "t", Chain: "input", Handle: handle, Counter: counter, Packets: packets, Bytes: 10 * packets}
+	}
+	prev := &Sample{Time: t0, Firewall: &Firewall{Rules: []FirewallRule{rule(2, 100, true), rule(3, 50, true), rule(4, 0, false)}}}
+	cur := &Sample{Time: t0.Add(time.Second), Firewall: &Firewall{Rules: []FirewallRule{
+		rule(2, 160, true), // +60
+		rule(3, 7, true),   // replaced: reset, 7 is the lower bound
+		rule(4, 0, false),  // no counter
+		rule(5, 9, true),   // added during the interval
+	}}}
+	d, err := Diff(prev, cur)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[uint64]uint64{}
+	for _, r := range d.Firewall.Rules {
+		got[r.Handle] = r.Packets
+	}
+	if want := map[uint64]uint64{2: 60, 3: 7, 4: 0, 5: 9}; !maps.Equal(got, want) {
+		t.Errorf("packets %v, want %v", got, want)
+	}
+	if !reflect.DeepEqual(d.Resets, []string{"nft inet t input handle 3 packets"}) {
+		t.Errorf("resets %v", d.Resets)
+	}
+	if cur.Firewall.Rules[0].Packets != 160 {
+		t.Error("Diff changed the sample")
+	}
+}

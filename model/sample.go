@@ -29,6 +29,11 @@ type Sample struct {
 	// samples taken before the field existed, or when the reader failed.
 	UDPSockets []UDPSocket `json:"udp_sockets,omitempty"`
 
+	// Firewall is the namespace's nftables ruleset with its rule counters (collect reads it
+	// through netlink); nil in samples taken before the field existed or when nf_tables is
+	// not in the kernel.
+	Firewall *Firewall `json:"firewall,omitempty"`
+
 	// Conntrack is /proc/net/stat/nf_conntrack of the namespace: each counter ("drop",
 	// "early_drop", "insert_failed", ...) summed over the per-CPU rows, names as the running
 	// kernel prints them. Counters only: the entry count is the nf_conntrack_count sysctl. Nil
@@ -110,6 +115,10 @@ type Counter struct {
 	Queue  int         `json:"queue"`
 	Value  uint64      `json:"value"`
 	Wrap32 bool        `json:"wrap32,omitempty"` // hardware counter that wraps at 2^32
+	// Policy: the counted drops were a configured decision, not a lack of capacity (a NIC's
+	// steering miss, a cloud allowance: docs/drivers.md §2.1). A bool, not a class: it fits
+	// in Wrap32's padding, and a sample holds tens of thousands of counters.
+	Policy bool `json:"policy,omitempty"`
 }
 
 // Ring is ethtool -g: current and maximum ring sizes.

@@ -55,10 +55,21 @@ func TestEndToEnd(t *testing.T) {
 		}
 		golden(t, "e2e/udp-rcvbuf."+ext, b.Bytes())
 	}
-	// What the lab did must be what the pipeline found.
+	if err := policy.Check(res.Report, res.Delta); err != nil {
+		t.Error(err)
+	}
+	// What the lab did must be what the pipeline found: the overflow first, the firewall's
+	// drops named by their rule, the scan at socket lookup.
 	r := res.Report
-	if !r.Loss() || r.Findings[0].Stage != "udp-rcvbuf" || len(r.Missing) != 0 {
-		t.Errorf("loss %v, first finding %+v, missing %q", r.Loss(), r.Findings[0], r.Missing)
+	if !r.Loss() || r.Findings[0].Stage != "udp-rcvbuf" || len(r.Missing) != 0 || len(r.Findings) != 3 {
+		t.Fatalf("loss %v, findings %+v, missing %q", r.Loss(), r.Findings, r.Missing)
+	}
+	if f := r.Findings[1]; f.ID != "netfilter/host/input" || f.Class != "policy" || len(f.Rules) != 1 ||
+		f.Rules[0].Expr != "udp dport 9 counter drop" || f.Rules[0].Table != "nettune_lab" {
+		t.Errorf("firewall finding %+v", f)
+	}
+	if f := r.Findings[2]; f.ID != "socket-lookup/host/udp" || f.Class != "benign" {
+		t.Errorf("scan finding %+v", f)
 	}
 }
 
@@ -85,7 +96,8 @@ func golden(t *testing.T, name string, got []byte) {
 
 // recordHost records the end-to-end host: a veth pair between two lab namespaces; in the
 // receiving one a UDP socket with a tiny receive buffer that never reads, flooded for a
-// second, and a scan of closed ports. Traffic stops before each sample, so the files copied
+// second, a scan of closed ports, and datagrams to port 9 that an nftables rule (with a
+// counter) drops at the input hook. Traffic stops before each sample, so the files copied
 // after it show the same instant as the netlink and ethtool answers. The recording is then
 // replayed and must give the live samples back.
 func recordHost(t *testing.T) {
@@ -93,6 +105,7 @@ func recordHost(t *testing.T) {
 	a, b := lab.NewNS(t, "e2eA"), lab.NewNS(t, "e2eB")
 	v := lab.NewVeth(t, a, b, lab.VethOpts{Subnet: 77})
 	sink := lab.UDPSink(t, b, v.BAddr+":0", lab.SinkOpts{RcvBuf: lab.TinyRcvBuf})
+	lab.DropUDP(t, b, lab.FirewallOpts{Port: 9, Counter: true})
 
 	dir := t.TempDir()
 	rec := replay.NewRecorder(collect.Live)
@@ -122,6 +135,9 @@ func recordHost(t *testing.T) {
 		ports[i] = lab.ScanPortFirst + i
 	}
 	if _, err := lab.PortScan(context.Background(), a, v.BAddr, ports); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := lab.UDPFlood(context.Background(), a, v.BAddr+":9", lab.FloodOpts{Packets: 2000, Size: 64}); err != nil {
 		t.Fatal(err)
 	}
 	sample()

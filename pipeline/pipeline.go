@@ -44,6 +44,9 @@ type Options struct {
 	// Kernel answers what the collector does not read from files; nil is the running
 	// kernel (collect.Live).
 	Kernel collect.Kernel
+	// Check holds every result to the invariants of a verdict (policy.Check) and fails the
+	// analysis when one is broken. The tests of every scenario set it.
+	Check bool
 }
 
 // Meta is how a run measures: what a report says about where and how it was made.
@@ -131,6 +134,11 @@ func (r *Run) analyze(prev, cur *model.Sample, s policy.Settings) (*Result, erro
 	}
 	// The sample's reader errors are the policy's to list (Report.Missing), once.
 	res := &Result{Meta: r.meta, Delta: d, Report: policy.AnalyzeWith(d, s, r.o.Policy)}
+	if r.o.Check {
+		if err := policy.Check(res.Report, d); err != nil {
+			return nil, fmt.Errorf("report breaks the invariants: %w", err)
+		}
+	}
 	if ip := cur.InPath; ip != nil {
 		res.Meta.XDPMode, res.Meta.Foreign = ip.XDPMode, ip.Foreign
 		if ip.Note != "" { // the probes' notes so far, those of attaching included

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -44,7 +45,7 @@ func hostRoot(t *testing.T) string {
 }
 
 func open(t *testing.T) *pipeline.Run {
-	r := pipeline.Open(pipeline.Options{ProcRoot: hostRoot(t), Policy: policy.DefaultConfig()})
+	r := pipeline.Open(pipeline.Options{ProcRoot: hostRoot(t), Policy: policy.DefaultConfig(), Check: true})
 	t.Cleanup(r.Close)
 	return r
 }
@@ -74,6 +75,36 @@ func TestReaderErrorsListedOnce(t *testing.T) {
 	}
 	if !strings.Contains(prom.String(), "\nnettune_missing_evidence 1\n") {
 		t.Errorf("nettune_missing_evidence is not 1:\n%s", prom.String())
+	}
+}
+
+// Issue 12, case 5: established connections closing make Tcp.CurrEstab fall; it is a gauge,
+// so the interval has no counter reset: nothing missing, nettune_resets 0. A real counter
+// going backwards still is one.
+func TestGaugesAreNoResets(t *testing.T) {
+	r := open(t)
+	for _, tc := range []struct {
+		name   string
+		key    string
+		resets int
+	}{{"a gauge falls", "Tcp.CurrEstab", 0}, {"a counter falls", "Tcp.InSegs", 1}} {
+		t.Run(tc.name, func(t *testing.T) {
+			prev, cur := udpHost(t0, 1, 0), udpHost(t0.Add(time.Second), 2, 0)
+			prev.SNMP[tc.key], cur.SNMP[tc.key] = 50, 3
+			res, err := r.Analyze(prev, cur)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var prom bytes.Buffer
+			if err := render.Prometheus(&prom, res); err != nil {
+				t.Fatal(err)
+			}
+			want := fmt.Sprintf("\nnettune_resets %d\n", tc.resets)
+			if len(res.Report.Missing) != tc.resets || !strings.Contains(prom.String(), want) ||
+				!strings.Contains(prom.String(), fmt.Sprintf("\nnettune_missing_evidence %d\n", tc.resets)) {
+				t.Errorf("missing %q, want %d resets:\n%s", res.Report.Missing, tc.resets, prom.String())
+			}
+		})
 	}
 }
 
@@ -143,7 +174,7 @@ func TestProbesNeedRoot(t *testing.T) {
 	if os.Geteuid() == 0 {
 		t.Skip("runs as root: the probes would attach")
 	}
-	r := pipeline.Open(pipeline.Options{ProcRoot: hostRoot(t), Probes: true, Policy: policy.DefaultConfig()})
+	r := pipeline.Open(pipeline.Options{ProcRoot: hostRoot(t), Probes: true, Policy: policy.DefaultConfig(), Check: true})
 	defer r.Close()
 	if m := r.Meta(); m.Mode != pipeline.ModeCounters || !strings.Contains(m.BPFNote, "need root") {
 		t.Errorf("meta %+v", m)

@@ -1,7 +1,6 @@
 package policy
 
 import (
-	"regexp"
 	"strconv"
 	"testing"
 	"time"
@@ -88,6 +87,8 @@ func (b *db) irq(num int, link string, queue int, perCPU ...uint64) *db {
 
 func (b *db) inPath(ip *model.InPath) *db { b.d.InPath = ip; return b }
 
+func (b *db) firewall(fw *model.Firewall) *db { b.d.Firewall = fw; return b }
+
 type linkOpt func(*model.Link)
 
 // link adds an interface with 100000 packets each way, one queue, RPS off, pfifo_fast.
@@ -155,68 +156,24 @@ func knobs(r *Report) []string {
 	return out
 }
 
-// knobGrammar is docs/vocabulary.md's knob vocabulary.
-var knobGrammar = regexp.MustCompile(`^(sysctl:[a-z0-9_]+(\.[a-z0-9_]+)+|ethtool-ring:[^:\s]+:(rx|tx)|ethtool-channels:[^:\s]+|` +
-	`rps:[^:\s]+:rx-[0-9]+|rps-flow-cnt:[^:\s]+:rx-[0-9]+|irq-affinity:[0-9]+|txqueuelen:[^:\s]+|qdisc-limit:[^:\s]+:[0-9a-f]+:[0-9a-f]*)$`)
-
-// checkInvariants holds for every report: valid stages, unique IDs, the knob grammar, plan
-// actions only for actionable capacity findings, nothing proposed lower than current.
-func checkInvariants(t *testing.T, r *Report) {
+// analyze runs Analyze and checks the report against the invariants every verdict holds
+// (Check): every table case below is a scenario of it.
+func analyze(t testing.TB, d *model.Delta, cfg Config) *Report {
 	t.Helper()
-	ids := map[string]*Finding{}
-	for i := range r.Findings {
-		f := &r.Findings[i]
-		if !f.Stage.Valid() {
-			t.Errorf("finding %s: invalid stage %q", f.ID, f.Stage)
-		}
-		if ids[f.ID] != nil {
-			t.Errorf("duplicate finding ID %s", f.ID)
-		}
-		ids[f.ID] = f
-		if f.Class != stage.ClassCapacity && len(f.Knobs) > 0 {
-			t.Errorf("%s finding %s lists knobs %v", f.Class, f.ID, f.Knobs)
-		}
-		for _, k := range f.Knobs {
-			if !knobGrammar.MatchString(k) {
-				t.Errorf("finding %s: knob %q breaks the grammar", f.ID, k)
-			}
-		}
-		if i > 0 {
-			p := r.Findings[i-1]
-			if p.Severity < f.Severity || (p.Severity == f.Severity && p.DropRate < f.DropRate) {
-				t.Errorf("findings not sorted: %s before %s", p.ID, f.ID)
-			}
-		}
-	}
-	seen := map[string]bool{}
-	for _, a := range r.Plan {
-		if !knobGrammar.MatchString(a.Knob) {
-			t.Errorf("action knob %q breaks the grammar", a.Knob)
-		}
-		if seen[a.Knob] {
-			t.Errorf("two actions for %s", a.Knob)
-		}
-		seen[a.Knob] = true
-		if len(a.Findings) == 0 {
-			t.Errorf("action %s answers no finding", a.Knob)
-		}
-		for _, id := range a.Findings {
-			f := ids[id]
-			if f == nil {
-				t.Errorf("action %s names unknown finding %s", a.Knob, id)
-			} else if !actionable(f) {
-				t.Errorf("action %s for non-actionable finding %s (%s, %s)", a.Knob, id, f.Class, f.Severity)
-			}
-		}
-		if a.AtCap && (a.Proposed != a.Current || a.Command != "") {
-			t.Errorf("action %s at cap but proposes %q with command %q", a.Knob, a.Proposed, a.Command)
-		}
-		if lowered(a.Current, a.Proposed) {
-			t.Errorf("action %s lowers %q to %q", a.Knob, a.Current, a.Proposed)
-		}
+	return analyzeWith(t, d, Settings{}, cfg)
+}
+
+func analyzeWith(t testing.TB, d *model.Delta, s Settings, cfg Config) *Report {
+	t.Helper()
+	r := AnalyzeWith(d, s, cfg)
+	if err := Check(r, d); err != nil {
+		t.Errorf("invariants: %v", err)
 	}
 	for _, f := range r.Funnel {
-		for _, s := range f.Stages {
+		for i, s := range f.Stages {
+			if i > 0 && pathOrder[f.Stages[i-1].Stage] > pathOrder[s.Stage] {
+				t.Errorf("funnel %s/%s: %s before %s, against the path", f.Interface, f.Dir, f.Stages[i-1].Stage, s.Stage)
+			}
 			if !s.Stage.Valid() {
 				t.Errorf("funnel %s/%s: invalid stage %q", f.Interface, f.Dir, s.Stage)
 			}
@@ -225,32 +182,5 @@ func checkInvariants(t *testing.T, r *Report) {
 			}
 		}
 	}
-}
-
-// lowered compares numeric values field by field.
-func lowered(cur, next string) bool {
-	var a, b []int64
-	for _, p := range []struct {
-		s   string
-		out *[]int64
-	}{{cur, &a}, {next, &b}} {
-		for _, f := range regexp.MustCompile(`^[0-9]+( [0-9]+)*$`).FindAllString(p.s, -1) {
-			for _, x := range regexp.MustCompile(`[0-9]+`).FindAllString(f, -1) {
-				var v int64
-				for _, c := range x {
-					v = v*10 + int64(c-'0')
-				}
-				*p.out = append(*p.out, v)
-			}
-		}
-	}
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if b[i] < a[i] {
-			return true
-		}
-	}
-	return false
+	return r
 }

@@ -16,14 +16,14 @@ type row struct {
 	inKnown, outKnown bool
 }
 
-func (e *engine) stageRow(r row) FunnelStage {
-	fs := FunnelStage{Stage: r.st, Point: r.point, DropRate: e.rate(r.drop), Known: r.inKnown && r.outKnown,
+func (in *input) stageRow(r row) FunnelStage {
+	fs := FunnelStage{Stage: r.st, Point: r.point, DropRate: in.rate(r.drop), Known: r.inKnown && r.outKnown,
 		InKnown: r.inKnown, OutKnown: r.outKnown}
 	if r.inKnown {
-		fs.InRate = e.rate(r.in)
+		fs.InRate = in.rate(r.in)
 	}
 	if r.outKnown {
-		fs.OutRate = e.rate(r.out)
+		fs.OutRate = in.rate(r.out)
 	}
 	if fs.Known {
 		// signed: a negative residual (more out than in) is reported, not hidden
@@ -32,69 +32,97 @@ func (e *engine) stageRow(r row) FunnelStage {
 	return fs
 }
 
+// pathOrder is each stage's position on its path (stage.RxStages, stage.TxStages): funnel
+// rows follow it.
+var pathOrder = func() map[stage.Stage]int {
+	m := map[stage.Stage]int{}
+	for _, path := range [][]stage.Stage{stage.RxStages, stage.TxStages} {
+		for i, s := range path {
+			m[s] = i
+		}
+	}
+	return m
+}()
+
 // funnel builds the per-interface (and per-queue) receive and transmit accounts and the
-// netns-wide socket-layer account. Only stages with a measurement appear.
-func (e *engine) funnel() []Funnel {
-	rd := e.reasonDrops()
+// netns-wide socket-layer account. Only stages with a measurement appear, in path order.
+func (in *input) funnel() []Funnel {
+	rd := in.reasonDrops()
 	// The measured queues of all links in one array (link i's end at ends[i]): it sizes the
 	// output once, and the funnels' Queue fields point into it.
 	var queues []int
-	ends := make([]int, len(e.d.Links))
-	for i := range e.d.Links {
-		queues = e.appendRxQueuesMeasured(queues, &e.d.Links[i])
+	ends := make([]int, len(in.d.Links))
+	for i := range in.d.Links {
+		queues = in.appendRxQueuesMeasured(queues, &in.d.Links[i])
 		ends[i] = len(queues)
 	}
 	var out []Funnel // nil when nothing is measured
-	if len(e.d.Links) > 0 {
-		out = make([]Funnel, 0, 2*len(e.d.Links)+len(queues)+2)
+	if len(in.d.Links) > 0 {
+		out = make([]Funnel, 0, 2*len(in.d.Links)+len(queues)+2)
 	}
 	var rows []row // reused: appendFunnel copies them out
 	start := 0
-	for i := range e.d.Links {
-		l := &e.d.Links[i]
-		rows = e.linkRx(rows[:0], l, -1, rd)
-		out = e.appendFunnel(out, Funnel{Interface: l.Name, Netns: e.ns, Dir: "rx"}, rows)
+	for i := range in.d.Links {
+		l := &in.d.Links[i]
+		rows = in.linkRx(rows[:0], l, -1, rd)
+		out = in.appendFunnel(out, Funnel{Interface: l.Name, Netns: in.ns, Dir: "rx"}, rows)
 		for k := start; k < ends[i]; k++ {
-			rows = e.linkRx(rows[:0], l, queues[k], rd)
-			out = e.appendFunnel(out, Funnel{Interface: l.Name, Netns: e.ns, Queue: &queues[k], Dir: "rx"}, rows)
+			rows = in.linkRx(rows[:0], l, queues[k], rd)
+			out = in.appendFunnel(out, Funnel{Interface: l.Name, Netns: in.ns, Queue: &queues[k], Dir: "rx"}, rows)
 		}
 		start = ends[i]
-		rows = e.linkTx(rows[:0], l, rd)
-		out = e.appendFunnel(out, Funnel{Interface: l.Name, Netns: e.ns, Dir: "tx"}, rows)
+		rows = in.linkTx(rows[:0], l, rd)
+		out = in.appendFunnel(out, Funnel{Interface: l.Name, Netns: in.ns, Dir: "tx"}, rows)
 	}
-	rx, tx := e.socketRows(rd)
-	out = e.appendFunnel(out, Funnel{Netns: e.ns, Dir: "rx"}, rx)
-	out = e.appendFunnel(out, Funnel{Netns: e.ns, Dir: "tx"}, tx)
+	rx, tx := in.socketRows(rd)
+	out = in.appendFunnel(out, Funnel{Netns: in.ns, Dir: "rx"}, rx)
+	out = in.appendFunnel(out, Funnel{Netns: in.ns, Dir: "tx"}, tx)
 	return out
 }
 
-func (e *engine) appendFunnel(out []Funnel, f Funnel, rows []row) []Funnel {
+func (in *input) appendFunnel(out []Funnel, f Funnel, rows []row) []Funnel {
 	if len(rows) == 0 {
 		return out
 	}
+	// Rows follow the path (stage.RxStages, TxStages); the builders append them in that
+	// order already, so this is a check that costs one lookup per row, and sorts only if not.
+	sorted, prev := true, -1
+	for i := 0; i < len(rows) && sorted; i++ {
+		pos := pathOrder[rows[i].st]
+		sorted, prev = prev <= pos, pos
+	}
+	if !sorted {
+		slices.SortStableFunc(rows, func(a, b row) int { return pathOrder[a.st] - pathOrder[b.st] })
+	}
 	f.Stages = make([]FunnelStage, len(rows))
 	for i, r := range rows {
-		f.Stages[i] = e.stageRow(r)
+		f.Stages[i] = in.stageRow(r)
 	}
 	return append(out, f)
 }
 
-// reasonDrops sums in-path drops per (stage, interface); netns-wide stages use "".
-func (e *engine) reasonDrops() map[reasonKey]uint64 {
-	out := map[reasonKey]uint64{}
-	if e.d.InPath == nil {
+// stageIface is a stage and the interface of a device stage ("" for the others).
+type stageIface struct {
+	st    stage.Stage
+	iface string
+}
+
+// reasonDrops sums in-path drops per stage and interface; netns-wide stages use "".
+func (in *input) reasonDrops() map[stageIface]uint64 {
+	out := map[stageIface]uint64{}
+	if in.d.InPath == nil {
 		return out
 	}
-	for _, dc := range e.d.InPath.Drops {
-		rs, ok := stageOfReason(dc.Reason, dc.Location)
+	for _, dc := range in.d.InPath.Drops {
+		rp, ok := placeOfReason(dc.Reason, dc.Location)
 		if !ok {
 			continue
 		}
-		k := reasonKey{rs: reasonStage{stage: rs.stage}}
-		if deviceStage(rs.stage) || rs.stage == stage.Backlog {
+		k := stageIface{st: rp.stage}
+		if deviceStage(rp.stage) || rp.stage == stage.Backlog {
 			k.iface = dc.Link
 			if k.iface == "" {
-				k.iface = e.linkName(dc.Ifindex)
+				k.iface = in.linkName(dc.Ifindex)
 			}
 		}
 		out[k] += dc.Count
@@ -102,13 +130,13 @@ func (e *engine) reasonDrops() map[reasonKey]uint64 {
 	return out
 }
 
-func rdrop(rd map[reasonKey]uint64, st stage.Stage, iface string) uint64 {
-	return rd[reasonKey{rs: reasonStage{stage: st}, iface: iface}]
+func rdrop(rd map[stageIface]uint64, st stage.Stage, iface string) uint64 {
+	return rd[stageIface{st, iface}]
 }
 
 // appendRxQueuesMeasured appends the queues of l with per-queue in-path points or driver drop
 // counters, in order.
-func (e *engine) appendRxQueuesMeasured(qs []int, l *model.Link) []int {
+func (in *input) appendRxQueuesMeasured(qs []int, l *model.Link) []int {
 	start := len(qs)
 	add := func(q int) {
 		if q >= 0 && !slices.Contains(qs[start:], q) {
@@ -116,7 +144,7 @@ func (e *engine) appendRxQueuesMeasured(qs []int, l *model.Link) []int {
 		}
 	}
 	for _, pt := range []model.Point{model.PointXDP, model.PointTCIngress} {
-		for q := range e.pointsByQueue(l.Name, pt) {
+		for q := range in.pointsByQueue(l.Name, pt) {
 			add(q)
 		}
 	}
@@ -130,13 +158,13 @@ func (e *engine) appendRxQueuesMeasured(qs []int, l *model.Link) []int {
 }
 
 // linkRx appends the receive account of a link (queue -1) or of one of its queues to rows.
-func (e *engine) linkRx(rows []row, l *model.Link, queue int, rd map[reasonKey]uint64) []row {
+func (in *input) linkRx(rows []row, l *model.Link, queue int, rd map[stageIface]uint64) []row {
 	add := func(r row) {
 		if r.drop > 0 || r.inKnown || r.outKnown {
 			rows = append(rows, r)
 		}
 	}
-	xdp, tc := e.pointsByQueue(l.Name, model.PointXDP), e.pointsByQueue(l.Name, model.PointTCIngress)
+	xdp, tc := in.pointsByQueue(l.Name, model.PointXDP), in.pointsByQueue(l.Name, model.PointTCIngress)
 	pick := func(m map[int]uint64) (uint64, bool) {
 		if queue >= 0 {
 			v, ok := m[queue]
@@ -154,13 +182,14 @@ func (e *engine) linkRx(rows []row, l *model.Link, queue int, rd map[reasonKey]u
 		s := l.Stats
 		phy, _ := stageDrops(l, stage.NICPhy)
 		fifo, _ := stageDrops(l, stage.NICFifo)
+		fifoPolicy, _ := driverDrops(l, stage.NICFifo, stage.ClassPolicy)
 		fifoRT := s.RxMissedErrors
 		if fifoRT == 0 {
 			fifoRT = s.RxFifoErrors + s.RxOverErrors
 		}
 		ring, _ := stageDrops(l, stage.RxRing)
 		add(row{st: stage.NICPhy, point: "rx crc/frame/length errors", drop: max(phy, s.RxCrcErrors+s.RxFrameErrors+s.RxLengthErrors)})
-		add(row{st: stage.NICFifo, point: "rx_missed/fifo/over errors", drop: max(fifo, fifoRT)})
+		add(row{st: stage.NICFifo, point: "rx_missed/fifo/over errors", drop: max(fifo, fifoRT) + fifoPolicy})
 		add(row{st: stage.RxRing, point: "rx_packets", drop: max(ring, rdrop(rd, stage.RxRing, l.Name)), out: s.RxPackets, outKnown: true})
 		xdrop, _ = stageDrops(l, stage.XDP)
 		backlog = rdrop(rd, stage.Backlog, l.Name)
@@ -178,7 +207,7 @@ func (e *engine) linkRx(rows []row, l *model.Link, queue int, rd map[reasonKey]u
 		// between the XDP and tc-ingress points lie the XDP verdict, the backlog and L2:
 		// without an XDP program of someone else's, what vanishes there is backlog/L2 loss
 		st := stage.Backlog
-		if xdrop > 0 || e.foreignXDP(l.Name) {
+		if xdrop > 0 || in.foreignXDP(l.Name) {
 			st = stage.XDP
 		}
 		add(row{st: st, point: "xdp → tc-ingress", in: xin, inKnown: true, out: tin, outKnown: true, drop: xdrop + backlog})
@@ -202,21 +231,9 @@ func (e *engine) linkRx(rows []row, l *model.Link, queue int, rd map[reasonKey]u
 	return rows
 }
 
-func (e *engine) foreignXDP(link string) bool {
-	if e.d.InPath == nil {
-		return false
-	}
-	for _, p := range e.d.InPath.Foreign {
-		if p.Link == link && p.Hook == "xdp" {
-			return true
-		}
-	}
-	return false
-}
-
 // linkTx appends the transmit account to rows: tc egress point → qdisc → driver hand-off
 // (xmit points) → TX ring → NIC.
-func (e *engine) linkTx(rows []row, l *model.Link, rd map[reasonKey]uint64) []row {
+func (in *input) linkTx(rows []row, l *model.Link, rd map[stageIface]uint64) []row {
 	add := func(r row) {
 		if r.drop > 0 || r.inKnown || r.outKnown {
 			rows = append(rows, r)
@@ -228,25 +245,12 @@ func (e *engine) linkTx(rows []row, l *model.Link, rd map[reasonKey]uint64) []ro
 		}
 		return n, len(m) > 0
 	}
-	egress, eok := sum(e.pointsByQueue(l.Name, model.PointTCEgress))
-	xmit, xok := sum(e.pointsByQueue(l.Name, model.PointXmit))
+	egress, eok := sum(in.pointsByQueue(l.Name, model.PointTCEgress))
+	xmit, xok := sum(in.pointsByQueue(l.Name, model.PointXmit))
 	add(row{st: stage.TCEgress, point: "tc-egress", in: egress, inKnown: eok, drop: rdrop(rd, stage.TCEgress, l.Name)})
 
-	var qdrops, qsent uint64
-	var rootSeen bool
-	for _, q := range l.Qdiscs {
-		if q.Root {
-			qdrops, qsent, rootSeen = q.Drops, q.Packets, true
-		}
-	}
-	if !rootSeen {
-		for _, q := range l.Qdiscs {
-			if !ingressKinds[q.Kind] {
-				qdrops, qsent = qdrops+q.Drops, qsent+q.Packets
-			}
-		}
-	}
-	qr := row{st: stage.Qdisc, point: "qdisc", in: egress, inKnown: eok, drop: max(qdrops, rdrop(rd, stage.Qdisc, l.Name)+rdrop(rd, stage.AQM, l.Name))}
+	qdrops, qsent, rootSeen := rootQdisc(l)
+	qr := row{st: stage.Qdisc, point: "qdisc", in: egress, inKnown: eok, drop: max(qdrops, rdrop(rd, stage.Qdisc, l.Name))}
 	switch {
 	case xok:
 		qr.point, qr.out, qr.outKnown = "tc-egress → xmit", xmit, true
@@ -259,51 +263,91 @@ func (e *engine) linkTx(rows []row, l *model.Link, rd map[reasonKey]uint64) []ro
 	add(row{st: stage.TxRing, point: "driver tx ring drops", drop: ring})
 	s := l.Stats
 	nic, _ := stageDrops(l, stage.NICTx)
+	nicPolicy, _ := driverDrops(l, stage.NICTx, stage.ClassPolicy)
 	rt := s.TxFifoErrors + s.TxCarrierErrors + s.TxAbortedErrors
 	if !virtual(l) {
 		rt += s.TxDropped
 	}
-	add(row{st: stage.NICTx, point: "tx_packets", drop: max(nic, rt), out: s.TxPackets, outKnown: true})
+	add(row{st: stage.NICTx, point: "tx_packets", drop: max(nic, rt) + nicPolicy, out: s.TxPackets, outKnown: true})
 	return rows
 }
 
-// socketRows is the netns-wide account from /proc/net/snmp and netstat.
-func (e *engine) socketRows(rd map[reasonKey]uint64) (rx, tx []row) {
-	has := func(k string) bool { _, ok := e.d.SNMP[k]; return ok }
-	n := e.snmp
-	drop := func(st stage.Stage, counted uint64) uint64 { return max(counted, rdrop(rd, st, "")) }
-	if has("Ip.InReceives") {
-		ipDrops := n("Ip.InHdrErrors") + n("Ip.InAddrErrors") + n("IpExt.InNoRoutes") + n("Ip.InUnknownProtos") +
-			n("Ip.InDiscards") + n("IpExt.InCsumErrors") + n("TcpExt.IPReversePathFilter")
-		// fragments enter as packets and leave as reassembled datagrams: the account only
-		// balances when no reassembly happened
-		rx = append(rx, row{st: stage.IP, point: "Ip.InReceives → InDelivers + ForwDatagrams", in: n("Ip.InReceives"), inKnown: true,
-			out: n("Ip.InDelivers") + n("Ip.ForwDatagrams"), outKnown: n("Ip.ReasmReqds") == 0, drop: drop(stage.IP, ipDrops)})
-	}
-	if has("Ip.ReasmReqds") {
-		rx = append(rx, row{st: stage.IPReassembly, point: "Ip.ReasmReqds (fragments) → ReasmOKs (datagrams)",
-			drop: drop(stage.IPReassembly, n("Ip.ReasmFails")+n("Ip6.ReasmFails"))})
-	}
-	if has("Udp.InDatagrams") {
-		rx = append(rx,
-			row{st: stage.UDPRcvbuf, point: "Udp.InDatagrams (read by applications)", out: e.udp("InDatagrams"), outKnown: true, drop: drop(stage.UDPRcvbuf, e.udp("RcvbufErrors"))},
-			row{st: stage.UDPMem, point: "Udp.MemErrors", drop: drop(stage.UDPMem, e.udp("MemErrors"))})
-		tx = append(tx, row{st: stage.UDPSndbuf, point: "Udp.OutDatagrams", out: e.udp("OutDatagrams"), outKnown: true, drop: drop(stage.UDPSndbuf, e.udp("SndbufErrors"))})
-	}
-	if has("Tcp.InSegs") {
-		var tcpDrops uint64
-		for _, k := range tcpRcvDropFields {
-			tcpDrops += n("TcpExt." + k)
+// rootQdisc is the drops and sent packets of l's egress qdiscs: the root's, which include
+// its children's, or the sum of all egress qdiscs when there is no root.
+func rootQdisc(l *model.Link) (drops, sent uint64, rootSeen bool) {
+	for _, q := range l.Qdiscs {
+		if q.Root {
+			drops, sent, rootSeen = q.Drops, q.Packets, true
 		}
-		rx = append(rx,
-			row{st: stage.TCPRcvbuf, point: "Tcp.InSegs", in: n("Tcp.InSegs"), inKnown: true, drop: drop(stage.TCPRcvbuf, tcpDrops)},
-			row{st: stage.TCPBacklog, point: "TcpExt.TCPBacklogDrop", drop: drop(stage.TCPBacklog, n("TcpExt.TCPBacklogDrop"))},
-			row{st: stage.TCPAcceptQueue, point: "Tcp.PassiveOpens", out: n("Tcp.PassiveOpens"), outKnown: true,
-				drop: drop(stage.TCPAcceptQueue, max(n("TcpExt.ListenDrops"), n("TcpExt.ListenOverflows")+n("TcpExt.TCPReqQFullDrop")))})
 	}
-	if has("Ip.OutRequests") {
-		tx = append(tx, row{st: stage.IPOut, point: "Ip.OutRequests", in: n("Ip.OutRequests"), inKnown: true,
-			drop: drop(stage.IPOut, n("Ip.OutNoRoutes")+n("Ip.OutDiscards"))})
+	if !rootSeen {
+		for _, q := range l.Qdiscs {
+			if !ingressKinds[q.Kind] {
+				drops, sent = drops+q.Drops, sent+q.Packets
+			}
+		}
 	}
+	return drops, sent, rootSeen
+}
+
+// socketRows is the netns-wide account from /proc/net/snmp and netstat, the conntrack
+// counters and the firewall's rule counters. A row appears when its throughput counter was
+// read or its stage dropped packets.
+func (in *input) socketRows(rd map[stageIface]uint64) (rx, tx []row) {
+	has := func(k string) bool { _, ok := in.d.SNMP[k]; return ok }
+	n := in.snmp
+	add := func(rows *[]row, r row, anchor string, counted uint64) {
+		r.drop = max(counted, rdrop(rd, r.st, ""))
+		if has(anchor) || r.drop > 0 {
+			*rows = append(*rows, r)
+		}
+	}
+	add(&rx, row{st: stage.Netfilter, point: "nf_conntrack drops + DROP rule counters"}, "", in.netfilterDrops())
+	// fragments enter as packets and leave as reassembled datagrams: the account only
+	// balances when no reassembly happened
+	add(&rx, row{st: stage.IP, point: "Ip.InReceives → InDelivers + ForwDatagrams", in: n("Ip.InReceives"), inKnown: has("Ip.InReceives"),
+		out: n("Ip.InDelivers") + n("Ip.ForwDatagrams"), outKnown: has("Ip.InReceives") && n("Ip.ReasmReqds") == 0}, "Ip.InReceives", in.ipDrops())
+	add(&rx, row{st: stage.IPReassembly, point: "Ip.ReasmReqds (fragments) → ReasmOKs (datagrams)"}, "Ip.ReasmReqds",
+		n("Ip.ReasmFails")+n("Ip6.ReasmFails"))
+	add(&rx, row{st: stage.SocketLookup, point: "Udp.NoPorts"}, "Udp.InDatagrams", in.udp("NoPorts"))
+	add(&rx, row{st: stage.UDPRcvbuf, point: "Udp.InDatagrams (read by applications)", out: in.udp("InDatagrams"), outKnown: has("Udp.InDatagrams")},
+		"Udp.InDatagrams", in.udp("RcvbufErrors"))
+	add(&rx, row{st: stage.UDPMem, point: "Udp.MemErrors"}, "Udp.InDatagrams", in.udp("MemErrors"))
+	var tcpDrops uint64
+	for _, k := range tcpRcvDropFields {
+		tcpDrops += n("TcpExt." + k)
+	}
+	add(&rx, row{st: stage.TCPRcvbuf, point: "Tcp.InSegs", in: n("Tcp.InSegs"), inKnown: has("Tcp.InSegs")}, "Tcp.InSegs", tcpDrops)
+	add(&rx, row{st: stage.TCPBacklog, point: "TcpExt.TCPBacklogDrop"}, "Tcp.InSegs", n("TcpExt.TCPBacklogDrop"))
+	add(&rx, row{st: stage.TCPAcceptQueue, point: "Tcp.PassiveOpens", out: n("Tcp.PassiveOpens"), outKnown: has("Tcp.PassiveOpens")}, "Tcp.InSegs",
+		max(n("TcpExt.ListenDrops"), n("TcpExt.ListenOverflows")+n("TcpExt.TCPReqQFullDrop")))
+	add(&tx, row{st: stage.UDPSndbuf, point: "Udp.OutDatagrams", out: in.udp("OutDatagrams"), outKnown: has("Udp.OutDatagrams")},
+		"Udp.InDatagrams", in.udp("SndbufErrors"))
+	add(&tx, row{st: stage.IPOut, point: "Ip.OutRequests", in: n("Ip.OutRequests"), inKnown: has("Ip.OutRequests")}, "Ip.OutRequests",
+		n("Ip.OutNoRoutes")+n("Ip.OutDiscards"))
+	add(&tx, row{st: stage.Neigh, point: "kfree_skb NEIGH_*"}, "", 0)
 	return rx, tx
+}
+
+// ipDrops is every IP-layer drop counter of the receive path.
+func (in *input) ipDrops() uint64 {
+	n := in.snmp
+	return n("Ip.InHdrErrors") + n("Ip.InAddrErrors") + n("IpExt.InNoRoutes") + n("Ip.InUnknownProtos") +
+		n("Ip.InDiscards") + n("IpExt.InCsumErrors") + n("TcpExt.IPReversePathFilter")
+}
+
+// netfilterDrops is what conntrack and the firewall's counted DROP rules dropped.
+func (in *input) netfilterDrops() uint64 {
+	var n uint64
+	if c := in.d.Conntrack; c != nil {
+		n += max(c["drop"], c["insert_failed"])
+	}
+	if fw := in.d.Firewall; fw != nil {
+		for _, r := range fw.Rules {
+			if r.Drop && r.Counter {
+				n += r.Packets
+			}
+		}
+	}
+	return n
 }

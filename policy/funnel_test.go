@@ -48,8 +48,7 @@ func pts(link string, pt model.Point, perQueue ...uint64) []model.PointCount {
 func TestFunnelXDPToTCIngressPerQueue(t *testing.T) {
 	ip := &model.InPath{XDPMode: "native",
 		Points: append(pts("veth1", model.PointXDP, 1000, 500), pts("veth1", model.PointTCIngress, 900, 500)...)}
-	r := Analyze(newDelta().link("veth1", veth, queues(2)).inPath(ip).build(), DefaultConfig())
-	checkInvariants(t, r)
+	r := analyze(t, newDelta().link("veth1", veth, queues(2)).inPath(ip).build(), DefaultConfig())
 	q0 := stageOf(funnelOf(r, "veth1", "rx", 0), stage.Backlog)
 	if q0 == nil || !q0.Known || q0.InRate != 100 || q0.OutRate != 90 || q0.Residual != 10 {
 		t.Fatalf("queue 0 span %+v", q0)
@@ -65,7 +64,7 @@ func TestFunnelXDPToTCIngressPerQueue(t *testing.T) {
 func TestFunnelForeignXDPSpanIsXDP(t *testing.T) {
 	ip := &model.InPath{Points: append(pts("veth1", model.PointXDP, 1000), pts("veth1", model.PointTCIngress, 600)...),
 		Foreign: []model.ForeignProg{{Link: "veth1", Hook: "xdp", Name: "fw", ID: 3}}}
-	r := Analyze(newDelta().link("veth1", veth).inPath(ip).build(), DefaultConfig())
+	r := analyze(t, newDelta().link("veth1", veth).inPath(ip).build(), DefaultConfig())
 	if s := stageOf(funnelOf(r, "veth1", "rx", 0), stage.XDP); s == nil || s.Residual != 40 {
 		t.Fatalf("span %+v", s)
 	}
@@ -78,8 +77,7 @@ func TestFunnelQdiscBetweenEgressAndXmit(t *testing.T) {
 	ip := &model.InPath{Points: append(pts("veth1", model.PointTCEgress, 1000), pts("veth1", model.PointXmit, 900)...)}
 	d := newDelta().link("veth1", veth, qdisc(model.Qdisc{Kind: "pfifo", Handle: "1:", Root: true, Limit: 5, Packets: 900, Drops: 80})).
 		inPath(ip).build()
-	r := Analyze(d, DefaultConfig())
-	checkInvariants(t, r)
+	r := analyze(t, d, DefaultConfig())
 	q := stageOf(funnelOf(r, "veth1", "tx", -1), stage.Qdisc)
 	if q == nil || !q.Known || q.InRate != 100 || q.OutRate != 90 || q.DropRate != 8 || q.Residual != 2 {
 		t.Fatalf("qdisc row %+v", q)
@@ -89,8 +87,7 @@ func TestFunnelQdiscBetweenEgressAndXmit(t *testing.T) {
 func TestFunnelSocketLayer(t *testing.T) {
 	snmp := map[string]uint64{"Ip.InReceives": 1000, "Ip.InDelivers": 950, "Ip.InAddrErrors": 30,
 		"Udp.InDatagrams": 900, "Udp.RcvbufErrors": 40}
-	r := Analyze(newDelta().snmp(snmp).build(), DefaultConfig())
-	checkInvariants(t, r)
+	r := analyze(t, newDelta().snmp(snmp).build(), DefaultConfig())
 	f := funnelOf(r, "", "rx", -1)
 	ip := stageOf(f, stage.IP)
 	if ip == nil || !ip.Known || ip.Residual != 2 {
@@ -100,7 +97,7 @@ func TestFunnelSocketLayer(t *testing.T) {
 		t.Errorf("udp row %+v", u)
 	}
 	snmp["Ip.ReasmReqds"] = 10
-	r = Analyze(newDelta().snmp(snmp).build(), DefaultConfig())
+	r = analyze(t, newDelta().snmp(snmp).build(), DefaultConfig())
 	if ip := stageOf(funnelOf(r, "", "rx", -1), stage.IP); ip.Known {
 		t.Errorf("ip row with reassembly claims a balanced account: %+v", ip)
 	}
@@ -110,20 +107,19 @@ func TestFunnelSocketLayer(t *testing.T) {
 // the benchmarks are meant to measure.
 func TestSkipFunnel(t *testing.T) {
 	d := quietHost()
-	full := Analyze(d, DefaultConfig())
-	checkInvariants(t, full)
+	full := analyze(t, d, DefaultConfig())
 	var ids []string
 	for _, f := range full.Findings {
 		ids = append(ids, f.ID)
 	}
-	want := []string{"udp-rcvbuf/host", "backlog/host/cpu1", "qdisc/host/veth200", "xdp/host/veth400", "rx-ring/host/veth300"}
+	want := []string{"udp-rcvbuf/host", "backlog/host/cpu1", "qdisc/host/veth200", "rx-ring/host/veth300", "xdp/host/veth400"}
 	if !slices.Equal(ids, want) {
 		t.Errorf("quietHost findings %v, want %v", ids, want)
 	}
 	if len(full.Funnel) != 4*1000+2 {
 		t.Errorf("%d funnels, want rx, rx per queue and tx for every link and the socket layer's rx and tx", len(full.Funnel))
 	}
-	skipped := AnalyzeWith(d, Settings{SkipFunnel: true}, DefaultConfig())
+	skipped := analyzeWith(t, d, Settings{SkipFunnel: true}, DefaultConfig())
 	if skipped.Funnel == nil || len(skipped.Funnel) != 0 {
 		t.Fatalf("SkipFunnel: funnel %v, want empty, not nil", skipped.Funnel)
 	}

@@ -11,27 +11,37 @@ import (
 // allQueues selects counters of every queue and of the whole device.
 const allQueues = -2
 
+// capacityCounter: a driver counter whose drops are capacity loss (not a steering miss or a
+// cloud allowance, docs/drivers.md §2.1).
+func capacityCounter(c *model.Counter) bool { return !c.Policy }
+
 // counterSum adds the normalized driver counters of one stage and kind (queue -1 = device-wide
-// counters only; allQueues = all).
+// counters only; allQueues = all); drops of a class other than capacity are not counted.
 func counterSum(l *model.Link, st stage.Stage, k model.Kind, queue int) uint64 {
 	var n uint64
 	for i := range l.Counters {
 		c := &l.Counters[i] // not a copy: this runs for every link several times
-		if c.Stage == st && c.Kind == k && (queue == allQueues || c.Queue == queue) {
+		if c.Stage == st && c.Kind == k && capacityCounter(c) && (queue == allQueues || c.Queue == queue) {
 			n += c.Value
 		}
 	}
 	return n
 }
 
-// stageDrops is the loss a driver reports at one stage: the larger of the device-wide sum and
-// the per-queue sum, because drivers often export both views of the same drops. perQueue holds
-// the queues that dropped; nil when none did (the common case, kept free of allocations).
+// stageDrops is the capacity loss a driver reports at one stage: the larger of the
+// device-wide sum and the per-queue sum, because drivers often export both views of the same
+// drops. perQueue holds the queues that dropped; nil when none did (the common case, kept
+// free of allocations).
 func stageDrops(l *model.Link, st stage.Stage) (total uint64, perQueue map[int]uint64) {
+	return driverDrops(l, st, stage.ClassCapacity)
+}
+
+// driverDrops is stageDrops for the driver counters of one class.
+func driverDrops(l *model.Link, st stage.Stage, class stage.Class) (total uint64, perQueue map[int]uint64) {
 	var dev, q uint64
 	for i := range l.Counters {
 		c := &l.Counters[i]
-		if c.Value == 0 || c.Stage != st || c.Kind != model.KindDrops {
+		if c.Value == 0 || c.Stage != st || c.Kind != model.KindDrops || classOf(c) != class {
 			continue
 		}
 		if c.Queue < 0 {
@@ -45,6 +55,13 @@ func stageDrops(l *model.Link, st stage.Stage) (total uint64, perQueue map[int]u
 		perQueue[c.Queue] += c.Value
 	}
 	return max(dev, q), perQueue
+}
+
+func classOf(c *model.Counter) stage.Class {
+	if c.Policy {
+		return stage.ClassPolicy
+	}
+	return stage.ClassCapacity
 }
 
 // queuePackets is per-queue throughput from driver packet counters, when the driver has them
@@ -73,12 +90,13 @@ func queuePacketsOf(l *model.Link, dir model.Dir, queue int) (n uint64, ok bool)
 	return n, ok
 }
 
-// counterEvidence lists each driver counter of a stage and kind that moved.
-func (e *engine) counterEvidence(l *model.Link, st stage.Stage, k model.Kind, of string, through uint64) []Evidence {
+// counterEvidence lists each driver counter of a stage, kind and class that moved.
+func (in *input) counterEvidence(l *model.Link, st stage.Stage, k model.Kind, class stage.Class, b base, total uint64) []Evidence {
 	var out []Evidence
-	for _, c := range l.Counters {
-		if c.Stage == st && c.Kind == k && c.Value > 0 {
-			out = append(out, e.ev(l.Name+" "+c.Name, c.Value, of, through))
+	for i := range l.Counters {
+		c := &l.Counters[i]
+		if c.Stage == st && c.Kind == k && classOf(c) == class && c.Value > 0 {
+			out = append(out, in.ev(l.Name+" "+c.Name, c.Value, b, total))
 		}
 	}
 	return out
@@ -87,7 +105,7 @@ func (e *engine) counterEvidence(l *model.Link, st stage.Stage, k model.Kind, of
 // queueSkew describes how drops spread over queues: per-queue ratios where the driver counts
 // per-queue packets, and a note when one queue carries most of them. It returns the queue
 // when a single queue has all drops.
-func (e *engine) queueSkew(l *model.Link, drops map[int]uint64, dir model.Dir) ([]Evidence, *int) {
+func (in *input) queueSkew(l *model.Link, drops map[int]uint64, dir model.Dir) ([]Evidence, *int) {
 	if len(drops) == 0 {
 		return nil, nil
 	}
@@ -103,8 +121,9 @@ func (e *engine) queueSkew(l *model.Link, drops map[int]uint64, dir model.Dir) (
 	sort.Ints(qs)
 	var out []Evidence
 	for _, q := range qs {
-		x := Evidence{Counter: fmt.Sprintf("%s %s queue %d drops", l.Name, dir, q), Delta: drops[q], Rate: e.rate(drops[q])}
+		x := Evidence{Counter: fmt.Sprintf("%s %s queue %d drops", l.Name, dir, q), Delta: drops[q], Rate: in.rate(drops[q])}
 		if p, ok := pk[q]; ok {
+			// the queue's packet counter counts what it delivered: the drops are not in it
 			x.Of = fmt.Sprintf("%s %s queue %d packets", l.Name, dir, q)
 			x.Ratio = ratioOf(drops[q], p)
 		}
@@ -132,32 +151,30 @@ func rxQueueCount(l *model.Link) int {
 
 // rxBufferBytes estimates one RX descriptor's buffer: half a page at standard MTU, whole pages
 // with XDP (one page per frame) or jumbo frames (docs/rules.md row 2).
-func (e *engine) rxBufferBytes(l *model.Link) int64 {
+func (in *input) rxBufferBytes(l *model.Link) int64 {
 	const page = 4096
-	if l.MTU > 1500 || e.xdpAttached(l.Name) {
+	if l.MTU > 1500 || in.xdpAttached(l.Name) {
 		return (int64(l.MTU) + 512 + page - 1) / page * page
 	}
 	return 2048
 }
 
 // skbBytes estimates the truesize of one queued MTU-sized packet (docs/rules.md row 5: ≈2–4 KiB).
-func (e *engine) skbBytes() int64 {
-	mtu := max(1500, e.maxMTU)
+func (in *input) skbBytes() int64 {
+	mtu := max(1500, in.maxMTU)
 	if mtu <= 1500 {
 		return 2304 // 2 KiB data + sk_buff
 	}
 	return int64(mtu) + 768
 }
 
-func (e *engine) xdpAttached(link string) bool {
-	ip := e.d.InPath
+func (in *input) xdpAttached(link string) bool {
+	ip := in.d.InPath
 	if ip == nil {
 		return false
 	}
-	for _, p := range ip.Foreign {
-		if p.Link == link && p.Hook == "xdp" {
-			return true
-		}
+	if in.foreignXDP(link) {
+		return true
 	}
 	for _, p := range ip.Points {
 		if p.Link == link && p.Point == model.PointXDP {

@@ -30,8 +30,7 @@ func TestStepAndCaps(t *testing.T) {
 		{"never lower than current", "20000", DefaultConfig(), "20000", true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			r := Analyze(backlogDelta(tc.current), tc.cfg)
-			checkInvariants(t, r)
+			r := analyze(t, backlogDelta(tc.current), tc.cfg)
 			a := action(r, "sysctl:net.core.netdev_max_backlog")
 			if a == nil || a.Proposed != tc.proposed || a.AtCap != tc.atCap || a.Current != tc.current {
 				t.Fatalf("action %+v", a)
@@ -47,8 +46,7 @@ func TestKnobDisallowed(t *testing.T) {
 	cfg := DefaultConfig()
 	cfg.Knobs = map[string]bool{"sysctl:net.core.rmem": false, "sysctl:net.core.rmem_default": true}
 	d := newDelta().snmp(map[string]uint64{"Udp.InDatagrams": 90000, "Udp.RcvbufErrors": 10000}).build()
-	r := Analyze(d, cfg)
-	checkInvariants(t, r)
+	r := analyze(t, d, cfg)
 	if got := knobs(r); len(got) != 1 || got[0] != "sysctl:net.core.rmem_default" {
 		t.Fatalf("plan %v", got)
 	}
@@ -62,20 +60,7 @@ func TestKnobDisallowed(t *testing.T) {
 
 // everything at once: the plan follows docs/rules.md §4.
 func TestPlanOrder(t *testing.T) {
-	d := newDelta().
-		link("veth1", veth, stats(func(s *model.LinkStats) { s.RxDropped = 4000 }),
-			qdisc(model.Qdisc{Kind: "pfifo_fast", Root: true, Packets: 90000, Drops: 10000})).
-		link("eth0", ring(512, 4096), counter("rx_no_dma_resources", stage.RxRing, model.KindDrops, model.Rx, -1, 5000)).
-		softnet(0, func(c *model.SoftnetCPU) { c.Processed, c.Dropped, c.TimeSqueeze = 50000, 4000, 300 }).
-		netRx(10000, 10).
-		snmp(map[string]uint64{
-			"Ip.ReasmReqds": 10000, "Ip.ReasmFails": 1000,
-			"Udp.InDatagrams": 90000, "Udp.RcvbufErrors": 10000, "Udp.MemErrors": 5000,
-			"Tcp.InSegs": 100000, "TcpExt.TCPRcvQDrop": 2000, "TcpExt.TCPMemoryPressures": 1,
-			"Tcp.PassiveOpens": 1000, "TcpExt.ListenOverflows": 500,
-		}).build()
-	r := Analyze(d, DefaultConfig())
-	checkInvariants(t, r)
+	r := analyze(t, everything(), DefaultConfig())
 	want := []string{
 		"rps:eth0:rx-0", "rps:veth1:rx-0",
 		"sysctl:net.core.netdev_budget", "sysctl:net.core.netdev_budget_usecs",
@@ -94,8 +79,7 @@ func TestPlanOrder(t *testing.T) {
 func TestNetnsCommands(t *testing.T) {
 	accept := map[string]uint64{"Tcp.PassiveOpens": 1000, "TcpExt.ListenOverflows": 500}
 	t.Run("named netns", func(t *testing.T) {
-		r := Analyze(newDelta().netns("blue").snmp(accept).build(), DefaultConfig())
-		checkInvariants(t, r)
+		r := analyze(t, newDelta().netns("blue").snmp(accept).build(), DefaultConfig())
 		a := r.Plan[0]
 		if a.Command != "ip netns exec blue sysctl -w net.core.somaxconn=8192" || a.Scope != model.ScopeNetns || a.Netns != "blue" {
 			t.Errorf("action %+v", a)
@@ -105,7 +89,7 @@ func TestNetnsCommands(t *testing.T) {
 		}
 	})
 	t.Run("netns path", func(t *testing.T) {
-		r := Analyze(newDelta().netns("/proc/42/ns/net").snmp(accept).build(), DefaultConfig())
+		r := analyze(t, newDelta().netns("/proc/42/ns/net").snmp(accept).build(), DefaultConfig())
 		if a := r.Plan[0]; a.Command != "nsenter --net=/proc/42/ns/net sysctl -w net.core.somaxconn=8192" {
 			t.Errorf("action %+v", a)
 		}
@@ -114,8 +98,7 @@ func TestNetnsCommands(t *testing.T) {
 		return newDelta().netns("blue").softnet(1, func(c *model.SoftnetCPU) { c.Processed, c.Dropped = 50000, 5000 }).build()
 	}
 	t.Run("global knob from a child netns", func(t *testing.T) {
-		r := Analyze(backlog(), DefaultConfig())
-		checkInvariants(t, r)
+		r := analyze(t, backlog(), DefaultConfig())
 		a := r.Plan[0]
 		if a.Current != "unknown" || a.Proposed != "" || a.Command != "" || a.Scope != model.ScopeGlobal || a.Netns != "" {
 			t.Errorf("action %+v", a)
@@ -125,14 +108,14 @@ func TestNetnsCommands(t *testing.T) {
 		}
 	})
 	t.Run("global knob with host sysctls", func(t *testing.T) {
-		r := AnalyzeWith(backlog(), Settings{HostSysctls: map[string]string{"net.core.netdev_max_backlog": "1000"}}, DefaultConfig())
+		r := analyzeWith(t, backlog(), Settings{HostSysctls: map[string]string{"net.core.netdev_max_backlog": "1000"}}, DefaultConfig())
 		a := r.Plan[0]
 		if a.Current != "1000" || a.Command != "sysctl -w net.core.netdev_max_backlog=2000" || a.Netns != "" {
 			t.Errorf("action %+v", a)
 		}
 	})
 	t.Run("read-only rmem_max is read in the child", func(t *testing.T) {
-		r := Analyze(newDelta().netns("blue").snmp(map[string]uint64{"Udp.InDatagrams": 90000, "Udp.RcvbufErrors": 10000}).build(), DefaultConfig())
+		r := analyze(t, newDelta().netns("blue").snmp(map[string]uint64{"Udp.InDatagrams": 90000, "Udp.RcvbufErrors": 10000}).build(), DefaultConfig())
 		if a := action(r, "sysctl:net.core.rmem_max"); a.Current != "4194304" || a.Command != "sysctl -w net.core.rmem_max=8388608" || a.Scope != model.ScopeGlobal {
 			t.Errorf("action %+v", a)
 		}
@@ -140,7 +123,7 @@ func TestNetnsCommands(t *testing.T) {
 	t.Run("device knob in a netns", func(t *testing.T) {
 		d := newDelta().netns("blue").link("veth1", veth, stats(func(s *model.LinkStats) { s.RxDropped = 4000 })).
 			softnet(0, func(c *model.SoftnetCPU) { c.Processed, c.Dropped = 50000, 4000 }).netRx(10000, 10).build()
-		r := Analyze(d, DefaultConfig())
+		r := analyze(t, d, DefaultConfig())
 		if a := action(r, "rps:veth1:rx-0"); a == nil || a.Command != "ip netns exec blue sh -c 'echo 2 > /sys/class/net/veth1/queues/rx-0/rps_cpus'" {
 			t.Errorf("action %+v", a)
 		}
@@ -153,13 +136,12 @@ func TestSortingAndStableIDs(t *testing.T) {
 												"Tcp.PassiveOpens": 1000, "TcpExt.ListenOverflows": 500}). // critical
 		softnet(0, func(c *model.SoftnetCPU) { c.Processed, c.Dropped = 1e6, 200 }). // info
 		softnet(1, func(c *model.SoftnetCPU) { c.Processed, c.Dropped = 1e5, 300 }).build()
-	r1, r2 := Analyze(d, DefaultConfig()), Analyze(d, DefaultConfig())
-	checkInvariants(t, r1)
+	r1, r2 := analyze(t, d, DefaultConfig()), analyze(t, d, DefaultConfig())
 	var ids1, ids2 []string
 	for i := range r1.Findings {
 		ids1, ids2 = append(ids1, r1.Findings[i].ID), append(ids2, r2.Findings[i].ID)
 	}
-	want := []string{"tcp-accept-queue/host", "udp-rcvbuf/host", "backlog/host/cpu1", "backlog/host/cpu0", "no-listener/host"}
+	want := []string{"tcp-accept-queue/host", "udp-rcvbuf/host", "backlog/host/cpu1", "backlog/host/cpu0", "socket-lookup/host/udp"}
 	if fmt.Sprint(ids1) != fmt.Sprint(want) || fmt.Sprint(ids1) != fmt.Sprint(ids2) {
 		t.Fatalf("order %v / %v, want %v", ids1, ids2, want)
 	}
@@ -179,4 +161,20 @@ func TestCPUMask(t *testing.T) {
 			t.Errorf("zeroMask(%q) != %v", s, want)
 		}
 	}
+}
+
+// everything is loss at every stage with a knob at once.
+func everything() *model.Delta {
+	return newDelta().
+		link("veth1", veth, stats(func(s *model.LinkStats) { s.RxDropped = 4000 }),
+			qdisc(model.Qdisc{Kind: "pfifo_fast", Root: true, Packets: 90000, Drops: 10000})).
+		link("eth0", ring(512, 4096), counter("rx_no_dma_resources", stage.RxRing, model.KindDrops, model.Rx, -1, 5000)).
+		softnet(0, func(c *model.SoftnetCPU) { c.Processed, c.Dropped, c.TimeSqueeze = 50000, 4000, 300 }).
+		netRx(10000, 10).
+		snmp(map[string]uint64{
+			"Ip.ReasmReqds": 10000, "Ip.ReasmFails": 1000,
+			"Udp.InDatagrams": 90000, "Udp.RcvbufErrors": 10000, "Udp.MemErrors": 5000,
+			"Tcp.InSegs": 100000, "TcpExt.TCPRcvQDrop": 2000, "TcpExt.TCPMemoryPressures": 1,
+			"Tcp.PassiveOpens": 1000, "TcpExt.ListenOverflows": 500,
+		}).build()
 }

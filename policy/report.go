@@ -3,6 +3,8 @@
 package policy
 
 import (
+	"fmt"
+
 	"github.com/nettune/nettune/model"
 	"github.com/nettune/nettune/model/stage"
 )
@@ -29,13 +31,27 @@ func (s Severity) String() string {
 // MarshalText makes severities readable in JSON.
 func (s Severity) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
 
+// UnmarshalText reads what MarshalText wrote, so a report read back from JSON (tests of the
+// commands' output) has its severities.
+func (s *Severity) UnmarshalText(b []byte) error {
+	for _, x := range []Severity{SeverityInfo, SeverityWarning, SeverityCritical} {
+		if x.String() == string(b) {
+			*s = x
+			return nil
+		}
+	}
+	return fmt.Errorf("unknown severity %q", b)
+}
+
 // Report is everything advise says about one interval.
 type Report struct {
-	IntervalSeconds float64   `json:"interval_seconds"`
-	Netns           string    `json:"netns,omitempty"`
-	Findings        []Finding `json:"findings"` // most severe first
-	Plan            []Action  `json:"plan"`     // in the order to apply
-	Funnel          []Funnel  `json:"funnel"`
+	IntervalSeconds float64 `json:"interval_seconds"`
+	Netns           string  `json:"netns,omitempty"`
+	// Findings are in the verdict's order: capacity loss first, then by severity and drop
+	// rate (docs/rules.md §8.2).
+	Findings []Finding `json:"findings"`
+	Plan     []Action  `json:"plan"` // in the order to apply
+	Funnel   []Funnel  `json:"funnel"`
 	// Advice is what nettune will not change but a person should know (admin-owned
 	// settings, application fixes, non-tuning causes).
 	Advice []string `json:"advice,omitempty"`
@@ -61,22 +77,46 @@ func (r *Report) Loss() bool {
 	return false
 }
 
-// Finding is loss (or pressure) that appeared at one stage during the interval.
+// Finding is one population of drops (or pressure): the packets lost at one place of the
+// path — a stage, and where on it: interface, CPU, netns or host, and the part of the stage
+// (a netfilter hook, the conntrack table, a group of qdiscs) — during the interval. Every
+// source that saw those drops (counters, drop reasons, rule counters) is its evidence.
 type Finding struct {
-	ID        string       `json:"id"` // stable within a report: "<stage>/<netns or host>/<iface>[/qN|/cpuN]"
-	Stage     stage.Stage  `json:"stage"`
-	Class     stage.Class  `json:"class"`
-	Severity  Severity     `json:"severity"`
-	Interface string       `json:"interface,omitempty"` // "" for host- or netns-wide stages
-	Netns     string       `json:"netns,omitempty"`
-	Queue     *int         `json:"queue,omitempty"`
-	CPU       *int         `json:"cpu,omitempty"`
-	Summary   string       `json:"summary"`   // one sentence a person can act on
-	DropRate  float64      `json:"drop_rate"` // packets/s lost at this stage
-	Ratio     float64      `json:"ratio"`     // drops ÷ that stage's throughput
-	Evidence  []Evidence   `json:"evidence"`
-	Reasons   []DropReason `json:"reasons,omitempty"` // kfree_skb reasons behind it
-	Knobs     []string     `json:"knobs,omitempty"`   // knob IDs that address it
+	// ID is stable within a report: "<stage>/<netns or host>[/<iface>][/<part>][/cpuN]".
+	ID        string      `json:"id"`
+	Stage     stage.Stage `json:"stage"`
+	Class     stage.Class `json:"class"`
+	Severity  Severity    `json:"severity"`
+	Interface string      `json:"interface,omitempty"` // "" for host- or netns-wide stages
+	Netns     string      `json:"netns,omitempty"`
+	Queue     *int        `json:"queue,omitempty"`
+	CPU       *int        `json:"cpu,omitempty"`
+	// Hook is the netfilter hook of a netfilter finding, when known.
+	Hook     stage.Hook   `json:"hook,omitempty"`
+	Summary  string       `json:"summary"`   // one sentence a person can act on
+	DropRate float64      `json:"drop_rate"` // packets/s lost at this stage
+	Ratio    float64      `json:"ratio"`     // drops ÷ the traffic that reached the stage
+	Evidence []Evidence   `json:"evidence"`
+	Reasons  []DropReason `json:"reasons,omitempty"` // kfree_skb reasons behind it
+	// Rules are the firewall rules that dropped these packets, or the candidates when the
+	// kernel cannot tell which one did.
+	Rules []FirewallRule `json:"rules,omitempty"`
+	// Checked names the counters consulted for drops that only in-path drop reasons show.
+	Checked []string `json:"checked,omitempty"`
+	Knobs   []string `json:"knobs,omitempty"` // knob IDs that address it
+}
+
+// FirewallRule names one nftables rule (or a chain's drop policy, Handle 0) behind a
+// netfilter finding.
+type FirewallRule struct {
+	Family string     `json:"family"`
+	Table  string     `json:"table"`
+	Chain  string     `json:"chain"`
+	Hook   stage.Hook `json:"hook,omitempty"`
+	Handle uint64     `json:"handle,omitempty"` // 0: the chain's policy, not a rule
+	Expr   string     `json:"expr"`             // the rule as nft prints it, or "policy drop"
+	// Packets is what the rule's counter counted in the interval, when it has one.
+	Packets *uint64 `json:"packets,omitempty"`
 }
 
 // Evidence is one counter's movement during the interval.

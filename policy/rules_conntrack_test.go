@@ -45,8 +45,9 @@ func TestConntrackRules(t *testing.T) {
 					t.Errorf("conntrack finding reasons %+v", f.Reasons)
 				}
 				// the 75 events beyond the conntrack counters' drops: a firewall rule's
-				p := find(r, stage.PolicyDrop)
-				if p == nil || len(p.Reasons) != 1 || p.Reasons[0].Count != 75 {
+				p := findClass(r, stage.Netfilter, stage.ClassPolicy)
+				if p == nil || len(p.Reasons) != 1 || p.Reasons[0].Count != 75 || p.ID != "netfilter/host" ||
+					!reflect.DeepEqual(p.Checked, []string{"nf_conntrack drop and insert_failed", "nftables rule counters"}) {
 					t.Errorf("policy remainder %+v", p)
 				}
 			}},
@@ -112,8 +113,7 @@ func TestConntrackQuiet(t *testing.T) {
 		"below min_ratio":         newDelta().snmp(map[string]uint64{"Ip.InReceives": 1e8}).conntrack(262144, 262144, map[string]uint64{"drop": 50}),
 		"resolved clashes":        newDelta().snmp(ipTraffic).conntrack(10, 262144, map[string]uint64{"clashres": 900}),
 	} {
-		r := Analyze(b.build(), DefaultConfig())
-		checkInvariants(t, r)
+		r := analyze(t, b.build(), DefaultConfig())
 		if len(r.Findings) != 0 || len(r.Plan) != 0 {
 			t.Errorf("%s: findings %+v plan %+v", name, r.Findings, r.Plan)
 		}
@@ -123,8 +123,7 @@ func TestConntrackQuiet(t *testing.T) {
 func TestConntrackKnobDisallowed(t *testing.T) {
 	cfg := DefaultConfig()
 	cfg.Knobs = map[string]bool{"sysctl:net.netfilter": false}
-	r := Analyze(newDelta().snmp(ipTraffic).conntrack(262144, 262144, tableFull).build(), cfg)
-	checkInvariants(t, r)
+	r := analyze(t, newDelta().snmp(ipTraffic).conntrack(262144, 262144, tableFull).build(), cfg)
 	if len(r.Plan) != 0 || !hasAdvice(r, "not allowed by the config") {
 		t.Errorf("plan %+v advice %v", r.Plan, r.Advice)
 	}

@@ -13,72 +13,83 @@ import (
 	"github.com/nettune/nettune/model/stage"
 )
 
-// distributionRules: docs/rules.md row 3. When receive loss on a link comes with NET_RX work
+// distributionRule: docs/rules.md row 3. When receive loss on a link comes with NET_RX work
 // concentrated on one CPU while others idle, spreading the work comes before any buffer:
-// more channels (hardware RSS), queue IRQs on distinct CPUs, or RPS for a queue that has it off.
-// It runs last because it answers loss findings of the other rules.
-func distributionRules(e *engine) {
-	cpus := e.onlineCPUs()
+// more channels (hardware RSS), queue IRQs on distinct CPUs, or RPS for a queue that has it
+// off. The rule does not observe that loss itself: for each link that lost packets it offers
+// the knobs and the skew evidence to the link's actionable ring and FIFO findings (and, when
+// the link's traffic went through the backlog, to the host-wide backlog and budget findings);
+// reconcile gives them to the findings that exist.
+func distributionRule(in *input) output {
+	cpus := in.onlineCPUs()
 	if len(cpus) < 2 {
-		return
+		return output{}
 	}
-	load, loadName := e.cpuLoad(cpus)
-	busy, skewed, note := e.skew(cpus, load, loadName)
-	device, hostWide := e.rxLossIndex()
-	for i := range e.d.Links {
-		l := &e.d.Links[i]
-		fs := device[l.Name]
-		if len(hostWide) > 0 && e.backlogHere(l) {
-			fs = append(fs, hostWide...)
+	var out output
+	var squeezedOrDropped bool
+	for _, c := range in.d.Softnet {
+		squeezedOrDropped = squeezedOrDropped || c.Dropped > 0 || c.TimeSqueeze > 0
+	}
+	load, loadName := in.cpuLoad(cpus)
+	busy, skewed, note := in.skew(cpus, load, loadName)
+	for i := range in.d.Links {
+		l := &in.d.Links[i]
+		viaBacklog := squeezedOrDropped && in.backlogHere(l)
+		if !viaBacklog && !rxLoss(l, in.counters(i)) {
+			continue // no finding of this link for an offer to answer (most links: keep it cheap)
 		}
-		if len(fs) == 0 {
-			continue
+		o := offer{iface: l.Name, stages: rxLossStages}
+		if viaBacklog {
+			o.hostStages = hostLossStages
 		}
 		if skewed {
-			for _, f := range fs {
-				f.Evidence = append(f.Evidence, Evidence{Counter: loadName, Delta: load[busy], Rate: e.rate(load[busy]), Note: note})
+			o.evidence = append(o.evidence, Evidence{Counter: loadName, Delta: load[busy], Rate: in.rate(load[busy]), Note: note})
+		}
+		irqs := in.queueIRQs(l)
+		in.spreadIRQs(&o, l, irqs, cpus)
+		if skewed {
+			if c := l.Channels; !virtual(l) && c != nil && c.Combined > 0 && c.Combined < c.MaxCombined && int(c.Combined) < len(cpus) {
+				in.proposeChannels(&o, l, len(cpus), busy)
+			} else if rxQueueCount(l) < len(cpus) { // RPS is "probably redundant" with a queue per CPU [scaling]
+				in.proposeRPS(&o, l, irqs, cpus, busy)
 			}
 		}
-		irqs := e.queueIRQs(l)
-		spreadIRQs(e, l, irqs, cpus, fs)
-		if !skewed {
-			continue
-		}
-		if c := l.Channels; !virtual(l) && c != nil && c.Combined > 0 && c.Combined < c.MaxCombined && int(c.Combined) < len(cpus) {
-			proposeChannels(e, l, len(cpus), busy, fs)
-			continue
-		}
-		if rxQueueCount(l) >= len(cpus) {
-			continue // RPS is "probably redundant" with a queue per CPU [S]
-		}
-		proposeRPS(e, l, irqs, cpus, busy, fs)
+		out.offers = append(out.offers, o)
 	}
+	return out
 }
 
-// rxLossIndex collects the capacity findings on the receive path that spreading can relieve:
-// ring and FIFO drops per interface, and the host-wide backlog and budget findings.
-func (e *engine) rxLossIndex() (device map[string][]*Finding, hostWide []*Finding) {
-	device = map[string][]*Finding{}
-	for _, f := range e.findings(actionable) {
-		switch f.Stage {
-		case stage.NICFifo, stage.RxRing:
-			device[f.Interface] = append(device[f.Interface], f)
-		case stage.Backlog, stage.SoftirqBudget:
-			hostWide = append(hostWide, f)
+// The findings an offer answers: a link's ring and FIFO loss, and the host-wide backlog and
+// budget loss its traffic went through.
+var (
+	rxLossStages   = []stage.Stage{stage.NICFifo, stage.RxRing}
+	hostLossStages = []stage.Stage{stage.Backlog, stage.SoftirqBudget}
+)
+
+// rxLoss: l's device or its driver counters c counted receive loss at the ring or the FIFO.
+func rxLoss(l, cs *model.Link) bool {
+	s := l.Stats
+	if s.RxMissedErrors+s.RxFifoErrors+s.RxOverErrors > 0 {
+		return true
+	}
+	for i := range cs.Counters {
+		c := &cs.Counters[i]
+		if c.Value != 0 && c.Kind == model.KindDrops && capacityCounter(c) && (c.Stage == stage.RxRing || c.Stage == stage.NICFifo) {
+			return true
 		}
 	}
-	return device, hostWide
+	return false
 }
 
 // backlogHere: backlog drops concern l when its rx_dropped moved (a backlog drop also counts
 // there) or a CPU_BACKLOG drop reason names it.
-func (e *engine) backlogHere(l *model.Link) bool {
+func (in *input) backlogHere(l *model.Link) bool {
 	if l.Stats.RxDropped > 0 {
 		return true
 	}
-	if ip := e.d.InPath; ip != nil {
+	if ip := in.d.InPath; ip != nil {
 		for _, dc := range ip.Drops {
-			if dc.Reason == "CPU_BACKLOG" && (dc.Link == l.Name || e.linkName(dc.Ifindex) == l.Name) {
+			if dc.Reason == "CPU_BACKLOG" && (dc.Link == l.Name || in.linkName(dc.Ifindex) == l.Name) {
 				return true
 			}
 		}
@@ -86,13 +97,13 @@ func (e *engine) backlogHere(l *model.Link) bool {
 	return false
 }
 
-func (e *engine) onlineCPUs() []int {
+func (in *input) onlineCPUs() []int {
 	var cpus []int
-	for _, c := range e.d.Softnet {
+	for _, c := range in.d.Softnet {
 		cpus = append(cpus, c.CPU)
 	}
 	if len(cpus) == 0 {
-		for i := 0; i < e.cur.NCPU; i++ {
+		for i := 0; i < in.cur.NCPU; i++ {
 			cpus = append(cpus, i)
 		}
 	}
@@ -101,17 +112,17 @@ func (e *engine) onlineCPUs() []int {
 }
 
 // cpuLoad is NET_RX softirqs per CPU, or packets processed when /proc/softirqs is missing.
-func (e *engine) cpuLoad(cpus []int) (map[int]uint64, string) {
+func (in *input) cpuLoad(cpus []int) (map[int]uint64, string) {
 	load := map[int]uint64{}
-	if len(e.d.NetRx) > 0 {
+	if len(in.d.NetRx) > 0 {
 		for _, c := range cpus {
-			if c < len(e.d.NetRx) {
-				load[c] = e.d.NetRx[c]
+			if c < len(in.d.NetRx) {
+				load[c] = in.d.NetRx[c]
 			}
 		}
 		return load, "softirqs.NET_RX"
 	}
-	for _, c := range e.d.Softnet {
+	for _, c := range in.d.Softnet {
 		load[c.CPU] = uint64(c.Processed)
 	}
 	return load, "softnet.processed"
@@ -119,7 +130,7 @@ func (e *engine) cpuLoad(cpus []int) (map[int]uint64, string) {
 
 // skew: the busiest CPU is skewed when it does more than SkewFactor × the mean of the other
 // CPUs (the mean of the others, not of all, so that two CPUs can show skew too).
-func (e *engine) skew(cpus []int, load map[int]uint64, name string) (busy int, skewed bool, note string) {
+func (in *input) skew(cpus []int, load map[int]uint64, name string) (busy int, skewed bool, note string) {
 	var total uint64
 	busy = cpus[0]
 	for _, c := range cpus {
@@ -132,16 +143,16 @@ func (e *engine) skew(cpus []int, load map[int]uint64, name string) (busy int, s
 		return busy, false, ""
 	}
 	others := float64(total-load[busy]) / float64(len(cpus)-1)
-	skewed = float64(load[busy]) > e.cfg.Thresholds.SkewFactor*others
+	skewed = float64(load[busy]) > in.cfg.Thresholds.SkewFactor*others
 	note = fmt.Sprintf("%s: CPU %d does %.0f%% of the work; the other CPUs average %.0f/s", name, busy,
-		100*float64(load[busy])/float64(total), e.rate(uint64(others)))
+		100*float64(load[busy])/float64(total), in.rate(uint64(others)))
 	return busy, skewed, note
 }
 
 // queueIRQs are l's receive-queue interrupts, by queue.
-func (e *engine) queueIRQs(l *model.Link) []model.IRQ {
+func (in *input) queueIRQs(l *model.Link) []model.IRQ {
 	var out []model.IRQ
-	for _, q := range e.d.Interrupts {
+	for _, q := range in.d.Interrupts {
 		if q.Link == l.Name && q.Queue >= 0 && q.Dir != model.Tx {
 			out = append(out, q)
 		}
@@ -154,7 +165,7 @@ func (e *engine) queueIRQs(l *model.Link) []model.IRQ {
 func irqCPU(q model.IRQ) (int, bool) { return busiest(q.PerCPU) }
 
 // spreadIRQs moves queue interrupts that share a CPU to CPUs serving none of l's queues.
-func spreadIRQs(e *engine, l *model.Link, irqs []model.IRQ, cpus []int, fs []*Finding) {
+func (in *input) spreadIRQs(o *offer, l *model.Link, irqs []model.IRQ, cpus []int) {
 	used := map[int]bool{}
 	var crowded []model.IRQ
 	for _, q := range irqs {
@@ -179,50 +190,43 @@ func spreadIRQs(e *engine, l *model.Link, irqs []model.IRQ, cpus []int, fs []*Fi
 		}
 		target := free[i]
 		switch {
-		case e.cur.IRQBalance:
-			e.addAdvice(fmt.Sprintf("%s: queue IRQs share CPUs while CPU %d serves none, but irqbalance is running and may override manual affinity: ban these IRQs (--banirq) or stop irqbalance, then spread them", l.Name, target))
+		case in.cur.IRQBalance:
+			o.advice = append(o.advice, fmt.Sprintf("%s: queue IRQs share CPUs while CPU %d serves none, but irqbalance is running and may override manual affinity: ban these IRQs (--banirq) or stop irqbalance, then spread them", l.Name, target))
 			return
 		case q.Managed:
-			e.addAdvice(fmt.Sprintf("%s: IRQ %d (queue %d) is kernel-managed: its affinity cannot be changed; use more channels or RPS instead", l.Name, q.IRQ, q.Queue))
+			o.advice = append(o.advice, fmt.Sprintf("%s: IRQ %d (queue %d) is kernel-managed: its affinity cannot be changed; use more channels or RPS instead", l.Name, q.IRQ, q.Queue))
 			continue
 		}
 		cur := q.Affinity
 		if cur == "" {
 			cur = "unknown"
 		}
-		id := knob.ID{Kind: knob.IRQAffinity, IRQ: uint32(q.IRQ)}
-		a := Action{
+		o.proposals = append(o.proposals, knobProposal(knob.ID{Kind: knob.IRQAffinity, IRQ: uint32(q.IRQ)}, Action{
 			Current: cur, Proposed: strconv.Itoa(target),
 			Risk: "moves interrupt work to that CPU; irqbalance, if started later, may move it back",
 			Why:  fmt.Sprintf("%s queue %d interrupt (IRQ %d) shares a CPU with another queue of the link while CPU %d serves none", l.Name, q.Queue, q.IRQ, target),
-		}
-		for _, f := range fs {
-			e.propose(f, id, a)
-		}
+		}, knob.Site{}))
 	}
 }
 
-func proposeChannels(e *engine, l *model.Link, ncpu, busy int, fs []*Finding) {
+func (in *input) proposeChannels(o *offer, l *model.Link, ncpu, busy int) {
 	c := l.Channels
 	cur := int64(c.Combined)
 	id := knob.ID{Kind: knob.Channels, Iface: l.Name}
-	next, atCap := e.step(cur, e.limit(id, knob.Bound{DriverMax: int64(min(int(c.MaxCombined), ncpu))}))
-	a := Action{
+	next, atCap := in.step(cur, in.limit(id, knob.Bound{DriverMax: int64(min(int(c.MaxCombined), ncpu))}))
+	o.proposals = append(o.proposals, knobProposal(id, Action{
 		Current: strconv.FormatInt(cur, 10), Proposed: strconv.FormatInt(next, 10), AtCap: atCap,
 		Risk: "re-creates the channels (a traffic blip); every extra queue adds interrupts, and irqbalance or a manual affinity must place the new IRQs",
 		Why:  fmt.Sprintf("receive work concentrates on CPU %d while %s has %d of %d possible channels: more RSS queues spread it in hardware", busy, l.Name, cur, c.MaxCombined),
-	}
-	for _, f := range fs {
-		e.propose(f, id, a)
-	}
+	}, knob.Site{}))
 }
 
 // proposeRPS turns RPS on for queues that have it off: all online CPUs except the one that
 // takes the queue's interrupt (or, without IRQ data, the busy CPU). irqbalance does not touch
 // rps_cpus, so it does not block this.
-func proposeRPS(e *engine, l *model.Link, irqs []model.IRQ, cpus []int, busy int, fs []*Finding) {
+func (in *input) proposeRPS(o *offer, l *model.Link, irqs []model.IRQ, cpus []int, busy int) {
 	if len(l.RxQueues) == 0 {
-		e.r.Missing = appendOnce(e.r.Missing, l.Name+": RPS settings (queues/rx-*/rps_cpus) not read")
+		o.missing = append(o.missing, l.Name+": RPS settings (queues/rx-*/rps_cpus) not read")
 		return
 	}
 	irqOf := map[int]int{}
@@ -253,16 +257,12 @@ func proposeRPS(e *engine, l *model.Link, irqs []model.IRQ, cpus []int, busy int
 				target = append(target, c)
 			}
 		}
-		id := knob.ID{Kind: knob.RPS, Iface: l.Name, Queue: uint32(rq.Queue)}
-		a := Action{
+		o.proposals = append(o.proposals, knobProposal(knob.ID{Kind: knob.RPS, Iface: l.Name, Queue: uint32(rq.Queue)}, Action{
 			Current: rq.RPSCPUs, Proposed: cpuMask(target),
 			Risk: "each steered packet costs an inter-processor interrupt; one flow still lands on one CPU",
 			Why: fmt.Sprintf("%s rx-%d has RPS off and its receive work lands on CPU %d while other CPUs idle: RPS hands protocol processing to CPUs %s",
 				l.Name, rq.Queue, exclude, cpuList(target)),
-		}
-		for _, f := range fs {
-			e.propose(f, id, a)
-		}
+		}, knob.Site{}))
 	}
 }
 

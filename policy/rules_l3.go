@@ -11,54 +11,64 @@ import (
 // (docs/rules.md row 9: "Fails ≫ Timeout"). A refusal counts per fragment, a timeout per datagram.
 const reasmMemoryFactor = 4
 
-// l3Rules: docs/rules.md row 9 (IP reassembly, IPv4 and IPv6) and corrupt IP headers. Routing and
-// rp_filter drops are configuration and live in rules_benign.go.
-func l3Rules(e *engine) {
-	reassembly(e, "Ip", "", "net.ipv4.ipfrag_high_thresh")
-	reassembly(e, "Ip6", "ipv6", "net.ipv6.ip6frag_high_thresh")
-	ipHeaders(e)
+// l3Rule: docs/rules.md row 9 (IP reassembly, IPv4 and IPv6) and corrupt IP headers. Routing
+// and rp_filter drops are configuration and live in rules_benign.go.
+func l3Rule(in *input) output {
+	var out output
+	out.add(reassembly(in, "Ip", "", "net.ipv4.ipfrag_high_thresh"), reassembly(in, "Ip6", "ipv6", "net.ipv6.ip6frag_high_thresh"),
+		ipHeaders(in))
+	return out
 }
 
-func (e *engine) snmp(key string) uint64 { return e.d.SNMP[key] }
-
-func reassembly(e *engine, mib, suffix, key string) {
-	fails, timeout, reqds := e.snmp(mib+".ReasmFails"), e.snmp(mib+".ReasmTimeout"), e.snmp(mib+".ReasmReqds")
-	refused := fails - min(timeout, fails) // an expiry bumps both counters [F]
-	of := mib + ".ReasmReqds"
-	ev := e.nonZero([]Evidence{e.ev(mib+".ReasmFails", fails, of, reqds), e.ev(mib+".ReasmTimeout", timeout, of, reqds)})
+func reassembly(in *input, mib, sub, key string) *obs {
+	fails, timeout := in.snmp(mib+".ReasmFails"), in.snmp(mib+".ReasmTimeout")
+	if fails == 0 {
+		return nil
+	}
+	refused := fails - min(timeout, fails) // an expiry bumps both counters [frag]
+	p := place{stage: stage.IPReassembly, sub: sub}
+	b := in.stageBase(p)
+	ev := nonZero([]Evidence{in.ev(mib+".ReasmFails", fails, b, fails), in.ev(mib+".ReasmTimeout", timeout, b, fails)})
 	if refused > 0 {
-		x := e.ev(mib+".ReasmFails − ReasmTimeout", refused, of, reqds)
+		x := in.ev(mib+".ReasmFails − ReasmTimeout", refused, b, fails)
 		x.Note = "≈ fragments refused because reassembly memory (high_thresh) was full"
 		ev = append(ev, x)
 	}
-	f := e.add(obs{stage: stage.IPReassembly, suffix: suffix, drops: fails, through: reqds, of: of,
-		summary:  fmt.Sprintf("%s reassembly failed for fragmented datagrams", mib),
-		evidence: ev})
-	if f == nil {
-		return
-	}
+	o := &obs{place: p, source: sourceCounter, covers: true, drops: fails, base: b, evidence: ev,
+		summary: fmt.Sprintf("%s reassembly failed for fragmented datagrams", mib)}
+	id := in.id(p)
 	if refused == 0 || refused < reasmMemoryFactor*timeout {
-		f.Summary += ": mostly timeouts, so fragments are lost upstream (fix MTU/PMTU); more memory will not help"
-		e.addAdvice(f.ID + ": reassembly timeouts mean missing fragments (lost upstream or an MTU/PMTU problem): avoid fragmentation rather than adding memory")
-		return
+		o.summary += ": mostly timeouts, so fragments are lost upstream (fix MTU/PMTU); more memory will not help"
+		o.say(always(id + ": reassembly timeouts mean missing fragments (lost upstream or an MTU/PMTU problem): avoid fragmentation rather than adding memory"))
+		return o
 	}
-	f.Summary += ": the reassembly memory limit refused fragments"
-	e.proposeSysctl(f, sysctlStep{
+	o.summary += ": the reassembly memory limit refused fragments"
+	o.offer(sysctlProposal(sysctlStep{
 		key:  key,
 		mem:  func(cur, next int64) int64 { return next - cur },
 		risk: "more memory can be pinned by incomplete datagrams (fragment floods)",
 		why:  "reassembly failures are memory-limit refusals (Fails ≫ Timeout): the high threshold bounds the memory all incomplete datagrams of this netns may hold; a 64 KiB datagram in 1500-byte fragments needs ≈ 130 KB",
-	})
+	}))
+	return o
 }
 
-func ipHeaders(e *engine) {
-	bad := e.snmp("Ip.InHdrErrors") + e.snmp("IpExt.InCsumErrors")
-	in := e.snmp("Ip.InReceives")
-	ev := e.nonZero([]Evidence{
-		e.ev("Ip.InHdrErrors", e.snmp("Ip.InHdrErrors"), "Ip.InReceives", in),
-		e.ev("IpExt.InCsumErrors", e.snmp("IpExt.InCsumErrors"), "Ip.InReceives", in),
-	})
-	e.add(obs{stage: stage.IP, suffix: "headers", drops: bad, through: in, of: "Ip.InReceives",
-		summary:  "IP packets with bad headers or checksums were dropped: corruption or a misbehaving sender, not tuning",
-		evidence: ev})
+// ipHeaders: packets with bad IP headers or bad checksums at any layer (the transport drops a
+// datagram with a bad checksum before it looks for a socket).
+func ipHeaders(in *input) *obs {
+	fields := []string{"Ip.InHdrErrors", "IpExt.InCsumErrors", "Udp.InCsumErrors", "Udp6.InCsumErrors", "Tcp.InCsumErrors", "Icmp.InCsumErrors"}
+	var bad uint64
+	for _, k := range fields {
+		bad += in.snmp(k)
+	}
+	if bad == 0 {
+		return nil
+	}
+	p := place{stage: stage.IP, sub: "headers"}
+	b := in.stageBase(p)
+	var ev []Evidence
+	for _, k := range fields {
+		ev = append(ev, in.ev(k, in.snmp(k), b, bad))
+	}
+	return &obs{place: p, source: sourceCounter, covers: true, drops: bad, base: b, evidence: nonZero(ev),
+		summary: "IP packets with bad headers or checksums were dropped: corruption or a misbehaving sender, not tuning"}
 }

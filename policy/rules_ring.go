@@ -2,129 +2,86 @@ package policy
 
 import (
 	"fmt"
-	"strconv"
 
-	"github.com/nettune/nettune/knob"
 	"github.com/nettune/nettune/model"
 	"github.com/nettune/nettune/model/stage"
 )
 
-// ringRules: docs/rules.md row 2 (RX ring / DMA buffers) and row 14's TX ring. Allocation failures
-// and TX queue stops are pressure, not loss (docs/rules.md §3.4).
-func ringRules(e *engine) {
-	for i := range e.d.Links {
-		l := &e.d.Links[i]
-		rxRingDrops(e, l)
-		rxAllocFailures(e, l)
-		txRingDrops(e, l)
-		txRingFull(e, l)
+// ringRule: docs/rules.md row 2 (RX ring / DMA buffers) and row 14's TX ring. Allocation
+// failures and TX queue stops are pressure, not loss (docs/rules.md §3.4).
+func ringRule(in *input) output {
+	var out output
+	for i := range in.d.Links {
+		l := &in.d.Links[i]
+		c := in.counters(i)
+		if c != noCounters {
+			out.add(rxRingDrops(in, l), rxAllocFailures(in, l), txRingDrops(in, l))
+		}
+		out.add(txRingFull(in, l, c)) // qdisc requeues count too
 	}
+	return out
 }
 
-func rxRingDrops(e *engine, l *model.Link) {
+func rxRingDrops(in *input, l *model.Link) *obs {
 	drops, perQ := stageDrops(l, stage.RxRing)
 	if drops == 0 {
-		return
+		return nil
 	}
-	of := l.Name + " rx_packets"
-	rx := l.Stats.RxPackets
-	ev := e.counterEvidence(l, stage.RxRing, model.KindDrops, of, rx)
-	qev, q := e.queueSkew(l, perQ, model.Rx)
-	f := e.add(obs{stage: stage.RxRing, iface: l.Name, drops: drops, through: rx, of: of,
-		summary:  fmt.Sprintf("%s drops packets because an RX ring had no free buffer: the ring is too small for bursts or its CPU drains it too slowly", l.Name),
-		evidence: append(ev, qev...)})
-	if f != nil {
-		f.Queue = q
-		e.proposeRxRing(f, l)
-	}
+	p := place{stage: stage.RxRing, iface: l.Name}
+	b := in.stageBase(p)
+	qev, q := in.queueSkew(l, perQ, model.Rx)
+	o := &obs{place: p, source: sourceCounter, covers: true, drops: drops, base: b, queue: q,
+		evidence: append(in.counterEvidence(l, stage.RxRing, model.KindDrops, stage.ClassCapacity, b, drops), qev...),
+		summary:  fmt.Sprintf("%s drops packets because an RX ring had no free buffer: the ring is too small for bursts or its CPU drains it too slowly", l.Name)}
+	in.proposeRxRing(o, l)
+	return o
 }
 
 // rxAllocFailures are pressure.
-func rxAllocFailures(e *engine, l *model.Link) {
+func rxAllocFailures(in *input, l *model.Link) *obs {
 	n := counterSum(l, stage.RxRing, model.KindEvents, allQueues)
 	if n == 0 {
-		return
+		return nil
 	}
-	of := l.Name + " rx_packets"
-	e.add(obs{stage: stage.RxRing, iface: l.Name, drops: n, through: l.Stats.RxPackets, of: of, pressure: true,
+	p := place{stage: stage.RxRing, iface: l.Name}
+	b := in.stageBase(p)
+	return &obs{place: p, source: sourceCounter, drops: n, base: b, pressure: true,
 		summary:  fmt.Sprintf("%s: RX buffer allocation failures (may or may not drop packets; an unrefilled ring shows up as ring or FIFO drops)", l.Name),
-		evidence: e.counterEvidence(l, stage.RxRing, model.KindEvents, of, l.Stats.RxPackets)})
+		evidence: in.counterEvidence(l, stage.RxRing, model.KindEvents, stage.ClassCapacity, b, n)}
 }
 
-func txRingDrops(e *engine, l *model.Link) {
+func txRingDrops(in *input, l *model.Link) *obs {
 	drops, perQ := stageDrops(l, stage.TxRing)
 	if drops == 0 {
-		return
+		return nil
 	}
-	of := l.Name + " tx_packets"
-	tx := l.Stats.TxPackets
-	ev := e.counterEvidence(l, stage.TxRing, model.KindDrops, of, tx)
-	qev, q := e.queueSkew(l, perQ, model.Tx)
-	if f := e.add(obs{stage: stage.TxRing, iface: l.Name, drops: drops, through: tx, of: of,
-		summary:  fmt.Sprintf("%s drops packets at the TX ring", l.Name),
-		evidence: append(ev, qev...)}); f != nil {
-		f.Queue = q
-		e.proposeTxRing(f, l)
-	}
+	p := place{stage: stage.TxRing, iface: l.Name}
+	b := in.stageBase(p)
+	qev, q := in.queueSkew(l, perQ, model.Tx)
+	o := &obs{place: p, source: sourceCounter, covers: true, drops: drops, base: b, queue: q,
+		evidence: append(in.counterEvidence(l, stage.TxRing, model.KindDrops, stage.ClassCapacity, b, drops), qev...),
+		summary:  fmt.Sprintf("%s drops packets at the TX ring", l.Name)}
+	in.proposeTxRing(o, l)
+	return o
 }
 
-// txRingFull: queue stops and qdisc requeues are pressure.
-func txRingFull(e *engine, l *model.Link) {
-	stops := counterSum(l, stage.TxRing, model.KindEvents, allQueues)
+// txRingFull: queue stops (driver counters c) and qdisc requeues are pressure.
+func txRingFull(in *input, l, c *model.Link) *obs {
+	stops := counterSum(c, stage.TxRing, model.KindEvents, allQueues)
 	var requeues uint64
 	for _, qd := range l.Qdiscs {
 		requeues += qd.Requeues
 	}
 	if stops+requeues == 0 {
-		return
+		return nil
 	}
-	of := l.Name + " tx_packets"
-	tx := l.Stats.TxPackets
-	pev := e.counterEvidence(l, stage.TxRing, model.KindEvents, of, tx)
+	p := place{stage: stage.TxRing, iface: l.Name}
+	b := in.stageBase(p)
+	pev := in.counterEvidence(c, stage.TxRing, model.KindEvents, stage.ClassCapacity, b, stops+requeues)
 	if requeues > 0 {
-		pev = append(pev, e.ev(l.Name+" qdisc requeues", requeues, of, tx))
+		pev = append(pev, in.ev(l.Name+" qdisc requeues", requeues, b, stops+requeues))
 	}
-	e.add(obs{stage: stage.TxRing, iface: l.Name, drops: stops + requeues, through: tx, of: of, pressure: true,
+	return &obs{place: p, source: sourceCounter, drops: stops + requeues, base: b, pressure: true,
 		summary:  fmt.Sprintf("%s: TX ring full (queue stops/requeues): backpressure into the qdisc, not loss by itself", l.Name),
-		evidence: pev})
-}
-
-func (e *engine) proposeRxRing(f *Finding, l *model.Link) {
-	if l.Ring == nil || l.Ring.RxMax == 0 {
-		if actionable(f) {
-			e.addAdvice(l.Name + ": the driver has no ring-size operation (ethtool -g), so " + f.ID + " cannot be answered with a bigger ring; spread the load instead")
-		}
-		return
-	}
-	cur := int64(l.Ring.Rx)
-	id := knob.ID{Kind: knob.Ring, Iface: l.Name}
-	next, atCap := e.step(cur, e.limit(id, knob.Bound{DriverMax: int64(l.Ring.RxMax)}))
-	a := Action{
-		Current: strconv.FormatInt(cur, 10), Proposed: strconv.FormatInt(next, 10), AtCap: atCap,
-		Risk: "many drivers rebuild their rings (link down/up: a traffic blip); a longer ring adds queueing latency and cache/IOTLB footprint",
-		Why: fmt.Sprintf("%s RX ring %d of maximum %d: a bigger ring absorbs bursts while the CPU catches up; it does not help a saturated CPU (spread the load first)",
-			l.Name, cur, l.Ring.RxMax),
-	}
-	if !atCap {
-		a.MemoryBytes = (next - cur) * int64(rxQueueCount(l)) * e.rxBufferBytes(l)
-	}
-	e.propose(f, id, a)
-}
-
-func (e *engine) proposeTxRing(f *Finding, l *model.Link) {
-	if l.Ring == nil || l.Ring.TxMax == 0 {
-		return
-	}
-	cur := int64(l.Ring.Tx)
-	id := knob.ID{Kind: knob.Ring, Iface: l.Name, TX: true}
-	next, atCap := e.step(cur, e.limit(id, knob.Bound{DriverMax: int64(l.Ring.TxMax)}))
-	a := Action{
-		Current: strconv.FormatInt(cur, 10), Proposed: strconv.FormatInt(next, 10), AtCap: atCap,
-		Risk: "many drivers rebuild their rings (link down/up: a traffic blip); a longer TX ring hides queueing from the qdisc (bufferbloat)",
-		Why:  fmt.Sprintf("%s TX ring %d of maximum %d fills up and pushes packets back into the qdisc, which then drops them", l.Name, cur, l.Ring.TxMax),
-	}
-	if !atCap {
-		a.MemoryBytes = (next - cur) * int64(max(l.NumTxQ, 1)) * e.skbBytes()
-	}
-	e.propose(f, id, a)
+		evidence: pev}
 }

@@ -13,8 +13,7 @@ func TestNoLossNoFinding(t *testing.T) {
 	d := newDelta().link("eth0", ring(512, 4096), qdisc(model.Qdisc{Kind: "pfifo_fast", Root: true, Packets: 100000})).
 		snmp(map[string]uint64{"Ip.InReceives": 1e5, "Ip.InDelivers": 1e5, "Udp.InDatagrams": 1e5, "Tcp.InSegs": 0}).
 		softnet(0, func(c *model.SoftnetCPU) { c.Processed = 100000 }).build()
-	r := Analyze(d, DefaultConfig())
-	checkInvariants(t, r)
+	r := analyze(t, d, DefaultConfig())
 	if len(r.Findings) != 0 || len(r.Plan) != 0 || r.Loss() {
 		t.Fatalf("findings %+v plan %+v", r.Findings, r.Plan)
 	}
@@ -27,7 +26,7 @@ func TestBelowThresholds(t *testing.T) {
 	// 5 drops in 10 s = 0.5/s < MinRate; 20 drops of 1e6 = 2e-5 < MinRatio
 	for _, n := range []struct{ drops, rx uint64 }{{5, 1000}, {20, 1e6}} {
 		d := newDelta().link("eth0", stats(func(s *model.LinkStats) { s.RxMissedErrors, s.RxPackets = n.drops, n.rx })).build()
-		if r := Analyze(d, DefaultConfig()); len(r.Findings) != 0 {
+		if r := analyze(t, d, DefaultConfig()); len(r.Findings) != 0 {
 			t.Errorf("%+v: finding %+v", n, r.Findings)
 		}
 	}
@@ -121,14 +120,14 @@ func ruleCases() []ruleCase {
 					t.Errorf("action %+v", a)
 				}
 			}},
-		{name: "aqm drops are policy", stage: stage.AQM, class: stage.ClassPolicy, severity: SeverityCritical,
+		{name: "aqm drops are policy", stage: stage.Qdisc, class: stage.ClassPolicy, severity: SeverityWarning,
 			delta: newDelta().link("eth0", qdisc(model.Qdisc{Kind: "fq_codel", Handle: "1:", Root: true, Limit: 10240, Qlen: 30, Packets: 90000, Drops: 10000})).build()},
 		{name: "fq_codel at its limit is capacity", stage: stage.Qdisc, class: stage.ClassCapacity, severity: SeverityCritical,
 			delta: newDelta().link("eth0", qdisc(model.Qdisc{Kind: "fq_codel", Handle: "1:", Root: true, Limit: 1000, Qlen: 1000, Packets: 90000, Drops: 10000})).build(),
 			plan:  []string{"qdisc-limit:eth0:1:"}},
-		{name: "shaper drops are policy", stage: stage.Qdisc, class: stage.ClassPolicy, severity: SeverityCritical,
+		{name: "shaper drops are policy", stage: stage.Qdisc, class: stage.ClassPolicy, severity: SeverityWarning,
 			delta: newDelta().link("eth0", qdisc(model.Qdisc{Kind: "tbf", Handle: "1:", Root: true, Packets: 90000, Drops: 10000})).build()},
-		{name: "saturated shaper drops are policy", stage: stage.Qdisc, class: stage.ClassPolicy, severity: SeverityCritical,
+		{name: "saturated shaper drops are policy", stage: stage.Qdisc, class: stage.ClassPolicy, severity: SeverityWarning,
 			// 10 s at 1 MB/s against a 1 MB/s rate: the shaper is the limit.
 			delta: newDelta().link("eth0", qdisc(model.Qdisc{Kind: "tbf", Handle: "1:", Root: true, Rate: 1e6, Bytes: 1e7, Packets: 9000, Drops: 1000}),
 				qdisc(model.Qdisc{Kind: "pfifo", Handle: "10:", Parent: "1:1", Limit: 5, Packets: 9000, Drops: 1000})).build()},
@@ -154,14 +153,14 @@ func ruleCases() []ruleCase {
 					t.Errorf("qdisc finding lacks the socket-side evidence: %+v", f.Evidence)
 				}
 			}},
-		{name: "netem loss is configured emulation", stage: stage.Qdisc, class: stage.ClassPolicy, severity: SeverityCritical,
+		{name: "netem loss is configured emulation", stage: stage.Qdisc, class: stage.ClassPolicy, severity: SeverityWarning,
 			delta: newDelta().link("eth0", qdisc(model.Qdisc{Kind: "netem", Handle: "1:", Root: true, Limit: 1000, Packets: 7000, Drops: 3000})).build(),
 			check: func(t *testing.T, r *Report, f *Finding) {
 				if len(r.Plan) != 0 || !hasAdvice(r, "netem") {
 					t.Errorf("plan %+v advice %v", r.Plan, r.Advice)
 				}
 			}},
-		{name: "ingress police drops are policy", stage: stage.TCIngress, class: stage.ClassPolicy, severity: SeverityCritical,
+		{name: "ingress police drops are policy", stage: stage.TCIngress, class: stage.ClassPolicy, severity: SeverityWarning,
 			delta: newDelta().link("eth0", qdisc(model.Qdisc{Kind: "clsact", Handle: "ffff:", Parent: "ingress", Drops: 10000})).build()},
 		{name: "reassembly memory", stage: stage.IPReassembly, class: stage.ClassCapacity, severity: SeverityCritical,
 			delta: newDelta().snmp(map[string]uint64{"Ip.ReasmReqds": 10000, "Ip.ReasmFails": 1000, "Ip.ReasmTimeout": 10}).build(),
@@ -276,16 +275,16 @@ func ruleCases() []ruleCase {
 			}},
 		{name: "udp sndbuf", stage: stage.UDPSndbuf, class: stage.ClassCapacity, severity: SeverityCritical,
 			delta: newDelta().snmp(map[string]uint64{"Udp.OutDatagrams": 90000, "Udp.SndbufErrors": 10000}).build()},
-		{name: "closed-port scan is benign", stage: stage.NoListener, class: stage.ClassBenign, severity: SeverityCritical,
+		{name: "closed-port scan is benign", stage: stage.SocketLookup, class: stage.ClassBenign, severity: SeverityWarning,
 			delta: newDelta().snmp(map[string]uint64{"Udp.InDatagrams": 100, "Udp.NoPorts": 10000}).build(),
 			check: func(t *testing.T, r *Report, f *Finding) {
 				if r.Loss() || len(r.Findings) != 1 {
 					t.Errorf("loss %v findings %+v", r.Loss(), r.Findings)
 				}
 			}},
-		{name: "rp_filter is policy", stage: stage.PolicyDrop, class: stage.ClassPolicy, severity: SeverityCritical,
+		{name: "rp_filter is policy", stage: stage.IP, class: stage.ClassPolicy, severity: SeverityWarning,
 			delta: newDelta().snmp(map[string]uint64{"Ip.InReceives": 100000, "TcpExt.IPReversePathFilter": 5000}).build()},
-		{name: "no route is policy", stage: stage.IP, class: stage.ClassPolicy, severity: SeverityCritical,
+		{name: "no route is policy", stage: stage.IP, class: stage.ClassPolicy, severity: SeverityWarning,
 			delta: newDelta().snmp(map[string]uint64{"Ip.InReceives": 100000, "IpExt.InNoRoutes": 5000}).build()},
 		{name: "tcp rcvbuf", stage: stage.TCPRcvbuf, class: stage.ClassCapacity, severity: SeverityCritical,
 			delta: newDelta().snmp(map[string]uint64{"Tcp.InSegs": 100000, "TcpExt.TCPRcvQDrop": 2000, "TcpExt.PruneCalled": 50}).build(),
@@ -310,9 +309,9 @@ func ruleCases() []ruleCase {
 					t.Errorf("action %+v", a)
 				}
 			}},
-		{name: "veth xdp drops are policy", stage: stage.XDP, class: stage.ClassPolicy, severity: SeverityCritical,
+		{name: "veth xdp drops are policy", stage: stage.XDP, class: stage.ClassPolicy, severity: SeverityWarning,
 			delta: newDelta().link("veth0", veth, counter("rx_queue_0_xdp_drops", stage.XDP, model.KindDrops, model.Rx, 0, 5000)).build()},
-		{name: "foreign xdp program", stage: stage.XDP, class: stage.ClassPolicy, severity: SeverityCritical,
+		{name: "foreign xdp program", stage: stage.XDP, class: stage.ClassPolicy, severity: SeverityWarning,
 			delta: newDelta().link("veth0", veth).inPath(&model.InPath{XDPMode: "native",
 				Points: []model.PointCount{
 					{Point: model.PointXDP, Link: "veth0", Queue: 0, Packets: 100000},
@@ -323,7 +322,7 @@ func ruleCases() []ruleCase {
 					t.Errorf("drop rate %v", f.DropRate)
 				}
 			}},
-		{name: "netfilter reason without counter", stage: stage.PolicyDrop, class: stage.ClassPolicy, severity: SeverityCritical,
+		{name: "netfilter reason without counter", stage: stage.Netfilter, class: stage.ClassPolicy, severity: SeverityWarning,
 			delta: newDelta().snmp(map[string]uint64{"Ip.InReceives": 100000}).inPath(&model.InPath{
 				Drops: []model.DropCount{{Reason: "NETFILTER_DROP", Location: "nf_hook_slow+0x9a", Count: 3000}}}).build(),
 			check: func(t *testing.T, r *Report, f *Finding) {
@@ -341,7 +340,7 @@ func ruleCases() []ruleCase {
 					t.Errorf("reasons %+v", f.Reasons)
 				}
 			}},
-		{name: "no socket reason joins NoPorts", stage: stage.NoListener, class: stage.ClassBenign, severity: SeverityCritical,
+		{name: "no socket reason joins NoPorts", stage: stage.SocketLookup, class: stage.ClassBenign, severity: SeverityWarning,
 			delta: newDelta().snmp(map[string]uint64{"Udp.InDatagrams": 100, "Udp.NoPorts": 10000}).inPath(&model.InPath{
 				Drops: []model.DropCount{{Reason: "NO_SOCKET", Location: "__udp4_lib_rcv+0x1", Count: 10000}}}).build(),
 			check: func(t *testing.T, r *Report, f *Finding) {
@@ -410,8 +409,7 @@ func TestRules(t *testing.T) {
 // run checks one case: the finding's stage, class and severity, its evidence, the exact plan
 // knobs, no plan for policy or benign findings, and the case's own checks.
 func (tc ruleCase) run(t *testing.T) {
-	r := Analyze(tc.delta, DefaultConfig())
-	checkInvariants(t, r)
+	r := analyze(t, tc.delta, DefaultConfig())
 	f := find(r, tc.stage)
 	if f == nil {
 		t.Fatalf("no %s finding in %+v", tc.stage, r.Findings)
@@ -460,6 +458,16 @@ func (b *db) udpSockets(s ...model.UDPSocket) *db { b.d.UDPSockets = s; return b
 
 func udpSock(local string, inode, drops uint64, rcvbuf uint32) model.UDPSocket {
 	return model.UDPSocket{Local: local, Inode: inode, Drops: drops, RcvBuf: rcvbuf}
+}
+
+// findClass is the first finding at st of class c.
+func findClass(r *Report, st stage.Stage, c stage.Class) *Finding {
+	for i := range r.Findings {
+		if r.Findings[i].Stage == st && r.Findings[i].Class == c {
+			return &r.Findings[i]
+		}
+	}
+	return nil
 }
 
 func evidence(f *Finding, counter string) *Evidence {

@@ -27,8 +27,7 @@ func unnamedDrops(n int) []model.DropCount {
 func TestDropsWithoutReasonsMakeNoFinding(t *testing.T) {
 	d := newDelta().link("eth0", veth).snmp(map[string]uint64{"Udp.InDatagrams": 1e5}).
 		inPath(&model.InPath{Drops: unnamedDrops(0)}).build()
-	r := Analyze(d, DefaultConfig())
-	checkInvariants(t, r)
+	r := analyze(t, d, DefaultConfig())
 	if len(r.Findings) != 0 || r.Attribution != nil {
 		t.Fatalf("findings from drops without a reason: %+v", r.Findings)
 	}
@@ -42,8 +41,7 @@ func TestDropsWithoutReasonsMakeNoFinding(t *testing.T) {
 func TestDropsWithoutReasonsLeaveCounterVerdict(t *testing.T) {
 	d := newDelta().snmp(map[string]uint64{"Udp.InDatagrams": 9000, "Udp.RcvbufErrors": 1000, "Udp.InErrors": 1000}).
 		inPath(&model.InPath{Drops: unnamedDrops(maxLocations)}).build()
-	r := Analyze(d, DefaultConfig())
-	checkInvariants(t, r)
+	r := analyze(t, d, DefaultConfig())
 	f := find(r, stage.UDPRcvbuf)
 	if len(r.Findings) != 1 || f == nil || f.Class != stage.ClassCapacity || len(f.Reasons) != 0 || f.DropRate != 100 {
 		t.Fatalf("want the counter finding alone, got %+v", r.Findings)

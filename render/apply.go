@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/nettune/nettune/apply"
+	"github.com/nettune/nettune/model"
 	"github.com/nettune/nettune/policy"
 )
 
@@ -71,11 +72,12 @@ func steps(r *apply.Result) string {
 }
 
 // step: "change sysctl:net.core.somaxconn [netns x] 4096 → 8192 `sysctl -w ...`: why; note".
+// Every step says where it takes effect: a global knob changes every namespace on the host.
 func step(s apply.Step) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "%-9s %s", s.Decision, s.Knob)
-	if s.Netns != "" {
-		fmt.Fprintf(&b, " [netns %s]", s.Netns)
+	if sc := scopeOf(s.Scope, s.Netns); sc != "" {
+		b.WriteString(" " + sc)
 	}
 	if s.Current != "" || s.Proposed != "" {
 		fmt.Fprintf(&b, " %s → %s", orDash(s.Current), orDash(s.Proposed))
@@ -95,6 +97,34 @@ func step(s apply.Step) string {
 		}
 	}
 	return b.String()
+}
+
+// scopeOf says where a knob's change takes effect: "[global]" (every namespace of the host),
+// "[netns web]", "[device, netns web]"; a per-namespace knob of nettune's own namespace is
+// "[this netns]".
+func scopeOf(scope model.Scope, netns string) string {
+	in := ""
+	if netns != "" {
+		in = "netns " + netns
+	}
+	switch scope {
+	case model.ScopeGlobal:
+		return "[global]"
+	case model.ScopeDevice:
+		if in != "" {
+			return "[device, " + in + "]"
+		}
+		return "[device]"
+	case model.ScopeNetns:
+		if in == "" {
+			in = "this netns"
+		}
+		return "[" + in + "]"
+	}
+	if in != "" {
+		return "[" + in + "]"
+	}
+	return ""
 }
 
 func orDash(s string) string {

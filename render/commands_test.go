@@ -8,6 +8,7 @@ import (
 
 	"github.com/nettune/nettune/apply"
 	"github.com/nettune/nettune/bpf"
+	"github.com/nettune/nettune/model"
 	"github.com/nettune/nettune/pipeline"
 	"github.com/nettune/nettune/policy"
 )
@@ -16,15 +17,15 @@ var t0 = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 
 func applySteps(dry bool) *apply.Result {
 	res := &apply.Result{DryRun: dry, Steps: []apply.Step{{
-		Action: policy.Action{Knob: "sysctl:net.core.somaxconn", Netns: "web", Current: "4096", Proposed: "8192",
+		Action: policy.Action{Knob: "sysctl:net.core.somaxconn", Netns: "web", Scope: model.ScopeNetns, Current: "4096", Proposed: "8192",
 			Command: "ip netns exec web sysctl -w net.core.somaxconn=8192", Why: "accept queue overflows"},
 		Decision: apply.DecideChange, Got: "8192", Seq: 1,
 	}, {
-		Action: policy.Action{Knob: "sysctl:net.core.rmem_max", Current: "212992", Proposed: "425984",
+		Action: policy.Action{Knob: "sysctl:net.core.rmem_max", Scope: model.ScopeGlobal, Current: "212992", Proposed: "425984",
 			Why: "UDP receive buffers overflow"},
 		Decision: apply.DecideAdvice, Note: "set in /etc/sysctl.d/90-net.conf: the admin's",
 	}, {
-		Action: policy.Action{Knob: "ethtool-ring:eth0:rx", Current: "512", Proposed: "1024",
+		Action: policy.Action{Knob: "ethtool-ring:eth0:rx", Scope: model.ScopeDevice, Current: "512", Proposed: "1024",
 			Command: "ethtool -G eth0 rx 1024", Why: "rx ring overflows"},
 		Decision: apply.DecideFailed, Got: "512", Error: "reads back 512",
 	}}}
@@ -36,7 +37,7 @@ func applySteps(dry bool) *apply.Result {
 
 func rollbackSteps() *apply.Result {
 	return &apply.Result{ID: "20260301T130000Z-d4e5f6", Steps: []apply.Step{{
-		Action:   policy.Action{Knob: "sysctl:net.core.somaxconn", Netns: "web", Current: "8192", Proposed: "4096", Why: "rollback of 20260301T120000Z-a1b2c3"},
+		Action:   policy.Action{Knob: "sysctl:net.core.somaxconn", Netns: "web", Scope: model.ScopeNetns, Current: "8192", Proposed: "4096", Why: "rollback of 20260301T120000Z-a1b2c3"},
 		Decision: apply.DecideChange, Got: "4096",
 	}}}
 }

@@ -14,7 +14,7 @@ import (
 
 // Schema names the JSON document version (docs/schema.md). Fields may be added; none is
 // renamed or removed without a new version.
-const Schema = "nettune.advise/v1"
+const Schema = "nettune.advise/v2"
 
 // document is advise's JSON: how the report was made, then the report. Each field has one
 // name: two embedded structs with the same JSON name at the same depth would both be

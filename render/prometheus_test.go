@@ -68,7 +68,7 @@ func TestPrometheusSeries(t *testing.T) {
 	for _, want := range []string{
 		`nettune_funnel_drop_packets_per_second{dir="rx",interface="",netns="web",stage="udp-rcvbuf"} 1234.5`,
 		`nettune_finding_drop_ratio{class="capacity",interface="",netns="web",stage="udp-rcvbuf"} 0.452`,
-		`nettune_finding_severity{class="benign",interface="",netns="web",stage="no-listener"} 0`,
+		`nettune_finding_severity{class="benign",interface="",netns="web",stage="socket-lookup"} 0`,
 		`nettune_findings{class="capacity",severity="critical",stage="udp-rcvbuf"} 1`,
 		// Two locations of one reason are one series; rates are per second.
 		`nettune_drop_reason_packets_per_second{interface="",reason="SOCKET_RCVBUFF"} 1190`,

@@ -59,7 +59,7 @@ func lossResult() *pipeline.Result {
 			Reasons:  []policy.DropReason{{Reason: "SOCKET_RCVBUFF", Location: "__udp_enqueue_schedule_skb+0x2b0", Count: 11900, Rate: 1190}},
 			Knobs:    []string{"sysctl:net.core.rmem_default"},
 		}, {
-			ID: "no-listener/web", Stage: stage.NoListener, Class: stage.ClassBenign, Severity: policy.SeverityInfo,
+			ID: "socket-lookup/web/udp", Stage: stage.SocketLookup, Class: stage.ClassBenign, Severity: policy.SeverityInfo,
 			Netns: "web", Summary: "UDP to closed ports (scans or stale clients): nothing to tune.", DropRate: 3, Ratio: 0.001,
 			Evidence: []policy.Evidence{{Counter: "Udp.NoPorts", Delta: 30, Rate: 3}},
 		}},

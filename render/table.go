@@ -102,8 +102,18 @@ func (p *printer) verdict(r *policy.Report) {
 		p.f("VERDICT: packets are lost at %s%s: %s/s (%s of that stage's traffic).\n",
 			top.Stage, whereOf(top), rate(top.DropRate), pct(top.Ratio))
 		p.f("         %s\n", top.Summary)
-		if a := actionFor(r.Plan, top.ID); a != nil {
-			p.f("         Change: %s  (%s → %s)\n", a.Command, a.Current, a.Proposed)
+		if i := actionFor(r.Plan, top.ID); i >= 0 {
+			a := r.Plan[i]
+			p.f("         Change: plan step %d of %d: %s  (%s → %s)\n", i+1, len(r.Plan), orKnob(a), a.Current, a.Proposed)
+			if i > 0 {
+				// The plan fixes the lowest stage of the path first (docs/rules.md §4): loss
+				// there hides demand higher up.
+				first := "Step 1 comes"
+				if i > 1 {
+					first = fmt.Sprintf("Steps 1–%d come", i)
+				}
+				p.f("         %s first: the plan changes the lowest stage of the path first (%s).\n", first, r.Plan[0].Knob)
+			}
 		} else {
 			p.f("         No knob nettune can change addresses it; see the finding.\n")
 		}
@@ -123,6 +133,9 @@ func (p *printer) verdict(r *policy.Report) {
 
 func whereOf(f policy.Finding) string {
 	var parts []string
+	if f.Hook != "" {
+		parts = append(parts, string(f.Hook)+" hook")
+	}
 	if f.Interface != "" {
 		parts = append(parts, f.Interface)
 	}
@@ -141,20 +154,32 @@ func whereOf(f policy.Finding) string {
 	return " (" + strings.Join(parts, ", ") + ")"
 }
 
-func actionFor(plan []policy.Action, findingID string) *policy.Action {
+// actionFor is the index of the plan step that answers a finding, -1 when none does.
+func actionFor(plan []policy.Action, findingID string) int {
 	for i := range plan {
 		for _, id := range plan[i].Findings {
 			if id == findingID {
-				return &plan[i]
+				return i
 			}
 		}
 	}
-	return nil
+	return -1
+}
+
+// orKnob is the action's command, or its knob when it has none (at cap, value unknown).
+func orKnob(a policy.Action) string {
+	if a.Command != "" {
+		return a.Command
+	}
+	return a.Knob
 }
 
 func (p *printer) finding(n int, f policy.Finding) {
 	p.f("%2d. [%s] %s%s, %s class: %s/s, %s\n", n, f.Severity, f.Stage, whereOf(f), f.Class, rate(f.DropRate), pct(f.Ratio))
 	p.f("    %s\n", f.Summary)
+	for _, r := range f.Rules {
+		p.f("    rule: %s\n", ruleLine(r))
+	}
 	for _, e := range f.Evidence {
 		line := fmt.Sprintf("    evidence: %s +%d (%s/s", e.Counter, e.Delta, rate(e.Rate))
 		if e.Of != "" {
@@ -173,6 +198,25 @@ func (p *printer) finding(n int, f policy.Finding) {
 		}
 		p.f("    drop reason: %s ×%d (%s/s)%s\n", d.Reason, d.Count, rate(d.Rate), loc)
 	}
+	if len(f.Checked) > 0 {
+		p.f("    no counter shows these drops; checked: %s\n", strings.Join(f.Checked, "; "))
+	}
+}
+
+// ruleLine names a firewall rule as nft --handle list ruleset shows it.
+func ruleLine(r policy.FirewallRule) string {
+	s := fmt.Sprintf("%s %s %s", r.Family, r.Table, r.Chain)
+	if r.Handle != 0 {
+		s += fmt.Sprintf(" handle %d", r.Handle)
+	}
+	if r.Hook != "" {
+		s += " (" + string(r.Hook) + " hook)"
+	}
+	s += ": " + r.Expr
+	if r.Packets != nil {
+		s += fmt.Sprintf("  [+%d in the interval]", *r.Packets)
+	}
+	return s
 }
 
 func (p *printer) action(n int, a policy.Action) {

@@ -13,6 +13,7 @@ import (
 // nettune stage), whether it counts packets, drops or mere events, and its direction.
 type meaning struct {
 	stage  stage.Stage
+	policy bool // drops a configured decision made (STEER, POLICER)
 	kind   model.Kind
 	dir    model.Dir
 	wrap32 bool
@@ -33,8 +34,8 @@ var (
 	txRing    = meaning{stage: stage.TxRing, kind: model.KindEvents, dir: model.Tx} // queue stopped: not a drop
 	txDrop    = meaning{stage: stage.NICTx, kind: model.KindDrops, dir: model.Tx}
 	txReset   = meaning{stage: stage.NICTx, kind: model.KindEvents, dir: model.Tx}
-	rxPolicy  = meaning{stage: stage.PolicyDrop, kind: model.KindDrops, dir: model.Rx} // STEER, POLICER
-	txPolicy  = meaning{stage: stage.PolicyDrop, kind: model.KindDrops, dir: model.Tx}
+	rxPolicy  = meaning{stage: stage.NICFifo, policy: true, kind: model.KindDrops, dir: model.Rx} // STEER, POLICER
+	txPolicy  = meaning{stage: stage.NICTx, policy: true, kind: model.KindDrops, dir: model.Tx}
 	rxQueuePk = meaning{stage: stage.RxRing, kind: model.KindPackets, dir: model.Rx}
 	txQueuePk = meaning{stage: stage.TxRing, kind: model.KindPackets, dir: model.Tx}
 	rxMACPk   = meaning{stage: stage.NICPhy, kind: model.KindPackets, dir: model.Rx} // frames the MAC accepted
@@ -104,7 +105,7 @@ func planFor(driver string, names []string) *plan {
 	var es []entry
 	for i, name := range names {
 		if m, q, ok := t.lookup(name); ok {
-			es = append(es, entry{model.Counter{Name: name, Stage: m.stage, Kind: m.kind, Dir: m.dir,
+			es = append(es, entry{model.Counter{Name: name, Stage: m.stage, Policy: m.policy, Kind: m.kind, Dir: m.dir,
 				Queue: q, Wrap32: m.wrap32}, i})
 		}
 	}

@@ -34,6 +34,11 @@ type want struct {
 	wrap32 bool
 }
 
+// policyCounters are the STEER and POLICER counters: drops a configured decision made, at
+// the device stage of their direction (docs/drivers.md §2.1).
+var policyCounters = map[string]bool{"veb.rx_discards": true, "rx_unknown_protocol": true, "rx_steer_missed_packets": true,
+	"rx_if_down_packets": true, "bw_in_allowance_exceeded": true, "pps_allowance_exceeded": true, "rx_filter_miss": true}
+
 var (
 	drops   = model.KindDrops
 	events  = model.KindEvents
@@ -107,8 +112,8 @@ func TestNormalizeFixtures(t *testing.T) {
 				{"rx_missed_errors", stage.RxRing, drops, rx, -1, true},
 				{"rx_dropped", stage.RxRing, drops, rx, -1, false},
 				{"port.rx_discards", stage.NICFifo, drops, rx, -1, true},
-				{"veb.rx_discards", stage.PolicyDrop, drops, rx, -1, true},
-				{"rx_unknown_protocol", stage.PolicyDrop, drops, rx, -1, true},
+				{"veb.rx_discards", stage.NICFifo, drops, rx, -1, true},
+				{"rx_unknown_protocol", stage.NICFifo, drops, rx, -1, true},
 				{"rx_alloc_fail", stage.RxRing, events, rx, -1, false},
 				{"tx_stopped", stage.TxRing, events, tx, -1, false},
 				{"port.tx_dropped_link_down", stage.NICTx, drops, tx, -1, true},
@@ -132,7 +137,7 @@ func TestNormalizeFixtures(t *testing.T) {
 				{"rx_dropped", stage.RxRing, drops, rx, -1, false},
 				{"rx_dropped.nic", stage.NICFifo, drops, rx, -1, false},
 				{"rx_alloc_fail", stage.RxRing, events, rx, -1, false},
-				{"rx_unknown_protocol", stage.PolicyDrop, drops, rx, -1, false},
+				{"rx_unknown_protocol", stage.NICFifo, drops, rx, -1, false},
 				{"rx_crc_errors.nic", stage.NICPhy, drops, rx, -1, false},
 				{"tx_restart", stage.TxRing, events, tx, -1, false},
 				{"tx_errors", stage.NICTx, drops, tx, -1, false},
@@ -159,8 +164,8 @@ func TestNormalizeFixtures(t *testing.T) {
 				{"rx_out_of_buffer", stage.RxRing, drops, rx, -1, true},
 				{"rx_discards_phy", stage.NICFifo, drops, rx, -1, false},
 				{"outbound_pci_buffer_overflow", stage.NICFifo, drops, rx, -1, false},
-				{"rx_steer_missed_packets", stage.PolicyDrop, drops, rx, -1, false},
-				{"rx_if_down_packets", stage.PolicyDrop, drops, rx, -1, true},
+				{"rx_steer_missed_packets", stage.NICFifo, drops, rx, -1, false},
+				{"rx_if_down_packets", stage.NICFifo, drops, rx, -1, true},
 				{"rx1_buff_alloc_err", stage.RxRing, events, rx, 1, false},
 				{"rx0_xdp_drop", stage.XDP, drops, rx, 0, false},
 				{"rx1_xdp_tx_full", stage.XDP, drops, rx, 1, false},
@@ -175,8 +180,8 @@ func TestNormalizeFixtures(t *testing.T) {
 				"tx1_wake", "rx0_pp_alloc_fast", "ch0_events", "rx0_xdp_tx_xmit", "tx0_xdp_xmit"}},
 		{file: "ena.txt", driver: "ena", count: 7 + 2*17, // the XDP TX queue has no normalized name
 			want: []want{
-				{"bw_in_allowance_exceeded", stage.PolicyDrop, drops, rx, -1, false},
-				{"pps_allowance_exceeded", stage.PolicyDrop, drops, rx, -1, false},
+				{"bw_in_allowance_exceeded", stage.NICFifo, drops, rx, -1, false},
+				{"pps_allowance_exceeded", stage.NICFifo, drops, rx, -1, false},
 				{"queue_1_rx_cnt", stage.RxRing, packets, rx, 1, false},
 				{"queue_1_tx_cnt", stage.TxRing, packets, tx, 1, false},
 				{"queue_0_rx_xdp_drop", stage.XDP, drops, rx, 0, false},
@@ -197,7 +202,7 @@ func TestNormalizeFixtures(t *testing.T) {
 				{"[2]: tx_discards", stage.NICTx, drops, tx, 0, false},
 				{"rx_total_oom_discards", stage.RxRing, drops, rx, -1, false},
 				{"rx_stat_discard", stage.NICFifo, drops, rx, -1, false},
-				{"rx_filter_miss", stage.PolicyDrop, drops, rx, -1, false},
+				{"rx_filter_miss", stage.NICFifo, drops, rx, -1, false},
 				{"rx_good_frames", stage.NICPhy, packets, rx, -1, false},
 			},
 			absent: []string{"rx_total_ring_discards", "tx_total_ring_discards",
@@ -218,7 +223,7 @@ func TestNormalizeFixtures(t *testing.T) {
 					t.Errorf("%s: not normalized", w.name)
 					continue
 				}
-				if c.Stage != w.stage || c.Kind != w.kind || c.Dir != w.dir || c.Queue != w.queue ||
+				if c.Stage != w.stage || c.Policy != policyCounters[w.name] || c.Kind != w.kind || c.Dir != w.dir || c.Queue != w.queue ||
 					c.Wrap32 != w.wrap32 || c.Value != stats[w.name] {
 					t.Errorf("%s = %+v, want %+v (value %d)", w.name, c, w, stats[w.name])
 				}

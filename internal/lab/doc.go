@@ -6,8 +6,9 @@
 // # Namespaces and knobs
 //
 // NewNS, NewVeth (A side 198.18.N.1, B side 198.18.N.2), SetSysctl, SetRPS, SetTxQueueLen,
-// SetQdisc (root pfifo/bfifo), SetShaper (root tbf 1: over a fifo 10:) each restore what they
-// changed when the test ends (qdiscs are deleted, so the device default comes back). A nil
+// SetQdisc (root pfifo/bfifo), SetShaper (root tbf 1: over a fifo 10:), DropUDP (an nftables
+// DROP rule at the input hook, through netlink) each restore what they changed when the test
+// ends (qdiscs are deleted, so the device default comes back). A nil
 // *NS means the test's own namespace. ReadSysfs/WriteSysfs see a namespace's devices: sysfs
 // shows the netns of whoever mounted it, so they run on a throw-away thread that unshares its
 // mount namespace, makes all mounts private, enters the netns and mounts a fresh sysfs.
@@ -36,7 +37,7 @@
 //	InjectAcceptQueue  tcp-accept-queue  TcpExt.ListenOverflows, ListenDrops (B) ≈100 % of failed
 //	InjectReassembly   ip-reassembly     Ip.ReasmFails (B), ReasmTimeout stays   ≈100 % of ReasmReqds
 //	                                     0 within ipfrag_time
-//	InjectPortScan     no-listener       Udp.NoPorts (B), benign                 100 % of sent
+//	InjectPortScan     socket-lookup     Udp.NoPorts (B), benign                 100 % of sent
 //
 // None of them moves another injector's counter in B (Udp.RcvbufErrors,
 // TcpExt.ListenOverflows, Ip.ReasmFails, Udp.NoPorts), which the tests check.

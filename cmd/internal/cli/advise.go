@@ -78,8 +78,12 @@ func addMeasureFlags(cmd *cobra.Command) {
 // pipelineOptions is what the configuration asks of a run.
 func pipelineOptions(cfg Config) pipeline.Options {
 	return pipeline.Options{ProcRoot: cfg.ProcRoot, SysRoot: cfg.SysRoot, Netns: cfg.Netns, Links: cfg.Interfaces,
-		Probes: cfg.BPF.Enabled, XDP: cfg.BPF.XDP, Drops: cfg.BPF.Drops, Policy: cfg.Policy}
+		Probes: cfg.BPF.Enabled, XDP: cfg.BPF.XDP, Drops: cfg.BPF.Drops, Policy: cfg.Policy, Check: checkInvariants}
 }
+
+// checkInvariants makes every run hold its report to policy.Check: the tests set it, so
+// every lab scenario and closed loop they run is checked.
+var checkInvariants bool
 
 // measure runs the pipeline over one interval, drawing progress on a terminal.
 func measure(ctx context.Context, cfg Config, progress io.Writer) (*pipeline.Result, error) {

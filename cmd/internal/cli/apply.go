@@ -27,7 +27,9 @@ func newApply(c *common) *cobra.Command {
 to a journal (and fsynced) before it is made, read back after, and can be undone with
 rollback. Settings an admin owns (sysctl.d, irqbalance, values changed by someone else) are
 left alone and reported. Ring and channel changes interrupt traffic on many drivers and need
---allow-disruptive.
+--allow-disruptive. With --netns, knobs of the whole host (net.core.rmem_default, every
+namespace's conntrack limit ...) are only advice unless --allow-global says to change them
+for every namespace.
 
 --dry-run shows the exact actions and changes nothing (it works without root where the
 counters are readable). --auto is for cron or a systemd timer: it does not sleep, it takes the
@@ -80,6 +82,7 @@ and reverts changes that did not help.`,
 	cmd.Flags().BoolVar(&f.dryRun, "dry-run", false, "show the actions and change nothing")
 	cmd.Flags().BoolVar(&f.auto, "auto", false, "periodic remediation (cron/systemd timer): delta since the previous run")
 	cmd.Flags().Bool("allow-disruptive", false, "allow changes that interrupt traffic (ring sizes)")
+	cmd.Flags().Bool("allow-global", false, "with --netns, also change host-wide knobs, which affect every namespace")
 	cmd.Flags().String("state-dir", "/var/lib/nettune", "journal, lock and previous sample")
 	outputFlag(cmd.Flags(), &output, otherFormats)
 	return cmd
@@ -92,6 +95,8 @@ func newApplier(cfg Config) *apply.Applier {
 		Config:          cfg.Policy,
 		Auto:            cfg.autoConfig(),
 		AllowDisruptive: cfg.Apply.AllowDisruptive,
+		Netns:           cfg.Netns,
+		AllowGlobal:     cfg.Apply.AllowGlobal,
 		LockTimeout:     cfg.lockTimeout(),
 	})
 }

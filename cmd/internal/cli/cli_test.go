@@ -15,8 +15,11 @@ import (
 	"github.com/nettune/nettune/internal/lab"
 )
 
-// TestMain lets a test re-run this binary as the nettune command (for runs as another user).
+// TestMain lets a test re-run this binary as the nettune command (for runs as another user),
+// and holds every report a test makes to the invariants of a verdict (policy.Check);
+// benchmarks measure what nettune does without it (noChecks).
 func TestMain(m *testing.M) {
+	checkInvariants = true
 	if os.Getenv("CLITEST_RUN_AS_NETTUNE") == "1" {
 		err := Run(os.Args[1:], Streams{In: os.Stdin, Out: os.Stdout, Err: os.Stderr})
 		os.Exit(ExitCode(err, os.Stderr))
@@ -244,4 +247,11 @@ func TestCheckReportsThisKernel(t *testing.T) {
 	if !strings.Contains(stdout, "mode:") || !strings.Contains(stdout, "drop locations") || (code != ExitOK && code != ExitLoss) {
 		t.Errorf("check table: exit %d\n%s", code, stdout)
 	}
+}
+
+// noChecks turns the invariant check off for one benchmark: they measure nettune as it runs,
+// and the check's own account of the drops is not part of that.
+func noChecks(b *testing.B) {
+	checkInvariants = false
+	b.Cleanup(func() { checkInvariants = true })
 }

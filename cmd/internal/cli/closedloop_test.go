@@ -77,12 +77,13 @@ func (l *loop) args(cmd string, more ...string) []string {
 	return append(a, more...)
 }
 
-// applyOnce runs `nettune apply --netns NS --interval 2s -o json` (plus extra flags) while
-// load runs, and returns its result.
+// applyOnce runs `nettune apply --netns NS --allow-global --interval 2s -o json` (plus extra
+// flags) while load runs, and returns its result. The loops fix loss of one namespace with
+// host-wide knobs too (rmem_default, netdev_max_backlog), which --netns alone leaves as advice.
 func (l *loop) applyOnce(load func(ctx context.Context), extra ...string) *apply.Result {
 	l.t.Helper()
 	var res apply.Result
-	args := l.args("apply", append([]string{"--netns", l.ns.Name, "--interval", "2s", "-o", "json"}, extra...)...)
+	args := l.args("apply", append([]string{"--netns", l.ns.Name, "--allow-global", "--interval", "2s", "-o", "json"}, extra...)...)
 	var code int
 	var out, stderr string
 	during(load, func() { code, out, stderr = run(l.t, args...) })

@@ -42,6 +42,7 @@ type BPFConfig struct {
 type ApplyConfig struct {
 	StateDir        string        `mapstructure:"state_dir"`
 	AllowDisruptive bool          `mapstructure:"allow_disruptive"`
+	AllowGlobal     bool          `mapstructure:"allow_global"` // with a netns, change host-wide knobs too
 	LockTimeout     time.Duration `mapstructure:"lock_timeout"`
 	Hysteresis      int           `mapstructure:"hysteresis"`   // runs a finding must persist before auto acts
 	Cooldown        time.Duration `mapstructure:"cooldown"`     // minimum time between changes of one knob
@@ -110,6 +111,7 @@ func (c Config) autoConfig() apply.AutoConfig {
 var flagKeys = map[string]string{
 	"interval": "interval", "iface": "interfaces", "netns": "netns", "output": "output",
 	"xdp": "bpf.xdp", "state-dir": "apply.state_dir", "allow-disruptive": "apply.allow_disruptive",
+	"allow-global": "apply.allow_global",
 }
 
 // loadConfig builds the configuration from defaults, file, environment and the flags that

@@ -30,12 +30,21 @@ type adviseDoc struct {
 		Severity  string   `json:"severity"`
 		Interface string   `json:"interface"`
 		Netns     string   `json:"netns"`
+		Hook      string   `json:"hook"`
 		Ratio     float64  `json:"ratio"`
 		DropRate  float64  `json:"drop_rate"`
 		Knobs     []string `json:"knobs"`
 		Reasons   []struct {
 			Reason string `json:"reason"`
 		} `json:"reasons"`
+		Evidence []struct {
+			Counter string `json:"counter"`
+		} `json:"evidence"`
+		Rules []struct {
+			Family, Table, Chain, Hook, Expr string
+			Handle                           uint64
+		} `json:"rules"`
+		Checked []string `json:"checked"`
 	} `json:"findings"`
 	Plan []struct {
 		Knob     string   `json:"knob"`
@@ -127,7 +136,7 @@ func TestScenarios(t *testing.T) {
 			knob: "sysctl:net.core.somaxconn", exitCode: ExitLoss},
 		{name: "reassembly", inject: lab.InjectReassembly, stage: "ip-reassembly", class: "capacity",
 			knob: "sysctl:net.ipv4.ipfrag_high_thresh", exitCode: ExitLoss},
-		{name: "port-scan", inject: lab.InjectPortScan, stage: "no-listener", class: "benign",
+		{name: "port-scan", inject: lab.InjectPortScan, stage: "socket-lookup", class: "benign",
 			noPlan: true, reason: "NO_SOCKET", exitCode: ExitOK},
 	} {
 		for _, mode := range []string{"counters", "bpf"} {

@@ -16,6 +16,7 @@ import (
 // case, where every interval is scraped. At --interval 1s, cpu-ns/op ÷ 10⁷ is the percent of
 // a core (budget: 1 %). counters attaches no probes; probes attaches the default set.
 func BenchmarkServeInterval100(b *testing.B) {
+	noChecks(b)
 	lab.RequireRoot(b)
 	ns := lab.NewNS(b, "serveB")
 	lab.ManyVeths(b, ns, 50, true)

@@ -246,6 +246,7 @@ func TestServeUsageErrors(t *testing.T) {
 // BenchmarkServeStep is serve's per-interval work after sampling (diff, policy, metrics) on
 // 100 interfaces.
 func BenchmarkServeStep(b *testing.B) {
+	noChecks(b)
 	s := testServer(b, serveFlags{})
 	t0 := time.Unix(1772366400, 0)
 	s.prev = hostSample(100, t0, 1, 400)

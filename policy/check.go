@@ -1,0 +1,191 @@
+package policy
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/nettune/nettune/knob"
+	"github.com/nettune/nettune/model"
+	"github.com/nettune/nettune/model/stage"
+)
+
+// Check returns every way report r of interval d breaks the invariants a verdict must hold
+// (docs/rules.md §8.7), joined; nil when it breaks none. Every scenario the tests run — the
+// rule tables, the recorded end-to-end host, the lab's loss injections and closed loops —
+// calls it.
+//
+//   - every finding's stage is a point of the path, and no two findings are one population
+//     (one place: stage, netns or host, interface, part of the stage, CPU);
+//   - the findings' drop rates add up to no more than the drops observed (each place counted
+//     once, by its counters or its drop reasons, whichever saw more);
+//   - findings come capacity first: when there is capacity loss, the first finding is one;
+//   - benign and policy findings are never critical, and never list knobs;
+//   - the plan: known knob IDs, one action per knob, each for actionable findings of the
+//     report, never lower than the current value, and at cap without a command.
+func Check(r *Report, d *model.Delta) error {
+	var errs []error
+	bad := func(format string, a ...any) { errs = append(errs, fmt.Errorf(format, a...)) }
+	ids := map[string]*Finding{}
+	var sum float64
+	for i := range r.Findings {
+		f := &r.Findings[i]
+		if !f.Stage.Valid() {
+			bad("finding %s: stage %q is not a point of the path", f.ID, f.Stage)
+		}
+		if ids[f.ID] != nil {
+			bad("findings share the population %s", f.ID)
+		}
+		ids[f.ID] = f
+		sum += f.DropRate
+		if f.Class != stage.ClassCapacity {
+			if f.Severity > SeverityWarning {
+				bad("%s finding %s is %s", f.Class, f.ID, f.Severity)
+			}
+			if len(f.Knobs) > 0 {
+				bad("%s finding %s lists knobs %v", f.Class, f.ID, f.Knobs)
+			}
+		}
+		if i > 0 && f.Class == stage.ClassCapacity && r.Findings[i-1].Class != stage.ClassCapacity {
+			bad("capacity finding %s comes after %s finding %s", f.ID, r.Findings[i-1].Class, r.Findings[i-1].ID)
+		}
+		for _, k := range f.Knobs {
+			if _, err := knob.Parse(k); err != nil {
+				bad("finding %s: knob %q: %v", f.ID, k, err)
+			}
+		}
+	}
+	if d != nil && d.Interval > 0 {
+		if seen := d.Rate(observedDrops(d)); sum > seen*1.0001+1e-9 {
+			bad("findings lose %.1f packets/s, but %.1f/s were observed", sum, seen)
+		}
+	}
+	seen := map[string]bool{}
+	for _, a := range r.Plan {
+		if _, err := knob.Parse(a.Knob); err != nil {
+			bad("action %s: %v", a.Knob, err)
+		}
+		if seen[a.Knob] {
+			bad("two actions for %s", a.Knob)
+		}
+		seen[a.Knob] = true
+		if len(a.Findings) == 0 {
+			bad("action %s answers no finding", a.Knob)
+		}
+		for _, id := range a.Findings {
+			if f := ids[id]; f == nil {
+				bad("action %s names unknown finding %s", a.Knob, id)
+			} else if !actionable(f) {
+				bad("action %s for finding %s (%s, %s) that earns no action", a.Knob, id, f.Class, f.Severity)
+			}
+		}
+		if a.AtCap && (a.Proposed != a.Current || a.Command != "") {
+			bad("action %s at cap but proposes %q with command %q", a.Knob, a.Proposed, a.Command)
+		}
+		if lowered(a.Current, a.Proposed) {
+			bad("action %s lowers %q to %q", a.Knob, a.Current, a.Proposed)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// observedDrops is every packet drop d shows, each place counted once: at each stage and
+// interface the larger of what its counters and its drop reasons counted. A sender's
+// ENOBUFS counts only beyond the transmit drops it is the view of.
+func observedDrops(d *model.Delta) uint64 {
+	in := newInput(d, Settings{}, DefaultConfig())
+	counted := map[stageIface]uint64{}
+	for i := range d.Links {
+		l := &d.Links[i]
+		for _, r := range slices2(in.linkRx(nil, l, -1, nil), in.linkTx(nil, l, nil)) {
+			counted[stageIface{r.st, l.Name}] += r.drop
+		}
+	}
+	srx, stx := in.socketRows(nil)
+	for _, r := range slices2(srx, stx) {
+		counted[stageIface{r.st, ""}] += r.drop
+	}
+	for _, c := range d.Softnet {
+		counted[stageIface{stage.Backlog, ""}] += uint64(c.Dropped)
+		counted[stageIface{stage.FlowLimit, ""}] += uint64(c.FlowLimitCount)
+	}
+	// foreign XDP programs consume packets between the XDP and tc-ingress points
+	if ip := d.InPath; ip != nil {
+		for _, p := range ip.Foreign {
+			xdp, tc := in.pointsByQueue(p.Link, model.PointXDP), in.pointsByQueue(p.Link, model.PointTCIngress)
+			for q, n := range xdp {
+				if n > tc[q] {
+					counted[stageIface{stage.XDP, p.Link}] += n - tc[q]
+				}
+			}
+		}
+	}
+	reasons := in.reasonDrops()
+	var backlogReasons uint64
+	for k, n := range reasons {
+		if k.st == stage.Backlog {
+			backlogReasons += n // per link in reasonDrops, host-wide in the counters
+			delete(reasons, k)
+		}
+	}
+	reasons[stageIface{stage.Backlog, ""}] = backlogReasons
+	var total, tx uint64
+	for k := range union(counted, reasons) {
+		n := max(counted[k], reasons[k])
+		if k.st == stage.UDPSndbuf {
+			continue
+		}
+		if k.st.Transmit() {
+			tx += n
+		}
+		total += n
+	}
+	sndbuf := max(counted[stageIface{stage.UDPSndbuf, ""}], reasons[stageIface{stage.UDPSndbuf, ""}])
+	return total + sndbuf - min(sndbuf, tx)
+}
+
+func slices2(a, b []row) []row { return append(a, b...) }
+
+func union(a, b map[stageIface]uint64) map[stageIface]bool {
+	out := map[stageIface]bool{}
+	for k := range a {
+		out[k] = true
+	}
+	for k := range b {
+		out[k] = true
+	}
+	return out
+}
+
+// lowered compares numeric values field by field.
+func lowered(cur, next string) bool {
+	a, b := fieldsOf(cur), fieldsOf(next)
+	if a == nil || len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if b[i] < a[i] {
+			return true
+		}
+	}
+	return false
+}
+
+func fieldsOf(s string) []int64 {
+	var out []int64
+	var v int64
+	digits := false
+	for i := 0; i <= len(s); i++ {
+		switch {
+		case i < len(s) && s[i] >= '0' && s[i] <= '9':
+			v, digits = v*10+int64(s[i]-'0'), true
+		case i == len(s) || s[i] == ' ' || s[i] == '\t':
+			if digits {
+				out = append(out, v)
+			}
+			v, digits = 0, false
+		default:
+			return nil // not a list of numbers (a CPU mask, "unknown")
+		}
+	}
+	return out
+}
