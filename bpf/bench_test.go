@@ -29,7 +29,7 @@ func benchRun(b *testing.B, prog *ebpf.Program) {
 // BenchmarkPrograms compares each program with an empty program of its type returning the
 // same verdict.
 func BenchmarkPrograms(b *testing.B) {
-	objs := mustCounters(b, 0, 4, 0, 1)
+	objs := mustCounters(b, countersLinkInfo{RxQueues: 4}, 4)
 	for _, c := range []struct {
 		name string
 		typ  ebpf.ProgramType
@@ -65,8 +65,8 @@ func BenchmarkVethUDP(b *testing.B) {
 			a, bb := lab.NewNS(b, "bpfA"), lab.NewNS(b, "bpfB")
 			v := lab.NewVeth(b, a, bb, lab.VethOpts{Queues: 1})
 			if mode != "none" {
-				attach(b, Options{Netns: a.Name, Links: []string{v.AName}, InPath: true, XDPMode: mode})
-				attach(b, Options{Netns: bb.Name, Links: []string{v.BName}, InPath: true, Drops: true, XDPMode: mode})
+				attach(b, Options{Targets: []Target{{Netns: a.Name, Links: []string{v.AName}}}, InPath: true, XDPMode: mode})
+				attach(b, Options{Targets: []Target{{Netns: bb.Name, Links: []string{v.BName}}}, InPath: true, Drops: true, XDPMode: mode})
 			}
 			var rx, tx net.PacketConn
 			bb.Do(b, func() error {
@@ -113,7 +113,7 @@ func BenchmarkDropEvent(b *testing.B) {
 	defer stats.Close()
 	a, bb := lab.NewNS(b, "bpfA"), lab.NewNS(b, "bpfB")
 	v := lab.NewVeth(b, a, bb, lab.VethOpts{Queues: 1})
-	p := attach(b, Options{Netns: bb.Name, Drops: true})
+	p := attach(b, Options{Targets: []Target{{Netns: bb.Name}}, Drops: true})
 	var tx net.PacketConn
 	a.Do(b, func() error {
 		var err error
