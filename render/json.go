@@ -23,6 +23,7 @@ type Meta struct {
 	XDPMode     string              `json:"xdp_mode,omitempty"`
 	BPFNote     string              `json:"bpf_note,omitempty"`
 	Foreign     []model.ForeignProg `json:"foreign_programs,omitempty"`
+	Coverage    *model.Coverage     `json:"bpf_coverage,omitempty"`    // model.InPath.Coverage
 	Attribution *float64            `json:"bpf_attribution,omitempty"` // policy.Report.Attribution
 }
 

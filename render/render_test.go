@@ -40,7 +40,10 @@ func lossReport() (Meta, *policy.Report) {
 	attr := 0.96
 	m := Meta{Host: "node-1", Kernel: "6.18.44", Netns: "web", Mode: "counters+bpf", XDPMode: "off",
 		BPFNote: "xdp off: auto never attaches native XDP to veth", Attribution: &attr,
-		Foreign: []model.ForeignProg{{Link: "eth1", Hook: "xdp", ID: 42, Name: "xdp_fw", Mode: "native"}}}
+		Foreign: []model.ForeignProg{{Link: "eth1", Hook: "xdp", ID: 42, Name: "xdp_fw", Mode: "native"}},
+		Coverage: &model.Coverage{Asked: 2, Watched: 1, Gaps: []model.Gap{{Netns: 4026532001, Link: "eth1", Hook: "xdp",
+			Reason: model.GapForeign, Detail: `program 42 "xdp_fw" (native)`}},
+			PerNetns: []model.NetnsCoverage{{Netns: 4026532001, Asked: 2, Watched: 1}}}}
 	r := &policy.Report{
 		IntervalSeconds: 10,
 		Netns:           "web",
@@ -131,6 +134,11 @@ func TestJSONContract(t *testing.T) {
 	}
 	if _, ok := doc["funnel"].([]any); !ok {
 		t.Error("funnel missing")
+	}
+	cov, _ := doc["bpf_coverage"].(map[string]any)
+	gaps, _ := cov["gaps"].([]any)
+	if cov["asked"] != 2.0 || cov["watched"] != 1.0 || len(gaps) != 1 || gaps[0].(map[string]any)["reason"] != "foreign-program" {
+		t.Errorf("bpf_coverage = %v, want 1 of 2 watched, one foreign-program gap", cov)
 	}
 	m, r = cleanReport()
 	b.Reset()

@@ -143,6 +143,7 @@ func (s *session) analyze(prev, cur *model.Sample) (*measurement, error) {
 			meta.BPFNote = joinNote(meta.BPFNote, cur.InPath.Note)
 		}
 		meta.Foreign = cur.InPath.Foreign
+		meta.Coverage = cur.InPath.Coverage
 	}
 	return &measurement{report: r, delta: d, meta: meta}, nil
 }
