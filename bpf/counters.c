@@ -8,9 +8,9 @@
 
 char __license[] SEC("license") = "Dual BSD/GPL";
 
-/* One copy of each program serves every watched link of every namespace: links maps the
- * link's identity (netns inode, ifindex) to its slots in the counter arrays. Go sizes all
- * maps from the watched links before load (max_entries). */
+/* One copy of each program serves every watched link of every namespace. A link is
+ * identified by (netns inode, ifindex); infos holds its counter slots by link slot. Go sizes
+ * all maps from the watched links before load (max_entries). */
 struct link_key {
 	__u32 netns;
 	__u32 ifindex;
@@ -21,18 +21,37 @@ struct link_info {
 	__u32 rx_queues;
 	__u32 tx_base;	  /* first slot of its TX queues in xmit_counts */
 	__u32 tx_queues;
-	__u32 slot;	  /* its slot in tc_eg_counts */
+	__u32 slot;	  /* its slot in infos and tc_eg_counts */
 	/* Drivers record the RX queue as queue_mapping = queue + 1 (0: not recorded); veth
 	 * leaves the sender's TX queue there, which equals the RX queue. */
 	__u32 rxq_offset;
 };
 
 struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__type(key, struct link_key);
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__type(key, __u32);
 	__type(value, struct link_info);
 	__uint(max_entries, 1);
+} infos SEC(".maps");
+
+/* (netns, ifindex) → slot, for every watched link. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__type(key, struct link_key);
+	__type(value, __u32);
+	__uint(max_entries, 1);
 } links SEC(".maps");
+
+/* ifindex → slot + 1 (0: none) for links whose ifindex no other watched namespace has. The
+ * XDP and tc programs run only on links they were attached to, so for those the ifindex alone
+ * is the identity: two array lookups, which the verifier inlines, instead of reading the
+ * namespace from kernel memory and hashing. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__type(key, __u32);
+	__type(value, __u32);
+	__uint(max_entries, 1);
+} by_ifindex SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -89,14 +108,24 @@ static __always_inline __u32 queue_key(__u32 base, __u32 queues, __u32 q)
 	return base + q;
 }
 
+static __always_inline struct link_info *info_at(__u32 slot)
+{
+	return bpf_map_lookup_elem(&infos, &slot);
+}
+
 static __always_inline struct link_info *lookup_link(__u32 netns, __u32 ifindex)
 {
 	struct link_key k = { .netns = netns, .ifindex = ifindex };
-	struct link_info *l = bpf_map_lookup_elem(&links, &k);
+	__u32 *slot = bpf_map_lookup_elem(&links, &k);
 
-	if (!l)
-		count_error(); /* attached to a link Go did not register: not counted */
-	return l;
+	return slot ? info_at(*slot) : 0;
+}
+
+static __always_inline struct link_info *unique_link(__u32 ifindex)
+{
+	__u32 *slot = bpf_map_lookup_elem(&by_ifindex, &ifindex);
+
+	return slot && *slot ? info_at(*slot - 1) : 0;
 }
 
 static __always_inline __u32 dev_netns(struct net_device *dev)
@@ -104,29 +133,39 @@ static __always_inline __u32 dev_netns(struct net_device *dev)
 	return BPF_CORE_READ(dev, nd_net.net, ns.inum);
 }
 
+/* The namespace is read from the device (three or four reads of kernel memory) only for an
+ * ifindex several watched namespaces share; a per-namespace copy knows its own. A link found
+ * neither way was never registered: an error. */
+static __always_inline int miss(struct link_info *l)
+{
+	if (!l)
+		count_error();
+	return !l;
+}
+
 SEC("xdp")
 int nettune_xdp(struct xdp_md *ctx)
 {
-	__u32 netns = fixed_netns;
-	struct link_info *l;
+	__u32 ifindex = ctx->ingress_ifindex;
+	struct link_info *l = fixed_netns ? lookup_link(fixed_netns, ifindex) : unique_link(ifindex);
 
-	if (!netns) /* the context is the kernel's xdp_buff */
-		netns = dev_netns(BPF_CORE_READ((struct xdp_buff *)ctx, rxq, dev));
-	l = lookup_link(netns, ctx->ingress_ifindex);
-	if (l)
-		add(&xdp_counts, queue_key(l->rx_base, l->rx_queues, ctx->rx_queue_index), 1,
-		    ctx->data_end - ctx->data);
+	if (!l && !fixed_netns) /* the context is the kernel's xdp_buff */
+		l = lookup_link(dev_netns(BPF_CORE_READ((struct xdp_buff *)ctx, rxq, dev)), ifindex);
+	if (miss(l))
+		return XDP_PASS;
+	add(&xdp_counts, queue_key(l->rx_base, l->rx_queues, ctx->rx_queue_index), 1,
+	    ctx->data_end - ctx->data);
 	return XDP_PASS;
 }
 
 /* tc programs run on the kernel's sk_buff; skb->ifindex is its device's. */
 static __always_inline struct link_info *tc_link(struct __sk_buff *skb)
 {
-	__u32 netns = fixed_netns;
+	struct link_info *l = fixed_netns ? lookup_link(fixed_netns, skb->ifindex) : unique_link(skb->ifindex);
 
-	if (!netns)
-		netns = dev_netns(BPF_CORE_READ((struct sk_buff *)skb, dev));
-	return lookup_link(netns, skb->ifindex);
+	if (!l && !fixed_netns)
+		l = lookup_link(dev_netns(BPF_CORE_READ((struct sk_buff *)skb, dev)), skb->ifindex);
+	return miss(l) ? 0 : l;
 }
 
 SEC("tc")
@@ -168,11 +207,12 @@ int nettune_xmit(__u64 *ctx)
 		.netns = dev_netns(dev),
 		.ifindex = BPF_CORE_READ(dev, ifindex),
 	};
-	struct link_info *l = bpf_map_lookup_elem(&links, &k);
+	struct link_info *l;
 	unsigned char *head;
 	unsigned int end;
 	__u16 segs = 0;
 
+	l = lookup_link(k.netns, k.ifindex);
 	if (!l)
 		return 0;
 	head = BPF_CORE_READ(skb, head);

@@ -39,7 +39,9 @@ type countersLinkKey struct {
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
+	countersMapByIfindex    = "by_ifindex"
 	countersMapErrors       = "errors"
+	countersMapInfos        = "infos"
 	countersMapLinks        = "links"
 	countersMapTcEgCounts   = "tc_eg_counts"
 	countersMapTcInCounts   = "tc_in_counts"
@@ -104,7 +106,9 @@ type countersProgramSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type countersMapSpecs struct {
+	ByIfindex  *ebpf.MapSpec `ebpf:"by_ifindex"`
 	Errors     *ebpf.MapSpec `ebpf:"errors"`
+	Infos      *ebpf.MapSpec `ebpf:"infos"`
 	Links      *ebpf.MapSpec `ebpf:"links"`
 	TcEgCounts *ebpf.MapSpec `ebpf:"tc_eg_counts"`
 	TcInCounts *ebpf.MapSpec `ebpf:"tc_in_counts"`
@@ -139,7 +143,9 @@ func (o *countersObjects) Close() error {
 //
 // It can be passed to loadCountersObjects or ebpf.CollectionSpec.LoadAndAssign.
 type countersMaps struct {
+	ByIfindex  *ebpf.Map `ebpf:"by_ifindex"`
 	Errors     *ebpf.Map `ebpf:"errors"`
+	Infos      *ebpf.Map `ebpf:"infos"`
 	Links      *ebpf.Map `ebpf:"links"`
 	TcEgCounts *ebpf.Map `ebpf:"tc_eg_counts"`
 	TcInCounts *ebpf.Map `ebpf:"tc_in_counts"`
@@ -149,7 +155,9 @@ type countersMaps struct {
 
 func (m *countersMaps) Close() error {
 	return _CountersClose(
+		m.ByIfindex,
 		m.Errors,
+		m.Infos,
 		m.Links,
 		m.TcEgCounts,
 		m.TcInCounts,

@@ -83,7 +83,9 @@ func (p *Probes) attachCounters() (int, error) {
 		tx += uint32(l.txq)
 	}
 	n := uint32(len(p.links))
-	for name, size := range map[string]uint32{countersMapLinks: n, countersMapXdpCounts: rx,
+	uniq := p.uniqueIfindexes()
+	for name, size := range map[string]uint32{countersMapInfos: n, countersMapLinks: n,
+		countersMapByIfindex: byIfindexSize(uniq), countersMapXdpCounts: rx,
 		countersMapTcInCounts: rx, countersMapXmitCounts: tx, countersMapTcEgCounts: n} {
 		spec.Maps[name].MaxEntries = size
 	}
@@ -92,13 +94,14 @@ func (p *Probes) attachCounters() (int, error) {
 		return 0, fmt.Errorf("create counter maps: %w", err)
 	}
 	m := &p.counters
-	for _, c := range []*ebpf.Map{m.Errors, m.Links, m.TcEgCounts, m.TcInCounts, m.XdpCounts, m.XmitCounts} {
+	for _, c := range []*ebpf.Map{m.ByIfindex, m.Errors, m.Infos, m.Links, m.TcEgCounts, m.TcInCounts, m.XdpCounts, m.XmitCounts} {
 		p.keep(c)
 	}
 	p.errMaps = append(p.errMaps, m.Errors)
-	p.register()
+	p.register(uniq)
 	repl := map[string]*ebpf.Map{
-		countersMapErrors: m.Errors, countersMapLinks: m.Links, countersMapTcEgCounts: m.TcEgCounts,
+		countersMapByIfindex: m.ByIfindex, countersMapErrors: m.Errors, countersMapInfos: m.Infos, countersMapLinks: m.Links,
+		countersMapTcEgCounts: m.TcEgCounts,
 		countersMapTcInCounts: m.TcInCounts, countersMapXdpCounts: m.XdpCounts, countersMapXmitCounts: m.XmitCounts,
 	}
 
@@ -173,28 +176,73 @@ func (p *Probes) attachCounters() (int, error) {
 	return attached, nil
 }
 
-// register puts every link into the links map; one that does not fit is not counted.
-func (p *Probes) register() {
-	keys := make([]countersLinkKey, len(p.links))
-	vals := make([]countersLinkInfo, len(p.links))
-	for i, l := range p.links {
-		keys[i] = countersLinkKey{Netns: uint32(l.t.inode), Ifindex: uint32(l.index)}
-		vals[i] = l.info
+// maxByIfindex bounds the by_ifindex array (4 bytes per entry): ifindexes grow with every
+// link ever created on a host, and links beyond the bound take the namespace path.
+const maxByIfindex = 1 << 20
+
+// uniqueIfindexes are the ifindexes exactly one watched link has (namespaces number their
+// links from 1, so pods' interfaces share them).
+func (p *Probes) uniqueIfindexes() map[int]*watchedLink {
+	seen := make(map[int]int, len(p.links))
+	for _, l := range p.links {
+		seen[l.index]++
 	}
-	if _, err := p.counters.Links.BatchUpdate(keys, vals, nil); err == nil {
-		for _, l := range p.links {
-			l.registered = true
+	out := make(map[int]*watchedLink, len(p.links))
+	for _, l := range p.links {
+		if seen[l.index] == 1 && l.index < maxByIfindex {
+			out[l.index] = l
 		}
+	}
+	return out
+}
+
+func byIfindexSize(uniq map[int]*watchedLink) uint32 {
+	n := 1
+	for i := range uniq {
+		n = max(n, i+1)
+	}
+	return uint32(n)
+}
+
+// register writes every link's slots (infos), its identity (links) and, for a unique
+// ifindex, the shortcut (by_ifindex). A link whose entries cannot be written is not counted.
+func (p *Probes) register(uniq map[int]*watchedLink) {
+	m := &p.counters
+	n := len(p.links)
+	slots, infos := make([]uint32, n), make([]countersLinkInfo, n)
+	keys := make([]countersLinkKey, n)
+	var ifxs, plus1 []uint32
+	for i, l := range p.links {
+		slots[i], infos[i] = uint32(i), l.info
+		keys[i] = countersLinkKey{Netns: uint32(l.t.inode), Ifindex: uint32(l.index)}
+		l.registered = true
+		if uniq[l.index] == l {
+			ifxs, plus1 = append(ifxs, uint32(l.index)), append(plus1, uint32(i)+1)
+		}
+	}
+	_, err1 := m.Infos.BatchUpdate(slots, infos, nil)
+	_, err2 := m.Links.BatchUpdate(keys, slots, nil)
+	var err3 error
+	if len(ifxs) > 0 {
+		_, err3 = m.ByIfindex.BatchUpdate(ifxs, plus1, nil)
+	}
+	if err1 == nil && err2 == nil && err3 == nil {
 		return
 	}
-	// Kernels without batch operations (before 5.6), or some key failed: one at a time.
+	// Kernels without batch operations (before 5.6), or some entry failed: one at a time.
 	for i, l := range p.links {
-		if err := p.counters.Links.Put(&keys[i], &vals[i]); err != nil {
-			l.note("not counted: register in links map: %v", err)
-			l.gap("", model.GapMapFull, err.Error())
-			continue
+		err := m.Infos.Put(&slots[i], &infos[i])
+		if err == nil {
+			err = m.Links.Put(&keys[i], &slots[i])
 		}
-		l.registered = true
+		if err == nil && uniq[l.index] == l {
+			err = m.ByIfindex.Put(uint32(l.index), uint32(i)+1)
+		}
+		if err != nil {
+			l.registered = false
+			l.note("not counted: register in the link maps: %v", err)
+			l.gap("", model.GapMapFull, err.Error())
+		}
 	}
 }
 
