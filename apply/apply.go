@@ -3,9 +3,15 @@ package apply
 import (
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
+	"slices"
 	"time"
 
+	"golang.org/x/sys/unix"
+
+	"github.com/nettune/nettune/internal/fsx"
+	"github.com/nettune/nettune/internal/netns"
 	"github.com/nettune/nettune/knob/live"
 	"github.com/nettune/nettune/policy"
 )
@@ -18,8 +24,10 @@ type Options struct {
 	Config          policy.Config // caps, step and allowed knobs (policy.DefaultConfig())
 	Auto            AutoConfig    // DefaultAutoConfig()
 	AllowDisruptive bool          // permit ring changes and other traffic-interrupting knobs
-	LockTimeout     time.Duration // how long a second run waits for the lock (30s)
-	Now             func() time.Time
+	// LockTimeout is how long a second run waits for the lock: 0 takes the default (30s), a
+	// negative value does not wait.
+	LockTimeout time.Duration
+	Now         func() time.Time
 }
 
 // Applier applies plans, rolls them back and reports their status.
@@ -82,12 +90,29 @@ type Result struct {
 	ID     string `json:"id,omitempty"` // journal id; "" when nothing was written
 	DryRun bool   `json:"dry_run"`
 	Steps  []Step `json:"steps"`
+	// Degraded says what the run could not take into account and why (a dry run without
+	// root that cannot read the journal).
+	Degraded string `json:"degraded,omitempty"`
 }
 
 // DryRun decides every action exactly as Apply would and changes nothing. It needs no root
-// and no lock, only read access to the knobs and (if present) the journal.
+// and no lock, only read access to the knobs and (if present) the journal. A journal it may
+// not read (not root) leaves it degraded: Result.Degraded says so.
 func (a *Applier) DryRun(plan []policy.Action) (*Result, error) {
-	lines, err := readJournal(a.o.StateDir)
+	res := &Result{DryRun: true}
+	d, err := a.openState()
+	var lines []Entry
+	if err == nil {
+		lines, err = loadJournal(d)
+		if d != nil {
+			d.Close()
+		}
+	}
+	if errors.Is(err, ErrStateUnreadable) {
+		res.Degraded = "not checked against nettune's journal, which needs root to read (" + err.Error() +
+			"): a knob someone changed since nettune set it may show as a change"
+		err = nil
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -95,19 +120,20 @@ func (a *Applier) DryRun(plan []policy.Action) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Result{DryRun: true, Steps: a.decide(plan, buildHistory(lines), own)}, nil
+	res.Steps = a.decide(plan, buildHistory(lines), own)
+	return res, nil
 }
 
 // Apply performs the plan in order and stops at the first failure. Each change is journaled
 // (and fsynced) before the write and verified after it.
 func (a *Applier) Apply(plan []policy.Action) (*Result, error) {
-	release, err := a.begin()
+	d, release, err := a.begin()
 	if err != nil {
 		return nil, err
 	}
 	defer release()
 	r := &run{a: a}
-	if err := r.open(nil); err != nil {
+	if err := r.open(d, nil); err != nil {
 		return nil, err
 	}
 	defer r.j.close()
@@ -128,22 +154,21 @@ type run struct {
 	j    *journal
 	hist *history
 	own  *owners
+	done []string // knobs this run changed, for a ChangeError
 	// judged holds the knobs this auto run already reverted (or tried to): each knob
 	// changes at most once per run, and hist predates those writes.
 	judged map[string]bool
 }
 
-// open reads the journal and the owners (irqbalance as in readOwners) and opens the
-// journal for appending.
-func (r *run) open(irqbalance *bool) error {
-	lines, err := readJournal(r.a.o.StateDir)
-	if err != nil {
-		return err
-	}
+// open reads the owners (irqbalance as in readOwners) and the journal of the locked state
+// dir d, and opens the journal for appending.
+func (r *run) open(d *fsx.Dir, irqbalance *bool) error {
+	var err error
 	if r.own, err = readOwners(r.a.o.ConfRoot, r.a.o.Env.ProcRoot, irqbalance); err != nil {
 		return err
 	}
-	if r.j, err = openJournal(r.a.o.StateDir); err != nil {
+	var lines []Entry
+	if r.j, lines, err = openJournal(d); err != nil {
 		return err
 	}
 	r.hist = buildHistory(lines)
@@ -184,9 +209,15 @@ func (r *run) execute(steps []Step, op Op) error {
 // revert undoes.
 func (r *run) change(st *Step, op Op, undoes []Ref) error {
 	k := st.k
+	written := false
 	fail := func(err error) error {
 		st.Decision, st.Error = DecideFailed, err.Error()
-		return fmt.Errorf("%s %s: %w", op, st.Knob, err)
+		return &ChangeError{Op: op, ID: r.id, Knob: knobName(st.Knob, st.Netns), Written: written,
+			Done: slices.Clone(r.done), Err: err}
+	}
+	ino, err := netnsIno(st.Netns)
+	if err != nil {
+		return fail(err)
 	}
 	old, err := k.Read()
 	if err != nil {
@@ -198,7 +229,7 @@ func (r *run) change(st *Step, op Op, undoes []Ref) error {
 	}
 	r.seq++
 	st.Seq = r.seq
-	e := Entry{Apply: r.id, Seq: r.seq, Op: op, Knob: st.Knob, Netns: st.Netns, Old: old,
+	e := Entry{Apply: r.id, Seq: r.seq, Op: op, Knob: st.Knob, Netns: st.Netns, NetnsIno: ino, Old: old,
 		New: st.Proposed, Reason: st.Why, Time: r.a.o.Now(), State: StatePending, Undoes: undoes}
 	if err := r.j.append(e); err != nil {
 		return fail(err)
@@ -211,6 +242,7 @@ func (r *run) change(st *Step, op Op, undoes []Ref) error {
 		e.State, e.Error = StateFailed, werr.Error()
 		return fail(joinJournal(werr, r.j.append(e)))
 	}
+	written = true
 	got, err := k.Read()
 	if err != nil {
 		e.State, e.Error = StateFailed, "read back: "+err.Error()
@@ -229,7 +261,29 @@ func (r *run) change(st *Step, op Op, undoes []Ref) error {
 	if err := r.j.append(e); err != nil {
 		return fail(err)
 	}
+	hook("recorded", r.seq)
+	r.done = append(r.done, knobName(st.Knob, st.Netns))
 	return nil
+}
+
+// knobName is how messages name a knob: its ID and, when not nettune's own, its namespace.
+func knobName(id, netns string) string {
+	if netns == "" {
+		return id
+	}
+	return id + " [netns " + netns + "]"
+}
+
+// netnsIno identifies the namespace now at ns (its nsfs inode); 0 for nettune's own.
+func netnsIno(ns string) (uint64, error) {
+	if ns == "" {
+		return 0, nil
+	}
+	var st unix.Stat_t
+	if err := unix.Stat(netns.Path(ns), &st); err != nil {
+		return 0, fmt.Errorf("netns %s: %w", ns, err)
+	}
+	return st.Ino, nil
 }
 
 // accepted: the kernel holds the new value, or (for ordered values) rounded or clamped it

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nettune/nettune/internal/fsx"
 	"github.com/nettune/nettune/internal/lab"
 	"github.com/nettune/nettune/policy"
 )
@@ -27,13 +28,16 @@ func TestDryRunChangesNothing(t *testing.T) {
 		t.Fatal(err)
 	}
 	if res.Changed() != 2 || read(t, o, somaxconn, "") != "4096" || read(t, o, "irq-affinity:41", "") != "0-1" {
-		t.Fatalf("dry run:\n%s", res)
+		t.Fatalf("dry run:\n%+v", res)
 	}
-	out := res.String()
-	for _, want := range []string{"sysctl:net.core.somaxconn 4096 → 8192", "`sysctl -w net.core.somaxconn=8192`",
-		"test: raise", "irq-affinity:41 0-1 → 1"} {
-		if !strings.Contains(out, want) {
-			t.Errorf("dry run output lacks %q:\n%s", want, out)
+	for i, want := range []policy.Action{
+		{Knob: somaxconn, Current: "4096", Proposed: "8192", Command: "sysctl -w net.core.somaxconn=8192"},
+		{Knob: "irq-affinity:41", Current: "0-1", Proposed: "1"},
+	} {
+		s := res.Steps[i]
+		if s.Knob != want.Knob || s.Current != want.Current || s.Proposed != want.Proposed ||
+			(want.Command != "" && s.Command != want.Command) || !strings.Contains(s.Why, "test: raise") {
+			t.Errorf("dry run step %d: %+v, want %+v", i, s, want)
 		}
 	}
 	if _, err := os.Stat(o.StateDir); !errors.Is(err, os.ErrNotExist) {
@@ -49,7 +53,7 @@ func TestApplyJournalsAndVerifies(t *testing.T) {
 		t.Fatal(err)
 	}
 	if res.ID == "" || res.Changed() != 2 || read(t, o, tcpRmem, "") != "4096 131072 67108864" {
-		t.Fatalf("apply:\n%s", res)
+		t.Fatalf("apply:\n%+v", res)
 	}
 	lines, err := readJournal(o.StateDir)
 	if err != nil || len(lines) != 4 {
@@ -105,7 +109,7 @@ func TestStepsCapsAndNeverLower(t *testing.T) {
 	for i, w := range want {
 		s := res.Steps[i]
 		if s.Decision != w.d || (w.proposed != "" && s.Proposed != w.proposed) || !strings.Contains(s.Note, w.note) {
-			t.Errorf("step %d: %s", i, s)
+			t.Errorf("step %d: %+v", i, s)
 		}
 	}
 }
@@ -120,7 +124,7 @@ func TestOwnershipAndDrift(t *testing.T) {
 		t.Fatal(err)
 	}
 	if s := res.Steps[0]; s.Decision != DecideAdvice || !strings.Contains(s.Note, "90-admin.conf") {
-		t.Errorf("pinned key: %s", s)
+		t.Errorf("pinned key: %+v", s)
 	}
 	if read(t, o, backlog, "") != "1000" {
 		t.Fatal("a pinned sysctl was written")
@@ -131,16 +135,16 @@ func TestOwnershipAndDrift(t *testing.T) {
 		t.Fatal(err)
 	}
 	st, err := a.Status()
-	if err != nil || len(st.Knobs) != 1 || !st.Knobs[0].Drift || !strings.Contains(st.String(), "DRIFT") {
+	if err != nil || len(st.Knobs) != 1 || !st.Knobs[0].Drift || st.Knobs[0].Error != "" {
 		t.Fatalf("status should show drift: %v %v", st, err)
 	}
 	res, err = a.Apply([]policy.Action{action(somaxconn, "", "10000")})
 	if err != nil || res.Steps[0].Decision != DecideAdvice || !strings.Contains(res.Steps[0].Note, "someone else") {
-		t.Fatalf("drifted knob: %v\n%s", err, res)
+		t.Fatalf("drifted knob: %v\n%+v", err, res)
 	}
 	res, err = a.Rollback("")
 	if err != nil || res.Steps[0].Decision != DecideAdvice {
-		t.Fatalf("rollback must leave a drifted knob alone: %v\n%s", err, res)
+		t.Fatalf("rollback must leave a drifted knob alone: %v\n%+v", err, res)
 	}
 	if read(t, o, somaxconn, "") != "5000" {
 		t.Fatal("drifted value was overwritten")
@@ -158,7 +162,7 @@ func TestIRQBalanceMakesAffinityAdvice(t *testing.T) {
 	}
 	res, err := New(o).DryRun([]policy.Action{action("irq-affinity:41", "", "1")})
 	if err != nil || res.Steps[0].Decision != DecideAdvice || !strings.Contains(res.Steps[0].Note, "irqbalance") {
-		t.Fatalf("%v\n%s", err, res)
+		t.Fatalf("%v\n%+v", err, res)
 	}
 }
 
@@ -180,7 +184,7 @@ func TestRollbackByID(t *testing.T) {
 	}
 	// backlog was changed again by the second apply: rolling back the first alone leaves it.
 	if read(t, o, somaxconn, "") != "4096" || read(t, o, backlog, "") != "4000" {
-		t.Fatalf("rollback %s:\n%s", first.ID, res)
+		t.Fatalf("rollback %s:\n%+v", first.ID, res)
 	}
 	if _, err := a.Rollback(second.ID); err != nil {
 		t.Fatal(err)
@@ -226,11 +230,14 @@ func TestConcurrentApplies(t *testing.T) {
 	}
 
 	// While another run holds the lock, a run with a short timeout fails clearly.
-	release, err := lockDir(o.StateDir, time.Second)
+	d, err := fsx.OpenDir(o.StateDir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer release()
+	defer d.Close()
+	if err := lockDir(d, time.Second); err != nil {
+		t.Fatal(err)
+	}
 	o.LockTimeout = 200 * time.Millisecond
 	start := time.Now()
 	_, err = New(o).Apply([]policy.Action{action(somaxconn, "", "16384")})

@@ -4,13 +4,15 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
-	"path/filepath"
 	"time"
 
+	"github.com/nettune/nettune/internal/fsx"
 	"github.com/nettune/nettune/knob/live"
 	"github.com/nettune/nettune/model"
 	"github.com/nettune/nettune/model/stage"
+	"github.com/nettune/nettune/pipeline"
 	"github.com/nettune/nettune/policy"
 )
 
@@ -75,45 +77,51 @@ type nohelp struct {
 	Findings []string `json:"findings"`
 }
 
-// Auto is one periodic remediation run: take the delta since the previous run's sample,
+// Analysis turns the interval between two samples into a report: pipeline.Run.Findings
+// (or Analyze).
+type Analysis func(prev, cur *model.Sample) (*pipeline.Result, error)
+
+// Auto is one periodic remediation run: take the interval since the previous run's sample,
 // judge earlier changes (revert those that did not cut the loss), then act on findings
-// that persisted and knobs whose cooldown has passed. analyze is the policy engine.
-func (a *Applier) Auto(cur *model.Sample, analyze func(*model.Delta) *policy.Report) (*AutoResult, error) {
-	release, err := a.begin()
+// that persisted and knobs whose cooldown has passed.
+func (a *Applier) Auto(cur *model.Sample, analyze Analysis) (*AutoResult, error) {
+	dir, release, err := a.begin()
 	if err != nil {
 		return nil, err
 	}
 	defer release()
+	// The journal is checked on every run, a baseline run too: a bad one stops auto mode at
+	// once, not a run later.
+	r := &run{a: a}
+	if err := r.open(dir, &cur.IRQBalance); err != nil {
+		return nil, err
+	}
+	defer r.j.close()
 	res := &AutoResult{Time: a.o.Now(), Actions: []AutoAction{}}
-	prev, err := a.loadSample()
+	prev, err := loadSample(dir)
 	if err != nil {
 		return nil, err
 	}
-	st, err := a.loadAutoState()
+	st, err := loadAutoState(dir)
 	if err != nil {
 		return nil, err
 	}
 	if prev == nil {
 		res.Baseline = "first run: sample saved, acting from the next run"
-		return res, a.saveSample(cur)
+		return res, saveSample(dir, cur)
 	}
-	d, err := model.Diff(prev, cur)
+	an, err := analyze(prev, cur)
 	if errors.Is(err, model.ErrOrder) {
 		res.Baseline = "sample not newer than the saved one: baseline reset"
-		return res, a.saveSample(cur)
+		return res, saveSample(dir, cur)
 	}
 	if err != nil {
 		return nil, err
 	}
-	rep := analyze(d)
+	rep, d := an.Report, an.Delta
 	res.Findings = len(rep.Findings)
 	st.countStreaks(rep)
 
-	r := &run{a: a}
-	if err := r.open(&cur.IRQBalance); err != nil {
-		return nil, err
-	}
-	defer r.j.close()
 	runErr := r.judge(st, rep, d, res)
 	if runErr == nil {
 		runErr = r.act(st, rep, cur.Time, res)
@@ -122,10 +130,10 @@ func (a *Applier) Auto(cur *model.Sample, analyze func(*model.Delta) *policy.Rep
 		res.ID = r.id
 	}
 	// State and sample are saved even after a failed change: the journal already holds it.
-	if err := a.saveAutoState(st); err != nil {
+	if err := saveAutoState(dir, st); err != nil {
 		return res, errors.Join(runErr, err)
 	}
-	return res, errors.Join(runErr, a.saveSample(cur))
+	return res, errors.Join(runErr, saveSample(dir, cur))
 }
 
 func (s *autoState) countStreaks(rep *policy.Report) {
@@ -294,8 +302,9 @@ func findingByID(rep *policy.Report, ids []string) *policy.Finding {
 	return nil
 }
 
-func (a *Applier) loadSample() (*model.Sample, error) {
-	b, err := os.ReadFile(filepath.Join(a.o.StateDir, baselineFile))
+// loadSample reads the previous run's sample; nil when there is none or it does not parse.
+func loadSample(d *fsx.Dir) (*model.Sample, error) {
+	b, err := d.ReadFile(baselineFile)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, nil
 	}
@@ -312,13 +321,17 @@ func (a *Applier) loadSample() (*model.Sample, error) {
 // saveSample keeps what the next run diffs against (model.AppendBaseline). It is not
 // fsynced: losing it in a crash costs one baseline run, while two fsyncs per timer tick cost
 // more than everything else auto mode does.
-func (a *Applier) saveSample(s *model.Sample) error {
-	return writeFileAtomic(a.o.StateDir, baselineFile, s.AppendBaseline(nil), false)
+func saveSample(d *fsx.Dir, s *model.Sample) error {
+	b := s.AppendBaseline(nil)
+	return d.WriteAtomic(baselineFile, 0o600, false, func(w io.Writer) error {
+		_, err := w.Write(b)
+		return err
+	})
 }
 
-func (a *Applier) loadAutoState() (*autoState, error) {
+func loadAutoState(d *fsx.Dir) (*autoState, error) {
 	st := &autoState{}
-	b, err := os.ReadFile(filepath.Join(a.o.StateDir, autoFile))
+	b, err := d.ReadFile(autoFile)
 	if errors.Is(err, os.ErrNotExist) {
 		return st, nil
 	}
@@ -326,47 +339,14 @@ func (a *Applier) loadAutoState() (*autoState, error) {
 		return nil, fmt.Errorf("auto state: %w", err)
 	}
 	if err := json.Unmarshal(b, st); err != nil {
-		return nil, fmt.Errorf("%w: %s: %w", ErrCorruptJournal, autoFile, err)
+		return nil, &CorruptError{Path: d.Join(autoFile), Why: err.Error()}
 	}
 	return st, nil
 }
 
-func (a *Applier) saveAutoState(st *autoState) error {
-	return writeAtomic(a.o.StateDir, autoFile, st, true)
-}
-
-// writeAtomic replaces dir/name with v's JSON by renaming a temp file over it, so readers
-// never see half a file; durable adds fsyncs of the file and the directory.
-func writeAtomic(dir, name string, v any, durable bool) error {
-	b, err := json.Marshal(v)
-	if err != nil {
-		return fmt.Errorf("encode %s: %w", name, err)
-	}
-	return writeFileAtomic(dir, name, b, durable)
-}
-
-// writeFileAtomic replaces dir/name with b through a rename; durable also fsyncs file and dir.
-func writeFileAtomic(dir, name string, b []byte, durable bool) error {
-	f, err := os.CreateTemp(dir, name+".tmp*")
-	if err != nil {
-		return fmt.Errorf("write %s: %w", name, err)
-	}
-	defer os.Remove(f.Name())
-	_, err = f.Write(b)
-	if err == nil && durable {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(f.Name(), filepath.Join(dir, name))
-	}
-	if err != nil {
-		return fmt.Errorf("write %s: %w", name, err)
-	}
-	if !durable {
-		return nil
-	}
-	return syncDir(dir)
+// saveAutoState replaces auto.json atomically and durably.
+func saveAutoState(d *fsx.Dir, st *autoState) error {
+	return d.WriteAtomic(autoFile, 0o600, true, func(w io.Writer) error {
+		return json.NewEncoder(w).Encode(st)
+	})
 }

@@ -84,14 +84,14 @@ func TestReadOnlyStateDir(t *testing.T) {
 	if err := os.MkdirAll(o.StateDir, 0o700); err != nil {
 		t.Fatal(err)
 	}
-	if err := unix.Mount("tmpfs", o.StateDir, "tmpfs", unix.MS_RDONLY, "size=64k"); err != nil {
+	if err := unix.Mount("tmpfs", o.StateDir, "tmpfs", unix.MS_RDONLY, "size=64k,mode=0700"); err != nil {
 		t.Skipf("cannot mount a read-only tmpfs: %v", err)
 	}
 	t.Cleanup(func() { _ = unix.Unmount(o.StateDir, 0) })
 	a := New(o)
 	_, err1 := a.Apply([]policy.Action{action(somaxconn, "", "8192")})
 	_, err2 := a.Rollback("")
-	_, err3 := a.Auto(&model.Sample{}, noEngine)
+	_, err3 := a.Auto(&model.Sample{}, fake(noEngine))
 	for _, err := range []error{err1, err2, err3} {
 		if !errors.Is(err, ErrStateDirReadOnly) {
 			t.Errorf("want ErrStateDirReadOnly, got %v", err)
@@ -109,7 +109,7 @@ func TestNotRoot(t *testing.T) {
 	a := New(o)
 	_, err1 := a.Apply([]policy.Action{action(somaxconn, "", "8192")})
 	_, err2 := a.Rollback("")
-	_, err3 := a.Auto(&model.Sample{}, noEngine)
+	_, err3 := a.Auto(&model.Sample{}, fake(noEngine))
 	for _, err := range []error{err1, err2, err3} {
 		if !errors.Is(err, ErrNotRoot) {
 			t.Errorf("want ErrNotRoot, got %v", err)

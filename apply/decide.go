@@ -6,7 +6,9 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/nettune/nettune/knob"
 	"github.com/nettune/nettune/knob/live"
+	"github.com/nettune/nettune/model"
 	"github.com/nettune/nettune/policy"
 )
 
@@ -28,12 +30,15 @@ func (a *Applier) decideOne(st *Step, h *history, own *owners, seen map[string]b
 	advice := func(format string, args ...any) {
 		st.Decision, st.Note = DecideAdvice, fmt.Sprintf(format, args...)
 	}
+	// The knob table decides what this is (scope, disruptive, cap, command); policy took its
+	// facts from the same table.
 	k, err := live.Parse(st.Knob, st.Netns, a.o.Env)
 	if err != nil {
 		advice("%v", err)
 		return
 	}
-	st.k, st.Netns, st.Scope, st.Disruptive = k, k.Netns(), k.Scope(), k.Disruptive()
+	row := k.Row()
+	st.k, st.Netns = k, k.Netns()
 	key := knobKey(k.Netns(), k.ID())
 	switch {
 	case seen[key]:
@@ -45,18 +50,18 @@ func (a *Applier) decideOne(st *Step, h *history, own *owners, seen map[string]b
 	case st.AtCap:
 		advice("already at the configured cap")
 		return
-	case k.Disruptive() && !a.o.AllowDisruptive:
+	case row.Disruptive && !a.o.AllowDisruptive:
 		advice("disruptive (may interrupt traffic): needs the allow-disruptive flag")
 		return
 	}
 	seen[key] = true
-	if sk, ok := k.(live.Keyed); ok {
-		if f, pinned := own.pinned[sk.Key()]; pinned && (k.Scope() == policy.ScopeGlobal || k.Netns() == "") {
+	if row.Kind == knob.Sysctl {
+		if f, pinned := own.pinned[row.Key]; pinned && (row.Scope == model.ScopeGlobal || k.Netns() == "") {
 			advice("pinned by the administrator in %s: set it there", f)
 			return
 		}
 	}
-	if strings.HasPrefix(k.ID(), "irq-affinity:") && own.irqbalance {
+	if row.Kind == knob.IRQAffinity && own.irqbalance {
 		advice("irqbalance is running and would override it: stop irqbalance or ban this IRQ first")
 		return
 	}
@@ -83,7 +88,7 @@ func (a *Applier) decideOne(st *Step, h *history, own *owners, seen map[string]b
 	case live.Less:
 		advice("would lower it below the %s nettune found", cur)
 	case live.Unordered:
-		if live.Ordered(k) {
+		if row.Ordered() {
 			advice("would lower part of %q", cur)
 			return
 		}
@@ -96,10 +101,10 @@ func (a *Applier) decideOne(st *Step, h *history, own *owners, seen map[string]b
 // bound re-checks the config cap and the one-step-per-run rule for numeric values, field by
 // field, and clamps the proposal to them.
 func (a *Applier) bound(k live.Knob, cur, proposed string) (string, string, error) {
-	if !live.Ordered(k) || !numeric(cur) || !numeric(proposed) {
+	if !k.Row().Ordered() || !numeric(cur) || !numeric(proposed) {
 		return proposed, "", nil
 	}
-	limit, capped, err := live.Cap(k, a.o.Config.Caps)
+	limit, capped, err := k.Cap(a.o.Config.Caps)
 	if err != nil {
 		return "", "", fmt.Errorf("cap: %w", err)
 	}

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nettune/nettune/internal/fsx"
 	"github.com/nettune/nettune/knob/live"
 	"github.com/nettune/nettune/policy"
 )
@@ -25,7 +26,8 @@ type childSpec struct {
 	SysRoot   string
 	ConfRoot  string
 	Plan      []policy.Action
-	KillPoint string // "journaled" (entry fsynced, knob not written) or "written"
+	Rollback  bool   // roll back everything instead of applying Plan
+	KillPoint string // a hook point (apply.go, journal.go): "journaled", "written", ...
 	KillSeq   int
 }
 
@@ -49,14 +51,20 @@ func runChild(spec string) int {
 		}
 	}
 	o := Options{StateDir: c.StateDir, ConfRoot: c.ConfRoot, Env: live.Env{ProcRoot: c.ProcRoot, SysRoot: c.SysRoot}}
-	if _, err := New(o).Apply(c.Plan); err != nil {
+	var err error
+	if c.Rollback {
+		_, err = New(o).Rollback("")
+	} else {
+		_, err = New(o).Apply(c.Plan)
+	}
+	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 3
 	}
 	return 0
 }
 
-// applyAndDie runs the plan in a child that must die by SIGKILL.
+// applyAndDie runs the plan (or the rollback) in a child that must die by SIGKILL.
 func applyAndDie(t *testing.T, c childSpec) {
 	t.Helper()
 	b, err := json.Marshal(c)
@@ -77,7 +85,7 @@ func applyAndDie(t *testing.T, c childSpec) {
 func fixture(t testing.TB) Options {
 	t.Helper()
 	dir := t.TempDir()
-	if err := os.CopyFS(filepath.Join(dir, "host"), os.DirFS("testdata/host")); err != nil {
+	if err := os.CopyFS(filepath.Join(dir, "host"), os.DirFS("../testdata/host")); err != nil {
 		t.Fatal(err)
 	}
 	return Options{
@@ -118,6 +126,16 @@ func read(t testing.TB, o Options, id, ns string) string {
 		t.Fatal(err)
 	}
 	return v
+}
+
+// readJournal is every entry of the journal in dir, checked as status checks it.
+func readJournal(dir string) ([]Entry, error) {
+	d, err := fsx.OpenDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	defer d.Close()
+	return loadJournal(d)
 }
 
 func action(id, ns, proposed string) policy.Action {

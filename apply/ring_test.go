@@ -11,6 +11,7 @@ import (
 
 	"github.com/nettune/nettune/internal/lab"
 	"github.com/nettune/nettune/knob/live"
+	"github.com/nettune/nettune/model"
 	"github.com/nettune/nettune/policy"
 )
 
@@ -49,22 +50,22 @@ func TestRingApplyRollbackRealDriver(t *testing.T) {
 	cur := strconv.Itoa(int(ring.RxPending))
 	next := strconv.Itoa(int(min(ring.RxPending*2, ring.RxMaxPending)))
 	plan := []policy.Action{{Knob: "ethtool-ring:" + nic + ":rx", Current: cur, Proposed: next,
-		Scope: policy.ScopeDevice, Disruptive: true, Why: "rx-ring drops (test)"}}
+		Scope: model.ScopeDevice, Disruptive: true, Why: "rx-ring drops (test)"}}
 	o := Options{StateDir: t.TempDir(), ConfRoot: t.TempDir(), Env: live.Env{Ring: live.EthtoolRing{}}}
 
 	if res, err := New(o).Apply(plan); err != nil || res.Changed() != 0 {
-		t.Fatalf("without --allow-disruptive a ring change must be advice: %v\n%s", err, res)
+		t.Fatalf("without --allow-disruptive a ring change must be advice: %v\n%+v", err, res)
 	}
 	o.AllowDisruptive = true
 	a := New(o)
 	dry, err := a.DryRun(plan)
-	if err != nil || dry.Changed() != 1 || !strings.Contains(dry.String(), "ethtool -G "+nic+" rx "+next) {
-		t.Fatalf("dry run: %v\n%s", err, dry)
+	if err != nil || dry.Changed() != 1 || !strings.Contains(dry.Steps[0].Command, "ethtool -G "+nic+" rx "+next) {
+		t.Fatalf("dry run: %v\n%+v", err, dry)
 	}
 	t.Cleanup(func() { _, _ = a.Rollback("") }) // the NIC is restored even if an assertion fails
 	res, err := a.Apply(plan)
 	if err != nil || res.Changed() != 1 {
-		t.Fatalf("apply: %v\n%s", err, res)
+		t.Fatalf("apply: %v\n%+v", err, res)
 	}
 	if got := rxRing(t, nic); got != next {
 		t.Fatalf("driver reads back rx %s, want %s", got, next)

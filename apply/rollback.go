@@ -1,6 +1,7 @@
 package apply
 
 import (
+	"errors"
 	"fmt"
 	"sort"
 	"time"
@@ -13,13 +14,13 @@ import (
 // change (each knob back to the oldest original nettune recorded), otherwise only the
 // changes of that apply. Knobs someone else changed since are left alone and reported.
 func (a *Applier) Rollback(id string) (*Result, error) {
-	release, err := a.begin()
+	d, release, err := a.begin()
 	if err != nil {
 		return nil, err
 	}
 	defer release()
 	r := &run{a: a}
-	if err := r.open(nil); err != nil {
+	if err := r.open(d, nil); err != nil {
 		return nil, err
 	}
 	defer r.j.close()
@@ -43,7 +44,8 @@ func (a *Applier) Rollback(id string) (*Result, error) {
 	for _, st := range res.Steps {
 		if st.Decision == DecideFailed {
 			// Unreadable knobs were skipped so the others could still be restored.
-			return res, fmt.Errorf("rollback incomplete: %s: %s", st.Knob, st.Error)
+			return res, &ChangeError{Op: OpRestore, ID: res.ID, Knob: knobName(st.Knob, st.Netns),
+				Done: r.done, Err: errors.New(st.Error)}
 		}
 	}
 	return res, nil
@@ -96,6 +98,10 @@ func (r *run) undoStep(u undo, op Op, why string) (Step, []Ref) {
 		st.Decision, st.Note = DecideAdvice, err.Error()
 		return st, nil
 	}
+	if why := replacedNetns(first); why != "" {
+		st.Decision, st.Note = DecideAdvice, why+": left alone"
+		return st, nil
+	}
 	st.k, st.Scope, st.Disruptive, st.Command = k, k.Scope(), k.Disruptive(), k.Command(first.Old)
 	cur, err := k.Read()
 	if err != nil {
@@ -143,9 +149,30 @@ type Status struct {
 	Knobs []KnobStatus `json:"knobs"`
 }
 
-// Status reads the journal and every knob it names; it takes no lock and needs no root.
+// replacedNetns says why e's namespace is not the one nettune changed ("" when it is, or
+// when it cannot tell: the namespace is gone and reading the knob fails).
+func replacedNetns(e Entry) string {
+	if e.NetnsIno == 0 {
+		return ""
+	}
+	ino, err := netnsIno(e.Netns)
+	if err != nil || ino == e.NetnsIno {
+		return ""
+	}
+	return "netns " + e.Netns + " is another namespace than the one nettune changed"
+}
+
+// Status reads the journal and every knob it names; it takes no lock and needs no root, but
+// it needs to read the state dir (ErrStateUnreadable).
 func (a *Applier) Status() (*Status, error) {
-	lines, err := readJournal(a.o.StateDir)
+	d, err := a.openState()
+	if err != nil {
+		return nil, err
+	}
+	lines, err := loadJournal(d)
+	if d != nil {
+		d.Close()
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -159,6 +186,11 @@ func (a *Applier) Status() (*Status, error) {
 			ks.Written = last.New
 		}
 		k, err := live.Parse(last.Knob, last.Netns, a.o.Env)
+		if err == nil {
+			if why := replacedNetns(first); why != "" {
+				err = errors.New(why)
+			}
+		}
 		if err == nil {
 			ks.Current, err = k.Read()
 		}

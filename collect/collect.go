@@ -5,6 +5,7 @@ package collect
 import (
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"runtime"
 	"time"
@@ -12,8 +13,35 @@ import (
 	"github.com/nettune/nettune/collect/kstat"
 	"github.com/nettune/nettune/collect/netdev"
 	"github.com/nettune/nettune/internal/netns"
+	"github.com/nettune/nettune/internal/nldump"
 	"github.com/nettune/nettune/model"
 )
+
+// Kernel is what a Collector asks the kernel besides the files under ProcRoot and SysRoot:
+// netlink dumps, ethtool, the clock and the CPU count. Live asks the running kernel; a
+// recording's answers (collect/replay) let a recorded host run through nettune without root.
+type Kernel interface {
+	Now() time.Time
+	NumCPU() int
+	// Netlink opens a netlink socket of protocol proto in the calling thread's namespace.
+	Netlink(proto int) (nldump.Dumper, error)
+	// Ethtool opens the ethtool requests of the calling thread's namespace.
+	Ethtool() (netdev.Ethtool, error)
+}
+
+// Live is the running kernel.
+var Live Kernel = live{}
+
+type live struct{}
+
+func (live) Now() time.Time                           { return time.Now() }
+func (live) NumCPU() int                              { return runtime.NumCPU() }
+func (live) Netlink(proto int) (nldump.Dumper, error) { return nldump.OpenDumper(proto) }
+func (live) Ethtool() (netdev.Ethtool, error)         { return netdev.OpenEthtool() }
+
+// ErrRoot is a /proc or /sys root that is missing or cannot be read: every reader would fail,
+// and a sample without them would read as a host without loss.
+var ErrRoot = errors.New("/proc or /sys root not readable")
 
 // InPathSource gives cumulative in-path counts (bpf.Probes implements it).
 type InPathSource interface {
@@ -33,6 +61,8 @@ type Options struct {
 	// Settings rarely change and cost as much to read as counters; they may then be up to
 	// this old. 0 reads them every sample.
 	SettingsEvery time.Duration
+	// Kernel answers what is not read from files; nil is Live.
+	Kernel Kernel
 }
 
 // Collector takes samples. Between samples it keeps only the thread parked in the target
@@ -41,6 +71,8 @@ type Collector struct {
 	o      Options
 	thread *netns.Thread
 	reader *netdev.Reader // its sockets stay in the namespace they were opened in
+
+	rootsOK bool // ProcRoot and SysRoot were found readable
 
 	settingsAt time.Time         // when the settings below were read
 	sysctls    map[string]string // host values overlaid with the namespace's
@@ -64,14 +96,26 @@ func New(o Options) *Collector {
 	if o.Sysctls == nil {
 		o.Sysctls = kstat.DefaultSysctls
 	}
+	if o.Kernel == nil {
+		o.Kernel = Live
+	}
 	return &Collector{o: o}
 }
 
 // Sample reads everything once. Errors that make the sample meaningless (unknown netns or
 // interface, no netlink) are returned; a reader that fails alone is noted in Sample.Errors.
 func (c *Collector) Sample() (*model.Sample, error) {
-	s := &model.Sample{Netns: c.o.Netns, NCPU: runtime.NumCPU()}
-	fresh := c.freshSettings(time.Now())
+	if !c.rootsOK {
+		for _, root := range []string{c.o.ProcRoot, c.o.SysRoot} {
+			if err := checkRoot(root); err != nil {
+				return nil, err
+			}
+		}
+		c.rootsOK = true
+	}
+	k := c.o.Kernel
+	s := &model.Sample{Netns: c.o.Netns, NCPU: k.NumCPU()}
+	fresh := c.freshSettings(k.Now())
 
 	// Host-wide values first, from nettune's own namespace: global sysctls are absent in a
 	// child netns, softnet_stat and interrupts are per host.
@@ -88,14 +132,14 @@ func (c *Collector) Sample() (*model.Sample, error) {
 
 	err = c.inNetns(func(sysRoot string) error {
 		if c.reader == nil {
-			r, err := netdev.Open()
+			r, err := netdev.OpenWith(k.Netlink, k.Ethtool)
 			if err != nil {
 				return fmt.Errorf("open netlink: %w", err)
 			}
 			c.reader = r
 		}
 		// Counters are read back to back so they describe the same instant.
-		s.Time = time.Now()
+		s.Time = k.Now()
 		var err error
 		s.Links, err = c.reader.Links(c.o.Links)
 		var partial *netdev.PartialError
@@ -115,7 +159,7 @@ func (c *Collector) Sample() (*model.Sample, error) {
 		}
 		// Per-socket drops go with Udp.RcvbufErrors; on a sock_diag failure the sockets are
 		// still kept (from /proc/net/udp), without their receive buffers.
-		if s.UDPSockets, err = kstat.ReadUDPSockets(c.o.ProcRoot); err != nil {
+		if s.UDPSockets, err = kstat.ReadUDPSockets(c.o.ProcRoot, k.Netlink); err != nil {
 			s.Errors = append(s.Errors, fmt.Sprintf("udp sockets: %v", err))
 		}
 		if s.Softnet, err = kstat.ReadSoftnet(c.o.ProcRoot); err != nil {
@@ -167,6 +211,19 @@ func (c *Collector) Sample() (*model.Sample, error) {
 	return s, nil
 }
 
+// checkRoot: the root is a directory whose entries can be listed.
+func checkRoot(root string) error {
+	f, err := os.Open(root)
+	if err != nil {
+		return fmt.Errorf("%w: %w", ErrRoot, err)
+	}
+	defer f.Close()
+	if _, err := f.Readdirnames(1); err != nil {
+		return fmt.Errorf("%w: %s: %w", ErrRoot, root, err)
+	}
+	return nil
+}
+
 // readRPS fills each link's RPS settings: read on a fresh sample, else the kept ones.
 func (c *Collector) readRPS(s *model.Sample, sysRoot string, fresh bool) {
 	// rps_flow_cnt only matters when RFS is on, which takes the global flow table.
@@ -213,7 +270,7 @@ func (c *Collector) inNetns(fn func(sysRoot string) error) error {
 		return netns.Do(c.o.Netns, func() error { return fn(c.o.SysRoot) })
 	}
 	if c.thread == nil {
-		th, err := netns.NewThread(c.o.Netns)
+		th, err := netns.NewThread(c.o.Netns, netns.ReadOnly)
 		if err != nil {
 			return err
 		}

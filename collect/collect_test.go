@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
@@ -115,6 +116,24 @@ func TestSampleUnknownInputs(t *testing.T) {
 	ns := lab.NewNS(t, "colU")
 	if _, err := New(Options{Netns: ns.Name, Links: []string{"nosuch0"}}).Sample(); !errors.Is(err, netdev.ErrNoLink) {
 		t.Errorf("unknown link: %v", err)
+	}
+}
+
+// TestSampleUnreadableRoot: a /proc or /sys root that is missing, not a directory or not
+// readable fails the sample; its readers would all fail and it would read as a healthy host.
+func TestSampleUnreadableRoot(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "file")
+	if err := os.WriteFile(file, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, o := range []Options{
+		{ProcRoot: "/nonexistent"},
+		{SysRoot: "/nonexistent"},
+		{ProcRoot: file},
+	} {
+		if _, err := New(o).Sample(); !errors.Is(err, ErrRoot) {
+			t.Errorf("%+v: %v, want ErrRoot", o, err)
+		}
 	}
 }
 

@@ -36,6 +36,7 @@ func AnalyzeWith(d *model.Delta, s Settings, cfg Config) *Report {
 		d = &dc
 	}
 	e := newEngine(d, s, cfg)
+	e.r.Unmeasured = unmeasured(d)
 	for _, rule := range rules {
 		rule(e)
 	}
@@ -44,6 +45,21 @@ func AnalyzeWith(d *model.Delta, s Settings, cfg Config) *Report {
 		e.r.Funnel = e.funnel()
 	}
 	return e.r
+}
+
+// unmeasured lists the core counters either sample lacks (their reader failed).
+func unmeasured(d *model.Delta) []string {
+	var out []string
+	lacks := func(has func(*model.Sample) bool) bool {
+		return d.Prev == nil || d.Cur == nil || !has(d.Prev) || !has(d.Cur)
+	}
+	if lacks(func(s *model.Sample) bool { return len(s.SNMP) > 0 }) {
+		out = append(out, "protocol counters (/proc/net/snmp, netstat): UDP, TCP, IP and ICMP drops")
+	}
+	if lacks(func(s *model.Sample) bool { return len(s.Softnet) > 0 }) {
+		out = append(out, "per-CPU backlog counters (/proc/net/softnet_stat): backlog and budget drops")
+	}
+	return out
 }
 
 // ownDrops keeps the drops of the watched namespace: the kfree_skb tracer sees every

@@ -42,7 +42,7 @@ func newDelta() *db {
 func (b *db) netns(ns string) *db {
 	b.d.Cur.Netns = ns
 	for k := range b.d.Cur.Sysctls {
-		if globalSysctl(k) && k != "net.core.rmem_max" && k != "net.core.rmem_default" {
+		if isGlobal(k) && k != "net.core.rmem_max" && k != "net.core.rmem_default" {
 			delete(b.d.Cur.Sysctls, k)
 		}
 	}

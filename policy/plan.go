@@ -5,32 +5,59 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+
+	"github.com/nettune/nettune/knob"
+	"github.com/nettune/nettune/model"
 )
 
-// Remediation phases, docs/rules.md §4: fix the lowest stage first, because loss there hides
-// demand higher up.
-const (
-	phaseDistribution = iota + 1
-	phaseBudget
-	phaseRing
-	phaseBacklog
-	phaseL3
-	phaseSocket
-	phaseTX
-)
-
-// planned is an action with its place in the order.
+// planned is an action with its place in the order: the knob's phase and rank in the knob
+// table (docs/rules.md, plan order: the lowest stage first, because loss there hides demand
+// higher up).
 type planned struct {
 	Action
-	phase, rank int
+	phase knob.Phase
+	rank  int
 }
 
-// propose records that knob a addresses finding f. The knob is listed on the finding; the
+// knobRow is knob id's row of the knob table. A rule that proposes a knob the table lacks is a
+// programming error, caught by the rule's tests.
+func knobRow(id knob.ID) knob.Row {
+	r, ok := knob.Lookup(id)
+	if !ok {
+		panic("policy: no knob table row for " + id.String())
+	}
+	return r
+}
+
+// limit is the cap of knob id under the config.
+func (e *engine) limit(id knob.ID, b knob.Bound) int64 {
+	l, _ := e.cfg.Caps.Limit(knobRow(id).Cap, b)
+	return l
+}
+
+// propose records that knob id addresses finding f. a holds what the rule decided (current,
+// proposed, at cap, memory, risk, why); the knob table supplies the rest: scope, netns,
+// disruptive, the command and the place in the plan. The knob is listed on the finding; the
 // action enters the plan only for capacity loss at ≥ ActRatio with the knob allowed by config.
 // One action per knob: a second finding is merged into the first action.
-func (e *engine) propose(f *Finding, a Action, phase, rank int) {
+func (e *engine) propose(f *Finding, id knob.ID, a Action) {
+	e.proposeAt(f, id, a, knob.Site{})
+}
+
+// proposeAt is propose with what the command needs besides the namespace (a qdisc's kind and
+// parent).
+func (e *engine) proposeAt(f *Finding, id knob.ID, a Action, site knob.Site) {
 	if f == nil {
 		return
+	}
+	r := knobRow(id)
+	a.Knob, a.Scope, a.Disruptive, a.Netns = id.String(), r.Scope, r.Disruptive, e.ns
+	if r.Scope == model.ScopeGlobal {
+		a.Netns = ""
+	}
+	if !a.AtCap && a.Proposed != "" {
+		site.Netns = a.Netns
+		a.Command = knob.Command(id, a.Proposed, site)
 	}
 	if !contains(f.Knobs, a.Knob) {
 		f.Knobs = append(f.Knobs, a.Knob)
@@ -52,7 +79,7 @@ func (e *engine) propose(f *Finding, a Action, phase, rank int) {
 	if a.AtCap {
 		e.addAdvice(a.Knob + " is already at its cap " + a.Current + ": " + f.ID + " needs another remedy")
 	}
-	e.actions[a.Knob] = &planned{Action: a, phase: phase, rank: rank}
+	e.actions[a.Knob] = &planned{Action: a, phase: r.Phase, rank: r.Rank}
 }
 
 func (e *engine) plan() []Action {
@@ -90,40 +117,28 @@ func (e *engine) step(cur, capv int64) (next int64, atCap bool) {
 	return min(n, capv), false
 }
 
-// sysctlStep describes one sysctl proposal.
+// sysctlStep is one sysctl proposal: what the rule knows (the memory a change can pin, the
+// risk, why). The knob table knows the rest: scope, cap, which field is raised, plan phase,
+// settle time.
 type sysctlStep struct {
-	key         string
-	capv        int64
-	field       int  // for multi-value sysctls (tcp_rmem): the field that is raised; -1 = all
-	multi       bool // value has several fields
-	phase, rank int
+	key string
 	// mem estimates the memory the change can pin, from current and proposed (the raised field).
 	mem       func(cur, next int64) int64
 	risk, why string
-	settle    string // sysctl holding the seconds the change takes to show (Action.SettleSeconds)
 }
 
 // proposeSysctl steps a sysctl once for finding f.
 func (e *engine) proposeSysctl(f *Finding, s sysctlStep) {
-	global := globalSysctl(s.key)
-	a := Action{Knob: "sysctl:" + s.key, Risk: s.risk, Why: s.why, Scope: ScopeNetns, Netns: e.ns}
-	if s.settle != "" {
-		if v, ok := e.sysctlValue(s.settle); ok {
+	id := knob.SysctlID(s.key)
+	r := knobRow(id)
+	a := Action{Risk: s.risk, Why: s.why}
+	if r.Settle != "" {
+		if v, ok := e.sysctlValue(r.Settle); ok {
 			a.SettleSeconds, _ = strconv.Atoi(v) // unreadable: judged on the next run as before
 		}
 	}
-	if global {
-		a.Scope, a.Netns = ScopeGlobal, ""
-	}
 	raw, ok := e.sysctlValue(s.key)
 	fields := strings.Fields(raw)
-	idx := 0
-	if s.multi {
-		idx = s.field
-		if idx < 0 {
-			idx = len(fields) - 1
-		}
-	}
 	var vals []int64
 	for _, x := range fields {
 		v, err := strconv.ParseInt(x, 10, 64)
@@ -133,18 +148,25 @@ func (e *engine) proposeSysctl(f *Finding, s sysctlStep) {
 		}
 		vals = append(vals, v)
 	}
-	if !ok || idx >= len(vals) || (!s.multi && len(vals) != 1) {
+	if !ok || len(vals) != r.Fields {
 		a.Current = "unknown"
 		a.Why += " The current value could not be read" + e.unreadableWhy(s.key) + ", so no value is proposed."
 		e.r.Missing = appendOnce(e.r.Missing, "sysctl "+s.key+e.unreadableWhy(s.key))
-		e.propose(f, a, s.phase, s.rank)
+		e.propose(f, id, a)
 		return
+	}
+	idx := 0
+	if r.Fields > 1 {
+		idx = r.Raise
+		if idx == knob.RaiseAll {
+			idx = len(vals) - 1
+		}
 	}
 	a.Current = strings.Join(fields, " ")
 	cur := vals[idx]
-	next, atCap := e.step(cur, s.capv)
+	next, atCap := e.step(cur, e.limit(id, knob.Bound{}))
 	a.AtCap = atCap
-	if s.multi && s.field < 0 {
+	if r.Fields > 1 && r.Raise == knob.RaiseAll {
 		// Pool sysctls (udp_mem, tcp_mem): scale every threshold with the hard limit.
 		for i := range vals {
 			vals[i] = min(max(vals[i], int64(math.Ceil(float64(vals[i])*float64(next)/float64(max(cur, 1))))), next)
@@ -156,19 +178,16 @@ func (e *engine) proposeSysctl(f *Finding, s sysctlStep) {
 		out[i] = strconv.FormatInt(v, 10)
 	}
 	a.Proposed = strings.Join(out, " ")
-	if !atCap {
-		a.Command = inNetns(a.Netns, "sysctl -w "+s.key+"="+shellQuote(a.Proposed))
-		if s.mem != nil {
-			a.MemoryBytes = s.mem(cur, next)
-		}
-	} else {
+	if atCap {
 		a.Proposed = a.Current
+	} else if s.mem != nil {
+		a.MemoryBytes = s.mem(cur, next)
 	}
-	e.propose(f, a, s.phase, s.rank)
+	e.propose(f, id, a)
 }
 
 func (e *engine) unreadableWhy(key string) string {
-	if globalSysctl(key) && e.ns != "" {
+	if isGlobal(key) && e.ns != "" {
 		return " (global sysctl, not visible from netns " + e.ns + ": run in the host netns or pass host sysctls)"
 	}
 	return ""
@@ -180,7 +199,7 @@ func (e *engine) sysctlValue(key string) (string, bool) {
 	if v, ok := e.cur.Sysctls[key]; ok {
 		return v, true
 	}
-	if globalSysctl(key) {
+	if isGlobal(key) {
 		v, ok := e.host[key]
 		return v, ok
 	}
@@ -196,46 +215,11 @@ func (e *engine) sysctlInt(key string) (int64, bool) {
 	return n, err == nil
 }
 
-// globalSysctl lists the sysctls that belong to the host, not to a netns (docs/rules.md §5).
-func globalSysctl(key string) bool {
-	switch key {
-	case "net.core.netdev_max_backlog", "net.core.netdev_budget", "net.core.netdev_budget_usecs",
-		"net.core.dev_weight", "net.core.rps_sock_flow_entries", "net.core.flow_limit_cpu_bitmap",
-		"net.core.flow_limit_table_len", "net.core.default_qdisc",
-		"net.ipv4.tcp_mem", "net.ipv4.udp_mem",
-		"net.core.rmem_default", "net.core.rmem_max", "net.core.wmem_default", "net.core.wmem_max",
-		ctMax, ctBuckets:
-		return true
-	}
-	return false
-}
-
-// inNetns prefixes a command so it runs in the named netns ("" = where nettune runs; a path
-// is entered with nsenter, a name with ip netns exec).
-func inNetns(ns, cmd string) string {
-	switch {
-	case ns == "":
-		return cmd
-	case strings.ContainsRune(ns, '/'):
-		return "nsenter --net=" + ns + " " + cmd
-	}
-	return "ip netns exec " + ns + " " + cmd
-}
-
-// writeFileCmd is "echo v > path", wrapped in sh -c when it must run in another netns.
-func writeFileCmd(ns, value, path string) string {
-	cmd := "echo " + value + " > " + path
-	if ns == "" {
-		return cmd
-	}
-	return inNetns(ns, "sh -c '"+cmd+"'")
-}
-
-func shellQuote(v string) string {
-	if strings.ContainsAny(v, " \t") {
-		return `"` + v + `"`
-	}
-	return v
+// isGlobal reports whether the knob table has key as a host-wide sysctl: a child netns does
+// not show it, or shows it read-only.
+func isGlobal(key string) bool {
+	r, ok := knob.Lookup(knob.SysctlID(key))
+	return ok && r.Scope == model.ScopeGlobal
 }
 
 func contains(xs []string, x string) bool {

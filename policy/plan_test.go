@@ -97,7 +97,7 @@ func TestNetnsCommands(t *testing.T) {
 		r := Analyze(newDelta().netns("blue").snmp(accept).build(), DefaultConfig())
 		checkInvariants(t, r)
 		a := r.Plan[0]
-		if a.Command != "ip netns exec blue sysctl -w net.core.somaxconn=8192" || a.Scope != ScopeNetns || a.Netns != "blue" {
+		if a.Command != "ip netns exec blue sysctl -w net.core.somaxconn=8192" || a.Scope != model.ScopeNetns || a.Netns != "blue" {
 			t.Errorf("action %+v", a)
 		}
 		if f := r.Findings[0]; f.ID != "tcp-accept-queue/blue" || f.Netns != "blue" {
@@ -117,7 +117,7 @@ func TestNetnsCommands(t *testing.T) {
 		r := Analyze(backlog(), DefaultConfig())
 		checkInvariants(t, r)
 		a := r.Plan[0]
-		if a.Current != "unknown" || a.Proposed != "" || a.Command != "" || a.Scope != ScopeGlobal || a.Netns != "" {
+		if a.Current != "unknown" || a.Proposed != "" || a.Command != "" || a.Scope != model.ScopeGlobal || a.Netns != "" {
 			t.Errorf("action %+v", a)
 		}
 		if len(r.Missing) == 0 || !strings.Contains(r.Missing[0], "not visible from netns blue") {
@@ -133,7 +133,7 @@ func TestNetnsCommands(t *testing.T) {
 	})
 	t.Run("read-only rmem_max is read in the child", func(t *testing.T) {
 		r := Analyze(newDelta().netns("blue").snmp(map[string]uint64{"Udp.InDatagrams": 90000, "Udp.RcvbufErrors": 10000}).build(), DefaultConfig())
-		if a := action(r, "sysctl:net.core.rmem_max"); a.Current != "4194304" || a.Command != "sysctl -w net.core.rmem_max=8388608" || a.Scope != ScopeGlobal {
+		if a := action(r, "sysctl:net.core.rmem_max"); a.Current != "4194304" || a.Command != "sysctl -w net.core.rmem_max=8388608" || a.Scope != model.ScopeGlobal {
 			t.Errorf("action %+v", a)
 		}
 	})

@@ -3,6 +3,7 @@
 package policy
 
 import (
+	"github.com/nettune/nettune/model"
 	"github.com/nettune/nettune/model/stage"
 )
 
@@ -41,10 +42,13 @@ type Report struct {
 	// Attribution is drops confirmed by kfree_skb reasons ÷ the counter drops of the findings
 	// they confirm (counters are the totals; docs/rules.md §6 measured a small BPF shortfall).
 	// nil when no in-path reason matched a counter finding. Renderers publish it with the
-	// report's metadata (render.Meta), hence no JSON name here.
+	// report's metadata (bpf_attribution), hence no JSON name here.
 	Attribution *float64 `json:"-"`
 	// Missing names evidence that could not be read this time.
 	Missing []string `json:"missing,omitempty"`
+	// Unmeasured names the core counters absent from either sample: loss at their stages
+	// cannot show, so a report without findings is no evidence of no loss.
+	Unmeasured []string `json:"unmeasured,omitempty"`
 }
 
 // Loss reports whether any finding is loss (capacity or policy drops), which sets exit status 1.
@@ -93,29 +97,20 @@ type DropReason struct {
 	Rate     float64 `json:"rate"`
 }
 
-// Scope is where a knob's change takes effect.
-type Scope string
-
-const (
-	ScopeGlobal Scope = "global"
-	ScopeNetns  Scope = "netns"
-	ScopeDevice Scope = "device"
-)
-
 // Action is one step of the plan.
 type Action struct {
-	Knob        string   `json:"knob"` // stable knob ID: sysctl:net.core.netdev_max_backlog
-	Netns       string   `json:"netns,omitempty"`
-	Current     string   `json:"current"`
-	Proposed    string   `json:"proposed"`
-	Command     string   `json:"command"` // the shell equivalent
-	MemoryBytes int64    `json:"memory_bytes,omitempty"`
-	Risk        string   `json:"risk"`
-	Scope       Scope    `json:"scope"`
-	Disruptive  bool     `json:"disruptive"`
-	AtCap       bool     `json:"at_cap,omitempty"` // already at the configured cap: advice only
-	Findings    []string `json:"findings"`         // finding IDs it answers
-	Why         string   `json:"why"`
+	Knob        string      `json:"knob"` // stable knob ID: sysctl:net.core.netdev_max_backlog
+	Netns       string      `json:"netns,omitempty"`
+	Current     string      `json:"current"`
+	Proposed    string      `json:"proposed"`
+	Command     string      `json:"command"` // the shell equivalent
+	MemoryBytes int64       `json:"memory_bytes,omitempty"`
+	Risk        string      `json:"risk"`
+	Scope       model.Scope `json:"scope"`
+	Disruptive  bool        `json:"disruptive"`
+	AtCap       bool        `json:"at_cap,omitempty"` // already at the configured cap: advice only
+	Findings    []string    `json:"findings"`         // finding IDs it answers
+	Why         string      `json:"why"`
 	// SettleSeconds is how long the change takes to show in the counters: loss measured
 	// sooner still reflects the old value (reassembly memory is held up to ipfrag_time).
 	// Auto mode judges the change only on intervals that start this long after it.

@@ -93,7 +93,7 @@ func (e *engine) proposeMaxBacklog(f *Finding) {
 	cpus := int64(max(len(e.d.Softnet), 1))
 	skb := e.skbBytes()
 	e.proposeSysctl(f, sysctlStep{
-		key: "net.core.netdev_max_backlog", capv: e.cfg.Caps.NetdevMaxBacklog, phase: phaseBacklog,
+		key:  "net.core.netdev_max_backlog",
 		mem:  func(cur, next int64) int64 { return (next - cur) * cpus * skb },
 		risk: "a deeper per-CPU queue adds latency when it fills; memory is per CPU",
 		why:  "the per-CPU backlog (RPS/RFS and netif_rx paths such as veth) overflowed; one step more depth absorbs the bursts (RH: double it; 1000 or 10000 \"performed well\")",

@@ -107,7 +107,7 @@ func conntrackFull(e *engine, c map[string]uint64, entering uint64, fill ctFill)
 		return
 	}
 	e.proposeSysctl(f, sysctlStep{
-		key: ctMax, capv: e.cfg.Caps.NfConntrackMax, phase: phaseL3, rank: 1,
+		key:  ctMax,
 		mem:  func(cur, next int64) int64 { return (next - cur) * conntrackEntryBytes },
 		risk: fmt.Sprintf("each entry costs ≈ %d B of kernel memory while it exists, and the limit applies to every network namespace separately: the estimate is for one namespace that fills its table", conntrackEntryBytes),
 		why:  "nf_conntrack_max bounds the entries of each network namespace; at the limit new connections evict unreplied ones or are dropped. It is one host-wide value (read-only inside a child netns), so it is set in the host netns",

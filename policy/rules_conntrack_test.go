@@ -22,7 +22,7 @@ func TestConntrackRules(t *testing.T) {
 			plan:  []string{"sysctl:net.netfilter.nf_conntrack_max"},
 			check: func(t *testing.T, r *Report, f *Finding) {
 				a := r.Plan[0]
-				if a.Current != "262144" || a.Proposed != "524288" || a.Scope != ScopeGlobal || a.Netns != "" ||
+				if a.Current != "262144" || a.Proposed != "524288" || a.Scope != model.ScopeGlobal || a.Netns != "" ||
 					a.Command != "sysctl -w net.netfilter.nf_conntrack_max=524288" || a.MemoryBytes != 262144*320 || a.Disruptive {
 					t.Errorf("action %+v", a)
 				}
@@ -55,7 +55,7 @@ func TestConntrackRules(t *testing.T) {
 			plan:  []string{"sysctl:net.netfilter.nf_conntrack_max"},
 			check: func(t *testing.T, r *Report, f *Finding) {
 				a := r.Plan[0]
-				if a.Netns != "" || a.Scope != ScopeGlobal || a.Command != "sysctl -w net.netfilter.nf_conntrack_max=524288" {
+				if a.Netns != "" || a.Scope != model.ScopeGlobal || a.Command != "sysctl -w net.netfilter.nf_conntrack_max=524288" {
 					t.Errorf("action %+v: nf_conntrack_max is read-only in a child netns", a)
 				}
 				if f.Netns != "web" || f.ID != "netfilter/web/conntrack" || !hasEvidenceNote(f, "table 95 % full") {

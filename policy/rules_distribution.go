@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/nettune/nettune/knob"
 	"github.com/nettune/nettune/model"
 	"github.com/nettune/nettune/model/stage"
 )
@@ -189,15 +190,14 @@ func spreadIRQs(e *engine, l *model.Link, irqs []model.IRQ, cpus []int, fs []*Fi
 		if cur == "" {
 			cur = "unknown"
 		}
+		id := knob.ID{Kind: knob.IRQAffinity, IRQ: uint32(q.IRQ)}
 		a := Action{
-			Knob: "irq-affinity:" + strconv.Itoa(q.IRQ), Scope: ScopeGlobal,
 			Current: cur, Proposed: strconv.Itoa(target),
-			Command: writeFileCmd("", strconv.Itoa(target), fmt.Sprintf("/proc/irq/%d/smp_affinity_list", q.IRQ)),
-			Risk:    "moves interrupt work to that CPU; irqbalance, if started later, may move it back",
-			Why:     fmt.Sprintf("%s queue %d interrupt (IRQ %d) shares a CPU with another queue of the link while CPU %d serves none", l.Name, q.Queue, q.IRQ, target),
+			Risk: "moves interrupt work to that CPU; irqbalance, if started later, may move it back",
+			Why:  fmt.Sprintf("%s queue %d interrupt (IRQ %d) shares a CPU with another queue of the link while CPU %d serves none", l.Name, q.Queue, q.IRQ, target),
 		}
 		for _, f := range fs {
-			e.propose(f, a, phaseDistribution, 1)
+			e.propose(f, id, a)
 		}
 	}
 }
@@ -205,18 +205,15 @@ func spreadIRQs(e *engine, l *model.Link, irqs []model.IRQ, cpus []int, fs []*Fi
 func proposeChannels(e *engine, l *model.Link, ncpu, busy int, fs []*Finding) {
 	c := l.Channels
 	cur := int64(c.Combined)
-	next, atCap := e.step(cur, int64(min(int(c.MaxCombined), ncpu)))
+	id := knob.ID{Kind: knob.Channels, Iface: l.Name}
+	next, atCap := e.step(cur, e.limit(id, knob.Bound{DriverMax: int64(min(int(c.MaxCombined), ncpu))}))
 	a := Action{
-		Knob: "ethtool-channels:" + l.Name, Netns: e.ns, Scope: ScopeDevice, Disruptive: true,
 		Current: strconv.FormatInt(cur, 10), Proposed: strconv.FormatInt(next, 10), AtCap: atCap,
 		Risk: "re-creates the channels (a traffic blip); every extra queue adds interrupts, and irqbalance or a manual affinity must place the new IRQs",
 		Why:  fmt.Sprintf("receive work concentrates on CPU %d while %s has %d of %d possible channels: more RSS queues spread it in hardware", busy, l.Name, cur, c.MaxCombined),
 	}
-	if !atCap {
-		a.Command = inNetns(e.ns, fmt.Sprintf("ethtool -L %s combined %d", l.Name, next))
-	}
 	for _, f := range fs {
-		e.propose(f, a, phaseDistribution, 0)
+		e.propose(f, id, a)
 	}
 }
 
@@ -256,17 +253,15 @@ func proposeRPS(e *engine, l *model.Link, irqs []model.IRQ, cpus []int, busy int
 				target = append(target, c)
 			}
 		}
-		mask := cpuMask(target)
-		path := fmt.Sprintf("/sys/class/net/%s/queues/rx-%d/rps_cpus", l.Name, rq.Queue)
+		id := knob.ID{Kind: knob.RPS, Iface: l.Name, Queue: uint32(rq.Queue)}
 		a := Action{
-			Knob: fmt.Sprintf("rps:%s:rx-%d", l.Name, rq.Queue), Netns: e.ns, Scope: ScopeDevice,
-			Current: rq.RPSCPUs, Proposed: mask, Command: writeFileCmd(e.ns, mask, path),
+			Current: rq.RPSCPUs, Proposed: cpuMask(target),
 			Risk: "each steered packet costs an inter-processor interrupt; one flow still lands on one CPU",
 			Why: fmt.Sprintf("%s rx-%d has RPS off and its receive work lands on CPU %d while other CPUs idle: RPS hands protocol processing to CPUs %s",
 				l.Name, rq.Queue, exclude, cpuList(target)),
 		}
 		for _, f := range fs {
-			e.propose(f, a, phaseDistribution, 2)
+			e.propose(f, id, a)
 		}
 	}
 }

@@ -14,14 +14,14 @@ const reasmMemoryFactor = 4
 // l3Rules: docs/rules.md row 9 (IP reassembly, IPv4 and IPv6) and corrupt IP headers. Routing and
 // rp_filter drops are configuration and live in rules_benign.go.
 func l3Rules(e *engine) {
-	reassembly(e, "Ip", "", "net.ipv4.ipfrag_high_thresh", "net.ipv4.ipfrag_time")
-	reassembly(e, "Ip6", "ipv6", "net.ipv6.ip6frag_high_thresh", "net.ipv6.ip6frag_time")
+	reassembly(e, "Ip", "", "net.ipv4.ipfrag_high_thresh")
+	reassembly(e, "Ip6", "ipv6", "net.ipv6.ip6frag_high_thresh")
 	ipHeaders(e)
 }
 
 func (e *engine) snmp(key string) uint64 { return e.d.SNMP[key] }
 
-func reassembly(e *engine, mib, suffix, knob, timeKnob string) {
+func reassembly(e *engine, mib, suffix, key string) {
 	fails, timeout, reqds := e.snmp(mib+".ReasmFails"), e.snmp(mib+".ReasmTimeout"), e.snmp(mib+".ReasmReqds")
 	refused := fails - min(timeout, fails) // an expiry bumps both counters [F]
 	of := mib + ".ReasmReqds"
@@ -44,12 +44,10 @@ func reassembly(e *engine, mib, suffix, knob, timeKnob string) {
 	}
 	f.Summary += ": the reassembly memory limit refused fragments"
 	e.proposeSysctl(f, sysctlStep{
-		key: knob, capv: e.cfg.Caps.IPFragHighThresh, phase: phaseL3,
+		key:  key,
 		mem:  func(cur, next int64) int64 { return next - cur },
 		risk: "more memory can be pinned by incomplete datagrams (fragment floods)",
 		why:  "reassembly failures are memory-limit refusals (Fails ≫ Timeout): the high threshold bounds the memory all incomplete datagrams of this netns may hold; a 64 KiB datagram in 1500-byte fragments needs ≈ 130 KB",
-		// Incomplete datagrams queued before the change keep their memory until they expire.
-		settle: timeKnob,
 	})
 }
 

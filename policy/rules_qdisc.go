@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strconv"
 
+	"github.com/nettune/nettune/knob"
 	"github.com/nettune/nettune/model"
 	"github.com/nettune/nettune/model/stage"
 )
@@ -181,32 +182,37 @@ func (e *engine) proposeQdisc(f *Finding, l *model.Link, q model.Qdisc) {
 	switch {
 	case q.Kind == "pfifo_fast":
 		cur := int64(l.TxQueueLen)
-		next, atCap := e.step(cur, e.cfg.Caps.TxQueueLen)
-		a := Action{Knob: "txqueuelen:" + l.Name, Netns: e.ns, Scope: ScopeDevice,
+		id := knob.ID{Kind: knob.TxQueueLen, Iface: l.Name}
+		next, atCap := e.step(cur, e.limit(id, knob.Bound{}))
+		a := Action{
 			Current: strconv.FormatInt(cur, 10), Proposed: strconv.FormatInt(next, 10), AtCap: atCap,
 			Risk: "a longer queue adds latency under load (bufferbloat)",
 			Why:  fmt.Sprintf("%s pfifo_fast queues are limited by txqueuelen %d and overflowed", l.Name, cur)}
 		if !atCap {
-			a.Command = inNetns(e.ns, fmt.Sprintf("ip link set dev %s txqueuelen %d", l.Name, next))
 			a.MemoryBytes = (next - cur) * int64(max(l.NumTxQ, 1)) * skb
 		}
-		e.propose(f, a, phaseTX, 0)
+		e.propose(f, id, a)
 	case q.Handle != "" && q.Limit > 0 && (q.Kind == "pfifo" || aqmKinds[q.Kind]):
+		h, err := knob.ParseHandle(q.Handle)
+		if err != nil {
+			e.r.Missing = appendOnce(e.r.Missing, fmt.Sprintf("%s: qdisc handle %q not understood", l.Name, q.Handle))
+			return
+		}
 		cur := int64(q.Limit)
-		next, atCap := e.step(cur, e.cfg.Caps.QdiscLimit)
-		a := Action{Knob: "qdisc-limit:" + l.Name + ":" + q.Handle, Netns: e.ns, Scope: ScopeDevice,
+		id := knob.ID{Kind: knob.QdiscLimit, Iface: l.Name, Handle: h}
+		next, atCap := e.step(cur, e.limit(id, knob.Bound{QdiscKind: q.Kind}))
+		a := Action{
 			Current: strconv.FormatInt(cur, 10), Proposed: strconv.FormatInt(next, 10), AtCap: atCap,
 			Risk: "a longer queue adds latency under load (bufferbloat)",
 			Why:  fmt.Sprintf("%s %s qdisc %s is full at its limit of %d packets", l.Name, q.Kind, q.Handle, cur)}
 		if !atCap {
-			where := ""
-			if !q.Root && q.Parent != "" {
-				where = "parent " + q.Parent + " "
-			}
-			a.Command = inNetns(e.ns, fmt.Sprintf("tc qdisc change dev %s %shandle %s %s limit %d", l.Name, where, q.Handle, q.Kind, next))
 			a.MemoryBytes = (next - cur) * skb
 		}
-		e.propose(f, a, phaseTX, 1)
+		site := knob.Site{Qdisc: q.Kind}
+		if !q.Root {
+			site.Parent = q.Parent
+		}
+		e.proposeAt(f, id, a, site)
 	default:
 		if actionable(f) {
 			e.addAdvice(fmt.Sprintf("%s: nettune has no packet-limit knob it can step for %s; size its limit by hand", l.Name, qdiscName(l, q)))

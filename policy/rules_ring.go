@@ -4,12 +4,13 @@ import (
 	"fmt"
 	"strconv"
 
+	"github.com/nettune/nettune/knob"
 	"github.com/nettune/nettune/model"
 	"github.com/nettune/nettune/model/stage"
 )
 
 // ringRules: docs/rules.md row 2 (RX ring / DMA buffers) and row 14's TX ring. Allocation failures
-// and TX queue stops are pressure, not loss (§3.4).
+// and TX queue stops are pressure, not loss (docs/rules.md §3.4).
 func ringRules(e *engine) {
 	for i := range e.d.Links {
 		l := &e.d.Links[i]
@@ -88,11 +89,6 @@ func txRingFull(e *engine, l *model.Link) {
 		evidence: pev})
 }
 
-// ringCap is the highest ring size nettune proposes: the driver maximum × ring_fraction.
-func (e *engine) ringCap(limit uint32) int64 {
-	return int64(float64(limit) * e.cfg.Caps.RingFraction)
-}
-
 func (e *engine) proposeRxRing(f *Finding, l *model.Link) {
 	if l.Ring == nil || l.Ring.RxMax == 0 {
 		if actionable(f) {
@@ -101,19 +97,18 @@ func (e *engine) proposeRxRing(f *Finding, l *model.Link) {
 		return
 	}
 	cur := int64(l.Ring.Rx)
-	next, atCap := e.step(cur, e.ringCap(l.Ring.RxMax))
+	id := knob.ID{Kind: knob.Ring, Iface: l.Name}
+	next, atCap := e.step(cur, e.limit(id, knob.Bound{DriverMax: int64(l.Ring.RxMax)}))
 	a := Action{
-		Knob: "ethtool-ring:" + l.Name + ":rx", Netns: e.ns, Scope: ScopeDevice, Disruptive: true,
 		Current: strconv.FormatInt(cur, 10), Proposed: strconv.FormatInt(next, 10), AtCap: atCap,
 		Risk: "many drivers rebuild their rings (link down/up: a traffic blip); a longer ring adds queueing latency and cache/IOTLB footprint",
 		Why: fmt.Sprintf("%s RX ring %d of maximum %d: a bigger ring absorbs bursts while the CPU catches up; it does not help a saturated CPU (spread the load first)",
 			l.Name, cur, l.Ring.RxMax),
 	}
 	if !atCap {
-		a.Command = inNetns(e.ns, fmt.Sprintf("ethtool -G %s rx %d", l.Name, next))
 		a.MemoryBytes = (next - cur) * int64(rxQueueCount(l)) * e.rxBufferBytes(l)
 	}
-	e.propose(f, a, phaseRing, 0)
+	e.propose(f, id, a)
 }
 
 func (e *engine) proposeTxRing(f *Finding, l *model.Link) {
@@ -121,16 +116,15 @@ func (e *engine) proposeTxRing(f *Finding, l *model.Link) {
 		return
 	}
 	cur := int64(l.Ring.Tx)
-	next, atCap := e.step(cur, e.ringCap(l.Ring.TxMax))
+	id := knob.ID{Kind: knob.Ring, Iface: l.Name, TX: true}
+	next, atCap := e.step(cur, e.limit(id, knob.Bound{DriverMax: int64(l.Ring.TxMax)}))
 	a := Action{
-		Knob: "ethtool-ring:" + l.Name + ":tx", Netns: e.ns, Scope: ScopeDevice, Disruptive: true,
 		Current: strconv.FormatInt(cur, 10), Proposed: strconv.FormatInt(next, 10), AtCap: atCap,
 		Risk: "many drivers rebuild their rings (link down/up: a traffic blip); a longer TX ring hides queueing from the qdisc (bufferbloat)",
 		Why:  fmt.Sprintf("%s TX ring %d of maximum %d fills up and pushes packets back into the qdisc, which then drops them", l.Name, cur, l.Ring.TxMax),
 	}
 	if !atCap {
-		a.Command = inNetns(e.ns, fmt.Sprintf("ethtool -G %s tx %d", l.Name, next))
 		a.MemoryBytes = (next - cur) * int64(max(l.NumTxQ, 1)) * e.skbBytes()
 	}
-	e.propose(f, a, phaseTX, 2)
+	e.propose(f, id, a)
 }

@@ -42,9 +42,9 @@ func softirqRules(e *engine) {
 			continue
 		}
 		risk := "longer softirq runs delay other tasks on that CPU (bpftune lowers the budget again when run-queue latency rises)"
-		e.proposeSysctl(f, sysctlStep{key: "net.core.netdev_budget", capv: e.cfg.Caps.NetdevBudget, phase: phaseBudget, rank: 0, risk: risk,
+		e.proposeSysctl(f, sysctlStep{key: "net.core.netdev_budget", risk: risk,
 			why: "NET_RX stops after netdev_budget packets; raise it together with netdev_budget_usecs (RH §2.5) so the CPU drains its rings before they overflow"})
-		e.proposeSysctl(f, sysctlStep{key: "net.core.netdev_budget_usecs", capv: e.cfg.Caps.NetdevBudgetUsecs, phase: phaseBudget, rank: 1, risk: risk,
+		e.proposeSysctl(f, sysctlStep{key: "net.core.netdev_budget_usecs", risk: risk,
 			why: "NET_RX also stops after netdev_budget_usecs; raise it together with netdev_budget"})
 	}
 }

@@ -39,7 +39,7 @@ func tcpRcvbuf(e *engine) {
 		e.addAdvice(f.ID + ": receive-buffer autotuning is off (tcp_moderate_rcvbuf=0): turn it on before raising tcp_rmem")
 	} else {
 		e.proposeSysctl(f, sysctlStep{
-			key: "net.ipv4.tcp_rmem", capv: e.cfg.Caps.TCPRmemMax, multi: true, field: 2, phase: phaseSocket, rank: 1,
+			key:  "net.ipv4.tcp_rmem",
 			mem:  func(cur, next int64) int64 { return next - cur },
 			risk: "each connection may grow its receive buffer this much more (worst case per socket; tcp_mem bounds the total)",
 			why:  "autotuning grows each connection's receive buffer up to tcp_rmem[2] (net.core.rmem_max caps only explicit SO_RCVBUF, and an application that sets SO_RCVBUF turns autotuning off for that socket)",
@@ -49,7 +49,7 @@ func tcpRcvbuf(e *engine) {
 		f.Evidence = append(f.Evidence, e.ev("TcpExt.TCPMemoryPressures", n, "", 0))
 		e.addAdvice(f.ID + ": TCP memory pressure: in a container check the memory cgroup limit first (socket memory is charged to it)")
 		e.proposeSysctl(f, sysctlStep{
-			key: "net.ipv4.tcp_mem", capv: e.cfg.Caps.TCPMemMaxPages, multi: true, field: -1, phase: phaseSocket, rank: 6,
+			key:  "net.ipv4.tcp_mem",
 			mem:  func(cur, next int64) int64 { return (next - cur) * pageSize },
 			risk: "all TCP sockets together may pin this much more kernel memory (pages of 4 KiB assumed)",
 			why:  "TCP entered memory pressure (tcp_mem, in pages, bounds all TCP sockets of the host)",
@@ -92,7 +92,7 @@ func tcpAccept(e *engine) {
 		return
 	}
 	e.proposeSysctl(f, sysctlStep{
-		key: "net.core.somaxconn", capv: e.cfg.Caps.Somaxconn, phase: phaseSocket, rank: 0,
+		key:  "net.core.somaxconn",
 		mem:  func(cur, next int64) int64 { return (next - cur) * 304 },
 		risk: "a longer queue hides a slow accept loop; the estimate is per listener (≈ 304 B per pending request, more per queued established socket)",
 		why:  "the effective accept backlog is min(the application's listen() backlog, somaxconn), fixed when listen() is called: the application must listen again (restart) with a backlog at least this large",

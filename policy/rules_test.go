@@ -51,7 +51,7 @@ func ruleCases() []ruleCase {
 			plan:  []string{"ethtool-ring:eth0:rx"},
 			check: func(t *testing.T, r *Report, f *Finding) {
 				a := r.Plan[0]
-				if a.Current != "512" || a.Proposed != "1024" || !a.Disruptive || a.Scope != ScopeDevice ||
+				if a.Current != "512" || a.Proposed != "1024" || !a.Disruptive || a.Scope != model.ScopeDevice ||
 					a.Command != "ethtool -G eth0 rx 1024" || a.MemoryBytes != 512*1*2048 {
 					t.Errorf("action %+v", a)
 				}
@@ -86,7 +86,7 @@ func ruleCases() []ruleCase {
 					t.Errorf("finding %+v", f)
 				}
 				if a.Current != "1000" || a.Proposed != "2000" || a.Command != "sysctl -w net.core.netdev_max_backlog=2000" ||
-					a.Scope != ScopeGlobal || a.MemoryBytes != 1000*2*2304 {
+					a.Scope != model.ScopeGlobal || a.MemoryBytes != 1000*2*2304 {
 					t.Errorf("action %+v", a)
 				}
 			}},
@@ -168,8 +168,18 @@ func ruleCases() []ruleCase {
 			plan:  []string{"sysctl:net.ipv4.ipfrag_high_thresh"},
 			check: func(t *testing.T, r *Report, f *Finding) {
 				// Memory held before the change is freed only as datagrams expire (ipfrag_time).
-				if a := r.Plan[0]; a.Proposed != "8388608" || a.Scope != ScopeNetns || a.MemoryBytes != 4194304 ||
+				if a := r.Plan[0]; a.Proposed != "8388608" || a.Scope != model.ScopeNetns || a.MemoryBytes != 4194304 ||
 					a.SettleSeconds != 30 {
+					t.Errorf("action %+v", a)
+				}
+			}},
+		{name: "IPv6 reassembly memory", stage: stage.IPReassembly, class: stage.ClassCapacity, severity: SeverityCritical,
+			delta: newDelta().sysctl("net.ipv6.ip6frag_time", "60").
+				snmp(map[string]uint64{"Ip6.ReasmReqds": 10000, "Ip6.ReasmFails": 1000, "Ip6.ReasmTimeout": 10}).build(),
+			plan: []string{"sysctl:net.ipv6.ip6frag_high_thresh"},
+			check: func(t *testing.T, r *Report, f *Finding) {
+				if a := r.Plan[0]; a.Proposed != "8388608" || a.Scope != model.ScopeNetns || a.SettleSeconds != 60 ||
+					a.Command != "sysctl -w net.ipv6.ip6frag_high_thresh=8388608" {
 					t.Errorf("action %+v", a)
 				}
 			}},
@@ -296,7 +306,7 @@ func ruleCases() []ruleCase {
 			delta: newDelta().snmp(map[string]uint64{"Tcp.PassiveOpens": 1000, "TcpExt.ListenOverflows": 500, "TcpExt.ListenDrops": 500}).build(),
 			plan:  []string{"sysctl:net.core.somaxconn"},
 			check: func(t *testing.T, r *Report, f *Finding) {
-				if a := r.Plan[0]; a.Proposed != "8192" || a.Scope != ScopeNetns || !strings.Contains(a.Why, "listen again") {
+				if a := r.Plan[0]; a.Proposed != "8192" || a.Scope != model.ScopeNetns || !strings.Contains(a.Why, "listen again") {
 					t.Errorf("action %+v", a)
 				}
 			}},
@@ -365,7 +375,7 @@ func ruleCases() []ruleCase {
 				irq(40, "eth0", 0, 500, 0).irq(41, "eth0", 1, 5000, 0).netRx(10000, 10).build(),
 			plan: []string{"irq-affinity:41", "ethtool-ring:eth0:rx"},
 			check: func(t *testing.T, r *Report, f *Finding) {
-				if a := r.Plan[0]; a.Proposed != "1" || a.Command != "echo 1 > /proc/irq/41/smp_affinity_list" || a.Scope != ScopeGlobal {
+				if a := r.Plan[0]; a.Proposed != "1" || a.Command != "echo 1 > /proc/irq/41/smp_affinity_list" || a.Scope != model.ScopeGlobal {
 					t.Errorf("action %+v", a)
 				}
 			}},

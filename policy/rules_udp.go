@@ -42,7 +42,7 @@ func udpRcvbuf(e *engine) {
 	}
 	if k.defaultSized || k.unknown {
 		e.proposeSysctl(f, sysctlStep{
-			key: "net.core.rmem_default", capv: e.cfg.Caps.RmemDefault, phase: phaseSocket, rank: 2,
+			key:  "net.core.rmem_default",
 			mem:  func(cur, next int64) int64 { return next - cur },
 			risk: "every socket created afterwards (UDP and others that do not set SO_RCVBUF) may hold this much more receive memory; the estimate is per socket",
 			why:  "applications that never call setsockopt(SO_RCVBUF) get rmem_default as their receive buffer; existing sockets keep their size, so the application must reopen its socket (restart)",
@@ -50,7 +50,7 @@ func udpRcvbuf(e *engine) {
 	}
 	if k.clamped || k.unknown {
 		e.proposeSysctl(f, sysctlStep{
-			key: "net.core.rmem_max", capv: e.cfg.Caps.RmemMax, phase: phaseSocket, rank: 4,
+			key:  "net.core.rmem_max",
 			mem:  func(cur, next int64) int64 { return 2 * (next - cur) },
 			risk: "raises only the ceiling: memory is used when an application asks for it (the kernel doubles SO_RCVBUF requests); the estimate is per such socket",
 			why:  "applications that set SO_RCVBUF are clamped to rmem_max when they call setsockopt: after raising it the application must set SO_RCVBUF again (usually a restart) and ask for a larger buffer",
@@ -134,7 +134,7 @@ func udpMem(e *engine) {
 	}
 	e.addAdvice(f.ID + ": in a container, check the memory cgroup limit first: socket memory is charged to it")
 	e.proposeSysctl(f, sysctlStep{
-		key: "net.ipv4.udp_mem", capv: e.cfg.Caps.UDPMemMaxPages, multi: true, field: -1, phase: phaseSocket, rank: 5,
+		key:  "net.ipv4.udp_mem",
 		mem:  func(cur, next int64) int64 { return (next - cur) * pageSize },
 		risk: "all UDP sockets together may pin this much more kernel memory (pages of 4 KiB assumed)",
 		why:  "udp_mem (in pages) bounds the memory of all UDP sockets of the host; its hard limit was reached",

@@ -1,13 +1,9 @@
 package render
 
 import (
-	"bufio"
 	"cmp"
-	"errors"
 	"fmt"
 	"io"
-	"os"
-	"path/filepath"
 	"slices"
 	"strconv"
 
@@ -15,6 +11,7 @@ import (
 	"github.com/prometheus/common/expfmt"
 
 	"github.com/nettune/nettune/model"
+	"github.com/nettune/nettune/pipeline"
 	"github.com/nettune/nettune/policy"
 )
 
@@ -44,8 +41,8 @@ type AppliedChange struct {
 
 // Prometheus writes the metrics of one report in the text format node_exporter's textfile
 // collector reads (docs/operations.md lists every series).
-func Prometheus(w io.Writer, m Meta, r *policy.Report, d *model.Delta) error {
-	return WriteMetrics(w, Metrics(m, r, d, MetricOptions{}))
+func Prometheus(w io.Writer, res *pipeline.Result) error {
+	return WriteMetrics(w, Metrics(res, MetricOptions{}))
 }
 
 // WriteMetrics writes metrics in the Prometheus text format, sorted by name and labels. It
@@ -91,7 +88,8 @@ var (
 
 // Metrics turns one report into Prometheus metrics. Every series is a gauge describing the
 // last interval, except nettune_bpf_map_errors_total.
-func Metrics(m Meta, r *policy.Report, d *model.Delta, o MetricOptions) []prometheus.Metric {
+func Metrics(res *pipeline.Result, o MetricOptions) []prometheus.Metric {
+	m, r, d := res.Meta, res.Report, res.Delta
 	b := &builder{}
 	b.add("nettune_info", "How the report was made: kernel release, counters or counters+bpf, XDP mode.",
 		[]string{"kernel", "mode", "xdp_mode"}, 1, m.Kernel, m.Mode, m.XDPMode)
@@ -121,9 +119,9 @@ func Metrics(m Meta, r *policy.Report, d *model.Delta, o MetricOptions) []promet
 	if c := m.Coverage; c != nil {
 		b.coverage(c)
 	}
-	if m.Attribution != nil {
+	if r.Attribution != nil {
 		b.add("nettune_bpf_attribution_ratio", "Drops the eBPF drop tracer attributed ÷ drops the kernel counters counted.",
-			nil, *m.Attribution)
+			nil, *r.Attribution)
 	}
 	if o.Overhead != nil {
 		b.add("nettune_collect_duration_seconds", "Wall time spent reading counters and probe maps for the last sample.",
@@ -284,47 +282,4 @@ func boolf(b bool) float64 {
 		return 1
 	}
 	return 0
-}
-
-// WriteFileAtomic writes a file that readers such as node_exporter's textfile collector never
-// see half-written: the content goes to a temporary file in the same directory (named so the
-// collector, which reads only *.prom, ignores it), is fsynced, renamed over path, and the
-// directory is fsynced so the rename survives a crash. On error path is left as it was.
-func WriteFileAtomic(path string, write func(io.Writer) error) (err error) {
-	dir, base := filepath.Split(path)
-	if dir == "" {
-		dir = "."
-	}
-	f, err := os.CreateTemp(dir, "."+base+".tmp-*")
-	if err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	defer func() {
-		if err != nil {
-			f.Close()
-			os.Remove(f.Name())
-		}
-	}()
-	bw := bufio.NewWriter(f)
-	if err := write(bw); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := errors.Join(bw.Flush(), f.Chmod(0o644), f.Sync()); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := os.Rename(f.Name(), path); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	d, err := os.Open(dir)
-	if err != nil {
-		return fmt.Errorf("sync %s: %w", dir, err)
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil {
-		return fmt.Errorf("sync %s: %w", dir, err)
-	}
-	return nil
 }

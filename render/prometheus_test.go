@@ -2,17 +2,16 @@ package render
 
 import (
 	"bytes"
-	"errors"
 	"io"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/nettune/nettune/model"
 	"github.com/nettune/nettune/model/stage"
+	"github.com/nettune/nettune/pipeline"
 	"github.com/nettune/nettune/policy"
 )
 
@@ -41,14 +40,14 @@ func fullOptions() MetricOptions {
 	}
 }
 
-func prom(t *testing.T, m Meta, r *policy.Report, d *model.Delta, o *MetricOptions) []byte {
+func prom(t *testing.T, res *pipeline.Result, o *MetricOptions) []byte {
 	t.Helper()
 	var b bytes.Buffer
 	var err error
 	if o == nil {
-		err = Prometheus(&b, m, r, d)
+		err = Prometheus(&b, res)
 	} else {
-		err = WriteMetrics(&b, Metrics(m, r, d, *o))
+		err = WriteMetrics(&b, Metrics(res, *o))
 	}
 	if err != nil {
 		t.Fatal(err)
@@ -56,19 +55,16 @@ func prom(t *testing.T, m Meta, r *policy.Report, d *model.Delta, o *MetricOptio
 	return b.Bytes()
 }
 
-func TestPrometheusGolden(t *testing.T) {
-	m, r := lossReport()
-	golden(t, "loss.prom", prom(t, m, r, lossDelta(), nil))
+// TestPrometheusOptionsGolden: every optional series (the plain output is in
+// TestCommandsGolden).
+func TestPrometheusOptionsGolden(t *testing.T) {
 	opts := fullOptions()
-	golden(t, "loss_options.prom", prom(t, m, r, lossDelta(), &opts))
-	m, r = cleanReport()
-	golden(t, "clean.prom", prom(t, m, r, &model.Delta{Interval: 10 * time.Second}, nil))
+	golden(t, "loss_options.prom", prom(t, lossResult(), &opts))
 }
 
 // TestPrometheusSeries checks the promises docs/operations.md makes about the series.
 func TestPrometheusSeries(t *testing.T) {
-	m, r := lossReport()
-	out := string(prom(t, m, r, lossDelta(), nil))
+	out := string(prom(t, lossResult(), nil))
 	for _, want := range []string{
 		`nettune_funnel_drop_packets_per_second{dir="rx",interface="",netns="web",stage="udp-rcvbuf"} 1234.5`,
 		`nettune_finding_drop_ratio{class="capacity",interface="",netns="web",stage="udp-rcvbuf"} 0.452`,
@@ -93,7 +89,7 @@ func TestPrometheusSeries(t *testing.T) {
 		t.Error("per-queue series without MetricOptions.PerQueue")
 	}
 	opts := fullOptions()
-	out = string(prom(t, m, r, lossDelta(), &opts))
+	out = string(prom(t, lossResult(), &opts))
 	if !strings.Contains(out, `nettune_queue_funnel_in_packets_per_second{dir="rx",interface="veth1",netns="web",queue="0",stage="xdp"} 2730`) {
 		t.Error("per-queue funnel missing with PerQueue")
 	}
@@ -104,7 +100,7 @@ func TestPrometheusSeries(t *testing.T) {
 func TestPrometheusDuplicateRejected(t *testing.T) {
 	r := &policy.Report{Funnel: []policy.Funnel{{Dir: "rx", Stages: []policy.FunnelStage{
 		{Stage: stage.UDPRcvbuf, DropRate: 1}, {Stage: stage.UDPRcvbuf, DropRate: 2}}}}}
-	if err := Prometheus(io.Discard, Meta{}, r, nil); err == nil {
+	if err := Prometheus(io.Discard, &pipeline.Result{Report: r}); err == nil {
 		t.Fatal("duplicate series accepted")
 	}
 }
@@ -115,64 +111,25 @@ func promtool(t *testing.T) string {
 	p, err := exec.LookPath("promtool")
 	if err != nil {
 		if os.Getenv("CI") != "" {
-			t.Fatal("promtool not found: CI must install the Debian package prometheus (make deps-test)")
+			t.Fatal("promtool not found on PATH: make test unpacks it from Debian's prometheus package into .cache")
 		}
-		t.Skip("promtool not found (apt-get install prometheus)")
+		t.Skip("promtool not found on PATH (make test unpacks it from Debian's prometheus package into .cache, installing nothing)")
 	}
 	return p
 }
 
 func TestPrometheusPromtool(t *testing.T) {
 	tool := promtool(t)
-	m, r := lossReport()
 	opts := fullOptions()
-	mc, rc := cleanReport()
 	for name, out := range map[string][]byte{
-		"loss":    prom(t, m, r, lossDelta(), nil),
-		"options": prom(t, m, r, lossDelta(), &opts),
-		"clean":   prom(t, mc, rc, &model.Delta{Interval: time.Second}, nil),
+		"loss":    prom(t, lossResult(), nil),
+		"options": prom(t, lossResult(), &opts),
+		"clean":   prom(t, cleanResult(), nil),
 	} {
 		cmd := exec.Command(tool, "check", "metrics")
 		cmd.Stdin = bytes.NewReader(out)
 		if b, err := cmd.CombinedOutput(); err != nil {
 			t.Errorf("%s: promtool check metrics: %v\n%s", name, err, b)
 		}
-	}
-}
-
-func TestWriteFileAtomic(t *testing.T) {
-	dir := t.TempDir()
-	path := filepath.Join(dir, "nettune.prom")
-	write := func(s string) func(io.Writer) error {
-		return func(w io.Writer) error { _, err := io.WriteString(w, s); return err }
-	}
-	if err := WriteFileAtomic(path, write("one\n")); err != nil {
-		t.Fatal(err)
-	}
-	if err := WriteFileAtomic(path, write("two\n")); err != nil {
-		t.Fatal(err)
-	}
-	boom := errors.New("boom")
-	err := WriteFileAtomic(path, func(w io.Writer) error {
-		_, _ = io.WriteString(w, "partial")
-		return boom
-	})
-	if !errors.Is(err, boom) {
-		t.Fatalf("err = %v, want boom", err)
-	}
-	got, err := os.ReadFile(path)
-	if err != nil || string(got) != "two\n" {
-		t.Fatalf("after failed write: %q, %v; want the previous content", got, err)
-	}
-	fi, err := os.Stat(path)
-	if err != nil || fi.Mode().Perm() != 0o644 {
-		t.Errorf("mode %v, %v; want 0644 (node_exporter may run as another user)", fi.Mode(), err)
-	}
-	ents, _ := os.ReadDir(dir)
-	if len(ents) != 1 {
-		t.Errorf("temporary files left behind: %v", ents)
-	}
-	if err := WriteFileAtomic(filepath.Join(dir, "missing", "x.prom"), write("x")); err == nil {
-		t.Error("write into a missing directory succeeded")
 	}
 }

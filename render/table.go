@@ -9,18 +9,24 @@ import (
 
 	"github.com/nettune/nettune/model"
 	"github.com/nettune/nettune/model/stage"
+	"github.com/nettune/nettune/pipeline"
 	"github.com/nettune/nettune/policy"
 )
 
 // Table writes the report for a person: the verdict first (where loss is, how bad, what to
 // do), then findings with their evidence, the plan, and the funnel.
-func Table(w io.Writer, m Meta, r *policy.Report) error {
+func Table(w io.Writer, res *pipeline.Result) error {
+	m, r := res.Meta, res.Report
 	p := &printer{w: w}
 	where := m.Host
-	if m.Netns != "" {
-		where += ", netns " + m.Netns
+	if r.Netns != "" {
+		where += ", netns " + r.Netns
 	}
-	p.f("nettune advise: %s, %s over %s (%s)\n\n", where, m.Kernel, seconds(r.IntervalSeconds), modeLine(m))
+	p.f("nettune advise: %s, %s over %s (%s)\n", where, m.Kernel, seconds(r.IntervalSeconds), modeLine(m, r.Attribution))
+	if m.BPFNote != "" {
+		p.f("probes: %s\n", m.BPFNote)
+	}
+	p.f("\n")
 
 	p.verdict(r)
 	if len(r.Findings) > 0 {
@@ -69,7 +75,7 @@ func (p *printer) f(format string, a ...any) {
 	}
 }
 
-func modeLine(m Meta) string {
+func modeLine(m pipeline.Meta, attribution *float64) string {
 	s := "mode " + m.Mode
 	if m.XDPMode != "" {
 		s += ", xdp " + m.XDPMode
@@ -77,8 +83,8 @@ func modeLine(m Meta) string {
 	if c := m.Coverage; c != nil {
 		s += fmt.Sprintf(", in-path on %d of %d links", c.Watched, c.Asked)
 	}
-	if m.Attribution != nil {
-		s += fmt.Sprintf(", bpf attributes %.0f%% of counted drops", *m.Attribution*100)
+	if attribution != nil {
+		s += fmt.Sprintf(", bpf attributes %.0f%% of counted drops", *attribution*100)
 	}
 	return s
 }
@@ -155,6 +161,9 @@ func (p *printer) verdict(r *policy.Report) {
 	case len(other) > 0:
 		p.f("VERDICT: no capacity loss; drops seen are %s (%s%s, %s/s), not something tuning fixes.\n",
 			other[0].Class, other[0].Stage, whereOf(other[0]), rate(other[0].DropRate))
+	case len(r.Unmeasured) > 0:
+		p.f("VERDICT: no loss found in what could be measured, but these were not: %s.\n",
+			strings.Join(r.Unmeasured, "; "))
 	default:
 		p.f("VERDICT: no packet loss found in this interval.\n")
 	}

@@ -1,6 +1,10 @@
 package kstat
 
-import "testing"
+import (
+	"testing"
+
+	"github.com/nettune/nettune/internal/nldump"
+)
 
 // BenchmarkReadAll reads everything a sample takes from /proc and /sys (and sock_diag) of
 // this machine.
@@ -14,7 +18,7 @@ func BenchmarkReadAll(b *testing.B) {
 		if _, err := ReadSNMP("/proc"); err != nil {
 			b.Fatal(err)
 		}
-		if _, err := ReadUDPSockets("/proc"); err != nil {
+		if _, err := ReadUDPSockets("/proc", nldump.OpenDumper); err != nil {
 			b.Fatal(err)
 		}
 		if _, err := ReadSoftirqs("/proc"); err != nil {

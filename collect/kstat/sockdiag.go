@@ -27,21 +27,24 @@ const (
 // request.
 var errNoDrops = errors.New("no sk_drops in INET_DIAG_SKMEMINFO")
 
-// sockDiagUDP dumps the UDP sockets of each family over NETLINK_SOCK_DIAG with
-// INET_DIAG_SKMEMINFO and passes every answer (inet_diag_msg and attributes) to fn. The
-// netlink socket is opened on the calling thread, so it sees that thread's network namespace.
-func sockDiagUDP(families []uint8, fn func([]byte) error) error {
-	c, err := nldump.Open(unix.NETLINK_SOCK_DIAG)
-	if err != nil {
-		return fmt.Errorf("sock_diag: %w", err)
-	}
-	defer c.Close()
-	for _, fam := range families {
-		if _, err := c.Dump(unix.SOCK_DIAG_BY_FAMILY, udpDiagRequest(fam), fn); err != nil {
-			return fmt.Errorf("sock_diag udp family %d: %w", fam, err)
+// sockDiagUDP returns the dumper of ReadUDPSockets: it dumps the UDP sockets of each family
+// over NETLINK_SOCK_DIAG with INET_DIAG_SKMEMINFO and passes every answer (inet_diag_msg and
+// attributes) to fn. The netlink socket comes from open, on the calling thread, so it sees
+// that thread's network namespace.
+func sockDiagUDP(open nldump.Opener) udpDumper {
+	return func(families []uint8, fn func([]byte) error) error {
+		c, err := open(unix.NETLINK_SOCK_DIAG)
+		if err != nil {
+			return fmt.Errorf("sock_diag: %w", err)
 		}
+		defer c.Close()
+		for _, fam := range families {
+			if _, err := c.Dump(unix.SOCK_DIAG_BY_FAMILY, udpDiagRequest(fam), fn); err != nil {
+				return fmt.Errorf("sock_diag udp family %d: %w", fam, err)
+			}
+		}
+		return nil
 	}
-	return nil
 }
 
 // udpDiagRequest is an inet_diag_req_v2 for every UDP socket of family, with SKMEMINFO.

@@ -8,41 +8,13 @@ import (
 	"strings"
 
 	"github.com/lorenzosaino/go-sysctl"
+
+	"github.com/nettune/nettune/knob"
 )
 
-// DefaultSysctls are the keys the rules in docs/rules.md read.
-var DefaultSysctls = []string{
-	"net.core.netdev_max_backlog",
-	"net.core.netdev_budget",
-	"net.core.netdev_budget_usecs",
-	"net.core.dev_weight",
-	"net.core.rmem_max",
-	"net.core.rmem_default",
-	"net.core.wmem_max",
-	"net.core.wmem_default",
-	"net.core.somaxconn",
-	"net.core.rps_sock_flow_entries",
-	"net.core.flow_limit_cpu_bitmap",
-	"net.core.flow_limit_table_len",
-	"net.core.default_qdisc",
-	"net.ipv4.udp_mem",
-	"net.ipv4.udp_rmem_min",
-	"net.ipv4.tcp_rmem",
-	"net.ipv4.tcp_wmem",
-	"net.ipv4.tcp_mem",
-	"net.ipv4.tcp_max_syn_backlog",
-	"net.ipv4.tcp_syncookies",
-	"net.ipv4.tcp_moderate_rcvbuf",
-	"net.ipv4.ipfrag_high_thresh",
-	"net.ipv4.ipfrag_low_thresh",
-	"net.ipv4.ipfrag_time",
-	"net.ipv4.conf.all.rp_filter",
-	"net.ipv6.ip6frag_high_thresh",
-	"net.ipv6.ip6frag_time",
-	"net.netfilter.nf_conntrack_max",
-	"net.netfilter.nf_conntrack_count",
-	"net.netfilter.nf_conntrack_buckets",
-}
+// DefaultSysctls are the sysctls of the knob table: every one nettune tunes, advises on or
+// reads as evidence.
+var DefaultSysctls = knob.SysctlKeys()
 
 // ReadSysctls reads the dotted keys from <proc>/sys as the calling thread's network namespace
 // sees them. Keys that do not exist there are skipped silently: global-only keys such as

@@ -15,6 +15,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/nettune/nettune/internal/nldump"
 	"github.com/nettune/nettune/model"
 )
 
@@ -35,9 +36,10 @@ const MaxUDPSockets = 16
 // It is read only when sock_diag fails (no udp_diag in the kernel, or an sk_meminfo without
 // drops): the sockets then come back with RcvBuf 0 together with the sock_diag error.
 // <proc>/thread-self/net/udp{,6} is read, or <proc>/net/udp{,6} in fixture trees; udp6 is
-// absent when IPv6 is disabled.
-func ReadUDPSockets(procRoot string) ([]model.UDPSocket, error) {
-	return readUDPSockets(procRoot, sockDiagUDP)
+// absent when IPv6 is disabled. open opens the sock_diag socket: nldump.OpenDumper, or a
+// recording's.
+func ReadUDPSockets(procRoot string, open nldump.Opener) ([]model.UDPSocket, error) {
+	return readUDPSockets(procRoot, sockDiagUDP(open))
 }
 
 // udpDumper passes every sock_diag answer for the UDP sockets of the families to fn.

@@ -12,6 +12,7 @@ import (
 
 	"github.com/nettune/nettune/internal/lab"
 	"github.com/nettune/nettune/internal/netns"
+	"github.com/nettune/nettune/internal/nldump"
 	"github.com/nettune/nettune/model"
 )
 
@@ -64,7 +65,7 @@ func TestReadUDPSocketsInNetns(t *testing.T) {
 
 	var socks, proc []model.UDPSocket
 	err := netns.Do(v.B.Name, func() (err error) {
-		if socks, err = ReadUDPSockets("/proc"); err != nil {
+		if socks, err = ReadUDPSockets("/proc", nldump.OpenDumper); err != nil {
 			return err
 		}
 		proc, err = readProcUDP("/proc")
@@ -120,7 +121,7 @@ func BenchmarkReadUDPSockets(b *testing.B) {
 	b.Run("host", func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
-			if _, err := ReadUDPSockets("/proc"); err != nil {
+			if _, err := ReadUDPSockets("/proc", nldump.OpenDumper); err != nil {
 				b.Fatal(err)
 			}
 		}
@@ -153,7 +154,7 @@ func BenchmarkReadUDPSockets(b *testing.B) {
 	for _, r := range []struct {
 		name string
 		read func(string) ([]model.UDPSocket, error)
-	}{{"netns-10k/sock_diag", ReadUDPSockets}, {"netns-10k/proc", readProcUDP}} {
+	}{{"netns-10k/sock_diag", func(root string) ([]model.UDPSocket, error) { return ReadUDPSockets(root, nldump.OpenDumper) }}, {"netns-10k/proc", readProcUDP}} {
 		b.Run(r.name, func(b *testing.B) {
 			var n int
 			b.ReportAllocs()

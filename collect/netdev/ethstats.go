@@ -2,9 +2,7 @@ package netdev
 
 import (
 	"bytes"
-	"cmp"
 	"fmt"
-	"slices"
 	"unsafe"
 
 	"github.com/safchain/ethtool"
@@ -62,32 +60,39 @@ type drvinfo struct {
 	nPrivFlags, nStats, testinfoLen, eedumpLen, regdumpLen uint32
 }
 
-// statsConn reads ethtool -S with one ETHTOOL_GSTATS ioctl per link (the library reads
-// driver info, names and values each time: three ioctls, and a map of new strings), and
-// driver info and channels into buffers of its own: the library allocates the six strings
-// of the driver info per call, and hands the kernel stack addresses (see readEthtool).
-type statsConn struct {
+// ioctlEthtool is Ethtool on the running kernel. It reads -S with one ETHTOOL_GSTATS ioctl
+// per link (the library reads driver info, names and values each time: three ioctls, and a
+// map of new strings), and driver info and channels into buffers of its own: the library
+// allocates the six strings of the driver info per call, and hands the kernel stack
+// addresses (see readEthtool). Rings are read through the library.
+type ioctlEthtool struct {
+	lib     *ethtool.Ethtool
 	fd      int
 	stats   *gstats
 	strs    *gstrings // allocated on the first miss
-	plans   map[statsKey]*plan
 	info    *drvinfo
 	ch      *ethtool.Channels // the library's type is struct ethtool_channels
 	drivers interner          // driver names: a thousand veths share one string
 }
 
-func newStatsConn() (*statsConn, error) {
-	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+// OpenEthtool opens the ethtool sockets in the calling thread's network namespace.
+func OpenEthtool() (Ethtool, error) {
+	lib, err := ethtool.NewEthtool()
 	if err != nil {
 		return nil, err
 	}
-	return &statsConn{fd: fd, stats: new(gstats), plans: map[statsKey]*plan{}, info: new(drvinfo),
+	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		lib.Close()
+		return nil, err
+	}
+	return &ioctlEthtool{lib: lib, fd: fd, stats: new(gstats), info: new(drvinfo),
 		ch: new(ethtool.Channels), drivers: interner{}}, nil
 }
 
-// driverInfo reads the driver name and statistics count of intf; the other fields of the
+// DriverInfo reads the driver name and statistics count of intf; the other fields of the
 // result stay empty.
-func (c *statsConn) driverInfo(intf string) (ethtool.DrvInfo, error) {
+func (c *ioctlEthtool) DriverInfo(intf string) (ethtool.DrvInfo, error) {
 	*c.info = drvinfo{cmd: unix.ETHTOOL_GDRVINFO}
 	if err := c.ioctl(intf, unsafe.Pointer(c.info)); err != nil {
 		return ethtool.DrvInfo{}, err
@@ -95,8 +100,10 @@ func (c *statsConn) driverInfo(intf string) (ethtool.DrvInfo, error) {
 	return ethtool.DrvInfo{Driver: c.drivers.cString(c.info.driver[:]), NStats: c.info.nStats}, nil
 }
 
-// channels reads ethtool -l of intf.
-func (c *statsConn) channels(intf string) (ethtool.Channels, error) {
+func (c *ioctlEthtool) Ring(intf string) (ethtool.Ring, error) { return c.lib.GetRing(intf) }
+
+// Channels reads ethtool -l of intf.
+func (c *ioctlEthtool) Channels(intf string) (ethtool.Channels, error) {
 	*c.ch = ethtool.Channels{Cmd: unix.ETHTOOL_GCHANNELS}
 	if err := c.ioctl(intf, unsafe.Pointer(c.ch)); err != nil {
 		return ethtool.Channels{}, err
@@ -104,54 +111,31 @@ func (c *statsConn) channels(intf string) (ethtool.Channels, error) {
 	return *c.ch, nil
 }
 
-func (c *statsConn) Close() { unix.Close(c.fd) }
+func (c *ioctlEthtool) Close() {
+	unix.Close(c.fd)
+	c.lib.Close()
+}
 
-// read returns the normalized -S counters of link intf, whose string set k describes. The
-// names are asked for, and planned, once per string set; a set of which nettune understands
-// no name is not read at all.
-func (c *statsConn) read(intf string, k statsKey) ([]model.Counter, error) {
-	if k.n > ethtool.MAX_GSTRINGS {
-		return nil, fmt.Errorf("%d statistics: more than %d", k.n, ethtool.MAX_GSTRINGS)
+// Stats reads the n -S values of intf into a buffer reused by the next call.
+func (c *ioctlEthtool) Stats(intf string, n uint32) ([]uint64, error) {
+	if n > ethtool.MAX_GSTRINGS {
+		return nil, fmt.Errorf("%d statistics: more than %d", n, ethtool.MAX_GSTRINGS)
 	}
-	p, ok := c.plans[k]
-	if !ok {
-		names, err := c.strings(intf, k.n)
-		if err != nil {
-			return nil, err
-		}
-		p = planFor(k.driver, names)
-		c.plans[k] = p
-	}
-	if p == nil {
-		return nil, nil
-	}
-	c.stats.cmd, c.stats.n = unix.ETHTOOL_GSTATS, k.n
+	c.stats.cmd, c.stats.n = unix.ETHTOOL_GSTATS, n
 	if err := c.ioctl(intf, unsafe.Pointer(c.stats)); err != nil {
 		return nil, err
 	}
-	if c.stats.n != k.n {
-		return nil, fmt.Errorf("%w: statistics count changed from %d to %d while reading", ErrUnavailable, k.n, c.stats.n)
+	if c.stats.n != n {
+		return nil, fmt.Errorf("%w: statistics count changed from %d to %d while reading", ErrUnavailable, n, c.stats.n)
 	}
-	return p.fill(c.stats.data[:k.n]), nil
+	return c.stats.data[:n], nil
 }
 
-// forget drops the plans kept for links not in live (sorted by index): where devices come
-// and go (VF representors, one per pod), per-link plans would otherwise pile up for the
-// process's life.
-func (c *statsConn) forget(live []model.Link) {
-	for k := range c.plans {
-		if k.ifindex == 0 {
-			continue
-		}
-		_, ok := slices.BinarySearchFunc(live, k.ifindex, func(l model.Link, i int) int { return cmp.Compare(l.Index, i) })
-		if !ok {
-			delete(c.plans, k)
-		}
+// StatNames reads the names of the n statistics of intf.
+func (c *ioctlEthtool) StatNames(intf string, n uint32) ([]string, error) {
+	if n > ethtool.MAX_GSTRINGS {
+		return nil, fmt.Errorf("%d statistics: more than %d", n, ethtool.MAX_GSTRINGS)
 	}
-}
-
-// strings reads the names of the n statistics of intf.
-func (c *statsConn) strings(intf string, n uint32) ([]string, error) {
 	if c.strs == nil {
 		c.strs = new(gstrings)
 	}
@@ -173,7 +157,7 @@ func (c *statsConn) strings(intf string, n uint32) ([]string, error) {
 	return names, nil
 }
 
-func (c *statsConn) ioctl(intf string, data unsafe.Pointer) error {
+func (c *ioctlEthtool) ioctl(intf string, data unsafe.Pointer) error {
 	if len(intf) >= unix.IFNAMSIZ {
 		return fmt.Errorf("interface name %q too long", intf)
 	}

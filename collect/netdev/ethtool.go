@@ -1,8 +1,10 @@
 package netdev
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/safchain/ethtool"
 	"golang.org/x/sys/unix"
@@ -13,6 +15,21 @@ import (
 // ErrUnavailable marks ethtool data the driver supports but that could not be read: it is
 // reported as missing, never as zero.
 var ErrUnavailable = errors.New("ethtool data unavailable")
+
+// Ethtool answers the ethtool requests the reader makes of a namespace's devices: ioctls on
+// the running kernel (OpenEthtool), or a recording of their answers.
+type Ethtool interface {
+	// DriverInfo fills Driver and NStats only (ETHTOOL_GDRVINFO).
+	DriverInfo(intf string) (ethtool.DrvInfo, error)
+	Ring(intf string) (ethtool.Ring, error)         // ETHTOOL_GRINGPARAM
+	Channels(intf string) (ethtool.Channels, error) // ETHTOOL_GCHANNELS
+	// StatNames returns the n names of the ETH_SS_STATS string set.
+	StatNames(intf string, n uint32) ([]string, error)
+	// Stats returns the n values of ETHTOOL_GSTATS, valid until the next call. A count
+	// other than n (the set changed) is ErrUnavailable.
+	Stats(intf string, n uint32) ([]uint64, error)
+	Close()
+}
 
 // ethtoolAPI is what the reader reads per link (ethtoolConn); tests substitute a fake to
 // exercise the validation below.
@@ -26,43 +43,63 @@ type ethtoolAPI interface {
 	Close()
 }
 
-// ethtoolConn is the library handle, for rings, with a reader of its own for the rest (see
-// statsConn).
+// ethtoolConn reads -S through a plan per string set: the names are asked for, and
+// planned, once per string set (statsKey); a set of which nettune understands no name is
+// not read at all.
 type ethtoolConn struct {
-	*ethtool.Ethtool
-	stats *statsConn
+	dev   Ethtool
+	plans map[statsKey]*plan
 }
 
-func newEthtoolConn() (*ethtoolConn, error) {
-	e, err := ethtool.NewEthtool()
-	if err != nil {
-		return nil, err
-	}
-	s, err := newStatsConn()
-	if err != nil {
-		e.Close()
-		return nil, err
-	}
-	return &ethtoolConn{Ethtool: e, stats: s}, nil
+func newEthtoolConn(dev Ethtool) *ethtoolConn {
+	return &ethtoolConn{dev: dev, plans: map[statsKey]*plan{}}
 }
 
-func (c *ethtoolConn) DriverInfo(intf string) (ethtool.DrvInfo, error) {
-	return c.stats.driverInfo(intf)
-}
+func (c *ethtoolConn) DriverInfo(intf string) (ethtool.DrvInfo, error) { return c.dev.DriverInfo(intf) }
 
-func (c *ethtoolConn) GetChannels(intf string) (ethtool.Channels, error) {
-	return c.stats.channels(intf)
-}
+func (c *ethtoolConn) GetRing(intf string) (ethtool.Ring, error) { return c.dev.Ring(intf) }
 
+func (c *ethtoolConn) GetChannels(intf string) (ethtool.Channels, error) { return c.dev.Channels(intf) }
+
+func (c *ethtoolConn) Close() { c.dev.Close() }
+
+// Counters returns the normalized -S counters of link intf, whose string set k describes.
 func (c *ethtoolConn) Counters(intf string, k statsKey) ([]model.Counter, error) {
-	return c.stats.read(intf, k)
+	if k.n > ethtool.MAX_GSTRINGS {
+		return nil, fmt.Errorf("%d statistics: more than %d", k.n, ethtool.MAX_GSTRINGS)
+	}
+	p, ok := c.plans[k]
+	if !ok {
+		names, err := c.dev.StatNames(intf, k.n)
+		if err != nil {
+			return nil, err
+		}
+		p = planFor(k.driver, names)
+		c.plans[k] = p
+	}
+	if p == nil {
+		return nil, nil
+	}
+	values, err := c.dev.Stats(intf, k.n)
+	if err != nil {
+		return nil, err
+	}
+	return p.fill(values), nil
 }
 
-func (c *ethtoolConn) Forget(live []model.Link) { c.stats.forget(live) }
-
-func (c *ethtoolConn) Close() {
-	c.stats.Close()
-	c.Ethtool.Close()
+// Forget drops the plans kept for links not in live (sorted by index): where devices come
+// and go (VF representors, one per pod), per-link plans would otherwise pile up for the
+// process's life.
+func (c *ethtoolConn) Forget(live []model.Link) {
+	for k := range c.plans {
+		if k.ifindex == 0 {
+			continue
+		}
+		_, ok := slices.BinarySearchFunc(live, k.ifindex, func(l model.Link, i int) int { return cmp.Compare(l.Index, i) })
+		if !ok {
+			delete(c.plans, k)
+		}
+	}
 }
 
 // errGone reports that the interface disappeared between the link dump and the ioctl.
@@ -76,7 +113,7 @@ var errGone = errors.New("link gone")
 // during the call makes it return an empty result with a nil error. The ring, the one
 // result still read through the library, is validated and, when it is impossible, read
 // once more; a second impossible result is reported as ErrUnavailable. (Driver info,
-// channels and -S are read by statsConn, which has no such bug.)
+// channels and -S are read by ioctlEthtool, which has no such bug.)
 //
 // noRing (may be nil) remembers drivers whose ring query was refused with EOPNOTSUPP: ring
 // support is a property of the driver's ethtool_ops, so one refusal answers for every link

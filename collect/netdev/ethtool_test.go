@@ -82,7 +82,7 @@ var (
 	ch8        = ethtool.Channels{CombinedCount: 8, MaxCombined: 63}
 )
 
-// The library's silent empty ring is read again; the rest comes from statsConn, read once.
+// The library's silent empty ring is read again; the rest comes from ioctlEthtool, read once.
 func TestReadEthtoolRetriesEmptyResults(t *testing.T) {
 	f := &fakeEthtool{
 		info:  []ethtool.DrvInfo{ixgbeInfo},

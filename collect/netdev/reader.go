@@ -38,7 +38,7 @@ func (e *PartialError) Unwrap() []error { return e.Errs }
 // Reader holds the sockets of one network namespace: the one it was opened in, whatever
 // thread later uses it. It is not safe for concurrent use.
 type Reader struct {
-	rtnl    *nldump.Conn // links and qdiscs
+	rtnl    nldump.Dumper // links and qdiscs
 	ethtool ethtoolAPI
 	noRing  map[string]bool // drivers without ring operations (see readEthtool)
 	kinds   interner        // link and qdisc kinds
@@ -48,16 +48,22 @@ type Reader struct {
 // Open opens the sockets in the calling thread's network namespace; call it on a locked
 // OS thread inside the target namespace (internal/netns.Do).
 func Open() (*Reader, error) {
-	s, err := nldump.Open(unix.NETLINK_ROUTE)
+	return OpenWith(nldump.OpenDumper, OpenEthtool)
+}
+
+// OpenWith is Open with the sockets opened by netlink and eth: the running kernel's
+// (Open), or a recording's. The reader closes them.
+func OpenWith(netlink nldump.Opener, eth func() (Ethtool, error)) (*Reader, error) {
+	s, err := netlink(unix.NETLINK_ROUTE)
 	if err != nil {
 		return nil, fmt.Errorf("rtnetlink: %w", err)
 	}
-	e, err := newEthtoolConn()
+	e, err := eth()
 	if err != nil {
 		s.Close()
 		return nil, fmt.Errorf("ethtool socket: %w", err)
 	}
-	return &Reader{rtnl: s, ethtool: e, noRing: map[string]bool{}, kinds: interner{}}, nil
+	return &Reader{rtnl: s, ethtool: newEthtoolConn(e), noRing: map[string]bool{}, kinds: interner{}}, nil
 }
 
 // Close releases the sockets.

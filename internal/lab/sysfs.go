@@ -5,12 +5,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"testing"
-
-	vnetns "github.com/vishvananda/netns"
-	"golang.org/x/sys/unix"
 
 	"github.com/nettune/nettune/internal/netns"
 )
@@ -19,55 +15,26 @@ import (
 // take a testing.TB skip on it, the rest return it wrapped.
 var ErrUnsupported = errors.New("not supported by this kernel")
 
-// inSysfs runs fn with /sys showing the devices of namespace ns. sysfs shows the network
-// namespace of whoever mounted it, so fn runs on a thread that unshares its mount namespace,
-// makes every mount private (nothing propagates to the host), enters ns and mounts a fresh
-// sysfs over /sys. The thread is never unlocked, so the runtime retires it (and with it the
-// private mount namespace) when fn returns. A nil ns uses the host's /sys directly.
-func inSysfs(ns *NS, fn func() error) error {
+// inSysfs runs fn with /sys showing the devices of namespace ns (a private writable sysfs
+// mount on a throw-away thread, internal/netns); a nil ns uses the host's /sys directly.
+func inSysfs(ns *NS, fn func(sys string) error) error {
 	if ns == nil {
-		return netns.Do("", fn)
+		return netns.Do("", func() error { return fn("/sys") })
 	}
-	target, err := netns.Open(ns.Name)
-	if err != nil {
-		return err
-	}
-	defer target.Close()
-	errc := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread()
-		if err := unix.Unshare(unix.CLONE_NEWNS); err != nil {
-			errc <- fmt.Errorf("private mount namespace: %w", err)
-			return
-		}
-		if err := unix.Mount("", "/", "", unix.MS_REC|unix.MS_PRIVATE, ""); err != nil {
-			errc <- fmt.Errorf("make mounts private: %w", err)
-			return
-		}
-		if err := vnetns.Set(target); err != nil {
-			errc <- fmt.Errorf("enter netns %s: %w", ns.Name, err)
-			return
-		}
-		if err := unix.Mount("sysfs", "/sys", "sysfs", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, ""); err != nil {
-			errc <- fmt.Errorf("mount sysfs for netns %s: %w", ns.Name, err)
-			return
-		}
-		errc <- fn()
-	}()
-	return <-errc
+	return netns.DoWithSysfs(ns.Name, netns.Writable, fn)
 }
 
-// sysPath resolves path relative to /sys ("class/net/x/mtu" or "/sys/class/net/x/mtu").
-func sysPath(path string) string {
-	return filepath.Join("/sys", strings.TrimPrefix(path, "/sys"))
+// sysPath resolves path ("class/net/x/mtu" or "/sys/class/net/x/mtu") under the sysfs root sys.
+func sysPath(sys, path string) string {
+	return filepath.Join(sys, strings.TrimPrefix(path, "/sys"))
 }
 
 // ReadSysfs reads a sysfs file as seen from namespace ns (nil = the test's own), trimmed.
 func ReadSysfs(ns *NS, path string) (string, error) {
 	var v []byte
-	err := inSysfs(ns, func() error {
+	err := inSysfs(ns, func(sys string) error {
 		var err error
-		v, err = os.ReadFile(sysPath(path))
+		v, err = os.ReadFile(sysPath(sys, path))
 		return err
 	})
 	if err != nil {
@@ -78,7 +45,7 @@ func ReadSysfs(ns *NS, path string) (string, error) {
 
 // WriteSysfs writes value to a sysfs file as seen from namespace ns (nil = the test's own).
 func WriteSysfs(ns *NS, path, value string) error {
-	err := inSysfs(ns, func() error { return os.WriteFile(sysPath(path), []byte(value), 0o644) })
+	err := inSysfs(ns, func(sys string) error { return os.WriteFile(sysPath(sys, path), []byte(value), 0o644) })
 	if err != nil {
 		return fmt.Errorf("write sysfs %s=%s in %s: %w", path, value, ns.name(), err)
 	}
@@ -115,11 +82,11 @@ func SetRPS(t testing.TB, ns *NS, link string, queue int, mask string) {
 func setRPS(t testing.TB, ns *NS, link string, queue int, mask string) error {
 	dir := fmt.Sprintf("class/net/%s/queues/rx-%d", link, queue)
 	var missing bool
-	err := inSysfs(ns, func() error {
-		if _, err := os.Stat(sysPath(dir)); err != nil {
+	err := inSysfs(ns, func(sys string) error {
+		if _, err := os.Stat(sysPath(sys, dir)); err != nil {
 			return err
 		}
-		_, err := os.Stat(sysPath(dir + "/rps_cpus"))
+		_, err := os.Stat(sysPath(sys, dir+"/rps_cpus"))
 		missing = errors.Is(err, os.ErrNotExist)
 		return nil
 	})

@@ -88,8 +88,8 @@ func Do(ns string, fn func() error) error {
 
 // DoWithSysfs is Do for work that also reads /sys/class/net of the target namespace (see
 // Thread); for one call.
-func DoWithSysfs(ns string, fn func(sysRoot string) error) error {
-	th, err := NewThread(ns)
+func DoWithSysfs(ns string, access SysfsAccess, fn func(sysRoot string) error) error {
+	th, err := NewThread(ns, access)
 	if err != nil {
 		return err
 	}
@@ -109,8 +109,17 @@ type Thread struct {
 	close sync.Once
 }
 
+// SysfsAccess is how a namespace's private sysfs is mounted: readers get it read-only, knob
+// writes (RPS masks) need it writable.
+type SysfsAccess bool
+
+const (
+	ReadOnly SysfsAccess = false
+	Writable SysfsAccess = true
+)
+
 // NewThread starts the thread inside ns ("" = the current namespace).
-func NewThread(ns string) (*Thread, error) {
+func NewThread(ns string, access SysfsAccess) (*Thread, error) {
 	target, err := Open(ns)
 	if err != nil {
 		return nil, err
@@ -125,7 +134,7 @@ func NewThread(ns string) (*Thread, error) {
 	go func() {
 		runtime.LockOSThread() // never unlocked: this thread's mount and net namespaces change
 		defer close(th.done)
-		err := enter(target, dir)
+		err := enter(target, dir, access)
 		target.Close()
 		ready <- err
 		if err != nil {
@@ -143,7 +152,10 @@ func NewThread(ns string) (*Thread, error) {
 	return th, nil
 }
 
-func enter(target vnetns.NsHandle, dir string) error {
+// enter gives the calling locked thread a private mount namespace (nothing propagates to or
+// from the host), enters target and mounts target's sysfs at dir: sysfs shows the network
+// namespace of whoever mounted it. This is the one place nettune mounts sysfs.
+func enter(target vnetns.NsHandle, dir string, access SysfsAccess) error {
 	if err := unix.Unshare(unix.CLONE_NEWNS); err != nil {
 		return fmt.Errorf("private mount namespace: %w", err)
 	}
@@ -153,7 +165,11 @@ func enter(target vnetns.NsHandle, dir string) error {
 	if err := vnetns.Set(target); err != nil {
 		return fmt.Errorf("enter: %w", err)
 	}
-	if err := unix.Mount("sysfs", dir, "sysfs", unix.MS_RDONLY|unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, ""); err != nil {
+	flags := uintptr(unix.MS_NOSUID | unix.MS_NODEV | unix.MS_NOEXEC)
+	if access == ReadOnly {
+		flags |= unix.MS_RDONLY
+	}
+	if err := unix.Mount("sysfs", dir, "sysfs", flags, ""); err != nil {
 		return fmt.Errorf("mount sysfs: %w", err)
 	}
 	return nil

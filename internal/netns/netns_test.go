@@ -20,7 +20,7 @@ func TestDoUnknownNamespace(t *testing.T) {
 func TestDoWithSysfsSeesNamespaceLinks(t *testing.T) {
 	a, b := lab.NewNS(t, "nsA"), lab.NewNS(t, "nsB")
 	v := lab.NewVeth(t, a, b, lab.VethOpts{Queues: 2})
-	err := netns.DoWithSysfs(a.Name, func(sys string) error {
+	err := netns.DoWithSysfs(a.Name, netns.ReadOnly, func(sys string) error {
 		if _, err := os.Stat(filepath.Join(sys, "class/net", v.AName, "queues/rx-1/rps_cpus")); err != nil {
 			return err
 		}

@@ -1,19 +1,16 @@
-// Package knob reads and writes the settings nettune tunes, each behind one small interface
-// and named by the stable knob IDs of docs/vocabulary.md.
+// Package live reads and writes, on the running host, the knobs of the knob table: one backend
+// per access kind of the table (knob.Access), every other fact from the table's row.
 package live
 
 import (
 	"errors"
 	"fmt"
-	"strconv"
-	"strings"
 
-	"github.com/nettune/nettune/policy"
+	"github.com/nettune/nettune/knob"
+	"github.com/nettune/nettune/model"
 )
 
 var (
-	// ErrUnknown is returned for a knob ID nettune does not know.
-	ErrUnknown = errors.New("unknown knob")
 	// ErrBadValue is returned for a value the knob cannot take.
 	ErrBadValue = errors.New("invalid knob value")
 	// ErrUnsupported is returned when the device has no such setting (veth has no rings).
@@ -26,12 +23,15 @@ var (
 // Knob is one setting of one namespace or device.
 type Knob interface {
 	ID() string
-	// Netns is the namespace the knob lives in ("" = nettune's own; always "" for host-wide
-	// knobs such as IRQ affinity).
+	// Netns is the namespace the knob lives in ("" = nettune's own; always "" for global
+	// knobs such as IRQ affinity or netdev_max_backlog).
 	Netns() string
+	// Row is the knob's facts from the table.
+	Row() knob.Row
 	Read() (string, error)
+	// Write refuses a value outside the knob's format and range (knob.Validate).
 	Write(value string) error
-	Scope() policy.Scope
+	Scope() model.Scope
 	// Disruptive knobs interrupt traffic when changed (ring resize) and need explicit consent.
 	Disruptive() bool
 	// Compare orders two values of this knob; it is how a write is verified (the kernel may
@@ -39,11 +39,9 @@ type Knob interface {
 	Compare(a, b string) Order
 	// Command is the shell equivalent of writing value.
 	Command(value string) string
-}
-
-// Bounded is a knob with a device maximum (ring sizes).
-type Bounded interface {
-	Max() (int64, error)
+	// Cap is the highest value the config allows (every numeric field must stay at or below
+	// it); ok is false when no cap applies. Ring caps need the driver maximum, so they read.
+	Cap(c knob.Caps) (limit int64, ok bool, err error)
 }
 
 // Order is the result of comparing two knob values.
@@ -71,7 +69,26 @@ type Env struct {
 // DefaultEnv is the real host.
 func DefaultEnv() Env { return Env{ProcRoot: "/proc", SysRoot: "/sys"} }
 
-// Parse turns a knob ID into a Knob of namespace ns.
+// backend reads and writes a knob through one access kind of the table. Write gets values
+// knob.Validate accepted, normalized.
+type backend interface {
+	Read() (string, error)
+	Write(value string) error
+}
+
+// backends are the access kinds nettune reads and writes on the host; every knob the table
+// marks knob.Tune has one (TestEveryKnobIsComplete).
+var backends = map[knob.Access]func(id knob.ID, ns string, env Env) backend{
+	knob.AccessSysctl:      newSysctl,
+	knob.AccessQueueFile:   newQueueFile,
+	knob.AccessIRQFile:     newIRQFile,
+	knob.AccessEthtoolRing: newRing,
+	knob.AccessLinkTxQLen:  newTxQLen,
+	knob.AccessQdisc:       newQdisc,
+}
+
+// Parse opens knob id of namespace ns: a knob the table has and nettune tunes (knob.ErrUnknown,
+// knob.ErrNotTuned otherwise). Global knobs live in nettune's own namespace whatever ns says.
 func Parse(id, ns string, env Env) (Knob, error) {
 	if env.ProcRoot == "" {
 		env.ProcRoot = "/proc"
@@ -82,54 +99,75 @@ func Parse(id, ns string, env Env) (Knob, error) {
 	if env.Ring == nil {
 		env.Ring = EthtoolRing{}
 	}
-	kind, rest, _ := strings.Cut(id, ":")
-	parts := strings.Split(rest, ":")
-	bad := func() (Knob, error) { return nil, fmt.Errorf("%w: %q", ErrUnknown, id) }
-	switch kind {
-	case "sysctl":
-		if !validSysctlKey(rest) {
-			return bad()
-		}
-		return &sysctlKnob{key: rest, ns: ns, root: env.ProcRoot}, nil
-	case "ethtool-ring":
-		if len(parts) != 2 || !validIface(parts[0]) || (parts[1] != "rx" && parts[1] != "tx") {
-			return bad()
-		}
-		return &ringKnob{iface: parts[0], tx: parts[1] == "tx", ns: ns, be: env.Ring}, nil
-	case "rps", "rps-flow-cnt":
-		q, ok := strings.CutPrefix(parts[len(parts)-1], "rx-")
-		if len(parts) != 2 || !validIface(parts[0]) || !ok || !isUint(q) {
-			return bad()
-		}
-		return newQueueKnob(kind, parts[0], q, ns, env.SysRoot), nil
-	case "irq-affinity":
-		if len(parts) != 1 || !isUint(parts[0]) {
-			return bad()
-		}
-		return &irqKnob{irq: parts[0], root: env.ProcRoot}, nil
-	case "txqueuelen":
-		if len(parts) != 1 || !validIface(parts[0]) {
-			return bad()
-		}
-		return &txqlenKnob{iface: parts[0], ns: ns}, nil
-	case "qdisc-limit":
-		// The handle itself contains a colon ("1:"); interface names never do.
-		iface, handle, ok := strings.Cut(rest, ":")
-		h, err := parseHandle(handle)
-		if !ok || !validIface(iface) || err != nil {
-			return bad()
-		}
-		return &qdiscKnob{iface: iface, handle: h, ns: ns}, nil
+	kid, err := knob.Parse(id)
+	if err != nil {
+		return nil, err
 	}
-	return bad()
+	row, ok := knob.Lookup(kid)
+	switch {
+	case !ok:
+		return nil, fmt.Errorf("%w: %s", knob.ErrUnknown, id)
+	case row.Use != knob.Tune:
+		return nil, fmt.Errorf("%w: %s", knob.ErrNotTuned, id)
+	}
+	if row.Scope == model.ScopeGlobal {
+		ns = ""
+	}
+	return &handle{id: kid, row: row, ns: ns, be: backends[row.Access](kid, ns, env)}, nil
 }
 
-func isUint(s string) bool {
-	_, err := strconv.ParseUint(s, 10, 32)
-	return err == nil
+// handle is a knob: its ID and row from the table, and the backend of the row's access.
+type handle struct {
+	id  knob.ID
+	row knob.Row
+	ns  string
+	be  backend
 }
 
-// validIface follows the kernel's dev_valid_name.
-func validIface(s string) bool {
-	return s != "" && len(s) < 16 && s != "." && s != ".." && !strings.ContainsAny(s, "/: \t\n")
+func (k *handle) ID() string              { return k.id.String() }
+func (k *handle) Netns() string           { return k.ns }
+func (k *handle) Row() knob.Row           { return k.row }
+func (k *handle) Scope() model.Scope      { return k.row.Scope }
+func (k *handle) Disruptive() bool        { return k.row.Disruptive }
+func (k *handle) Read() (string, error)   { return k.be.Read() }
+func (k *handle) Command(v string) string { return knob.Command(k.id, v, k.site()) }
+
+func (k *handle) Write(v string) error {
+	if err := knob.Validate(k.id, v); err != nil {
+		return fmt.Errorf("%w: %w", ErrBadValue, err)
+	}
+	return k.be.Write(knob.Normalize(v))
+}
+
+func (k *handle) Compare(a, b string) Order {
+	if u := k.row.Unit; u == knob.CPUMask || u == knob.CPUList {
+		return compareSets(u, a, b)
+	}
+	return compareInts(a, b)
+}
+
+// site is what the command needs besides the ID: the namespace, and the qdisc's kind and
+// parent as the last read found them.
+func (k *handle) site() knob.Site {
+	s := knob.Site{Netns: k.ns}
+	if q, ok := k.be.(*qdiscKnob); ok {
+		s.Qdisc, s.Parent = q.kind, q.parent
+	}
+	return s
+}
+
+func (k *handle) Cap(c knob.Caps) (int64, bool, error) {
+	var b knob.Bound
+	switch be := k.be.(type) {
+	case *ringKnob:
+		m, err := be.Max()
+		if err != nil {
+			return 0, false, err
+		}
+		b.DriverMax = m
+	case *qdiscKnob:
+		b.QdiscKind = be.kind
+	}
+	limit, ok := c.Limit(k.row.Cap, b)
+	return limit, ok, nil
 }

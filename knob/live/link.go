@@ -7,11 +7,22 @@ import (
 	"github.com/vishvananda/netlink"
 
 	"github.com/nettune/nettune/internal/netns"
-	"github.com/nettune/nettune/policy"
+	"github.com/nettune/nettune/knob"
 )
 
-// withHandle gives fn a netlink handle bound to namespace ns.
+// withHandle gives fn a netlink handle bound to namespace ns. The current namespace ("") gets
+// a plain socket: a handle bound to a namespace enters it with setns, which needs
+// CAP_SYS_ADMIN even for the namespace nettune already runs in (configs/nettune.service has
+// only CAP_NET_ADMIN).
 func withHandle(ns string, fn func(h *netlink.Handle) error) error {
+	if ns == "" {
+		h, err := netlink.NewHandle()
+		if err != nil {
+			return fmt.Errorf("netlink: %w", err)
+		}
+		defer h.Close()
+		return fn(h)
+	}
 	target, err := netns.Open(ns)
 	if err != nil {
 		return err
@@ -27,14 +38,7 @@ func withHandle(ns string, fn func(h *netlink.Handle) error) error {
 
 type txqlenKnob struct{ iface, ns string }
 
-func (k *txqlenKnob) ID() string                { return "txqueuelen:" + k.iface }
-func (k *txqlenKnob) Netns() string             { return k.ns }
-func (k *txqlenKnob) Scope() policy.Scope       { return policy.ScopeDevice }
-func (k *txqlenKnob) Disruptive() bool          { return false }
-func (k *txqlenKnob) Compare(a, b string) Order { return compareInts(a, b) }
-func (k *txqlenKnob) Command(v string) string {
-	return nsPrefix(k.ns) + "ip link set dev " + k.iface + " txqueuelen " + v
-}
+func newTxQLen(id knob.ID, ns string, _ Env) backend { return &txqlenKnob{iface: id.Iface, ns: ns} }
 
 func (k *txqlenKnob) Read() (v string, err error) {
 	err = withHandle(k.ns, func(h *netlink.Handle) error {

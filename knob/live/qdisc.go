@@ -3,14 +3,13 @@ package live
 import (
 	"fmt"
 	"strconv"
-	"strings"
 
 	tc "github.com/florianl/go-tc"
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
 
 	"github.com/nettune/nettune/internal/netns"
-	"github.com/nettune/nettune/policy"
+	"github.com/nettune/nettune/knob"
 )
 
 // qdiscKnob is the limit of a pfifo (packets) or bfifo (bytes) qdisc.
@@ -18,24 +17,13 @@ type qdiscKnob struct {
 	iface  string
 	handle uint32
 	ns     string
-	kind   string // learned on Read, for Command
+	// kind ("pfifo" or "bfifo": bfifo limits are bytes) and parent ("" for the root qdisc) are
+	// learned on Read, for the cap and the command.
+	kind, parent string
 }
 
-func (k *qdiscKnob) ID() string                { return "qdisc-limit:" + k.iface + ":" + formatHandle(k.handle) }
-func (k *qdiscKnob) Netns() string             { return k.ns }
-func (k *qdiscKnob) Scope() policy.Scope       { return policy.ScopeDevice }
-func (k *qdiscKnob) Disruptive() bool          { return false }
-func (k *qdiscKnob) Compare(a, b string) Order { return compareInts(a, b) }
-
-// Kind is the qdisc kind found by the last Read ("pfifo" or "bfifo"; bfifo limits are bytes).
-func (k *qdiscKnob) Kind() string { return k.kind }
-
-func (k *qdiscKnob) Command(v string) string {
-	kind := k.kind
-	if kind == "" {
-		kind = "pfifo"
-	}
-	return nsPrefix(k.ns) + "tc qdisc change dev " + k.iface + " handle " + formatHandle(k.handle) + " " + kind + " limit " + v
+func newQdisc(id knob.ID, ns string, _ Env) backend {
+	return &qdiscKnob{iface: id.Iface, handle: id.Handle, ns: ns}
 }
 
 // find returns the qdisc object with the knob's handle on the knob's interface.
@@ -57,7 +45,11 @@ func (k *qdiscKnob) find(fn func(t *tc.Tc, q tc.Object) error) error {
 	if err != nil {
 		return err
 	}
-	t, err := tc.Open(&tc.Config{NetNS: int(target)})
+	cfg := &tc.Config{}
+	if k.ns != "" { // setns needs CAP_SYS_ADMIN, even into the current namespace (withHandle)
+		cfg.NetNS = int(target)
+	}
+	t, err := tc.Open(cfg)
 	if err != nil {
 		return fmt.Errorf("rtnetlink: %w", err)
 	}
@@ -72,12 +64,15 @@ func (k *qdiscKnob) find(fn func(t *tc.Tc, q tc.Object) error) error {
 		}
 		if q.Kind != "pfifo" && q.Kind != "bfifo" {
 			return fmt.Errorf("%w: qdisc %s on %s is %s, only pfifo/bfifo limits are tuned",
-				ErrUnsupported, formatHandle(k.handle), k.iface, q.Kind)
+				ErrUnsupported, knob.FormatHandle(k.handle), k.iface, q.Kind)
 		}
-		k.kind = q.Kind
+		k.kind, k.parent = q.Kind, ""
+		if q.Parent != tc.HandleRoot {
+			k.parent = knob.FormatHandle(q.Parent)
+		}
 		return fn(t, q)
 	}
-	return fmt.Errorf("qdisc %s on %s: not found", formatHandle(k.handle), k.iface)
+	return fmt.Errorf("qdisc %s on %s: not found", knob.FormatHandle(k.handle), k.iface)
 }
 
 func fifo(q *tc.Object) *tc.FifoOpt {
@@ -91,7 +86,7 @@ func (k *qdiscKnob) Read() (v string, err error) {
 	err = k.find(func(_ *tc.Tc, q tc.Object) error {
 		f := fifo(&q)
 		if f == nil {
-			return fmt.Errorf("qdisc %s on %s: no limit in the reply", formatHandle(k.handle), k.iface)
+			return fmt.Errorf("qdisc %s on %s: no limit in the reply", knob.FormatHandle(k.handle), k.iface)
 		}
 		v = strconv.FormatUint(uint64(f.Limit), 10)
 		return nil
@@ -101,7 +96,7 @@ func (k *qdiscKnob) Read() (v string, err error) {
 
 func (k *qdiscKnob) Write(v string) error {
 	n, err := parseUint32(v)
-	if err != nil || n == 0 {
+	if err != nil {
 		return fmt.Errorf("%w: qdisc limit %q", ErrBadValue, v)
 	}
 	return k.find(func(t *tc.Tc, q tc.Object) error {
@@ -115,35 +110,8 @@ func (k *qdiscKnob) Write(v string) error {
 			obj.Pfifo = &tc.FifoOpt{Limit: n}
 		}
 		if err := t.Qdisc().Change(&obj); err != nil {
-			return fmt.Errorf("change qdisc %s on %s limit %d: %w", formatHandle(k.handle), k.iface, n, err)
+			return fmt.Errorf("change qdisc %s on %s limit %d: %w", knob.FormatHandle(k.handle), k.iface, n, err)
 		}
 		return nil
 	})
-}
-
-// parseHandle reads tc's "major:minor" hex notation ("1:", "8001:0").
-func parseHandle(s string) (uint32, error) {
-	maj, min, ok := strings.Cut(s, ":")
-	if !ok || maj == "" {
-		return 0, fmt.Errorf("%w: qdisc handle %q", ErrBadValue, s)
-	}
-	a, err := strconv.ParseUint(maj, 16, 16)
-	if err != nil {
-		return 0, fmt.Errorf("%w: qdisc handle %q", ErrBadValue, s)
-	}
-	var b uint64
-	if min != "" {
-		if b, err = strconv.ParseUint(min, 16, 16); err != nil {
-			return 0, fmt.Errorf("%w: qdisc handle %q", ErrBadValue, s)
-		}
-	}
-	return uint32(a<<16 | b), nil
-}
-
-func formatHandle(h uint32) string {
-	s := strconv.FormatUint(uint64(h>>16), 16) + ":"
-	if h&0xffff != 0 {
-		s += strconv.FormatUint(uint64(h&0xffff), 16)
-	}
-	return s
 }

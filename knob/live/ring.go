@@ -9,7 +9,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/nettune/nettune/internal/netns"
-	"github.com/nettune/nettune/policy"
+	"github.com/nettune/nettune/knob"
 )
 
 // RingBackend is ethtool -g / -G for one interface of one namespace. Tests use a fake; the
@@ -60,22 +60,15 @@ type ringKnob struct {
 	be    RingBackend
 }
 
+func newRing(id knob.ID, ns string, env Env) backend {
+	return &ringKnob{iface: id.Iface, tx: id.TX, ns: ns, be: env.Ring}
+}
+
 func (k *ringKnob) dir() string {
 	if k.tx {
 		return "tx"
 	}
 	return "rx"
-}
-
-func (k *ringKnob) ID() string          { return "ethtool-ring:" + k.iface + ":" + k.dir() }
-func (k *ringKnob) Netns() string       { return k.ns }
-func (k *ringKnob) Scope() policy.Scope { return policy.ScopeDevice }
-
-// Disruptive: many drivers rebuild their rings (down/up) to resize them.
-func (k *ringKnob) Disruptive() bool          { return true }
-func (k *ringKnob) Compare(a, b string) Order { return compareInts(a, b) }
-func (k *ringKnob) Command(v string) string {
-	return nsPrefix(k.ns) + "ethtool -G " + k.iface + " " + k.dir() + " " + v
 }
 
 // get reads the ring and rejects empty results: safchain/ethtool v0.7.0 can return a zeroed
@@ -120,7 +113,7 @@ func (k *ringKnob) Max() (int64, error) {
 // fields must be the driver's current ones.
 func (k *ringKnob) Write(v string) error {
 	n, err := parseUint32(v)
-	if err != nil || n == 0 {
+	if err != nil {
 		return fmt.Errorf("%w: ring size %q", ErrBadValue, v)
 	}
 	r, err := k.get()

@@ -1,13 +1,11 @@
 package live
 
 import (
-	"math/big"
 	"strconv"
 	"strings"
-)
 
-// normalize folds the kernel's tab-separated multi-value output into single spaces.
-func normalize(v string) string { return strings.Join(strings.Fields(v), " ") }
+	"github.com/nettune/nettune/knob"
+)
 
 // compareInts orders whitespace-separated integer vectors field by field (tcp_rmem has three):
 // Greater only when no field went down. Non-numeric values are Equal or Unordered.
@@ -40,50 +38,12 @@ func compareInts(a, b string) Order {
 	return Equal
 }
 
-// parseMask reads a sysfs CPU mask ("00000000,00000003"); nil when malformed.
-func parseMask(s string) *big.Int {
-	s = strings.ReplaceAll(strings.TrimSpace(s), ",", "")
-	if s == "" {
-		return new(big.Int)
-	}
-	n, ok := new(big.Int).SetString(s, 16)
-	if !ok {
-		return nil
-	}
-	return n
-}
-
-// parseCPUList reads a CPU list ("0-3,8"); nil when malformed.
-func parseCPUList(s string) *big.Int {
-	set := new(big.Int)
-	s = strings.TrimSpace(s)
-	if s == "" {
-		return set
-	}
-	for _, part := range strings.Split(s, ",") {
-		lo, hi, isRange := strings.Cut(part, "-")
-		a, err := strconv.ParseUint(lo, 10, 16)
-		if err != nil {
-			return nil
-		}
-		b := a
-		if isRange {
-			if b, err = strconv.ParseUint(hi, 10, 16); err != nil || b < a {
-				return nil
-			}
-		}
-		for c := a; c <= b; c++ {
-			set.SetBit(set, int(c), 1)
-		}
-	}
-	return set
-}
-
 // compareSets says only whether two CPU sets are the same: moving work between CPUs is
 // neither more nor less.
-func compareSets(parse func(string) *big.Int, a, b string) Order {
-	x, y := parse(a), parse(b)
-	if x == nil || y == nil {
+func compareSets(u knob.Unit, a, b string) Order {
+	x, okx := knob.CPUSet(u, a)
+	y, oky := knob.CPUSet(u, b)
+	if !okx || !oky {
 		if a == b {
 			return Equal
 		}

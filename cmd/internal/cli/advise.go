@@ -12,9 +12,9 @@ import (
 
 	"github.com/nettune/nettune/collect"
 	"github.com/nettune/nettune/collect/netdev"
+	"github.com/nettune/nettune/internal/fsx"
 	"github.com/nettune/nettune/internal/netns"
-	"github.com/nettune/nettune/model"
-	"github.com/nettune/nettune/policy"
+	"github.com/nettune/nettune/pipeline"
 	"github.com/nettune/nettune/render"
 )
 
@@ -37,23 +37,24 @@ func newAdvise(c *common) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			format := render.Format(cfg.Output) // -o or the config file's, checked by Config.Validate
 			if f.noBPF {
 				cfg.BPF.Enabled = false
 			}
-			m, err := measure(cmd.Context(), cfg, c.s.Err)
+			res, err := measure(cmd.Context(), cfg, c.s.Err)
 			if err != nil {
 				return err
 			}
-			if err := write(c.s.Out, cfg.Output, m); err != nil {
+			if err := render.Advise(c.s.Out, format, res); err != nil {
 				return fmt.Errorf("write report: %w", err)
 			}
 			if f.textfile != "" {
-				err := render.WriteFileAtomic(f.textfile, func(w io.Writer) error { return render.Prometheus(w, m.meta, m.report, m.delta) })
+				err := fsx.WriteFileAtomic(f.textfile, 0o644, func(w io.Writer) error { return render.Prometheus(w, res) })
 				if err != nil {
 					return fmt.Errorf("textfile: %w", err)
 				}
 			}
-			if m.report.Loss() {
+			if res.Report.Loss() {
 				return errLoss
 			}
 			return nil
@@ -61,7 +62,7 @@ func newAdvise(c *common) *cobra.Command {
 	}
 	addMeasureFlags(cmd)
 	cmd.Flags().BoolVar(&f.noBPF, "no-bpf", false, "counters only: attach no eBPF probes")
-	cmd.Flags().StringP("output", "o", "table", "output format: table, json or prometheus")
+	outputFlag(cmd.Flags(), new(render.Format), adviseFormats) // read through the config (flagKeys)
 	cmd.Flags().StringVar(&f.textfile, "textfile", "", "also write the Prometheus text format to this file, atomically (node_exporter textfile collector)")
 	return cmd
 }
@@ -74,109 +75,27 @@ func addMeasureFlags(cmd *cobra.Command) {
 	cmd.Flags().String("xdp", "auto", "XDP counting mode: off, generic, native or auto")
 }
 
-// measurement is one advise interval's outcome.
-type measurement struct {
-	report *policy.Report
-	delta  *model.Delta
-	meta   render.Meta
+// pipelineOptions is what the configuration asks of a run.
+func pipelineOptions(cfg Config) pipeline.Options {
+	return pipeline.Options{ProcRoot: cfg.ProcRoot, SysRoot: cfg.SysRoot, Netns: cfg.Netns, Links: cfg.Interfaces,
+		Probes: cfg.BPF.Enabled, XDP: cfg.BPF.XDP, Drops: cfg.BPF.Drops, Policy: cfg.Policy}
 }
 
-// session is what advise, apply and serve share: the collector, the probes when enabled,
-// and the report metadata that describes them.
-type session struct {
-	cfg    Config
-	meta   render.Meta
-	probes *probeSet
-	col    *collect.Collector
-}
-
-// settingsEvery is passed to the collector (collect.Options.SettingsEvery): 0 for commands
-// that sample once or twice, longer for serve.
-func newSession(cfg Config, settingsEvery time.Duration) *session {
-	s := &session{cfg: cfg, meta: render.Meta{Netns: cfg.Netns, Mode: "counters", Kernel: kernelRelease()}}
-	s.meta.Host, _ = os.Hostname()
-	opts := collect.Options{ProcRoot: cfg.ProcRoot, SysRoot: cfg.SysRoot, Netns: cfg.Netns, Links: cfg.Interfaces,
-		SettingsEvery: settingsEvery}
-	if cfg.BPF.Enabled {
-		var note string
-		s.probes, note = attachProbes(cfg)
-		s.meta.BPFNote = note
-		if s.probes != nil {
-			s.meta.Mode = "counters+bpf"
-			opts.InPath = s.probes
-		}
-	}
-	s.col = collect.New(opts)
-	return s
-}
-
-// close releases the collector's namespace thread and detaches every probe.
-func (s *session) close() {
-	s.col.Close()
-	if s.probes != nil {
-		s.probes.Close()
-	}
-}
-
-// sample takes one sample; errors caused by the user's input become usage errors.
-func (s *session) sample() (*model.Sample, error) {
-	cur, err := s.col.Sample()
+// measure runs the pipeline over one interval, drawing progress on a terminal.
+func measure(ctx context.Context, cfg Config, progress io.Writer) (*pipeline.Result, error) {
+	run := pipeline.Open(pipelineOptions(cfg))
+	defer run.Close()
+	res, err := run.Measure(ctx, func(ctx context.Context) error { return wait(ctx, cfg.Interval, progress) })
 	if err != nil {
 		return nil, classify(err)
 	}
-	return cur, nil
-}
-
-// analyze turns the interval between two samples into a report and its metadata.
-func (s *session) analyze(prev, cur *model.Sample) (*measurement, error) {
-	d, err := model.Diff(prev, cur)
-	if err != nil {
-		return nil, fmt.Errorf("diff samples: %w", err)
-	}
-	r := policy.Analyze(d, s.cfg.Policy)
-	r.Missing = append(r.Missing, cur.Errors...)
-	meta := s.meta
-	meta.Attribution = r.Attribution
-	if cur.InPath != nil {
-		meta.XDPMode = cur.InPath.XDPMode
-		if cur.InPath.Note != "" {
-			meta.BPFNote = joinNote(meta.BPFNote, cur.InPath.Note)
-		}
-		meta.Foreign = cur.InPath.Foreign
-		meta.Coverage = cur.InPath.Coverage
-	}
-	return &measurement{report: r, delta: d, meta: meta}, nil
-}
-
-// measure samples twice, one interval apart, and analyzes the difference.
-func measure(ctx context.Context, cfg Config, progress io.Writer) (*measurement, error) {
-	s := newSession(cfg, 0)
-	defer s.close()
-	first, err := s.sample()
-	if err != nil {
-		return nil, err
-	}
-	if err := wait(ctx, cfg.Interval, progress); err != nil {
-		return nil, err
-	}
-	second, err := s.sample()
-	if err != nil {
-		return nil, err
-	}
-	return s.analyze(first, second)
-}
-
-func joinNote(a, b string) string {
-	if a == "" {
-		return b
-	}
-	return a + "; " + b
+	return res, nil
 }
 
 // classify turns reader errors caused by the user's input into usage errors (exit 2).
 func classify(err error) error {
 	switch {
-	case errors.Is(err, netdev.ErrNoLink), errors.Is(err, netns.ErrNotFound):
+	case errors.Is(err, netdev.ErrNoLink), errors.Is(err, netns.ErrNotFound), errors.Is(err, collect.ErrRoot):
 		return asUsage(err)
 	case errors.Is(err, os.ErrPermission):
 		return usagef("%w (run as root, or drop --netns)", err)
@@ -211,29 +130,4 @@ func wait(ctx context.Context, d time.Duration, progress io.Writer) error {
 			fmt.Fprintf(progress, "\rsampling counters: %s of %s", el, d)
 		}
 	}
-}
-
-func write(w io.Writer, format string, m *measurement) error {
-	switch format {
-	case "json":
-		return render.JSON(w, m.meta, m.report)
-	case "prometheus":
-		return render.Prometheus(w, m.meta, m.report, m.delta)
-	}
-	return render.Table(w, m.meta, m.report)
-}
-
-func kernelRelease() string {
-	b, err := os.ReadFile("/proc/sys/kernel/osrelease")
-	if err != nil {
-		return ""
-	}
-	return string(trimNL(b))
-}
-
-func trimNL(b []byte) []byte {
-	for len(b) > 0 && (b[len(b)-1] == '\n' || b[len(b)-1] == ' ') {
-		b = b[:len(b)-1]
-	}
-	return b
 }

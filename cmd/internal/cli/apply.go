@@ -1,30 +1,25 @@
 package cli
 
 import (
-	"encoding/json"
-	"errors"
-	"fmt"
-	"io"
 	"os"
 	"runtime/debug"
 
 	"github.com/spf13/cobra"
 
 	"github.com/nettune/nettune/apply"
-	"github.com/nettune/nettune/collect"
 	"github.com/nettune/nettune/knob/live"
-	"github.com/nettune/nettune/model"
-	"github.com/nettune/nettune/policy"
+	"github.com/nettune/nettune/pipeline"
+	"github.com/nettune/nettune/render"
 )
 
 type applyFlags struct {
 	dryRun bool
 	auto   bool
-	output string
 }
 
 func newApply(c *common) *cobra.Command {
 	var f applyFlags
+	var output render.Format
 	cmd := &cobra.Command{
 		Use:   "apply",
 		Short: "Apply the plan advise proposes: journal first, then change, then verify",
@@ -47,9 +42,6 @@ and reverts changes that did not help.`,
 			if err != nil {
 				return err
 			}
-			if f.output != "text" && f.output != "json" {
-				return usagef("output: %q is not one of text, json", f.output)
-			}
 			if f.dryRun && f.auto {
 				return usagef("--dry-run and --auto exclude each other")
 			}
@@ -63,7 +55,7 @@ and reverts changes that did not help.`,
 				if err != nil {
 					return applyErr(err)
 				}
-				return emit(c.s.Out, f.output, res, res.String())
+				return render.Auto(c.s.Out, output, res)
 			}
 			cfg.BPF.Enabled = false // the plan comes from counters; probes add nothing to it
 			m, err := measure(cmd.Context(), cfg, c.s.Err)
@@ -72,12 +64,12 @@ and reverts changes that did not help.`,
 			}
 			var res *apply.Result
 			if f.dryRun {
-				res, err = a.DryRun(m.report.Plan)
+				res, err = a.DryRun(m.Report.Plan)
 			} else {
-				res, err = a.Apply(m.report.Plan)
+				res, err = a.Apply(m.Report.Plan)
 			}
 			if res != nil {
-				if werr := emit(c.s.Out, f.output, res, resultText(res, m.report)); werr != nil {
+				if werr := render.Apply(c.s.Out, output, res, m.Report); werr != nil {
 					return werr
 				}
 			}
@@ -89,7 +81,7 @@ and reverts changes that did not help.`,
 	cmd.Flags().BoolVar(&f.auto, "auto", false, "periodic remediation (cron/systemd timer): delta since the previous run")
 	cmd.Flags().Bool("allow-disruptive", false, "allow changes that interrupt traffic (ring sizes)")
 	cmd.Flags().String("state-dir", "/var/lib/nettune", "journal, lock and previous sample")
-	cmd.Flags().StringVarP(&f.output, "output", "o", "text", "output format: text or json")
+	outputFlag(cmd.Flags(), &output, otherFormats)
 	return cmd
 }
 
@@ -100,23 +92,27 @@ func newApplier(cfg Config) *apply.Applier {
 		Config:          cfg.Policy,
 		Auto:            cfg.autoConfig(),
 		AllowDisruptive: cfg.Apply.AllowDisruptive,
-		LockTimeout:     cfg.Apply.LockTimeout,
+		LockTimeout:     cfg.lockTimeout(),
 	})
 }
 
-// autoRun takes one sample and lets the applier compare it with the previous run's.
+// autoRun takes one sample and lets the applier act on the interval since the previous run's.
 func autoRun(cfg Config, a *apply.Applier) (*apply.AutoResult, error) {
-	col := collect.New(collect.Options{ProcRoot: cfg.ProcRoot, SysRoot: cfg.SysRoot, Netns: cfg.Netns, Links: cfg.Interfaces})
-	defer col.Close()
-	return autoStep(col, cfg, a)
+	o := pipelineOptions(cfg)
+	o.Probes = false
+	run := pipeline.Open(o)
+	defer run.Close()
+	return autoStep(run, a)
 }
 
-func autoStep(col *collect.Collector, cfg Config, a *apply.Applier) (*apply.AutoResult, error) {
-	cur, err := col.Sample()
+// autoStep is one run of periodic remediation with a run's collector: apply --auto reads
+// the findings and the plan only, so the per-link funnel is not built (Run.Findings).
+func autoStep(run *pipeline.Run, a *apply.Applier) (*apply.AutoResult, error) {
+	cur, err := run.Sample()
 	if err != nil {
 		return nil, classify(err)
 	}
-	return a.Auto(cur, autoAnalysis(cfg.Policy))
+	return a.Auto(cur, run.Findings)
 }
 
 // oneShotGC turns the garbage collector off for a cron run: at 1 000 interfaces it
@@ -132,52 +128,8 @@ func oneShotGC() (restore func()) {
 	}
 }
 
-// autoAnalysis is the policy run of periodic remediation. Auto reads the findings and the
-// plan only, so the per-link funnel is not built.
-func autoAnalysis(cfg policy.Config) func(*model.Delta) *policy.Report {
-	return func(d *model.Delta) *policy.Report {
-		return policy.AnalyzeWith(d, policy.Settings{SkipFunnel: true}, cfg)
-	}
-}
-
-// resultText prefixes the steps with the verdict so a dry run explains itself.
-func resultText(res *apply.Result, r *policy.Report) string {
-	if len(res.Steps) == 0 {
-		if r.Loss() {
-			return "loss found, but no knob nettune may change addresses it (see nettune advise)\n"
-		}
-		return "nothing to do: no loss that tuning addresses in this interval\n"
-	}
-	head := "apply"
-	if res.DryRun {
-		head = "dry run (nothing changed)"
-	}
-	return fmt.Sprintf("%s: %d action(s)\n%s", head, len(res.Steps), res.String())
-}
-
-// applyErr maps the applier's bad-input errors to exit 2; anything else is internal.
-func applyErr(err error) error {
-	for _, bad := range []error{apply.ErrUnknownJournalID, apply.ErrCorruptJournal, apply.ErrStateDirReadOnly,
-		apply.ErrNotRoot, apply.ErrLocked, policy.ErrConfig} {
-		if errors.Is(err, bad) {
-			return asUsage(err)
-		}
-	}
-	return err
-}
-
-func emit(w io.Writer, format string, v any, text string) error {
-	if format == "json" {
-		enc := json.NewEncoder(w)
-		enc.SetIndent("", "  ")
-		return enc.Encode(v)
-	}
-	_, err := io.WriteString(w, text)
-	return err
-}
-
 func newRollback(c *common) *cobra.Command {
-	var output string
+	var output render.Format
 	cmd := &cobra.Command{
 		Use:   "rollback [APPLY-ID]",
 		Short: "Restore the values nettune found before it changed them (all, or one apply)",
@@ -196,11 +148,7 @@ func newRollback(c *common) *cobra.Command {
 			}
 			res, err := newApplier(cfg).Rollback(id)
 			if res != nil {
-				text := res.String()
-				if len(res.Steps) == 0 {
-					text = "nothing to roll back\n"
-				}
-				if werr := emit(c.s.Out, output, res, text); werr != nil {
+				if werr := render.Rollback(c.s.Out, output, res); werr != nil {
 					return werr
 				}
 			}
@@ -208,12 +156,12 @@ func newRollback(c *common) *cobra.Command {
 		},
 	}
 	cmd.Flags().String("state-dir", "/var/lib/nettune", "journal, lock and previous sample")
-	cmd.Flags().StringVarP(&output, "output", "o", "text", "output format: text or json")
+	outputFlag(cmd.Flags(), &output, otherFormats)
 	return cmd
 }
 
 func newStatus(c *common) *cobra.Command {
-	var output string
+	var output render.Format
 	cmd := &cobra.Command{
 		Use:   "status",
 		Short: "Show what nettune changed, when, why, and any drift since",
@@ -227,10 +175,10 @@ func newStatus(c *common) *cobra.Command {
 			if err != nil {
 				return applyErr(err)
 			}
-			return emit(c.s.Out, output, st, st.String())
+			return render.Status(c.s.Out, output, st)
 		},
 	}
 	cmd.Flags().String("state-dir", "/var/lib/nettune", "journal, lock and previous sample")
-	cmd.Flags().StringVarP(&output, "output", "o", "text", "output format: text or json")
+	outputFlag(cmd.Flags(), &output, otherFormats)
 	return cmd
 }

@@ -9,8 +9,8 @@ import (
 	"time"
 
 	"github.com/nettune/nettune/apply"
-	"github.com/nettune/nettune/collect"
 	"github.com/nettune/nettune/internal/lab"
+	"github.com/nettune/nettune/pipeline"
 )
 
 // BenchmarkAutoRun1000 is one `apply --auto` run with the real policy on a namespace with
@@ -41,15 +41,15 @@ func BenchmarkAutoRun1000(b *testing.B) {
 		b.ReportMetric(float64(cpuNanos()-cpu0)/float64(b.N), "cpu-ns/op")
 	})
 	b.Run("warm", func(b *testing.B) {
-		col := collect.New(collect.Options{Netns: cfg.Netns})
-		defer col.Close()
-		if _, err := col.Sample(); err != nil {
+		run := pipeline.Open(pipeline.Options{Netns: cfg.Netns, Policy: cfg.Policy})
+		defer run.Close()
+		if _, err := run.Sample(); err != nil {
 			b.Fatal(err)
 		}
 		b.ReportAllocs()
 		cpu0 := cpuNanos()
 		for b.Loop() {
-			if _, err := autoStep(col, cfg, a); err != nil {
+			if _, err := autoStep(run, a); err != nil {
 				b.Fatal(err)
 			}
 		}

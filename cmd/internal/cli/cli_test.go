@@ -71,6 +71,39 @@ func TestBadInputExitsTwo(t *testing.T) {
 	}
 }
 
+// Every command's -o takes the formats it has, table and json (and prometheus for advise);
+// anything else is refused before anything runs, in one line.
+func TestBadOutputExitsTwo(t *testing.T) {
+	badOutput := filepath.Join(t.TempDir(), "output.yaml")
+	if err := os.WriteFile(badOutput, []byte("output: xml\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"advise output", []string{"advise", "-o", "xml", "--interval", "100ms"}, `"xml" for "-o, --output" flag: not one of table, json, prometheus`},
+		{"configured output", []string{"advise", "--interval", "100ms", "--config", badOutput}, `"xml" is not one of table, json, prometheus`},
+		{"apply output", []string{"apply", "--dry-run", "-o", "text"}, `"text" for "-o, --output" flag: not one of table, json`},
+		{"auto output", []string{"apply", "--auto", "-o", "prometheus"}, `"prometheus" for "-o, --output" flag: not one of table, json`},
+		{"rollback output", []string{"rollback", "-o", "text"}, `"text" for "-o, --output" flag: not one of table, json`},
+		{"status output", []string{"status", "--output", "yaml"}, `"yaml" for "-o, --output" flag: not one of table, json`},
+		{"drops output", []string{"drops", "-o", "prometheus"}, `"prometheus" for "-o, --output" flag: not one of table, json`},
+		{"check output", []string{"check", "-o", "text"}, `"text" for "-o, --output" flag: not one of table, json`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			code, stdout, stderr := run(t, tc.args...)
+			if code != ExitUsage || stdout != "" {
+				t.Errorf("exit status %d, want %d; stdout %q", code, ExitUsage, stdout)
+			}
+			if !strings.Contains(stderr, tc.want) || strings.Count(stderr, "\n") != 1 {
+				t.Errorf("stderr %q is not one line saying %q", stderr, tc.want)
+			}
+		})
+	}
+}
+
 // asNobody runs this test binary as the nettune command under uid/gid 65534 and returns the
 // exit status and stderr.
 func asNobody(t *testing.T, args ...string) (int, string) {

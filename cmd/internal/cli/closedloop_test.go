@@ -25,6 +25,7 @@ import (
 	"github.com/nettune/nettune/collect/kstat"
 	"github.com/nettune/nettune/internal/lab"
 	"github.com/nettune/nettune/internal/netns"
+	"github.com/nettune/nettune/render"
 )
 
 // The closed-loop tests (issue 4) run the whole remediation on the real kernel: inject loss
@@ -898,7 +899,9 @@ func TestClosedLoopAuto(t *testing.T) {
 				t.Errorf("run %d changed %s too: %+v", i+2, a.Knob, a)
 			}
 		}
-		t.Logf("run %d:\n%s", i+2, r)
+		var log strings.Builder
+		_ = render.Auto(&log, render.FormatTable, r)
+		t.Logf("run %d:\n%s", i+2, log.String())
 		switch {
 		case to == "" && len(changes) != 0:
 			t.Errorf("run %d raised somaxconn past the cap %d: %+v", i+2, autoCap, changes)

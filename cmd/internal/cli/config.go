@@ -14,6 +14,7 @@ import (
 
 	"github.com/nettune/nettune/apply"
 	"github.com/nettune/nettune/policy"
+	"github.com/nettune/nettune/render"
 )
 
 // Config is the whole configuration: configs/nettune.yaml documents every key. Values come
@@ -66,14 +67,15 @@ func (c Config) Validate() error {
 	switch {
 	case c.Interval < 100*time.Millisecond || c.Interval > time.Hour:
 		return fmt.Errorf("interval: %s is outside 100ms..1h", c.Interval)
-	case !oneOf(c.Output, "table", "json", "prometheus"):
-		return fmt.Errorf("output: %q is not one of table, json, prometheus", c.Output)
 	case !oneOf(c.BPF.XDP, "off", "generic", "native", "auto"):
 		return fmt.Errorf("bpf.xdp: %q is not one of off, generic, native, auto", c.BPF.XDP)
 	case c.Apply.StateDir == "":
 		return errors.New("apply.state_dir: must not be empty")
 	case c.Apply.LockTimeout < 0:
 		return errors.New("apply.lock_timeout: must be ≥ 0")
+	}
+	if _, err := render.ParseFormat(c.Output, adviseFormats...); err != nil {
+		return err
 	}
 	if err := c.autoConfig().Validate(); err != nil {
 		return err
@@ -88,6 +90,15 @@ func oneOf(s string, opts ...string) bool {
 		}
 	}
 	return false
+}
+
+// lockTimeout is apply's: lock_timeout 0 means do not wait (apply.Options takes 0 as its
+// default and a negative value as no wait).
+func (c Config) lockTimeout() time.Duration {
+	if c.Apply.LockTimeout == 0 {
+		return -1
+	}
+	return c.Apply.LockTimeout
 }
 
 func (c Config) autoConfig() apply.AutoConfig {
@@ -126,10 +137,10 @@ func loadConfig(file string, flags *pflag.FlagSet) (Config, error) {
 			return Config{}, fmt.Errorf("environment %s: %w", name, err)
 		}
 	}
+	var knobs map[string]bool
 	if file != "" {
-		v.SetConfigFile(file)
-		v.SetConfigType("yaml")
-		if err := v.ReadInConfig(); err != nil {
+		var err error
+		if knobs, err = readConfigFile(v, file); err != nil {
 			return Config{}, fmt.Errorf("config %s: %w", file, err)
 		}
 	}
@@ -144,10 +155,17 @@ func loadConfig(file string, flags *pflag.FlagSet) (Config, error) {
 	}
 	var c Config
 	err := v.UnmarshalExact(&c, viper.DecodeHook(mapstructure.ComposeDecodeHookFunc(
+		strictNumbers,
 		mapstructure.StringToTimeDurationHookFunc(),
 		mapstructure.StringToSliceHookFunc(","),
 	)))
 	if err != nil {
+		return Config{}, fmt.Errorf("config: %w", err)
+	}
+	if knobs != nil {
+		c.Policy.Knobs = knobs
+	}
+	if c.Interfaces, err = interfaceList(c.Interfaces); err != nil {
 		return Config{}, fmt.Errorf("config: %w", err)
 	}
 	if err := c.Validate(); err != nil {

@@ -2,25 +2,24 @@ package cli
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"os"
-	"sort"
-	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/nettune/nettune/bpf"
 	"github.com/nettune/nettune/model"
+	"github.com/nettune/nettune/pipeline"
+	"github.com/nettune/nettune/render"
 )
 
 type dropsFlags struct {
 	every  time.Duration
 	count  int
 	top    int
-	output string
+	output render.Format
 }
 
 func newDrops(c *common) *cobra.Command {
@@ -38,9 +37,6 @@ interface and in which network namespace, with rates. Ctrl-C detaches everything
 			if err != nil {
 				return err
 			}
-			if f.output != "table" && f.output != "json" {
-				return usagef("output: %q is not one of table, json", f.output)
-			}
 			if f.every < 100*time.Millisecond {
 				return usagef("every: %s is shorter than 100ms", f.every)
 			}
@@ -57,27 +53,10 @@ interface and in which network namespace, with rates. Ctrl-C detaches everything
 	}
 	cmd.Flags().String("netns", "", "namespace whose interface names to show (drops from every namespace are counted)")
 	cmd.Flags().DurationVar(&f.every, "every", time.Second, "refresh interval")
-	cmd.Flags().IntVar(&f.count, "count", 0, "stop after this many intervals (0 = until Ctrl-C)")
-	cmd.Flags().IntVar(&f.top, "top", 25, "rows per interval in the table")
-	cmd.Flags().StringVarP(&f.output, "output", "o", "table", "output format: table or json")
+	countFlag(cmd.Flags(), &f.count, "count", 0, 0, "stop after this many intervals (0 = until Ctrl-C)")
+	countFlag(cmd.Flags(), &f.top, "top", 25, 1, "rows per interval in the table")
+	outputFlag(cmd.Flags(), &f.output, otherFormats)
 	return cmd
-}
-
-// dropRow is one (reason, location, interface, netns) with its count in the interval.
-type dropRow struct {
-	Reason   string  `json:"reason"`
-	Location string  `json:"location"`
-	Ifindex  int     `json:"ifindex"`
-	Link     string  `json:"link,omitempty"`
-	Netns    uint64  `json:"netns"`
-	Count    uint64  `json:"count"`
-	Rate     float64 `json:"rate"`
-}
-
-type dropsFrame struct {
-	Time            time.Time `json:"time"`
-	IntervalSeconds float64   `json:"interval_seconds"`
-	Drops           []dropRow `json:"drops"`
 }
 
 type dropSource interface {
@@ -92,7 +71,7 @@ func streamDrops(ctx context.Context, p dropSource, f dropsFlags, w io.Writer) e
 	last := time.Now()
 	tick := time.NewTicker(f.every)
 	defer tick.Stop()
-	clear := f.output == "table" && isTerminal(w)
+	o := render.DropsOptions{Top: f.top, Clear: f.output == render.FormatTable && isTerminal(w)}
 	for n := 0; f.count == 0 || n < f.count; n++ {
 		select {
 		case <-ctx.Done():
@@ -102,79 +81,12 @@ func streamDrops(ctx context.Context, p dropSource, f dropsFlags, w io.Writer) e
 			if err != nil {
 				return err
 			}
-			frame := dropsFrame{Time: now, IntervalSeconds: now.Sub(last).Seconds(), Drops: dropDelta(prev, cur, now.Sub(last))}
+			frame := pipeline.Drops(prev, cur, now, now.Sub(last))
 			prev, last = cur, now
-			if err := writeFrame(w, f, frame, clear); err != nil {
+			if err := render.Drops(w, f.output, frame, o); err != nil {
 				return err
 			}
 		}
-	}
-	return nil
-}
-
-func dropDelta(prev, cur []model.DropCount, d time.Duration) []dropRow {
-	type key struct {
-		reason, loc string
-		ifx         int
-		ns          uint64
-	}
-	before := make(map[key]uint64, len(prev))
-	for _, x := range prev {
-		before[key{x.Reason, x.Location, x.Ifindex, x.Netns}] = x.Count
-	}
-	rows := []dropRow{}
-	for _, x := range cur {
-		b := before[key{x.Reason, x.Location, x.Ifindex, x.Netns}]
-		if x.Count <= b {
-			continue
-		}
-		n := x.Count - b
-		rows = append(rows, dropRow{Reason: x.Reason, Location: x.Location, Ifindex: x.Ifindex, Link: x.Link,
-			Netns: x.Netns, Count: n, Rate: float64(n) / d.Seconds()})
-	}
-	sort.Slice(rows, func(i, j int) bool {
-		if rows[i].Count != rows[j].Count {
-			return rows[i].Count > rows[j].Count
-		}
-		return rows[i].Reason+rows[i].Location < rows[j].Reason+rows[j].Location
-	})
-	return rows
-}
-
-func writeFrame(w io.Writer, f dropsFlags, fr dropsFrame, clear bool) error {
-	if f.output == "json" {
-		return json.NewEncoder(w).Encode(fr)
-	}
-	if clear {
-		fmt.Fprint(w, "\033[H\033[2J")
-	}
-	var total float64
-	for _, r := range fr.Drops {
-		total += r.Rate
-	}
-	fmt.Fprintf(w, "%s  drops: %.0f/s  (Ctrl-C to stop)\n", fr.Time.Format("15:04:05"), total)
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintf(tw, "RATE/s\tCOUNT\tREASON\tLOCATION\tIFACE\tNETNS\n")
-	for i, r := range fr.Drops {
-		if i == f.top {
-			fmt.Fprintf(tw, "…\t%d more\t\t\t\t\n", len(fr.Drops)-f.top)
-			break
-		}
-		iface := r.Link
-		if iface == "" {
-			iface = fmt.Sprintf("if%d", r.Ifindex)
-			if r.Ifindex == 0 {
-				iface = "-"
-			}
-		}
-		fmt.Fprintf(tw, "%.1f\t%d\t%s\t%s\t%s\t%d\n", r.Rate, r.Count, r.Reason, r.Location, iface, r.Netns)
-	}
-	if err := tw.Flush(); err != nil {
-		return err
-	}
-	if !clear {
-		_, err := fmt.Fprintln(w)
-		return err
 	}
 	return nil
 }

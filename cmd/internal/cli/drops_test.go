@@ -14,6 +14,8 @@ import (
 
 	"github.com/nettune/nettune/internal/lab"
 	"github.com/nettune/nettune/model"
+	"github.com/nettune/nettune/pipeline"
+	"github.com/nettune/nettune/render"
 )
 
 // nettuneObjects lists nettune's loaded programs and links, from the bpf syscalls.
@@ -50,7 +52,7 @@ func TestDropsDetachesOnEverySignal(t *testing.T) {
 					first <- errors.New("drops printed nothing")
 					return
 				}
-				var fr dropsFrame
+				var fr pipeline.DropFrame
 				first <- json.Unmarshal(sc.Bytes(), &fr)
 				for sc.Scan() { // keep draining so the child never blocks on a full pipe
 				}
@@ -124,7 +126,7 @@ func TestDropsStreamsOneJSONObjectPerInterval(t *testing.T) {
 			{Reason: "QDISC_DROP", Location: "__dev_queue_xmit+0xee2", Ifindex: 4, Link: "eth1", Netns: 1, Count: 5}},
 	}}
 	var b strings.Builder
-	f := dropsFlags{every: 100 * time.Millisecond, count: 2, top: 10, output: "json"}
+	f := dropsFlags{every: 100 * time.Millisecond, count: 2, top: 10, output: render.FormatJSON}
 	if err := streamDrops(context.Background(), src, f, &b); err != nil {
 		t.Fatal(err)
 	}
@@ -132,7 +134,7 @@ func TestDropsStreamsOneJSONObjectPerInterval(t *testing.T) {
 	if len(lines) != 2 {
 		t.Fatalf("want 2 frames, got %d:\n%s", len(lines), b.String())
 	}
-	var fr dropsFrame
+	var fr pipeline.DropFrame
 	if err := json.Unmarshal([]byte(lines[0]), &fr); err != nil {
 		t.Fatal(err)
 	}
@@ -177,7 +179,7 @@ func TestDropsLiveSeesClosedPort(t *testing.T) {
 	}
 	var sawIface bool
 	for _, line := range strings.Split(strings.TrimSpace(out.String()), "\n") {
-		var fr dropsFrame
+		var fr pipeline.DropFrame
 		if err := json.Unmarshal([]byte(line), &fr); err != nil {
 			t.Fatalf("not a JSON frame: %q", line)
 		}

@@ -4,6 +4,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+
+	"github.com/nettune/nettune/apply"
+	"github.com/nettune/nettune/internal/fsx"
+	"github.com/nettune/nettune/policy"
 )
 
 // Exit statuses, documented in docs/architecture.md and the README.
@@ -47,4 +51,24 @@ func ExitCode(err error, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "nettune: %v\n", err)
 		return ExitInternal
 	}
+}
+
+// applyErr maps the applier's errors to exit statuses: bad input or environment, where
+// nothing was changed, is exit 2; a failure while changing (apply.ChangeError, which says
+// what was already changed) and anything else is exit 3.
+func applyErr(err error) error {
+	var ce *apply.ChangeError
+	if err == nil || errors.As(err, &ce) {
+		return err
+	}
+	if errors.Is(err, apply.ErrStateUnreadable) {
+		return usagef("%w (run as root)", err)
+	}
+	for _, bad := range []error{apply.ErrUnknownJournalID, apply.ErrCorruptJournal, apply.ErrJournalVersion,
+		apply.ErrStateDirReadOnly, apply.ErrNotRoot, apply.ErrLocked, fsx.ErrUnsafe, policy.ErrConfig} {
+		if errors.Is(err, bad) {
+			return asUsage(err)
+		}
+	}
+	return err
 }

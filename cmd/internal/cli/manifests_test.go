@@ -20,6 +20,7 @@ import (
 
 	"github.com/nettune/nettune/model"
 	"github.com/nettune/nettune/model/stage"
+	"github.com/nettune/nettune/pipeline"
 	"github.com/nettune/nettune/policy"
 	"github.com/nettune/nettune/render"
 )
@@ -247,13 +248,14 @@ func metricNames(t *testing.T) map[string]bool {
 	attr := 0.9
 	q := 0
 	r := &policy.Report{
-		Findings: []policy.Finding{{Stage: stage.UDPRcvbuf, Class: stage.ClassCapacity, DropRate: 1}},
+		Attribution: &attr,
+		Findings:    []policy.Finding{{Stage: stage.UDPRcvbuf, Class: stage.ClassCapacity, DropRate: 1}},
 		Funnel: []policy.Funnel{{Interface: "eth0", Dir: "rx", Stages: []policy.FunnelStage{{Stage: stage.RxRing, Known: true}}},
 			{Interface: "eth0", Dir: "rx", Queue: &q, Stages: []policy.FunnelStage{{Stage: stage.RxRing, Known: true}}}},
 	}
 	d := &model.Delta{Interval: time.Second, Cur: &model.Sample{Time: time.Unix(1, 0), InPath: &model.InPath{}},
 		InPath: &model.InPath{Drops: []model.DropCount{{Reason: "NO_SOCKET", Count: 1}}}}
-	ms := render.Metrics(render.Meta{Attribution: &attr}, r, d, render.MetricOptions{PerQueue: true,
+	ms := render.Metrics(&pipeline.Result{Report: r, Delta: d}, render.MetricOptions{PerQueue: true,
 		Overhead: &render.Overhead{}, Applied: []render.AppliedChange{{Knob: "sysctl:x"}}})
 
 	s := testServer(t, serveFlags{remediate: true})

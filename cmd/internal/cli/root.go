@@ -4,7 +4,7 @@ package cli
 
 import (
 	"context"
-	"errors"
+	"fmt"
 	"io"
 	"os"
 	"os/signal"
@@ -38,33 +38,39 @@ func Execute(ctx context.Context, args []string, s Streams) error {
 	root.SetIn(s.In)
 	root.SetOut(s.Out)
 	root.SetErr(s.Err)
-	err := root.ExecuteContext(ctx)
-	if err != nil && !errors.Is(err, errLoss) && isCobraUsage(err) {
-		return asUsage(err)
-	}
-	return err
+	return root.ExecuteContext(ctx)
 }
 
-// isCobraUsage recognizes cobra's and pflag's own argument errors, which carry no type.
-func isCobraUsage(err error) bool {
-	var ue usageError
-	if errors.As(err, &ue) {
-		return true
+// typeUsageErrors makes every error cobra and pflag raise about the command line a usage
+// error (exit 2) by its origin, never by its wording: flag errors go through the flag error
+// function, positional arguments through each command's Args, unknown commands through
+// root's.
+func typeUsageErrors(root *cobra.Command) {
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return asUsage(err) })
+	root.Args = func(cmd *cobra.Command, args []string) error {
+		if len(args) == 0 {
+			return nil
+		}
+		msg := fmt.Sprintf("unknown command %q for %q", args[0], cmd.CommandPath())
+		if s := cmd.SuggestionsFor(args[0]); len(s) > 0 {
+			msg += "; did you mean " + strings.Join(s, " or ") + "?"
+		}
+		return usagef("%s", msg)
 	}
-	var nf *pflag.NotExistError
-	var va *pflag.ValueRequiredError
-	var iv *pflag.InvalidValueError
-	if errors.As(err, &nf) || errors.As(err, &va) || errors.As(err, &iv) {
-		return true
-	}
-	msg := err.Error()
-	for _, p := range []string{"unknown command", "unknown flag", "unknown shorthand", "flag needs an argument",
-		"invalid argument", "accepts ", "requires at least", "requires at most", "received "} {
-		if strings.Contains(msg, p) {
-			return true
+	// A runnable root is what makes cobra call root.Args; without arguments it shows help.
+	root.RunE = func(cmd *cobra.Command, _ []string) error { return cmd.Help() }
+	root.InitDefaultHelpCmd()
+	root.InitDefaultCompletionCmd()
+	var walk func(*cobra.Command)
+	walk = func(c *cobra.Command) {
+		for _, sub := range c.Commands() {
+			if args := sub.Args; args != nil {
+				sub.Args = func(cmd *cobra.Command, a []string) error { return asUsage(args(cmd, a)) }
+			}
+			walk(sub)
 		}
 	}
-	return false
+	walk(root)
 }
 
 // common holds the flags every command shares.
@@ -83,12 +89,15 @@ drop reasons) to show at which stage of the receive or transmit path packets are
 and proposes a bounded, ordered plan of sysctl, ring, RPS and qdisc changes.
 
 Exit status: 0 no loss / success, 1 loss found (advise), 2 usage, config, interface,
-netns or permission error (nothing changed), 3 internal failure.`,
+netns, permission or untrusted-state error (nothing changed), 3 internal failure or a change
+that failed part way (the message lists what was already changed; rollback undoes it).`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
 	root.PersistentFlags().StringVar(&c.configFile, "config", "", "config file (default /etc/nettune/nettune.yaml if present)")
 	root.AddCommand(newAdvise(c), newApply(c), newRollback(c), newStatus(c), newDrops(c), newCheck(c), newServe(c))
+	addVersion(root)
+	typeUsageErrors(root)
 	return root
 }
 

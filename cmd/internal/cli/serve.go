@@ -7,6 +7,7 @@ import (
 	"log"
 	"net"
 	"net/http"
+	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -18,6 +19,7 @@ import (
 
 	"github.com/nettune/nettune/apply"
 	"github.com/nettune/nettune/model"
+	"github.com/nettune/nettune/pipeline"
 	"github.com/nettune/nettune/render"
 )
 
@@ -53,6 +55,9 @@ SIGTERM or SIGINT detaches the probes and stops the server.`,
 			if f.noBPF {
 				cfg.BPF.Enabled = false
 			}
+			if f.remediate && os.Geteuid() != 0 {
+				return usagef("serve --remediate changes kernel settings and needs root (without --remediate it only serves metrics)")
+			}
 			return serve(cmd.Context(), cfg, f, c.s.Err)
 		},
 	}
@@ -81,9 +86,10 @@ func serve(ctx context.Context, cfg Config, f serveFlags, logw io.Writer) error 
 		ErrorLog: log.New(logw, "nettune serve: http: ", 0)}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
-	fmt.Fprintf(logw, "nettune serve: %s on http://%s/metrics, every %s\n", s.meta.Mode, ln.Addr(), cfg.Interval)
-	if s.meta.BPFNote != "" {
-		fmt.Fprintf(logw, "nettune serve: %s\n", s.meta.BPFNote)
+	meta := s.run.Meta()
+	fmt.Fprintf(logw, "nettune serve: %s on http://%s/metrics, every %s\n", meta.Mode, ln.Addr(), cfg.Interval)
+	if meta.BPFNote != "" {
+		fmt.Fprintf(logw, "nettune serve: %s\n", meta.BPFNote)
 	}
 
 	t := time.NewTicker(cfg.Interval)
@@ -105,7 +111,8 @@ func serve(ctx context.Context, cfg Config, f serveFlags, logw io.Writer) error 
 // server holds what lives across intervals: the probes, the previous sample and the metrics
 // of the last report.
 type server struct {
-	*session
+	run     *pipeline.Run
+	cfg     Config
 	f       serveFlags
 	log     io.Writer
 	applier *apply.Applier
@@ -125,7 +132,9 @@ type server struct {
 const serveSettingsEvery = 30 * time.Second
 
 func newServer(cfg Config, f serveFlags, logw io.Writer) *server {
-	s := &server{session: newSession(cfg, serveSettingsEvery), f: f, log: logw, applier: newApplier(cfg)}
+	o := pipelineOptions(cfg)
+	o.SettingsEvery = serveSettingsEvery
+	s := &server{run: pipeline.Open(o), cfg: cfg, f: f, log: logw, applier: newApplier(cfg)}
 
 	s.sampleErrors = prometheus.NewCounter(prometheus.CounterOpts{Name: "nettune_sample_errors_total",
 		Help: "Intervals whose sample could not be taken; the metrics keep the last good report."})
@@ -153,6 +162,18 @@ func (s *server) baseline() error {
 	return nil
 }
 
+// sample takes one sample; errors caused by the user's input become usage errors.
+func (s *server) sample() (*model.Sample, error) {
+	cur, err := s.run.Sample()
+	if err != nil {
+		return nil, classify(err)
+	}
+	return cur, nil
+}
+
+// close detaches the probes and releases the collector.
+func (s *server) close() { s.run.Close() }
+
 // interval samples and, if that worked, turns the interval into the served metrics.
 func (s *server) interval() {
 	start := time.Now()
@@ -173,7 +194,7 @@ func (s *server) interval() {
 // metrics. It is serve's per-interval work after sampling (BenchmarkServeStep).
 func (s *server) step(cur *model.Sample, collectTime time.Duration) error {
 	start := time.Now()
-	m, err := s.analyze(s.prev, cur)
+	res, err := s.run.Analyze(s.prev, cur)
 	if err != nil {
 		return err
 	}
@@ -185,19 +206,19 @@ func (s *server) step(cur *model.Sample, collectTime time.Duration) error {
 	}
 	o := render.MetricOptions{PerQueue: s.f.perQueue, Applied: s.applied(),
 		Overhead: &render.Overhead{CollectSeconds: collectTime.Seconds(), AnalyzeSeconds: analyzed.Seconds()}}
-	s.report.set(func() []prometheus.Metric { return render.Metrics(m.meta, m.report, m.delta, o) })
+	s.report.set(func() []prometheus.Metric { return render.Metrics(res, o) })
 	return nil
 }
 
 // remediate runs apply --auto's periodic remediation on the interval's sample.
 func (s *server) remediate(cur *model.Sample) {
-	res, err := s.applier.Auto(cur, autoAnalysis(s.cfg.Policy))
+	res, err := s.applier.Auto(cur, s.run.Findings)
 	if res != nil {
 		for _, a := range res.Actions {
 			s.autoActions.WithLabelValues(a.Kind).Inc()
 		}
 		if len(res.Actions) > 0 {
-			fmt.Fprint(s.log, res.String())
+			_ = render.Auto(s.log, render.FormatTable, res) // the log is where a failure would go
 		}
 	}
 	if err != nil {

@@ -8,6 +8,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/nettune/nettune/internal/lab"
+	"github.com/nettune/nettune/pipeline"
 )
 
 // BenchmarkServeInterval100 is one serve interval on a namespace with 100 veth interfaces
@@ -26,8 +27,8 @@ func BenchmarkServeInterval100(b *testing.B) {
 			cfg.BPF.Enabled = mode == "probes"
 			s := newServer(cfg, serveFlags{}, io.Discard)
 			defer s.close()
-			if cfg.BPF.Enabled && s.probes == nil {
-				b.Skipf("probes did not attach: %s", s.meta.BPFNote)
+			if m := s.run.Meta(); cfg.BPF.Enabled && m.Mode != pipeline.ModeBPF {
+				b.Skipf("probes did not attach: %s", m.BPFNote)
 			}
 			if err := s.baseline(); err != nil {
 				b.Fatal(err)

@@ -27,9 +27,9 @@ func needTool(t testing.TB, name, pkg string) string {
 	p, err := exec.LookPath(name)
 	if err != nil {
 		if os.Getenv("CI") != "" {
-			t.Fatalf("%s not found: CI must install the Debian package %s (make deps-test)", name, pkg)
+			t.Fatalf("%s not found on PATH: make test unpacks it from Debian's %s package into .cache", name, pkg)
 		}
-		t.Skipf("%s not found (apt-get install %s)", name, pkg)
+		t.Skipf("%s not found on PATH (make test unpacks it from Debian's %s package into .cache, installing nothing)", name, pkg)
 	}
 	return p
 }

@@ -1,0 +1,180 @@
+package render
+
+import (
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/nettune/nettune/apply"
+	"github.com/nettune/nettune/policy"
+)
+
+// Apply writes the result of apply or apply --dry-run; the table starts with what the
+// interval's report r says, so a dry run explains itself. JSON is the result alone.
+func Apply(w io.Writer, f Format, res *apply.Result, r *policy.Report) error {
+	switch f {
+	case FormatJSON:
+		return writeJSON(w, res)
+	case FormatTable:
+		_, err := io.WriteString(w, applyText(res, r))
+		return err
+	}
+	return errFormat("apply", f)
+}
+
+func applyText(res *apply.Result, r *policy.Report) string {
+	if len(res.Steps) == 0 {
+		if r.Loss() {
+			return "loss found, but no knob nettune may change addresses it (see nettune advise)\n"
+		}
+		return "nothing to do: no loss that tuning addresses in this interval\n"
+	}
+	head := "apply"
+	if res.DryRun {
+		head = "dry run (nothing changed)"
+	}
+	return fmt.Sprintf("%s: %d action(s)\n%s", head, len(res.Steps), steps(res))
+}
+
+// Rollback writes the result of rollback.
+func Rollback(w io.Writer, f Format, res *apply.Result) error {
+	switch f {
+	case FormatJSON:
+		return writeJSON(w, res)
+	case FormatTable:
+		text := steps(res)
+		if len(res.Steps) == 0 {
+			text = "nothing to roll back\n"
+		}
+		_, err := io.WriteString(w, text)
+		return err
+	}
+	return errFormat("rollback", f)
+}
+
+// steps is one line per step, after the journal id and what the run could not take into
+// account.
+func steps(r *apply.Result) string {
+	var b strings.Builder
+	if r.ID != "" {
+		fmt.Fprintf(&b, "journal id %s\n", r.ID)
+	}
+	if r.Degraded != "" {
+		fmt.Fprintf(&b, "degraded: %s\n", r.Degraded)
+	}
+	for _, s := range r.Steps {
+		b.WriteString(step(s))
+		b.WriteByte('\n')
+	}
+	return b.String()
+}
+
+// step: "change sysctl:net.core.somaxconn [netns x] 4096 → 8192 `sysctl -w ...`: why; note".
+func step(s apply.Step) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%-9s %s", s.Decision, s.Knob)
+	if s.Netns != "" {
+		fmt.Fprintf(&b, " [netns %s]", s.Netns)
+	}
+	if s.Current != "" || s.Proposed != "" {
+		fmt.Fprintf(&b, " %s → %s", orDash(s.Current), orDash(s.Proposed))
+	}
+	if s.Got != "" && s.Got != s.Proposed {
+		fmt.Fprintf(&b, " (reads back %s)", s.Got)
+	}
+	if s.Decision == apply.DecideChange && s.Command != "" {
+		fmt.Fprintf(&b, " `%s`", s.Command)
+	}
+	if s.Why != "" {
+		fmt.Fprintf(&b, ": %s", s.Why)
+	}
+	for _, extra := range []string{s.Note, s.Error} {
+		if extra != "" {
+			fmt.Fprintf(&b, "; %s", extra)
+		}
+	}
+	return b.String()
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+// Status writes what nettune changed and has not undone: one line per knob.
+func Status(w io.Writer, f Format, st *apply.Status) error {
+	switch f {
+	case FormatJSON:
+		return writeJSON(w, st)
+	case FormatTable:
+		_, err := io.WriteString(w, statusText(st))
+		return err
+	}
+	return errFormat("status", f)
+}
+
+func statusText(s *apply.Status) string {
+	if len(s.Knobs) == 0 {
+		return "nettune has no changes in effect\n"
+	}
+	var b strings.Builder
+	for _, k := range s.Knobs {
+		fmt.Fprintf(&b, "%s", k.Knob)
+		if k.Netns != "" {
+			fmt.Fprintf(&b, " [netns %s]", k.Netns)
+		}
+		fmt.Fprintf(&b, " %s → %s, now %s; %s by %s: %s", k.Original, k.Written, orDash(k.Current),
+			k.Time.UTC().Format(time.RFC3339), k.Apply, k.Reason)
+		switch {
+		case k.Error != "":
+			fmt.Fprintf(&b, "; cannot read: %s", k.Error)
+		case k.Drift:
+			b.WriteString("; DRIFT: changed by someone else since")
+		}
+		if k.State != apply.StateDone {
+			fmt.Fprintf(&b, "; state %s", k.State)
+		}
+		b.WriteByte('\n')
+	}
+	return b.String()
+}
+
+// Auto writes one apply --auto run; the table is one log line per action, each prefixed
+// with the run's time (serve --remediate logs the same lines).
+func Auto(w io.Writer, f Format, r *apply.AutoResult) error {
+	switch f {
+	case FormatJSON:
+		return writeJSON(w, r)
+	case FormatTable:
+		_, err := io.WriteString(w, autoText(r))
+		return err
+	}
+	return errFormat("apply --auto", f)
+}
+
+func autoText(r *apply.AutoResult) string {
+	ts := r.Time.UTC().Format(time.RFC3339)
+	if r.Baseline != "" {
+		return fmt.Sprintf("%s auto: %s\n", ts, r.Baseline)
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s auto: %d findings, %d actions", ts, r.Findings, len(r.Actions))
+	if r.ID != "" {
+		fmt.Fprintf(&b, ", journal id %s", r.ID)
+	}
+	b.WriteByte('\n')
+	for _, a := range r.Actions {
+		fmt.Fprintf(&b, "%s auto: %s %s", ts, a.Kind, a.Knob)
+		if a.Netns != "" {
+			fmt.Fprintf(&b, " [netns %s]", a.Netns)
+		}
+		if a.From != "" || a.To != "" {
+			fmt.Fprintf(&b, " %s → %s", orDash(a.From), orDash(a.To))
+		}
+		fmt.Fprintf(&b, ": %s\n", a.Why)
+	}
+	return b.String()
+}
