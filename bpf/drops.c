@@ -94,7 +94,7 @@ static __always_inline void count_reason_drop(struct sk_buff *skb, struct sock *
 	count_drop(skb, rx_sk, location, reason);
 }
 
-/* Arguments of trace_kfree_skb: skb, location, reason (since 5.17), rx_sk (later kernels). */
+/* Arguments of trace_kfree_skb: skb, location, reason (since 5.17), rx_sk (since 6.11). */
 SEC("tp_btf/kfree_skb")
 int nettune_drop(__u64 *ctx)
 {
