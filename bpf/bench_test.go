@@ -27,18 +27,20 @@ func benchRun(b *testing.B, prog *ebpf.Program) {
 }
 
 // BenchmarkPrograms compares each program with an empty program of its type returning the
-// same verdict.
+// same verdict: "nettune" finds its link by ifindex (no other watched link has it), "shared"
+// reads the device's namespace first (the ifindex is watched in several namespaces).
 func BenchmarkPrograms(b *testing.B) {
-	objs := mustCounters(b, 0, 4, 0, 1)
+	unique := mustCounters(b, countersLinkInfo{RxQueues: 4}, 4, true)
+	shared := mustCounters(b, countersLinkInfo{RxQueues: 4}, 4, false)
 	for _, c := range []struct {
-		name string
-		typ  ebpf.ProgramType
-		ret  int32
-		prog *ebpf.Program
+		name         string
+		typ          ebpf.ProgramType
+		ret          int32
+		prog, shared *ebpf.Program
 	}{
-		{"xdp", ebpf.XDP, xdpPass, objs.NettuneXdp},
-		{"tc-ingress", ebpf.SchedCLS, -1, objs.NettuneTcIn},
-		{"tc-egress", ebpf.SchedCLS, -1, objs.NettuneTcEg},
+		{"xdp", ebpf.XDP, xdpPass, unique.NettuneXdp, shared.NettuneXdp},
+		{"tc-ingress", ebpf.SchedCLS, -1, unique.NettuneTcIn, shared.NettuneTcIn},
+		{"tc-egress", ebpf.SchedCLS, -1, unique.NettuneTcEg, shared.NettuneTcEg},
 	} {
 		empty, err := emptyProg("bench_empty", c.typ, ebpf.AttachNone, "", c.ret)
 		if err != nil {
@@ -46,6 +48,7 @@ func BenchmarkPrograms(b *testing.B) {
 		}
 		b.Run(c.name+"/empty", func(b *testing.B) { benchRun(b, empty) })
 		b.Run(c.name+"/nettune", func(b *testing.B) { benchRun(b, c.prog) })
+		b.Run(c.name+"/shared-ifindex", func(b *testing.B) { benchRun(b, c.shared) })
 		empty.Close()
 	}
 }
@@ -65,8 +68,8 @@ func BenchmarkVethUDP(b *testing.B) {
 			a, bb := lab.NewNS(b, "bpfA"), lab.NewNS(b, "bpfB")
 			v := lab.NewVeth(b, a, bb, lab.VethOpts{Queues: 1})
 			if mode != "none" {
-				attach(b, Options{Netns: a.Name, Links: []string{v.AName}, InPath: true, XDPMode: mode})
-				attach(b, Options{Netns: bb.Name, Links: []string{v.BName}, InPath: true, Drops: true, XDPMode: mode})
+				attach(b, Options{Targets: []Target{{Netns: a.Name, Links: []string{v.AName}}}, InPath: true, XDPMode: mode})
+				attach(b, Options{Targets: []Target{{Netns: bb.Name, Links: []string{v.BName}}}, InPath: true, Drops: true, XDPMode: mode})
 			}
 			var rx, tx net.PacketConn
 			bb.Do(b, func() error {
@@ -113,7 +116,7 @@ func BenchmarkDropEvent(b *testing.B) {
 	defer stats.Close()
 	a, bb := lab.NewNS(b, "bpfA"), lab.NewNS(b, "bpfB")
 	v := lab.NewVeth(b, a, bb, lab.VethOpts{Queues: 1})
-	p := attach(b, Options{Netns: bb.Name, Drops: true})
+	p := attach(b, Options{Targets: []Target{{Netns: bb.Name}}, Drops: true})
 	var tx net.PacketConn
 	a.Do(b, func() error {
 		var err error

@@ -150,36 +150,57 @@ func filters(t *tc.Tc, ifindex uint32, hook string) []tcFilter {
 	return out
 }
 
-// listClsact returns the cls_bpf filters on a link's hook (none when it has no clsact).
-func listClsact(ns string, ifindex int, hook string) []tcFilter {
-	var out []tcFilter
-	_ = withTC(ns, func(t *tc.Tc) error {
-		out = filters(t, uint32(ifindex), hook)
-		return nil
-	})
-	return out
+// clsactView is what a namespace's clsact hooks held when Attach looked: the cls_bpf
+// filters on watched links, other than leftovers it removed. One qdisc dump finds the links
+// that have a clsact qdisc; only those are asked for filters.
+type clsactView map[clsactHook][]tcFilter
+
+type clsactHook struct {
+	ifindex uint32
+	hook    string
 }
 
-// cleanClsact removes our filters left behind by a nettune process that no longer runs
-// (SIGKILL or a crash: cls_bpf filters, unlike bpf_links, outlive their process).
-func cleanClsact(ns string, links []*watchedLink) error {
-	return withTC(ns, func(t *tc.Tc) error {
+// viewClsact reads the cls_bpf filters on t's links. With clean it also removes our filters
+// left behind by a nettune process that no longer runs (SIGKILL or a crash: cls_bpf filters,
+// unlike bpf_links, outlive their process).
+func viewClsact(t *target, clean bool) (clsactView, error) {
+	watched := make(map[uint32]*watchedLink, len(t.links))
+	for _, l := range t.links {
+		watched[uint32(l.index)] = l
+	}
+	v := clsactView{}
+	err := withTC(t.ns, func(s *tc.Tc) error {
+		qs, err := s.Qdisc().Get()
+		if err != nil {
+			return fmt.Errorf("list qdiscs: %w", err)
+		}
 		var errs []error
-		for _, l := range links {
+		for _, q := range qs {
+			l := watched[q.Ifindex]
+			if q.Kind != "clsact" || l == nil {
+				continue
+			}
 			for _, hook := range []string{hookIngress, hookEgress} {
-				for _, f := range filters(t, uint32(l.index), hook) {
-					if !ours(f.name) || ownerAlive(f.name) {
+				for _, f := range filters(s, q.Ifindex, hook) {
+					if clean && ours(f.name) && !ownerAlive(f.name) {
+						obj := &tc.Object{Msg: f.msg, Attribute: tc.Attribute{Kind: "bpf"}}
+						if err := s.Filter().Delete(obj); err != nil && !errors.Is(err, unix.ENOENT) {
+							errs = append(errs, fmt.Errorf("%s %s: delete %q: %w", l.name, hook, f.name, err))
+						}
 						continue
 					}
-					obj := &tc.Object{Msg: f.msg, Attribute: tc.Attribute{Kind: "bpf"}}
-					if err := t.Filter().Delete(obj); err != nil && !errors.Is(err, unix.ENOENT) {
-						errs = append(errs, fmt.Errorf("%s %s: delete %q: %w", l.name, hook, f.name, err))
-					}
+					k := clsactHook{q.Ifindex, hook}
+					v[k] = append(v[k], f)
 				}
 			}
 		}
 		return errors.Join(errs...)
 	})
+	return v, err
+}
+
+func (v clsactView) filters(ifindex int, hook string) []tcFilter {
+	return v[clsactHook{uint32(ifindex), hook}]
 }
 
 // ownerAlive reports whether the process named in a filter's "pid=N" suffix still runs

@@ -8,9 +8,51 @@
 
 char __license[] SEC("license") = "Dual BSD/GPL";
 
-/* Counter arrays are indexed by a link's base slot plus its queue. Go sizes them before
- * load (max_entries) and loads one copy of the XDP and tc programs per link with the
- * constants below set, so the hot path needs no hash lookup. */
+/* One copy of each program serves every watched link of every namespace. A link is
+ * identified by (netns inode, ifindex); infos holds its counter slots by link slot. Go sizes
+ * all maps from the watched links before load (max_entries). */
+struct link_key {
+	__u32 netns;
+	__u32 ifindex;
+};
+
+struct link_info {
+	__u32 rx_base;	  /* first slot of the link's RX queues in xdp_counts, tc_in_counts */
+	__u32 rx_queues;
+	__u32 tx_base;	  /* first slot of its TX queues in xmit_counts */
+	__u32 tx_queues;
+	__u32 slot;	  /* its slot in infos and tc_eg_counts */
+	/* Drivers record the RX queue as queue_mapping = queue + 1 (0: not recorded); veth
+	 * leaves the sender's TX queue there, which equals the RX queue. */
+	__u32 rxq_offset;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__type(key, __u32);
+	__type(value, struct link_info);
+	__uint(max_entries, 1);
+} infos SEC(".maps");
+
+/* (netns, ifindex) → slot, for every watched link. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__type(key, struct link_key);
+	__type(value, __u32);
+	__uint(max_entries, 1);
+} links SEC(".maps");
+
+/* ifindex → slot + 1 (0: none) for links whose ifindex no other watched namespace has. The
+ * XDP and tc programs run only on links they were attached to, so for those the ifindex alone
+ * is the identity: two array lookups, which the verifier inlines, instead of reading the
+ * namespace from kernel memory and hashing. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__type(key, __u32);
+	__type(value, __u32);
+	__uint(max_entries, 1);
+} by_ifindex SEC(".maps");
+
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__type(key, __u32);
@@ -39,31 +81,11 @@ struct {
 	__uint(max_entries, 1);
 } xmit_counts SEC(".maps");
 
-/* The xmit tracepoint fires for every device of every namespace: watched selects ours. */
-struct watch_key {
-	__u32 netns;
-	__u32 ifindex;
-};
-
-struct watch {
-	__u32 base;
-	__u32 queues;
-};
-
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__type(key, struct watch_key);
-	__type(value, struct watch);
-	__uint(max_entries, 64);
-} watched SEC(".maps");
-
-/* Per-link constants of the XDP and tc program copies. */
-volatile const __u32 link_base = 0;
-volatile const __u32 link_queues = 1;
-volatile const __u32 link_slot = 0;
-/* Drivers record the RX queue as queue_mapping = queue + 1 (0: not recorded); veth leaves
- * the sender's TX queue there, which equals the RX queue. */
-volatile const __u32 link_rxq_offset = 0;
+/* 0: the XDP and tc programs read the device's namespace from their context (one copy for
+ * all namespaces). Otherwise the inode of the one namespace this copy is attached in, for
+ * kernels that refuse bpf_probe_read_kernel to XDP and tc programs; the verifier then never
+ * sees the read. */
+volatile const __u32 fixed_netns = 0;
 
 static __always_inline void add(void *map, __u32 key, __u64 packets, __u64 bytes)
 {
@@ -86,12 +108,64 @@ static __always_inline __u32 queue_key(__u32 base, __u32 queues, __u32 q)
 	return base + q;
 }
 
+static __always_inline struct link_info *info_at(__u32 slot)
+{
+	return bpf_map_lookup_elem(&infos, &slot);
+}
+
+static __always_inline struct link_info *lookup_link(__u32 netns, __u32 ifindex)
+{
+	struct link_key k = { .netns = netns, .ifindex = ifindex };
+	__u32 *slot = bpf_map_lookup_elem(&links, &k);
+
+	return slot ? info_at(*slot) : 0;
+}
+
+static __always_inline struct link_info *unique_link(__u32 ifindex)
+{
+	__u32 *slot = bpf_map_lookup_elem(&by_ifindex, &ifindex);
+
+	return slot && *slot ? info_at(*slot - 1) : 0;
+}
+
+static __always_inline __u32 dev_netns(struct net_device *dev)
+{
+	return BPF_CORE_READ(dev, nd_net.net, ns.inum);
+}
+
+/* The namespace is read from the device (three or four reads of kernel memory) only for an
+ * ifindex several watched namespaces share; a per-namespace copy knows its own. A link found
+ * neither way was never registered: an error. */
+static __always_inline int miss(struct link_info *l)
+{
+	if (!l)
+		count_error();
+	return !l;
+}
+
 SEC("xdp")
 int nettune_xdp(struct xdp_md *ctx)
 {
-	add(&xdp_counts, queue_key(link_base, link_queues, ctx->rx_queue_index), 1,
+	__u32 ifindex = ctx->ingress_ifindex;
+	struct link_info *l = fixed_netns ? lookup_link(fixed_netns, ifindex) : unique_link(ifindex);
+
+	if (!l && !fixed_netns) /* the context is the kernel's xdp_buff */
+		l = lookup_link(dev_netns(BPF_CORE_READ((struct xdp_buff *)ctx, rxq, dev)), ifindex);
+	if (miss(l))
+		return XDP_PASS;
+	add(&xdp_counts, queue_key(l->rx_base, l->rx_queues, ctx->rx_queue_index), 1,
 	    ctx->data_end - ctx->data);
 	return XDP_PASS;
+}
+
+/* tc programs run on the kernel's sk_buff; skb->ifindex is its device's. */
+static __always_inline struct link_info *tc_link(struct __sk_buff *skb)
+{
+	struct link_info *l = fixed_netns ? lookup_link(fixed_netns, skb->ifindex) : unique_link(skb->ifindex);
+
+	if (!l && !fixed_netns)
+		l = lookup_link(dev_netns(BPF_CORE_READ((struct sk_buff *)skb, dev)), skb->ifindex);
+	return miss(l) ? 0 : l;
 }
 
 SEC("tc")
@@ -100,11 +174,13 @@ int nettune_tc_in(struct __sk_buff *skb)
 	/* GRO super-packets carry gso_segs wire packets. */
 	__u32 segs = skb->gso_segs;
 	__u32 q = skb->queue_mapping;
+	struct link_info *l = tc_link(skb);
 
-	if (q >= link_rxq_offset)
-		q -= link_rxq_offset;
-	add(&tc_in_counts, queue_key(link_base, link_queues, q),
-	    segs ? segs : 1, skb->len);
+	if (!l)
+		return NETTUNE_TC_NEXT;
+	if (q >= l->rxq_offset)
+		q -= l->rxq_offset;
+	add(&tc_in_counts, queue_key(l->rx_base, l->rx_queues, q), segs ? segs : 1, skb->len);
 	return NETTUNE_TC_NEXT;
 }
 
@@ -113,32 +189,37 @@ int nettune_tc_eg(struct __sk_buff *skb)
 {
 	/* queue_mapping is not chosen yet at tc egress: count per link only. */
 	__u32 segs = skb->gso_segs;
+	struct link_info *l = tc_link(skb);
 
-	add(&tc_eg_counts, link_slot, segs ? segs : 1, skb->len);
+	if (l)
+		add(&tc_eg_counts, l->slot, segs ? segs : 1, skb->len);
 	return NETTUNE_TC_NEXT;
 }
 
+/* The xmit tracepoint fires for every device of every namespace: only registered links
+ * count, and a miss is not an error. */
 SEC("tp_btf/net_dev_start_xmit")
 int nettune_xmit(__u64 *ctx)
 {
 	struct sk_buff *skb = (struct sk_buff *)ctx[0];
 	struct net_device *dev = (struct net_device *)ctx[1];
-	struct watch_key wk = {
-		.netns = BPF_CORE_READ(dev, nd_net.net, ns.inum),
+	struct link_key k = {
+		.netns = dev_netns(dev),
 		.ifindex = BPF_CORE_READ(dev, ifindex),
 	};
-	struct watch *w = bpf_map_lookup_elem(&watched, &wk);
+	struct link_info *l;
 	unsigned char *head;
 	unsigned int end;
 	__u16 segs = 0;
 
-	if (!w)
+	l = lookup_link(k.netns, k.ifindex);
+	if (!l)
 		return 0;
 	head = BPF_CORE_READ(skb, head);
 	end = BPF_CORE_READ(skb, end);
 	bpf_probe_read_kernel(&segs, sizeof(segs),
 			      __builtin_preserve_access_index(&((struct skb_shared_info *)(head + end))->gso_segs));
-	add(&xmit_counts, queue_key(w->base, w->queues, BPF_CORE_READ(skb, queue_mapping)),
+	add(&xmit_counts, queue_key(l->tx_base, l->tx_queues, BPF_CORE_READ(skb, queue_mapping)),
 	    segs ? segs : 1, BPF_CORE_READ(skb, len));
 	return 0;
 }

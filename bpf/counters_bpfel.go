@@ -19,13 +19,17 @@ type countersCounter struct {
 	Bytes   uint64
 }
 
-type countersWatch struct {
-	_      structs.HostLayout
-	Base   uint32
-	Queues uint32
+type countersLinkInfo struct {
+	_         structs.HostLayout
+	RxBase    uint32
+	RxQueues  uint32
+	TxBase    uint32
+	TxQueues  uint32
+	Slot      uint32
+	RxqOffset uint32
 }
 
-type countersWatchKey struct {
+type countersLinkKey struct {
 	_       structs.HostLayout
 	Netns   uint32
 	Ifindex uint32
@@ -35,20 +39,19 @@ type countersWatchKey struct {
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
-	countersMapErrors        = "errors"
-	countersMapTcEgCounts    = "tc_eg_counts"
-	countersMapTcInCounts    = "tc_in_counts"
-	countersMapWatched       = "watched"
-	countersMapXdpCounts     = "xdp_counts"
-	countersMapXmitCounts    = "xmit_counts"
-	countersProgNettuneTcEg  = "nettune_tc_eg"
-	countersProgNettuneTcIn  = "nettune_tc_in"
-	countersProgNettuneXdp   = "nettune_xdp"
-	countersProgNettuneXmit  = "nettune_xmit"
-	countersVarLinkBase      = "link_base"
-	countersVarLinkQueues    = "link_queues"
-	countersVarLinkRxqOffset = "link_rxq_offset"
-	countersVarLinkSlot      = "link_slot"
+	countersMapByIfindex    = "by_ifindex"
+	countersMapErrors       = "errors"
+	countersMapInfos        = "infos"
+	countersMapLinks        = "links"
+	countersMapTcEgCounts   = "tc_eg_counts"
+	countersMapTcInCounts   = "tc_in_counts"
+	countersMapXdpCounts    = "xdp_counts"
+	countersMapXmitCounts   = "xmit_counts"
+	countersProgNettuneTcEg = "nettune_tc_eg"
+	countersProgNettuneTcIn = "nettune_tc_in"
+	countersProgNettuneXdp  = "nettune_xdp"
+	countersProgNettuneXmit = "nettune_xmit"
+	countersVarFixedNetns   = "fixed_netns"
 )
 
 // loadCounters returns the embedded CollectionSpec for counters.
@@ -103,10 +106,12 @@ type countersProgramSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type countersMapSpecs struct {
+	ByIfindex  *ebpf.MapSpec `ebpf:"by_ifindex"`
 	Errors     *ebpf.MapSpec `ebpf:"errors"`
+	Infos      *ebpf.MapSpec `ebpf:"infos"`
+	Links      *ebpf.MapSpec `ebpf:"links"`
 	TcEgCounts *ebpf.MapSpec `ebpf:"tc_eg_counts"`
 	TcInCounts *ebpf.MapSpec `ebpf:"tc_in_counts"`
-	Watched    *ebpf.MapSpec `ebpf:"watched"`
 	XdpCounts  *ebpf.MapSpec `ebpf:"xdp_counts"`
 	XmitCounts *ebpf.MapSpec `ebpf:"xmit_counts"`
 }
@@ -115,10 +120,7 @@ type countersMapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type countersVariableSpecs struct {
-	LinkBase      *ebpf.VariableSpec `ebpf:"link_base"`
-	LinkQueues    *ebpf.VariableSpec `ebpf:"link_queues"`
-	LinkRxqOffset *ebpf.VariableSpec `ebpf:"link_rxq_offset"`
-	LinkSlot      *ebpf.VariableSpec `ebpf:"link_slot"`
+	FixedNetns *ebpf.VariableSpec `ebpf:"fixed_netns"`
 }
 
 // countersObjects contains all objects after they have been loaded into the kernel.
@@ -141,20 +143,24 @@ func (o *countersObjects) Close() error {
 //
 // It can be passed to loadCountersObjects or ebpf.CollectionSpec.LoadAndAssign.
 type countersMaps struct {
+	ByIfindex  *ebpf.Map `ebpf:"by_ifindex"`
 	Errors     *ebpf.Map `ebpf:"errors"`
+	Infos      *ebpf.Map `ebpf:"infos"`
+	Links      *ebpf.Map `ebpf:"links"`
 	TcEgCounts *ebpf.Map `ebpf:"tc_eg_counts"`
 	TcInCounts *ebpf.Map `ebpf:"tc_in_counts"`
-	Watched    *ebpf.Map `ebpf:"watched"`
 	XdpCounts  *ebpf.Map `ebpf:"xdp_counts"`
 	XmitCounts *ebpf.Map `ebpf:"xmit_counts"`
 }
 
 func (m *countersMaps) Close() error {
 	return _CountersClose(
+		m.ByIfindex,
 		m.Errors,
+		m.Infos,
+		m.Links,
 		m.TcEgCounts,
 		m.TcInCounts,
-		m.Watched,
 		m.XdpCounts,
 		m.XmitCounts,
 	)
@@ -164,10 +170,7 @@ func (m *countersMaps) Close() error {
 //
 // It can be passed to loadCountersObjects or ebpf.CollectionSpec.LoadAndAssign.
 type countersVariables struct {
-	LinkBase      *ebpf.Variable `ebpf:"link_base"`
-	LinkQueues    *ebpf.Variable `ebpf:"link_queues"`
-	LinkRxqOffset *ebpf.Variable `ebpf:"link_rxq_offset"`
-	LinkSlot      *ebpf.Variable `ebpf:"link_slot"`
+	FixedNetns *ebpf.Variable `ebpf:"fixed_netns"`
 }
 
 // countersPrograms contains all programs after they have been loaded into the kernel.

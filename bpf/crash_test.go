@@ -10,8 +10,20 @@ import (
 	"testing"
 	"time"
 
+	tc "github.com/florianl/go-tc"
+
 	"github.com/nettune/nettune/internal/lab"
 )
+
+// listClsact returns the cls_bpf filters on a link's hook (none when it has no clsact).
+func listClsact(ns string, ifindex int, hook string) []tcFilter {
+	var out []tcFilter
+	_ = withTC(ns, func(t *tc.Tc) error {
+		out = filters(t, uint32(ifindex), hook)
+		return nil
+	})
+	return out
+}
 
 // ourObjects lists nettune programs loaded anywhere on the host and links holding one.
 func ourObjects(t testing.TB) []string {
@@ -107,7 +119,7 @@ func TestSignalsLeaveNothing(t *testing.T) {
 						t.Fatalf("%d cls_bpf filters after SIGKILL, want the 2 the dead child added", left)
 					}
 					// The next start removes the dead process's filters.
-					p := attach(t, Options{Netns: b.Name, Links: []string{v.BName}, TCMode: TCClsact, InPath: true, XDPMode: XDPOff})
+					p := attach(t, Options{Targets: []Target{{Netns: b.Name, Links: []string{v.BName}}}, TCMode: TCClsact, InPath: true, XDPMode: XDPOff})
 					n := 0
 					for _, hook := range []string{hookIngress, hookEgress} {
 						for _, f := range listClsact(b.Name, idx, hook) {

@@ -30,31 +30,45 @@ volatile const __u32 reason_consumed = ~0;
 /* The key's reason where the kernel passes none (noReason in Go). */
 #define NO_REASON 0xffffffffu
 
-static __always_inline __u32 skb_netns(struct sk_buff *skb, struct net_device *dev)
-{
-	struct sock *sk;
+/* 1 where kfree_skb passes the receiving socket as a fourth argument (rx_sk): Go reads the
+ * tracepoint's prototype from BTF. 0 keeps the verifier from seeing the read. */
+volatile const __u32 has_rx_sk = 0;
 
-	if (dev)
-		return BPF_CORE_READ(dev, nd_net.net, ns.inum);
-	/* Socket-level drops may have lost the device; the socket still knows its netns. */
-	sk = BPF_CORE_READ(skb, sk);
-	if (sk)
-		return BPF_CORE_READ(sk, __sk_common.skc_net.net, ns.inum);
-	return 0;
+static __always_inline __u32 sock_netns(struct sock *sk)
+{
+	return sk ? BPF_CORE_READ(sk, __sk_common.skc_net.net, ns.inum) : 0;
 }
 
-static __always_inline void count_drop(struct sk_buff *skb, __u64 location, __u32 reason)
+/* The drop's namespace and interface: from skb->dev, else from the socket. UDP reuses
+ * skb->dev for its own scratch data once a datagram reaches the socket layer, so a "device"
+ * that yields no namespace is not one; the namespace then comes from the receiving socket
+ * (rx_sk) or the skb's owner, and the interface is unknown (0). Netns 0 means no namespace
+ * could be told. */
+static __always_inline void drop_place(struct drop_key *key, struct sk_buff *skb, struct sock *rx_sk)
+{
+	struct net_device *dev = BPF_CORE_READ(skb, dev);
+
+	if (dev) {
+		key->netns = BPF_CORE_READ(dev, nd_net.net, ns.inum);
+		if (key->netns) {
+			key->ifindex = BPF_CORE_READ(dev, ifindex);
+			return;
+		}
+	}
+	key->netns = sock_netns(rx_sk);
+	if (!key->netns)
+		key->netns = sock_netns(BPF_CORE_READ(skb, sk));
+}
+
+static __always_inline void count_drop(struct sk_buff *skb, struct sock *rx_sk, __u64 location, __u32 reason)
 {
 	struct drop_key key;
-	struct net_device *dev;
 	__u64 one = 1, *v;
 
 	__builtin_memset(&key, 0, sizeof(key));
-	dev = BPF_CORE_READ(skb, dev);
 	key.reason = reason;
-	key.netns = skb_netns(skb, dev);
-	key.ifindex = dev ? BPF_CORE_READ(dev, ifindex) : 0;
 	key.location = location;
+	drop_place(&key, skb, rx_sk);
 
 	v = bpf_map_lookup_elem(&drops, &key);
 	if (v) {
@@ -72,25 +86,30 @@ static __always_inline void count_drop(struct sk_buff *skb, __u64 location, __u3
 	count_error();
 }
 
-static __always_inline void count_reason_drop(struct sk_buff *skb, __u64 location, __u32 reason)
+static __always_inline void count_reason_drop(struct sk_buff *skb, struct sock *rx_sk, __u64 location,
+					      __u32 reason)
 {
 	if (reason == reason_consumed || reason == reason_not_dropped_yet)
 		return;
-	count_drop(skb, location, reason);
+	count_drop(skb, rx_sk, location, reason);
 }
 
-/* Arguments of trace_kfree_skb: skb, location, reason (since 5.17), rx_sk (since 6.13). */
+/* Arguments of trace_kfree_skb: skb, location, reason (since 5.17), rx_sk (since 6.11). */
 SEC("tp_btf/kfree_skb")
 int nettune_drop(__u64 *ctx)
 {
-	count_reason_drop((struct sk_buff *)ctx[0], ctx[1], (__u32)ctx[2]);
+	struct sock *rx_sk = has_rx_sk ? (struct sock *)ctx[3] : 0;
+
+	count_reason_drop((struct sk_buff *)ctx[0], rx_sk, ctx[1], (__u32)ctx[2]);
 	return 0;
 }
 
 SEC("raw_tracepoint/kfree_skb")
 int nettune_drop_rt(struct bpf_raw_tracepoint_args *ctx)
 {
-	count_reason_drop((struct sk_buff *)ctx->args[0], ctx->args[1], (__u32)ctx->args[2]);
+	struct sock *rx_sk = has_rx_sk ? (struct sock *)ctx->args[3] : 0;
+
+	count_reason_drop((struct sk_buff *)ctx->args[0], rx_sk, ctx->args[1], (__u32)ctx->args[2]);
 	return 0;
 }
 
@@ -101,13 +120,13 @@ int nettune_drop_rt(struct bpf_raw_tracepoint_args *ctx)
 SEC("tp_btf/kfree_skb")
 int nettune_loc(__u64 *ctx)
 {
-	count_drop((struct sk_buff *)ctx[0], ctx[1], NO_REASON);
+	count_drop((struct sk_buff *)ctx[0], 0, ctx[1], NO_REASON);
 	return 0;
 }
 
 SEC("raw_tracepoint/kfree_skb")
 int nettune_loc_rt(struct bpf_raw_tracepoint_args *ctx)
 {
-	count_drop((struct sk_buff *)ctx->args[0], ctx->args[1], NO_REASON);
+	count_drop((struct sk_buff *)ctx->args[0], 0, ctx->args[1], NO_REASON);
 	return 0;
 }

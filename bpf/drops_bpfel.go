@@ -32,6 +32,7 @@ const (
 	dropsProgNettuneDropRt      = "nettune_drop_rt"
 	dropsProgNettuneLoc         = "nettune_loc"
 	dropsProgNettuneLocRt       = "nettune_loc_rt"
+	dropsVarHasRxSk             = "has_rx_sk"
 	dropsVarReasonConsumed      = "reason_consumed"
 	dropsVarReasonNotDroppedYet = "reason_not_dropped_yet"
 )
@@ -96,6 +97,7 @@ type dropsMapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type dropsVariableSpecs struct {
+	HasRxSk             *ebpf.VariableSpec `ebpf:"has_rx_sk"`
 	ReasonConsumed      *ebpf.VariableSpec `ebpf:"reason_consumed"`
 	ReasonNotDroppedYet *ebpf.VariableSpec `ebpf:"reason_not_dropped_yet"`
 }
@@ -135,6 +137,7 @@ func (m *dropsMaps) Close() error {
 //
 // It can be passed to loadDropsObjects or ebpf.CollectionSpec.LoadAndAssign.
 type dropsVariables struct {
+	HasRxSk             *ebpf.Variable `ebpf:"has_rx_sk"`
 	ReasonConsumed      *ebpf.Variable `ebpf:"reason_consumed"`
 	ReasonNotDroppedYet *ebpf.Variable `ebpf:"reason_not_dropped_yet"`
 }

@@ -96,7 +96,7 @@ func seenIn(t *testing.T, in *model.InPath, ns *lab.NS) []model.DropCount {
 
 func TestDropNoSocket(t *testing.T) {
 	_, b, v := pairDrops(t)
-	p := attach(t, Options{Netns: b.Name, Drops: true})
+	p := attach(t, Options{Targets: []Target{{Netns: b.Name}}, Drops: true})
 	closedPort(t, p, b, v)
 }
 
@@ -117,15 +117,15 @@ func closedPort(t *testing.T, p *Probes, b *lab.NS, v *lab.Veth) {
 // kernel has, and checks that a closed port's drops are counted at their kernel function.
 func TestDropLocationOnly(t *testing.T) {
 	_, b, v := pairDrops(t)
-	ino, err := netnsInode(b.Name)
+	p, err := newProbes(Options{Targets: []Target{{Netns: b.Name}}, Drops: true})
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := &Probes{opts: Options{Netns: b.Name, Drops: true}, nsInode: ino}
 	t.Cleanup(func() { p.Close() })
 	if err := p.attachDrops(nil, ErrNoDropReasons); err != nil {
 		t.Fatal(err)
 	}
+	p.Notes = p.notes.list()
 	t.Logf("notes: %v", p.Notes)
 	if len(p.Notes) == 0 || !strings.Contains(p.Notes[len(p.Notes)-1], "location only") {
 		t.Errorf("notes %q do not say drops are counted by location only", p.Notes)
@@ -153,7 +153,7 @@ func TestDropSocketRcvbuf(t *testing.T) {
 		return c.(*net.UDPConn).SetReadBuffer(1)
 	})
 	defer rx.Close()
-	p := attach(t, Options{Netns: b.Name, Drops: true})
+	p := attach(t, Options{Targets: []Target{{Netns: b.Name}}, Drops: true})
 	s0 := snap(t, p)
 	const sent = 300
 	sendUDP(t, v.A, v.BAddr, 7000, 1, sent, 1000)
@@ -169,8 +169,8 @@ func TestDropSocketRcvbuf(t *testing.T) {
 func TestDropQdisc(t *testing.T) {
 	a, b, v := pairDrops(t)
 	setPfifo(t, a, v.AName, 1)
-	attach(t, Options{Netns: b.Name, Links: []string{v.BName}, InPath: true, XDPMode: XDPNative})
-	p := attach(t, Options{Netns: a.Name, Drops: true})
+	attach(t, Options{Targets: []Target{{Netns: b.Name, Links: []string{v.BName}}}, InPath: true, XDPMode: XDPNative})
+	p := attach(t, Options{Targets: []Target{{Netns: a.Name}}, Drops: true})
 	n := untilDrops(t, p, qdisc, a, v.AName, func() {
 		var wg sync.WaitGroup
 		for cpu := range min(runtime.NumCPU(), 2) {
@@ -191,7 +191,7 @@ func TestDropBacklog(t *testing.T) {
 	a, b, v := pairDrops(t)
 	lab.SetSysctl(t, nil, "net.core.netdev_max_backlog", "1")
 	setRPS(t, b, v.BName, 0, "2")
-	p := attach(t, Options{Netns: b.Name, Drops: true})
+	p := attach(t, Options{Targets: []Target{{Netns: b.Name}}, Drops: true})
 	n := untilDrops(t, p, backlog, b, v.BName, func() {
 		pinned(t, 0, func() { sendUDP(t, a, v.BAddr, 9, 8, 4000, 64) })
 	})
@@ -301,5 +301,70 @@ func setRPS(t *testing.T, ns *lab.NS, link string, queue int, mask string) {
 	}()
 	if err := <-errc; err != nil {
 		t.Fatalf("rps on %s: %v", link, err)
+	}
+}
+
+// TestDropProtoMemBySocket: with UDP's global memory pool exhausted (udp_mem), datagrams are
+// dropped once they reach the socket, where UDP has reused skb->dev for its own data. The
+// drop then belongs to the receiving socket's namespace (kfree_skb's rx_sk), with no
+// interface; kernels whose tracepoint passes no socket count it under netns 0, "no
+// namespace known" — never under a wrong one.
+func TestDropProtoMemBySocket(t *testing.T) {
+	if _, err := DropReasons(); err != nil {
+		lab.RequireRoot(t)
+		t.Skipf("needs drop reasons: %v", err)
+	}
+	lab.Global(t)
+	_, b, v := pairDrops(t)
+	var rx net.PacketConn
+	b.Do(t, func() error {
+		var err error
+		if rx, err = net.ListenPacket("udp4", v.BAddr+":7002"); err != nil {
+			return err
+		}
+		// A receive buffer far above what the pool grants, so the pool is the limit. The
+		// kernel batches pool charges per CPU (up to net.core.mem_pcpu_rsv, 1 MiB), so the
+		// pool shows full only after about a megabyte is queued.
+		sc, err := rx.(*net.UDPConn).SyscallConn()
+		if err != nil {
+			return err
+		}
+		var serr error
+		if err := sc.Control(func(fd uintptr) {
+			serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, 32<<20)
+		}); err != nil {
+			return err
+		}
+		return serr
+	})
+	defer rx.Close() // never read: every datagram stays charged to the pool
+	p := attach(t, Options{Targets: []Target{{Netns: b.Name}}, Drops: true})
+	want := uint64(0) // the bucket of drops with no namespace
+	if p.kfreeSkbArgs() >= 4 {
+		ino, err := netnsInode(b.Name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want = ino
+	}
+	lab.SetSysctl(t, nil, "net.ipv4.udp_mem", "1 1 1") // pages: only the per-socket minimum is granted
+	s0 := snap(t, p)
+	const sent = 3000
+	sendUDP(t, v.A, v.BAddr, 7002, 1, sent, 1000)
+	time.Sleep(100 * time.Millisecond)
+	in := diff(t, s0, snap(t, p))
+	var n uint64
+	for _, d := range in.Drops {
+		if d.Reason != "PROTO_MEM" {
+			continue
+		}
+		t.Logf("%+v", d)
+		if d.Netns != want || d.Ifindex != 0 {
+			t.Errorf("PROTO_MEM drop in netns %d ifindex %d, want netns %d and no interface", d.Netns, d.Ifindex, want)
+		}
+		n += d.Count
+	}
+	if n < sent/2 {
+		t.Errorf("%d PROTO_MEM drops of %d datagrams sent to a socket over udp_mem; drops in %s: %+v", n, sent, b.Name, seenIn(t, in, b))
 	}
 }

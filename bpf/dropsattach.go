@@ -6,8 +6,11 @@ import (
 	"math"
 
 	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/btf"
 	"github.com/cilium/ebpf/link"
+	"github.com/vishvananda/netlink"
 
+	"github.com/nettune/nettune/internal/netns"
 	"github.com/nettune/nettune/model"
 )
 
@@ -45,10 +48,8 @@ func (p *Probes) attachDrops(reasons map[uint32]string, err error) error {
 		return err
 	}
 	p.reasons = reasons
-	if p.names == nil {
-		if p.names, err = linkNames(p.opts.Netns); err != nil {
-			return err
-		}
+	if err := p.nameLinks(); err != nil {
+		return err
 	}
 	spec, err := loadDrops()
 	if err != nil {
@@ -61,13 +62,18 @@ func (p *Probes) attachDrops(reasons map[uint32]string, err error) error {
 			}
 		}
 	}
+	if progs == reasonProgs && p.kfreeSkbArgs() >= 4 {
+		if err := spec.Variables[dropsVarHasRxSk].Set(uint32(1)); err != nil {
+			return fmt.Errorf("set %s: %w", dropsVarHasRxSk, err)
+		}
+	}
 	var maps dropsMaps
-	if err := spec.LoadAndAssign(&maps, nil); err != nil {
+	if err := spec.LoadAndAssign(&maps, p.loadOpts(nil)); err != nil {
 		return fmt.Errorf("create drop maps: %w", err)
 	}
 	p.keep(maps.Drops)
 	p.keep(maps.Errors)
-	opts := &ebpf.CollectionOptions{MapReplacements: map[string]*ebpf.Map{dropsMapDrops: maps.Drops, dropsMapErrors: maps.Errors}}
+	opts := p.loadOpts(map[string]*ebpf.Map{dropsMapDrops: maps.Drops, dropsMapErrors: maps.Errors})
 
 	prog, lk, btfErr := attachDropProg(spec, opts, progs.btf, func(prog *ebpf.Program) (link.Link, error) {
 		return link.AttachTracing(link.TracingOptions{Program: prog})
@@ -91,6 +97,62 @@ func (p *Probes) attachDrops(reasons map[uint32]string, err error) error {
 		p.note("drops: kernel has no drop reasons (< 5.17): counted by location only, as %s", model.ReasonUnavailable)
 	}
 	return nil
+}
+
+// nameLinks lists the links of targets the in-path probes did not resolve, so drops can
+// name their interfaces. A namespace that cannot be read is a note: its drops are still
+// counted, by ifindex.
+func (p *Probes) nameLinks() error {
+	var errs []error
+	for _, t := range p.targets {
+		if t.names != nil {
+			continue
+		}
+		err := netns.Do(t.ns, func() error {
+			all, err := netlink.LinkList()
+			if err != nil {
+				return fmt.Errorf("list links: %w", err)
+			}
+			t.names = make(map[int]string, len(all))
+			for _, l := range all {
+				t.names[l.Attrs().Index] = l.Attrs().Name
+			}
+			return nil
+		})
+		if err != nil {
+			errs = append(errs, fmt.Errorf("netns %q: %w", t.ns, err))
+		}
+	}
+	if len(errs) == len(p.targets) {
+		return errors.Join(errs...)
+	}
+	for _, err := range errs {
+		p.note("drops: interface names: %v", err)
+	}
+	return nil
+}
+
+// kfreeSkbArgs is how many arguments the kfree_skb tracepoint passes, from its prototype in
+// the kernel's BTF (typedef btf_trace_kfree_skb, whose first parameter is the tracepoint's
+// own data); 0 when unknown.
+func (p *Probes) kfreeSkbArgs() int {
+	spec, err := p.btf.Kernel()
+	if err != nil {
+		return 0
+	}
+	var td *btf.Typedef
+	if err := spec.TypeByName("btf_trace_kfree_skb", &td); err != nil {
+		return 0
+	}
+	ptr, ok := td.Type.(*btf.Pointer)
+	if !ok {
+		return 0
+	}
+	proto, ok := ptr.Target.(*btf.FuncProto)
+	if !ok || len(proto.Params) == 0 {
+		return 0
+	}
+	return len(proto.Params) - 1
 }
 
 func attachDropProg(spec *ebpf.CollectionSpec, opts *ebpf.CollectionOptions, name string,

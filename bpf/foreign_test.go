@@ -1,6 +1,7 @@
 package bpf
 
 import (
+	"fmt"
 	"testing"
 	"time"
 
@@ -36,7 +37,7 @@ func TestForeignXDP(t *testing.T) {
 	}
 	id, _ := info.ID()
 
-	p := attach(t, Options{Netns: b.Name, Links: []string{v.BName}, InPath: true, XDPMode: XDPGeneric})
+	p := attach(t, Options{Targets: []Target{{Netns: b.Name, Links: []string{v.BName}}}, InPath: true, XDPMode: XDPGeneric})
 	s0 := snap(t, p)
 	sendUDP(t, a, v.BAddr, 9, 1, 50, 64)
 	time.Sleep(100 * time.Millisecond)
@@ -46,7 +47,11 @@ func TestForeignXDP(t *testing.T) {
 	if s1.InPath.XDPMode != XDPOff {
 		t.Errorf("xdp mode %q with a foreign program attached", s1.InPath.XDPMode)
 	}
-	want := model.ForeignProg{Link: v.BName, Hook: "xdp", ID: uint32(id), Name: "foreign_drop", Mode: "generic"}
+	ino, err := netnsInode(b.Name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := model.ForeignProg{Netns: ino, Link: v.BName, Hook: "xdp", ID: uint32(id), Name: "foreign_drop", Mode: "generic"}
 	found := false
 	for _, f := range s1.InPath.Foreign {
 		found = found || f == want
@@ -59,6 +64,13 @@ func TestForeignXDP(t *testing.T) {
 	}
 	if q, ok := perQueue(in, model.PointTCIngress, v.BName)[0]; !ok || q != 0 {
 		t.Errorf("tc ingress queue 0 = %d (present %v), want 0 behind XDP_DROP", q, ok)
+	}
+	// The link is counted, but not at the hook asked for: partial coverage, said so.
+	cov := s1.InPath.Coverage
+	wantGap := model.Gap{Netns: ino, Link: v.BName, Hook: "xdp", Reason: model.GapForeign,
+		Detail: fmt.Sprintf("program %d %q (generic)", id, "foreign_drop")}
+	if cov == nil || cov.Asked != 1 || cov.Watched != 0 || len(cov.Gaps) != 1 || cov.Gaps[0] != wantGap {
+		t.Errorf("coverage %+v, want 0 of 1 watched with gap %+v", cov, wantGap)
 	}
 	// The foreign program is still the one attached.
 	if got := xdpProgID(t, b, v.BName); got != uint32(id) {

@@ -3,12 +3,12 @@ package bpf
 import (
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"slices"
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/link"
-	"github.com/safchain/ethtool"
 	"github.com/vishvananda/netlink"
 
 	"github.com/nettune/nettune/internal/netns"
@@ -17,123 +17,323 @@ import (
 
 // watchedLink is one interface the in-path programs count on.
 type watchedLink struct {
+	t          *target
 	name       string
 	index      int
 	kind       string // rtnetlink kind: veth, ... "" for physical devices
 	gro        bool   // GRO on: a veth then already receives through NAPI
 	rxq, txq   int
-	slot, base int
-	xdp        string // mode our XDP program runs in, "" when not attached
+	info       countersLinkInfo // its slots, as registered in the links map
+	registered bool             // in the links map: the programs count it
+	xdp        string           // mode our XDP program runs in, "" when not attached
 	tcIn, tcEg bool
 	foreignXDP *model.ForeignProg
+
+	// What attaching did, merged into the probe set in link order.
+	attached int
+	closers  []io.Closer
+	notes    []string
+	gaps     []model.Gap
+	foreign  []model.ForeignProg
 }
 
-// attachCounters loads the counter maps, the xmit tracepoint and per-link XDP and tc
-// programs. It returns how many programs are attached; a link that cannot be resolved is
-// an error, a program that cannot be attached is a note.
+func (l *watchedLink) note(format string, args ...any) {
+	l.notes = append(l.notes, fmt.Sprintf(format, args...))
+}
+
+// gap records that hook ("" = every hook) does not count on this link.
+func (l *watchedLink) gap(hook string, reason model.GapReason, detail string) {
+	l.gaps = append(l.gaps, model.Gap{Netns: l.t.inode, Link: l.name, Hook: hook, Reason: reason, Detail: detail})
+}
+
+// linkProgs are the XDP and tc programs attached to links: one copy for every link, or one
+// per namespace where the kernel refuses XDP and tc programs their namespace (fixed_netns).
+type linkProgs struct {
+	XDP  *ebpf.Program `ebpf:"nettune_xdp"`
+	TCIn *ebpf.Program `ebpf:"nettune_tc_in"`
+	TCEg *ebpf.Program `ebpf:"nettune_tc_eg"`
+}
+
+// attachCounters creates the counter maps sized for the watched links, registers the links,
+// loads each program once and attaches it to every link. It returns how many programs are
+// attached; what could not be attached is a note and a coverage gap.
 func (p *Probes) attachCounters() (int, error) {
-	if err := p.resolveLinks(); err != nil {
-		return 0, err
+	for _, t := range p.targets {
+		if err := p.resolveLinks(t); err != nil {
+			p.gaps = append(p.gaps, model.Gap{Netns: t.inode, Reason: model.GapNotFound, Detail: err.Error()})
+		}
+		p.links = append(p.links, t.links...)
+	}
+	if len(p.links) == 0 {
+		return 0, errors.New("no link to count on")
 	}
 	spec, err := loadCounters()
 	if err != nil {
 		return 0, err
 	}
+	var rx, tx uint32
+	for i, l := range p.links {
+		offset := uint32(1)
+		if l.kind == "veth" {
+			offset = 0
+		}
+		l.info = countersLinkInfo{RxBase: rx, RxQueues: uint32(l.rxq), TxBase: tx, TxQueues: uint32(l.txq),
+			Slot: uint32(i), RxqOffset: offset}
+		rx += uint32(l.rxq)
+		tx += uint32(l.txq)
+	}
 	n := uint32(len(p.links))
-	for name, size := range map[string]uint32{
-		countersMapXdpCounts: n * uint32(p.stride), countersMapTcInCounts: n * uint32(p.stride),
-		countersMapXmitCounts: n * uint32(p.stride), countersMapTcEgCounts: n,
-	} {
+	uniq := p.uniqueIfindexes()
+	for name, size := range map[string]uint32{countersMapInfos: n, countersMapLinks: n,
+		countersMapByIfindex: byIfindexSize(uniq), countersMapXdpCounts: rx,
+		countersMapTcInCounts: rx, countersMapXmitCounts: tx, countersMapTcEgCounts: n} {
 		spec.Maps[name].MaxEntries = size
 	}
-	if err := spec.LoadAndAssign(&p.counters, nil); err != nil {
+	if err := spec.LoadAndAssign(&p.counters, p.loadOpts(nil)); err != nil {
+		p.gapAll("", model.GapLoadFailed, fmt.Sprintf("create counter maps: %v", err))
 		return 0, fmt.Errorf("create counter maps: %w", err)
 	}
 	m := &p.counters
-	for _, c := range []*ebpf.Map{m.Errors, m.TcEgCounts, m.TcInCounts, m.Watched, m.XdpCounts, m.XmitCounts} {
+	for _, c := range []*ebpf.Map{m.ByIfindex, m.Errors, m.Infos, m.Links, m.TcEgCounts, m.TcInCounts, m.XdpCounts, m.XmitCounts} {
 		p.keep(c)
 	}
 	p.errMaps = append(p.errMaps, m.Errors)
+	p.register(uniq)
 	repl := map[string]*ebpf.Map{
-		countersMapErrors: m.Errors, countersMapTcEgCounts: m.TcEgCounts, countersMapTcInCounts: m.TcInCounts,
-		countersMapWatched: m.Watched, countersMapXdpCounts: m.XdpCounts, countersMapXmitCounts: m.XmitCounts,
-	}
-
-	if p.opts.TCMode != TCX {
-		if err := cleanClsact(p.opts.Netns, p.links); err != nil {
-			p.note("clsact leftovers: %v", err)
-		}
+		countersMapByIfindex: m.ByIfindex, countersMapErrors: m.Errors, countersMapInfos: m.Infos, countersMapLinks: m.Links,
+		countersMapTcEgCounts: m.TcEgCounts,
+		countersMapTcInCounts: m.TcInCounts, countersMapXdpCounts: m.XdpCounts, countersMapXmitCounts: m.XmitCounts,
 	}
 
 	attached := 0
 	if err := p.attachXmit(spec, repl); err != nil {
 		p.note("xmit: %v", err)
+		p.gapAll(hookXmit, model.GapAttachFailed, err.Error())
 	} else {
+		p.xmit = true
 		attached++
 	}
+	var shared *linkProgs
+	err = errors.New("per-namespace copies requested")
+	if !p.opts.perNetns {
+		shared, err = p.loadLinkProgs(spec, repl, 0)
+	}
+	if err != nil {
+		// Kernels that refuse bpf_probe_read_kernel to XDP and tc programs (lockdown) get
+		// one copy per namespace, with the namespace as a constant.
+		p.note("xdp/tc: one program copy per namespace (the shared copy did not load: %v)", err)
+	} else {
+		p.keepProgs(shared)
+	}
+	for _, t := range p.targets {
+		t.progs = shared
+		if t.progs == nil && len(t.links) > 0 {
+			if t.progs, err = p.loadLinkProgs(spec, repl, t.inode); err != nil {
+				p.note("netns %d: load xdp/tc programs: %v", t.inode, err)
+				p.gapNetns(t, "", model.GapLoadFailed, err.Error())
+				continue
+			}
+			p.keepProgs(t.progs)
+		}
+		// Leftovers of a crashed nettune can only exist where clsact may be used.
+		if t.clsact, err = viewClsact(t, p.opts.TCMode != TCX); err != nil {
+			p.note("netns %d: clsact: %v", t.inode, err)
+		}
+	}
+	// One thread inside each namespace attaches its links one after another: XDP and tcx
+	// resolve ifindexes in the caller's namespace, and each tcx attach and detach waits for
+	// an RCU grace period under the RTNL lock, so attaching from several threads at once only
+	// adds lock contention (measured: more CPU, the same wall time).
+	for _, t := range p.targets {
+		if t.progs == nil {
+			continue
+		}
+		err := netns.Do(t.ns, func() error {
+			for _, l := range t.links {
+				if l.registered {
+					p.attachLink(l)
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			p.note("netns %d: %v", t.inode, err)
+			p.gapNetns(t, "", model.GapNotFound, err.Error())
+		}
+	}
 	for _, l := range p.links {
-		attached += p.attachLink(spec, repl, l)
+		attached += l.attached
+		p.closers = append(p.closers, l.closers...)
+		p.gaps = append(p.gaps, l.gaps...)
+		p.foreign = append(p.foreign, l.foreign...)
+		for _, msg := range l.notes {
+			p.notes.add(p.label(l), msg)
+		}
+		if rank(l.xdp) > rank(p.xdpMode) {
+			p.xdpMode = l.xdp
+		}
 	}
 	return attached, nil
 }
 
-// resolveLinks finds the watched links in the namespace, with what the XDP mode choice
-// and foreign-program detection need.
-func (p *Probes) resolveLinks() error {
-	return netns.Do(p.opts.Netns, func() error {
+// maxByIfindex bounds the by_ifindex array (4 bytes per entry): ifindexes grow with every
+// link ever created on a host, and links beyond the bound take the namespace path.
+const maxByIfindex = 1 << 20
+
+// uniqueIfindexes are the ifindexes exactly one watched link has (namespaces number their
+// links from 1, so pods' interfaces share them).
+func (p *Probes) uniqueIfindexes() map[int]*watchedLink {
+	seen := make(map[int]int, len(p.links))
+	for _, l := range p.links {
+		seen[l.index]++
+	}
+	out := make(map[int]*watchedLink, len(p.links))
+	for _, l := range p.links {
+		if seen[l.index] == 1 && l.index < maxByIfindex {
+			out[l.index] = l
+		}
+	}
+	return out
+}
+
+func byIfindexSize(uniq map[int]*watchedLink) uint32 {
+	n := 1
+	for i := range uniq {
+		n = max(n, i+1)
+	}
+	return uint32(n)
+}
+
+// register writes every link's slots (infos), its identity (links) and, for a unique
+// ifindex, the shortcut (by_ifindex). A link whose entries cannot be written is not counted.
+func (p *Probes) register(uniq map[int]*watchedLink) {
+	m := &p.counters
+	n := len(p.links)
+	slots, infos := make([]uint32, n), make([]countersLinkInfo, n)
+	keys := make([]countersLinkKey, n)
+	var ifxs, plus1 []uint32
+	for i, l := range p.links {
+		slots[i], infos[i] = uint32(i), l.info
+		keys[i] = countersLinkKey{Netns: uint32(l.t.inode), Ifindex: uint32(l.index)}
+		l.registered = true
+		if uniq[l.index] == l {
+			ifxs, plus1 = append(ifxs, uint32(l.index)), append(plus1, uint32(i)+1)
+		}
+	}
+	_, err1 := m.Infos.BatchUpdate(slots, infos, nil)
+	_, err2 := m.Links.BatchUpdate(keys, slots, nil)
+	var err3 error
+	if len(ifxs) > 0 {
+		_, err3 = m.ByIfindex.BatchUpdate(ifxs, plus1, nil)
+	}
+	if err1 == nil && err2 == nil && err3 == nil {
+		return
+	}
+	// Kernels without batch operations (before 5.6), or some entry failed: one at a time.
+	for i, l := range p.links {
+		err := m.Infos.Put(&slots[i], &infos[i])
+		if err == nil {
+			err = m.Links.Put(&keys[i], &slots[i])
+		}
+		if err == nil && uniq[l.index] == l {
+			err = m.ByIfindex.Put(uint32(l.index), uint32(i)+1)
+		}
+		if err != nil {
+			l.registered = false
+			l.note("not counted: register in the link maps: %v", err)
+			l.gap("", model.GapMapFull, err.Error())
+		}
+	}
+}
+
+func (p *Probes) loadLinkProgs(spec *ebpf.CollectionSpec, repl map[string]*ebpf.Map, fixedNetns uint64) (*linkProgs, error) {
+	s := spec
+	if fixedNetns != 0 {
+		s = spec.Copy()
+		if err := s.Variables[countersVarFixedNetns].Set(uint32(fixedNetns)); err != nil {
+			return nil, err
+		}
+	}
+	var progs linkProgs
+	if err := s.LoadAndAssign(&progs, p.loadOpts(repl)); err != nil {
+		return nil, err
+	}
+	return &progs, nil
+}
+
+func (p *Probes) keepProgs(l *linkProgs) {
+	p.keep(l.XDP)
+	p.keep(l.TCIn)
+	p.keep(l.TCEg)
+}
+
+// resolveLinks finds a target's links with what the XDP mode choice and foreign-program
+// detection need. A link asked for by name that does not exist is a coverage gap.
+func (p *Probes) resolveLinks(t *target) error {
+	return netns.Do(t.ns, func() error {
 		all, err := netlink.LinkList()
 		if err != nil {
 			return fmt.Errorf("list links: %w", err)
 		}
-		p.names = make(map[int]string, len(all))
+		t.names = make(map[int]string, len(all))
 		byName := make(map[string]netlink.Link, len(all))
 		for _, l := range all {
 			a := l.Attrs()
-			p.names[a.Index] = a.Name
+			t.names[a.Index] = a.Name
 			byName[a.Name] = l
 		}
 		var pick []netlink.Link
-		if len(p.opts.Links) == 0 {
+		seen := map[string]bool{}
+		if t.all {
 			for _, l := range all {
 				a := l.Attrs()
 				if a.Flags&net.FlagUp != 0 && a.Flags&net.FlagLoopback == 0 {
 					pick = append(pick, l)
+					seen[a.Name] = true
 				}
 			}
-		} else {
-			for _, name := range p.opts.Links {
-				l, ok := byName[name]
-				if !ok {
-					return fmt.Errorf("link %s not found in netns %q", name, p.opts.Netns)
-				}
+		}
+		for _, name := range t.asked {
+			l, ok := byName[name]
+			switch {
+			case seen[name]:
+			case !ok:
+				p.gaps = append(p.gaps, model.Gap{Netns: t.inode, Link: name, Reason: model.GapNotFound,
+					Detail: fmt.Sprintf("link %s not found in netns %q", name, t.ns)})
+			default:
 				pick = append(pick, l)
 			}
+			seen[name] = true
 		}
-		if len(pick) == 0 {
-			return fmt.Errorf("no up non-loopback link in netns %q", p.opts.Netns)
+		if len(pick) == 0 && t.all {
+			p.note("netns %q: no up non-loopback link", t.ns)
 		}
-		et, _ := ethtool.NewEthtool()
-		if et != nil {
-			defer et.Close()
-		}
-		for i, l := range pick {
+		var gro *groReader
+		for _, l := range pick {
 			a := l.Attrs()
-			w := &watchedLink{name: a.Name, index: a.Index, kind: linkKind(l),
-				rxq: max(a.NumRxQueues, 1), txq: max(a.NumTxQueues, 1), slot: i}
-			if et != nil && w.kind == "veth" {
-				// An empty map (ethtool v0.7.0 can return one without error) reads as GRO off.
-				f, err := et.Features(a.Name)
-				w.gro = err == nil && f["rx-gro"]
+			w := &watchedLink{t: t, name: a.Name, index: a.Index, kind: linkKind(l),
+				rxq: max(a.NumRxQueues, 1), txq: max(a.NumTxQueues, 1)}
+			// Only auto's XDP choice depends on GRO, and only on veths. Unknown reads as off.
+			if p.opts.XDPMode == XDPAuto && w.kind == "veth" {
+				if gro == nil {
+					if gro, err = newGROReader(a.Name); err != nil {
+						p.note("netns %q: gro unknown, taken as off: %v", t.ns, err)
+						gro = &groReader{fd: -1}
+					}
+					defer gro.Close()
+				}
+				if gro.fd >= 0 {
+					w.gro, err = gro.on(a.Name)
+					if err != nil {
+						w.note("gro unknown, taken as off: %v", err)
+					}
+				}
 			}
 			if x := a.Xdp; x != nil && x.Attached && x.ProgId != 0 {
-				w.foreignXDP = &model.ForeignProg{Link: a.Name, Hook: "xdp", ID: x.ProgId,
+				w.foreignXDP = &model.ForeignProg{Netns: t.inode, Link: a.Name, Hook: hookXDP, ID: x.ProgId,
 					Name: progName(x.ProgId), Mode: xdpAttachMode(x.AttachMode)}
 			}
-			p.stride = max(p.stride, w.rxq, w.txq)
-			p.links = append(p.links, w)
-		}
-		for _, w := range p.links {
-			w.base = w.slot * p.stride
+			t.links = append(t.links, w)
 		}
 		return nil
 	})
@@ -174,18 +374,13 @@ func progName(id uint32) string {
 	return info.Name
 }
 
+// attachXmit attaches the one xmit tracepoint program: it sees every device and counts
+// those in the links map.
 func (p *Probes) attachXmit(spec *ebpf.CollectionSpec, repl map[string]*ebpf.Map) error {
-	for _, l := range p.links {
-		k := countersWatchKey{Netns: uint32(p.nsInode), Ifindex: uint32(l.index)}
-		v := countersWatch{Base: uint32(l.base), Queues: uint32(l.txq)}
-		if err := p.counters.Watched.Put(&k, &v); err != nil {
-			return fmt.Errorf("watch %s: %w", l.name, err)
-		}
-	}
 	var objs struct {
 		Prog *ebpf.Program `ebpf:"nettune_xmit"`
 	}
-	if err := spec.LoadAndAssign(&objs, &ebpf.CollectionOptions{MapReplacements: repl}); err != nil {
+	if err := spec.LoadAndAssign(&objs, p.loadOpts(repl)); err != nil {
 		return fmt.Errorf("load: %w", err)
 	}
 	p.keep(objs.Prog)
@@ -197,81 +392,49 @@ func (p *Probes) attachXmit(spec *ebpf.CollectionSpec, repl map[string]*ebpf.Map
 	return nil
 }
 
-type linkProgs struct {
-	XDP  *ebpf.Program `ebpf:"nettune_xdp"`
-	TCIn *ebpf.Program `ebpf:"nettune_tc_in"`
-	TCEg *ebpf.Program `ebpf:"nettune_tc_eg"`
-}
-
-// attachLink loads this link's copies of the XDP and tc programs (their constants select
-// the link's counter slots) and attaches them; it returns how many are attached.
-func (p *Probes) attachLink(spec *ebpf.CollectionSpec, repl map[string]*ebpf.Map, l *watchedLink) int {
-	s := spec.Copy()
-	offset := uint32(1)
-	if l.kind == "veth" {
-		offset = 0
+// attachLink attaches the XDP and tc programs to one link, from a thread inside its
+// namespace, and records the outcome on the link.
+func (p *Probes) attachLink(l *watchedLink) {
+	if p.attachXDP(l.t.progs.XDP, l) {
+		l.attached++
 	}
-	for name, v := range map[string]uint32{
-		countersVarLinkBase: uint32(l.base), countersVarLinkQueues: uint32(l.rxq),
-		countersVarLinkSlot: uint32(l.slot), countersVarLinkRxqOffset: offset,
-	} {
-		if err := s.Variables[name].Set(v); err != nil {
-			p.note("%s: set %s: %v", l.name, name, err)
-			return 0
+	for _, h := range []struct {
+		prog *ebpf.Program
+		hook string
+		done *bool
+	}{{l.t.progs.TCIn, hookIngress, &l.tcIn}, {l.t.progs.TCEg, hookEgress, &l.tcEg}} {
+		p.foreignTC(l, h.hook)
+		if err := p.attachTC(h.prog, l, h.hook); err != nil {
+			l.note("%s: %v", h.hook, err)
+			l.gap(h.hook, model.GapAttachFailed, err.Error())
+			continue
 		}
+		*h.done = true
+		l.attached++
 	}
-	var progs linkProgs
-	if err := s.LoadAndAssign(&progs, &ebpf.CollectionOptions{MapReplacements: repl}); err != nil {
-		p.note("%s: load programs: %v", l.name, err)
-		return 0
-	}
-	p.keep(progs.XDP)
-	p.keep(progs.TCIn)
-	p.keep(progs.TCEg)
-
-	n := 0
-	err := netns.Do(p.opts.Netns, func() error {
-		if p.attachXDP(progs.XDP, l) {
-			n++
-		}
-		for _, h := range []struct {
-			prog *ebpf.Program
-			hook string
-			done *bool
-		}{{progs.TCIn, hookIngress, &l.tcIn}, {progs.TCEg, hookEgress, &l.tcEg}} {
-			p.foreignTC(l, h.hook)
-			if err := p.attachTC(h.prog, l, h.hook); err != nil {
-				p.note("%s: %s: %v", l.name, h.hook, err)
-				continue
-			}
-			*h.done = true
-			n++
-		}
-		return nil
-	})
-	if err != nil {
-		p.note("%s: %v", l.name, err)
-	}
-	return n
 }
 
 const (
+	hookXDP     = "xdp"
 	hookIngress = "tc-ingress"
 	hookEgress  = "tc-egress"
+	hookXmit    = "xmit"
 )
 
 // attachXDP attaches in the mode the options and the link call for, never over a program
 // that is already there.
 func (p *Probes) attachXDP(prog *ebpf.Program, l *watchedLink) bool {
-	if l.foreignXDP != nil {
-		p.foreign = append(p.foreign, *l.foreignXDP)
-		p.note("%s: xdp skipped: foreign program %d %q (%s) attached; counting at tc ingress",
-			l.name, l.foreignXDP.ID, l.foreignXDP.Name, l.foreignXDP.Mode)
+	mode, why := chooseXDP(p.opts.XDPMode, l)
+	if f := l.foreignXDP; f != nil {
+		l.foreign = append(l.foreign, *f)
+		l.note("xdp skipped: foreign program %d %q (%s) attached; counting at tc ingress", f.ID, f.Name, f.Mode)
+		if mode != XDPOff {
+			l.gap(hookXDP, model.GapForeign, fmt.Sprintf("program %d %q (%s)", f.ID, f.Name, f.Mode))
+		}
 		return false
 	}
-	mode, why := chooseXDP(p.opts.XDPMode, l)
 	if mode == XDPOff {
-		p.note("%s: xdp off: %s", l.name, why)
+		l.note("xdp off: %s", why)
 		return false
 	}
 	flags := link.XDPGenericMode
@@ -280,17 +443,15 @@ func (p *Probes) attachXDP(prog *ebpf.Program, l *watchedLink) bool {
 	}
 	lk, err := link.AttachXDP(link.XDPOptions{Program: prog, Interface: l.index, Flags: flags})
 	if err != nil {
-		p.note("%s: xdp %s: %v", l.name, mode, err)
+		l.note("xdp %s: %v", mode, err)
+		l.gap(hookXDP, model.GapAttachFailed, fmt.Sprintf("%s: %v", mode, err))
 		return false
 	}
-	p.keep(lk)
+	l.closers = append(l.closers, lk)
 	l.xdp = mode
-	p.note("%s: xdp %s: %s", l.name, mode, why)
+	l.note("xdp %s: %s", mode, why)
 	if l.vethGenericXDP() {
-		p.note("%s: generic xdp on veth sees the sender's TX queue shifted by one: xdp counted per link only", l.name)
-	}
-	if rank(mode) > rank(p.xdpMode) {
-		p.xdpMode = mode
+		l.note("generic xdp on veth sees the sender's TX queue shifted by one: xdp counted per link only")
 	}
 	return true
 }
@@ -336,19 +497,19 @@ func (p *Probes) attachTC(prog *ebpf.Program, l *watchedLink, hook string) error
 		// Head: count every packet arriving at the hook, before other programs' verdicts.
 		lk, err := link.AttachTCX(link.TCXOptions{Interface: l.index, Program: prog, Attach: at, Anchor: link.Head()})
 		if err == nil {
-			p.keep(lk)
+			l.closers = append(l.closers, lk)
 			return nil
 		}
 		if p.opts.TCMode == TCX || !errors.Is(err, ebpf.ErrNotSupported) {
 			return fmt.Errorf("tcx: %w", err)
 		}
-		p.note("%s: %s: tcx not supported, using clsact", l.name, hook)
+		l.note("%s: tcx not supported, using clsact", hook)
 	}
-	f, err := addClsact(p.opts.Netns, l.index, prog, hook)
+	f, err := addClsact(l.t.ns, l.index, prog, hook)
 	if err != nil {
 		return fmt.Errorf("clsact: %w", err)
 	}
-	p.keep(f)
+	l.closers = append(l.closers, f)
 	return nil
 }
 
@@ -361,29 +522,28 @@ func (p *Probes) foreignTC(l *watchedLink, hook string) {
 	}
 	if res, err := link.QueryPrograms(link.QueryOptions{Target: l.index, Attach: at}); err == nil {
 		for _, ap := range res.Programs {
-			p.foreign = append(p.foreign, model.ForeignProg{Link: l.name, Hook: hook,
+			l.foreign = append(l.foreign, model.ForeignProg{Netns: l.t.inode, Link: l.name, Hook: hook,
 				ID: uint32(ap.ID), Name: progName(uint32(ap.ID))})
 		}
 	}
-	for _, f := range listClsact(p.opts.Netns, l.index, hook) {
+	for _, f := range l.t.clsact.filters(l.index, hook) {
 		if !ours(f.name) {
-			p.foreign = append(p.foreign, model.ForeignProg{Link: l.name, Hook: hook, ID: f.id, Name: f.name})
+			l.foreign = append(l.foreign, model.ForeignProg{Netns: l.t.inode, Link: l.name, Hook: hook, ID: f.id, Name: f.name})
 		}
 	}
 }
 
-// linkNames maps ifindex to name for the links of namespace ns.
-func linkNames(ns string) (map[int]string, error) {
-	names := map[int]string{}
-	err := netns.Do(ns, func() error {
-		all, err := netlink.LinkList()
-		if err != nil {
-			return fmt.Errorf("list links: %w", err)
-		}
-		for _, l := range all {
-			names[l.Attrs().Index] = l.Attrs().Name
-		}
-		return nil
-	})
-	return names, err
+// gapAll records that hook ("" = every hook) counts on no link of any target.
+func (p *Probes) gapAll(hook string, reason model.GapReason, detail string) {
+	for _, t := range p.targets {
+		p.gapNetns(t, hook, reason, detail)
+	}
+}
+
+// gapNetns records that hook ("" = every hook) counts on no link of namespace t.
+func (p *Probes) gapNetns(t *target, hook string, reason model.GapReason, detail string) {
+	if len(t.links) == 0 {
+		return
+	}
+	p.gaps = append(p.gaps, model.Gap{Netns: t.inode, Hook: hook, Reason: reason, Detail: detail})
 }

@@ -24,7 +24,7 @@ func runChild(spec string) int {
 		fmt.Fprintf(os.Stderr, "bad %s=%q\n", childEnv, spec)
 		return 2
 	}
-	p, err := Attach(Options{Netns: f[0], Links: []string{f[1]}, TCMode: f[2], XDPMode: XDPGeneric, InPath: true, Drops: true})
+	p, err := Attach(Options{Targets: []Target{{Netns: f[0], Links: []string{f[1]}}}, TCMode: f[2], XDPMode: XDPGeneric, InPath: true, Drops: true})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1

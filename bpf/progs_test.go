@@ -15,35 +15,62 @@ const (
 	tcNext  = 0xffffffff // TCX_NEXT = TC_ACT_UNSPEC = -1
 )
 
-// testCounters loads the counter programs for one link at base/slot with queues queues,
-// in maps sized for slots links: what Attach does, minus attaching.
-func testCounters(t testing.TB, base, queues, slot, slots int) (*countersObjects, error) {
+// loIfindex is the loopback device BPF_PROG_TEST_RUN runs XDP and tc programs on, in the
+// test's own namespace.
+const loIfindex = 1
+
+// testCounters loads the counter programs (fixed_netns = fixed) with counter arrays of slots
+// entries and registers the test namespace's loopback with info, also by ifindex alone when
+// unique (no other watched link has its ifindex): what Attach does, minus attaching.
+func testCounters(t testing.TB, info countersLinkInfo, slots int, fixed uint32, unique bool) (*countersObjects, error) {
 	t.Helper()
 	lab.RequireRoot(t)
 	spec, err := loadCounters()
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, m := range []string{countersMapXdpCounts, countersMapTcInCounts, countersMapXmitCounts} {
-		spec.Maps[m].MaxEntries = uint32(slots * queues)
+	for _, m := range []string{countersMapXdpCounts, countersMapTcInCounts, countersMapXmitCounts, countersMapTcEgCounts} {
+		spec.Maps[m].MaxEntries = uint32(slots)
 	}
-	spec.Maps[countersMapTcEgCounts].MaxEntries = uint32(slots)
-	for name, v := range map[string]uint32{countersVarLinkBase: uint32(base), countersVarLinkQueues: uint32(queues), countersVarLinkSlot: uint32(slot)} {
-		if err := spec.Variables[name].Set(v); err != nil {
-			t.Fatal(err)
-		}
+	spec.Maps[countersMapLinks].MaxEntries = 1
+	spec.Maps[countersMapInfos].MaxEntries = info.Slot + 1
+	spec.Maps[countersMapByIfindex].MaxEntries = loIfindex + 1
+	if err := spec.Variables[countersVarFixedNetns].Set(fixed); err != nil {
+		t.Fatal(err)
 	}
 	var objs countersObjects
 	if err := spec.LoadAndAssign(&objs, nil); err != nil {
 		return nil, err
 	}
 	t.Cleanup(func() { objs.Close() })
+	ino := selfNetns(t)
+	slot := info.Slot
+	if err := objs.Infos.Put(slot, info); err != nil {
+		t.Fatal(err)
+	}
+	if err := objs.Links.Put(countersLinkKey{Netns: uint32(ino), Ifindex: loIfindex}, slot); err != nil {
+		t.Fatal(err)
+	}
+	if unique {
+		if err := objs.ByIfindex.Put(uint32(loIfindex), slot+1); err != nil {
+			t.Fatal(err)
+		}
+	}
 	return &objs, nil
 }
 
-func mustCounters(t testing.TB, base, queues, slot, slots int) *countersObjects {
+func selfNetns(t testing.TB) uint64 {
 	t.Helper()
-	objs, err := testCounters(t, base, queues, slot, slots)
+	ino, err := netnsInode("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ino
+}
+
+func mustCounters(t testing.TB, info countersLinkInfo, slots int, unique bool) *countersObjects {
+	t.Helper()
+	objs, err := testCounters(t, info, slots, 0, unique)
 	if errors.Is(err, ebpf.ErrNotSupported) {
 		t.Skipf("load counter programs: %v", err)
 	}
@@ -81,7 +108,7 @@ func frame(n int) []byte {
 }
 
 func TestXDPProgram(t *testing.T) {
-	objs := mustCounters(t, 4, 2, 2, 3)
+	objs := mustCounters(t, countersLinkInfo{RxBase: 4, RxQueues: 2, Slot: 2}, 6, true)
 	for range 3 {
 		ret, err := objs.NettuneXdp.Run(&ebpf.RunOptions{Data: frame(64)})
 		skipUnsupported(t, err)
@@ -102,7 +129,7 @@ func TestXDPProgram(t *testing.T) {
 // priority, ifindex, cb, tstamp, wire_len, gso_segs/size and hwtstamp are accepted), so the
 // queue is always 0 here; per-queue keys are checked on a real veth in TestQueuesVeth.
 func TestTCIngressProgram(t *testing.T) {
-	objs := mustCounters(t, 4, 4, 1, 2)
+	objs := mustCounters(t, countersLinkInfo{RxBase: 4, RxQueues: 4, Slot: 1}, 8, true)
 	for _, tc := range []struct {
 		segs        uint32
 		wantPackets uint64
@@ -140,7 +167,7 @@ func skipUnsupported(t testing.TB, err error) {
 }
 
 func TestTCEgressProgram(t *testing.T) {
-	objs := mustCounters(t, 0, 1, 1, 2)
+	objs := mustCounters(t, countersLinkInfo{RxBase: 0, RxQueues: 1, Slot: 1}, 2, true)
 	ret, err := objs.NettuneTcEg.Run(&ebpf.RunOptions{Data: frame(80)})
 	skipUnsupported(t, err)
 	if ret != tcNext {

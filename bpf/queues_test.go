@@ -19,8 +19,8 @@ func TestQueuesVeth(t *testing.T) {
 				t.Skipf("tcx: %s", f.Reason) // kernels before 6.6: the clsact case covers them
 			}
 			a, b, v := pair(t, 4)
-			pa := attach(t, Options{Netns: a.Name, Links: []string{v.AName}, InPath: true, XDPMode: XDPOff, TCMode: c.tc})
-			pb := attach(t, Options{Netns: b.Name, Links: []string{v.BName}, InPath: true, XDPMode: mode, TCMode: c.tc})
+			pa := attach(t, Options{Targets: []Target{{Netns: a.Name, Links: []string{v.AName}}}, InPath: true, XDPMode: XDPOff, TCMode: c.tc})
+			pb := attach(t, Options{Targets: []Target{{Netns: b.Name, Links: []string{v.BName}}}, InPath: true, XDPMode: mode, TCMode: c.tc})
 			if s, _ := pb.Snapshot(); s.XDPMode != mode {
 				t.Fatalf("xdp mode %q, want %q (notes %v)", s.XDPMode, mode, pb.Notes)
 			}

@@ -16,7 +16,12 @@ const reasonPrefix = "SKB_DROP_REASON_"
 // DropReasons returns the running kernel's drop reason names by value, read from its BTF:
 // the numbers differ between kernels, so they are never hard-coded.
 func DropReasons() (map[uint32]string, error) {
-	spec, err := btf.LoadKernelSpec()
+	return dropReasonsFrom(btf.LoadKernelSpec())
+}
+
+func (p *Probes) dropReasons() (map[uint32]string, error) { return dropReasonsFrom(p.btf.Kernel()) }
+
+func dropReasonsFrom(spec *btf.Spec, err error) (map[uint32]string, error) {
 	if err != nil {
 		return nil, fmt.Errorf("load kernel btf: %w", err)
 	}

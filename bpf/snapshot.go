@@ -22,8 +22,14 @@ func (p *Probes) Snapshot() (*model.InPath, error) {
 	if p.closed {
 		return nil, ErrClosed
 	}
-	out := &model.InPath{XDPMode: p.xdpMode, Netns: p.nsInode, Note: strings.Join(p.Notes, "; "),
+	out := &model.InPath{XDPMode: p.xdpMode, Note: strings.Join(p.Notes, "; "),
 		Points: []model.PointCount{}, Drops: []model.DropCount{}, Foreign: p.foreign}
+	if len(p.targets) == 1 {
+		out.Netns = p.targets[0].inode
+	}
+	if p.opts.InPath {
+		out.Coverage = p.coverage()
+	}
 	if p.counters.XdpCounts != nil {
 		pts, err := p.points()
 		if err != nil {
@@ -135,43 +141,81 @@ func (p *Probes) points() ([]model.PointCount, error) {
 			return nil, fmt.Errorf("%s: %w", src.point, err)
 		}
 		for _, l := range p.links {
-			add := func(queue, key int) {
-				out = append(out, model.PointCount{Point: src.point, Ifindex: l.index, Link: l.name,
-					Queue: queue, Packets: c[key].Packets, Bytes: c[key].Bytes})
+			if !l.registered {
+				continue
+			}
+			add := func(queue int, n countersCounter) {
+				out = append(out, model.PointCount{Point: src.point, Netns: l.t.inode, Ifindex: l.index, Link: l.name,
+					Queue: queue, Packets: n.Packets, Bytes: n.Bytes})
+			}
+			perQueue := func(base uint32, queues int) {
+				for q := range queues {
+					add(q, c[int(base)+q])
+				}
 			}
 			switch src.point {
 			case model.PointXDP:
 				if l.vethGenericXDP() {
 					var sum countersCounter
 					for q := range l.rxq {
-						sum.Packets += c[l.base+q].Packets
-						sum.Bytes += c[l.base+q].Bytes
+						sum.Packets += c[int(l.info.RxBase)+q].Packets
+						sum.Bytes += c[int(l.info.RxBase)+q].Bytes
 					}
-					out = append(out, model.PointCount{Point: src.point, Ifindex: l.index, Link: l.name,
-						Queue: -1, Packets: sum.Packets, Bytes: sum.Bytes})
+					add(-1, sum)
 				} else if l.xdp != "" {
-					for q := range l.rxq {
-						add(q, l.base+q)
-					}
+					perQueue(l.info.RxBase, l.rxq)
 				}
 			case model.PointTCIngress:
 				if l.tcIn {
-					for q := range l.rxq {
-						add(q, l.base+q)
-					}
+					perQueue(l.info.RxBase, l.rxq)
 				}
 			case model.PointTCEgress:
 				if l.tcEg {
-					add(-1, l.slot)
+					add(-1, c[l.info.Slot])
 				}
 			case model.PointXmit:
-				for q := range l.txq {
-					add(q, l.base+q)
+				if p.xmit {
+					perQueue(l.info.TxBase, l.txq)
 				}
 			}
 		}
 	}
 	return out, nil
+}
+
+// coverage counts the links asked for and those every requested hook counts on.
+func (p *Probes) coverage() *model.Coverage {
+	c := &model.Coverage{Gaps: p.gaps}
+	type key struct {
+		ns   uint64
+		link string
+	}
+	short := map[key]bool{}
+	whole := map[uint64]bool{}
+	asked := map[uint64]int{}
+	for _, g := range p.gaps {
+		switch {
+		case g.Link != "":
+			short[key{g.Netns, g.Link}] = true
+			if g.Reason == model.GapNotFound {
+				asked[g.Netns]++ // asked for by name, never resolved
+			}
+		case g.Netns != 0:
+			whole[g.Netns] = true
+		}
+	}
+	for _, t := range p.targets {
+		n := model.NetnsCoverage{Netns: t.inode, Asked: asked[t.inode] + len(t.links)}
+		for _, l := range t.links {
+			if !whole[t.inode] && !short[key{t.inode, l.name}] {
+				n.Watched++
+			}
+		}
+		c.Asked += n.Asked
+		c.Watched += n.Watched
+		c.PerNetns = append(c.PerNetns, n)
+	}
+	return c
 }
 
 func (p *Probes) drops() ([]model.DropCount, error) {
@@ -189,8 +233,8 @@ func (p *Probes) drops() ([]model.DropCount, error) {
 		if d.Reason == "" {
 			d.Reason = fmt.Sprintf("%d", key.Reason)
 		}
-		if d.Netns == p.nsInode {
-			d.Link = p.names[d.Ifindex]
+		if t := p.byInode[d.Netns]; t != nil {
+			d.Link = t.names[d.Ifindex]
 		}
 		out = append(out, d)
 	})

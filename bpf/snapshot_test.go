@@ -11,7 +11,7 @@ import (
 // The batch read and the per-slot iteration sum the same per-CPU values.
 func TestReadCounters(t *testing.T) {
 	lab.RequireRoot(t)
-	objs, err := testCounters(t, 0, 3, 0, 2)
+	objs, err := testCounters(t, countersLinkInfo{RxQueues: 3}, 6, 0, false)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -10,7 +10,7 @@ import (
 var ErrBaseline = errors.New("not a nettune baseline")
 
 // baselineMagic starts every baseline; its last byte is the format version.
-const baselineMagic = "NTB\x02"
+const baselineMagic = "NTB\x02" // 2: in-path points carry their netns, the firewall rules' counters
 
 // AppendBaseline appends to b what Diff reads from the earlier sample of a pair: the time,
 // the counters and the keys that match them. Settings, gauges and counter metadata come from
@@ -65,6 +65,7 @@ func (s *Sample) AppendBaseline(b []byte) []byte {
 		w.uint(uint64(len(ip.Points)))
 		for _, p := range ip.Points {
 			w.str(string(p.Point))
+			w.uint(p.Netns)
 			w.int(int64(p.Ifindex))
 			w.int(int64(p.Queue))
 			w.uint(p.Packets)
@@ -164,10 +165,10 @@ func ParseBaseline(b []byte) (*Sample, error) {
 	}
 	if r.bool() {
 		ip := &InPath{}
-		if n := r.count(5); n > 0 {
+		if n := r.count(6); n > 0 {
 			ip.Points = make([]PointCount, n)
 			for i := range ip.Points {
-				ip.Points[i] = PointCount{Point: Point(r.str()), Ifindex: int(r.int()), Queue: int(r.int()),
+				ip.Points[i] = PointCount{Point: Point(r.str()), Netns: r.uint(), Ifindex: int(r.int()), Queue: int(r.int()),
 					Packets: r.uint(), Bytes: r.uint()}
 			}
 		}

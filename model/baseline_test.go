@@ -27,7 +27,7 @@ func full(at time.Time, v uint64) *Sample {
 		Sysctls:    map[string]string{"net.core.netdev_max_backlog": "1000"},
 		IRQBalance: true,
 		InPath: &InPath{XDPMode: "native", Netns: 4026531840, Note: "n",
-			Points:    []PointCount{{Point: PointXDP, Ifindex: 2, Link: "eth0", Queue: 0, Packets: 40 * v, Bytes: 4000 * v}},
+			Points:    []PointCount{{Point: PointXDP, Netns: 4026531840, Ifindex: 2, Link: "eth0", Queue: 0, Packets: 40 * v, Bytes: 4000 * v}},
 			Drops:     []DropCount{{Reason: "NO_SOCKET", Netns: 4026531840, Ifindex: 2, Link: "eth0", Location: "udp_rcv+0x1", Count: v}},
 			MapErrors: v},
 		UDPSockets: []UDPSocket{{Local: "198.18.0.1:53", Inode: 77, Drops: v, RcvBuf: 212992, RxQueue: 100}},

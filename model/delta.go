@@ -310,16 +310,17 @@ func (r resets) inPath(p, c *InPath) *InPath {
 	}
 	type pointKey struct {
 		pt    Point
+		ns    uint64
 		ifx   int
 		queue int
 	}
 	pp := make(map[pointKey]PointCount, len(p.Points))
 	for _, x := range p.Points {
-		pp[pointKey{x.Point, x.Ifindex, x.Queue}] = x
+		pp[pointKey{x.Point, x.Netns, x.Ifindex, x.Queue}] = x
 	}
 	out.Points = make([]PointCount, 0, len(c.Points))
 	for _, x := range c.Points {
-		b := pp[pointKey{x.Point, x.Ifindex, x.Queue}]
+		b := pp[pointKey{x.Point, x.Netns, x.Ifindex, x.Queue}]
 		x.Packets = r.diff64("", "", b.Packets, x.Packets)
 		x.Bytes = r.diff64("", "", b.Bytes, x.Bytes)
 		out.Points = append(out.Points, x)

@@ -197,16 +197,97 @@ type UDPSocket struct {
 	RxQueue uint32 `json:"rx_queue"` // bytes queued now (gauge)
 }
 
-// InPath carries the eBPF in-path counts (filled by bpf/ when probes are attached).
+// InPath carries the eBPF in-path counts (filled by bpf/ when probes are attached). The
+// probes may count in several namespaces at once: points, drops and foreign programs carry
+// their namespace's inode, and ForNetns keeps one namespace's view.
 type InPath struct {
 	XDPMode string        `json:"xdp_mode"` // "native", "generic" or "off", and why in Note
-	Netns   uint64        `json:"netns"`    // inode of the namespace the probes watch
+	Netns   uint64        `json:"netns"`    // inode of the namespace this view is about; 0 = every watched namespace
 	Note    string        `json:"note,omitempty"`
 	Points  []PointCount  `json:"points"`
 	Drops   []DropCount   `json:"drops"`
 	Foreign []ForeignProg `json:"foreign,omitempty"`
 	// MapErrors counts failed map updates in the programs: attribution is incomplete if non-zero.
 	MapErrors uint64 `json:"map_errors"`
+	// Coverage says on how many of the links asked for the in-path programs count, and why
+	// not on the rest; nil when only drops were traced.
+	Coverage *Coverage `json:"coverage,omitempty"`
+}
+
+// Coverage is how much of what the probes were asked to watch they watch. A link is
+// watched when every hook asked for counts on it (XDP only where the XDP mode attaches it).
+type Coverage struct {
+	Asked   int   `json:"asked"`   // links the probes were asked to count on
+	Watched int   `json:"watched"` // links on which every requested hook counts
+	Gaps    []Gap `json:"gaps,omitempty"`
+	// PerNetns splits Asked and Watched by namespace (one entry per watched namespace).
+	PerNetns []NetnsCoverage `json:"per_netns,omitempty"`
+}
+
+// NetnsCoverage is Coverage's count for one namespace.
+type NetnsCoverage struct {
+	Netns   uint64 `json:"netns"`
+	Asked   int    `json:"asked"`
+	Watched int    `json:"watched"`
+}
+
+// Partial reports whether some link asked for is not (fully) watched.
+func (c *Coverage) Partial() bool { return c != nil && (c.Watched < c.Asked || len(c.Gaps) > 0) }
+
+// Gap is one hook of one link that does not count, or a link or namespace that could not
+// be watched at all (Hook "").
+type Gap struct {
+	Netns  uint64    `json:"netns,omitempty"` // inode; 0 when the namespace itself could not be opened
+	Link   string    `json:"link,omitempty"`  // "" for a whole namespace
+	Hook   string    `json:"hook,omitempty"`  // xdp, tc-ingress, tc-egress, xmit; "" for every hook
+	Reason GapReason `json:"reason"`
+	Detail string    `json:"detail,omitempty"` // the error or the program in the way
+}
+
+// GapReason says why a hook does not count (stable IDs, docs/schema.md).
+type GapReason string
+
+const (
+	GapForeign      GapReason = "foreign-program" // someone else's XDP program holds the hook; never replaced
+	GapAttachFailed GapReason = "attach-failed"   // the kernel refused the attachment
+	GapLoadFailed   GapReason = "load-failed"     // the program could not be loaded
+	GapMapFull      GapReason = "map-full"        // the link could not be registered in the programs' maps
+	GapNotFound     GapReason = "not-found"       // the link or namespace does not exist (any more)
+)
+
+// ForNetns is the view of one namespace: its points and foreign programs, and its coverage
+// counted over its own links. Drops keep every namespace (policy picks by Netns).
+func (ip *InPath) ForNetns(ino uint64) *InPath {
+	c := *ip
+	c.Netns = ino
+	c.Points = make([]PointCount, 0, len(ip.Points))
+	for _, p := range ip.Points {
+		if p.Netns == ino {
+			c.Points = append(c.Points, p)
+		}
+	}
+	c.Foreign = nil
+	for _, f := range ip.Foreign {
+		if f.Netns == ino {
+			c.Foreign = append(c.Foreign, f)
+		}
+	}
+	if ip.Coverage != nil {
+		cov := &Coverage{}
+		for _, n := range ip.Coverage.PerNetns {
+			if n.Netns == ino {
+				cov.Asked, cov.Watched = n.Asked, n.Watched
+				cov.PerNetns = []NetnsCoverage{n}
+			}
+		}
+		for _, g := range ip.Coverage.Gaps {
+			if g.Netns == ino {
+				cov.Gaps = append(cov.Gaps, g)
+			}
+		}
+		c.Coverage = cov
+	}
+	return &c
 }
 
 // Point is where an in-path program counts.
@@ -222,6 +303,7 @@ const (
 // PointCount is packets and bytes seen at one point of one link (and queue; -1 for all).
 type PointCount struct {
 	Point   Point  `json:"point"`
+	Netns   uint64 `json:"netns"` // inode of the link's namespace
 	Ifindex int    `json:"ifindex"`
 	Link    string `json:"link"`
 	Queue   int    `json:"queue"`
@@ -245,9 +327,10 @@ const ReasonUnavailable = "REASON_UNAVAILABLE"
 
 // ForeignProg is an XDP or tc program someone else attached; nettune counts around it.
 type ForeignProg struct {
-	Link string `json:"link"`
-	Hook string `json:"hook"` // xdp, tc-ingress, tc-egress
-	ID   uint32 `json:"id"`
-	Name string `json:"name"`
-	Mode string `json:"mode,omitempty"` // for XDP: native, generic, offload
+	Netns uint64 `json:"netns,omitempty"` // inode of the link's namespace
+	Link  string `json:"link"`
+	Hook  string `json:"hook"` // xdp, tc-ingress, tc-egress
+	ID    uint32 `json:"id"`
+	Name  string `json:"name"`
+	Mode  string `json:"mode,omitempty"` // for XDP: native, generic, offload
 }

@@ -58,6 +58,9 @@ type Meta struct {
 	// BPFNote says what could not be attached and why, and which modes were chosen.
 	BPFNote string
 	Foreign []model.ForeignProg // XDP and tc programs of others, left in place
+	// Coverage is on how many links the in-path probes count and why not on the rest
+	// (model.InPath.Coverage); nil without in-path probes.
+	Coverage *model.Coverage
 }
 
 // Result is one measured interval: the difference between two samples, what the policy made
@@ -103,7 +106,7 @@ func attach(o Options) (*bpf.Probes, string) {
 	if os.Geteuid() != 0 {
 		return nil, "counters only: eBPF probes need root"
 	}
-	p, err := bpf.Attach(bpf.Options{Netns: o.Netns, Links: o.Links, XDPMode: o.XDP, InPath: true, Drops: o.Drops})
+	p, err := bpf.Attach(bpf.Options{Targets: []bpf.Target{{Netns: o.Netns, Links: o.Links}}, XDPMode: o.XDP, InPath: true, Drops: o.Drops})
 	if err != nil {
 		return nil, fmt.Sprintf("counters only: %v", err)
 	}
@@ -140,7 +143,7 @@ func (r *Run) analyze(prev, cur *model.Sample, s policy.Settings) (*Result, erro
 		}
 	}
 	if ip := cur.InPath; ip != nil {
-		res.Meta.XDPMode, res.Meta.Foreign = ip.XDPMode, ip.Foreign
+		res.Meta.XDPMode, res.Meta.Foreign, res.Meta.Coverage = ip.XDPMode, ip.Foreign, ip.Coverage
 		if ip.Note != "" { // the probes' notes so far, those of attaching included
 			res.Meta.BPFNote = ip.Note
 		}

@@ -27,6 +27,7 @@ type document struct {
 	XDPMode     string              `json:"xdp_mode,omitempty"`
 	BPFNote     string              `json:"bpf_note,omitempty"`
 	Foreign     []model.ForeignProg `json:"foreign_programs,omitempty"`
+	Coverage    *model.Coverage     `json:"bpf_coverage,omitempty"`    // pipeline.Meta.Coverage
 	Attribution *float64            `json:"bpf_attribution,omitempty"` // policy.Report.Attribution
 	*policy.Report
 }
@@ -48,7 +49,7 @@ func Advise(w io.Writer, f Format, res *pipeline.Result) error {
 func JSON(w io.Writer, res *pipeline.Result) error {
 	m, r := res.Meta, res.Report
 	return writeJSON(w, document{Schema: Schema, Host: m.Host, Kernel: m.Kernel, Mode: m.Mode, XDPMode: m.XDPMode,
-		BPFNote: m.BPFNote, Foreign: m.Foreign, Attribution: r.Attribution, Report: nonNil(r)})
+		BPFNote: m.BPFNote, Foreign: m.Foreign, Coverage: m.Coverage, Attribution: r.Attribution, Report: nonNil(r)})
 }
 
 // nonNil makes empty lists encode as [] so consumers never see null where the schema says array.

@@ -116,6 +116,9 @@ func Metrics(res *pipeline.Result, o MetricOptions) []prometheus.Metric {
 		b.counter("nettune_bpf_map_errors_total", "Failed map updates in nettune's eBPF programs since they were attached; non-zero means attribution is incomplete.",
 			nil, float64(d.Cur.InPath.MapErrors))
 	}
+	if c := m.Coverage; c != nil {
+		b.coverage(c)
+	}
 	if r.Attribution != nil {
 		b.add("nettune_bpf_attribution_ratio", "Drops the eBPF drop tracer attributed ÷ drops the kernel counters counted.",
 			nil, *r.Attribution)
@@ -227,6 +230,25 @@ func (b *builder) findings(fs []policy.Finding) {
 	}) {
 		b.add("nettune_findings", "Findings made in the interval by stage, class and severity.",
 			[]string{"stage", "class", "severity"}, float64(counts[k]), k.stage, k.class, k.severity)
+	}
+}
+
+// coverage says on how many links the in-path probes count, and counts what they could not
+// watch by hook and reason (a bounded label set: docs/operations.md).
+func (b *builder) coverage(c *model.Coverage) {
+	b.add("nettune_bpf_links_asked", "Links the in-path eBPF probes were asked to count on.", nil, float64(c.Asked))
+	b.add("nettune_bpf_links_watched", "Links on which every requested in-path hook counts; fewer than asked means partial coverage.",
+		nil, float64(c.Watched))
+	type key struct{ hook, reason string }
+	gaps := map[key]int{}
+	for _, g := range c.Gaps {
+		gaps[key{g.Hook, string(g.Reason)}]++
+	}
+	for _, k := range sortedKeys(gaps, func(a, b key) int {
+		return cmp.Or(cmp.Compare(a.hook, b.hook), cmp.Compare(a.reason, b.reason))
+	}) {
+		b.add("nettune_bpf_coverage_gaps", "Hooks (or whole links and namespaces, hook \"\") the in-path probes could not watch, by reason.",
+			[]string{"hook", "reason"}, float64(gaps[k]), k.hook, k.reason)
 	}
 }
 

@@ -74,6 +74,10 @@ func TestPrometheusSeries(t *testing.T) {
 		`nettune_drop_reason_packets_per_second{interface="",reason="SOCKET_RCVBUFF"} 1190`,
 		`nettune_bpf_attribution_ratio 0.96`,
 		`nettune_bpf_map_errors_total 2`,
+		// Partial in-path coverage is a series, never only a note.
+		`nettune_bpf_links_asked 2`,
+		`nettune_bpf_links_watched 1`,
+		`nettune_bpf_coverage_gaps{hook="xdp",reason="foreign-program"} 1`,
 		`nettune_loss 1`,
 		"# TYPE nettune_bpf_map_errors_total counter",
 	} {

@@ -46,7 +46,10 @@ func lossResult() *pipeline.Result {
 	attr := 0.96
 	m := pipeline.Meta{Host: "node-1", Kernel: "6.18.44", Mode: "counters+bpf", XDPMode: "off",
 		BPFNote: "xdp off: auto never attaches native XDP to veth",
-		Foreign: []model.ForeignProg{{Link: "eth1", Hook: "xdp", ID: 42, Name: "xdp_fw", Mode: "native"}}}
+		Foreign: []model.ForeignProg{{Netns: 4026532001, Link: "eth1", Hook: "xdp", ID: 42, Name: "xdp_fw", Mode: "native"}},
+		Coverage: &model.Coverage{Asked: 2, Watched: 1, Gaps: []model.Gap{{Netns: 4026532001, Link: "eth1", Hook: "xdp",
+			Reason: model.GapForeign, Detail: `program 42 "xdp_fw" (native)`}},
+			PerNetns: []model.NetnsCoverage{{Netns: 4026532001, Asked: 2, Watched: 1}}}}
 	r := &policy.Report{
 		IntervalSeconds: 10,
 		Netns:           "web",
@@ -125,6 +128,11 @@ func TestJSONContract(t *testing.T) {
 	}
 	if _, ok := doc["funnel"].([]any); !ok {
 		t.Error("funnel missing")
+	}
+	cov, _ := doc["bpf_coverage"].(map[string]any)
+	gaps, _ := cov["gaps"].([]any)
+	if cov["asked"] != 2.0 || cov["watched"] != 1.0 || len(gaps) != 1 || gaps[0].(map[string]any)["reason"] != "foreign-program" {
+		t.Errorf("bpf_coverage = %v, want 1 of 2 watched, one foreign-program gap", cov)
 	}
 	b.Reset()
 	_ = JSON(&b, cleanResult())

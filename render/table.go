@@ -7,6 +7,7 @@ import (
 	"strings"
 	"text/tabwriter"
 
+	"github.com/nettune/nettune/model"
 	"github.com/nettune/nettune/model/stage"
 	"github.com/nettune/nettune/pipeline"
 	"github.com/nettune/nettune/policy"
@@ -52,6 +53,7 @@ func Table(w io.Writer, res *pipeline.Result) error {
 			p.f("  %s %s: id %d %q %s\n", fp.Link, fp.Hook, fp.ID, fp.Name, fp.Mode)
 		}
 	}
+	p.coverage(m.Coverage)
 	p.funnel(r.Funnel)
 	if len(r.Missing) > 0 {
 		p.f("\nNOT MEASURED\n")
@@ -78,10 +80,56 @@ func modeLine(m pipeline.Meta, attribution *float64) string {
 	if m.XDPMode != "" {
 		s += ", xdp " + m.XDPMode
 	}
+	if c := m.Coverage; c != nil {
+		s += fmt.Sprintf(", in-path on %d of %d links", c.Watched, c.Asked)
+	}
 	if attribution != nil {
 		s += fmt.Sprintf(", bpf attributes %.0f%% of counted drops", *attribution*100)
 	}
 	return s
+}
+
+// coverage lists what the in-path probes could not watch, one line per hook and reason.
+func (p *printer) coverage(c *model.Coverage) {
+	if !c.Partial() {
+		return
+	}
+	p.f("\nIN-PATH COVERAGE  %d of %d links fully watched\n", c.Watched, c.Asked)
+	type key struct {
+		hook   string
+		reason model.GapReason
+	}
+	var order []key
+	gaps := map[key][]model.Gap{}
+	for _, g := range c.Gaps {
+		k := key{g.Hook, g.Reason}
+		if gaps[k] == nil {
+			order = append(order, k)
+		}
+		gaps[k] = append(gaps[k], g)
+	}
+	for _, k := range order {
+		gs := gaps[k]
+		var where []string
+		for _, g := range gs[:min(len(gs), 3)] {
+			switch {
+			case g.Link != "":
+				where = append(where, g.Link)
+			case g.Netns != 0:
+				where = append(where, fmt.Sprintf("every link of netns %d", g.Netns))
+			default:
+				where = append(where, "a namespace")
+			}
+		}
+		if len(gs) > 3 {
+			where = append(where, fmt.Sprintf("%d more", len(gs)-3))
+		}
+		hook := k.hook
+		if hook == "" {
+			hook = "every hook"
+		}
+		p.f("  - %s on %s: %s (%s)\n", hook, strings.Join(where, ", "), k.reason, gs[0].Detail)
+	}
 }
 
 func (p *printer) verdict(r *policy.Report) {

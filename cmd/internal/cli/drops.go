@@ -43,7 +43,7 @@ interface and in which network namespace, with rates. Ctrl-C detaches everything
 			if os.Geteuid() != 0 {
 				return usagef("drops attaches an eBPF tracer and needs root")
 			}
-			p, err := bpf.Attach(bpf.Options{Netns: cfg.Netns, Links: cfg.Interfaces, Drops: true})
+			p, err := bpf.Attach(bpf.Options{Targets: []bpf.Target{{Netns: cfg.Netns, Links: cfg.Interfaces}}, Drops: true})
 			if err != nil {
 				return classify(fmt.Errorf("attach drop tracer: %w", err))
 			}
