@@ -20,6 +20,24 @@ import (
 // bufLen holds any datagram of a dump: the kernel fills dump skbs up to 32 KiB.
 const bufLen = 64 << 10
 
+// Dumper runs netlink dumps: a Conn, or something that answers like one (a recording).
+type Dumper interface {
+	Dump(typ uint16, body []byte, fn func([]byte) error) (interrupted bool, err error)
+	Close() error
+}
+
+// Opener opens a Dumper for netlink protocol proto in the calling thread's namespace.
+type Opener func(proto int) (Dumper, error)
+
+// OpenDumper is Open as an Opener: a socket on the running kernel.
+func OpenDumper(proto int) (Dumper, error) {
+	c, err := Open(proto)
+	if err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
 // Conn is a netlink socket in the network namespace of the thread that opened it. It is
 // not safe for concurrent use.
 type Conn struct {
