@@ -13,6 +13,7 @@ import (
 	"github.com/nettune/nettune/collect/kstat"
 	"github.com/nettune/nettune/collect/netdev"
 	"github.com/nettune/nettune/internal/netns"
+	"github.com/nettune/nettune/internal/nldump"
 	"github.com/nettune/nettune/model"
 )
 
@@ -38,6 +39,9 @@ type Options struct {
 	// Settings rarely change and cost as much to read as counters; they may then be up to
 	// this old. 0 reads them every sample.
 	SettingsEvery time.Duration
+	// BufferLocks tells whether applications set their sockets' buffers (bpf.SockLocks);
+	// nil leaves it unknown.
+	BufferLocks kstat.LockReader
 }
 
 // Collector takes samples. Between samples it keeps only the thread parked in the target
@@ -133,6 +137,7 @@ func (c *Collector) Sample() (*model.Sample, error) {
 		if s.UDPSockets, err = kstat.ReadUDPSockets(c.o.ProcRoot); err != nil {
 			s.Errors = append(s.Errors, fmt.Sprintf("udp sockets: %v", err))
 		}
+		s.Errors = append(s.Errors, kstat.ReadNetns(s, c.kstatEnv())...)
 		if s.Softnet, err = kstat.ReadSoftnet(c.o.ProcRoot); err != nil {
 			s.Errors = append(s.Errors, fmt.Sprintf("softnet_stat: %v", err))
 		}
@@ -166,6 +171,7 @@ func (c *Collector) Sample() (*model.Sample, error) {
 	if s.NetRx, err = kstat.ReadSoftirqs(c.o.ProcRoot); err != nil {
 		s.Errors = append(s.Errors, fmt.Sprintf("softirqs: %v", err))
 	}
+	s.Errors = append(s.Errors, kstat.ReadHost(s, c.kstatEnv())...)
 	if fresh {
 		if s.IRQBalance, err = kstat.IRQBalanceRunning(c.o.ProcRoot); err != nil {
 			s.Errors = append(s.Errors, fmt.Sprintf("irqbalance: %v", err))
@@ -180,6 +186,11 @@ func (c *Collector) Sample() (*model.Sample, error) {
 		}
 	}
 	return s, nil
+}
+
+// kstatEnv is what the socket-level readers (kstat.ReadNetns, ReadHost) need.
+func (c *Collector) kstatEnv() kstat.Env {
+	return kstat.Env{ProcRoot: c.o.ProcRoot, Netlink: nldump.OpenDumper, Locks: c.o.BufferLocks}
 }
 
 // checkRoot: the root is a directory whose entries can be listed.
