@@ -1,6 +1,7 @@
 package bpf
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"net"
@@ -263,5 +264,16 @@ func BenchmarkSockLocks(b *testing.B) {
 			}
 		}
 		return nil
+	})
+}
+
+func FuzzReadLockRecords(f *testing.F) {
+	f.Add(make([]byte, 2*lockRecordLen), uint64(0))
+	f.Fuzz(func(t *testing.T, b []byte, ino uint64) {
+		out := map[uint64]uint8{ino: 0}
+		err := readLockRecords(bytes.NewReader(b), out)
+		if (err == nil) != (len(b)%lockRecordLen == 0) || len(out) != 1 {
+			t.Fatalf("%d bytes: %v, %v", len(b), out, err)
+		}
 	})
 }
