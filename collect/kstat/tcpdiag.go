@@ -32,7 +32,13 @@ const (
 // TCP states (include/net/tcp_states.h), as bits of an inet_diag_req_v2's idiag_states.
 const (
 	tcpEstablished = 1
+	tcpSynSent     = 2
+	tcpFinWait1    = 4
+	tcpFinWait2    = 5
+	tcpCloseWait   = 8
+	tcpLastAck     = 9
 	tcpListen      = 10
+	tcpClosing     = 11
 )
 
 // tcpStateNames are the names ss prints, indexed by state.
@@ -41,7 +47,8 @@ var tcpStateNames = [...]string{"", "established", "syn-sent", "syn-recv", "fin-
 
 // retransStates are the states in which a connection can still retransmit: every state
 // but listen, time-wait, close and the request sockets.
-const retransStates = 1<<tcpEstablished | 1<<2 | 1<<4 | 1<<5 | 1<<8 | 1<<9 | 1<<11
+const retransStates = 1<<tcpEstablished | 1<<tcpSynSent | 1<<tcpFinWait1 | 1<<tcpFinWait2 |
+	1<<tcpCloseWait | 1<<tcpLastAck | 1<<tcpClosing
 
 // tcp_info offsets: the struct only ever grows, so a field is present when the attribute
 // reaches past it.

@@ -73,9 +73,10 @@
 // back. Measured on the 2-CPU 6.18 VM over 1 s runs:
 //
 //	injector                 what the readers see
-//	InjectUDPMem             sockstat UDP mem ≥ udp_mem[2]; every datagram dropped by B's sinks
-//	                         (sk_drops) while their own buffers are empty; no Udp.* counter moves
-//	InjectTCPMem             sockstat TCP mem 525 pages against tcp_mem[2] 50;
+//	InjectUDPMem             sockstat UDP mem ≥ udp_mem[2] while it runs (56–245 pages); B's
+//	                         sinks drop (sk_drops) ~90–100 % of sent with their own buffers far
+//	                         from full; no Udp.* counter moves
+//	InjectTCPMem             sockstat TCP mem 241–525 pages against tcp_mem[2] 50;
 //	                         TcpExt.TCPMemoryPressures 1 (A, the sender), TCPRcvQDrop and
 //	                         PruneCalled (B), Tcp.RetransSegs (A)
 //	InjectAppRcvbuf          two sinks with sk_rcvbuf 16384 that drop alike; only one holds
