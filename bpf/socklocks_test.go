@@ -6,6 +6,7 @@ import (
 	"errors"
 	"net"
 	"slices"
+	"strconv"
 	"syscall"
 	"testing"
 	"time"
@@ -85,8 +86,9 @@ func TestSockLocksAppRcvbuf(t *testing.T) {
 	for _, u := range s.UDPSockets {
 		t.Logf("%+v set %v", u, u.RcvBufSet != nil && *u.RcvBufSet)
 		_, port, _ := net.SplitHostPort(u.Local)
-		want := port == "9500"
-		if port != "9500" && port != "9501" {
+		app, plain := strconv.Itoa(lab.AppRcvbufPort), strconv.Itoa(lab.PlainRcvbufPort)
+		want := port == app
+		if port != app && port != plain {
 			continue
 		}
 		seen++
