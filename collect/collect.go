@@ -64,6 +64,9 @@ type Options struct {
 	SettingsEvery time.Duration
 	// Kernel answers what is not read from files; nil is Live.
 	Kernel Kernel
+	// BufferLocks tells whether applications set their sockets' buffers (bpf.SockLocks);
+	// nil leaves it unknown.
+	BufferLocks kstat.LockReader
 }
 
 // Collector takes samples. Between samples it keeps only the thread parked in the target
@@ -172,6 +175,7 @@ func (c *Collector) Sample() (*model.Sample, error) {
 		if s.UDPSockets, err = kstat.ReadUDPSockets(c.o.ProcRoot, k.Netlink); err != nil {
 			s.Errors = append(s.Errors, fmt.Sprintf("udp sockets: %v", err))
 		}
+		s.Errors = append(s.Errors, kstat.ReadNetns(s, c.kstatEnv(k))...)
 		if s.Softnet, err = kstat.ReadSoftnet(c.o.ProcRoot); err != nil {
 			s.Errors = append(s.Errors, fmt.Sprintf("softnet_stat: %v", err))
 		}
@@ -205,6 +209,7 @@ func (c *Collector) Sample() (*model.Sample, error) {
 	if s.NetRx, err = kstat.ReadSoftirqs(c.o.ProcRoot); err != nil {
 		s.Errors = append(s.Errors, fmt.Sprintf("softirqs: %v", err))
 	}
+	s.Errors = append(s.Errors, kstat.ReadHost(s, c.kstatEnv(k))...)
 	if fresh {
 		if s.IRQBalance, err = kstat.IRQBalanceRunning(c.o.ProcRoot); err != nil {
 			s.Errors = append(s.Errors, fmt.Sprintf("irqbalance: %v", err))
@@ -219,6 +224,11 @@ func (c *Collector) Sample() (*model.Sample, error) {
 		}
 	}
 	return s, nil
+}
+
+// kstatEnv is what the socket-level readers (kstat.ReadNetns, ReadHost) need.
+func (c *Collector) kstatEnv(k Kernel) kstat.Env {
+	return kstat.Env{ProcRoot: c.o.ProcRoot, Netlink: k.Netlink, Locks: c.o.BufferLocks}
 }
 
 // checkRoot: the root is a directory whose entries can be listed.

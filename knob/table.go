@@ -185,6 +185,16 @@ var table = []Row{
 	readOnly("net.ipv4.udp_rmem_min", model.ScopeNetns, Bytes),
 	multi(readOnly("net.ipv4.tcp_wmem", model.ScopeNetns, Bytes), 3, 0),
 	readOnly("net.ipv4.tcp_moderate_rcvbuf", model.ScopeNetns, Mode),
+	// Evidence for TCP under loss and memory pressure: the congestion control a namespace
+	// uses and the ones the kernel has (the list is the kernel's, read-only everywhere), and
+	// whether the host gave up high-order page allocations for socket buffers.
+	readOnly("net.ipv4.tcp_congestion_control", model.ScopeNetns, Name),
+	readOnly("net.ipv4.tcp_available_congestion_control", model.ScopeGlobal, Name),
+	readOnly("net.core.high_order_alloc_disable", model.ScopeGlobal, Mode),
+	// Pages each CPU takes from or returns to the socket memory pools before the shared
+	// count that sockstat prints and tcp_mem/udp_mem are checked against moves; absent where
+	// the reserve is fixed (1 MiB per CPU from 6.0) or does not exist.
+	readOnly("net.core.mem_pcpu_rsv", model.ScopeGlobal, Pages),
 
 	// Transmit.
 	{Kind: TxQueueLen, Use: Tune, Scope: model.ScopeDevice, Unit: Packets, Fields: 1,

@@ -108,6 +108,18 @@ func (s *Sample) AppendBaseline(b []byte) []byte {
 			}
 		}
 	}
+	w.uint(uint64(len(s.Neigh)))
+	for _, n := range s.Neigh {
+		w.str(n.Name)
+		w.counters(n.Counters)
+	}
+	w.uint(uint64(len(s.TCPRetrans)))
+	for _, c := range s.TCPRetrans {
+		w.str(c.Local)
+		w.str(c.Remote)
+		w.uint(uint64(c.TotalRetrans))
+		w.uint(uint64(c.SegsOut))
+	}
 	return w.b
 }
 
@@ -203,6 +215,18 @@ func ParseBaseline(b []byte) (*Sample, error) {
 		}
 		s.Firewall = fw
 	}
+	if n := r.count(2); n > 0 {
+		s.Neigh = make([]NeighTable, n)
+		for i := range s.Neigh {
+			s.Neigh[i] = NeighTable{Name: r.str(), Counters: r.counters()}
+		}
+	}
+	if n := r.count(4); n > 0 {
+		s.TCPRetrans = make([]TCPConn, n)
+		for i := range s.TCPRetrans {
+			s.TCPRetrans[i] = TCPConn{Local: r.str(), Remote: r.str(), TotalRetrans: r.uint32(), SegsOut: r.uint32()}
+		}
+	}
 	if r.bad || len(r.b) > 0 {
 		return nil, ErrBaseline
 	}
@@ -284,6 +308,16 @@ func (r *dec) uint() uint64 {
 		return 0
 	}
 	return v
+}
+
+// uint32 reads a value that was 32 bits when written.
+func (r *dec) uint32() uint32 {
+	v := r.uint()
+	if v > 1<<32-1 {
+		r.fail()
+		return 0
+	}
+	return uint32(v)
 }
 
 func (r *dec) int() int64 {

@@ -35,6 +35,12 @@ func full(at time.Time, v uint64) *Sample {
 		Firewall: &Firewall{Chains: []FirewallChain{{Family: "inet", Table: "t", Name: "input", Hook: "input", Type: "filter"}},
 			Rules: []FirewallRule{{Family: "inet", Table: "t", Chain: "input", Handle: 4, Expr: "udp dport 9 counter drop", Drop: true,
 				Counter: true, Packets: v, Bytes: 100 * v}, {Family: "inet", Table: "t", Chain: "input", Handle: 5, Expr: "drop", Drop: true}}},
+		Sockstat: &Sockstat{TCPMem: 30 * v, UDPMem: 7},
+		Neigh: []NeighTable{{Name: "arp_cache", Entries: 9, Counters: map[string]uint64{"table_fulls": v, "allocs": 2 * v},
+			NetnsEntries: &NeighCount{Total: 3}}, {Name: "ndisc_cache", Counters: map[string]uint64{}}},
+		TCPListeners: []TCPListener{{Local: "198.18.0.1:80", Inode: 78, AcceptQueue: 21, Backlog: 20}},
+		TCPRetrans: []TCPConn{{Local: "198.18.0.1:80", Remote: "198.18.0.2:40000", Inode: 79, State: "established",
+			TotalRetrans: uint32(5 * v), SegsOut: uint32(100 * v), RTT: 300, CC: "cubic"}},
 		Errors: []string{"softirqs: x"},
 	}
 	// A second link repeats the first one's counter and qdisc names, as links of one driver do.
@@ -53,6 +59,7 @@ func TestBaselineDiffsLikeTheSample(t *testing.T) {
 			s.InPath, s.Conntrack, s.UDPSockets, s.Interrupts, s.Firewall = nil, nil, nil, nil, nil
 		},
 		"ruleset without counters": func(s *Sample) { s.Firewall.Rules = s.Firewall.Rules[1:] },
+		"no socket evidence":       func(s *Sample) { s.Sockstat, s.Neigh, s.TCPListeners, s.TCPRetrans = nil, nil, nil, nil },
 		"conntrack, no counters":   func(s *Sample) { s.Conntrack = map[string]uint64{} },
 	} {
 		prev, cur := full(t0, 1), full(t0.Add(time.Second), 3)
@@ -89,8 +96,14 @@ func TestParseBaselineRejects(t *testing.T) {
 	}
 	for name, bad := range map[string][]byte{
 		"trailing bytes": append(slices.Clone(b), 0),
-		"older version":  append([]byte("NTB\x01"), b[4:]...),
-		"gob":            []byte("\x0f\xff\x81\x03\x01\x01\x06Sample"),
+		"other version":  append([]byte("NTB\x01"), b[4:]...),
+		"segs_out above 32 bits": func() []byte {
+			s := full(t0, 1)
+			s.TCPRetrans[0].SegsOut = 1<<32 - 1 // the last value written: varint ff ff ff ff 0f
+			b := s.AppendBaseline(nil)
+			return append(b[:len(b)-5], 0x80, 0x80, 0x80, 0x80, 0x10) // 1<<32
+		}(),
+		"gob": []byte("\x0f\xff\x81\x03\x01\x01\x06Sample"),
 	} {
 		if _, err := ParseBaseline(bad); !errors.Is(err, ErrBaseline) {
 			t.Errorf("%s: %v", name, err)

@@ -2,6 +2,7 @@ package model
 
 import (
 	"errors"
+	"slices"
 	"time"
 )
 
@@ -32,6 +33,13 @@ type Delta struct {
 	// Firewall is the current ruleset with each rule's counter difference (a rule added
 	// during the interval counts from zero); nil when the current sample has none.
 	Firewall *Firewall
+	// Neigh are the neighbour tables present in both samples: Counters are differences,
+	// Entries and NetnsEntries current.
+	Neigh []NeighTable
+	// TCPRetrans are the connections that retransmitted during the interval: TotalRetrans
+	// and SegsOut are differences, matched by local and remote address (a connection absent
+	// from Prev counts all of its own); the rest is current.
+	TCPRetrans []TCPConn
 	// Resets names counters that went backwards (driver reload, ring resize, qdisc
 	// replaced): their difference is the current value, a lower bound.
 	Resets []string
@@ -145,7 +153,56 @@ func Diff(prev, cur *Sample) (*Delta, error) {
 			}
 		}
 	}
+	d.Neigh = r.neigh(prev.Neigh, cur.Neigh)
+	d.TCPRetrans = tcpRetrans(prev.TCPRetrans, cur.TCPRetrans)
 	return d, nil
+}
+
+// neigh diffs the neighbour tables' counters by table and counter name.
+func (r resets) neigh(prev, cur []NeighTable) []NeighTable {
+	var out []NeighTable
+	for _, c := range cur {
+		i := slices.IndexFunc(prev, func(p NeighTable) bool { return p.Name == c.Name })
+		if i < 0 {
+			continue
+		}
+		dc := c
+		dc.Counters = make(map[string]uint64, len(c.Counters))
+		prefix := "neigh " + c.Name + " "
+		for k, v := range c.Counters {
+			if pv, ok := prev[i].Counters[k]; ok {
+				dc.Counters[k] = r.diff64(prefix, k, pv, v)
+			}
+		}
+		out = append(out, dc)
+	}
+	return out
+}
+
+// tcpRetrans diffs retransmission counts by address pair (the inode is 0 once the
+// application closed the socket, and the pair names one connection at a time). Readers keep
+// only connections that have retransmitted; a count lower than before is a new connection
+// on the same addresses, whose whole count is new.
+func tcpRetrans(prev, cur []TCPConn) []TCPConn {
+	if len(cur) == 0 {
+		return nil
+	}
+	type pair struct{ local, remote string }
+	before := make(map[pair]TCPConn, len(prev))
+	for _, c := range prev {
+		before[pair{c.Local, c.Remote}] = c
+	}
+	var out []TCPConn
+	for _, c := range cur {
+		if p, ok := before[pair{c.Local, c.Remote}]; ok && c.TotalRetrans >= p.TotalRetrans {
+			c.TotalRetrans -= p.TotalRetrans
+			c.SegsOut -= p.SegsOut // the same connection: 32 bits, a wrap subtracts right
+		}
+		if c.TotalRetrans > 0 {
+			out = append(out, c)
+		}
+	}
+	return out
 }
 
 // udpSockets diffs drop counts by inode. Readers keep only sockets that have dropped, so a

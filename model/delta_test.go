@@ -316,3 +316,59 @@ func TestDiffFirewall(t *testing.T) {
 		t.Error("Diff changed the sample")
 	}
 }
+
+func TestDiffNeigh(t *testing.T) {
+	own := &NeighCount{Total: 40, Unresolved: 30}
+	prev := &Sample{Time: t0, Neigh: []NeighTable{
+		{Name: "arp_cache", Entries: 10, Counters: map[string]uint64{"table_fulls": 5, "allocs": 100, "destroys": 90}},
+		{Name: "ndisc_cache", Entries: 4, Counters: map[string]uint64{"table_fulls": 0}},
+	}}
+	cur := &Sample{Time: t0.Add(10 * time.Second), Neigh: []NeighTable{
+		{Name: "arp_cache", Entries: 1024, NetnsEntries: own,
+			Counters: map[string]uint64{"table_fulls": 905, "allocs": 1200, "destroys": 3, "forced_gc_runs": 7}},
+	}} // ndisc_cache gone (IPv6 disabled since): skipped; destroys went backwards (reset)
+	d, err := Diff(prev, cur)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []NeighTable{{Name: "arp_cache", Entries: 1024, NetnsEntries: own,
+		Counters: map[string]uint64{"table_fulls": 900, "allocs": 1100, "destroys": 3}}}
+	if !reflect.DeepEqual(d.Neigh, want) {
+		t.Errorf("neigh\n got %+v\nwant %+v", d.Neigh, want)
+	}
+	if !reflect.DeepEqual(d.Resets, []string{"neigh arp_cache destroys"}) {
+		t.Errorf("resets %v", d.Resets)
+	}
+	if d, _ := Diff(&Sample{Time: t0}, cur); d.Neigh != nil {
+		t.Errorf("neighbour counters without a baseline: %+v", d.Neigh)
+	}
+}
+
+func TestDiffTCPRetrans(t *testing.T) {
+	prev := &Sample{Time: t0, TCPRetrans: []TCPConn{
+		{Local: "198.18.0.1:40000", Remote: "198.18.0.2:5201", Inode: 21, TotalRetrans: 100, SegsOut: 1<<32 - 10},
+		{Local: "198.18.0.1:40002", Remote: "198.18.0.2:5201", Inode: 22, TotalRetrans: 8, SegsOut: 900},
+		{Local: "198.18.0.1:40004", Remote: "198.18.0.2:5201", Inode: 23, TotalRetrans: 50, SegsOut: 5000},
+	}}
+	cur := &Sample{Time: t0.Add(10 * time.Second), TCPRetrans: []TCPConn{
+		{Local: "198.18.0.1:40000", Remote: "198.18.0.2:5201", Inode: 21, TotalRetrans: 130, SegsOut: 90, RTT: 900}, // segs_out wrapped
+		{Local: "198.18.0.1:40002", Remote: "198.18.0.2:5201", Inode: 22, TotalRetrans: 8, SegsOut: 1000},           // quiet
+		{Local: "198.18.0.1:40004", Remote: "198.18.0.2:5201", Inode: 31, TotalRetrans: 4, SegsOut: 40},             // same pair, new connection
+		{Local: "198.18.0.1:40006", Remote: "198.18.0.3:443", TotalRetrans: 6, SegsOut: 60, State: "fin-wait-1"},    // new, closed by the application
+	}}
+	d, err := Diff(prev, cur)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []TCPConn{
+		{Local: "198.18.0.1:40000", Remote: "198.18.0.2:5201", Inode: 21, TotalRetrans: 30, SegsOut: 100, RTT: 900},
+		{Local: "198.18.0.1:40004", Remote: "198.18.0.2:5201", Inode: 31, TotalRetrans: 4, SegsOut: 40},
+		{Local: "198.18.0.1:40006", Remote: "198.18.0.3:443", TotalRetrans: 6, SegsOut: 60, State: "fin-wait-1"},
+	}
+	if !reflect.DeepEqual(d.TCPRetrans, want) {
+		t.Errorf("tcp retransmits\n got %+v\nwant %+v", d.TCPRetrans, want)
+	}
+	if d, _ := Diff(cur, &Sample{Time: t0.Add(time.Minute)}); d.TCPRetrans != nil {
+		t.Errorf("no connection data became %+v", d.TCPRetrans)
+	}
+}

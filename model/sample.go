@@ -40,6 +40,25 @@ type Sample struct {
 	// without conntrack, in samples taken before the field existed, or when the reader failed.
 	Conntrack map[string]uint64 `json:"conntrack,omitempty"`
 
+	// Sockstat is /proc/net/sockstat and sockstat6 of the namespace (kstat.ReadSockstat): some
+	// of its numbers are the namespace's, the memory pools are host-wide (see Sockstat). Nil in
+	// samples taken before the field existed, or when the reader failed.
+	Sockstat *Sockstat `json:"sockstat,omitempty"`
+
+	// Neigh are the host's neighbour tables (/proc/net/stat/arp_cache and ndisc_cache, which
+	// only the host namespace has), with the number of neighbours the sample's namespace holds
+	// in each. Nil when neither was read.
+	Neigh []NeighTable `json:"neigh,omitempty"`
+
+	// TCPListeners are the listening TCP sockets of the namespace, fullest accept queue
+	// first and capped (kstat.MaxTCPListeners); nil when there are none or the reader failed.
+	TCPListeners []TCPListener `json:"tcp_listeners,omitempty"`
+
+	// TCPRetrans are the TCP connections of the namespace that have retransmitted, most
+	// retransmissions first and capped (kstat.MaxTCPRetrans), with their peers; nil when none
+	// has or the reader failed.
+	TCPRetrans []TCPConn `json:"tcp_retrans,omitempty"`
+
 	// Errors lists readers that failed without failing the sample (one line each), so the
 	// report can say which evidence is missing instead of silently lacking it.
 	Errors []string `json:"errors,omitempty"`
@@ -195,6 +214,87 @@ type UDPSocket struct {
 	Drops   uint64 `json:"drops"`    // datagrams the socket dropped (sk_drops; a counter)
 	RcvBuf  uint32 `json:"rcvbuf"`   // sk_rcvbuf in bytes; 0 = unknown
 	RxQueue uint32 `json:"rx_queue"` // bytes queued now (gauge)
+	// RcvBufSet says whether the application fixed the receive buffer with SO_RCVBUF
+	// (SOCK_RCVBUF_LOCK in sk_userlocks, read by a BPF socket iterator); nil = unknown,
+	// never inferred from the buffer's size.
+	RcvBufSet *bool `json:"rcvbuf_set,omitempty"`
+}
+
+// Sockstat holds /proc/net/sockstat{,6}. The kernel prints the socket and in-use counts,
+// TIME_WAIT sockets and fragment queues of the reading namespace, but the orphan and
+// allocated counts and both memory pools over the whole host (docs/rules.md §6), which is
+// what tcp_mem and udp_mem, themselves host-wide, are compared with.
+type Sockstat struct {
+	Sockets     uint64 `json:"sockets"`      // sockets of the namespace, every family
+	TCPInUse    uint64 `json:"tcp_inuse"`    // IPv4 TCP sockets of the namespace (listeners included)
+	TCPOrphan   uint64 `json:"tcp_orphan"`   // host-wide: closed by the application, still sending
+	TCPTimeWait uint64 `json:"tcp_tw"`       // TIME_WAIT sockets of the namespace
+	TCPAlloc    uint64 `json:"tcp_alloc"`    // host-wide: TCP sockets allocated, both families
+	TCPMem      uint64 `json:"tcp_mem"`      // host-wide, pages: what tcp_mem limits
+	UDPInUse    uint64 `json:"udp_inuse"`    // IPv4 UDP sockets of the namespace
+	UDPMem      uint64 `json:"udp_mem"`      // host-wide, pages: what udp_mem limits
+	FragInUse   uint64 `json:"frag_inuse"`   // IPv4 reassembly queues of the namespace
+	FragMemory  uint64 `json:"frag_memory"`  // bytes they hold: what ipfrag_high_thresh limits
+	TCP6InUse   uint64 `json:"tcp6_inuse"`   // sockstat6, absent without IPv6
+	UDP6InUse   uint64 `json:"udp6_inuse"`   //
+	Frag6InUse  uint64 `json:"frag6_inuse"`  //
+	Frag6Memory uint64 `json:"frag6_memory"` // bytes: what ip6frag_high_thresh limits
+}
+
+// NeighTable is one neighbour table of the host: arp_cache (IPv4) or ndisc_cache (IPv6).
+// The kernel keeps one table per family for every namespace together, with one set of
+// gc_thresh limits, so Entries and Counters are host-wide; NetnsEntries says how much of the
+// table the sample's namespace holds.
+type NeighTable struct {
+	Name    string `json:"name"`    // the stat file's name: "arp_cache", "ndisc_cache"
+	Entries uint64 `json:"entries"` // entries of every namespace now (gauge; permanent ones included)
+	// Counters are the stat file's other columns, each summed over the CPUs, named as the
+	// kernel prints them: allocs, destroys, hash_grows, lookups, hits, res_failed,
+	// rcv_probes_mcast, rcv_probes_ucast, periodic_gc_runs, forced_gc_runs,
+	// unresolved_discards, table_fulls.
+	Counters map[string]uint64 `json:"counters"`
+	// NetnsEntries are the neighbours of the sample's namespace in this table (an
+	// RTM_GETNEIGH dump); nil when not read.
+	NetnsEntries *NeighCount `json:"netns_entries,omitempty"`
+}
+
+// NeighCount counts the entries of one namespace in a neighbour table, by state.
+type NeighCount struct {
+	Total      int `json:"total"`
+	Permanent  int `json:"permanent"`  // NUD_PERMANENT: outside what gc_thresh* limit
+	Unresolved int `json:"unresolved"` // NUD_INCOMPLETE or NUD_FAILED: no answer (yet)
+}
+
+// TCPListener is one listening TCP socket (sock_diag).
+type TCPListener struct {
+	Local string `json:"local"`
+	Inode uint64 `json:"inode"`
+	// AcceptQueue is the connections waiting for accept() now (gauge); the queue is full
+	// when it exceeds Backlog.
+	AcceptQueue uint32 `json:"accept_queue"`
+	// Backlog is the accept queue's limit, min(the listen() backlog, somaxconn) when the
+	// application called listen(): raising somaxconn reaches it only if somaxconn was the
+	// smaller, and only after the application listens again.
+	Backlog uint32 `json:"backlog"`
+	// RcvBufSet: the application set SO_RCVBUF on the listener (accepted sockets inherit
+	// it); nil = unknown.
+	RcvBufSet *bool `json:"rcvbuf_set,omitempty"`
+}
+
+// TCPConn is one TCP connection with its retransmission state (sock_diag, tcp_info).
+type TCPConn struct {
+	Local  string `json:"local"`
+	Remote string `json:"remote"`
+	Inode  uint64 `json:"inode"` // 0 once the application closed it
+	State  string `json:"state"` // "established", "fin-wait-1", ... as ss names them
+	// TotalRetrans is the segments retransmitted over the connection's life (a counter).
+	TotalRetrans uint32 `json:"total_retrans"`
+	SegsOut      uint32 `json:"segs_out"` // segments sent, retransmissions included (a counter; 0 before 4.2)
+	Retrans      uint32 `json:"retrans"`  // retransmitted segments not yet acknowledged (gauge)
+	Lost         uint32 `json:"lost"`     // segments taken as lost now (gauge)
+	RTT          uint32 `json:"rtt_us"`   // smoothed round-trip time, µs
+	SndCwnd      uint32 `json:"snd_cwnd"` // congestion window, segments
+	CC           string `json:"cc,omitempty"`
 }
 
 // InPath carries the eBPF in-path counts (filled by bpf/ when probes are attached). The

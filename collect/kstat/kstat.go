@@ -1,7 +1,8 @@
 // Package kstat reads the kernel's network counters and settings from /proc and /sys:
-// softnet_stat, snmp/netstat/snmp6, softirqs, interrupts, sysctls, RPS masks and whether
-// irqbalance runs. Every reader takes the proc or sys root as an argument so that tests can
-// point it at a fixture tree under testdata/.
+// softnet_stat, snmp/netstat/snmp6, softirqs, interrupts, sysctls, RPS masks, whether
+// irqbalance runs, sockstat and the neighbour tables; and, over netlink, UDP and TCP sockets
+// (sock_diag) and neighbour entries. Every reader takes the proc or sys root as an argument so
+// that tests can point it at a fixture tree under testdata/.
 //
 // Per-netns files are read through <proc>/thread-self/net, because after setns() a Go
 // program's /proc/self/net can still show the namespace the process started in. Call the

@@ -164,8 +164,8 @@ func (r *Recorder) Files(dir, ns, procRoot, host string, s *model.Sample) error 
 	}
 	err := netns.Do(ns, func() error {
 		net := filepath.Join(procRoot, "thread-self", "net")
-		for _, f := range []string{"snmp", "netstat", "snmp6", "softnet_stat"} {
-			if err := cp(filepath.Join(net, f), filepath.Join("proc", "net", f), f == "snmp6"); err != nil {
+		for _, f := range []string{"snmp", "netstat", "snmp6", "softnet_stat", "sockstat", "sockstat6"} {
+			if err := cp(filepath.Join(net, f), filepath.Join("proc", "net", f), f == "snmp6" || f == "sockstat6"); err != nil {
 				return err
 			}
 		}

@@ -66,6 +66,45 @@
 //     (Fails ≫ Timeout): the memory-limit signature. Restoring the default 4 MiB fixes it.
 //   - InjectPortScan: ScanPorts closed ports from ScanPortFirst, 12,000–20,000 datagrams/s.
 //
+// # Socket-level injectors
+//
+// Conditions where the right knob is another one than a buffer of the stage that drops, or
+// none. Host-wide limits (udp_mem, tcp_mem, gc_thresh3, netdev_budget, rmem_default) are
+// taken with Global and held only while the injector runs (at most HostLimitMax), then put
+// back. Measured on the 2-CPU 6.18 VM over 1 s runs:
+//
+//	injector                 what the readers see
+//	InjectUDPMem             sockstat UDP mem ≥ udp_mem[2] while it runs (56–245 pages); B's
+//	                         sinks drop (sk_drops) ~90–100 % of sent with their own buffers far
+//	                         from full; no Udp.* counter moves
+//	InjectTCPMem             sockstat TCP mem 241–525 pages against tcp_mem[2] 50;
+//	                         TcpExt.TCPMemoryPressures 1 (A, the sender), TCPRcvQDrop and
+//	                         PruneCalled (B), Tcp.RetransSegs (A)
+//	InjectAppRcvbuf          two sinks with sk_rcvbuf 16384 that drop alike; only one holds
+//	                         SOCK_RCVBUF_LOCK (the bpf socket iterator)
+//	InjectListenBacklog      listener backlog 20 (sock_diag) with somaxconn 4096, queue 21;
+//	                         TcpExt.ListenOverflows (B)
+//	InjectSYNFlood           Tcp.PassiveOpens 0; TcpExt.TCPReqQFullDoCookies = SyncookiesSent
+//	                         for every SYN past the first 129 (B)
+//	InjectSYNFloodNoCookies  the same with TCPReqQFullDrop = ListenDrops
+//	InjectNeighOverflow      host arp_cache table_fulls and forced_gc_runs for ~93 % of sends,
+//	                         unresolved_discards; A holds ~68 unresolved entries
+//	InjectPathLoss           per-connection total_retrans in A naming B's address,
+//	                         Tcp.RetransSegs (A); none of A's drop counters moves
+//	InjectSqueeze            softnet time_squeeze +1 per 64-segment burst on SqueezeCPU, none
+//	                         at the default budget; nothing dropped
+//
+// Details the tests rely on:
+//   - Fixed ports on B (UDPMemPort, TCPMemPort, AppRcvbufPort and PlainRcvbufPort,
+//     ListenPort, SYNFloodPort, PathLossPort) name the sockets in the readers' output.
+//   - InjectSYNFlood* send from a raw socket in A with sources in SpoofedNet, which B routes
+//     back through A; A owns none of it and does not forward, so nothing answers a SYN-ACK.
+//   - InjectNeighOverflow holds gc_thresh3 at the table's current entries + NeighHeadroom and
+//     A's unres_qlen_bytes at NeighUnresQueue. UDP hides the refused entries (ENOBUFS without
+//     IP_RECVERR), so Sent counts datagrams, not failures.
+//   - InjectPathLoss's drop is an XDP program named PathLossProg on B's veth, generic mode,
+//     through a bpf_link.
+//
 // NewVeth waits until both ends are operationally up (before that the device has the noop
 // qdisc and silently drops) and installs static neighbour entries, so no ARP exchange can
 // be lost to an injected condition or delay the first second of traffic.

@@ -1,0 +1,195 @@
+package kstat
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/nettune/nettune/internal/nldump"
+	"github.com/nettune/nettune/model"
+)
+
+// The socket-level readers run from two lists, so that the collector calls each list once:
+// netnsReaders on the thread inside the examined namespace, hostReaders from nettune's own
+// namespace (the neighbour tables' stat files exist only in the host's). Each reader fills
+// its part of the sample; a failure becomes one line of Sample.Errors and leaves that part
+// empty.
+
+// Env is what the readers need besides the sample.
+type Env struct {
+	ProcRoot string
+	// Netlink opens a netlink socket on the calling thread (nldump.OpenDumper on the running
+	// kernel).
+	Netlink nldump.Opener
+	// Locks tells which sockets' applications set their buffer sizes (bpf.SockLocks); nil
+	// leaves RcvBufSet unknown.
+	Locks LockReader
+}
+
+// LockReader reports, for each socket inode of the calling thread's namespace asked about,
+// the buffer locks its application set: SOCK_SNDBUF_LOCK (1) after SO_SNDBUF,
+// SOCK_RCVBUF_LOCK (2) after SO_RCVBUF, 0 for neither.
+type LockReader interface {
+	BufferLocks(inodes []uint64) (map[uint64]uint8, error)
+}
+
+// sockRcvbufLock is SOCK_RCVBUF_LOCK of include/net/sock.h.
+const sockRcvbufLock = 2
+
+type reader struct {
+	name string
+	read func(s *model.Sample, e *env) error
+}
+
+var netnsReaders = []reader{
+	{"sockstat", func(s *model.Sample, e *env) (err error) {
+		s.Sockstat, err = ReadSockstat(e.ProcRoot)
+		return err
+	}},
+	{"neighbours", readNetnsNeighbours},
+	{"tcp listeners", func(s *model.Sample, e *env) error {
+		d, err := e.sockDiag()
+		if err == nil {
+			s.TCPListeners, err = ReadTCPListeners(d)
+		}
+		return err
+	}},
+	{"tcp retransmits", func(s *model.Sample, e *env) error {
+		d, err := e.sockDiag()
+		if err == nil {
+			s.TCPRetrans, err = ReadTCPRetrans(d)
+		}
+		return err
+	}},
+	// Last: it marks the UDP sockets and listeners read before it.
+	{"buffer locks", readBufferLocks},
+}
+
+var hostReaders = []reader{
+	{"neighbour tables", func(s *model.Sample, e *env) error {
+		tables, err := ReadNeighTables(e.ProcRoot)
+		for _, t := range tables {
+			nt := neighTable(s, t.Name)
+			nt.Entries, nt.Counters = t.Entries, t.Counters
+		}
+		return err
+	}},
+}
+
+// ReadNetns runs the namespace's socket-level readers into s (sockstat, neighbour counts,
+// TCP listeners and retransmitting connections, and the buffer locks of the UDP sockets and
+// listeners already in s). Call it on a thread inside the namespace. It returns one line per
+// reader that failed.
+func ReadNetns(s *model.Sample, e Env) []string {
+	return run(netnsReaders, s, e)
+}
+
+// ReadHost runs the host-wide socket-level readers into s (the neighbour tables' stat files).
+// Call it from a thread in the host namespace.
+func ReadHost(s *model.Sample, e Env) []string {
+	return run(hostReaders, s, e)
+}
+
+func run(readers []reader, s *model.Sample, e Env) []string {
+	en := &env{Env: e}
+	defer en.close()
+	var errs []string
+	for _, r := range readers {
+		if err := r.read(s, en); err != nil {
+			errs = append(errs, fmt.Sprintf("%s: %v", r.name, err))
+		}
+	}
+	return errs
+}
+
+// env opens each netlink socket once per run, on the calling thread.
+type env struct {
+	Env
+	diag, route nldump.Dumper
+}
+
+func (e *env) sockDiag() (nldump.Dumper, error) { return e.open(&e.diag, unix.NETLINK_SOCK_DIAG) }
+func (e *env) rtnl() (nldump.Dumper, error)     { return e.open(&e.route, unix.NETLINK_ROUTE) }
+
+func (e *env) open(d *nldump.Dumper, proto int) (nldump.Dumper, error) {
+	if *d == nil {
+		if e.Netlink == nil {
+			return nil, errors.New("no netlink")
+		}
+		c, err := e.Netlink(proto)
+		if err != nil {
+			return nil, fmt.Errorf("netlink socket: %w", err)
+		}
+		*d = c
+	}
+	return *d, nil
+}
+
+func (e *env) close() {
+	for _, d := range []nldump.Dumper{e.diag, e.route} {
+		if d != nil {
+			d.Close()
+		}
+	}
+}
+
+// neighTable returns s's table name, added if missing.
+func neighTable(s *model.Sample, name string) *model.NeighTable {
+	i := slices.IndexFunc(s.Neigh, func(t model.NeighTable) bool { return t.Name == name })
+	if i < 0 {
+		s.Neigh = append(s.Neigh, model.NeighTable{Name: name})
+		i = len(s.Neigh) - 1
+	}
+	return &s.Neigh[i]
+}
+
+// readNetnsNeighbours counts the namespace's neighbours of each table.
+func readNetnsNeighbours(s *model.Sample, e *env) error {
+	d, err := e.rtnl()
+	if err != nil {
+		return err
+	}
+	for _, t := range neighTables {
+		n, err := CountNeighbours(d, t.family)
+		if err != nil {
+			return err
+		}
+		neighTable(s, t.name).NetnsEntries = &n
+	}
+	return nil
+}
+
+// readBufferLocks sets RcvBufSet on the UDP sockets and listeners of s.
+func readBufferLocks(s *model.Sample, e *env) error {
+	if e.Locks == nil || len(s.UDPSockets)+len(s.TCPListeners) == 0 {
+		return nil
+	}
+	inodes := make([]uint64, 0, len(s.UDPSockets)+len(s.TCPListeners))
+	for _, u := range s.UDPSockets {
+		inodes = append(inodes, u.Inode)
+	}
+	for _, l := range s.TCPListeners {
+		inodes = append(inodes, l.Inode)
+	}
+	locks, err := e.Locks.BufferLocks(inodes)
+	if err != nil {
+		return err
+	}
+	set := func(inode uint64) *bool {
+		l, ok := locks[inode]
+		if !ok {
+			return nil
+		}
+		v := l&sockRcvbufLock != 0
+		return &v
+	}
+	for i := range s.UDPSockets {
+		s.UDPSockets[i].RcvBufSet = set(s.UDPSockets[i].Inode)
+	}
+	for i := range s.TCPListeners {
+		s.TCPListeners[i].RcvBufSet = set(s.TCPListeners[i].Inode)
+	}
+	return nil
+}
