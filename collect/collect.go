@@ -12,7 +12,6 @@ import (
 
 	"github.com/nettune/nettune/collect/kstat"
 	"github.com/nettune/nettune/collect/netdev"
-	"github.com/nettune/nettune/collect/nft"
 	"github.com/nettune/nettune/internal/netns"
 	"github.com/nettune/nettune/internal/nldump"
 	"github.com/nettune/nettune/model"
@@ -74,8 +73,7 @@ type Options struct {
 type Collector struct {
 	o      Options
 	thread *netns.Thread
-	reader *netdev.Reader // its sockets stay in the namespace they were opened in
-	nft    *nft.Reader    // the same
+	socks  nsSockets
 
 	rootsOK bool // ProcRoot and SysRoot were found readable
 
@@ -136,46 +134,10 @@ func (c *Collector) Sample() (*model.Sample, error) {
 	}
 
 	err = c.inNetns(func(sysRoot string) error {
-		if c.reader == nil {
-			r, err := netdev.OpenWith(k.Netlink, k.Ethtool)
-			if err != nil {
-				return fmt.Errorf("open netlink: %w", err)
-			}
-			c.reader = r
-		}
-		// Counters are read back to back so they describe the same instant.
-		s.Time = k.Now()
-		var err error
-		s.Links, err = c.reader.Links(c.o.Links)
-		var partial *netdev.PartialError
-		switch {
-		case errors.As(err, &partial):
-			for _, e := range partial.Errs { // a driver that refused one ethtool call
-				s.Errors = append(s.Errors, e.Error())
-			}
-		case err != nil:
+		if err := c.socks.readCounters(s, c.o.Links, k, c.kstatEnv(k)); err != nil {
 			return err
 		}
-		if s.SNMP, err = kstat.ReadSNMP(c.o.ProcRoot); err != nil {
-			s.Errors = append(s.Errors, fmt.Sprintf("snmp: %v", err))
-		}
-		if s.Conntrack, err = kstat.ReadConntrack(c.o.ProcRoot); err != nil {
-			s.Errors = append(s.Errors, fmt.Sprintf("conntrack: %v", err))
-		}
-		// The namespace's firewall: which rule dropped, and its counters (a ruleset that may
-		// not be read says why in Firewall.Unreadable).
-		if c.nft == nil {
-			c.nft = nft.NewReader(k.Netlink)
-		}
-		if s.Firewall, err = c.nft.Read(); err != nil {
-			s.Errors = append(s.Errors, err.Error())
-		}
-		// Per-socket drops go with Udp.RcvbufErrors; on a sock_diag failure the sockets are
-		// still kept (from /proc/net/udp), without their receive buffers.
-		if s.UDPSockets, err = kstat.ReadUDPSockets(c.o.ProcRoot, k.Netlink); err != nil {
-			s.Errors = append(s.Errors, fmt.Sprintf("udp sockets: %v", err))
-		}
-		s.Errors = append(s.Errors, kstat.ReadNetns(s, c.kstatEnv(k))...)
+		var err error
 		if s.Softnet, err = kstat.ReadSoftnet(c.o.ProcRoot); err != nil {
 			s.Errors = append(s.Errors, fmt.Sprintf("softnet_stat: %v", err))
 		}
@@ -301,14 +263,7 @@ func (c *Collector) inNetns(fn func(sysRoot string) error) error {
 
 // Close releases the sockets and the namespace thread.
 func (c *Collector) Close() {
-	if c.reader != nil {
-		c.reader.Close()
-		c.reader = nil
-	}
-	if c.nft != nil {
-		c.nft.Close()
-		c.nft = nil
-	}
+	c.socks.close()
 	if c.thread != nil {
 		c.thread.Close()
 		c.thread = nil
