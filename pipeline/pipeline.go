@@ -16,6 +16,7 @@ import (
 
 	"github.com/nettune/nettune/bpf"
 	"github.com/nettune/nettune/collect"
+	"github.com/nettune/nettune/collect/owner"
 	"github.com/nettune/nettune/model"
 	"github.com/nettune/nettune/policy"
 )
@@ -44,6 +45,12 @@ type Options struct {
 	// Kernel answers what the collector does not read from files; nil is the running
 	// kernel (collect.Live).
 	Kernel collect.Kernel
+	// Owner configures who owns each namespace (a Node's runs); the zero value is the
+	// host's defaults (every known CRI socket, the kubelet's log directories).
+	Owner owner.Options
+	// Workers is how many threads a Node's run enters other namespaces with at once;
+	// 0 is collect.DefaultWorkers.
+	Workers int
 	// Check holds every result to the invariants of a verdict (policy.Check) and fails the
 	// analysis when one is broken. The tests of every scenario set it.
 	Check bool

@@ -1,0 +1,273 @@
+package collect
+
+import (
+	"errors"
+	"fmt"
+	"maps"
+	"path/filepath"
+	"runtime"
+	"sync"
+	"time"
+
+	"github.com/nettune/nettune/collect/kstat"
+	"github.com/nettune/nettune/collect/netnsfind"
+	"github.com/nettune/nettune/model"
+	"golang.org/x/sys/unix"
+)
+
+// NodeOptions say how a Node samples every namespace of the host.
+type NodeOptions struct {
+	ProcRoot      string   // default /proc
+	SysRoot       string   // default /sys; read only for nettune's own namespace
+	Sysctls       []string // default kstat.DefaultSysctls
+	InPath        InPathSource
+	SettingsEvery time.Duration // as Options.SettingsEvery, per namespace
+	Kernel        Kernel        // nil is Live
+	BufferLocks   kstat.LockReader
+	// Workers is how many threads enter the other namespaces at once; 0 is DefaultWorkers.
+	Workers int
+}
+
+// DefaultWorkers bounds the threads a Node keeps inside other namespaces at one time: the
+// reads are short system calls, more threads than CPUs would only queue.
+var DefaultWorkers = min(runtime.NumCPU(), 4)
+
+// Node samples every network namespace a discovery found (docs/architecture.md, "Every
+// namespace of a node"). nettune's own namespace gets a full Collector (host-wide counters,
+// sysfs, interrupts); every other namespace gets its own counters only, read by a small pool
+// of threads that enter it with setns(2) through a handle kept open between samples.
+type Node struct {
+	o    NodeOptions
+	self uint64     // inode of nettune's own namespace
+	host *Collector // samples it
+	ns   map[uint64]*nodeNS
+}
+
+// nodeNS is what a Node keeps for one other namespace between samples.
+type nodeNS struct {
+	h          *netnsfind.Handle
+	socks      nsSockets
+	sysctls    map[string]string // the namespace's own values
+	settingsAt time.Time
+}
+
+func (n *nodeNS) close() {
+	n.socks.close()
+	n.h.Close()
+}
+
+// NamespaceSample is one namespace's sample. The host namespace's (nettune's own) holds the
+// host-wide counters too; the others hold only what belongs to the namespace, with the
+// global sysctls overlaid by the namespace's own values (as a Collector's for a child).
+type NamespaceSample struct {
+	Namespace netnsfind.Namespace
+	Own       bool // nettune's own namespace
+	Sample    *model.Sample
+}
+
+// NodeSample is every namespace's sample at one time.
+type NodeSample struct {
+	Time       time.Time
+	Namespaces []NamespaceSample // in the discovery's order (host first)
+	// Gone are namespaces the discovery listed that ended before they could be entered.
+	Gone []netnsfind.ID
+	// Errors are namespaces that could not be read for another reason, one line each.
+	Errors []string
+	// InPath is the probes' whole view (every namespace's points and coverage); each
+	// namespace's Sample.InPath is its own part (model.InPath.ForNetns). Nil without probes.
+	InPath *model.InPath
+}
+
+// Lookup returns the sample of the namespace with the inode.
+func (s *NodeSample) Lookup(ino uint64) (*NamespaceSample, bool) {
+	for i := range s.Namespaces {
+		if s.Namespaces[i].Namespace.ID.Ino == ino {
+			return &s.Namespaces[i], true
+		}
+	}
+	return nil, false
+}
+
+// NewNode returns a Node; it reads nothing yet but the inode of its own namespace.
+func NewNode(o NodeOptions) (*Node, error) {
+	if o.ProcRoot == "" {
+		o.ProcRoot = "/proc"
+	}
+	if o.Sysctls == nil {
+		o.Sysctls = kstat.DefaultSysctls
+	}
+	if o.Kernel == nil {
+		o.Kernel = Live
+	}
+	if o.Workers <= 0 {
+		o.Workers = DefaultWorkers
+	}
+	// The calling thread's, not the process's: a thread-group leader that a library moved
+	// into another namespace (and Go then wedged, since it never ends the main thread) would
+	// make /proc/self name the wrong one.
+	var st unix.Stat_t
+	if err := unix.Stat(filepath.Join(o.ProcRoot, "thread-self", "ns", "net"), &st); err != nil {
+		return nil, fmt.Errorf("own netns: %w", err)
+	}
+	host := New(Options{ProcRoot: o.ProcRoot, SysRoot: o.SysRoot, Sysctls: o.Sysctls,
+		SettingsEvery: o.SettingsEvery, Kernel: o.Kernel, BufferLocks: o.BufferLocks})
+	return &Node{o: o, self: st.Ino, host: host, ns: map[uint64]*nodeNS{}}, nil
+}
+
+// Sample reads every namespace of snap once. Namespaces the Node kept from earlier samples
+// and snap no longer lists are released: what is gone is not held alive. A namespace that
+// ends between the discovery and its read is listed in Gone, without an error.
+func (n *Node) Sample(snap *netnsfind.Snapshot) (*NodeSample, error) {
+	listed := make(map[uint64]bool, len(snap.Namespaces))
+	for _, ns := range snap.Namespaces {
+		listed[ns.ID.Ino] = true
+	}
+	for ino, st := range n.ns {
+		if !listed[ino] {
+			st.close()
+			delete(n.ns, ino)
+		}
+	}
+
+	hostSample, err := n.host.Sample()
+	if err != nil {
+		return nil, err
+	}
+	out := &NodeSample{Time: hostSample.Time, Namespaces: make([]NamespaceSample, len(snap.Namespaces))}
+	fresh := n.o.SettingsEvery == 0
+	var jobs []int // indexes of the other namespaces
+	for i, ns := range snap.Namespaces {
+		out.Namespaces[i].Namespace = ns
+		if ns.ID.Ino == n.self {
+			out.Namespaces[i].Own, out.Namespaces[i].Sample = true, hostSample
+			continue
+		}
+		if _, ok := n.ns[ns.ID.Ino]; !ok {
+			h, err := snap.Namespaces[i].Open()
+			if errors.Is(err, netnsfind.ErrGone) {
+				out.Gone = append(out.Gone, ns.ID)
+				continue
+			}
+			if err != nil {
+				out.Errors = append(out.Errors, err.Error())
+				continue
+			}
+			n.ns[ns.ID.Ino] = &nodeNS{h: h}
+		}
+		jobs = append(jobs, i)
+	}
+
+	errs := n.sampleOthers(out, jobs, hostSample.Sysctls, fresh)
+	out.Errors = append(out.Errors, errs...)
+
+	var ip *model.InPath
+	if n.o.InPath != nil {
+		if ip, err = n.o.InPath.Snapshot(); err != nil {
+			ip = nil
+			hostSample.Errors = append(hostSample.Errors, fmt.Sprintf("in-path probes: %v", err))
+		}
+	}
+	// Drop the namespaces that could not be read; give each the in-path view of its inode.
+	kept := out.Namespaces[:0]
+	for _, s := range out.Namespaces {
+		if s.Sample == nil {
+			continue
+		}
+		if ip != nil {
+			s.Sample.InPath = ip.ForNetns(s.Namespace.ID.Ino)
+		}
+		kept = append(kept, s)
+	}
+	out.Namespaces, out.InPath = kept, ip
+	return out, nil
+}
+
+// sampleOthers reads the namespaces of out at the indexes jobs on at most Workers threads,
+// each entering one namespace after the other and returning to nettune's own at the end.
+func (n *Node) sampleOthers(out *NodeSample, jobs []int, hostSysctls map[string]string, fresh bool) []string {
+	queue := make(chan int, len(jobs))
+	for _, j := range jobs {
+		queue <- j
+	}
+	close(queue)
+	var (
+		mu   sync.Mutex
+		errs []string
+		wg   sync.WaitGroup
+	)
+	note := func(s string) {
+		mu.Lock()
+		errs = append(errs, s)
+		mu.Unlock()
+	}
+	for range min(n.o.Workers, len(jobs)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			runtime.LockOSThread()
+			orig, err := unix.Open(filepath.Join(n.o.ProcRoot, "thread-self", "ns", "net"), unix.O_RDONLY|unix.O_CLOEXEC, 0)
+			if err != nil {
+				runtime.UnlockOSThread()
+				note(fmt.Sprintf("own netns: %v", err))
+				return
+			}
+			defer unix.Close(orig)
+			for j := range queue {
+				ns := &out.Namespaces[j]
+				st := n.ns[ns.Namespace.ID.Ino]
+				if err := unix.Setns(st.h.Fd(), unix.CLONE_NEWNET); err != nil {
+					note(fmt.Sprintf("enter netns %s: %v", ns.Namespace.ID, err))
+					continue
+				}
+				s, err := n.readOther(st, hostSysctls, fresh)
+				if err != nil {
+					note(fmt.Sprintf("netns %s: %v", ns.Namespace.ID, err))
+				} else {
+					s.Netns = ns.Namespace.Path()
+					ns.Sample = s
+				}
+				if err := unix.Setns(orig, unix.CLONE_NEWNET); err != nil {
+					// Leave the thread locked: Go retires it instead of reusing it in
+					// the wrong namespace. The other workers take the rest of the queue.
+					note(fmt.Sprintf("leave netns %s: %v", ns.Namespace.ID, err))
+					return
+				}
+			}
+			runtime.UnlockOSThread()
+		}()
+	}
+	wg.Wait()
+	return errs
+}
+
+// readOther reads one other namespace on a thread inside it.
+func (n *Node) readOther(st *nodeNS, hostSysctls map[string]string, fresh bool) (*model.Sample, error) {
+	k := n.o.Kernel
+	s := &model.Sample{NCPU: k.NumCPU()}
+	env := kstat.Env{ProcRoot: n.o.ProcRoot, Netlink: k.Netlink, Locks: n.o.BufferLocks}
+	if err := st.socks.readCounters(s, nil, k, env); err != nil {
+		return nil, err
+	}
+	if fresh || st.settingsAt.IsZero() || s.Time.Sub(st.settingsAt) >= n.o.SettingsEvery {
+		own, err := kstat.ReadSysctls(n.o.ProcRoot, n.o.Sysctls)
+		if err != nil {
+			s.Errors = append(s.Errors, fmt.Sprintf("netns sysctls: %v", err))
+		}
+		st.sysctls, st.settingsAt = own, s.Time
+	}
+	s.Sysctls = maps.Clone(hostSysctls)
+	if s.Sysctls == nil {
+		s.Sysctls = make(map[string]string, len(st.sysctls))
+	}
+	maps.Copy(s.Sysctls, st.sysctls) // per-netns values override the host's
+	return s, nil
+}
+
+// Close releases every namespace's handle and sockets and the own namespace's collector.
+func (n *Node) Close() {
+	for ino, st := range n.ns {
+		st.close()
+		delete(n.ns, ino)
+	}
+	n.host.Close()
+}

@@ -1,0 +1,201 @@
+package pipeline_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"slices"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/nettune/nettune/collect/netnsfind"
+	"github.com/nettune/nettune/internal/lab"
+	"github.com/nettune/nettune/model/stage"
+	"github.com/nettune/nettune/pipeline"
+	"github.com/nettune/nettune/policy"
+)
+
+// unshared runs `unshare --net sleep` (a namespace nothing names, held by its process) and
+// returns the process and its namespace's inode.
+func unshared(t *testing.T) (*exec.Cmd, uint64) {
+	t.Helper()
+	bin, err := exec.LookPath("unshare")
+	if err != nil {
+		t.Skipf("no unshare binary (util-linux): %v", err)
+	}
+	cmd := exec.Command(bin, "--net", "sleep", "3600")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("unshare --net: %v", err)
+	}
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+	})
+	path := fmt.Sprintf("/proc/%d/ns/net", cmd.Process.Pid)
+	self := inode(t, "/proc/thread-self/ns/net")
+	// unshare(1) enters the new namespace just before it executes sleep.
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+		if ino := inode(t, path); ino != self {
+			return cmd, ino
+		}
+	}
+	t.Fatalf("unshare --net: process %d never left this namespace", cmd.Process.Pid)
+	return nil, 0
+}
+
+func inode(t *testing.T, path string) uint64 {
+	t.Helper()
+	var st syscall.Stat_t
+	if err := syscall.Stat(path, &st); err != nil {
+		t.Fatalf("stat %s: %v", path, err)
+	}
+	return st.Ino
+}
+
+func openNode(t *testing.T) *pipeline.Node {
+	t.Helper()
+	o := nodeOptions(t)
+	o.ProcRoot, o.Owner.ProcRoot = "", "" // the host's
+	n, err := pipeline.OpenNode(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(n.Close)
+	return n
+}
+
+// One interval over every namespace: the one whose UDP receiver overflows gets the
+// udp-rcvbuf finding, the quiet ones (named, and one `unshare --net` holds) get none, one
+// whose process exits during the interval is left out without an error.
+func TestNodeFindsTheLossyNamespace(t *testing.T) {
+	lab.RequireRoot(t)
+	a, b := lab.NewNS(t, "nda"), lab.NewNS(t, "ndb")
+	quiet := []*lab.NS{lab.NewNS(t, "ndq"), lab.NewNS(t, "ndq")}
+	v := lab.NewVeth(t, a, b, lab.VethOpts{})
+	held, heldIno := unshared(t)
+	doomed, doomedIno := unshared(t)
+
+	n := openNode(t)
+	first, err := n.Sample()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, ino := range []uint64{inode(t, a.Path), inode(t, b.Path), heldIno, doomedIno} {
+		if _, ok := first.Lookup(ino); !ok {
+			t.Fatalf("first sample lacks netns %d", ino)
+		}
+	}
+
+	ctx, cancel := context.WithTimeout(context.Background(), 1500*time.Millisecond)
+	defer cancel()
+	flood := make(chan error, 1)
+	go func() {
+		_, err := lab.InjectUDPRcvbuf(ctx, t, v)
+		flood <- err
+	}()
+	time.Sleep(200 * time.Millisecond)
+	if err := doomed.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	_ = doomed.Wait()
+	if err := <-flood; err != nil {
+		t.Fatal(err)
+	}
+	second, err := n.Sample()
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := n.Analyze(context.Background(), first, second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("%d namespaces, %d vanished, %d appeared, errors %q", len(res.Namespaces), len(res.Vanished), len(res.Appeared), res.Errors)
+
+	lossy, ok := res.Lookup(inode(t, b.Path))
+	if !ok {
+		t.Fatal("the lossy namespace is not in the result")
+	}
+	if !lossy.Report.Loss() || !slices.ContainsFunc(lossy.Report.Findings, func(f policy.Finding) bool { return f.Stage == stage.UDPRcvbuf }) {
+		t.Errorf("lossy namespace %s: findings %+v, want udp-rcvbuf", b.Name, lossy.Report.Findings)
+	}
+	if !slices.Contains(lossy.Namespace.Names, b.Name) {
+		t.Errorf("lossy namespace's names %q, want %s", lossy.Namespace.Names, b.Name)
+	}
+	for _, ns := range append(quiet, a) {
+		r, ok := res.Lookup(inode(t, ns.Path))
+		if !ok {
+			t.Errorf("namespace %s is not in the result", ns.Name)
+		} else if r.Report.Loss() {
+			t.Errorf("quiet namespace %s has loss: %+v", ns.Name, r.Report.Findings)
+		}
+	}
+	h, ok := res.Lookup(heldIno)
+	switch {
+	case !ok:
+		t.Error("the unshare --net namespace is not in the result")
+	case h.Report.Loss():
+		t.Errorf("unshare --net namespace has loss: %+v", h.Report.Findings)
+	case len(h.Owner.Processes) == 0 || h.Owner.Processes[0].PID != held.Process.Pid:
+		t.Errorf("unshare --net namespace's owner %+v, want process %d", h.Owner, held.Process.Pid)
+	}
+	if _, ok := res.Lookup(doomedIno); ok || !slices.Contains(res.Vanished, netnsfind.ID{Dev: h.Namespace.ID.Dev, Ino: doomedIno}) {
+		t.Errorf("the namespace whose process exited: in the result %v, vanished %v", ok, res.Vanished)
+	}
+	if len(res.Errors) != 0 {
+		t.Errorf("errors %q, want none", res.Errors)
+	}
+}
+
+// BenchmarkNodeSample500 samples 500 namespaces, each with a veth pair and a bound UDP
+// socket, besides whatever the host has: one interval's collection (its discovery
+// included), the number that bounds serve's CPU per interval.
+func BenchmarkNodeSample500(b *testing.B) {
+	lab.RequireRoot(b)
+	manyNodeNamespaces(b, 500)
+	o := pipeline.Options{Policy: policy.DefaultConfig()}
+	o.Owner.CRISockets = []string{}
+	n, err := pipeline.OpenNode(o)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer n.Close()
+	if _, err := n.Sample(); err != nil { // opens every namespace's handle and sockets
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		s, err := n.Sample()
+		if err != nil {
+			b.Fatal(err)
+		}
+		if len(s.Namespaces) < 501 {
+			b.Fatalf("%d namespaces sampled", len(s.Namespaces))
+		}
+	}
+}
+
+// manyNodeNamespaces makes count named namespaces, each with a veth pair (both ends in it,
+// up) and a UDP socket bound to its loopback.
+func manyNodeNamespaces(b *testing.B, count int) {
+	b.Helper()
+	for range count {
+		ns := lab.NewNS(b, "nb")
+		lab.ManyVeths(b, ns, 1, true)
+		ns.Do(b, func() error {
+			fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_DGRAM|syscall.SOCK_CLOEXEC, 0)
+			if err != nil {
+				return err
+			}
+			if err := syscall.Bind(fd, &syscall.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}, Port: 5353}); err != nil {
+				syscall.Close(fd)
+				return err
+			}
+			f := os.NewFile(uintptr(fd), "udp")
+			b.Cleanup(func() { f.Close() })
+			return nil
+		})
+	}
+}
