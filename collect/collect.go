@@ -134,7 +134,7 @@ func (c *Collector) Sample() (*model.Sample, error) {
 	}
 
 	err = c.inNetns(func(sysRoot string) error {
-		if err := c.socks.readCounters(s, c.o.Links, k, c.kstatEnv(k)); err != nil {
+		if err := c.socks.readCounters(s, c.o.Links, k, c.kstatEnv(k), nil); err != nil {
 			return err
 		}
 		var err error

@@ -11,6 +11,7 @@ import (
 
 	"github.com/nettune/nettune/collect/kstat"
 	"github.com/nettune/nettune/collect/netnsfind"
+	"github.com/nettune/nettune/knob"
 	"github.com/nettune/nettune/model"
 	"golang.org/x/sys/unix"
 )
@@ -37,22 +38,44 @@ var DefaultWorkers = min(runtime.NumCPU(), 4)
 // sysfs, interrupts); every other namespace gets its own counters only, read by a small pool
 // of threads that enter it with setns(2) through a handle kept open between samples.
 type Node struct {
-	o    NodeOptions
-	self uint64     // inode of nettune's own namespace
-	host *Collector // samples it
-	ns   map[uint64]*nodeNS
+	o NodeOptions
+	// nsKeys are the sysctls read inside the other namespaces: the knob table's per-netns
+	// ones (a global key is absent there or a read-only copy of the host's), and keys the
+	// table does not know.
+	nsKeys []string
+	self   uint64     // inode of nettune's own namespace
+	host   *Collector // samples it
+	ns     map[uint64]*nodeNS
 }
 
 // nodeNS is what a Node keeps for one other namespace between samples.
 type nodeNS struct {
-	h          *netnsfind.Handle
-	socks      nsSockets
-	sysctls    map[string]string // the namespace's own values
-	settingsAt time.Time
+	h           *netnsfind.Handle
+	socks       nsSockets
+	sysctlFiles *kstat.SysctlFiles // opened inside the namespace at its first sample
+	sysctls     map[string]string  // the namespace's own values
+	settingsAt  time.Time
+	read        bool            // retransSegs and retrans are from an earlier sample
+	retransSegs uint64          // Tcp.RetransSegs then
+	retrans     []model.TCPConn // the retransmitting connections then
+}
+
+// retransEnv gives env the connections read before when the namespace's Tcp.RetransSegs
+// has not moved since (none retransmitted: their counts are still true), or when it never
+// retransmitted at all; s holds this sample's SNMP.
+func (n *nodeNS) retransEnv(s *model.Sample, env *kstat.Env) {
+	segs, ok := s.SNMP["Tcp.RetransSegs"]
+	if ok && (segs == 0 || n.read && segs == n.retransSegs) {
+		env.Retrans = &n.retrans
+	}
+	n.retransSegs = segs
 }
 
 func (n *nodeNS) close() {
 	n.socks.close()
+	if n.sysctlFiles != nil {
+		n.sysctlFiles.Close()
+	}
 	n.h.Close()
 }
 
@@ -111,7 +134,13 @@ func NewNode(o NodeOptions) (*Node, error) {
 	}
 	host := New(Options{ProcRoot: o.ProcRoot, SysRoot: o.SysRoot, Sysctls: o.Sysctls,
 		SettingsEvery: o.SettingsEvery, Kernel: o.Kernel, BufferLocks: o.BufferLocks})
-	return &Node{o: o, self: st.Ino, host: host, ns: map[uint64]*nodeNS{}}, nil
+	var nsKeys []string
+	for _, k := range o.Sysctls {
+		if r, ok := knob.Lookup(knob.ID{Kind: knob.Sysctl, Key: k}); !ok || r.Scope == model.ScopeNetns {
+			nsKeys = append(nsKeys, k)
+		}
+	}
+	return &Node{o: o, nsKeys: nsKeys, self: st.Ino, host: host, ns: map[uint64]*nodeNS{}}, nil
 }
 
 // Sample reads every namespace of snap once. Namespaces the Node kept from earlier samples
@@ -244,12 +273,20 @@ func (n *Node) sampleOthers(out *NodeSample, jobs []int, hostSysctls map[string]
 func (n *Node) readOther(st *nodeNS, hostSysctls map[string]string, fresh bool) (*model.Sample, error) {
 	k := n.o.Kernel
 	s := &model.Sample{NCPU: k.NumCPU()}
-	env := kstat.Env{ProcRoot: n.o.ProcRoot, Netlink: k.Netlink, Locks: n.o.BufferLocks}
-	if err := st.socks.readCounters(s, nil, k, env); err != nil {
+	env := kstat.Env{ProcRoot: n.o.ProcRoot, Netlink: st.socks.keptOpener(k.Netlink), Locks: n.o.BufferLocks}
+	if err := st.socks.readCounters(s, nil, k, env, st.retransEnv); err != nil {
 		return nil, err
 	}
+	st.read, st.retrans = true, s.TCPRetrans
 	if fresh || st.settingsAt.IsZero() || s.Time.Sub(st.settingsAt) >= n.o.SettingsEvery {
-		own, err := kstat.ReadSysctls(n.o.ProcRoot, n.o.Sysctls)
+		var own map[string]string
+		var err error
+		if st.sysctlFiles == nil {
+			st.sysctlFiles, err = kstat.OpenSysctls(n.o.ProcRoot, n.nsKeys)
+		}
+		if err == nil {
+			own, err = st.sysctlFiles.Read()
+		}
 		if err != nil {
 			s.Errors = append(s.Errors, fmt.Sprintf("netns sysctls: %v", err))
 		}

@@ -7,6 +7,7 @@ import (
 	"github.com/nettune/nettune/collect/kstat"
 	"github.com/nettune/nettune/collect/netdev"
 	"github.com/nettune/nettune/collect/nft"
+	"github.com/nettune/nettune/internal/nldump"
 	"github.com/nettune/nettune/model"
 )
 
@@ -15,14 +16,65 @@ import (
 type nsSockets struct {
 	reader *netdev.Reader
 	nft    *nft.Reader
+	// kept are the sock_diag and rtnetlink sockets of the socket readers when they are kept
+	// (keptOpener), by protocol.
+	kept map[int]*keptDumper
+}
+
+// keptOpener opens each protocol's socket once and hands it out again: the socket readers
+// otherwise open, and allocate a receive buffer for, a socket per protocol every sample, which
+// costs more than the dumps of a quiet namespace. A dump that fails closes its socket, so a
+// half-read answer never meets the next request; the next open makes a new one.
+func (n *nsSockets) keptOpener(open nldump.Opener) nldump.Opener {
+	return func(proto int) (nldump.Dumper, error) {
+		if d, ok := n.kept[proto]; ok && d.d != nil {
+			return d, nil
+		}
+		d, err := open(proto)
+		if err != nil {
+			return nil, err
+		}
+		if n.kept == nil {
+			n.kept = map[int]*keptDumper{}
+		}
+		k := &keptDumper{d: d}
+		n.kept[proto] = k
+		return k, nil
+	}
+}
+
+// keptDumper is a kept socket: Close leaves it open for the next sample.
+type keptDumper struct{ d nldump.Dumper }
+
+var errClosed = errors.New("netlink socket closed after a failed dump")
+
+func (k *keptDumper) Dump(typ uint16, body []byte, fn func([]byte) error) (bool, error) {
+	if k.d == nil {
+		return false, errClosed
+	}
+	interrupted, err := k.d.Dump(typ, body, fn)
+	if err != nil {
+		k.shut()
+	}
+	return interrupted, err
+}
+
+func (k *keptDumper) Close() error { return nil }
+
+func (k *keptDumper) shut() {
+	if k.d != nil {
+		k.d.Close()
+		k.d = nil
+	}
 }
 
 // readCounters reads the namespace's own counters into s, back to back so they describe the
 // same instant: links (only those named, or all) and qdiscs, SNMP, conntrack, the firewall, UDP sockets and the
 // socket-level readers. Call it on a thread inside the namespace (the /proc/thread-self/net
 // files are looked up there). Only a failed link dump fails it; every other reader that
-// fails is a line of s.Errors.
-func (n *nsSockets) readCounters(s *model.Sample, links []string, k Kernel, env kstat.Env) error {
+// fails is a line of s.Errors. tune, when set, may adjust env for the socket-level readers
+// once the SNMP counters are in s.
+func (n *nsSockets) readCounters(s *model.Sample, links []string, k Kernel, env kstat.Env, tune func(*model.Sample, *kstat.Env)) error {
 	if n.reader == nil {
 		r, err := netdev.OpenWith(k.Netlink, k.Ethtool)
 		if err != nil {
@@ -58,8 +110,11 @@ func (n *nsSockets) readCounters(s *model.Sample, links []string, k Kernel, env 
 	}
 	// Per-socket drops go with Udp.RcvbufErrors; on a sock_diag failure the sockets are
 	// still kept (from /proc/net/udp), without their receive buffers.
-	if s.UDPSockets, err = kstat.ReadUDPSockets(env.ProcRoot, k.Netlink); err != nil {
+	if s.UDPSockets, err = kstat.ReadUDPSockets(env.ProcRoot, env.Netlink); err != nil {
 		s.Errors = append(s.Errors, fmt.Sprintf("udp sockets: %v", err))
+	}
+	if tune != nil {
+		tune(s, &env)
 	}
 	s.Errors = append(s.Errors, kstat.ReadNetns(s, env)...)
 	return nil
@@ -73,5 +128,9 @@ func (n *nsSockets) close() {
 	if n.nft != nil {
 		n.nft.Close()
 		n.nft = nil
+	}
+	for proto, d := range n.kept {
+		d.shut()
+		delete(n.kept, proto)
 	}
 }

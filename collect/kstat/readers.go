@@ -26,6 +26,11 @@ type Env struct {
 	// Locks tells which sockets' applications set their buffer sizes (bpf.SockLocks); nil
 	// leaves RcvBufSet unknown.
 	Locks LockReader
+	// Retrans, when set, are the namespace's retransmitting connections as read before and
+	// still true: its Tcp.RetransSegs has not moved since. They are kept instead of dumped
+	// again, because a TCP dump walks the host-wide established hash whatever the namespace
+	// holds (about 1 ms per namespace here).
+	Retrans *[]model.TCPConn
 }
 
 // LockReader reports, for each socket inode of the calling thread's namespace asked about,
@@ -57,6 +62,10 @@ var netnsReaders = []reader{
 		return err
 	}},
 	{"tcp retransmits", func(s *model.Sample, e *env) error {
+		if e.Retrans != nil {
+			s.TCPRetrans = *e.Retrans
+			return nil
+		}
 		d, err := e.sockDiag()
 		if err == nil {
 			s.TCPRetrans, err = ReadTCPRetrans(d)
