@@ -55,20 +55,7 @@ type nodeNS struct {
 	sysctlFiles *kstat.SysctlFiles // opened inside the namespace at its first sample
 	sysctls     map[string]string  // the namespace's own values
 	settingsAt  time.Time
-	read        bool            // retransSegs and retrans are from an earlier sample
-	retransSegs uint64          // Tcp.RetransSegs then
-	retrans     []model.TCPConn // the retransmitting connections then
-}
-
-// retransEnv gives env the connections read before when the namespace's Tcp.RetransSegs
-// has not moved since (none retransmitted: their counts are still true), or when it never
-// retransmitted at all; s holds this sample's SNMP.
-func (n *nodeNS) retransEnv(s *model.Sample, env *kstat.Env) {
-	segs, ok := s.SNMP["Tcp.RetransSegs"]
-	if ok && (segs == 0 || n.read && segs == n.retransSegs) {
-		env.Retrans = &n.retrans
-	}
-	n.retransSegs = segs
+	prev        nsPrev
 }
 
 func (n *nodeNS) close() {
@@ -274,10 +261,9 @@ func (n *Node) readOther(st *nodeNS, hostSysctls map[string]string, fresh bool) 
 	k := n.o.Kernel
 	s := &model.Sample{NCPU: k.NumCPU()}
 	env := kstat.Env{ProcRoot: n.o.ProcRoot, Netlink: st.socks.keptOpener(k.Netlink), Locks: n.o.BufferLocks}
-	if err := st.socks.readCounters(s, nil, k, env, st.retransEnv); err != nil {
+	if err := st.socks.readCounters(s, nil, k, env, &st.prev); err != nil {
 		return nil, err
 	}
-	st.read, st.retrans = true, s.TCPRetrans
 	if fresh || st.settingsAt.IsZero() || s.Time.Sub(st.settingsAt) >= n.o.SettingsEvery {
 		var own map[string]string
 		var err error

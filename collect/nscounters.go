@@ -3,6 +3,7 @@ package collect
 import (
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/nettune/nettune/collect/kstat"
 	"github.com/nettune/nettune/collect/netdev"
@@ -72,9 +73,9 @@ func (k *keptDumper) shut() {
 // same instant: links (only those named, or all) and qdiscs, SNMP, conntrack, the firewall, UDP sockets and the
 // socket-level readers. Call it on a thread inside the namespace (the /proc/thread-self/net
 // files are looked up there). Only a failed link dump fails it; every other reader that
-// fails is a line of s.Errors. tune, when set, may adjust env for the socket-level readers
-// once the SNMP counters are in s.
-func (n *nsSockets) readCounters(s *model.Sample, links []string, k Kernel, env kstat.Env, tune func(*model.Sample, *kstat.Env)) error {
+// fails is a line of s.Errors. With prev (the namespace's earlier reads), the socket dumps
+// whose counters did not move are not read again (nsPrev).
+func (n *nsSockets) readCounters(s *model.Sample, links []string, k Kernel, env kstat.Env, prev *nsPrev) error {
 	if n.reader == nil {
 		r, err := netdev.OpenWith(k.Netlink, k.Ethtool)
 		if err != nil {
@@ -97,6 +98,7 @@ func (n *nsSockets) readCounters(s *model.Sample, links []string, k Kernel, env 
 	if s.SNMP, err = kstat.ReadSNMP(env.ProcRoot); err != nil {
 		s.Errors = append(s.Errors, fmt.Sprintf("snmp: %v", err))
 	}
+	keepUDP := prev.keep(s, &env)
 	if s.Conntrack, err = kstat.ReadConntrack(env.ProcRoot); err != nil {
 		s.Errors = append(s.Errors, fmt.Sprintf("conntrack: %v", err))
 	}
@@ -110,13 +112,13 @@ func (n *nsSockets) readCounters(s *model.Sample, links []string, k Kernel, env 
 	}
 	// Per-socket drops go with Udp.RcvbufErrors; on a sock_diag failure the sockets are
 	// still kept (from /proc/net/udp), without their receive buffers.
-	if s.UDPSockets, err = kstat.ReadUDPSockets(env.ProcRoot, env.Netlink); err != nil {
+	if keepUDP {
+		s.UDPSockets = slices.Clone(prev.udp) // the buffer-lock reader marks them in place
+	} else if s.UDPSockets, err = kstat.ReadUDPSockets(env.ProcRoot, env.Netlink); err != nil {
 		s.Errors = append(s.Errors, fmt.Sprintf("udp sockets: %v", err))
 	}
-	if tune != nil {
-		tune(s, &env)
-	}
 	s.Errors = append(s.Errors, kstat.ReadNetns(s, env)...)
+	prev.record(s)
 	return nil
 }
 
@@ -133,4 +135,75 @@ func (n *nsSockets) close() {
 		d.shut()
 		delete(n.kept, proto)
 	}
+}
+
+// nsPrev is what a namespace's earlier sample read of the socket dumps that walk host-wide
+// hash tables (UDP sockets, TCP listeners and connections), with the SNMP counters that move
+// whenever what the policy reads of them changes. When those counters have not moved since
+// (or are all zero at a namespace's first sample), the earlier list is kept instead of
+// dumped: Diff then finds no socket dropped and no connection retransmitted, which is true.
+// Gauges in a kept list (queue lengths, buffer sizes) are as old as the list; they are read
+// only as evidence next to drops, and drops make the list read again.
+type nsPrev struct {
+	read      bool
+	counters  map[string]uint64
+	udp       []model.UDPSocket
+	listeners []model.TCPListener
+	retrans   []model.TCPConn
+}
+
+// The counters of each kept list: every UDP socket drop counts an InErrors, every accept
+// queue drop ListenDrops (and an overflow ListenOverflows), every retransmission RetransSegs.
+var (
+	udpDropKeys = []string{"Udp.InErrors", "Udp6.InErrors", "UdpLite.InErrors", "UdpLite6.InErrors"}
+	listenKeys  = []string{"TcpExt.ListenOverflows", "TcpExt.ListenDrops"}
+	retransKeys = []string{"Tcp.RetransSegs"}
+)
+
+// keep sets env to keep the TCP lists whose counters stood still and reports whether the
+// UDP sockets' list stays too. A nil nsPrev keeps nothing.
+func (p *nsPrev) keep(s *model.Sample, env *kstat.Env) (udp bool) {
+	if p == nil || s.SNMP == nil {
+		return false
+	}
+	// Copies: the samples must not share what a reader marks in place.
+	if p.still(s, listenKeys) {
+		l := slices.Clone(p.listeners)
+		env.Listeners = &l
+	}
+	if p.still(s, retransKeys) {
+		r := slices.Clone(p.retrans)
+		env.Retrans = &r
+	}
+	return p.still(s, udpDropKeys)
+}
+
+// still: every key has its earlier value, or is zero at the first read.
+func (p *nsPrev) still(s *model.Sample, keys []string) bool {
+	for _, k := range keys {
+		if s.SNMP[k] != p.counters[k] {
+			return false
+		}
+	}
+	return true
+}
+
+// record keeps this sample's lists and counters for the next one.
+func (p *nsPrev) record(s *model.Sample) {
+	if p == nil {
+		return
+	}
+	if s.SNMP == nil { // nothing to compare with next time
+		*p = nsPrev{}
+		return
+	}
+	if p.counters == nil {
+		p.counters = map[string]uint64{}
+	}
+	for _, keys := range [][]string{udpDropKeys, listenKeys, retransKeys} {
+		for _, k := range keys {
+			p.counters[k] = s.SNMP[k]
+		}
+	}
+	p.read, p.udp, p.listeners, p.retrans = true, s.UDPSockets, s.TCPListeners, s.TCPRetrans
 }

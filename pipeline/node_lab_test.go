@@ -189,6 +189,41 @@ func cpuTime(b *testing.B) int64 {
 	return ru.Utime.Nano() + ru.Stime.Nano()
 }
 
+// BenchmarkNodeAnalyze500 analyzes one interval of those 500 namespaces: a Delta, the
+// policy's report and the owner (from /proc and cgroups: no runtime here) of each.
+func BenchmarkNodeAnalyze500(b *testing.B) {
+	lab.RequireRoot(b)
+	manyNodeNamespaces(b, 500)
+	o := pipeline.Options{Policy: policy.DefaultConfig()}
+	o.Owner.CRISockets = []string{}
+	n, err := pipeline.OpenNode(o)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer n.Close()
+	prev, err := n.Sample()
+	if err != nil {
+		b.Fatal(err)
+	}
+	time.Sleep(100 * time.Millisecond)
+	cur, err := n.Sample()
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	cpu := cpuTime(b)
+	for b.Loop() {
+		res, err := n.Analyze(context.Background(), prev, cur)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if len(res.Namespaces) < 501 {
+			b.Fatalf("%d namespaces analyzed", len(res.Namespaces))
+		}
+	}
+	b.ReportMetric(float64(cpuTime(b)-cpu)/float64(b.N), "cpu-ns/op")
+}
+
 // manyNodeNamespaces makes count named namespaces, each with a veth pair (both ends in it,
 // up) and a UDP socket bound to its loopback.
 func manyNodeNamespaces(b *testing.B, count int) {

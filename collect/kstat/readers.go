@@ -26,11 +26,13 @@ type Env struct {
 	// Locks tells which sockets' applications set their buffer sizes (bpf.SockLocks); nil
 	// leaves RcvBufSet unknown.
 	Locks LockReader
-	// Retrans, when set, are the namespace's retransmitting connections as read before and
-	// still true: its Tcp.RetransSegs has not moved since. They are kept instead of dumped
-	// again, because a TCP dump walks the host-wide established hash whatever the namespace
-	// holds (about 1 ms per namespace here).
-	Retrans *[]model.TCPConn
+	// Retrans and Listeners, when set, are the namespace's retransmitting connections and
+	// listeners as read before and still true for what the policy reads of them (the caller
+	// saw no TCP counter that would change them move). They are kept instead of dumped again:
+	// a TCP dump walks a host-wide hash table whatever the namespace holds (the established
+	// one: about 2 ms per namespace here).
+	Retrans   *[]model.TCPConn
+	Listeners *[]model.TCPListener
 }
 
 // LockReader reports, for each socket inode of the calling thread's namespace asked about,
@@ -55,6 +57,10 @@ var netnsReaders = []reader{
 	}},
 	{"neighbours", readNetnsNeighbours},
 	{"tcp listeners", func(s *model.Sample, e *env) error {
+		if e.Listeners != nil {
+			s.TCPListeners = *e.Listeners
+			return nil
+		}
 		d, err := e.sockDiag()
 		if err == nil {
 			s.TCPListeners, err = ReadTCPListeners(d)

@@ -1,0 +1,57 @@
+package collect
+
+import (
+	"testing"
+
+	"github.com/nettune/nettune/collect/kstat"
+	"github.com/nettune/nettune/model"
+)
+
+// The socket lists are kept exactly while their counters stand still, and as copies.
+func TestNsPrevKeeps(t *testing.T) {
+	snmp := func(udp, listen, retrans uint64) *model.Sample {
+		return &model.Sample{SNMP: map[string]uint64{"Udp.InErrors": udp, "TcpExt.ListenDrops": listen, "Tcp.RetransSegs": retrans}}
+	}
+	var p nsPrev
+	kept := func(s *model.Sample) (udp, listen, retrans bool) {
+		var env kstat.Env
+		udp = p.keep(s, &env)
+		return udp, env.Listeners != nil, env.Retrans != nil
+	}
+
+	// A namespace's first sample: zero counters need no dump, others do.
+	if u, l, r := kept(snmp(0, 3, 0)); !u || l || !r {
+		t.Errorf("first sample: kept udp %v, listeners %v, retrans %v; want true, false, true", u, l, r)
+	}
+	first := snmp(0, 3, 0)
+	first.UDPSockets = []model.UDPSocket{{Inode: 7, Drops: 0}}
+	first.TCPListeners = []model.TCPListener{{Local: "0.0.0.0:80"}}
+	p.record(first)
+
+	// Only the UDP drop counter moved.
+	if u, l, r := kept(snmp(5, 3, 0)); u || !l || !r {
+		t.Errorf("udp drops: kept udp %v, listeners %v, retrans %v; want false, true, true", u, l, r)
+	}
+	var env kstat.Env
+	p.keep(snmp(0, 3, 0), &env)
+	if (*env.Listeners)[0].Local != "0.0.0.0:80" {
+		t.Fatalf("kept listeners %+v", *env.Listeners)
+	}
+	(*env.Listeners)[0].Local = "changed"
+	if p.listeners[0].Local != "0.0.0.0:80" {
+		t.Error("a kept list shares its array with the earlier sample")
+	}
+
+	// Without SNMP nothing is kept, and the next sample reads everything again.
+	if u, l, r := kept(&model.Sample{}); u || l || r {
+		t.Errorf("no snmp: kept udp %v, listeners %v, retrans %v", u, l, r)
+	}
+	p.record(&model.Sample{})
+	if u, l, r := kept(snmp(0, 3, 0)); !u || l || !r {
+		t.Errorf("after a sample without snmp: kept udp %v, listeners %v, retrans %v; want true, false, true", u, l, r)
+	}
+	var none *nsPrev
+	if none.keep(snmp(0, 0, 0), &env) {
+		t.Error("a nil nsPrev kept the UDP sockets")
+	}
+}
