@@ -168,7 +168,7 @@ func (n *Node) Sample(snap *netnsfind.Snapshot) (*NodeSample, error) {
 				out.Errors = append(out.Errors, err.Error())
 				continue
 			}
-			n.ns[ns.ID.Ino] = &nodeNS{h: h}
+			n.ns[ns.ID.Ino] = &nodeNS{h: h, socks: nsSockets{keepFiles: true}}
 		}
 		jobs = append(jobs, i)
 	}

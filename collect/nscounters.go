@@ -20,6 +20,10 @@ type nsSockets struct {
 	// kept are the sock_diag and rtnetlink sockets of the socket readers when they are kept
 	// (keptOpener), by protocol.
 	kept map[int]*keptDumper
+	// keepFiles keeps the SNMP files open too (snmp), for a sampler that leaves the
+	// namespace between samples.
+	keepFiles bool
+	snmp      *kstat.SNMPFiles
 }
 
 // keptOpener opens each protocol's socket once and hands it out again: the socket readers
@@ -95,7 +99,7 @@ func (n *nsSockets) readCounters(s *model.Sample, links []string, k Kernel, env 
 	case err != nil:
 		return err
 	}
-	if s.SNMP, err = kstat.ReadSNMP(env.ProcRoot); err != nil {
+	if s.SNMP, err = n.readSNMP(env.ProcRoot); err != nil {
 		s.Errors = append(s.Errors, fmt.Sprintf("snmp: %v", err))
 	}
 	keepUDP := prev.keep(s, &env)
@@ -122,7 +126,25 @@ func (n *nsSockets) readCounters(s *model.Sample, links []string, k Kernel, env 
 	return nil
 }
 
+func (n *nsSockets) readSNMP(procRoot string) (map[string]uint64, error) {
+	if !n.keepFiles {
+		return kstat.ReadSNMP(procRoot)
+	}
+	if n.snmp == nil {
+		f, err := kstat.OpenSNMP(procRoot)
+		if err != nil {
+			return nil, err
+		}
+		n.snmp = f
+	}
+	return n.snmp.Read()
+}
+
 func (n *nsSockets) close() {
+	if n.snmp != nil {
+		n.snmp.Close()
+		n.snmp = nil
+	}
 	if n.reader != nil {
 		n.reader.Close()
 		n.reader = nil

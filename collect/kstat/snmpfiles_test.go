@@ -1,0 +1,71 @@
+package kstat
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+// Kept files read what ReadSNMP reads, every time.
+func TestSNMPFilesFixture(t *testing.T) {
+	for _, root := range []string{"testdata/vm-6.18/proc", "testdata/debian-5.10/proc"} {
+		want, err := ReadSNMP(root)
+		if err != nil {
+			t.Fatal(err)
+		}
+		f, err := OpenSNMP(root)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for range 2 {
+			got, err := f.Read()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if d := cmp.Diff(want, got); d != "" {
+				t.Errorf("%s (-ReadSNMP +SNMPFiles):\n%s", root, d)
+			}
+		}
+		f.Close()
+	}
+}
+
+// A file longer than the first buffer is read whole; without snmp6 (IPv6 disabled) the rest
+// is read; a malformed file is an error.
+func TestSNMPFilesLongAndMissing(t *testing.T) {
+	root := t.TempDir()
+	dir := filepath.Join(root, "net")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	names, values := "Udp:", "Udp:"
+	for i := range 4000 { // ~40 KiB of header
+		names += " F" + string(rune('a'+i%26)) + string(rune('a'+i/26%26)) + string(rune('a'+i/676))
+		values += " 1"
+	}
+	write := func(name, body string) {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("snmp", names+"\n"+values+"\n")
+	write("netstat", "TcpExt: ListenDrops\nTcpExt: 3\n")
+	f, err := OpenSNMP(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	got, err := f.Read()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 4001 || got["TcpExt.ListenDrops"] != 3 || got["Udp.Faaa"] != 1 {
+		t.Errorf("%d counters, ListenDrops %d", len(got), got["TcpExt.ListenDrops"])
+	}
+	write("netstat", "TcpExt: ListenDrops\n")
+	if _, err := f.Read(); err == nil {
+		t.Error("no error for a header without values")
+	}
+}
