@@ -240,3 +240,61 @@ func moduleRoot(t *testing.T) string {
 		dir = parent
 	}
 }
+
+func TestSlugs(t *testing.T) {
+	got := Slugs("# Operating nettune: single host, fleet\n## `apply --plan`\n#### NettuneDown\n" +
+		"### Persistence: `apply --persist` and `nettune restore`\n## Runbook\n## Runbook\n```\n# not\n```\n")
+	want := map[string]bool{"operating-nettune-single-host-fleet": true, "apply---plan": true, "nettunedown": true,
+		"persistence-apply---persist-and-nettune-restore": true, "runbook": true, "runbook-1": true}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("Slugs = %v, want %v", got, want)
+	}
+}
+
+// TestRepositoryLinks: every link to the published repository in the shipped configs and the
+// sources (the alerts' runbook_url) names a file of the repository and, for a Markdown file, a
+// heading of it.
+func TestRepositoryLinks(t *testing.T) {
+	root := moduleRoot(t)
+	n := 0
+	err := filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() {
+			if path != root && strings.HasPrefix(d.Name(), ".") {
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		switch filepath.Ext(path) {
+		case ".yaml", ".yml", ".json", ".go", ".md", ".service", ".timer":
+		default:
+			return nil
+		}
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(root, path)
+		for _, l := range RepoLinks(string(b)) {
+			n++
+			target := filepath.Join(root, filepath.FromSlash(l[0]))
+			md, err := os.ReadFile(target)
+			if err != nil || strings.HasPrefix(l[0], "/") || strings.Contains(l[0], "..") {
+				t.Errorf("%s: %s%s is not a file of the repository", rel, RepoURL, l[0])
+				continue
+			}
+			if l[1] != "" && (!strings.HasSuffix(l[0], ".md") || !Slugs(string(md))[l[1]]) {
+				t.Errorf("%s: %s has no heading #%s", rel, l[0], l[1])
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n < 6 {
+		t.Errorf("found %d links to %s: the alert rules' runbook URLs should be among them", n, RepoURL)
+	}
+}
