@@ -53,7 +53,7 @@ UNITDIR     ?= $(PREFIX)/lib/systemd/system
 BASHCOMPDIR ?= $(DATADIR)/bash-completion/completions
 ZSHCOMPDIR  ?= $(DATADIR)/zsh/site-functions
 FISHCOMPDIR ?= $(DATADIR)/fish/vendor_completions.d
-UNITS       := nettune.service nettune.timer nettune-serve.service
+UNITS       := nettune.service nettune.timer nettune-serve.service nettune-restore.service
 DOCS        := README.md $(wildcard docs/*.md)
 # configs/ minus the units: the example config, cron, Prometheus rules, dashboard, DaemonSet.
 EXAMPLES    := nettune.yaml nettune.cron prometheus/alerts.yaml grafana/nettune.json kubernetes/daemonset.yaml

@@ -13,12 +13,13 @@ import (
 )
 
 // decide turns planned actions into steps: ownership, caps, one step per knob and run,
-// never lower. It reads every knob's current value and writes nothing.
-func (a *Applier) decide(plan []policy.Action, h *history, own *owners) []Step {
+// never lower. It reads every knob's current value and writes nothing. reviewed: the plan was
+// reviewed (apply --plan), so each knob must still hold the value the plan was made on.
+func (a *Applier) decide(plan []policy.Action, h *history, own *owners, reviewed bool) []Step {
 	steps := make([]Step, 0, len(plan))
 	seen := map[string]bool{}
 	for _, act := range plan {
-		st := Step{Action: act}
+		st := Step{Action: act, reviewed: reviewed, seen: act.Current}
 		st.Findings = append([]string(nil), act.Findings...)
 		a.decideOne(&st, h, own, seen)
 		steps = append(steps, st)
@@ -55,6 +56,12 @@ func (a *Applier) decideOne(st *Step, h *history, own *owners, seen map[string]b
 		return
 	}
 	seen[key] = true
+	if a.o.Persist {
+		if why := a.decidePersist(st, k, own); why != "" {
+			advice("%s", why)
+			return
+		}
+	}
 	if row.Kind == knob.Sysctl {
 		if f, pinned := own.pinned[row.Key]; pinned && (row.Scope == model.ScopeGlobal || k.Netns() == "") {
 			advice("pinned by the administrator in %s: set it there", f)
@@ -74,6 +81,12 @@ func (a *Applier) decideOne(st *Step, h *history, own *owners, seen map[string]b
 	if drift, ours := h.drifted(k, key, cur); drift {
 		advice("changed by someone else since nettune set it to %s: left alone", ours)
 		return
+	}
+	if st.reviewed {
+		if why := checkReviewed(st, k, cur); why != "" {
+			advice("%s", why)
+			return
+		}
 	}
 	proposed, note, err := a.bound(k, cur, strings.Join(strings.Fields(st.Proposed), " "))
 	if err != nil {
