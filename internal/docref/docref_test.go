@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -296,5 +297,54 @@ func TestRepositoryLinks(t *testing.T) {
 	}
 	if n < 6 {
 		t.Errorf("found %d links to %s: the alert rules' runbook URLs should be among them", n, RepoURL)
+	}
+}
+
+// TestMarkdownLinkAnchors: every Markdown link to a heading of a document of the repository,
+// [text](file.md#anchor) or [text](#anchor), names a heading that exists.
+func TestMarkdownLinkAnchors(t *testing.T) {
+	root := moduleRoot(t)
+	link := regexp.MustCompile(`\]\(([^()\s#]*)#([^()\s]+)\)`)
+	links := 0
+	err := filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			if err == nil && path != root && strings.HasPrefix(d.Name(), ".") {
+				return filepath.SkipDir
+			}
+			return err
+		}
+		if filepath.Ext(path) != ".md" {
+			return nil
+		}
+		src, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		for _, m := range link.FindAllStringSubmatch(string(src), -1) {
+			target := path
+			if m[1] != "" {
+				if strings.Contains(m[1], "://") || !strings.HasSuffix(m[1], ".md") {
+					continue
+				}
+				target = filepath.Join(filepath.Dir(path), filepath.FromSlash(m[1]))
+			}
+			links++
+			doc, err := os.ReadFile(target)
+			rel, _ := filepath.Rel(root, path)
+			if err != nil {
+				t.Errorf("%s: link to %s: %v", rel, m[1], err)
+				continue
+			}
+			if !Slugs(string(doc))[m[2]] {
+				t.Errorf("%s: link %s#%s: no such heading", rel, m[1], m[2])
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if links < 5 {
+		t.Errorf("found only %d links to headings", links)
 	}
 }
