@@ -334,3 +334,30 @@ func TestPersistCrash(t *testing.T) {
 		t.Errorf("after rollback: %v, backlog %s", err, read(t, o, backlog, ""))
 	}
 }
+
+// TestAutoPersists: auto mode with persistence on (config apply.persist) persists the change
+// it makes, and its revert of that change, when it did not help, removes it from the file.
+func TestAutoPersists(t *testing.T) {
+	lab.RequireRoot(t)
+	o := persistFixture(t)
+	file := persistPathOf(o)
+	rig := newAutoRig(t, o)
+	engine := fakeEngine(t, o, func(int64) float64 { return 500 }) // the knob does nothing
+
+	rig.run(engine)
+	rig.run(engine)
+	res := rig.run(engine)
+	if res.Count("change") != 1 || res.Persist == nil || res.Persist.Action != "written" {
+		t.Fatalf("run 3 should raise the backlog and persist it:\n%s%+v", why(res), res.Persist)
+	}
+	if b, err := os.ReadFile(file); err != nil || !strings.Contains(string(b), "\nnet.core.netdev_max_backlog = 2000\n") {
+		t.Fatalf("%s after the change: %v\n%s", file, err, b)
+	}
+	res = rig.run(engine)
+	if res.Count("revert") != 1 || res.Persist == nil || res.Persist.Action != "removed" {
+		t.Fatalf("run 4 should revert and remove the persisted value:\n%s%+v", why(res), res.Persist)
+	}
+	if _, err := os.Stat(file); !os.IsNotExist(err) {
+		t.Errorf("%s after the revert: %v", file, err)
+	}
+}
