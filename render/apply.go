@@ -46,12 +46,28 @@ func Rollback(w io.Writer, f Format, res *apply.Result) error {
 	case FormatTable:
 		text := steps(res)
 		if len(res.Steps) == 0 {
-			text = "nothing to roll back\n"
+			text = "nothing to roll back\n" + persisted(res.Persist)
 		}
 		_, err := io.WriteString(w, text)
 		return err
 	}
 	return errFormat("rollback", f)
+}
+
+// Restore writes the result of restore.
+func Restore(w io.Writer, f Format, res *apply.Result) error {
+	switch f {
+	case FormatJSON:
+		return writeJSON(w, res)
+	case FormatTable:
+		text := steps(res)
+		if len(res.Steps) == 0 {
+			text = "nothing to restore: no device or IRQ knob applied with --persist is in effect\n"
+		}
+		_, err := io.WriteString(w, text)
+		return err
+	}
+	return errFormat("restore", f)
 }
 
 // steps is one line per step, after the journal id and what the run could not take into
@@ -68,7 +84,21 @@ func steps(r *apply.Result) string {
 		b.WriteString(step(s))
 		b.WriteByte('\n')
 	}
+	b.WriteString(persisted(r.Persist))
 	return b.String()
+}
+
+// persisted is what a run did to nettune's sysctl.d file: one line, or none.
+func persisted(p *apply.PersistResult) string {
+	switch {
+	case p == nil:
+		return ""
+	case p.Action == "written":
+		return fmt.Sprintf("persisted in %s: %s\n", p.File, strings.Join(p.Keys, ", "))
+	case p.Action == "removed":
+		return fmt.Sprintf("removed %s: no sysctl is persisted any more\n", p.File)
+	}
+	return fmt.Sprintf("not persisted: %s\n", p.Note)
 }
 
 // step: "change sysctl:net.core.somaxconn [netns x] 4096 → 8192 `sysctl -w ...`: why; note".
@@ -78,6 +108,9 @@ func step(s apply.Step) string {
 	fmt.Fprintf(&b, "%-9s %s", s.Decision, s.Knob)
 	if sc := scopeOf(s.Scope, s.Netns); sc != "" {
 		b.WriteString(" " + sc)
+	}
+	if s.Persist {
+		b.WriteString(" [persist]")
 	}
 	if s.Current != "" || s.Proposed != "" {
 		fmt.Fprintf(&b, " %s → %s", orDash(s.Current), orDash(s.Proposed))
@@ -156,13 +189,19 @@ func statusText(s *apply.Status) string {
 		if k.Netns != "" {
 			fmt.Fprintf(&b, " [netns %s]", k.Netns)
 		}
-		fmt.Fprintf(&b, " %s → %s, now %s; %s by %s: %s", k.Original, k.Written, orDash(k.Current),
-			k.Time.UTC().Format(time.RFC3339), k.Apply, k.Reason)
+		fmt.Fprintf(&b, " %s → %s, now %s", k.Original, k.Written, orDash(k.Current))
+		if k.Persisted != "" {
+			fmt.Fprintf(&b, ", at boot %s", k.Persisted)
+		}
+		fmt.Fprintf(&b, "; %s by %s: %s", k.Time.UTC().Format(time.RFC3339), k.Apply, k.Reason)
 		switch {
 		case k.Error != "":
 			fmt.Fprintf(&b, "; cannot read: %s", k.Error)
 		case k.Drift:
 			b.WriteString("; DRIFT: changed by someone else since")
+		}
+		if k.PersistNote != "" {
+			fmt.Fprintf(&b, "; persisted: %s", k.PersistNote)
 		}
 		if k.State != apply.StateDone {
 			fmt.Fprintf(&b, "; state %s", k.State)
@@ -205,6 +244,9 @@ func autoText(r *apply.AutoResult) string {
 			fmt.Fprintf(&b, " %s → %s", orDash(a.From), orDash(a.To))
 		}
 		fmt.Fprintf(&b, ": %s\n", a.Why)
+	}
+	if p := persisted(r.Persist); p != "" {
+		fmt.Fprintf(&b, "%s auto: %s", ts, p)
 	}
 	return b.String()
 }

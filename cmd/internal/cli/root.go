@@ -95,7 +95,7 @@ that failed part way (the message lists what was already changed; rollback undoe
 		SilenceErrors: true,
 	}
 	root.PersistentFlags().StringVar(&c.configFile, "config", "", "config file (default /etc/nettune/nettune.yaml if present)")
-	root.AddCommand(newAdvise(c), newApply(c), newRollback(c), newStatus(c), newDrops(c), newCheck(c), newServe(c))
+	root.AddCommand(newAdvise(c), newApply(c), newRollback(c), newStatus(c), newRestore(c), newDrops(c), newCheck(c), newServe(c))
 	addVersion(root)
 	typeUsageErrors(root)
 	return root

@@ -142,8 +142,9 @@ func newServer(cfg Config, f serveFlags, logw io.Writer) *server {
 		Help: "Actions of serve --remediate by kind: change, revert, kept, wait, advice, unchanged, skip, failed."},
 		[]string{"kind"})
 	s.reg = prometheus.NewRegistry()
+	// The standard process_* and go_* series, as every Go exporter has them.
 	s.reg.MustRegister(&s.report, s.sampleErrors,
-		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{Namespace: "nettune"}))
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), collectors.NewGoCollector())
 	if f.remediate {
 		s.reg.MustRegister(s.autoActions)
 	}
@@ -204,7 +205,8 @@ func (s *server) step(cur *model.Sample, collectTime time.Duration) error {
 	if s.f.remediate {
 		s.remediate(cur)
 	}
-	o := render.MetricOptions{PerQueue: s.f.perQueue, Applied: s.applied(),
+	// The probes stay attached across intervals: their counts since then are totals.
+	o := render.MetricOptions{PerQueue: s.f.perQueue, ProbeTotals: true, Applied: s.applied(),
 		Overhead: &render.Overhead{CollectSeconds: collectTime.Seconds(), AnalyzeSeconds: analyzed.Seconds()}}
 	s.report.set(func() []prometheus.Metric { return render.Metrics(res, o) })
 	return nil
