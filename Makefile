@@ -29,7 +29,7 @@ BIN     ?= nettune
 GEN     ?= $(CACHE)/gen
 # Debian packages the project's own targets need; installed only when missing.
 DEPS_GENERATE := clang llvm libbpf-dev bpftool
-DEPS_TEST     := nftables containerd runc containernetworking-plugins busybox-static
+DEPS_TEST     := nftables containerd runc containernetworking-plugins busybox-static chromium
 # promtool and the prometheus server for the metric and alert tests: extracted from Debian's
 # package into the cache and put on PATH for the tests only, so nothing is installed or started.
 PROMETHEUS    := $(CACHE)/prometheus

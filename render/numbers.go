@@ -1,0 +1,45 @@
+package render
+
+import "strconv"
+
+// grouped puts thousands separators into the integer part of a formatted number: 382393 →
+// 382,393, 60753.5 → 60,753.5. Numbers people compare at a glance need them.
+func grouped(s string) string {
+	sign := ""
+	if len(s) > 0 && (s[0] == '-' || s[0] == '+') {
+		sign, s = s[:1], s[1:]
+	}
+	end := len(s)
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			end = i
+			break
+		}
+	}
+	intPart, rest := s[:end], s[end:]
+	if len(intPart) <= 3 {
+		return sign + s
+	}
+	b := make([]byte, 0, len(intPart)+len(intPart)/3)
+	for i := range len(intPart) {
+		if i > 0 && (len(intPart)-i)%3 == 0 {
+			b = append(b, ',')
+		}
+		b = append(b, intPart[i])
+	}
+	return sign + string(b) + rest
+}
+
+// rateN is a rate as the table writes it, with thousands separators.
+func rateN(v float64) string { return grouped(rate(v)) }
+
+// countN is a count with thousands separators.
+func countN(n uint64) string { return grouped(strconv.FormatUint(n, 10)) }
+
+// signedRate is rateN for a value that may be negative (a residual: more left than entered).
+func signedRate(v float64) string {
+	if v < 0 {
+		return "-" + rateN(-v)
+	}
+	return rateN(v)
+}
