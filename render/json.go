@@ -40,6 +40,8 @@ func Advise(w io.Writer, f Format, res *pipeline.Result) error {
 		return JSON(w, res)
 	case FormatPrometheus:
 		return Prometheus(w, res)
+	case FormatHTML:
+		return HTML(w, res)
 	}
 	return errFormat("advise", f)
 }

@@ -21,6 +21,7 @@ import (
 type adviseFlags struct {
 	noBPF    bool
 	textfile string
+	html     string
 }
 
 func newAdvise(c *common) *cobra.Command {
@@ -30,7 +31,8 @@ func newAdvise(c *common) *cobra.Command {
 		Short: "Measure one interval and say where packets are lost and what to change",
 		Example: `  nettune advise
   nettune advise --interval 30s --iface eth0 -o json
-  nettune advise --netns web-7f9c`,
+  nettune advise --netns web-7f9c
+  nettune advise --html report.html`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, err := c.config(cmd.Flags())
@@ -54,6 +56,11 @@ func newAdvise(c *common) *cobra.Command {
 					return fmt.Errorf("textfile: %w", err)
 				}
 			}
+			if f.html != "" {
+				if err := fsx.WriteFileAtomic(f.html, 0o644, func(w io.Writer) error { return render.HTML(w, res) }); err != nil {
+					return fmt.Errorf("html: %w", err)
+				}
+			}
 			if res.Report.Loss() {
 				return errLoss
 			}
@@ -63,6 +70,7 @@ func newAdvise(c *common) *cobra.Command {
 	addMeasureFlags(cmd)
 	cmd.Flags().BoolVar(&f.noBPF, "no-bpf", false, "counters only: attach no eBPF probes")
 	outputFlag(cmd.Flags(), new(render.Format), adviseFormats) // read through the config (flagKeys)
+	cmd.Flags().StringVar(&f.html, "html", "", "also write the report as one self-contained HTML page to this file (to share or attach to a ticket)")
 	cmd.Flags().StringVar(&f.textfile, "textfile", "", "also write the Prometheus text format to this file, atomically (node_exporter textfile collector)")
 	return cmd
 }
