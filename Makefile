@@ -27,7 +27,8 @@ PKGS    ?= ./...
 CACHE   ?= $(CURDIR)/.cache
 BIN     ?= nettune
 GEN     ?= $(CACHE)/gen
-# Debian packages the project's own targets need; installed only when missing.
+# Debian packages the project's own targets need; installed only when missing (chromium: the browser
+# test of the HTML report, with --no-install-recommends so it starts no services).
 DEPS_GENERATE := clang llvm libbpf-dev bpftool
 DEPS_TEST     := nftables containerd runc containernetworking-plugins busybox-static chromium
 # promtool and the prometheus server for the metric and alert tests: extracted from Debian's
