@@ -43,3 +43,11 @@ func signedRate(v float64) string {
 	}
 	return rateN(v)
 }
+
+// plural is "1 drop", "2 drops", "1,232 drops": the count with its noun.
+func plural(n uint64, one, many string) string {
+	if n == 1 {
+		return "1 " + one
+	}
+	return countN(n) + " " + many
+}
