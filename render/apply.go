@@ -35,7 +35,29 @@ func applyText(res *apply.Result, r *policy.Report) string {
 	if res.DryRun {
 		head = "dry run (nothing changed)"
 	}
-	return fmt.Sprintf("%s: %d action(s)\n%s", head, len(res.Steps), steps(res))
+	return fmt.Sprintf("%s: %s\n%s%s\n", head, plural(uint64(len(res.Steps)), "action", "actions"), steps(res), summary(res))
+}
+
+// summary is the run in one line, by decision: "would change 1, advice 1, failed 1".
+func summary(res *apply.Result) string {
+	n := map[apply.Decision]int{}
+	for _, s := range res.Steps {
+		n[s.Decision]++
+	}
+	change := "changed"
+	if res.DryRun {
+		change = "would change"
+	}
+	var parts []string
+	for _, d := range []struct {
+		d    apply.Decision
+		name string
+	}{{apply.DecideChange, change}, {apply.DecideUnchanged, "already set"}, {apply.DecideAdvice, "advice only"}, {apply.DecideFailed, "failed"}} {
+		if n[d.d] > 0 {
+			parts = append(parts, fmt.Sprintf("%s %d", d.name, n[d.d]))
+		}
+	}
+	return "summary: " + strings.Join(parts, ", ")
 }
 
 // Rollback writes the result of rollback.

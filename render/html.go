@@ -54,8 +54,8 @@ func newReportView(res *pipeline.Result) reportView {
 	if r.Attribution != nil {
 		v.Attribution = pct(*r.Attribution)
 	}
-	if m.BPFNote != "" {
-		v.Notes = append(v.Notes, m.BPFNote)
+	if note := uniqueNote(m.BPFNote); note != "" {
+		v.Notes = append(v.Notes, note)
 	}
 	v.Verdict, v.VerdictMore = verdictLines(r)
 	v.Tone = verdictTone(r)

@@ -50,7 +50,7 @@ func Advise(w io.Writer, f Format, res *pipeline.Result) error {
 func JSON(w io.Writer, res *pipeline.Result) error {
 	m, r := res.Meta, res.Report
 	return writeJSON(w, document{Schema: Schema, Host: m.Host, Kernel: m.Kernel, Mode: m.Mode, XDPMode: m.XDPMode,
-		BPFNote: m.BPFNote, Foreign: m.Foreign, Attribution: r.Attribution, Report: nonNil(r)})
+		BPFNote: uniqueNote(m.BPFNote), Foreign: m.Foreign, Attribution: r.Attribution, Report: nonNil(r)})
 }
 
 // nonNil makes empty lists encode as [] so consumers never see null where the schema says array.

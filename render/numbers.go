@@ -1,6 +1,9 @@
 package render
 
-import "strconv"
+import (
+	"strconv"
+	"strings"
+)
 
 // grouped puts thousands separators into the integer part of a formatted number: 382393 →
 // 382,393, 60753.5 → 60,753.5. Numbers people compare at a glance need them.
@@ -31,7 +34,7 @@ func grouped(s string) string {
 }
 
 // rateN is a rate as the table writes it, with thousands separators.
-func rateN(v float64) string { return grouped(rate(v)) }
+func rateN(v float64) string { return rate(v) }
 
 // countN is a count with thousands separators.
 func countN(n uint64) string { return grouped(strconv.FormatUint(n, 10)) }
@@ -50,4 +53,20 @@ func plural(n uint64, one, many string) string {
 		return "1 " + one
 	}
 	return countN(n) + " " + many
+}
+
+// uniqueNote drops the repeats of a note joined from several sources with "; ": each fact once.
+func uniqueNote(s string) string {
+	if s == "" {
+		return ""
+	}
+	var out []string
+	seen := map[string]bool{}
+	for _, part := range strings.Split(s, "; ") {
+		if part = strings.TrimSpace(part); part != "" && !seen[part] {
+			seen[part] = true
+			out = append(out, part)
+		}
+	}
+	return strings.Join(out, "; ")
 }

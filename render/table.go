@@ -5,7 +5,6 @@ import (
 	"io"
 	"strconv"
 	"strings"
-	"text/tabwriter"
 
 	"github.com/nettune/nettune/model/stage"
 	"github.com/nettune/nettune/pipeline"
@@ -22,8 +21,8 @@ func Table(w io.Writer, res *pipeline.Result) error {
 		where += ", netns " + r.Netns
 	}
 	p.f("nettune advise: %s, %s over %s (%s)\n", where, m.Kernel, seconds(r.IntervalSeconds), modeLine(m, r.Attribution))
-	if m.BPFNote != "" {
-		p.f("probes: %s\n", m.BPFNote)
+	if note := uniqueNote(m.BPFNote); note != "" {
+		p.f("probes: %s\n", note)
 	}
 	p.f("\n")
 
@@ -118,7 +117,7 @@ func (p *printer) verdict(r *policy.Report) {
 			p.f("         No knob nettune can change addresses it; see the finding.\n")
 		}
 		if n := len(capacity) - 1; n > 0 {
-			p.f("         %d more capacity finding(s) below.\n", n)
+			p.f("         %s below.\n", plural(uint64(n), "more capacity finding", "more capacity findings"))
 		}
 	case len(other) > 0:
 		p.f("VERDICT: no capacity loss; drops seen are %s (%s%s, %s/s), not something tuning fixes.\n",
@@ -181,7 +180,7 @@ func (p *printer) finding(n int, f policy.Finding) {
 		p.f("    rule: %s\n", ruleLine(r))
 	}
 	for _, e := range f.Evidence {
-		line := fmt.Sprintf("    evidence: %s +%d (%s/s", e.Counter, e.Delta, rate(e.Rate))
+		line := fmt.Sprintf("    evidence: %s +%s (%s/s", e.Counter, countN(e.Delta), rate(e.Rate))
 		if e.Of != "" {
 			line += fmt.Sprintf(", %s of %s", pct(e.Ratio), e.Of)
 		}
@@ -196,7 +195,7 @@ func (p *printer) finding(n int, f policy.Finding) {
 		if d.Location != "" {
 			loc = " at " + d.Location
 		}
-		p.f("    drop reason: %s ×%d (%s/s)%s\n", d.Reason, d.Count, rate(d.Rate), loc)
+		p.f("    drop reason: %s ×%s (%s/s)%s\n", d.Reason, countN(d.Count), rate(d.Rate), loc)
 	}
 	if len(f.Checked) > 0 {
 		p.f("    no counter shows these drops; checked: %s\n", strings.Join(f.Checked, "; "))
@@ -214,7 +213,7 @@ func ruleLine(r policy.FirewallRule) string {
 	}
 	s += ": " + r.Expr
 	if r.Packets != nil {
-		s += fmt.Sprintf("  [+%d in the interval]", *r.Packets)
+		s += "  [+" + countN(*r.Packets) + " in the interval]"
 	}
 	return s
 }
@@ -239,16 +238,19 @@ func (p *printer) action(n int, a policy.Action) {
 }
 
 func (p *printer) funnel(fs []policy.Funnel) {
-	if len(fs) == 0 || p.err != nil {
+	var shown []policy.Funnel
+	for _, f := range fs {
+		if active(f) {
+			shown = append(shown, f)
+		}
+	}
+	if p.err != nil || len(fs) == 0 {
 		return
 	}
-	p.f("\nFUNNEL  (packets/s; residual = entered − left − counted drops)\n")
-	quiet := 0
-	for _, f := range fs {
-		if !active(f) {
-			quiet++
-			continue
-		}
+	if len(shown) > 0 {
+		p.f("\nFUNNEL  (packets/s; residual = entered − left − counted drops)\n")
+	}
+	for _, f := range shown {
 		title := f.Interface
 		if title == "" {
 			title = "sockets"
@@ -260,8 +262,9 @@ func (p *printer) funnel(fs []policy.Funnel) {
 			title += " (netns " + f.Netns + ")"
 		}
 		p.f("%s %s\n", title, f.Dir)
-		tw := tabwriter.NewWriter(p.w, 0, 0, 2, ' ', tabwriter.AlignRight)
-		fmt.Fprintf(tw, "  stage\tin\tout\tdropped\tresidual\tmeasured at\t\n")
+		// Numbers right, names left.
+		t := &columns{right: []bool{false, false, true, true, true, true}}
+		t.row("", "stage", "in", "out", "dropped", "residual", "measured at")
 		for _, s := range f.Stages {
 			in, out, res := "-", "-", "-"
 			if s.InKnown {
@@ -271,16 +274,17 @@ func (p *printer) funnel(fs []policy.Funnel) {
 				out = rate(s.OutRate)
 			}
 			if s.Known {
-				res = rate(s.Residual)
+				res = signedRate(s.Residual)
 			}
-			fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\t%s\t\n", s.Stage, in, out, rate(s.DropRate), res, s.Point)
+			t.row("", string(s.Stage), in, out, rate(s.DropRate), res, s.Point)
 		}
-		if err := tw.Flush(); err != nil && p.err == nil {
+		if err := t.write(p.w); err != nil && p.err == nil {
 			p.err = err
 		}
 	}
-	if quiet > 0 {
-		p.f("(%d funnel(s) with no traffic and no loss not shown; -o json has all)\n", quiet)
+	if quiet := len(fs) - len(shown); quiet > 0 {
+		p.f("(%s with no traffic and no loss not shown; -o json has all)\n",
+			plural(uint64(quiet), "funnel", "funnels"))
 	}
 }
 
@@ -294,12 +298,13 @@ func active(f policy.Funnel) bool {
 	return false
 }
 
+// rate is a packet rate for people: whole numbers from 100 up, with thousands separators.
 func rate(v float64) string {
 	switch {
 	case v == 0:
 		return "0"
 	case v >= 100:
-		return strconv.FormatFloat(v, 'f', 0, 64)
+		return grouped(strconv.FormatFloat(v, 'f', 0, 64))
 	case v >= 1:
 		return strconv.FormatFloat(v, 'f', 1, 64)
 	}
