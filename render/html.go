@@ -123,17 +123,7 @@ func newFindingView(f policy.Finding) findingView {
 	v := findingView{ID: f.ID, Severity: f.Severity.String(), Class: string(f.Class),
 		Title: string(f.Stage) + whereOf(f), Rate: rateN(f.DropRate), Ratio: pct(f.Ratio), Summary: f.Summary,
 		Checked: strings.Join(f.Checked, "; ")}
-	for _, e := range f.Evidence {
-		s := fmt.Sprintf("%s +%s (%s/s", e.Counter, countN(e.Delta), rateN(e.Rate))
-		if e.Of != "" {
-			s += fmt.Sprintf(", %s of %s", pct(e.Ratio), e.Of)
-		}
-		s += ")"
-		if e.Note != "" {
-			s += "; " + e.Note
-		}
-		v.Evidence = append(v.Evidence, s)
-	}
+	v.Evidence = evidenceLines(f.Evidence)
 	for _, r := range f.Rules {
 		v.Rules = append(v.Rules, ruleLine(r))
 	}

@@ -1,6 +1,11 @@
 package render
 
-import "testing"
+import (
+	"slices"
+	"testing"
+
+	"github.com/nettune/nettune/policy"
+)
 
 func TestGrouped(t *testing.T) {
 	for in, want := range map[string]string{
@@ -17,5 +22,23 @@ func TestGrouped(t *testing.T) {
 	}
 	if got := countN(465466); got != "465,466" {
 		t.Errorf("countN = %q", got)
+	}
+}
+
+func TestEvidenceSaidOnce(t *testing.T) {
+	got := evidenceLines([]policy.Evidence{
+		{Counter: "TcpExt.ListenOverflows", Delta: 1500, Rate: 299, Of: "Tcp.PassiveOpens", Ratio: 0.938},
+		{Counter: "TcpExt.ListenDrops", Delta: 1500, Rate: 299, Of: "Tcp.PassiveOpens", Ratio: 0.938},
+		{Counter: "listener 0.0.0.0:80 drops", Delta: 1500, Rate: 299, Note: "backlog 16"},
+	})
+	want := []string{
+		"TcpExt.ListenOverflows = TcpExt.ListenDrops +1,500 (299/s, 93.8% of Tcp.PassiveOpens)",
+		"listener 0.0.0.0:80 drops +1,500 (299/s); backlog 16",
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("evidence\n%q\nwant\n%q", got, want)
+	}
+	if got := uniqueNote("xdp off: veth; tc: tcx; xdp off: veth"); got != "xdp off: veth; tc: tcx" {
+		t.Errorf("uniqueNote = %q", got)
 	}
 }

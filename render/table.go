@@ -179,16 +179,8 @@ func (p *printer) finding(n int, f policy.Finding) {
 	for _, r := range f.Rules {
 		p.f("    rule: %s\n", ruleLine(r))
 	}
-	for _, e := range f.Evidence {
-		line := fmt.Sprintf("    evidence: %s +%s (%s/s", e.Counter, countN(e.Delta), rate(e.Rate))
-		if e.Of != "" {
-			line += fmt.Sprintf(", %s of %s", pct(e.Ratio), e.Of)
-		}
-		line += ")"
-		if e.Note != "" {
-			line += "; " + e.Note
-		}
-		p.f("%s\n", line)
+	for _, e := range evidenceLines(f.Evidence) {
+		p.f("    evidence: %s\n", e)
 	}
 	for _, d := range f.Reasons {
 		loc := ""
