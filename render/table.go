@@ -13,16 +13,19 @@ import (
 
 // Table writes the report for a person: the verdict first (where loss is, how bad, what to
 // do), then findings with their evidence, the plan, and the funnel.
-func Table(w io.Writer, res *pipeline.Result) error {
+func Table(w io.Writer, res *pipeline.Result) error { return TableLook(w, res, Look{}) }
+
+// TableLook is Table drawn for a terminal (width, colour) or for a pipe.
+func TableLook(w io.Writer, res *pipeline.Result, look Look) error {
 	m, r := res.Meta, res.Report
-	p := &printer{w: w}
+	p := &printer{w: w, look: look}
 	where := m.Host
 	if r.Netns != "" {
 		where += ", netns " + r.Netns
 	}
 	p.f("nettune advise: %s, %s over %s (%s)\n", where, m.Kernel, seconds(r.IntervalSeconds), modeLine(m, r.Attribution))
 	if note := uniqueNote(m.BPFNote); note != "" {
-		p.f("probes: %s\n", note)
+		p.f("%s\n", wrap("probes: ", "        ", note, look.Width))
 	}
 	p.f("\n")
 
@@ -42,7 +45,7 @@ func Table(w io.Writer, res *pipeline.Result) error {
 	if len(r.Advice) > 0 {
 		p.f("\nADVICE\n")
 		for _, a := range r.Advice {
-			p.f("  - %s\n", a)
+			p.f("%s\n", wrap("  - ", "    ", a, look.Width))
 		}
 	}
 	if len(m.Foreign) > 0 {
@@ -51,7 +54,7 @@ func Table(w io.Writer, res *pipeline.Result) error {
 			p.f("  %s %s: id %d %q %s\n", fp.Link, fp.Hook, fp.ID, fp.Name, fp.Mode)
 		}
 	}
-	p.funnel(r.Funnel)
+	p.funnel(r)
 	if len(r.Missing) > 0 {
 		p.f("\nNOT MEASURED\n")
 		for _, s := range r.Missing {
@@ -62,8 +65,9 @@ func Table(w io.Writer, res *pipeline.Result) error {
 }
 
 type printer struct {
-	w   io.Writer
-	err error
+	w    io.Writer
+	look Look
+	err  error
 }
 
 func (p *printer) f(format string, a ...any) {
@@ -98,9 +102,9 @@ func (p *printer) verdict(r *policy.Report) {
 	switch {
 	case len(capacity) > 0:
 		top := capacity[0]
-		p.f("VERDICT: packets are lost at %s%s: %s/s (%s of that stage's traffic).\n",
-			top.Stage, whereOf(top), rate(top.DropRate), pct(top.Ratio))
-		p.f("         %s\n", top.Summary)
+		p.f("%s\n", p.look.paint(styleLoss, fmt.Sprintf("VERDICT: packets are lost at %s%s: %s/s (%s of that stage's traffic).",
+			top.Stage, whereOf(top), rate(top.DropRate), pct(top.Ratio))))
+		p.f("%s\n", wrap("         ", "         ", top.Summary, p.look.Width))
 		if i := actionFor(r.Plan, top.ID); i >= 0 {
 			a := r.Plan[i]
 			p.f("         Change: plan step %d of %d: %s  (%s → %s)\n", i+1, len(r.Plan), orKnob(a), a.Current, a.Proposed)
@@ -120,13 +124,13 @@ func (p *printer) verdict(r *policy.Report) {
 			p.f("         %s below.\n", plural(uint64(n), "more capacity finding", "more capacity findings"))
 		}
 	case len(other) > 0:
-		p.f("VERDICT: no capacity loss; drops seen are %s (%s%s, %s/s), not something tuning fixes.\n",
-			other[0].Class, other[0].Stage, whereOf(other[0]), rate(other[0].DropRate))
+		p.f("%s\n", p.look.paint(styleBold, fmt.Sprintf("VERDICT: no capacity loss; drops seen are %s (%s%s, %s/s), not something tuning fixes.",
+			other[0].Class, other[0].Stage, whereOf(other[0]), rate(other[0].DropRate))))
 	case len(r.Unmeasured) > 0:
-		p.f("VERDICT: no loss found in what could be measured, but these were not: %s.\n",
-			strings.Join(r.Unmeasured, "; "))
+		p.f("%s\n", wrap(p.look.paint(styleAmber, "VERDICT:")+" ", "         ", "no loss found in what could be measured, but these were not: "+
+			strings.Join(r.Unmeasured, "; ")+".", p.look.Width))
 	default:
-		p.f("VERDICT: no packet loss found in this interval.\n")
+		p.f("%s\n", p.look.paint(styleGreen, "VERDICT: no packet loss found in this interval."))
 	}
 }
 
@@ -174,8 +178,10 @@ func orKnob(a policy.Action) string {
 }
 
 func (p *printer) finding(n int, f policy.Finding) {
-	p.f("%2d. [%s] %s%s, %s class: %s/s, %s\n", n, f.Severity, f.Stage, whereOf(f), f.Class, rate(f.DropRate), pct(f.Ratio))
-	p.f("    %s\n", f.Summary)
+	sev, class := f.Severity.String(), string(f.Class)
+	p.f("%2d. [%s] %s%s, %s class: %s/s, %s\n", n, p.look.paint(severityStyle[sev], sev), p.look.paint(styleBold, string(f.Stage)), whereOf(f),
+		p.look.paint(classStyle[class], class), rate(f.DropRate), pct(f.Ratio))
+	p.f("%s\n", wrap("    ", "    ", f.Summary, p.look.Width))
 	for _, r := range f.Rules {
 		p.f("    rule: %s\n", ruleLine(r))
 	}
@@ -223,60 +229,40 @@ func (p *printer) action(n int, a policy.Action) {
 	}
 	p.f("%2d. %s: %s → %s  [%s]\n", n, a.Knob, a.Current, a.Proposed, strings.Join(flags, ", "))
 	p.f("    run:  %s\n", a.Command)
-	p.f("    why:  %s\n", a.Why)
+	p.f("%s\n", wrap("    why:  ", "          ", a.Why, p.look.Width))
 	if a.Risk != "" {
-		p.f("    risk: %s\n", a.Risk)
+		p.f("%s\n", wrap("    risk: ", "          ", a.Risk, p.look.Width))
 	}
 }
 
-func (p *printer) funnel(fs []policy.Funnel) {
+// funnel draws the funnels that lost packets (with Look.All, every one with traffic) and
+// counts the others in one line.
+func (p *printer) funnel(r *policy.Report) {
 	var shown []policy.Funnel
-	for _, f := range fs {
-		if active(f) {
+	for _, f := range r.Funnel {
+		if lossy(f) || (p.look.All && active(f)) {
 			shown = append(shown, f)
 		}
 	}
-	if p.err != nil || len(fs) == 0 {
+	if p.err != nil || len(r.Funnel) == 0 {
 		return
 	}
 	if len(shown) > 0 {
-		p.f("\nFUNNEL  (packets/s; residual = entered − left − counted drops)\n")
+		p.f("\nFUNNEL  packets/s: █ out  ▒ dropped  ? residual  · entered\n")
 	}
 	for _, f := range shown {
-		title := f.Interface
-		if title == "" {
-			title = "sockets"
-		}
-		if f.Queue != nil {
-			title += " queue " + strconv.Itoa(*f.Queue)
-		}
-		if f.Netns != "" {
-			title += " (netns " + f.Netns + ")"
-		}
-		p.f("%s %s\n", title, f.Dir)
-		// Numbers right, names left.
-		t := &columns{right: []bool{false, false, true, true, true, true}}
-		t.row("", "stage", "in", "out", "dropped", "residual", "measured at")
-		for _, s := range f.Stages {
-			in, out, res := "-", "-", "-"
-			if s.InKnown {
-				in = rate(s.InRate)
-			}
-			if s.OutKnown {
-				out = rate(s.OutRate)
-			}
-			if s.Known {
-				res = signedRate(s.Residual)
-			}
-			t.row("", string(s.Stage), in, out, rate(s.DropRate), res, s.Point)
-		}
-		if err := t.write(p.w); err != nil && p.err == nil {
-			p.err = err
-		}
+		p.funnelBars(f, r)
 	}
-	if quiet := len(fs) - len(shown); quiet > 0 {
-		p.f("(%s with no traffic and no loss not shown; -o json has all)\n",
-			plural(uint64(quiet), "funnel", "funnels"))
+	if quiet := len(r.Funnel) - len(shown); quiet > 0 {
+		what := "without loss"
+		if p.look.All {
+			what = "with no traffic and no loss"
+		}
+		hint := "--all shows them, -o json has all"
+		if p.look.All {
+			hint = "-o json has all"
+		}
+		p.f("%s\n", p.look.paint(styleDim, "("+plural(uint64(quiet), "funnel", "funnels")+" "+what+" not shown; "+hint+")"))
 	}
 }
 
