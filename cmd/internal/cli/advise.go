@@ -22,6 +22,7 @@ type adviseFlags struct {
 	noBPF    bool
 	textfile string
 	html     string
+	all      bool
 }
 
 func newAdvise(c *common) *cobra.Command {
@@ -47,7 +48,12 @@ func newAdvise(c *common) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if err := render.Advise(c.s.Out, format, res); err != nil {
+			if format == render.FormatTable {
+				err = render.TableLook(c.s.Out, res, c.look(c.s.Out, f.all))
+			} else {
+				err = render.Advise(c.s.Out, format, res)
+			}
+			if err != nil {
 				return fmt.Errorf("write report: %w", err)
 			}
 			if f.textfile != "" {
@@ -70,6 +76,7 @@ func newAdvise(c *common) *cobra.Command {
 	addMeasureFlags(cmd)
 	cmd.Flags().BoolVar(&f.noBPF, "no-bpf", false, "counters only: attach no eBPF probes")
 	outputFlag(cmd.Flags(), new(render.Format), adviseFormats) // read through the config (flagKeys)
+	cmd.Flags().BoolVar(&f.all, "all", false, "table: draw every funnel with traffic, not only those that lost packets")
 	cmd.Flags().StringVar(&f.html, "html", "", "also write the report as one self-contained HTML page to this file (to share or attach to a ticket)")
 	cmd.Flags().StringVar(&f.textfile, "textfile", "", "also write the Prometheus text format to this file, atomically (node_exporter textfile collector)")
 	return cmd
