@@ -41,6 +41,11 @@ func TestTableLooks(t *testing.T) {
 		t.Fatal(err)
 	}
 	golden(t, "look/recorded_80_all.txt", b.Bytes())
+	b.Reset()
+	if err := Watch(&b, recordedResult(t), Look{Width: 80}); err != nil {
+		t.Fatal(err)
+	}
+	golden(t, "look/watch_recorded_80.txt", b.Bytes())
 }
 
 // checkWidth: lines fit the width unless one word (a command, a path, a number with its

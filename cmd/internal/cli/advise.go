@@ -23,6 +23,7 @@ type adviseFlags struct {
 	textfile string
 	html     string
 	all      bool
+	watch    bool
 }
 
 func newAdvise(c *common) *cobra.Command {
@@ -43,6 +44,12 @@ func newAdvise(c *common) *cobra.Command {
 			format := render.Format(cfg.Output) // -o or the config file's, checked by Config.Validate
 			if f.noBPF {
 				cfg.BPF.Enabled = false
+			}
+			if f.watch {
+				if format != render.FormatTable || f.html != "" || f.textfile != "" {
+					return usagef("--watch draws the table: it takes no -o, --html or --textfile")
+				}
+				return watch(cmd.Context(), cfg, c, f.all)
 			}
 			res, err := measure(cmd.Context(), cfg, c.s.Err)
 			if err != nil {
@@ -76,6 +83,7 @@ func newAdvise(c *common) *cobra.Command {
 	addMeasureFlags(cmd)
 	cmd.Flags().BoolVar(&f.noBPF, "no-bpf", false, "counters only: attach no eBPF probes")
 	outputFlag(cmd.Flags(), new(render.Format), adviseFormats) // read through the config (flagKeys)
+	cmd.Flags().BoolVar(&f.watch, "watch", false, "measure every interval and redraw the verdict and the lossy funnels in place, like top (q or Ctrl-C quits); piped, one report per interval")
 	cmd.Flags().BoolVar(&f.all, "all", false, "table: draw every funnel with traffic, not only those that lost packets")
 	cmd.Flags().StringVar(&f.html, "html", "", "also write the report as one self-contained HTML page to this file (to share or attach to a ticket)")
 	cmd.Flags().StringVar(&f.textfile, "textfile", "", "also write the Prometheus text format to this file, atomically (node_exporter textfile collector)")
