@@ -54,7 +54,7 @@ func newReportView(res *pipeline.Result) reportView {
 	if r.Attribution != nil {
 		v.Attribution = pct(*r.Attribution)
 	}
-	if note := uniqueNote(m.BPFNote); note != "" {
+	if note := probesNote(m); note != "" {
 		v.Notes = append(v.Notes, note)
 	}
 	v.Verdict, v.VerdictMore = verdictLines(r)

@@ -24,7 +24,7 @@ func TableLook(w io.Writer, res *pipeline.Result, look Look) error {
 		where += ", netns " + r.Netns
 	}
 	p.f("nettune advise: %s, %s over %s (%s)\n", where, m.Kernel, seconds(r.IntervalSeconds), modeLine(m, r.Attribution))
-	if note := uniqueNote(m.BPFNote); note != "" {
+	if note := probesNote(m); note != "" {
 		p.f("%s\n", wrap("probes: ", "        ", note, look.Width))
 	}
 	p.f("\n")
@@ -312,4 +312,16 @@ func humanBytes(n int64) string {
 		exp++
 	}
 	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+}
+
+// probesNote says why the mode is what it is: the probes' note, or, in counters mode without
+// one, that no probe was asked for.
+func probesNote(m pipeline.Meta) string {
+	if note := uniqueNote(m.BPFNote); note != "" {
+		return note
+	}
+	if m.Mode == pipeline.ModeCounters {
+		return "none attached: counters only (--no-bpf or bpf.enabled: false)"
+	}
+	return ""
 }
