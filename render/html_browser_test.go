@@ -116,7 +116,7 @@ func TestHTMLInBrowser(t *testing.T) {
 	}
 
 	art := t.ArtifactDir()
-	for name, data := range map[string][]byte{"report.html": b.Bytes(), "report.png": shot, "report.pdf": pdf} {
+	for name, data := range map[string][]byte{"report.html": b.Bytes(), "report.jpg": shot, "report.pdf": pdf} {
 		if err := os.WriteFile(filepath.Join(art, name), data, 0o644); err != nil {
 			t.Fatal(err)
 		}
