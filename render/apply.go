@@ -35,10 +35,11 @@ func applyText(res *apply.Result, r *policy.Report) string {
 	if res.DryRun {
 		head = "dry run (nothing changed)"
 	}
-	return fmt.Sprintf("%s: %s\n%s%s\n", head, plural(uint64(len(res.Steps)), "action", "actions"), steps(res), summary(res))
+	// The answer first: how many actions and what became of them, then one line each.
+	return fmt.Sprintf("%s: %s (%s)\n%s", head, plural(uint64(len(res.Steps)), "action", "actions"), summary(res), steps(res))
 }
 
-// summary is the run in one line, by decision: "would change 1, advice 1, failed 1".
+// summary is the run by decision: "would change 1, advice only 1, failed 1".
 func summary(res *apply.Result) string {
 	n := map[apply.Decision]int{}
 	for _, s := range res.Steps {
@@ -57,7 +58,7 @@ func summary(res *apply.Result) string {
 			parts = append(parts, fmt.Sprintf("%s %d", d.name, n[d.d]))
 		}
 	}
-	return "summary: " + strings.Join(parts, ", ")
+	return strings.Join(parts, ", ")
 }
 
 // Rollback writes the result of rollback.
