@@ -60,7 +60,7 @@ func checkWidth(t *testing.T, name, out string, width int) {
 		// counter names), and the header.
 		trim := strings.TrimSpace(line)
 		if strings.HasPrefix(trim, "run:") || strings.HasPrefix(trim, "evidence:") || strings.HasPrefix(trim, "rule:") ||
-			strings.HasPrefix(trim, "drop reason:") || strings.HasPrefix(line, "nettune advise:") || strings.HasPrefix(line, "VERDICT:") ||
+			strings.HasPrefix(trim, "drop reason:") || strings.HasPrefix(line, "nettune advise:") ||
 			strings.HasPrefix(trim, "Change:") || strings.Contains(line, "(netns") {
 			continue
 		}

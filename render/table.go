@@ -102,8 +102,8 @@ func (p *printer) verdict(r *policy.Report) {
 	switch {
 	case len(capacity) > 0:
 		top := capacity[0]
-		p.f("%s\n", p.look.paint(styleLoss, fmt.Sprintf("VERDICT: packets are lost at %s%s: %s/s (%s of that stage's traffic).",
-			top.Stage, whereOf(top), rate(top.DropRate), pct(top.Ratio))))
+		p.f("%s\n", p.look.paint(styleLoss, wrap("VERDICT: ", "         ", fmt.Sprintf("packets are lost at %s%s: %s/s (%s of that stage's traffic).",
+			top.Stage, whereOf(top), rate(top.DropRate), pct(top.Ratio)), p.look.Width)))
 		p.f("%s\n", wrap("         ", "         ", top.Summary, p.look.Width))
 		if i := actionFor(r.Plan, top.ID); i >= 0 {
 			a := r.Plan[i]
@@ -124,8 +124,8 @@ func (p *printer) verdict(r *policy.Report) {
 			p.f("         %s below.\n", plural(uint64(n), "more capacity finding", "more capacity findings"))
 		}
 	case len(other) > 0:
-		p.f("%s\n", p.look.paint(styleBold, fmt.Sprintf("VERDICT: no capacity loss; drops seen are %s (%s%s, %s/s), not something tuning fixes.",
-			other[0].Class, other[0].Stage, whereOf(other[0]), rate(other[0].DropRate))))
+		p.f("%s\n", p.look.paint(styleBold, wrap("VERDICT: ", "         ", fmt.Sprintf("no capacity loss; drops seen are %s (%s%s, %s/s), not something tuning fixes.",
+			other[0].Class, other[0].Stage, whereOf(other[0]), rate(other[0].DropRate)), p.look.Width)))
 	case len(r.Unmeasured) > 0:
 		p.f("%s\n", wrap(p.look.paint(styleAmber, "VERDICT:")+" ", "         ", "no loss found in what could be measured, but these were not: "+
 			strings.Join(r.Unmeasured, "; ")+".", p.look.Width))
