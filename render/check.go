@@ -23,7 +23,7 @@ func Check(w io.Writer, f Format, feat bpf.Features, mode CheckMode) error {
 	case FormatJSON:
 		return writeJSON(w, checkDoc{Mode: checkModeIDs[mode], Features: feat})
 	case FormatTable:
-		return checkTable(w, feat, mode)
+		return CheckTable(w, feat, mode, Look{})
 	}
 	return errFormat("check", f)
 }
@@ -42,16 +42,19 @@ var checkModes = map[CheckMode]string{
 	CheckUnprobed: "counters only without root; run check as root to see what the kernel supports",
 }
 
-// checkTable says the mode first (the answer), then the features behind it.
-func checkTable(w io.Writer, f bpf.Features, mode CheckMode) error {
-	if _, err := fmt.Fprintf(w, "mode: %s\n\n", checkModes[mode]); err != nil {
+var checkModeStyle = map[CheckMode]string{CheckFull: styleGreen, CheckDegraded: styleAmber, CheckUnprobed: styleAmber}
+
+// CheckTable says the mode first (the answer), then the features behind it; on a terminal
+// the mode and each yes or no are coloured.
+func CheckTable(w io.Writer, f bpf.Features, mode CheckMode, look Look) error {
+	if _, err := fmt.Fprintf(w, "%s\n\n", look.paint(checkModeStyle[mode], "mode: "+checkModes[mode])); err != nil {
 		return err
 	}
-	t := &columns{}
+	t := &columns{width: look.Width}
 	row := func(name string, ft bpf.Feature, extra string) {
-		state := "yes"
+		state := look.paint(styleGreen, "yes")
 		if !ft.OK {
-			state = "no"
+			state = look.paint(styleRed, "no")
 		}
 		why := ft.Reason
 		if extra != "" {
@@ -78,7 +81,7 @@ func checkTable(w io.Writer, f bpf.Features, mode CheckMode) error {
 	if err := t.write(w); err != nil {
 		return err
 	}
-	_, err := fmt.Fprintf(w, "\ntc programs: %s; drop tracing: %s; XDP %s\n", f.TCMode, f.DropsMode, xdpLine(f.XDPMode))
+	_, err := fmt.Fprintf(w, "\n%s\n", wrap("", "  ", fmt.Sprintf("tc programs: %s; drop tracing: %s; XDP %s", f.TCMode, f.DropsMode, xdpLine(f.XDPMode)), look.Width))
 	return err
 }
 

@@ -11,6 +11,7 @@ import (
 type columns struct {
 	right []bool // by column: right-aligned (numbers)
 	rows  [][]string
+	width int // wrap the last column (text) at this width, under itself; 0: never
 }
 
 func (c *columns) row(cells ...string) { c.rows = append(c.rows, cells) }
@@ -22,7 +23,7 @@ func (c *columns) write(w io.Writer) error {
 			if i >= len(width) {
 				width = append(width, 0)
 			}
-			width[i] = max(width[i], utf8.RuneCountInString(s))
+			width[i] = max(width[i], visibleLen(s))
 		}
 	}
 	var b strings.Builder
@@ -32,10 +33,16 @@ func (c *columns) write(w io.Writer) error {
 			if i > 0 {
 				line.WriteString("  ")
 			}
-			pad := strings.Repeat(" ", width[i]-utf8.RuneCountInString(s))
-			if i < len(c.right) && c.right[i] {
+			pad := strings.Repeat(" ", width[i]-visibleLen(s))
+			switch {
+			case i < len(c.right) && c.right[i]:
 				line.WriteString(pad + s)
-			} else {
+			case i == len(r)-1 && c.width > 0:
+				at := visibleLen(line.String())
+				s = wrap(line.String(), strings.Repeat(" ", at), s, c.width)
+				line.Reset()
+				line.WriteString(s)
+			default:
 				line.WriteString(s + pad)
 			}
 		}
@@ -44,4 +51,21 @@ func (c *columns) write(w io.Writer) error {
 	}
 	_, err := io.WriteString(w, b.String())
 	return err
+}
+
+// visibleLen is the columns a cell takes on a terminal: its runes without colour sequences.
+func visibleLen(s string) int {
+	n := 0
+	for i := 0; i < len(s); {
+		if s[i] == '\033' {
+			if j := strings.IndexByte(s[i:], 'm'); j > 0 {
+				i += j + 1
+				continue
+			}
+		}
+		_, size := utf8.DecodeRuneInString(s[i:])
+		i += size
+		n++
+	}
+	return n
 }

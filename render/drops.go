@@ -14,6 +14,7 @@ import (
 type DropsOptions struct {
 	Top   int  // rows per frame; the rest is counted in one line
 	Clear bool // clear the terminal before each frame (a live view on a terminal)
+	Look  Look // colour for the counts and reasons on a terminal
 }
 
 // Drops writes one frame of the live drops view: JSON is one object per line (a stream),
@@ -65,7 +66,7 @@ func dropsTable(w io.Writer, fr pipeline.DropFrame, o DropsOptions) error {
 		if ns == "" {
 			ns = fmt.Sprintf("net:[%d]", r.Netns)
 		}
-		t.row(countN(r.Count), r.Reason, r.Location, iface, ns)
+		t.row(o.Look.paint(styleRed, countN(r.Count)), o.Look.paint(styleBold, r.Reason), r.Location, iface, ns)
 	}
 	if err := t.write(w); err != nil {
 		return err

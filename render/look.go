@@ -1,9 +1,6 @@
 package render
 
-import (
-	"strings"
-	"unicode/utf8"
-)
+import "strings"
 
 // Look is how the table is drawn for where it goes (docs/operations.md): a terminal's width
 // and colour, or neither when piped.
@@ -41,18 +38,19 @@ var classStyle = map[string]string{"capacity": styleRed, "policy": styleMag, "be
 // next lines indented by indent; words (numbers, commands, paths) are never split, so a word
 // longer than the room stays whole on its own line. width 0 leaves the text on one line.
 func wrap(prefix, indent, text string, width int) string {
-	if width <= 0 || utf8.RuneCountInString(prefix)+utf8.RuneCountInString(text) <= width {
+	last := prefix[strings.LastIndexByte(prefix, '\n')+1:] // the line the text continues
+	if width <= 0 || visibleLen(last)+visibleLen(text) <= width {
 		return prefix + text
 	}
 	var b strings.Builder
 	b.WriteString(prefix)
-	col := utf8.RuneCountInString(prefix)
+	col := visibleLen(last)
 	start := col
 	for _, w := range strings.Fields(text) {
-		n := utf8.RuneCountInString(w)
+		n := visibleLen(w)
 		if col > start && col+1+n > width {
 			b.WriteString("\n" + indent)
-			col = utf8.RuneCountInString(indent)
+			col = visibleLen(indent)
 			start = col
 		} else if col > start {
 			b.WriteByte(' ')

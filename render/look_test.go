@@ -85,3 +85,36 @@ func TestWrapNeverSplitsAWord(t *testing.T) {
 		t.Errorf("width 0 wraps: %q", got)
 	}
 }
+
+// Every command's table at 80 and 160 columns, with and without colour.
+func TestCommandLooks(t *testing.T) {
+	for _, c := range []struct {
+		name  string
+		write func(*bytes.Buffer, Look) error
+	}{
+		{"apply_dryrun", func(b *bytes.Buffer, l Look) error { return ApplyTable(b, applySteps(true), lossResult().Report, l) }},
+		{"apply", func(b *bytes.Buffer, l Look) error { return ApplyTable(b, applySteps(false), lossResult().Report, l) }},
+		{"rollback", func(b *bytes.Buffer, l Look) error { return RollbackTable(b, rollbackSteps(), l) }},
+		{"check_degraded", func(b *bytes.Buffer, l Look) error { return CheckTable(b, features(false), CheckDegraded, l) }},
+		{"drops", func(b *bytes.Buffer, l Look) error {
+			return Drops(b, FormatTable, dropFrame(), DropsOptions{Top: 25, Look: l})
+		}},
+	} {
+		for _, width := range []int{80, 160} {
+			for _, color := range []bool{false, true} {
+				file := fmt.Sprintf("look/%s_%d", c.name, width)
+				if color {
+					file += "_color"
+				}
+				var b bytes.Buffer
+				if err := c.write(&b, Look{Width: width, Color: color}); err != nil {
+					t.Fatal(err)
+				}
+				golden(t, file+".txt", b.Bytes())
+				if !color {
+					checkWidth(t, file, b.String(), width)
+				}
+			}
+		}
+	}
+}

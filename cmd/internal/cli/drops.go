@@ -23,6 +23,7 @@ type dropsFlags struct {
 	reasons []string
 	filter  dropFilter
 	names   *netnsNames
+	look    render.Look
 }
 
 func newDrops(c *common) *cobra.Command {
@@ -66,6 +67,7 @@ Ctrl-C detaches everything. -o json streams one JSON object per interval.`,
 				return classify(fmt.Errorf("attach drop tracer: %w", err))
 			}
 			defer p.Close()
+			f.look = c.look(c.s.Out, false)
 			return streamDrops(cmd.Context(), p, f, c.s.Out)
 		},
 	}
@@ -91,7 +93,7 @@ func streamDrops(ctx context.Context, p dropSource, f dropsFlags, w io.Writer) e
 	last := time.Now()
 	tick := time.NewTicker(f.every)
 	defer tick.Stop()
-	o := render.DropsOptions{Top: f.top, Clear: f.output == render.FormatTable && isTerminal(w)}
+	o := render.DropsOptions{Top: f.top, Clear: f.output == render.FormatTable && isTerminal(w), Look: f.look}
 	for n := 0; f.count == 0 || n < f.count; n++ {
 		select {
 		case <-ctx.Done():
