@@ -163,15 +163,16 @@ func TestAdviseWatchQuitsOnQ(t *testing.T) {
 	got := make(chan struct{})
 	go func() {
 		buf := make([]byte, 4096)
+		signalled := false
 		for {
 			n, err := master.Read(buf)
 			mu.Lock()
 			screen.Write(buf[:n])
 			two := strings.Count(screen.String(), "VERDICT:") >= 2
 			mu.Unlock()
-			if two && got != nil {
+			if two && !signalled {
 				close(got)
-				got = nil
+				signalled = true
 			}
 			if err != nil {
 				return
