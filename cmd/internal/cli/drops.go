@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/nettune/nettune/bpf"
+	"github.com/nettune/nettune/collect/owner"
 	"github.com/nettune/nettune/model"
 	"github.com/nettune/nettune/pipeline"
 	"github.com/nettune/nettune/render"
@@ -33,8 +34,8 @@ func newDrops(c *common) *cobra.Command {
 		Short: "Live view of packet drops by reason, kernel location, interface and netns",
 		Long: `drops attaches a kfree_skb tracer and shows, once per second, which drop reasons
 (names from the running kernel's BTF) and kernel locations are dropping packets, on which
-interface and in which network namespace (by name: host, the ip netns name, or the process
-in it), with the count of each interval. --reason, --iface and --netns narrow the rows.
+interface and in which network namespace (by name: host, the pod, the ip netns name, or the
+process in it), with the count of each interval. --reason, --iface and --netns narrow the rows.
 Ctrl-C detaches everything. -o json streams one JSON object per interval.`,
 		Example: `  nettune drops
   nettune drops --reason SOCKET_RCVBUFF --netns web
@@ -54,7 +55,7 @@ Ctrl-C detaches everything. -o json streams one JSON object per interval.`,
 			if os.Geteuid() != 0 {
 				return usagef("drops attaches an eBPF tracer and needs root")
 			}
-			f.names = &netnsNames{procRoot: "/proc"}
+			f.names = &netnsNames{procRoot: "/proc", owners: owner.NewResolver(owner.Options{})}
 			if f.output == render.FormatTable && f.count == 0 && isTerminal(c.s.Err) {
 				fmt.Fprintf(c.s.Err, "counting drops every %s (Ctrl-C to stop)\n", f.every)
 			}

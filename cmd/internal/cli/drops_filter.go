@@ -1,13 +1,16 @@
 package cli
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/nettune/nettune/collect/netnsfind"
+	"github.com/nettune/nettune/collect/owner"
 	"github.com/nettune/nettune/internal/netns"
 	"github.com/nettune/nettune/pipeline"
 )
@@ -76,18 +79,26 @@ func netnsInode(ns string) (uint64, error) {
 	return st.Ino, nil
 }
 
-// netnsNames names the namespaces of drop rows for a person: "host", the `ip netns` name, or
-// the lowest process in it ("pid 4242 nginx"). Discovery runs again when a row names a
-// namespace the last one did not find (a pod started), at most once per frame.
+// netnsNames names the namespaces of drop rows for a person: "host", the pod
+// ("pod default/dns-0", from the container runtime or the kubelet's log directories), the
+// `ip netns` name, or the lowest process in it ("pid 4242 nginx"). Discovery runs again when a
+// row names a namespace the last one did not find (a pod started), at most once per frame;
+// each namespace is attributed once.
 type netnsNames struct {
 	procRoot string
+	owners   *owner.Resolver // nil: no pod names
 	snap     *netnsfind.Snapshot
+	named    map[uint64]string
 }
 
 func (n *netnsNames) name(fr *pipeline.DropFrame) {
 	rediscovered := false
 	for i := range fr.Drops {
 		r := &fr.Drops[i]
+		if s, ok := n.named[r.Netns]; ok {
+			r.NetnsName = s
+			continue
+		}
 		ns, ok := n.lookup(r.Netns)
 		if !ok && !rediscovered {
 			rediscovered = true
@@ -97,7 +108,11 @@ func (n *netnsNames) name(fr *pipeline.DropFrame) {
 			ns, ok = n.lookup(r.Netns)
 		}
 		if ok {
+			if n.named == nil {
+				n.named = map[uint64]string{}
+			}
 			r.NetnsName = n.label(ns)
+			n.named[r.Netns] = r.NetnsName
 		}
 	}
 }
@@ -110,9 +125,18 @@ func (n *netnsNames) lookup(ino uint64) (*netnsfind.Namespace, bool) {
 }
 
 func (n *netnsNames) label(ns *netnsfind.Namespace) string {
-	switch {
-	case ns.Host:
+	if ns.Host {
 		return "host"
+	}
+	if n.owners != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		o := n.owners.Namespace(ctx, ns)
+		cancel()
+		if o.Pod.Name != "" {
+			return "pod " + o.Pod.Namespace + "/" + o.Pod.Name
+		}
+	}
+	switch {
 	case len(ns.Names) > 0:
 		return ns.Names[0]
 	case len(ns.PIDs) > 0:

@@ -3,9 +3,11 @@ package cli
 import (
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/nettune/nettune/collect/netnsfind"
+	"github.com/nettune/nettune/collect/owner"
 	"github.com/nettune/nettune/pipeline"
 )
 
@@ -56,9 +58,29 @@ func TestNetnsNames(t *testing.T) {
 		{ID: netnsfind.ID{Ino: 3}, PIDs: []int{4242}},
 		{ID: netnsfind.ID{Ino: 4}, PIDs: []int{4343}},
 	}}}
-	fr := pipeline.DropFrame{Drops: []pipeline.DropRow{{Netns: 1}, {Netns: 2}, {Netns: 3}, {Netns: 4}, {Netns: 5}}}
+	// A pod's namespace, named through the kubelet's log directories (no runtime socket).
+	const uid = "0b5c3a0e-8f4e-4a52-9a3e-2f1d7c6b5a41"
+	pid := filepath.Join(proc, "5151")
+	if err := os.MkdirAll(pid, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	cg := "0::/kubepods.slice/kubepods-besteffort.slice/kubepods-besteffort-pod" + strings.ReplaceAll(uid, "-", "_") +
+		".slice/cri-containerd-" + strings.Repeat("ab", 32) + ".scope\n"
+	for name, data := range map[string]string{"comm": "coredns\n", "cgroup": cg} {
+		if err := os.WriteFile(filepath.Join(pid, name), []byte(data), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	logs := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(logs, "kube-system_dns-0_"+uid), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	n.owners = owner.NewResolver(owner.Options{ProcRoot: proc, CRISockets: []string{}, PodLogDir: logs, ContainerLogDir: t.TempDir()})
+	n.snap.Namespaces = append(n.snap.Namespaces, netnsfind.Namespace{ID: netnsfind.ID{Ino: 6}, Names: []string{"cni-1234"}, PIDs: []int{5151}})
+
+	fr := pipeline.DropFrame{Drops: []pipeline.DropRow{{Netns: 1}, {Netns: 2}, {Netns: 3}, {Netns: 4}, {Netns: 5}, {Netns: 6}}}
 	n.name(&fr)
-	want := []string{"host", "web", "pid 4242 nginx", "pid 4343", ""}
+	want := []string{"host", "web", "pid 4242 nginx", "pid 4343", "", "pod kube-system/dns-0"}
 	for i, r := range fr.Drops {
 		if r.NetnsName != want[i] {
 			t.Errorf("netns %d named %q, want %q", r.Netns, r.NetnsName, want[i])
