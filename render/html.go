@@ -47,7 +47,7 @@ type reportView struct {
 func newReportView(res *pipeline.Result) reportView {
 	m, r := res.Meta, res.Report
 	v := reportView{Host: m.Host, Kernel: m.Kernel, Netns: r.Netns, Interval: seconds(r.IntervalSeconds),
-		Mode: m.Mode, Advice: r.Advice, Missing: r.Missing, Unmeasured: r.Unmeasured}
+		Mode: m.Mode, Advice: unique(r.Advice), Missing: unique(r.Missing), Unmeasured: r.Unmeasured}
 	if m.XDPMode != "" {
 		v.Mode += ", xdp " + m.XDPMode
 	}

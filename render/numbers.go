@@ -57,16 +57,24 @@ func plural(n uint64, one, many string) string {
 
 // uniqueNote drops the repeats of a note joined from several sources with "; ": each fact once.
 func uniqueNote(s string) string {
-	if s == "" {
-		return ""
-	}
-	var out []string
-	seen := map[string]bool{}
+	var parts []string
 	for _, part := range strings.Split(s, "; ") {
-		if part = strings.TrimSpace(part); part != "" && !seen[part] {
-			seen[part] = true
-			out = append(out, part)
+		if part = strings.TrimSpace(part); part != "" {
+			parts = append(parts, part)
 		}
 	}
-	return strings.Join(out, "; ")
+	return strings.Join(unique(parts), "; ")
+}
+
+// unique is list without repeats, in its order: a note said by two rules is said once.
+func unique(list []string) []string {
+	seen := make(map[string]bool, len(list))
+	out := list[:0:0]
+	for _, s := range list {
+		if !seen[s] {
+			seen[s] = true
+			out = append(out, s)
+		}
+	}
+	return out
 }

@@ -38,6 +38,9 @@ func TestEvidenceSaidOnce(t *testing.T) {
 	if !slices.Equal(got, want) {
 		t.Errorf("evidence\n%q\nwant\n%q", got, want)
 	}
+	if got := unique([]string{"a", "b", "a"}); !slices.Equal(got, []string{"a", "b"}) {
+		t.Errorf("unique = %q", got)
+	}
 	if got := uniqueNote("xdp off: veth; tc: tcx; xdp off: veth"); got != "xdp off: veth; tc: tcx" {
 		t.Errorf("uniqueNote = %q", got)
 	}

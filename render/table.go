@@ -44,7 +44,7 @@ func TableLook(w io.Writer, res *pipeline.Result, look Look) error {
 	}
 	if len(r.Advice) > 0 {
 		p.f("\nADVICE\n")
-		for _, a := range r.Advice {
+		for _, a := range unique(r.Advice) {
 			p.f("%s\n", wrap("  - ", "    ", a, look.Width))
 		}
 	}
@@ -57,7 +57,7 @@ func TableLook(w io.Writer, res *pipeline.Result, look Look) error {
 	p.funnel(r)
 	if len(r.Missing) > 0 {
 		p.f("\nNOT MEASURED\n")
-		for _, s := range r.Missing {
+		for _, s := range unique(r.Missing) {
 			p.f("  - %s\n", s)
 		}
 	}
