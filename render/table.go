@@ -185,8 +185,12 @@ func (p *printer) finding(n int, f policy.Finding) {
 	for _, r := range f.Rules {
 		p.f("    rule: %s\n", ruleLine(r))
 	}
-	for _, e := range evidenceLines(f.Evidence) {
-		p.f("    evidence: %s\n", e)
+	for _, e := range evidenceParts(f.Evidence) {
+		if e.note == "" {
+			p.f("    evidence: %s\n", e.fact)
+			continue
+		}
+		p.f("%s\n", wrap("    evidence: "+e.fact+"; ", "              ", e.note, p.look.Width))
 	}
 	for _, d := range f.Reasons {
 		loc := ""
