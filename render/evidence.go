@@ -12,21 +12,6 @@ import (
 // share one line, "A = B +1,500 (…)".
 func evidenceLines(es []policy.Evidence) []string {
 	var out []string
-	for _, e := range evidenceParts(es) {
-		if e.note != "" {
-			e.fact += "; " + e.note
-		}
-		out = append(out, e.fact)
-	}
-	return out
-}
-
-// evidencePart is one evidence line: the counters and numbers, and the caveat after them,
-// which a terminal may wrap.
-type evidencePart struct{ fact, note string }
-
-func evidenceParts(es []policy.Evidence) []evidencePart {
-	var out []evidencePart
 	for i := 0; i < len(es); {
 		e := es[i]
 		names := []string{e.Counter}
@@ -39,7 +24,10 @@ func evidenceParts(es []policy.Evidence) []evidencePart {
 			s += fmt.Sprintf(", %s of %s", pct(e.Ratio), e.Of)
 		}
 		s += ")"
-		out = append(out, evidencePart{fact: s, note: e.Note})
+		if e.Note != "" {
+			s += "; " + e.Note
+		}
+		out = append(out, s)
 		i = j
 	}
 	return out

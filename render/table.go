@@ -23,7 +23,7 @@ func TableLook(w io.Writer, res *pipeline.Result, look Look) error {
 	if r.Netns != "" {
 		where += ", netns " + r.Netns
 	}
-	p.f("nettune advise: %s, %s over %s (%s)\n", where, m.Kernel, seconds(r.IntervalSeconds), modeLine(m, r.Attribution))
+	p.f("%s\n", wrap("nettune advise: ", "  ", fmt.Sprintf("%s, %s over %s (%s)", where, m.Kernel, seconds(r.IntervalSeconds), modeLine(m, r.Attribution)), look.Width))
 	if note := probesNote(m); note != "" {
 		p.f("%s\n", wrap("probes: ", "        ", note, look.Width))
 	}
@@ -183,21 +183,17 @@ func (p *printer) finding(n int, f policy.Finding) {
 		p.look.paint(classStyle[class], class), rate(f.DropRate), pct(f.Ratio))
 	p.f("%s\n", wrap("    ", "    ", f.Summary, p.look.Width))
 	for _, r := range f.Rules {
-		p.f("    rule: %s\n", ruleLine(r))
+		p.f("%s\n", wrap("    rule: ", "          ", ruleLine(r), p.look.Width))
 	}
-	for _, e := range evidenceParts(f.Evidence) {
-		if e.note == "" {
-			p.f("    evidence: %s\n", e.fact)
-			continue
-		}
-		p.f("%s\n", wrap("    evidence: "+e.fact+"; ", "              ", e.note, p.look.Width))
+	for _, e := range evidenceLines(f.Evidence) {
+		p.f("%s\n", wrap("    evidence: ", "              ", e, p.look.Width))
 	}
 	for _, d := range f.Reasons {
 		loc := ""
 		if d.Location != "" {
 			loc = " at " + d.Location
 		}
-		p.f("    drop reason: %s ×%s (%s/s)%s\n", d.Reason, countN(d.Count), rate(d.Rate), loc)
+		p.f("%s\n", wrap("    drop reason: ", "                 ", fmt.Sprintf("%s ×%s (%s/s)%s", d.Reason, countN(d.Count), rate(d.Rate), loc), p.look.Width))
 	}
 	if len(f.Checked) > 0 {
 		p.f("    no counter shows these drops; checked: %s\n", strings.Join(f.Checked, "; "))
@@ -231,7 +227,7 @@ func (p *printer) action(n int, a policy.Action) {
 	if a.MemoryBytes > 0 {
 		flags = append(flags, "memory ≤ "+humanBytes(a.MemoryBytes))
 	}
-	p.f("%2d. %s: %s → %s  [%s]\n", n, a.Knob, a.Current, a.Proposed, strings.Join(flags, ", "))
+	p.f("%s\n", wrap(fmt.Sprintf("%2d. ", n), "    ", fmt.Sprintf("%s: %s → %s  [%s]", a.Knob, a.Current, a.Proposed, strings.Join(flags, ", ")), p.look.Width))
 	p.f("    run:  %s\n", a.Command)
 	p.f("%s\n", wrap("    why:  ", "          ", a.Why, p.look.Width))
 	if a.Risk != "" {
