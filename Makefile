@@ -29,8 +29,10 @@ BIN     ?= nettune
 GEN     ?= $(CACHE)/gen
 # Debian packages the project's own targets need; installed only when missing. nftables starts
 # no service: Debian ships nftables.service disabled, and its postinst only restarts a running one.
+# chromium is the browser test of the HTML report (installed with --no-install-recommends, so it
+# starts no services).
 DEPS_GENERATE := clang llvm libbpf-dev bpftool
-DEPS_TEST     := nftables
+DEPS_TEST     := nftables chromium
 # Programs the tests run but must not install: Debian's packages are unpacked into the cache
 # (.ci/deb-extract), never registered with dpkg, so no service is installed or started (Debian's
 # containerd package would start containerd.service). promtool and the prometheus server are put

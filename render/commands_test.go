@@ -102,9 +102,9 @@ func autoRun() *apply.AutoResult {
 
 func dropFrame() pipeline.DropFrame {
 	return pipeline.DropFrame{Time: t0, IntervalSeconds: 1, Drops: []pipeline.DropRow{
-		{Reason: "SOCKET_RCVBUFF", Location: "__udp_enqueue_schedule_skb+0x2b0", Ifindex: 7, Link: "veth1", Netns: 4026532281, Count: 1200, Rate: 1200},
-		{Reason: "NO_SOCKET", Location: "__udp4_lib_rcv+0x9a", Ifindex: 7, Netns: 4026532281, Count: 30, Rate: 30},
-		{Reason: "NOT_SPECIFIED", Location: "sk_stream_kill_queues+0x55", Netns: 4026531840, Count: 2, Rate: 2},
+		{Reason: "SOCKET_RCVBUFF", Location: "__udp_enqueue_schedule_skb+0x2b0", Ifindex: 7, Link: "veth1", Netns: 4026532281, NetnsName: "web", Count: 1200, Rate: 1200},
+		{Reason: "NO_SOCKET", Location: "__udp4_lib_rcv+0x9a", Ifindex: 7, Netns: 4026532281, NetnsName: "web", Count: 30, Rate: 30},
+		{Reason: "NOT_SPECIFIED", Location: "sk_stream_kill_queues+0x55", Netns: 4026531840, NetnsName: "host", Count: 2, Rate: 2},
 	}}
 }
 

@@ -94,7 +94,13 @@ through nettune restore at boot); rollback undoes that too.`,
 				res, err = a.Apply(m.Report.Plan)
 			}
 			if res != nil {
-				if werr := render.Apply(c.s.Out, output, res, m.Report); werr != nil {
+				var werr error
+				if output == render.FormatTable {
+					werr = render.ApplyTable(c.s.Out, res, m.Report, c.look(c.s.Out, false))
+				} else {
+					werr = render.Apply(c.s.Out, output, res, m.Report)
+				}
+				if werr != nil {
 					return werr
 				}
 			}
@@ -210,7 +216,13 @@ func newRollback(c *common) *cobra.Command {
 			}
 			res, err := newApplier(cfg).Rollback(id)
 			if res != nil {
-				if werr := render.Rollback(c.s.Out, output, res); werr != nil {
+				var werr error
+				if output == render.FormatTable {
+					werr = render.RollbackTable(c.s.Out, res, c.look(c.s.Out, false))
+				} else {
+					werr = render.Rollback(c.s.Out, output, res)
+				}
+				if werr != nil {
 					return werr
 				}
 			}
