@@ -301,7 +301,7 @@ func TestRepositoryLinks(t *testing.T) {
 }
 
 // TestMarkdownLinkAnchors: every Markdown link to a heading of a document of the repository,
-// [text](file.md#anchor) or [text](#anchor), names a heading that exists.
+// [text](docs/apply.md#anchor) or [text](#anchor), names a heading that exists.
 func TestMarkdownLinkAnchors(t *testing.T) {
 	root := moduleRoot(t)
 	link := regexp.MustCompile(`\]\(([^()\s#]*)#([^()\s]+)\)`)
