@@ -69,6 +69,8 @@ type Result struct {
 	Meta   Meta
 	Delta  *model.Delta
 	Report *policy.Report
+
+	policy policy.Config // what analyzed it (Totals analyzes again)
 }
 
 // Run is one command's measuring: its collector and, when asked for, its probes.
@@ -131,12 +133,12 @@ func (r *Run) Findings(prev, cur *model.Sample) (*Result, error) {
 }
 
 func (r *Run) analyze(prev, cur *model.Sample, s policy.Settings) (*Result, error) {
-	d, err := model.Diff(prev, cur)
+	d, err := diff(prev, cur)
 	if err != nil {
-		return nil, fmt.Errorf("diff samples: %w", err)
+		return nil, err
 	}
 	// The sample's reader errors are the policy's to list (Report.Missing), once.
-	res := &Result{Meta: r.meta, Delta: d, Report: policy.AnalyzeWith(d, s, r.o.Policy)}
+	res := &Result{Meta: r.meta, Delta: d, Report: policy.AnalyzeWith(d, s, r.o.Policy), policy: r.o.Policy}
 	if r.o.Check {
 		if err := policy.Check(res.Report, d); err != nil {
 			return nil, fmt.Errorf("report breaks the invariants: %w", err)
@@ -149,6 +151,14 @@ func (r *Run) analyze(prev, cur *model.Sample, s policy.Settings) (*Result, erro
 		}
 	}
 	return res, nil
+}
+
+func diff(prev, cur *model.Sample) (*model.Delta, error) {
+	d, err := model.Diff(prev, cur)
+	if err != nil {
+		return nil, fmt.Errorf("diff samples: %w", err)
+	}
+	return d, nil
 }
 
 // Measure samples, waits (wait returns when the interval is over, or ctx's error), samples
