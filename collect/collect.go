@@ -159,6 +159,15 @@ func (c *Collector) Sample() (*model.Sample, error) {
 		if s.SNMP, err = kstat.ReadSNMP(c.o.ProcRoot); err != nil {
 			s.Errors = append(s.Errors, fmt.Sprintf("snmp: %v", err))
 		}
+		// The probes' counts are divided by the counters above: read them at the same
+		// instant. Read after the slower readers below, a first sample that also reads the
+		// settings put them up to a second apart in an emulated guest, and the tracer's
+		// interval came out 40 % shorter than the counters' one.
+		if c.o.InPath != nil {
+			if s.InPath, err = c.o.InPath.Snapshot(); err != nil {
+				s.Errors = append(s.Errors, fmt.Sprintf("in-path probes: %v", err))
+			}
+		}
 		if s.Conntrack, err = kstat.ReadConntrack(c.o.ProcRoot); err != nil {
 			s.Errors = append(s.Errors, fmt.Sprintf("conntrack: %v", err))
 		}
@@ -217,11 +226,6 @@ func (c *Collector) Sample() (*model.Sample, error) {
 		c.keepSettings(s)
 	} else {
 		s.IRQBalance = c.irqbalance
-	}
-	if c.o.InPath != nil {
-		if s.InPath, err = c.o.InPath.Snapshot(); err != nil {
-			s.Errors = append(s.Errors, fmt.Sprintf("in-path probes: %v", err))
-		}
 	}
 	return s, nil
 }
