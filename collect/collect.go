@@ -160,9 +160,9 @@ func (c *Collector) Sample() (*model.Sample, error) {
 			s.Errors = append(s.Errors, fmt.Sprintf("snmp: %v", err))
 		}
 		// The probes' counts are divided by the counters above: read them at the same
-		// instant. Read after the slower readers below, a first sample that also reads the
-		// settings put them up to a second apart in an emulated guest, and the tracer's
-		// interval came out 40 % shorter than the counters' one.
+		// instant. Read after the slower readers below (a first sample also reads the
+		// settings), their interval was shorter than the counters' one in the kernel matrix's
+		// emulated guests, and a tbf shaper at its rate looked unsaturated.
 		if c.o.InPath != nil {
 			if s.InPath, err = c.o.InPath.Snapshot(); err != nil {
 				s.Errors = append(s.Errors, fmt.Sprintf("in-path probes: %v", err))
