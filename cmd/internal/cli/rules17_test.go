@@ -143,3 +143,28 @@ func TestVerdictLossPastTheHost(t *testing.T) {
 		t.Errorf("exit %d, finding %+v, plan %+v", code, f, d.Plan)
 	}
 }
+
+// Two sinks with equal buffers drop alike; only one application set SO_RCVBUF. With the
+// socket iterator nettune tells them apart: that one gets advice, rmem_default is proposed for
+// the other, and rmem_max for neither.
+func TestVerdictAppSetRcvbuf(t *testing.T) {
+	lab.RequireRoot(t)
+	v := pair(t)
+	d, _, stderr := underLoss(t, v, lab.InjectAppRcvbuf, v.B)
+	if d.Mode != "counters+bpf" {
+		t.Skipf("no probes: %s", d.BPFNote)
+	}
+	if strings.Contains(d.BPFNote, "SO_RCVBUF is unknown") {
+		t.Skipf("no socket iterator: %s", d.BPFNote)
+	}
+	f := d.Findings[findingAt(t, d, "udp-rcvbuf", stderr)]
+	if !slices.Contains(f.Knobs, "sysctl:net.core.rmem_default") {
+		t.Errorf("finding %+v", f)
+	}
+	noKnob(t, d, "sysctl:net.core.rmem_max")
+	if !slices.ContainsFunc(d.Advice, func(a string) bool {
+		return strings.Contains(a, fmt.Sprintf("%s:%d (rcvbuf", v.BAddr, lab.AppRcvbufPort)) && strings.Contains(a, "set their own receive buffer")
+	}) || slices.ContainsFunc(d.Advice, func(a string) bool { return strings.Contains(a, fmt.Sprintf(":%d (rcvbuf", lab.PlainRcvbufPort)) }) {
+		t.Errorf("advice %v", d.Advice)
+	}
+}

@@ -65,6 +65,7 @@ type adviseDoc struct {
 		} `json:"stages"`
 	} `json:"funnel"`
 	Missing []string `json:"missing"`
+	Advice  []string `json:"advice"`
 }
 
 // runAdvise runs the advise command in-process and returns its JSON document and exit status.
