@@ -103,14 +103,14 @@ func (in *input) udpSocketDrops() uint64 {
 }
 
 // udpMemDrops is the datagrams the UDP memory pool refused: Udp.MemErrors, or, while the pool
-// is at its limit, the sockets' drops beyond the full buffers and bad checksums the counters
-// explain (the kernel counts those in the socket too).
+// is at its limit, the sockets' drops beyond what the UDP counters explain: full buffers, bad
+// checksums and socket filters, all in InErrors too, and counted in the socket as well.
 func (in *input) udpMemDrops() uint64 {
 	n := in.udp("MemErrors")
 	if !in.udpPool().atLimit() {
 		return n
 	}
-	explained := in.udp("RcvbufErrors") + in.udp("InCsumErrors") + n
+	explained := max(in.udp("InErrors"), in.udp("RcvbufErrors")+in.udp("InCsumErrors")+n)
 	if s := in.udpSocketDrops(); s > explained {
 		n += s - explained
 	}
@@ -134,8 +134,8 @@ func udpMem(in *input) *obs {
 	if s := in.udpSocketDrops(); s > 0 && pl.atLimit() {
 		o.source = sourceConfig // the pool reading and its limit say why
 		o.evidence = append(o.evidence, in.note("udp sockets drops", s,
-			fmt.Sprintf("per-socket drops beyond Udp.RcvbufErrors %d and InCsumErrors %d: the pool refused them (this kernel may count them in no UDP counter)",
-				in.udp("RcvbufErrors"), in.udp("InCsumErrors"))))
+			fmt.Sprintf("per-socket drops beyond Udp.InErrors %d (full buffers, checksums, filters): the pool refused them (this kernel may count them in no UDP counter)",
+				in.udp("InErrors"))))
 	}
 	id := in.id(p)
 	o.say(always(id + ": in a container, check the memory cgroup limit first: socket memory is charged to it"))
