@@ -46,8 +46,12 @@ func udpRcvbuf(in *input) *obs {
 	k := in.classifyUDPSockets(drops)
 	o.evidence = append(o.evidence, k.evidence...)
 	if len(k.appChosen) > 0 {
-		o.say(always(fmt.Sprintf("%s: %s set their own receive buffer (SO_RCVBUF): no sysctl enlarges it. Raise SO_RCVBUF in the application and restart it; net.core.rmem_max (%d) bounds the request and the kernel doubles it, so %d is the most it gets without raising rmem_max. A socket created before rmem_default last changed looks the same: restarting it is enough",
-			id, strings.Join(k.appChosen, ", "), k.rmemMax, 2*k.rmemMax)))
+		msg := fmt.Sprintf("%s: %s set their own receive buffer (SO_RCVBUF): no sysctl enlarges it. Raise SO_RCVBUF in the application and restart it; net.core.rmem_max (%d) bounds the request and the kernel doubles it, so %d is the most it gets without raising rmem_max",
+			id, strings.Join(k.appChosen, ", "), k.rmemMax, 2*k.rmemMax)
+		if k.guessed {
+			msg += ". A socket created before rmem_default last changed looks the same: restarting it is enough"
+		}
+		o.say(always(msg))
 	}
 	if k.defaultSized || k.unknown {
 		o.offer(sysctlProposal(sysctlStep{
@@ -80,6 +84,7 @@ type udpSocketKinds struct {
 	defaultSized, clamped bool
 	unknown               bool     // some of the loss cannot be attributed: propose both knobs
 	appChosen             []string // "198.18.0.2:9000 (rcvbuf 16384)"
+	guessed               bool     // some of appChosen come from the buffer's size, not the lock flags
 	rmemMax               int64
 	evidence              []Evidence
 }
@@ -122,10 +127,10 @@ func (in *input) classifyUDPSockets(drops uint64) udpSocketKinds {
 				note += " = 2 × rmem_max: SO_RCVBUF clamped at the ceiling"
 			}
 		case rb > 2*rmax:
-			k.appChosen = append(k.appChosen, fmt.Sprintf("%s (rcvbuf %d)", s.Local, s.RcvBuf))
+			k.appChosen, k.guessed = append(k.appChosen, fmt.Sprintf("%s (rcvbuf %d)", s.Local, s.RcvBuf)), true
 			note += " > 2 × rmem_max: forced above the ceiling (SO_RCVBUFFORCE)"
 		default:
-			k.appChosen = append(k.appChosen, fmt.Sprintf("%s (rcvbuf %d)", s.Local, s.RcvBuf))
+			k.appChosen, k.guessed = append(k.appChosen, fmt.Sprintf("%s (rcvbuf %d)", s.Local, s.RcvBuf)), true
 			note += " < 2 × rmem_max: SO_RCVBUF chosen by the application"
 		}
 		k.evidence = append(k.evidence, in.note("udp socket "+s.Local+" drops", s.Drops, note))
