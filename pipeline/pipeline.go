@@ -78,6 +78,7 @@ type Run struct {
 	o      Options
 	meta   Meta
 	probes *bpf.Probes
+	locks  *bpf.SockLocks
 	col    *collect.Collector
 }
 
@@ -97,6 +98,17 @@ func Open(o Options) *Run {
 		if r.probes != nil {
 			r.meta.Mode = ModeBPF
 			co.InPath = r.probes
+		}
+		// Whether applications set their sockets' buffers decides between a sysctl and
+		// advice to the application (docs/rules.md row 11); without the iterators it stays
+		// unknown and the policy falls back to the buffers' sizes.
+		if os.Geteuid() == 0 {
+			if l, err := bpf.LoadSockLocks(); err == nil {
+				r.locks = l
+				co.BufferLocks = l
+			} else {
+				r.meta.BPFNote = joinNote(r.meta.BPFNote, "whether applications set SO_RCVBUF is unknown: "+err.Error())
+			}
 		}
 	}
 	r.col = collect.New(co)
@@ -184,6 +196,9 @@ func (r *Run) Close() {
 	if r.probes != nil {
 		r.probes.Close()
 	}
+	if r.locks != nil {
+		r.locks.Close()
+	}
 }
 
 // firstLine is the first line of a small file such as /proc/sys/kernel/hostname; "" when it
@@ -195,4 +210,11 @@ func firstLine(path string) string {
 	}
 	line, _, _ := bytes.Cut(b, []byte("\n"))
 	return string(bytes.TrimSpace(line))
+}
+
+func joinNote(a, b string) string {
+	if a == "" {
+		return b
+	}
+	return a + "; " + b
 }
