@@ -2,6 +2,7 @@ package render
 
 import (
 	"bytes"
+	"github.com/nettune/nettune/internal/golden"
 	"io"
 	"testing"
 	"time"
@@ -197,7 +198,7 @@ func TestCommandsGolden(t *testing.T) {
 				t.Errorf("%s -o %s: %v", name, f, err)
 				continue
 			}
-			golden(t, "commands/"+name+extension[f], b.Bytes())
+			golden.Check(t, "testdata/commands/"+name+extension[f], b.Bytes())
 		}
 	}
 }

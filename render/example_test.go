@@ -2,6 +2,7 @@ package render
 
 import (
 	"bytes"
+	"github.com/nettune/nettune/internal/golden"
 	"os"
 	"testing"
 )
@@ -17,7 +18,7 @@ func TestExampleReport(t *testing.T) {
 	if err := HTML(&b, recordedResult(t)); err != nil {
 		t.Fatal(err)
 	}
-	if *update {
+	if golden.Updating() {
 		if err := os.WriteFile(exampleReport, b.Bytes(), 0o644); err != nil {
 			t.Fatal(err)
 		}

@@ -3,6 +3,7 @@ package render
 import (
 	"bytes"
 	"context"
+	"github.com/nettune/nettune/internal/golden"
 	"strings"
 	"testing"
 
@@ -39,7 +40,7 @@ func TestHTMLGolden(t *testing.T) {
 		if err := HTML(&b, res()); err != nil {
 			t.Fatal(err)
 		}
-		golden(t, "html/"+name+".html", b.Bytes())
+		golden.Check(t, "testdata/html/"+name+".html", b.Bytes())
 	}
 }
 

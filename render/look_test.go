@@ -3,6 +3,7 @@ package render
 import (
 	"bytes"
 	"fmt"
+	"github.com/nettune/nettune/internal/golden"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -27,7 +28,7 @@ func TestTableLooks(t *testing.T) {
 				if err := TableLook(&b, res(), look); err != nil {
 					t.Fatal(err)
 				}
-				golden(t, file+".txt", b.Bytes())
+				golden.Check(t, "testdata/"+file+".txt", b.Bytes())
 				if !color {
 					checkWidth(t, file, b.String(), width)
 				} else if !strings.Contains(b.String(), "\033[") {
@@ -40,12 +41,12 @@ func TestTableLooks(t *testing.T) {
 	if err := TableLook(&b, recordedResult(t), Look{Width: 80, All: true}); err != nil {
 		t.Fatal(err)
 	}
-	golden(t, "look/recorded_80_all.txt", b.Bytes())
+	golden.Check(t, "testdata/look/recorded_80_all.txt", b.Bytes())
 	b.Reset()
 	if err := Watch(&b, recordedResult(t), Look{Width: 80}); err != nil {
 		t.Fatal(err)
 	}
-	golden(t, "look/watch_recorded_80.txt", b.Bytes())
+	golden.Check(t, "testdata/look/watch_recorded_80.txt", b.Bytes())
 }
 
 // checkWidth: lines fit the width unless one word (a command, a path, a number with its
@@ -107,7 +108,7 @@ func TestCommandLooks(t *testing.T) {
 				if err := c.write(&b, Look{Width: width, Color: color}); err != nil {
 					t.Fatal(err)
 				}
-				golden(t, file+".txt", b.Bytes())
+				golden.Check(t, "testdata/"+file+".txt", b.Bytes())
 				if !color {
 					checkWidth(t, file, b.String(), width)
 				}

@@ -2,6 +2,7 @@ package render
 
 import (
 	"bytes"
+	"github.com/nettune/nettune/internal/golden"
 	"io"
 	"os"
 	"os/exec"
@@ -73,7 +74,7 @@ func prom(t *testing.T, res *pipeline.Result, o *MetricOptions) []byte {
 // TestCommandsGolden).
 func TestPrometheusOptionsGolden(t *testing.T) {
 	opts := fullOptions()
-	golden(t, "loss_options.prom", prom(t, lossResult(), &opts))
+	golden.Check(t, "testdata/loss_options.prom", prom(t, lossResult(), &opts))
 }
 
 // TestPrometheusSeries checks the promises docs/operations.md makes about the series.
