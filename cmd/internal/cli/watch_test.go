@@ -100,15 +100,7 @@ func TestAdviseWatchDetaches(t *testing.T) {
 			if err := cmd.Wait(); err != nil {
 				t.Errorf("advise --watch after %s: %v (want a clean exit)", sig, err)
 			}
-			deadline := time.Now().Add(5 * time.Second)
-			var left []string
-			for {
-				if left = added(before, nettuneObjects(t)); len(left) == 0 || time.Now().After(deadline) {
-					break
-				}
-				time.Sleep(100 * time.Millisecond)
-			}
-			if len(left) > 0 {
+			if left := leftLoaded(t, before); len(left) > 0 {
 				t.Errorf("after %s still loaded: %v", sig, left)
 			}
 		})
