@@ -27,12 +27,19 @@ PKGS    ?= ./...
 CACHE   ?= $(CURDIR)/.cache
 BIN     ?= nettune
 GEN     ?= $(CACHE)/gen
-# Debian packages the project's own targets need; installed only when missing.
+# Debian packages the project's own targets need; installed only when missing. nftables starts
+# no service: Debian ships nftables.service disabled, and its postinst only restarts a running one.
+# chromium is the browser test of the HTML report (installed with --no-install-recommends, so it
+# starts no services).
 DEPS_GENERATE := clang llvm libbpf-dev bpftool
-DEPS_TEST     := nftables containerd runc containernetworking-plugins busybox-static
-# promtool and the prometheus server for the metric and alert tests: extracted from Debian's
-# package into the cache and put on PATH for the tests only, so nothing is installed or started.
+DEPS_TEST     := nftables chromium
+# Programs the tests run but must not install: Debian's packages are unpacked into the cache
+# (.ci/deb-extract), never registered with dpkg, so no service is installed or started (Debian's
+# containerd package would start containerd.service). promtool and the prometheus server are put
+# on PATH for the metric and alert tests; internal/ctrtest finds containerd, runc, the CNI
+# plugins and the static busybox under CTRTEST itself.
 PROMETHEUS    := $(CACHE)/prometheus
+CTRTEST       := $(CACHE)/ctrtest
 
 # Reproducible man pages and packages: dated by the last commit.
 SOURCE_DATE_EPOCH ?= $(shell git log -1 --format=%ct 2>/dev/null || date +%s)
@@ -48,7 +55,7 @@ UNITDIR     ?= $(PREFIX)/lib/systemd/system
 BASHCOMPDIR ?= $(DATADIR)/bash-completion/completions
 ZSHCOMPDIR  ?= $(DATADIR)/zsh/site-functions
 FISHCOMPDIR ?= $(DATADIR)/fish/vendor_completions.d
-UNITS       := nettune.service nettune.timer nettune-serve.service
+UNITS       := nettune.service nettune.timer nettune-serve.service nettune-restore.service
 DOCS        := README.md $(wildcard docs/*.md)
 # configs/ minus the units: the example config, cron, Prometheus rules, dashboard, DaemonSet.
 EXAMPLES    := nettune.yaml nettune.cron prometheus/alerts.yaml grafana/nettune.json kubernetes/daemonset.yaml
@@ -112,6 +119,10 @@ deps-test:
 
 tools-test:
 	@./.ci/deb-extract prometheus $(PROMETHEUS) usr/bin/promtool usr/bin/prometheus
+	@./.ci/deb-extract containerd $(CTRTEST)/containerd usr/bin/containerd usr/bin/containerd-shim-runc-v2 usr/bin/ctr
+	@./.ci/deb-extract runc $(CTRTEST)/runc usr/sbin/runc
+	@./.ci/deb-extract containernetworking-plugins $(CTRTEST)/containernetworking-plugins usr/lib/cni/bridge usr/lib/cni/host-local usr/lib/cni/loopback
+	@./.ci/deb-extract busybox-static $(CTRTEST)/busybox-static bin/busybox
 
 # Man pages (one per command) and bash/zsh/fish completions, generated from the commands.
 gendocs:

@@ -29,6 +29,11 @@ type Options struct {
 	// written with AllowGlobal, and is advice otherwise.
 	Netns       string
 	AllowGlobal bool
+	// Persist makes the changes of apply and auto survive a reboot (apply --persist, config
+	// apply.persist): sysctls in nettune's own sysctl.d file, other knobs through restore.
+	Persist bool
+	// PersistFile is nettune's sysctl.d file; "" is ConfRoot/etc/sysctl.d/90-nettune.conf.
+	PersistFile string
 	// LockTimeout is how long a second run waits for the lock: 0 takes the default (30s), a
 	// negative value does not wait.
 	LockTimeout time.Duration
@@ -86,8 +91,15 @@ type Step struct {
 	Got      string   `json:"got,omitempty"`  // read back after the write
 	Seq      int      `json:"seq,omitempty"`  // journal sequence number
 	Error    string   `json:"error,omitempty"`
+	// Persist: the change is made to survive a reboot (apply --persist).
+	Persist bool `json:"persist,omitempty"`
 
-	k live.Knob
+	k      live.Knob
+	device string // deviceID of a persisted device or IRQ knob
+	// A step of a reviewed plan (apply --plan) and the value the plan was made on
+	// (checkReviewed).
+	reviewed bool
+	seen     string
 }
 
 // Result is one apply or dry run.
@@ -98,12 +110,19 @@ type Result struct {
 	// Degraded says what the run could not take into account and why (a dry run without
 	// root that cannot read the journal).
 	Degraded string `json:"degraded,omitempty"`
+	// Persist is what the run did to nettune's sysctl.d file; nil when nothing.
+	Persist *PersistResult `json:"persist,omitempty"`
 }
 
 // DryRun decides every action exactly as Apply would and changes nothing. It needs no root
 // and no lock, only read access to the knobs and (if present) the journal. A journal it may
 // not read (not root) leaves it degraded: Result.Degraded says so.
-func (a *Applier) DryRun(plan []policy.Action) (*Result, error) {
+func (a *Applier) DryRun(plan []policy.Action) (*Result, error) { return a.dryRun(plan, false) }
+
+// DryRunReviewed is DryRun of a reviewed plan (ApplyReviewed).
+func (a *Applier) DryRunReviewed(plan []policy.Action) (*Result, error) { return a.dryRun(plan, true) }
+
+func (a *Applier) dryRun(plan []policy.Action, reviewed bool) (*Result, error) {
 	res := &Result{DryRun: true}
 	d, err := a.openState()
 	var lines []Entry
@@ -121,17 +140,25 @@ func (a *Applier) DryRun(plan []policy.Action) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	own, err := readOwners(a.o.ConfRoot, a.o.Env.ProcRoot, nil)
+	own, err := readOwners(a.o.ConfRoot, a.o.Env.ProcRoot, nil, a.persistPath())
 	if err != nil {
 		return nil, err
 	}
-	res.Steps = a.decide(plan, buildHistory(lines), own)
+	res.Steps = a.decide(plan, buildHistory(lines), own, reviewed)
 	return res, nil
 }
 
 // Apply performs the plan in order and stops at the first failure. Each change is journaled
 // (and fsynced) before the write and verified after it.
-func (a *Applier) Apply(plan []policy.Action) (*Result, error) {
+func (a *Applier) Apply(plan []policy.Action) (*Result, error) { return a.apply(plan, false) }
+
+// ApplyReviewed applies a plan someone reviewed (apply --plan, ReadPlan) exactly: the same
+// decisions, caps, ownership and journal as Apply, and each action only while its knob still
+// holds the value the plan was made on (its Current); an action whose knob changed since, or
+// whose values the knob cannot hold, is refused with a note saying so, and the others go on.
+func (a *Applier) ApplyReviewed(plan []policy.Action) (*Result, error) { return a.apply(plan, true) }
+
+func (a *Applier) apply(plan []policy.Action, reviewed bool) (*Result, error) {
 	d, release, err := a.begin()
 	if err != nil {
 		return nil, err
@@ -143,23 +170,41 @@ func (a *Applier) Apply(plan []policy.Action) (*Result, error) {
 	}
 	defer r.j.close()
 	res := &Result{ID: r.id}
-	res.Steps = a.decide(plan, r.hist, r.own)
+	res.Steps = a.decide(plan, r.hist, r.own, reviewed)
 	err = r.execute(res.Steps, OpSet)
 	if r.seq == 0 {
 		res.ID = ""
 	}
+	res.Persist, err = r.persist(err)
 	return res, err
+}
+
+// persist brings nettune's sysctl.d file in line with the journal after a run's changes (even
+// a failed run's: the journal holds what it did) and says what it did. A file that could not
+// be written fails the run after its changes, which the journal holds.
+func (r *run) persist(runErr error) (*PersistResult, error) {
+	pr, err := r.a.syncPersist(r.after())
+	if err != nil && runErr == nil {
+		return pr, &ChangeError{Op: OpSet, ID: r.id, Knob: r.a.persistPath(), Done: r.done, Err: err}
+	}
+	return pr, runErr
+}
+
+// after is the history with the run's own entries.
+func (r *run) after() *history {
+	return buildHistory(append(slices.Clone(r.lines), r.j.written...))
 }
 
 // run is one locked pass over the journal.
 type run struct {
-	a    *Applier
-	id   string
-	seq  int
-	j    *journal
-	hist *history
-	own  *owners
-	done []string // knobs this run changed, for a ChangeError
+	a     *Applier
+	id    string
+	seq   int
+	j     *journal
+	hist  *history
+	own   *owners
+	lines []Entry  // the journal as the run found it (hist folds it)
+	done  []string // knobs this run changed, for a ChangeError
 	// judged holds the knobs this auto run already reverted (or tried to): each knob
 	// changes at most once per run, and hist predates those writes.
 	judged map[string]bool
@@ -169,14 +214,13 @@ type run struct {
 // dir d, and opens the journal for appending.
 func (r *run) open(d *fsx.Dir, irqbalance *bool) error {
 	var err error
-	if r.own, err = readOwners(r.a.o.ConfRoot, r.a.o.Env.ProcRoot, irqbalance); err != nil {
+	if r.own, err = readOwners(r.a.o.ConfRoot, r.a.o.Env.ProcRoot, irqbalance, r.a.persistPath()); err != nil {
 		return err
 	}
-	var lines []Entry
-	if r.j, lines, err = openJournal(d); err != nil {
+	if r.j, r.lines, err = openJournal(d); err != nil {
 		return err
 	}
-	r.hist = buildHistory(lines)
+	r.hist = buildHistory(r.lines)
 	r.id = newID(r.a.o.Now())
 	return nil
 }
@@ -235,7 +279,8 @@ func (r *run) change(st *Step, op Op, undoes []Ref) error {
 	r.seq++
 	st.Seq = r.seq
 	e := Entry{Apply: r.id, Seq: r.seq, Op: op, Knob: st.Knob, Netns: st.Netns, NetnsIno: ino, Old: old,
-		New: st.Proposed, Reason: st.Why, Time: r.a.o.Now(), State: StatePending, Undoes: undoes}
+		New: st.Proposed, Reason: st.Why, Time: r.a.o.Now(), State: StatePending, Undoes: undoes,
+		Persist: st.Persist, Device: st.device}
 	if err := r.j.append(e); err != nil {
 		return fail(err)
 	}

@@ -129,6 +129,7 @@ func (a *Applier) Auto(cur *model.Sample, analyze Analysis) (*AutoResult, error)
 	if r.seq > 0 {
 		res.ID = r.id
 	}
+	res.Persist, runErr = r.persist(runErr)
 	// State and sample are saved even after a failed change: the journal already holds it.
 	if err := saveAutoState(dir, st); err != nil {
 		return res, errors.Join(runErr, err)
@@ -273,7 +274,7 @@ func (r *run) act(st *autoState, rep *policy.Report, sampled time.Time, res *Aut
 			plan = append(plan, act)
 		}
 	}
-	steps := r.a.decide(plan, r.hist, r.own)
+	steps := r.a.decide(plan, r.hist, r.own, false)
 	err := r.execute(steps, OpSet)
 	for _, s := range steps {
 		res.addStep(string(s.Decision), s)

@@ -140,7 +140,7 @@ func TestParseSysctlConf(t *testing.T) {
 	if !slices.Equal(keys, want) {
 		t.Fatalf("keys %q, want %q", keys, want)
 	}
-	o, err := readOwners("testdata/conf", t.TempDir(), nil)
+	o, err := readOwners("testdata/conf", t.TempDir(), nil, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -149,7 +149,7 @@ func TestParseSysctlConf(t *testing.T) {
 	}
 	// Auto mode passes the sample's answer instead of scanning /proc again.
 	running := true
-	if o, err = readOwners("testdata/conf", t.TempDir(), &running); err != nil || !o.irqbalance {
+	if o, err = readOwners("testdata/conf", t.TempDir(), &running, ""); err != nil || !o.irqbalance {
 		t.Fatalf("owners %+v, err %v: want irqbalance from the caller", o, err)
 	}
 }

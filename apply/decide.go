@@ -13,20 +13,37 @@ import (
 )
 
 // decide turns planned actions into steps: ownership, caps, one step per knob and run,
-// never lower. It reads every knob's current value and writes nothing.
-func (a *Applier) decide(plan []policy.Action, h *history, own *owners) []Step {
+// never lower. It reads every knob's current value and writes nothing. reviewed: the plan was
+// reviewed (apply --plan), so each knob must still hold the value the plan was made on.
+func (a *Applier) decide(plan []policy.Action, h *history, own *owners, reviewed bool) []Step {
 	steps := make([]Step, 0, len(plan))
 	seen := map[string]bool{}
+	netns := a.o.Netns
+	if reviewed && netns == "" {
+		netns = planNetns(plan)
+	}
 	for _, act := range plan {
-		st := Step{Action: act}
+		st := Step{Action: act, reviewed: reviewed, seen: act.Current}
 		st.Findings = append([]string(nil), act.Findings...)
-		a.decideOne(&st, h, own, seen)
+		a.decideOne(&st, h, own, seen, netns)
 		steps = append(steps, st)
 	}
 	return steps
 }
 
-func (a *Applier) decideOne(st *Step, h *history, own *owners, seen map[string]bool) {
+// planNetns is the namespace a reviewed plan was made for: that of its namespaced actions
+// (global ones carry none), "" for nettune's own.
+func planNetns(plan []policy.Action) string {
+	for _, act := range plan {
+		if act.Netns != "" {
+			return act.Netns
+		}
+	}
+	return ""
+}
+
+// decideOne decides one step; netns is the namespace the plan was made for (Options.Netns).
+func (a *Applier) decideOne(st *Step, h *history, own *owners, seen map[string]bool, netns string) {
 	advice := func(format string, args ...any) {
 		st.Decision, st.Note = DecideAdvice, fmt.Sprintf(format, args...)
 	}
@@ -53,11 +70,17 @@ func (a *Applier) decideOne(st *Step, h *history, own *owners, seen map[string]b
 	case row.Disruptive && !a.o.AllowDisruptive:
 		advice("disruptive (may interrupt traffic): needs the allow-disruptive flag")
 		return
-	case row.Scope == model.ScopeGlobal && a.o.Netns != "" && !a.o.AllowGlobal:
-		advice("global: it changes every network namespace of the host, not only %s; pass --allow-global to apply it", a.o.Netns)
+	case row.Scope == model.ScopeGlobal && netns != "" && !a.o.AllowGlobal:
+		advice("global: it changes every network namespace of the host, not only %s; pass --allow-global to apply it", netns)
 		return
 	}
 	seen[key] = true
+	if a.o.Persist {
+		if why := a.decidePersist(st, k, own); why != "" {
+			advice("%s", why)
+			return
+		}
+	}
 	if row.Kind == knob.Sysctl {
 		if f, pinned := own.pinned[row.Key]; pinned && (row.Scope == model.ScopeGlobal || k.Netns() == "") {
 			advice("pinned by the administrator in %s: set it there", f)
@@ -77,6 +100,12 @@ func (a *Applier) decideOne(st *Step, h *history, own *owners, seen map[string]b
 	if drift, ours := h.drifted(k, key, cur); drift {
 		advice("changed by someone else since nettune set it to %s: left alone", ours)
 		return
+	}
+	if st.reviewed {
+		if why := checkReviewed(st, k, cur); why != "" {
+			advice("%s", why)
+			return
+		}
 	}
 	proposed, note, err := a.bound(k, cur, strings.Join(strings.Fields(st.Proposed), " "))
 	if err != nil {

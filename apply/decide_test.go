@@ -66,3 +66,36 @@ func TestGlobalKnobsNeedAllowGlobal(t *testing.T) {
 		}
 	}
 }
+
+// A reviewed plan (apply --plan, which refuses --netns) made for one namespace keeps the rule
+// above: its namespaced actions name the namespace, and its global knobs stay advice without
+// --allow-global.
+func TestReviewedPlanOfANamespaceNeedsAllowGlobal(t *testing.T) {
+	global := action("sysctl:net.core.netdev_max_backlog", "", "2000")
+	global.Current = "1000"
+	local := action("sysctl:net.ipv4.udp_rmem_min", "web", "8192")
+	for _, tc := range []struct {
+		name        string
+		plan        []policy.Action
+		allowGlobal bool
+		want        Decision
+	}{
+		{"plan of the own namespace", []policy.Action{global}, false, DecideChange},
+		{"plan of netns web", []policy.Action{local, global}, false, DecideAdvice},
+		{"plan of netns web, --allow-global", []policy.Action{local, global}, true, DecideChange},
+	} {
+		o := fixture(t)
+		o.AllowGlobal = tc.allowGlobal
+		res, err := New(o).DryRunReviewed(tc.plan)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s := res.Steps[len(res.Steps)-1]
+		if s.Decision != tc.want {
+			t.Errorf("%s: %+v", tc.name, s)
+		}
+		if tc.want == DecideAdvice && !strings.Contains(s.Note, "not only web; pass --allow-global") {
+			t.Errorf("%s: note %q", tc.name, s.Note)
+		}
+	}
+}

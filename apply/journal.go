@@ -65,13 +65,20 @@ type Entry struct {
 	State    State     `json:"state"`
 	Error    string    `json:"error,omitempty"`
 	Undoes   []Ref     `json:"undoes,omitempty"` // restore/revert: the set entries it undoes
+	// Persist marks a set that must survive a reboot (apply --persist): a sysctl goes to
+	// nettune's sysctl.d file, any other knob is re-applied by nettune restore at boot.
+	Persist bool `json:"persist,omitempty"`
+	// Device identifies, for a persisted device or IRQ knob, what it belonged to when nettune
+	// wrote it (deviceID); restore writes it again only to the same device.
+	Device string `json:"device,omitempty"`
 }
 
 func (e *Entry) ref() Ref { return Ref{e.Apply, e.Seq} }
 
 // journalVersion is written in the header line; journals without a header are the format
-// before it (version 1), read as described in docs/apply.md.
-const journalVersion = 2
+// before it (version 1), read as described in docs/apply.md. Version 3 added persist and
+// device; version 2 journals are read as they are (they have neither) and appended to.
+const journalVersion = 3
 
 // header is a journal's first line. The journal is created with it in one atomic rename, so a
 // journal whose first line is missing or torn lost its content: it is not an empty history.
@@ -180,7 +187,7 @@ func parseJournal(data []byte) (*parsedJournal, error) {
 			if err := decodeStrict(line, &h); err != nil || h.Journal != "nettune" {
 				return nil, bad("not a nettune journal header")
 			}
-			if h.Version != journalVersion {
+			if h.Version != journalVersion && h.Version != 2 {
 				return nil, fmt.Errorf("%w: version %d (this nettune reads %d)", ErrJournalVersion, h.Version, journalVersion)
 			}
 			p.complete += len(line) + 1
@@ -224,6 +231,10 @@ func (p *parsedJournal) checkEntry(e Entry, seen map[Ref]int) error {
 		return errors.New("no time")
 	case e.Netns == "" && e.NetnsIno != 0:
 		return errors.New("a namespace inode without a namespace")
+	case (e.Persist || e.Device != "") && (e.Op != OpSet || e.Netns != ""):
+		return errors.New("persist or device on an entry that is not a set in nettune's own namespace")
+	case !validDeviceID(e.Device):
+		return fmt.Errorf("device %q", e.Device)
 	}
 	// A failed entry's read-back may be anything the kernel returned; it is only compared.
 	if e.Got != "" && e.State == StateDone {
@@ -235,7 +246,8 @@ func (p *parsedJournal) checkEntry(e Entry, seen map[Ref]int) error {
 		first := p.entries[i]
 		last := p.latest(e.ref(), i)
 		if e.Op != first.Op || e.Knob != first.Knob || e.Netns != first.Netns || e.NetnsIno != first.NetnsIno ||
-			e.Old != first.Old || e.New != first.New || !slices.Equal(e.Undoes, first.Undoes) {
+			e.Old != first.Old || e.New != first.New || !slices.Equal(e.Undoes, first.Undoes) ||
+			e.Persist != first.Persist || e.Device != first.Device {
 			return fmt.Errorf("%s seq %d recorded again with other values", e.Apply, e.Seq)
 		}
 		if last.State != StatePending || e.State == StatePending {
@@ -351,8 +363,9 @@ func withPath(err error, path string) error {
 
 // journal appends entries to the journal file; it is only opened under the lock.
 type journal struct {
-	d *fsx.Dir
-	f *os.File // nil until the first append creates the journal
+	d       *fsx.Dir
+	f       *os.File // nil until the first append creates the journal
+	written []Entry  // what this run appended
 }
 
 // openJournal reads, checks and opens the journal for appending under the lock. A journal
@@ -433,6 +446,7 @@ func (j *journal) append(e Entry) error {
 	if err := j.f.Sync(); err != nil {
 		return fmt.Errorf("sync journal: %w", err)
 	}
+	j.written = append(j.written, e)
 	return nil
 }
 

@@ -123,6 +123,12 @@ func TestForgedLinesRefused(t *testing.T) {
 		"restore to another value":     {[]Entry{good, restoreOf(good, somaxconn, "1024")}, "not the original"},
 		"same seq, other values":       {[]Entry{func() Entry { e := good; e.State = StatePending; return e }(), again}, "other values"},
 		"done twice":                   {[]Entry{good, good}, "from done to done"},
+		"persisted in a netns":         {[]Entry{func() Entry { e := set(somaxconn, "blue", "4096", "8192"); e.Persist = true; return e }()}, "nettune's own namespace"},
+		"persisted restore":            {[]Entry{good, func() Entry { e := restoreOf(good, somaxconn, "4096"); e.Persist = true; return e }()}, "not a set"},
+		"device that is no device":     {[]Entry{func() Entry { e := set(rps0, "", "0", "3"); e.Device = "mac 1\nforged"; return e }()}, "device"},
+		"device of another kind":       {[]Entry{func() Entry { e := set(rps0, "", "0", "3"); e.Device = "pci 0000:00:05.0"; return e }()}, "device"},
+		"persist changed on repeat": {[]Entry{func() Entry { e := good; e.State = StatePending; return e }(),
+			func() Entry { e := good; e.Persist = true; return e }()}, "other values"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			data := headerLine(t)
@@ -167,6 +173,11 @@ func TestCorruptJournals(t *testing.T) {
 				t.Fatalf("err = %v, want line %d saying %q", err, tc.line, tc.why)
 			}
 		})
+	}
+	// Version 2 (before persist and device) is read as it is.
+	v2 := line(t, header{Journal: "nettune", Version: 2, Created: t0}) + line(t, e)
+	if p, err := parseJournal([]byte(v2)); err != nil || len(p.entries) != 1 {
+		t.Fatalf("a version 2 journal: %v", err)
 	}
 	newer := line(t, header{Journal: "nettune", Version: journalVersion + 1, Created: t0})
 	if _, err := parseJournal([]byte(newer)); !errors.Is(err, ErrJournalVersion) || errors.Is(err, ErrCorruptJournal) {

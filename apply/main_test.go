@@ -27,6 +27,7 @@ type childSpec struct {
 	ConfRoot  string
 	Plan      []policy.Action
 	Rollback  bool   // roll back everything instead of applying Plan
+	Persist   bool   // apply --persist
 	KillPoint string // a hook point (apply.go, journal.go): "journaled", "written", ...
 	KillSeq   int
 }
@@ -50,7 +51,8 @@ func runChild(spec string) int {
 			select {} // the signal is on its way
 		}
 	}
-	o := Options{StateDir: c.StateDir, ConfRoot: c.ConfRoot, Env: live.Env{ProcRoot: c.ProcRoot, SysRoot: c.SysRoot}}
+	o := Options{StateDir: c.StateDir, ConfRoot: c.ConfRoot, Env: live.Env{ProcRoot: c.ProcRoot, SysRoot: c.SysRoot},
+		Persist: c.Persist}
 	var err error
 	if c.Rollback {
 		_, err = New(o).Rollback("")

@@ -22,12 +22,17 @@ var sysctlConfGlobs = []string{
 type owners struct {
 	pinned     map[string]string // dotted sysctl key → file that sets it
 	irqbalance bool
+	persist    persistFile // nettune's own sysctl.d file, as it is now
+	// hostNetns: nettune runs in the host's initial network namespace (that of PID 1), the
+	// one sysctl.d and the restore unit apply to at boot.
+	hostNetns bool
 }
 
 // irqbalance is the caller's answer when it has one (auto mode: the sample has looked);
-// nil scans procRoot.
-func readOwners(confRoot, procRoot string, irqbalance *bool) (*owners, error) {
-	o := &owners{pinned: map[string]string{}}
+// nil scans procRoot. persistPath is nettune's own sysctl.d file: its keys are nettune's, not
+// pins, as long as it is the file nettune wrote; edited, it is someone else's like any other.
+func readOwners(confRoot, procRoot string, irqbalance *bool, persistPath string) (*owners, error) {
+	o := &owners{pinned: map[string]string{}, persist: readPersistFile(persistPath), hostNetns: inInitialNetns(procRoot)}
 	for _, g := range sysctlConfGlobs {
 		files, err := filepath.Glob(filepath.Join(confRoot, g))
 		if err != nil {
@@ -35,6 +40,9 @@ func readOwners(confRoot, procRoot string, irqbalance *bool) (*owners, error) {
 		}
 		sort.Strings(files)
 		for _, f := range files {
+			if f == filepath.Clean(persistPath) && o.persist.foreign == "" {
+				continue
+			}
 			keys, err := readSysctlConf(f)
 			if err != nil {
 				return nil, err
@@ -108,4 +116,12 @@ func dottedKey(k string) string {
 		}
 		return r
 	}, k)
+}
+
+// inInitialNetns reports whether nettune runs in the network namespace of PID 1; false when
+// either cannot be read.
+func inInitialNetns(procRoot string) bool {
+	self, err1 := os.Readlink(filepath.Join(procRoot, "self", "ns", "net"))
+	pid1, err2 := os.Readlink(filepath.Join(procRoot, "1", "ns", "net"))
+	return err1 == nil && err2 == nil && self == pid1
 }

@@ -22,6 +22,9 @@ type AutoResult struct {
 	Baseline string       `json:"baseline,omitempty"` // set when the run only saved a sample
 	Findings int          `json:"findings"`
 	Actions  []AutoAction `json:"actions"`
+	// Persist is what the run did to nettune's sysctl.d file (auto with apply.persist, or a
+	// revert of a persisted change); nil when nothing.
+	Persist *PersistResult `json:"persist,omitempty"`
 }
 
 // AutoAction is one thing auto mode did or declined to do.

@@ -35,6 +35,7 @@ func (a *Applier) Rollback(id string) (*Result, error) {
 			continue
 		}
 		if err := r.change(&res.Steps[len(res.Steps)-1], OpRestore, refs); err != nil {
+			res.Persist, err = r.persist(err)
 			return res, err
 		}
 	}
@@ -42,13 +43,15 @@ func (a *Applier) Rollback(id string) (*Result, error) {
 		res.ID = ""
 	}
 	for _, st := range res.Steps {
-		if st.Decision == DecideFailed {
+		if st.Decision == DecideFailed && err == nil {
 			// Unreadable knobs were skipped so the others could still be restored.
-			return res, &ChangeError{Op: OpRestore, ID: res.ID, Knob: knobName(st.Knob, st.Netns),
+			err = &ChangeError{Op: OpRestore, ID: res.ID, Knob: knobName(st.Knob, st.Netns),
 				Done: r.done, Err: errors.New(st.Error)}
 		}
 	}
-	return res, nil
+	// Settings undone are no longer persisted: the sysctl.d file loses them.
+	res.Persist, err = r.persist(err)
+	return res, err
 }
 
 // undo is one knob to put back.
@@ -142,6 +145,10 @@ type KnobStatus struct {
 	Reason   string    `json:"reason"`
 	State    State     `json:"state"`
 	Error    string    `json:"error,omitempty"` // the knob could not be read now
+	// Persisted is the value the knob gets at boot, when it was applied with --persist: from
+	// nettune's sysctl.d file for a sysctl, from the journal (nettune restore) otherwise.
+	Persisted   string `json:"persisted,omitempty"`
+	PersistNote string `json:"persist_note,omitempty"` // why the boot value is not what nettune persisted
 }
 
 // Status is what nettune changed and has not undone, newest first.
@@ -177,6 +184,7 @@ func (a *Applier) Status() (*Status, error) {
 		return nil, err
 	}
 	h := buildHistory(lines)
+	pf := readPersistFile(a.persistPath())
 	s := &Status{Knobs: []KnobStatus{}}
 	for _, u := range h.undoPlan("") {
 		first, last := h.entries[u.entries[0]], h.lastWritten(u.key)
@@ -199,6 +207,7 @@ func (a *Applier) Status() (*Status, error) {
 		} else {
 			ks.Drift, _ = h.drifted(k, u.key, ks.Current)
 		}
+		ks.Persisted, ks.PersistNote = h.persistStatus(u.key, pf)
 		s.Knobs = append(s.Knobs, ks)
 	}
 	return s, nil

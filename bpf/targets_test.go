@@ -113,7 +113,7 @@ func TestManyLinksCounted(t *testing.T) {
 	if c := s0.InPath.Coverage; c.Asked != len(links) || c.Watched != len(links) || len(c.Gaps) != 0 {
 		t.Fatalf("coverage %+v, want all %d links watched", c, len(links))
 	}
-	const sent = 20
+	const sent, ownFrames = 20, 4
 	last, peer := links[len(links)-2], links[len(links)-1]
 	sendFrames(t, ns, last, sent)
 	time.Sleep(100 * time.Millisecond)
@@ -122,8 +122,10 @@ func TestManyLinksCounted(t *testing.T) {
 		link string
 		pt   model.Point
 	}{{last, model.PointTCEgress}, {last, model.PointXmit}, {peer, model.PointTCIngress}} {
-		if n := total(perQueue(in, c.pt, c.link)); n != sent {
-			t.Errorf("%s %s counted %d frames, sent %d", c.link, c.pt, n, sent)
+		// A fresh link also sends a few frames of its own (IPv6 router solicitations, MLD
+		// reports) during the interval: every frame sent must count, and little else.
+		if n := total(perQueue(in, c.pt, c.link)); n < sent || n > sent+ownFrames {
+			t.Errorf("%s %s counted %d frames, sent %d (+ at most %d of the kernel's own)", c.link, c.pt, n, sent, ownFrames)
 		}
 	}
 	if in.MapErrors != 0 {

@@ -134,7 +134,7 @@ func (c *Collector) Sample() (*model.Sample, error) {
 	}
 
 	err = c.inNetns(func(sysRoot string) error {
-		if err := c.socks.readCounters(s, c.o.Links, k, c.kstatEnv(k), nil); err != nil {
+		if err := c.socks.readCounters(s, c.o.Links, k, c.kstatEnv(k), nil, c.o.InPath); err != nil {
 			return err
 		}
 		var err error
@@ -179,11 +179,6 @@ func (c *Collector) Sample() (*model.Sample, error) {
 		c.keepSettings(s)
 	} else {
 		s.IRQBalance = c.irqbalance
-	}
-	if c.o.InPath != nil {
-		if s.InPath, err = c.o.InPath.Snapshot(); err != nil {
-			s.Errors = append(s.Errors, fmt.Sprintf("in-path probes: %v", err))
-		}
 	}
 	return s, nil
 }

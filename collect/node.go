@@ -261,7 +261,7 @@ func (n *Node) readOther(st *nodeNS, hostSysctls map[string]string, fresh bool) 
 	k := n.o.Kernel
 	s := &model.Sample{NCPU: k.NumCPU()}
 	env := kstat.Env{ProcRoot: n.o.ProcRoot, Netlink: st.socks.keptOpener(k.Netlink), Locks: n.o.BufferLocks}
-	if err := st.socks.readCounters(s, nil, k, env, &st.prev); err != nil {
+	if err := st.socks.readCounters(s, nil, k, env, &st.prev, nil); err != nil {
 		return nil, err
 	}
 	if fresh || st.settingsAt.IsZero() || s.Time.Sub(st.settingsAt) >= n.o.SettingsEvery {

@@ -79,7 +79,7 @@ func (k *keptDumper) shut() {
 // files are looked up there). Only a failed link dump fails it; every other reader that
 // fails is a line of s.Errors. With prev (the namespace's earlier reads), the socket dumps
 // whose counters did not move are not read again (nsPrev).
-func (n *nsSockets) readCounters(s *model.Sample, links []string, k Kernel, env kstat.Env, prev *nsPrev) error {
+func (n *nsSockets) readCounters(s *model.Sample, links []string, k Kernel, env kstat.Env, prev *nsPrev, inPath InPathSource) error {
 	if n.reader == nil {
 		r, err := netdev.OpenWith(k.Netlink, k.Ethtool)
 		if err != nil {
@@ -101,6 +101,15 @@ func (n *nsSockets) readCounters(s *model.Sample, links []string, k Kernel, env 
 	}
 	if s.SNMP, err = n.readSNMP(env.ProcRoot); err != nil {
 		s.Errors = append(s.Errors, fmt.Sprintf("snmp: %v", err))
+	}
+	// The probes' counts are divided by the counters above: read them at the same
+	// instant. Read after the slower readers below (a first sample also reads the
+	// settings), their interval was shorter than the counters' one in the kernel matrix's
+	// emulated guests, and a tbf shaper at its rate looked unsaturated.
+	if inPath != nil {
+		if s.InPath, err = inPath.Snapshot(); err != nil {
+			s.Errors = append(s.Errors, fmt.Sprintf("in-path probes: %v", err))
+		}
 	}
 	keepUDP := prev.keep(s, &env)
 	if s.Conntrack, err = kstat.ReadConntrack(env.ProcRoot); err != nil {

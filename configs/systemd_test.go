@@ -18,7 +18,7 @@ import (
 	"github.com/nettune/nettune/internal/lab"
 )
 
-var services = []string{"nettune.service", "nettune-serve.service"}
+var services = []string{"nettune.service", "nettune-serve.service", "nettune-restore.service"}
 
 // TestUnitsSecurity: `systemd-analyze security` rates each service at most 5.0 ("OK").
 func TestUnitsSecurity(t *testing.T) {

@@ -9,13 +9,16 @@ import (
 
 // DropRow is one (reason, location, interface, netns) with its count in an interval.
 type DropRow struct {
-	Reason   string  `json:"reason"`
-	Location string  `json:"location"`
-	Ifindex  int     `json:"ifindex"`
-	Link     string  `json:"link,omitempty"`
-	Netns    uint64  `json:"netns"`
-	Count    uint64  `json:"count"`
-	Rate     float64 `json:"rate"`
+	Reason   string `json:"reason"`
+	Location string `json:"location"`
+	Ifindex  int    `json:"ifindex"`
+	Link     string `json:"link,omitempty"`
+	Netns    uint64 `json:"netns"`
+	// NetnsName names the namespace for a person ("host", an ip netns name, "pid 4242 nginx");
+	// the caller that discovered the namespaces sets it.
+	NetnsName string  `json:"netns_name,omitempty"`
+	Count     uint64  `json:"count"`
+	Rate      float64 `json:"rate"`
 }
 
 // DropFrame is one interval of the live drops view.

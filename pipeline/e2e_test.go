@@ -4,8 +4,8 @@ import (
 	"bytes"
 	"context"
 	"flag"
+	"github.com/nettune/nettune/internal/golden"
 	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -21,7 +21,6 @@ import (
 )
 
 var (
-	update = flag.Bool("update", false, "rewrite golden files")
 	record = flag.Bool("record", false, "record the end-to-end host again from a lab setup (root)")
 )
 
@@ -53,7 +52,7 @@ func TestEndToEnd(t *testing.T) {
 		if err := render.Advise(&b, f, res); err != nil {
 			t.Fatal(err)
 		}
-		golden(t, "e2e/udp-rcvbuf."+ext, b.Bytes())
+		golden.Check(t, "testdata/e2e/udp-rcvbuf."+ext, b.Bytes())
 	}
 	if err := policy.Check(res.Report, res.Delta); err != nil {
 		t.Error(err)
@@ -70,27 +69,6 @@ func TestEndToEnd(t *testing.T) {
 	}
 	if f := r.Findings[2]; f.ID != "socket-lookup/host/udp" || f.Class != "benign" {
 		t.Errorf("scan finding %+v", f)
-	}
-}
-
-func golden(t *testing.T, name string, got []byte) {
-	t.Helper()
-	p := filepath.Join("testdata", name)
-	if *update {
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(p, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(p)
-	if err != nil {
-		t.Fatalf("%v (run go test -update)", err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Errorf("%s differs from golden file (go test -update to accept):\n%s", name, got)
 	}
 }
 

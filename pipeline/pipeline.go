@@ -76,6 +76,8 @@ type Result struct {
 	Meta   Meta
 	Delta  *model.Delta
 	Report *policy.Report
+
+	policy policy.Config // what analyzed it (Totals analyzes again)
 }
 
 // Run is one command's measuring: its collector and, when asked for, its probes.
@@ -83,6 +85,7 @@ type Run struct {
 	o      Options
 	meta   Meta
 	probes *bpf.Probes
+	locks  *bpf.SockLocks
 	col    *collect.Collector
 }
 
@@ -102,6 +105,17 @@ func Open(o Options) *Run {
 		if r.probes != nil {
 			r.meta.Mode = ModeBPF
 			co.InPath = r.probes
+		}
+		// Whether applications set their sockets' buffers decides between a sysctl and
+		// advice to the application (docs/rules.md row 11); without the iterators it stays
+		// unknown and the policy falls back to the buffers' sizes.
+		if os.Geteuid() == 0 {
+			if l, err := bpf.LoadSockLocks(); err == nil {
+				r.locks = l
+				co.BufferLocks = l
+			} else {
+				r.meta.BPFNote = joinNote(r.meta.BPFNote, "whether applications set SO_RCVBUF is unknown: "+err.Error())
+			}
 		}
 	}
 	r.col = collect.New(co)
@@ -138,12 +152,12 @@ func (r *Run) Findings(prev, cur *model.Sample) (*Result, error) {
 }
 
 func (r *Run) analyze(prev, cur *model.Sample, s policy.Settings) (*Result, error) {
-	d, err := model.Diff(prev, cur)
+	d, err := diff(prev, cur)
 	if err != nil {
-		return nil, fmt.Errorf("diff samples: %w", err)
+		return nil, err
 	}
 	// The sample's reader errors are the policy's to list (Report.Missing), once.
-	res := &Result{Meta: r.meta, Delta: d, Report: policy.AnalyzeWith(d, s, r.o.Policy)}
+	res := &Result{Meta: r.meta, Delta: d, Report: policy.AnalyzeWith(d, s, r.o.Policy), policy: r.o.Policy}
 	if r.o.Check {
 		if err := policy.Check(res.Report, d); err != nil {
 			return nil, fmt.Errorf("report breaks the invariants: %w", err)
@@ -156,6 +170,14 @@ func (r *Run) analyze(prev, cur *model.Sample, s policy.Settings) (*Result, erro
 		}
 	}
 	return res, nil
+}
+
+func diff(prev, cur *model.Sample) (*model.Delta, error) {
+	d, err := model.Diff(prev, cur)
+	if err != nil {
+		return nil, fmt.Errorf("diff samples: %w", err)
+	}
+	return d, nil
 }
 
 // Measure samples, waits (wait returns when the interval is over, or ctx's error), samples
@@ -181,6 +203,9 @@ func (r *Run) Close() {
 	if r.probes != nil {
 		r.probes.Close()
 	}
+	if r.locks != nil {
+		r.locks.Close()
+	}
 }
 
 // firstLine is the first line of a small file such as /proc/sys/kernel/hostname; "" when it
@@ -192,4 +217,11 @@ func firstLine(path string) string {
 	}
 	line, _, _ := bytes.Cut(b, []byte("\n"))
 	return string(bytes.TrimSpace(line))
+}
+
+func joinNote(a, b string) string {
+	if a == "" {
+		return b
+	}
+	return a + "; " + b
 }

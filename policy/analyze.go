@@ -50,7 +50,7 @@ func AnalyzeWith(d *model.Delta, s Settings, cfg Config) *Report {
 // rules are every rule of docs/rules.md; their order does not matter.
 var rules = []rule{
 	nicRule, ringRule, xdpRule, backlogRule, softirqRule, distributionRule, qdiscRule,
-	conntrackRule, firewallRule, l3Rule, benignRule, udpRule, tcpRule, reasonRule,
+	conntrackRule, firewallRule, l3Rule, benignRule, udpRule, sockmemRule, tcpRule, neighRule, reasonRule,
 }
 
 // unmeasured lists the core counters either sample lacks (their reader failed).

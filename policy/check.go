@@ -18,7 +18,8 @@ import (
 //     (one place: stage, netns or host, interface, part of the stage, CPU);
 //   - the findings' drop rates add up to no more than the drops observed (each place counted
 //     once, by its counters or its drop reasons, whichever saw more);
-//   - findings come capacity first: when there is capacity loss, the first finding is one;
+//   - findings come capacity loss first: when a capacity finding lost packets, the first
+//     finding is one;
 //   - benign and policy findings are never critical, and never list knobs;
 //   - the plan: known knob IDs, one action per knob, each for actionable findings of the
 //     report, never lower than the current value, and at cap without a command.
@@ -45,8 +46,8 @@ func Check(r *Report, d *model.Delta) error {
 				bad("%s finding %s lists knobs %v", f.Class, f.ID, f.Knobs)
 			}
 		}
-		if i > 0 && f.Class == stage.ClassCapacity && r.Findings[i-1].Class != stage.ClassCapacity {
-			bad("capacity finding %s comes after %s finding %s", f.ID, r.Findings[i-1].Class, r.Findings[i-1].ID)
+		if i > 0 && capacityLoss(f) && !capacityLoss(&r.Findings[i-1]) {
+			bad("capacity loss %s comes after finding %s (%s, %.1f/s)", f.ID, r.Findings[i-1].ID, r.Findings[i-1].Class, r.Findings[i-1].DropRate)
 		}
 		for _, k := range f.Knobs {
 			if _, err := knob.Parse(k); err != nil {

@@ -42,7 +42,7 @@ func checked(in *input, p place) []string {
 	case stage.UDPRcvbuf:
 		return []string{"Udp.RcvbufErrors", "Udp6.RcvbufErrors"}
 	case stage.UDPMem:
-		return []string{"Udp.MemErrors", "Udp6.MemErrors"}
+		return []string{"Udp.MemErrors", "Udp6.MemErrors", "sampled UDP sockets' drops while sockstat's UDP pool is at udp_mem"}
 	case stage.TCPRcvbuf:
 		return []string{"TcpExt.TCPRcvQDrop, RcvPruned, OfoPruned, TCPOFODrop, TCPZeroWindowDrop"}
 	case stage.TCPBacklog:
@@ -54,7 +54,7 @@ func checked(in *input, p place) []string {
 	case stage.IPOut:
 		return []string{"Ip.OutNoRoutes"}
 	case stage.Neigh:
-		return []string{"no neighbour-table counter is read yet"}
+		return []string{"arp_cache and ndisc_cache table_fulls and unresolved_discards"}
 	case stage.TCEgress:
 		return dev("in-path tc-egress point")
 	case stage.Qdisc:

@@ -312,7 +312,7 @@ func (in *input) socketRows(rd map[stageIface]uint64) (rx, tx []row) {
 	add(&rx, row{st: stage.SocketLookup, point: "Udp.NoPorts"}, "Udp.InDatagrams", in.udp("NoPorts"))
 	add(&rx, row{st: stage.UDPRcvbuf, point: "Udp.InDatagrams (read by applications)", out: in.udp("InDatagrams"), outKnown: has("Udp.InDatagrams")},
 		"Udp.InDatagrams", in.udp("RcvbufErrors"))
-	add(&rx, row{st: stage.UDPMem, point: "Udp.MemErrors"}, "Udp.InDatagrams", in.udp("MemErrors"))
+	add(&rx, row{st: stage.UDPMem, point: "Udp.MemErrors, socket drops at the pool's limit"}, "Udp.InDatagrams", in.udpMemDrops())
 	var tcpDrops uint64
 	for _, k := range tcpRcvDropFields {
 		tcpDrops += n("TcpExt." + k)
@@ -325,7 +325,7 @@ func (in *input) socketRows(rd map[stageIface]uint64) (rx, tx []row) {
 		"Udp.InDatagrams", in.udp("SndbufErrors"))
 	add(&tx, row{st: stage.IPOut, point: "Ip.OutRequests", in: n("Ip.OutRequests"), inKnown: has("Ip.OutRequests")}, "Ip.OutRequests",
 		n("Ip.OutNoRoutes")+n("Ip.OutDiscards"))
-	add(&tx, row{st: stage.Neigh, point: "kfree_skb NEIGH_*"}, "", 0)
+	add(&tx, row{st: stage.Neigh, point: "neighbour table_fulls + unresolved_discards"}, "", in.neighDrops())
 	return rx, tx
 }
 

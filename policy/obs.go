@@ -132,6 +132,10 @@ type sysctlStep struct {
 	// mem estimates the memory the change can pin, from current and proposed (the raised field).
 	mem       func(cur, next int64) int64
 	risk, why string
+	// atLeast is the smallest value the rule's evidence needs (a pool above its limit, a
+	// table holding more entries than its threshold): the step goes at least that far, within
+	// the cap. 0: one step.
+	atLeast int64
 }
 
 func sysctlProposal(s sysctlStep) proposal { return proposal{sysctl: &s} }

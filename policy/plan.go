@@ -167,7 +167,11 @@ func (p *planner) sysctl(s sysctlStep) (knob.ID, Action) {
 	}
 	a.Current = strings.Join(fields, " ")
 	cur := vals[idx]
-	next, atCap := in.step(cur, in.limit(id, knob.Bound{}))
+	capv := in.limit(id, knob.Bound{})
+	next, atCap := in.step(cur, capv)
+	if !atCap && s.atLeast > next {
+		next = min(s.atLeast, capv)
+	}
 	a.AtCap = atCap
 	if r.Fields > 1 && r.Raise == knob.RaiseAll {
 		// Pool sysctls (udp_mem, tcp_mem): scale every threshold with the hard limit.

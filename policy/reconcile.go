@@ -545,11 +545,12 @@ func (rc *reconciler) applyOffers(fs []*finding, offers []offer) (advice, missin
 }
 
 // order sorts findings in the verdict's order: capacity loss first (it is what hurts and what
-// can be tuned), then the worse, the larger, and by ID.
+// can be tuned), then the worse, the larger, and by ID. A capacity finding that lost nothing
+// (time_squeeze without drops) is no loss: it does not go before drops of another class.
 func order(fs []*finding) {
 	sort.SliceStable(fs, func(i, j int) bool {
 		a, b := fs[i].Finding, fs[j].Finding
-		if ac, bc := a.Class == stage.ClassCapacity, b.Class == stage.ClassCapacity; ac != bc {
+		if ac, bc := capacityLoss(&a), capacityLoss(&b); ac != bc {
 			return ac
 		}
 		if a.Severity != b.Severity {
@@ -561,6 +562,9 @@ func order(fs []*finding) {
 		return a.ID < b.ID
 	})
 }
+
+// capacityLoss: a capacity finding that lost packets in the interval.
+func capacityLoss(f *Finding) bool { return f.Class == stage.ClassCapacity && f.DropRate > 0 }
 
 // attribution is drops confirmed by drop reasons ÷ the counter drops of the findings they
 // confirmed; nil when none was.

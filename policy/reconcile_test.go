@@ -71,6 +71,18 @@ func TestCapacityComesFirst(t *testing.T) {
 	}
 }
 
+// A capacity finding without drops (time_squeeze alone) is pressure, not loss: a port scan's
+// drops come before it (seen in the kernel matrix's slower guests, which squeeze).
+func TestSqueezeWithoutDropsIsNoLossFirst(t *testing.T) {
+	d := newDelta().snmp(map[string]uint64{"Udp.InDatagrams": 70000, "Udp.NoPorts": 48000}).
+		softnet(0, func(c *model.SoftnetCPU) { c.Processed, c.TimeSqueeze = 50000, 500 }).netRx(1000, 1000).build()
+	r := analyze(t, d, DefaultConfig())
+	if len(r.Findings) != 2 || r.Findings[0].ID != "socket-lookup/host/udp" || r.Findings[1].Stage != stage.SoftirqBudget ||
+		r.Findings[1].DropRate != 0 {
+		t.Fatalf("findings %+v", r.Findings)
+	}
+}
+
 func firewall(rules ...model.FirewallRule) *model.Firewall {
 	fw := &model.Firewall{Chains: []model.FirewallChain{
 		{Family: "inet", Table: "filter", Name: "input", Hook: stage.HookInput, Type: "filter"},
@@ -201,7 +213,7 @@ func TestCheck(t *testing.T) {
 		"counted twice":             {func(r *Report) { r.Findings[0].DropRate *= 2 }, "were observed"},
 		"benign critical":           {func(r *Report) { r.Findings[1].Severity = SeverityCritical }, "benign finding socket-lookup/host/udp is critical"},
 		"benign first": {func(r *Report) { r.Findings[0], r.Findings[1] = r.Findings[1], r.Findings[0] },
-			"capacity finding udp-rcvbuf/host comes after benign"},
+			"capacity loss udp-rcvbuf/host comes after finding socket-lookup/host/udp"},
 		"a stage off the path": {func(r *Report) { r.Findings[1].Stage = "no-listener" }, "not a point of the path"},
 		"an action lowering":   {func(r *Report) { r.Plan[0].Proposed = "1" }, "lowers"},
 		"an action for benign": {func(r *Report) { r.Plan[0].Findings = []string{"socket-lookup/host/udp"} }, "earns no action"},

@@ -56,7 +56,7 @@ var reasonPlaces = map[string]reasonPlace{
 	"ICMP_CSUM": capacityAt(stage.IP, "headers"), "SKB_CSUM": capacityAt(stage.IP, "headers"),
 	"IP_OUTNOROUTES": policyAt(stage.IPOut, "routing"), "PKT_TOO_BIG": policyAt(stage.IPOut, "mtu"),
 	"NEIGH_FAILED": policyAt(stage.Neigh, "unresolved"), "NEIGH_DEAD": policyAt(stage.Neigh, "unresolved"),
-	"NEIGH_CREATEFAIL": policyAt(stage.Neigh, "table"), "NEIGH_QUEUEFULL": capacityAt(stage.Neigh, "queue"),
+	"NEIGH_CREATEFAIL": capacityAt(stage.Neigh, "table"), "NEIGH_QUEUEFULL": capacityAt(stage.Neigh, "queue"),
 }
 
 // placeOfReason places one drop. Some reasons depend on the protocol, which the location

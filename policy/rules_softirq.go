@@ -11,6 +11,9 @@ import (
 // ring and NIC rules' findings and is decided by reconcile (escalateBudget).
 func softirqRule(in *input) output {
 	var out output
+	budget, okB := in.sysctlInt("net.core.netdev_budget")
+	weight, okW := in.sysctlInt("net.core.dev_weight")
+	lossFree := -1 // whether the host dropped nothing, computed for the first squeezed CPU
 	for _, c := range in.d.Softnet {
 		if c.TimeSqueeze == 0 {
 			continue
@@ -28,6 +31,22 @@ func softirqRule(in *input) output {
 				sysctlProposal(sysctlStep{key: "net.core.netdev_budget_usecs", risk: risk,
 					why: "NET_RX also stops after netdev_budget_usecs; raise it together with netdev_budget"}),
 			}}})
+		o := &out.obs[len(out.obs)-1]
+		id := in.id(p)
+		if okB && okW && budget < weight {
+			// measured: a budget below one poll's weight cuts every backlog poll short
+			o.say(always(fmt.Sprintf("%s: netdev_budget %d is below dev_weight %d, so one backlog poll's work exceeds the whole budget and every busy NET_RX run is cut short: raise net.core.netdev_budget to at least %d (the kernel's default is 300)",
+				id, budget, weight, weight)))
+		}
+		if lossFree < 0 {
+			lossFree = 0
+			if observedDrops(in.d) == 0 {
+				lossFree = 1
+			}
+		}
+		if lossFree == 1 {
+			o.say(always(id + ": squeezes with no drop anywhere cost latency, not packets: netdev_budget is raised only when a ring or FIFO this CPU serves drops"))
+		}
 	}
 	return out
 }

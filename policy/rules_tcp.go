@@ -1,15 +1,19 @@
 package policy
 
 import (
+	"fmt"
+	"strings"
+
+	"github.com/nettune/nettune/model"
 	"github.com/nettune/nettune/model/stage"
 )
 
-// tcpRule: docs/rules.md rows 12 (receive buffer, socket backlog, TCP memory) and 13 (accept
-// and SYN queues). TCP drops cause retransmits rather than silent loss, but they still cost
-// throughput and latency.
+// tcpRule: docs/rules.md rows 12 (receive buffer, socket backlog, TCP memory), 13 (accept
+// and SYN queues, SYN floods), 16 (the TCP memory pool) and 18 (loss past this host). TCP
+// drops cause retransmits rather than silent loss, but they still cost throughput and latency.
 func tcpRule(in *input) output {
 	var out output
-	out.add(tcpRcvbuf(in), tcpPrune(in), tcpBacklog(in), tcpAccept(in), tcpCookies(in))
+	out.add(tcpRcvbuf(in), tcpPrune(in), tcpBacklog(in), tcpAccept(in), tcpCookies(in), tcpPathLoss(in))
 	return out
 }
 
@@ -32,6 +36,18 @@ func tcpRcvbuf(in *input) *obs {
 	o := &obs{place: p, source: sourceCounter, covers: true, drops: drops, base: b, evidence: nonZero(ev),
 		summary: "TCP discarded received data because a socket's receive buffer or TCP memory was exhausted; the sender retransmits"}
 	id := in.id(p)
+	pl := in.tcpPool()
+	if pl.known {
+		o.evidence = append(o.evidence, pl.evidence(in))
+	}
+	if pl.atLimit() {
+		// the pool, not the socket, refused the memory: a larger tcp_rmem asks every
+		// connection for more of what is not there (docs/rules.md row 16)
+		o.summary = "TCP discarded received data because TCP memory as a whole (tcp_mem, host-wide) was at its limit; the sender retransmits"
+		o.say(always(id + ": TCP memory as a whole is at its limit (sockstat against tcp_mem): tcp_rmem is not raised while the pool is the limit; in a container check the memory cgroup limit first"))
+		o.offer(tcpMemProposal(pl, "TCP memory (tcp_mem, in pages) bounds all TCP sockets of the host together; sockstat showed the pool at its hard limit"))
+		return o
+	}
 	if v, ok := in.sysctlValue("net.ipv4.tcp_moderate_rcvbuf"); ok && v == "0" {
 		o.say(ifActing(id + ": receive-buffer autotuning is off (tcp_moderate_rcvbuf=0): turn it on before raising tcp_rmem"))
 	} else {
@@ -42,15 +58,13 @@ func tcpRcvbuf(in *input) *obs {
 			why:  "autotuning grows each connection's receive buffer up to tcp_rmem[2] (net.core.rmem_max caps only explicit SO_RCVBUF, and an application that sets SO_RCVBUF turns autotuning off for that socket)",
 		}))
 	}
+	if set := setRcvbufListeners(in); len(set) > 0 {
+		o.say(always(id + ": " + strings.Join(set, ", ") + " set SO_RCVBUF (their connections inherit it and are not autotuned): tcp_rmem does not reach them; raise the buffer in the application"))
+	}
 	if n := in.snmp("TcpExt.TCPMemoryPressures"); n > 0 {
 		o.evidence = append(o.evidence, in.note("TcpExt.TCPMemoryPressures", n, ""))
 		o.say(ifActing(id + ": TCP memory pressure: in a container check the memory cgroup limit first (socket memory is charged to it)"))
-		o.offer(sysctlProposal(sysctlStep{
-			key:  "net.ipv4.tcp_mem",
-			mem:  func(cur, next int64) int64 { return (next - cur) * pageSize },
-			risk: "all TCP sockets together may pin this much more kernel memory (pages of 4 KiB assumed)",
-			why:  "TCP entered memory pressure (tcp_mem, in pages, bounds all TCP sockets of the host)",
-		}))
+		o.offer(tcpMemProposal(pl, "TCP entered memory pressure (tcp_mem, in pages, bounds all TCP sockets of the host)"))
 	}
 	return o
 }
@@ -95,11 +109,24 @@ func tcpAccept(in *input) *obs {
 		evidence: nonZero([]Evidence{in.ev("TcpExt.ListenOverflows", over, b, lost), in.ev("TcpExt.ListenDrops", drops, b, lost),
 			in.ev("TcpExt.TCPReqQFullDrop", reqFull, b, lost)})}
 	id := in.id(p)
+	if in.synFlood() && over == 0 {
+		in.flood(o)
+		return o
+	}
 	o.say(always(id + ": a full accept queue usually means the application accepts too slowly: check its accept loop (ss -ltn: Recv-Q vs Send-Q)"))
 	if reqFull > 0 {
 		o.say(always(id + ": SYN-queue drops: with net.ipv4.tcp_syncookies=0 the SYN queue is bounded by the listener's backlog and tcp_max_syn_backlog"))
 	}
-	if over > 0 {
+	if over == 0 {
+		return o
+	}
+	ls := in.acceptLimits()
+	o.evidence = append(o.evidence, ls.evidence...)
+	if len(ls.appLimited) > 0 {
+		o.say(always(fmt.Sprintf("%s: the application's listen() backlog is the limit of %s (somaxconn %d is larger): raise the backlog the application passes to listen() and restart it; somaxconn does not reach it",
+			id, strings.Join(ls.appLimited, ", "), ls.somaxconn)))
+	}
+	if ls.somaxconnBinds {
 		o.offer(sysctlProposal(sysctlStep{
 			key:  "net.core.somaxconn",
 			mem:  func(cur, next int64) int64 { return (next - cur) * 304 },
@@ -110,6 +137,98 @@ func tcpAccept(in *input) *obs {
 	return o
 }
 
+// acceptLimits says whose limit a full accept queue hit: a listener's backlog is
+// min(listen() backlog, somaxconn), so somaxconn binds only where the backlog equals it.
+type acceptLimits struct {
+	somaxconn      int64
+	somaxconnBinds bool     // somaxconn is the limit of a listener that filled, or that is not known
+	appLimited     []string // listeners whose own backlog is below somaxconn: "198.18.0.1:80 (backlog 20)"
+	evidence       []Evidence
+}
+
+// maxNamedListeners bounds the listeners named in evidence and advice.
+const maxNamedListeners = 8
+
+func (in *input) acceptLimits() acceptLimits {
+	som, ok := in.sysctlInt("net.core.somaxconn")
+	l := acceptLimits{somaxconn: som, somaxconnBinds: true}
+	// The accept queue is a gauge: a listener that filled during the interval may have
+	// drained by the sample, so the fuller reading of the two samples counts, and without a
+	// full one every listener is a candidate.
+	type seen struct {
+		ln    *model.TCPListener
+		queue uint32
+	}
+	var all []seen
+	byLocal := map[string]int{}
+	for _, s := range []*model.Sample{in.d.Prev, in.d.Cur} {
+		if s == nil {
+			continue
+		}
+		for i := range s.TCPListeners {
+			x := &s.TCPListeners[i]
+			if j, ok := byLocal[x.Local]; ok {
+				all[j].queue = max(all[j].queue, x.AcceptQueue)
+				all[j].ln = x
+				continue
+			}
+			byLocal[x.Local] = len(all)
+			all = append(all, seen{x, x.AcceptQueue})
+		}
+	}
+	if !ok || len(all) == 0 {
+		return l // nothing known about the listeners: somaxconn is the knob that may bind
+	}
+	var cands []seen
+	for _, x := range all {
+		if x.ln.Backlog > 0 && x.queue >= x.ln.Backlog {
+			cands = append(cands, x)
+		}
+	}
+	if len(cands) == 0 {
+		cands = all
+	}
+	l.somaxconnBinds = false
+	for _, x := range cands {
+		bl := int64(x.ln.Backlog)
+		note := fmt.Sprintf("accept queue %d of %d", x.queue, bl)
+		if bl >= som {
+			l.somaxconnBinds = true
+			note += " = somaxconn: somaxconn is the limit"
+		} else if len(l.appLimited) < maxNamedListeners {
+			l.appLimited = append(l.appLimited, fmt.Sprintf("%s (backlog %d)", x.ln.Local, bl))
+			note += " < somaxconn: the application's listen() backlog is the limit"
+		}
+		if len(l.evidence) < maxNamedListeners {
+			l.evidence = append(l.evidence, in.note("tcp listener "+x.ln.Local, uint64(x.queue), note))
+		}
+	}
+	return l
+}
+
+// synFlood: SYN-queue counters moved and not one handshake completed. The accept queue of a
+// slow application fills with completed handshakes; a queue of half-open ones that never
+// complete is spoofed or abandoned SYNs (docs/rules.md row 13).
+func (in *input) synFlood() bool {
+	_, known := in.d.SNMP["Tcp.PassiveOpens"]
+	syn := in.snmp("TcpExt.TCPReqQFullDrop") + in.snmp("TcpExt.TCPReqQFullDoCookies") + in.snmp("TcpExt.ListenDrops")
+	return known && in.snmp("Tcp.PassiveOpens") == 0 && syn > 0
+}
+
+// flood makes o the account of a SYN flood: policy (an attack or a half-open storm, not
+// capacity), no knob; the defences that apply as advice.
+func (in *input) flood(o *obs) {
+	o.class = stage.ClassPolicy
+	o.summary = "the SYN queue overflowed while no connection completed its handshake (Tcp.PassiveOpens 0): a SYN flood or half-open storm, not a slow application"
+	id := in.id(o.place)
+	if v, ok := in.sysctlValue("net.ipv4.tcp_syncookies"); ok && strings.TrimSpace(v) == "0" {
+		o.say(always(id + ": net.ipv4.tcp_syncookies is 0: set it to 1 so the kernel answers SYNs with cookies when the SYN queue is full instead of dropping them (sysctl -w net.ipv4.tcp_syncookies=1)"))
+	} else {
+		o.say(always(id + ": SYN cookies answer SYNs the full SYN queue cannot hold; legitimate clients still connect"))
+	}
+	o.say(always(id + ": somaxconn is not raised for a flood: the listener's backlog bounds the SYN queue too, and tcp_max_syn_backlog matters only with syncookies off; filter the sources upstream or rate-limit SYNs"))
+}
+
 // tcpCookies: SYN cookies answered because the SYN queue was full, which is pressure.
 func tcpCookies(in *input) *obs {
 	n := in.snmp("TcpExt.TCPReqQFullDoCookies")
@@ -118,7 +237,77 @@ func tcpCookies(in *input) *obs {
 	}
 	p := place{stage: stage.TCPAcceptQueue}
 	b := in.stageBase(p)
-	return &obs{place: p, source: sourceCounter, drops: n, base: b, pressure: true,
+	o := &obs{place: p, source: sourceCounter, drops: n, base: b, pressure: true,
 		summary:  "the SYN queue was full and SYN cookies answered instead (no loss, but syncookies must not carry legitimate load)",
 		evidence: []Evidence{in.ev("TcpExt.TCPReqQFullDoCookies", n, b, n)}}
+	if in.synFlood() && in.snmp("TcpExt.ListenOverflows") == 0 {
+		in.flood(o)
+	}
+	return o
+}
+
+func tcpMemProposal(p memPool, why string) proposal {
+	return sysctlProposal(sysctlStep{
+		key:     "net.ipv4.tcp_mem",
+		mem:     func(cur, next int64) int64 { return (next - cur) * pageSize },
+		atLeast: p.atLeast(),
+		risk:    "all TCP sockets together may pin this much more kernel memory (pages of 4 KiB assumed)",
+		why:     why,
+	})
+}
+
+// setRcvbufListeners names the listeners whose application set SO_RCVBUF.
+func setRcvbufListeners(in *input) []string {
+	var out []string
+	for _, l := range in.cur.TCPListeners {
+		if l.RcvBufSet != nil && *l.RcvBufSet {
+			out = append(out, l.Local)
+		}
+	}
+	return out
+}
+
+// maxNamedConns bounds the connections a loss-past-the-host finding names.
+const maxNamedConns = 8
+
+// tcpPathLoss: TCP retransmitted while no stage of this host counted a drop: the loss is past
+// the host (the path, a congested link, the peer), docs/rules.md row 18. Benign for this
+// host: no knob here reaches it; the finding names the connections and the congestion
+// control that copes with loss.
+func tcpPathLoss(in *input) *obs {
+	n := in.snmp("Tcp.RetransSegs")
+	if n == 0 || len(in.d.TCPRetrans) == 0 {
+		return nil
+	}
+	p := place{stage: stage.NICTx, sub: "past-host"}
+	b := in.snmpBase("Tcp.OutSegs", false, "Tcp.OutSegs")
+	if in.rate(n) < in.cfg.Thresholds.MinRate || (b.known && b.ratio(n) < in.cfg.Thresholds.MinRatio) ||
+		observedDrops(in.d) > 0 {
+		return nil
+	}
+	o := &obs{place: p, class: stage.ClassBenign, source: sourceCounter, drops: n, base: b, pressure: true,
+		summary:  "TCP retransmitted segments while no stage of this host dropped a packet: the loss is past this host (path, peer or a congested link)",
+		evidence: []Evidence{in.ev("Tcp.RetransSegs", n, b, n)}}
+	for i, c := range in.d.TCPRetrans {
+		if i == maxNamedConns {
+			break
+		}
+		note := fmt.Sprintf("%d of %d segments sent retransmitted, rtt %.1f ms, cwnd %d", c.TotalRetrans, c.SegsOut, float64(c.RTT)/1000, c.SndCwnd)
+		if c.CC != "" {
+			note += ", " + c.CC
+		}
+		o.evidence = append(o.evidence, in.note("tcp "+c.Local+" → "+c.Remote, uint64(c.TotalRetrans), note))
+	}
+	id := in.id(p)
+	o.say(always(id + ": no knob on this host reaches loss on the path: look at the peers named in the evidence (mtr, the peer's drop counters)"))
+	cc, _ := in.sysctlValue("net.ipv4.tcp_congestion_control")
+	avail, _ := in.sysctlValue("net.ipv4.tcp_available_congestion_control")
+	switch cc = strings.TrimSpace(cc); {
+	case cc == "bbr":
+	case contains(strings.Fields(avail), "bbr"):
+		o.say(always(fmt.Sprintf("%s: congestion control is %s; BBR (available in this kernel) keeps its rate under random loss where loss-based control backs off: consider net.ipv4.tcp_congestion_control=bbr (with the fq qdisc for pacing), or TCP_CONGESTION per application — advice, nettune does not change it", id, cc)))
+	case avail != "":
+		o.say(always(id + ": BBR, which copes better with random loss, is not among this kernel's available congestion controls (" + strings.TrimSpace(avail) + ")"))
+	}
+	return o
 }

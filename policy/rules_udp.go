@@ -7,11 +7,12 @@ import (
 	"github.com/nettune/nettune/model/stage"
 )
 
-// udpRule: docs/rules.md row 11 (UDP receive buffer and UDP memory) and the UDP half of row
-// 14 (send errors). IPv4 and IPv6 UDP counters are added (the knobs are shared).
+// udpRule: docs/rules.md row 11 (UDP receive buffer) and the UDP half of row 14 (send
+// errors); UDP memory is row 16 (rules_sockmem.go). IPv4 and IPv6 UDP counters are added (the
+// knobs are shared).
 func udpRule(in *input) output {
 	var out output
-	out.add(udpRcvbuf(in), udpMem(in), udpSndbuf(in))
+	out.add(udpRcvbuf(in), udpSndbuf(in))
 	return out
 }
 
@@ -34,11 +35,23 @@ func udpRcvbuf(in *input) *obs {
 		evidence: in.udpEvidence("RcvbufErrors", b, drops)}
 	id := in.id(p)
 	o.say(always(id + ": if the receiving application is CPU-bound, buffers only delay the loss: add reader threads or sockets (SO_REUSEPORT); per-socket drops are in /proc/net/udp (drops) and ss -uam"))
+	if pl := in.udpPool(); pl.atLimit() {
+		// a full pool refuses every socket's memory: a bigger per-socket buffer only asks for
+		// more of what is not there (docs/rules.md row 16)
+		o.evidence = append(o.evidence, pl.evidence(in))
+		o.say(always(id + ": UDP memory as a whole is at its limit (udp_mem): per-socket buffer sysctls cannot help until the pool is raised"))
+		o.offer(udpMemProposal(pl))
+		return o
+	}
 	k := in.classifyUDPSockets(drops)
 	o.evidence = append(o.evidence, k.evidence...)
 	if len(k.appChosen) > 0 {
-		o.say(always(fmt.Sprintf("%s: %s set their own receive buffer (SO_RCVBUF): no sysctl enlarges it. Raise SO_RCVBUF in the application and restart it; net.core.rmem_max (%d) bounds the request and the kernel doubles it, so %d is the most it gets without raising rmem_max. A socket created before rmem_default last changed looks the same: restarting it is enough",
-			id, strings.Join(k.appChosen, ", "), k.rmemMax, 2*k.rmemMax)))
+		msg := fmt.Sprintf("%s: %s set their own receive buffer (SO_RCVBUF): no sysctl enlarges it. Raise SO_RCVBUF in the application and restart it; net.core.rmem_max (%d) bounds the request and the kernel doubles it, so %d is the most it gets without raising rmem_max",
+			id, strings.Join(k.appChosen, ", "), k.rmemMax, 2*k.rmemMax)
+		if k.guessed {
+			msg += ". A socket created before rmem_default last changed looks the same: restarting it is enough"
+		}
+		o.say(always(msg))
 	}
 	if k.defaultSized || k.unknown {
 		o.offer(sysctlProposal(sysctlStep{
@@ -59,8 +72,10 @@ func udpRcvbuf(in *input) *obs {
 	return o
 }
 
-// udpSocketKinds sorts the sockets that dropped in the interval by what their receive buffer
-// (sk_rcvbuf) says about the application. The kernel gives a new socket rmem_default, and
+// udpSocketKinds sorts the sockets that dropped in the interval by whether the application set
+// SO_RCVBUF, which the kernel records in the socket's lock flags (RcvBufSet) and nettune reads
+// where the socket iterator runs. Without it, what their receive buffer (sk_rcvbuf) says
+// about the application: the kernel gives a new socket rmem_default, and
 // SO_RCVBUF sets 2 × min(request, rmem_max) (sock_init_data, __sock_set_rcvbuf in
 // net/core/sock.c), so: == rmem_default → never set SO_RCVBUF; == 2 × rmem_max → asked for at
 // least the ceiling; anything else → the application's own choice (or a socket created before
@@ -69,6 +84,7 @@ type udpSocketKinds struct {
 	defaultSized, clamped bool
 	unknown               bool     // some of the loss cannot be attributed: propose both knobs
 	appChosen             []string // "198.18.0.2:9000 (rcvbuf 16384)"
+	guessed               bool     // some of appChosen come from the buffer's size, not the lock flags
 	rmemMax               int64
 	evidence              []Evidence
 }
@@ -87,6 +103,17 @@ func (in *input) classifyUDPSockets(drops uint64) udpSocketKinds {
 		rb := int64(s.RcvBuf)
 		note := fmt.Sprintf("inode %d, rcvbuf %d", s.Inode, s.RcvBuf)
 		switch {
+		case s.RcvBufSet != nil && s.RcvBuf != 0 && okMax && !*s.RcvBufSet:
+			// the kernel says the application never set SO_RCVBUF: its buffer is rmem_default
+			// as it was when the socket was created
+			k.defaultSized = true
+			note += ": SO_RCVBUF never set (socket lock flags)"
+		case s.RcvBufSet != nil && s.RcvBuf != 0 && okMax && rb == 2*rmax:
+			k.clamped = true
+			note += " = 2 × rmem_max: SO_RCVBUF set and clamped at the ceiling"
+		case s.RcvBufSet != nil && s.RcvBuf != 0 && okMax:
+			k.appChosen = append(k.appChosen, fmt.Sprintf("%s (rcvbuf %d)", s.Local, s.RcvBuf))
+			note += ": SO_RCVBUF set by the application (socket lock flags)"
 		case s.RcvBuf == 0 || !okDef || !okMax:
 			k.unknown = true
 			note = fmt.Sprintf("inode %d, rcvbuf unknown", s.Inode)
@@ -100,10 +127,10 @@ func (in *input) classifyUDPSockets(drops uint64) udpSocketKinds {
 				note += " = 2 × rmem_max: SO_RCVBUF clamped at the ceiling"
 			}
 		case rb > 2*rmax:
-			k.appChosen = append(k.appChosen, fmt.Sprintf("%s (rcvbuf %d)", s.Local, s.RcvBuf))
+			k.appChosen, k.guessed = append(k.appChosen, fmt.Sprintf("%s (rcvbuf %d)", s.Local, s.RcvBuf)), true
 			note += " > 2 × rmem_max: forced above the ceiling (SO_RCVBUFFORCE)"
 		default:
-			k.appChosen = append(k.appChosen, fmt.Sprintf("%s (rcvbuf %d)", s.Local, s.RcvBuf))
+			k.appChosen, k.guessed = append(k.appChosen, fmt.Sprintf("%s (rcvbuf %d)", s.Local, s.RcvBuf)), true
 			note += " < 2 × rmem_max: SO_RCVBUF chosen by the application"
 		}
 		k.evidence = append(k.evidence, in.note("udp socket "+s.Local+" drops", s.Drops, note))
@@ -121,26 +148,6 @@ func (in *input) classifyUDPSockets(drops uint64) udpSocketKinds {
 			fmt.Sprintf("the sampled sockets account for %d of %d receive-buffer drops: the rest came from sockets beyond the sample's cap or closed since", seen, drops)))
 	}
 	return k
-}
-
-func udpMem(in *input) *obs {
-	drops := in.udp("MemErrors")
-	if drops == 0 {
-		return nil
-	}
-	p := place{stage: stage.UDPMem}
-	b := in.stageBase(p)
-	o := &obs{place: p, source: sourceCounter, covers: true, drops: drops, base: b,
-		summary:  "UDP datagrams were dropped because UDP memory as a whole hit its hard limit (udp_mem[2]) or the memory cgroup refused the charge",
-		evidence: in.udpEvidence("MemErrors", b, drops)}
-	o.say(always(in.id(p) + ": in a container, check the memory cgroup limit first: socket memory is charged to it"))
-	o.offer(sysctlProposal(sysctlStep{
-		key:  "net.ipv4.udp_mem",
-		mem:  func(cur, next int64) int64 { return (next - cur) * pageSize },
-		risk: "all UDP sockets together may pin this much more kernel memory (pages of 4 KiB assumed)",
-		why:  "udp_mem (in pages) bounds the memory of all UDP sockets of the host; its hard limit was reached",
-	}))
-	return o
 }
 
 // udpSndbuf: ENOBUFS on a UDP send is how a qdisc drop looks from the socket (docs/rules.md

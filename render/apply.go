@@ -18,13 +18,18 @@ func Apply(w io.Writer, f Format, res *apply.Result, r *policy.Report) error {
 	case FormatJSON:
 		return writeJSON(w, res)
 	case FormatTable:
-		_, err := io.WriteString(w, applyText(res, r))
-		return err
+		return ApplyTable(w, res, r, Look{})
 	}
 	return errFormat("apply", f)
 }
 
-func applyText(res *apply.Result, r *policy.Report) string {
+// ApplyTable is apply's table drawn for a terminal (width, colour) or for a pipe.
+func ApplyTable(w io.Writer, res *apply.Result, r *policy.Report, look Look) error {
+	_, err := io.WriteString(w, applyText(res, r, look))
+	return err
+}
+
+func applyText(res *apply.Result, r *policy.Report, look Look) string {
 	if len(res.Steps) == 0 {
 		if r.Loss() {
 			return "loss found, but no knob nettune may change addresses it (see nettune advise)\n"
@@ -35,7 +40,30 @@ func applyText(res *apply.Result, r *policy.Report) string {
 	if res.DryRun {
 		head = "dry run (nothing changed)"
 	}
-	return fmt.Sprintf("%s: %d action(s)\n%s", head, len(res.Steps), steps(res))
+	// The answer first: how many actions and what became of them, then one line each.
+	return fmt.Sprintf("%s: %s (%s)\n%s", head, plural(uint64(len(res.Steps)), "action", "actions"), summary(res), steps(res, look))
+}
+
+// summary is the run by decision: "would change 1, advice only 1, failed 1".
+func summary(res *apply.Result) string {
+	n := map[apply.Decision]int{}
+	for _, s := range res.Steps {
+		n[s.Decision]++
+	}
+	change := "changed"
+	if res.DryRun {
+		change = "would change"
+	}
+	var parts []string
+	for _, d := range []struct {
+		d    apply.Decision
+		name string
+	}{{apply.DecideChange, change}, {apply.DecideUnchanged, "already set"}, {apply.DecideAdvice, "advice only"}, {apply.DecideFailed, "failed"}} {
+		if n[d.d] > 0 {
+			parts = append(parts, fmt.Sprintf("%s %d", d.name, n[d.d]))
+		}
+	}
+	return strings.Join(parts, ", ")
 }
 
 // Rollback writes the result of rollback.
@@ -44,19 +72,40 @@ func Rollback(w io.Writer, f Format, res *apply.Result) error {
 	case FormatJSON:
 		return writeJSON(w, res)
 	case FormatTable:
-		text := steps(res)
-		if len(res.Steps) == 0 {
-			text = "nothing to roll back\n"
-		}
-		_, err := io.WriteString(w, text)
-		return err
+		return RollbackTable(w, res, Look{})
 	}
 	return errFormat("rollback", f)
 }
 
+// Restore writes the result of restore (at boot, from a unit: no terminal to draw for).
+func Restore(w io.Writer, f Format, res *apply.Result) error {
+	switch f {
+	case FormatJSON:
+		return writeJSON(w, res)
+	case FormatTable:
+		text := steps(res, Look{})
+		if len(res.Steps) == 0 {
+			text = "nothing to restore: no device or IRQ knob applied with --persist is in effect\n"
+		}
+		_, err := io.WriteString(w, text)
+		return err
+	}
+	return errFormat("restore", f)
+}
+
+// RollbackTable is rollback's table drawn for a terminal (width, colour) or for a pipe.
+func RollbackTable(w io.Writer, res *apply.Result, look Look) error {
+	text := steps(res, look)
+	if len(res.Steps) == 0 {
+		text = "nothing to roll back\n" + persisted(res.Persist)
+	}
+	_, err := io.WriteString(w, text)
+	return err
+}
+
 // steps is one line per step, after the journal id and what the run could not take into
 // account.
-func steps(r *apply.Result) string {
+func steps(r *apply.Result, look Look) string {
 	var b strings.Builder
 	if r.ID != "" {
 		fmt.Fprintf(&b, "journal id %s\n", r.ID)
@@ -65,19 +114,39 @@ func steps(r *apply.Result) string {
 		fmt.Fprintf(&b, "degraded: %s\n", r.Degraded)
 	}
 	for _, s := range r.Steps {
-		b.WriteString(step(s))
+		b.WriteString(step(s, look))
 		b.WriteByte('\n')
 	}
+	b.WriteString(persisted(r.Persist))
 	return b.String()
+}
+
+// persisted is what a run did to nettune's sysctl.d file: one line, or none.
+func persisted(p *apply.PersistResult) string {
+	switch {
+	case p == nil:
+		return ""
+	case p.Action == "written":
+		return fmt.Sprintf("persisted in %s: %s\n", p.File, strings.Join(p.Keys, ", "))
+	case p.Action == "removed":
+		return fmt.Sprintf("removed %s: no sysctl is persisted any more\n", p.File)
+	}
+	return fmt.Sprintf("not persisted: %s\n", p.Note)
 }
 
 // step: "change sysctl:net.core.somaxconn [netns x] 4096 → 8192 `sysctl -w ...`: why; note".
 // Every step says where it takes effect: a global knob changes every namespace on the host.
-func step(s apply.Step) string {
+// On a terminal the decision is coloured and the reasons wrap under the line; the command
+// stays whole on the first line, to be copied.
+func step(s apply.Step, look Look) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "%-9s %s", s.Decision, s.Knob)
+	d := fmt.Sprintf("%-9s", s.Decision)
+	b.WriteString(look.paint(decisionStyle[s.Decision], d) + " " + s.Knob)
 	if sc := scopeOf(s.Scope, s.Netns); sc != "" {
 		b.WriteString(" " + sc)
+	}
+	if s.Persist {
+		b.WriteString(" [persist]")
 	}
 	if s.Current != "" || s.Proposed != "" {
 		fmt.Fprintf(&b, " %s → %s", orDash(s.Current), orDash(s.Proposed))
@@ -86,18 +155,31 @@ func step(s apply.Step) string {
 		fmt.Fprintf(&b, " (reads back %s)", s.Got)
 	}
 	if s.Decision == apply.DecideChange && s.Command != "" {
-		fmt.Fprintf(&b, " `%s`", s.Command)
+		// Whole, to be copied: on its own line when the terminal is too narrow for both.
+		cmd := "`" + s.Command + "`"
+		if look.Width > 0 && visibleLen(b.String())+1+visibleLen(cmd) > look.Width {
+			b.WriteString("\n          " + cmd)
+		} else {
+			b.WriteString(" " + cmd)
+		}
 	}
+	var why strings.Builder
 	if s.Why != "" {
-		fmt.Fprintf(&b, ": %s", s.Why)
+		fmt.Fprintf(&why, "%s", s.Why)
 	}
 	for _, extra := range []string{s.Note, s.Error} {
 		if extra != "" {
-			fmt.Fprintf(&b, "; %s", extra)
+			fmt.Fprintf(&why, "; %s", extra)
 		}
 	}
-	return b.String()
+	if why.Len() == 0 {
+		return b.String()
+	}
+	return wrap(b.String()+": ", "          ", why.String(), look.Width)
 }
+
+var decisionStyle = map[apply.Decision]string{apply.DecideChange: styleGreen, apply.DecideUnchanged: styleDim,
+	apply.DecideAdvice: styleAmber, apply.DecideFailed: styleLoss}
 
 // scopeOf says where a knob's change takes effect: "[global]" (every namespace of the host),
 // "[netns web]", "[device, netns web]"; a per-namespace knob of nettune's own namespace is
@@ -156,13 +238,19 @@ func statusText(s *apply.Status) string {
 		if k.Netns != "" {
 			fmt.Fprintf(&b, " [netns %s]", k.Netns)
 		}
-		fmt.Fprintf(&b, " %s → %s, now %s; %s by %s: %s", k.Original, k.Written, orDash(k.Current),
-			k.Time.UTC().Format(time.RFC3339), k.Apply, k.Reason)
+		fmt.Fprintf(&b, " %s → %s, now %s", k.Original, k.Written, orDash(k.Current))
+		if k.Persisted != "" {
+			fmt.Fprintf(&b, ", at boot %s", k.Persisted)
+		}
+		fmt.Fprintf(&b, "; %s by %s: %s", k.Time.UTC().Format(time.RFC3339), k.Apply, k.Reason)
 		switch {
 		case k.Error != "":
 			fmt.Fprintf(&b, "; cannot read: %s", k.Error)
 		case k.Drift:
 			b.WriteString("; DRIFT: changed by someone else since")
+		}
+		if k.PersistNote != "" {
+			fmt.Fprintf(&b, "; persisted: %s", k.PersistNote)
 		}
 		if k.State != apply.StateDone {
 			fmt.Fprintf(&b, "; state %s", k.State)
@@ -205,6 +293,9 @@ func autoText(r *apply.AutoResult) string {
 			fmt.Fprintf(&b, " %s → %s", orDash(a.From), orDash(a.To))
 		}
 		fmt.Fprintf(&b, ": %s\n", a.Why)
+	}
+	if p := persisted(r.Persist); p != "" {
+		fmt.Fprintf(&b, "%s auto: %s", ts, p)
 	}
 	return b.String()
 }

@@ -3,7 +3,7 @@ package render
 import (
 	"fmt"
 	"io"
-	"text/tabwriter"
+	"strings"
 
 	"github.com/nettune/nettune/bpf"
 )
@@ -21,12 +21,20 @@ const (
 func Check(w io.Writer, f Format, feat bpf.Features, mode CheckMode) error {
 	switch f {
 	case FormatJSON:
-		return writeJSON(w, feat)
+		return writeJSON(w, checkDoc{Mode: checkModeIDs[mode], Features: feat})
 	case FormatTable:
-		return checkTable(w, feat, mode)
+		return CheckTable(w, feat, mode, Look{})
 	}
 	return errFormat("check", f)
 }
+
+// checkDoc is check's JSON: the mode first, then the features (docs/schema.md).
+type checkDoc struct {
+	Mode string `json:"mode"` // full, degraded or unprobed
+	bpf.Features
+}
+
+var checkModeIDs = map[CheckMode]string{CheckFull: "full", CheckDegraded: "degraded", CheckUnprobed: "unprobed"}
 
 var checkModes = map[CheckMode]string{
 	CheckFull:     "full: in-path counts per queue and drop reasons",
@@ -34,20 +42,27 @@ var checkModes = map[CheckMode]string{
 	CheckUnprobed: "counters only without root; run check as root to see what the kernel supports",
 }
 
-func checkTable(w io.Writer, f bpf.Features, mode CheckMode) error {
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+var checkModeStyle = map[CheckMode]string{CheckFull: styleGreen, CheckDegraded: styleAmber, CheckUnprobed: styleAmber}
+
+// CheckTable says the mode first (the answer), then the features behind it; on a terminal
+// the mode and each yes or no are coloured.
+func CheckTable(w io.Writer, f bpf.Features, mode CheckMode, look Look) error {
+	if _, err := fmt.Fprintf(w, "%s\n\n", look.paint(checkModeStyle[mode], "mode: "+checkModes[mode])); err != nil {
+		return err
+	}
+	t := &columns{width: look.Width}
 	row := func(name string, ft bpf.Feature, extra string) {
-		state := "yes"
+		state := look.paint(styleGreen, "yes")
 		if !ft.OK {
-			state = "no"
+			state = look.paint(styleRed, "no")
 		}
 		why := ft.Reason
 		if extra != "" {
 			why = extra
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\n", name, state, why)
+		t.row(name, state, why)
 	}
-	fmt.Fprintf(tw, "FEATURE\tAVAILABLE\tDETAIL\n")
+	t.row("FEATURE", "AVAILABLE", "DETAIL")
 	row("BTF (/sys/kernel/btf/vmlinux)", f.BTF, "")
 	row("XDP via bpf_link", f.XDPLink, "")
 	row("tcx (kernel ≥ 6.6)", f.TCX, "")
@@ -63,10 +78,18 @@ func checkTable(w io.Writer, f bpf.Features, mode CheckMode) error {
 	}
 	row("drop locations (kfree_skb)", f.DropLocations, locations)
 	row("BPF_PROG_TEST_RUN", f.TestRun, "")
-	if err := tw.Flush(); err != nil {
+	if err := t.write(w); err != nil {
 		return err
 	}
-	_, err := fmt.Fprintf(w, "\ntc programs: %s; drop tracing: %s; XDP with auto: %s\nmode: %s\n",
-		f.TCMode, f.DropsMode, f.XDPMode, checkModes[mode])
+	_, err := fmt.Fprintf(w, "\n%s\n", wrap("", "  ", fmt.Sprintf("tc programs: %s; drop tracing: %s; XDP %s", f.TCMode, f.DropsMode, xdpLine(f.XDPMode)), look.Width))
 	return err
+}
+
+// xdpLine is the XDP mode that --xdp auto picks, said once: "auto: native on veth…" or, from
+// an older description without the prefix, "with auto: generic on veth…".
+func xdpLine(m string) string {
+	if strings.HasPrefix(m, "auto: ") {
+		return m
+	}
+	return "with auto: " + m
 }

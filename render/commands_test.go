@@ -2,6 +2,7 @@ package render
 
 import (
 	"bytes"
+	"github.com/nettune/nettune/internal/golden"
 	"io"
 	"testing"
 	"time"
@@ -42,6 +43,38 @@ func rollbackSteps() *apply.Result {
 	}}}
 }
 
+// persistSteps is apply --persist: a sysctl into nettune's sysctl.d file, an RPS mask for
+// restore, and a change in another namespace that cannot persist.
+func persistSteps() *apply.Result {
+	return &apply.Result{ID: "20260301T120000Z-a1b2c3", Steps: []apply.Step{{
+		Action: policy.Action{Knob: "sysctl:net.core.netdev_max_backlog", Current: "1000", Proposed: "2000",
+			Command: "sysctl -w net.core.netdev_max_backlog=2000", Why: "backlog drops on cpu0"},
+		Decision: apply.DecideChange, Got: "2000", Seq: 1, Persist: true,
+	}, {
+		Action: policy.Action{Knob: "rps:eth0:rx-0", Current: "0", Proposed: "3",
+			Command: "echo 3 > /sys/class/net/eth0/queues/rx-0/rps_cpus", Why: "one CPU takes every packet of eth0"},
+		Decision: apply.DecideChange, Got: "3", Seq: 2, Persist: true,
+	}, {
+		Action: policy.Action{Knob: "sysctl:net.core.somaxconn", Netns: "web", Current: "4096", Proposed: "8192",
+			Why: "accept queue overflows"},
+		Decision: apply.DecideAdvice, Note: "cannot persist sysctl net.core.somaxconn of netns web: …",
+	}}, Persist: &apply.PersistResult{File: "/etc/sysctl.d/90-nettune.conf", Action: "written",
+		Keys: []string{"net.core.netdev_max_backlog"}}}
+}
+
+// restoreSteps is nettune restore after a reboot.
+func restoreSteps() *apply.Result {
+	return &apply.Result{ID: "20260302T080000Z-0f1e2d", Steps: []apply.Step{{
+		Action: policy.Action{Knob: "rps:eth0:rx-0", Current: "0", Proposed: "3",
+			Command: "echo 3 > /sys/class/net/eth0/queues/rx-0/rps_cpus", Why: "restore at boot: persisted by 20260301T120000Z-a1b2c3"},
+		Decision: apply.DecideChange, Got: "3", Seq: 1, Persist: true,
+	}, {
+		Action:   policy.Action{Knob: "irq-affinity:41", Proposed: "1", Why: "restore at boot: persisted by 20260301T120000Z-a1b2c3"},
+		Decision: apply.DecideAdvice, Persist: true,
+		Note: `not restored: persisted for "irq virtio0-input.0", which is now "irq virtio1-input.0"`,
+	}}}
+}
+
 func status() *apply.Status {
 	return &apply.Status{Knobs: []apply.KnobStatus{
 		{Knob: "sysctl:net.core.somaxconn", Netns: "web", Original: "4096", Written: "8192", Current: "8192",
@@ -50,6 +83,13 @@ func status() *apply.Status {
 			Apply: "20260301T120000Z-a1b2c3", Time: t0, Reason: "UDP receive buffers overflow", State: apply.StateDone},
 		{Knob: "ethtool-ring:eth0:rx", Original: "512", Written: "1024", Apply: "20260301T120000Z-a1b2c3", Time: t0,
 			Reason: "rx ring overflows", State: "pending", Error: "no such device"},
+		{Knob: "sysctl:net.core.netdev_max_backlog", Original: "1000", Written: "2000", Current: "2000", Persisted: "2000",
+			Apply: "20260301T120000Z-a1b2c3", Time: t0, Reason: "backlog drops on cpu0", State: apply.StateDone},
+		{Knob: "rps:eth0:rx-0", Original: "0", Written: "3", Current: "0", Drift: true, Persisted: "3",
+			Apply: "20260301T120000Z-a1b2c3", Time: t0, Reason: "one CPU takes every packet of eth0", State: apply.StateDone},
+		{Knob: "sysctl:net.core.rmem_max", Original: "212992", Written: "425984", Current: "425984",
+			PersistNote: "/etc/sysctl.d/90-nettune.conf changed since nettune wrote it (checksum mismatch)",
+			Apply:       "20260301T120000Z-a1b2c3", Time: t0, Reason: "UDP receive buffers overflow", State: apply.StateDone},
 	}}
 }
 
@@ -63,9 +103,9 @@ func autoRun() *apply.AutoResult {
 
 func dropFrame() pipeline.DropFrame {
 	return pipeline.DropFrame{Time: t0, IntervalSeconds: 1, Drops: []pipeline.DropRow{
-		{Reason: "SOCKET_RCVBUFF", Location: "__udp_enqueue_schedule_skb+0x2b0", Ifindex: 7, Link: "veth1", Netns: 4026532281, Count: 1200, Rate: 1200},
-		{Reason: "NO_SOCKET", Location: "__udp4_lib_rcv+0x9a", Ifindex: 7, Netns: 4026532281, Count: 30, Rate: 30},
-		{Reason: "NOT_SPECIFIED", Location: "sk_stream_kill_queues+0x55", Netns: 4026531840, Count: 2, Rate: 2},
+		{Reason: "SOCKET_RCVBUFF", Location: "__udp_enqueue_schedule_skb+0x2b0", Ifindex: 7, Link: "veth1", Netns: 4026532281, NetnsName: "web", Count: 1200, Rate: 1200},
+		{Reason: "NO_SOCKET", Location: "__udp4_lib_rcv+0x9a", Ifindex: 7, Netns: 4026532281, NetnsName: "web", Count: 30, Rate: 30},
+		{Reason: "NOT_SPECIFIED", Location: "sk_stream_kill_queues+0x55", Netns: 4026531840, NetnsName: "host", Count: 2, Rate: 2},
 	}}
 }
 
@@ -115,6 +155,9 @@ var commands = map[string]struct {
 	"apply_nothing": {[]Format{FormatTable, FormatJSON}, func(w io.Writer, f Format) error {
 		return Apply(w, f, &apply.Result{DryRun: true, Steps: []apply.Step{}}, cleanResult().Report)
 	}},
+	"apply_persist":  {[]Format{FormatTable, FormatJSON}, func(w io.Writer, f Format) error { return Apply(w, f, persistSteps(), lossResult().Report) }},
+	"restore":        {[]Format{FormatTable, FormatJSON}, func(w io.Writer, f Format) error { return Restore(w, f, restoreSteps()) }},
+	"restore_empty":  {[]Format{FormatTable, FormatJSON}, func(w io.Writer, f Format) error { return Restore(w, f, &apply.Result{Steps: []apply.Step{}}) }},
 	"rollback":       {[]Format{FormatTable, FormatJSON}, func(w io.Writer, f Format) error { return Rollback(w, f, rollbackSteps()) }},
 	"rollback_empty": {[]Format{FormatTable, FormatJSON}, func(w io.Writer, f Format) error { return Rollback(w, f, &apply.Result{Steps: []apply.Step{}}) }},
 	"status":         {[]Format{FormatTable, FormatJSON}, func(w io.Writer, f Format) error { return Status(w, f, status()) }},
@@ -155,7 +198,7 @@ func TestCommandsGolden(t *testing.T) {
 				t.Errorf("%s -o %s: %v", name, f, err)
 				continue
 			}
-			golden(t, "commands/"+name+extension[f], b.Bytes())
+			golden.Check(t, "testdata/commands/"+name+extension[f], b.Bytes())
 		}
 	}
 }

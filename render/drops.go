@@ -4,7 +4,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"text/tabwriter"
+	"strconv"
+	"time"
 
 	"github.com/nettune/nettune/pipeline"
 )
@@ -13,6 +14,7 @@ import (
 type DropsOptions struct {
 	Top   int  // rows per frame; the rest is counted in one line
 	Clear bool // clear the terminal before each frame (a live view on a terminal)
+	Look  Look // colour for the counts and reasons on a terminal
 }
 
 // Drops writes one frame of the live drops view: JSON is one object per line (a stream),
@@ -27,37 +29,56 @@ func Drops(w io.Writer, f Format, fr pipeline.DropFrame, o DropsOptions) error {
 	return errFormat("drops", f)
 }
 
+// dropsTable is one block per interval: a header with the time and the total, then one
+// row per reason, place, interface and namespace with the drops of the interval (one
+// number: a count, the interval being in the header).
 func dropsTable(w io.Writer, fr pipeline.DropFrame, o DropsOptions) error {
 	if o.Clear {
 		fmt.Fprint(w, "\033[H\033[2J")
 	}
-	var total float64
+	var total uint64
 	for _, r := range fr.Drops {
-		total += r.Rate
+		total += r.Count
 	}
-	fmt.Fprintf(w, "%s  drops: %.0f/s  (Ctrl-C to stop)\n", fr.Time.Format("15:04:05"), total)
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintf(tw, "RATE/s\tCOUNT\tREASON\tLOCATION\tIFACE\tNETNS\n")
+	fmt.Fprintf(w, "%s  %s in %s\n", fr.Time.Format("15:04:05"), plural(total, "drop", "drops"), time.Duration(fr.IntervalSeconds*float64(time.Second)).Round(time.Millisecond))
+	if len(fr.Drops) == 0 {
+		return blankLine(w, o)
+	}
+	t := &columns{right: []bool{true}}
+	t.row("DROPS", "REASON", "LOCATION", "IFACE", "NETNS")
 	for i, r := range fr.Drops {
 		if i == o.Top {
-			fmt.Fprintf(tw, "…\t%d more\t\t\t\t\n", len(fr.Drops)-o.Top)
+			var rest uint64
+			for _, x := range fr.Drops[i:] {
+				rest += x.Count
+			}
+			t.row(countN(rest), fmt.Sprintf("… %d more rows", len(fr.Drops)-o.Top), "", "", "")
 			break
 		}
 		iface := r.Link
 		if iface == "" {
-			iface = fmt.Sprintf("if%d", r.Ifindex)
+			iface = "if" + strconv.Itoa(r.Ifindex)
 			if r.Ifindex == 0 {
 				iface = "-"
 			}
 		}
-		fmt.Fprintf(tw, "%.1f\t%d\t%s\t%s\t%s\t%d\n", r.Rate, r.Count, r.Reason, r.Location, iface, r.Netns)
+		ns := r.NetnsName
+		if ns == "" {
+			ns = fmt.Sprintf("net:[%d]", r.Netns)
+		}
+		t.row(o.Look.paint(styleRed, countN(r.Count)), o.Look.paint(styleBold, r.Reason), r.Location, iface, ns)
 	}
-	if err := tw.Flush(); err != nil {
+	if err := t.write(w); err != nil {
 		return err
 	}
-	if !o.Clear {
-		_, err := fmt.Fprintln(w)
-		return err
+	return blankLine(w, o)
+}
+
+// blankLine separates frames that scroll; a cleared screen needs none.
+func blankLine(w io.Writer, o DropsOptions) error {
+	if o.Clear {
+		return nil
 	}
-	return nil
+	_, err := fmt.Fprintln(w)
+	return err
 }

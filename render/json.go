@@ -41,6 +41,8 @@ func Advise(w io.Writer, f Format, res *pipeline.Result) error {
 		return JSON(w, res)
 	case FormatPrometheus:
 		return Prometheus(w, res)
+	case FormatHTML:
+		return HTML(w, res)
 	}
 	return errFormat("advise", f)
 }
@@ -49,7 +51,7 @@ func Advise(w io.Writer, f Format, res *pipeline.Result) error {
 func JSON(w io.Writer, res *pipeline.Result) error {
 	m, r := res.Meta, res.Report
 	return writeJSON(w, document{Schema: Schema, Host: m.Host, Kernel: m.Kernel, Mode: m.Mode, XDPMode: m.XDPMode,
-		BPFNote: m.BPFNote, Foreign: m.Foreign, Coverage: m.Coverage, Attribution: r.Attribution, Report: nonNil(r)})
+		BPFNote: uniqueNote(m.BPFNote), Foreign: m.Foreign, Coverage: m.Coverage, Attribution: r.Attribution, Report: nonNil(r)})
 }
 
 // nonNil makes empty lists encode as [] so consumers never see null where the schema says array.

@@ -11,6 +11,7 @@ import (
 	"github.com/prometheus/common/expfmt"
 
 	"github.com/nettune/nettune/model"
+	"github.com/nettune/nettune/model/stage"
 	"github.com/nettune/nettune/pipeline"
 	"github.com/nettune/nettune/policy"
 )
@@ -20,6 +21,12 @@ type MetricOptions struct {
 	// PerQueue adds per-queue funnel series (nettune_queue_funnel_*): interfaces × queues ×
 	// stages series, so it is opt-in.
 	PerQueue bool
+	// ProbeTotals is set by a process whose probes stay attached from one interval to the next
+	// (serve): the in-path counts since they were attached then count in the funnel counters,
+	// and drop reasons are a counter (nettune_drop_reason_packets_total). Without it (advise)
+	// the counters are the kernel's alone and drop reasons a gauge of the interval
+	// (pipeline.Result.Totals).
+	ProbeTotals bool
 	// Overhead is nettune's own cost for this interval; nil when it was not measured.
 	Overhead *Overhead
 	// Applied are the knobs nettune has changed and not rolled back.
@@ -79,15 +86,18 @@ func (s Static) Collect(ch chan<- prometheus.Metric) {
 	}
 }
 
-// Label sets shared by several families.
+// Label sets shared by several families. The interface is "device", as node_exporter names it.
 var (
-	funnelLabels  = []string{"netns", "interface", "dir", "stage"}
-	queueLabels   = []string{"netns", "interface", "dir", "queue", "stage"}
-	findingLabels = []string{"netns", "interface", "stage", "class"}
+	funnelLabels  = []string{"netns", "device", "dir", "stage"}
+	queueLabels   = []string{"netns", "device", "dir", "queue", "stage"}
+	findingLabels = []string{"netns", "device", "stage", "class"}
+	reasonLabels  = []string{"device", "reason"}
 )
 
-// Metrics turns one report into Prometheus metrics. Every series is a gauge describing the
-// last interval, except nettune_bpf_map_errors_total.
+// Metrics turns one report into Prometheus metrics: counters (_total) of the packets each
+// funnel stage saw and dropped since its counters started, so that rate() covers every second,
+// also between two one-shot runs; gauges for the verdict of the last interval (findings, the
+// residual no counter explains). docs/operations.md lists every series.
 func Metrics(res *pipeline.Result, o MetricOptions) []prometheus.Metric {
 	m, r, d := res.Meta, res.Report, res.Delta
 	b := &builder{}
@@ -107,10 +117,13 @@ func Metrics(res *pipeline.Result, o MetricOptions) []prometheus.Metric {
 		b.add("nettune_resets", "Counters that went backwards in the interval (driver reload, ring resize).",
 			nil, float64(len(d.Resets)))
 	}
-	b.funnel(r.Funnel, o.PerQueue)
+	b.funnelTotals(res.Totals(o.ProbeTotals), o.PerQueue)
+	b.residuals(r.Funnel, o.PerQueue)
 	b.findings(r.Findings)
-	if d != nil && d.InPath != nil {
-		b.reasons(d)
+	if o.ProbeTotals && d != nil && d.Cur != nil && d.Cur.InPath != nil {
+		b.reasonTotals(d.Cur.InPath)
+	} else if d != nil && d.InPath != nil {
+		b.reasonRates(d)
 	}
 	if d != nil && d.Cur != nil && d.Cur.InPath != nil {
 		b.counter("nettune_bpf_map_errors_total", "Failed map updates in nettune's eBPF programs since they were attached; non-zero means attribution is incomplete.",
@@ -162,28 +175,52 @@ func (b *builder) counter(name, help string, labels []string, v float64, values 
 	b.ms = append(b.ms, prometheus.MustNewConstMetric(b.desc(name, help, labels), prometheus.CounterValue, v, values...))
 }
 
-func (b *builder) funnel(fs []policy.Funnel, perQueue bool) {
+// funnelLabelValues are a funnel's labels and the names of its families: per interface (and
+// the socket layer) or, with a queue, per RX queue.
+func funnelLabelValues(netns, device, dir string, queue *int, st stage.Stage) (prefix string, labels, values []string) {
+	if queue != nil {
+		return "nettune_queue_funnel_", queueLabels, []string{netns, device, dir, strconv.Itoa(*queue), string(st)}
+	}
+	return "nettune_funnel_", funnelLabels, []string{netns, device, dir, string(st)}
+}
+
+// funnelTotals: the packets each stage dropped, and saw enter and leave where measured, since
+// the counters started.
+func (b *builder) funnelTotals(fs []pipeline.FunnelTotal, perQueue bool) {
 	for _, f := range fs {
-		prefix, labels := "nettune_funnel_", funnelLabels
-		if f.Queue != nil {
-			if !perQueue {
-				continue
-			}
-			prefix, labels = "nettune_queue_funnel_", queueLabels
+		if f.Queue != nil && !perQueue {
+			continue
 		}
 		for _, s := range f.Stages {
-			values := []string{f.Netns, f.Interface, f.Dir, string(s.Stage)}
-			if f.Queue != nil {
-				values = []string{f.Netns, f.Interface, f.Dir, strconv.Itoa(*f.Queue), string(s.Stage)}
+			prefix, labels, values := funnelLabelValues(f.Netns, f.Interface, f.Dir, f.Queue, s.Stage)
+			b.counter(prefix+"dropped_packets_total", "Packets dropped at a stage since its counters started, as counted by a kernel counter (or, serve, a drop reason since the probes were attached).",
+				labels, float64(s.Dropped), values...)
+			if s.InKnown {
+				b.counter(prefix+"in_packets_total", "Packets that entered a stage since its counters started, where measured.",
+					labels, float64(s.In), values...)
 			}
-			b.add(prefix+"drop_packets_per_second", "Packets per second dropped at a stage, as counted by a kernel counter or drop reason.",
-				labels, s.DropRate, values...)
+			if s.OutKnown {
+				b.counter(prefix+"out_packets_total", "Packets that left a stage since its counters started, where measured.",
+					labels, float64(s.Out), values...)
+			}
+		}
+	}
+}
+
+// residuals: the loss of the last interval that no counter explains. It stays a gauge: it is
+// a balance over one interval (in − out − dropped, possibly negative), and in a one-shot run
+// its in/out may come from probes attached for that interval only.
+func (b *builder) residuals(fs []policy.Funnel, perQueue bool) {
+	for _, f := range fs {
+		if f.Queue != nil && !perQueue {
+			continue
+		}
+		for _, s := range f.Stages {
 			if !s.Known {
-				continue // only the drops are measured at this stage
+				continue
 			}
-			b.add(prefix+"in_packets_per_second", "Packets per second entering a stage.", labels, s.InRate, values...)
-			b.add(prefix+"out_packets_per_second", "Packets per second leaving a stage.", labels, s.OutRate, values...)
-			b.add(prefix+"residual_packets_per_second", "Packets per second lost at a stage that no counter or drop reason explains (in − out − dropped).",
+			prefix, labels, values := funnelLabelValues(f.Netns, f.Interface, f.Dir, f.Queue, s.Stage)
+			b.add(prefix+"residual_packets_per_second", "Packets per second lost at a stage in the last interval that no counter or drop reason explains (in − out − dropped).",
 				labels, s.Residual, values...)
 		}
 	}
@@ -252,19 +289,36 @@ func (b *builder) coverage(c *model.Coverage) {
 	}
 }
 
-// reasons sums kfree_skb drops per (interface, reason); locations and netns inodes are left
-// out to bound the series, and only reasons seen in the interval appear.
-func (b *builder) reasons(d *model.Delta) {
-	type key struct{ iface, reason string }
-	sums := map[key]uint64{}
-	for _, x := range d.InPath.Drops {
-		sums[key{x.Link, x.Reason}] += x.Count
+// reasonKey is one drop-reason series: locations and netns inodes are left out to bound the
+// series.
+type reasonKey struct{ device, reason string }
+
+func sumReasons(drops []model.DropCount) (map[reasonKey]uint64, []reasonKey) {
+	sums := map[reasonKey]uint64{}
+	for _, x := range drops {
+		sums[reasonKey{x.Link, x.Reason}] += x.Count
 	}
-	for _, k := range sortedKeys(sums, func(a, b key) int {
-		return cmp.Or(cmp.Compare(a.iface, b.iface), cmp.Compare(a.reason, b.reason))
-	}) {
-		b.add("nettune_drop_reason_packets_per_second", "Packets per second freed by the kernel with a drop reason (skb:kfree_skb), by interface.",
-			[]string{"interface", "reason"}, d.Rate(sums[k]), k.iface, k.reason)
+	return sums, sortedKeys(sums, func(a, b reasonKey) int {
+		return cmp.Or(cmp.Compare(a.device, b.device), cmp.Compare(a.reason, b.reason))
+	})
+}
+
+// reasonTotals: kfree_skb drops per (device, reason) since the probes were attached (serve).
+func (b *builder) reasonTotals(ip *model.InPath) {
+	sums, keys := sumReasons(ip.Drops)
+	for _, k := range keys {
+		b.counter("nettune_drop_reason_packets_total", "Packets freed by the kernel with a drop reason (skb:kfree_skb) since nettune's probes were attached, by device.",
+			reasonLabels, float64(sums[k]), k.device, k.reason)
+	}
+}
+
+// reasonRates: kfree_skb drops per second of the interval (advise: its probes are attached
+// for that interval only, so no total of them keeps counting between runs).
+func (b *builder) reasonRates(d *model.Delta) {
+	sums, keys := sumReasons(d.InPath.Drops)
+	for _, k := range keys {
+		b.add("nettune_drop_reason_packets_per_second", "Packets per second freed by the kernel with a drop reason (skb:kfree_skb) in the last interval, by device.",
+			reasonLabels, d.Rate(sums[k]), k.device, k.reason)
 	}
 }
 

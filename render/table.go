@@ -5,7 +5,6 @@ import (
 	"io"
 	"strconv"
 	"strings"
-	"text/tabwriter"
 
 	"github.com/nettune/nettune/model"
 	"github.com/nettune/nettune/model/stage"
@@ -15,16 +14,19 @@ import (
 
 // Table writes the report for a person: the verdict first (where loss is, how bad, what to
 // do), then findings with their evidence, the plan, and the funnel.
-func Table(w io.Writer, res *pipeline.Result) error {
+func Table(w io.Writer, res *pipeline.Result) error { return TableLook(w, res, Look{}) }
+
+// TableLook is Table drawn for a terminal (width, colour) or for a pipe.
+func TableLook(w io.Writer, res *pipeline.Result, look Look) error {
 	m, r := res.Meta, res.Report
-	p := &printer{w: w}
+	p := &printer{w: w, look: look}
 	where := m.Host
 	if r.Netns != "" {
 		where += ", netns " + r.Netns
 	}
-	p.f("nettune advise: %s, %s over %s (%s)\n", where, m.Kernel, seconds(r.IntervalSeconds), modeLine(m, r.Attribution))
-	if m.BPFNote != "" {
-		p.f("probes: %s\n", m.BPFNote)
+	p.f("%s\n", wrap("nettune advise: ", "  ", fmt.Sprintf("%s, %s over %s (%s)", where, m.Kernel, seconds(r.IntervalSeconds), modeLine(m, r.Attribution)), look.Width))
+	if note := probesNote(m); note != "" {
+		p.f("%s\n", wrap("probes: ", "        ", note, look.Width))
 	}
 	p.f("\n")
 
@@ -43,8 +45,8 @@ func Table(w io.Writer, res *pipeline.Result) error {
 	}
 	if len(r.Advice) > 0 {
 		p.f("\nADVICE\n")
-		for _, a := range r.Advice {
-			p.f("  - %s\n", a)
+		for _, a := range unique(r.Advice) {
+			p.f("%s\n", wrap("  - ", "    ", a, look.Width))
 		}
 	}
 	if len(m.Foreign) > 0 {
@@ -54,10 +56,10 @@ func Table(w io.Writer, res *pipeline.Result) error {
 		}
 	}
 	p.coverage(m.Coverage)
-	p.funnel(r.Funnel)
+	p.funnel(r)
 	if len(r.Missing) > 0 {
 		p.f("\nNOT MEASURED\n")
-		for _, s := range r.Missing {
+		for _, s := range unique(r.Missing) {
 			p.f("  - %s\n", s)
 		}
 	}
@@ -65,8 +67,9 @@ func Table(w io.Writer, res *pipeline.Result) error {
 }
 
 type printer struct {
-	w   io.Writer
-	err error
+	w    io.Writer
+	look Look
+	err  error
 }
 
 func (p *printer) f(format string, a ...any) {
@@ -94,7 +97,18 @@ func (p *printer) coverage(c *model.Coverage) {
 	if !c.Partial() {
 		return
 	}
-	p.f("\nIN-PATH COVERAGE  %d of %d links fully watched\n", c.Watched, c.Asked)
+	p.f("\nIN-PATH COVERAGE  %s\n", p.look.paint(styleAmber, coverageHead(c)))
+	for _, l := range coverageGaps(c) {
+		p.f("%s\n", wrap("  - ", "    ", l, p.look.Width))
+	}
+}
+
+func coverageHead(c *model.Coverage) string {
+	return fmt.Sprintf("%d of %d links fully watched", c.Watched, c.Asked)
+}
+
+// coverageGaps is one line per hook and reason: where (three places at most) and why.
+func coverageGaps(c *model.Coverage) []string {
 	type key struct {
 		hook   string
 		reason model.GapReason
@@ -108,6 +122,7 @@ func (p *printer) coverage(c *model.Coverage) {
 		}
 		gaps[k] = append(gaps[k], g)
 	}
+	lines := make([]string, 0, len(order))
 	for _, k := range order {
 		gs := gaps[k]
 		var where []string
@@ -128,8 +143,9 @@ func (p *printer) coverage(c *model.Coverage) {
 		if hook == "" {
 			hook = "every hook"
 		}
-		p.f("  - %s on %s: %s (%s)\n", hook, strings.Join(where, ", "), k.reason, gs[0].Detail)
+		lines = append(lines, fmt.Sprintf("%s on %s: %s (%s)", hook, strings.Join(where, ", "), k.reason, gs[0].Detail))
 	}
+	return lines
 }
 
 func (p *printer) verdict(r *policy.Report) {
@@ -147,9 +163,9 @@ func (p *printer) verdict(r *policy.Report) {
 	switch {
 	case len(capacity) > 0:
 		top := capacity[0]
-		p.f("VERDICT: packets are lost at %s%s: %s/s (%s of that stage's traffic).\n",
-			top.Stage, whereOf(top), rate(top.DropRate), pct(top.Ratio))
-		p.f("         %s\n", top.Summary)
+		p.f("%s\n", p.look.paint(styleLoss, wrap("VERDICT: ", "         ", fmt.Sprintf("packets are lost at %s%s: %s/s (%s of that stage's traffic).",
+			top.Stage, whereOf(top), rate(top.DropRate), pct(top.Ratio)), p.look.Width)))
+		p.f("%s\n", wrap("         ", "         ", top.Summary, p.look.Width))
 		if i := actionFor(r.Plan, top.ID); i >= 0 {
 			a := r.Plan[i]
 			p.f("         Change: plan step %d of %d: %s  (%s → %s)\n", i+1, len(r.Plan), orKnob(a), a.Current, a.Proposed)
@@ -166,16 +182,16 @@ func (p *printer) verdict(r *policy.Report) {
 			p.f("         No knob nettune can change addresses it; see the finding.\n")
 		}
 		if n := len(capacity) - 1; n > 0 {
-			p.f("         %d more capacity finding(s) below.\n", n)
+			p.f("         %s below.\n", plural(uint64(n), "more capacity finding", "more capacity findings"))
 		}
 	case len(other) > 0:
-		p.f("VERDICT: no capacity loss; drops seen are %s (%s%s, %s/s), not something tuning fixes.\n",
-			other[0].Class, other[0].Stage, whereOf(other[0]), rate(other[0].DropRate))
+		p.f("%s\n", p.look.paint(styleBold, wrap("VERDICT: ", "         ", fmt.Sprintf("no capacity loss; drops seen are %s (%s%s, %s/s), not something tuning fixes.",
+			other[0].Class, other[0].Stage, whereOf(other[0]), rate(other[0].DropRate)), p.look.Width)))
 	case len(r.Unmeasured) > 0:
-		p.f("VERDICT: no loss found in what could be measured, but these were not: %s.\n",
-			strings.Join(r.Unmeasured, "; "))
+		p.f("%s\n", wrap(p.look.paint(styleAmber, "VERDICT:")+" ", "         ", "no loss found in what could be measured, but these were not: "+
+			strings.Join(r.Unmeasured, "; ")+".", p.look.Width))
 	default:
-		p.f("VERDICT: no packet loss found in this interval.\n")
+		p.f("%s\n", p.look.paint(styleGreen, "VERDICT: no packet loss found in this interval."))
 	}
 }
 
@@ -223,28 +239,22 @@ func orKnob(a policy.Action) string {
 }
 
 func (p *printer) finding(n int, f policy.Finding) {
-	p.f("%2d. [%s] %s%s, %s class: %s/s, %s\n", n, f.Severity, f.Stage, whereOf(f), f.Class, rate(f.DropRate), pct(f.Ratio))
-	p.f("    %s\n", f.Summary)
+	sev, class := f.Severity.String(), string(f.Class)
+	p.f("%2d. [%s] %s%s, %s class: %s/s, %s\n", n, p.look.paint(severityStyle[sev], sev), p.look.paint(styleBold, string(f.Stage)), whereOf(f),
+		p.look.paint(classStyle[class], class), rate(f.DropRate), pct(f.Ratio))
+	p.f("%s\n", wrap("    ", "    ", f.Summary, p.look.Width))
 	for _, r := range f.Rules {
-		p.f("    rule: %s\n", ruleLine(r))
+		p.f("%s\n", wrap("    rule: ", "          ", ruleLine(r), p.look.Width))
 	}
-	for _, e := range f.Evidence {
-		line := fmt.Sprintf("    evidence: %s +%d (%s/s", e.Counter, e.Delta, rate(e.Rate))
-		if e.Of != "" {
-			line += fmt.Sprintf(", %s of %s", pct(e.Ratio), e.Of)
-		}
-		line += ")"
-		if e.Note != "" {
-			line += "; " + e.Note
-		}
-		p.f("%s\n", line)
+	for _, e := range evidenceLines(f.Evidence) {
+		p.f("%s\n", wrap("    evidence: ", "              ", e, p.look.Width))
 	}
 	for _, d := range f.Reasons {
 		loc := ""
 		if d.Location != "" {
 			loc = " at " + d.Location
 		}
-		p.f("    drop reason: %s ×%d (%s/s)%s\n", d.Reason, d.Count, rate(d.Rate), loc)
+		p.f("%s\n", wrap("    drop reason: ", "                 ", fmt.Sprintf("%s ×%s (%s/s)%s", d.Reason, countN(d.Count), rate(d.Rate), loc), p.look.Width))
 	}
 	if len(f.Checked) > 0 {
 		p.f("    no counter shows these drops; checked: %s\n", strings.Join(f.Checked, "; "))
@@ -262,7 +272,7 @@ func ruleLine(r policy.FirewallRule) string {
 	}
 	s += ": " + r.Expr
 	if r.Packets != nil {
-		s += fmt.Sprintf("  [+%d in the interval]", *r.Packets)
+		s += "  [+" + countN(*r.Packets) + " in the interval]"
 	}
 	return s
 }
@@ -278,57 +288,42 @@ func (p *printer) action(n int, a policy.Action) {
 	if a.MemoryBytes > 0 {
 		flags = append(flags, "memory ≤ "+humanBytes(a.MemoryBytes))
 	}
-	p.f("%2d. %s: %s → %s  [%s]\n", n, a.Knob, a.Current, a.Proposed, strings.Join(flags, ", "))
+	p.f("%s\n", wrap(fmt.Sprintf("%2d. ", n), "    ", fmt.Sprintf("%s: %s → %s  [%s]", a.Knob, a.Current, a.Proposed, strings.Join(flags, ", ")), p.look.Width))
 	p.f("    run:  %s\n", a.Command)
-	p.f("    why:  %s\n", a.Why)
+	p.f("%s\n", wrap("    why:  ", "          ", a.Why, p.look.Width))
 	if a.Risk != "" {
-		p.f("    risk: %s\n", a.Risk)
+		p.f("%s\n", wrap("    risk: ", "          ", a.Risk, p.look.Width))
 	}
 }
 
-func (p *printer) funnel(fs []policy.Funnel) {
-	if len(fs) == 0 || p.err != nil {
+// funnel draws the funnels that lost packets (with Look.All, every one with traffic) and
+// counts the others in one line.
+func (p *printer) funnel(r *policy.Report) {
+	var shown []policy.Funnel
+	for _, f := range r.Funnel {
+		if lossy(f) || (p.look.All && active(f)) {
+			shown = append(shown, f)
+		}
+	}
+	if p.err != nil || len(r.Funnel) == 0 {
 		return
 	}
-	p.f("\nFUNNEL  (packets/s; residual = entered − left − counted drops)\n")
-	quiet := 0
-	for _, f := range fs {
-		if !active(f) {
-			quiet++
-			continue
-		}
-		title := f.Interface
-		if title == "" {
-			title = "sockets"
-		}
-		if f.Queue != nil {
-			title += " queue " + strconv.Itoa(*f.Queue)
-		}
-		if f.Netns != "" {
-			title += " (netns " + f.Netns + ")"
-		}
-		p.f("%s %s\n", title, f.Dir)
-		tw := tabwriter.NewWriter(p.w, 0, 0, 2, ' ', tabwriter.AlignRight)
-		fmt.Fprintf(tw, "  stage\tin\tout\tdropped\tresidual\tmeasured at\t\n")
-		for _, s := range f.Stages {
-			in, out, res := "-", "-", "-"
-			if s.InKnown {
-				in = rate(s.InRate)
-			}
-			if s.OutKnown {
-				out = rate(s.OutRate)
-			}
-			if s.Known {
-				res = rate(s.Residual)
-			}
-			fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\t%s\t\n", s.Stage, in, out, rate(s.DropRate), res, s.Point)
-		}
-		if err := tw.Flush(); err != nil && p.err == nil {
-			p.err = err
-		}
+	if len(shown) > 0 {
+		p.f("\nFUNNEL  packets/s: █ out  ▒ dropped  ? residual  · entered\n")
 	}
-	if quiet > 0 {
-		p.f("(%d funnel(s) with no traffic and no loss not shown; -o json has all)\n", quiet)
+	for _, f := range shown {
+		p.funnelBars(f, r)
+	}
+	if quiet := len(r.Funnel) - len(shown); quiet > 0 {
+		what := "without loss"
+		if p.look.All {
+			what = "with no traffic and no loss"
+		}
+		hint := "--all shows them, -o json has all"
+		if p.look.All {
+			hint = "-o json has all"
+		}
+		p.f("%s\n", p.look.paint(styleDim, "("+plural(uint64(quiet), "funnel", "funnels")+" "+what+" not shown; "+hint+")"))
 	}
 }
 
@@ -342,12 +337,13 @@ func active(f policy.Funnel) bool {
 	return false
 }
 
+// rate is a packet rate for people: whole numbers from 100 up, with thousands separators.
 func rate(v float64) string {
 	switch {
 	case v == 0:
 		return "0"
 	case v >= 100:
-		return strconv.FormatFloat(v, 'f', 0, 64)
+		return grouped(strconv.FormatFloat(v, 'f', 0, 64))
 	case v >= 1:
 		return strconv.FormatFloat(v, 'f', 1, 64)
 	}
@@ -377,4 +373,16 @@ func humanBytes(n int64) string {
 		exp++
 	}
 	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+}
+
+// probesNote says why the mode is what it is: the probes' note, or, in counters mode without
+// one, that no probe was asked for.
+func probesNote(m pipeline.Meta) string {
+	if note := uniqueNote(m.BPFNote); note != "" {
+		return note
+	}
+	if m.Mode == pipeline.ModeCounters {
+		return "none attached: counters only (--no-bpf or bpf.enabled: false)"
+	}
+	return ""
 }

@@ -1,9 +1,8 @@
 package nft
 
 import (
-	"bytes"
 	"encoding/json"
-	"flag"
+	"github.com/nettune/nettune/internal/golden"
 	"os"
 	"slices"
 	"strings"
@@ -13,8 +12,6 @@ import (
 
 	"github.com/nettune/nettune/internal/nldump"
 )
-
-var update = flag.Bool("update", false, "rewrite golden files")
 
 func load(t testing.TB, name string) recording {
 	t.Helper()
@@ -47,25 +44,8 @@ func TestRecordedRulesets(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			golden(t, fixture(name, ".golden.json"), append(got, '\n'))
+			golden.Check(t, fixture(name, ".golden.json"), append(got, '\n'))
 		})
-	}
-}
-
-func golden(t *testing.T, path string, got []byte) {
-	t.Helper()
-	if *update {
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (go test -update writes it)", err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Errorf("%s differs (go test -update to accept):\n%s", path, got)
 	}
 }
 

@@ -29,9 +29,6 @@ import (
 // Image is the busybox image every sandbox and container runs (see package doc).
 const Image = "nettune.test/busybox:1"
 
-// cniBinDir is where Debian's containernetworking-plugins puts the plugins.
-const cniBinDir = "/usr/lib/cni"
-
 // Containerd is a containerd daemon started for one test and stopped at its cleanup.
 type Containerd struct {
 	Dir    string // everything the daemon writes
@@ -47,6 +44,7 @@ type Containerd struct {
 	Runtime    runtimeapi.RuntimeServiceClient
 	Images     runtimeapi.ImageServiceClient
 
+	tools       tools
 	snapshotter string
 	hadShimDir  bool // shimSocketDir existed before the daemon started
 	cmd         *exec.Cmd
@@ -57,28 +55,13 @@ type Containerd struct {
 // shimSocketDir is where containerd 1.6's shims put their sockets, whatever the config says.
 const shimSocketDir = "/run/containerd"
 
-// binaries the harness runs; Start skips when one is missing.
-var binaries = []string{"containerd", "containerd-shim-runc-v2", "runc", "ctr"}
-
 // Start starts containerd with its CRI plugin, imports Image, and stops everything at test
 // cleanup.
 func Start(t testing.TB) *Containerd {
 	t.Helper()
 	lab.RequireRoot(t)
-	paths := map[string]string{}
-	for _, b := range binaries {
-		p, err := exec.LookPath(b)
-		if err != nil {
-			t.Skipf("containerd test needs %s (Debian: containerd, runc): %v", b, err)
-		}
-		paths[b] = p
-	}
-	for _, p := range []string{"bridge", "host-local", "loopback"} {
-		if _, err := os.Stat(filepath.Join(cniBinDir, p)); err != nil {
-			t.Skipf("containerd test needs the CNI plugin %s (Debian: containernetworking-plugins): %v", p, err)
-		}
-	}
-	busybox := staticBusybox(t)
+	tl := findTools(t)
+	busybox := staticBusybox(t, tl.busybox)
 
 	// A short path: the gRPC socket must fit in sun_path (108 bytes).
 	dir, err := os.MkdirTemp("", "ctrd-")
@@ -91,6 +74,7 @@ func Start(t testing.TB) *Containerd {
 		PodLogDir:       filepath.Join(dir, "log", "pods"),
 		ContainerLogDir: filepath.Join(dir, "log", "containers"),
 		CgroupRoot:      "/nettune-ctrtest-" + randomHex(4),
+		tools:           tl,
 		exited:          make(chan error, 1),
 	}
 	t.Cleanup(func() { c.removeDir(t) })
@@ -99,14 +83,14 @@ func Start(t testing.TB) *Containerd {
 			t.Fatal(err)
 		}
 	}
-	c.writeConfig(t, paths["runc"])
+	c.writeConfig(t)
 
 	_, err = os.Stat(shimSocketDir)
 	c.hadShimDir = err == nil
 	c.Netns = lab.NewNS(t, "ctrd")
-	c.start(t, paths["containerd"])
+	c.start(t)
 	t.Cleanup(func() { c.stop(t) })
-	c.importImage(t, paths["ctr"], busybox)
+	c.importImage(t, busybox)
 	return c
 }
 
@@ -116,7 +100,7 @@ func randomHex(n int) string {
 	return hex.EncodeToString(b)
 }
 
-func (c *Containerd) writeConfig(t testing.TB, runc string) {
+func (c *Containerd) writeConfig(t testing.TB) {
 	t.Helper()
 	c.snapshotter = "overlayfs"
 	if fs, err := os.ReadFile("/proc/filesystems"); err != nil || !bytes.Contains(fs, []byte("\toverlay\n")) {
@@ -157,7 +141,7 @@ disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshot
         Root = %[10]q
         SystemdCgroup = false
 `, filepath.Join(c.Dir, "root"), filepath.Join(c.Dir, "state"), c.Socket, filepath.Join(c.Dir, "opt"),
-		Image, cniBinDir, filepath.Join(c.Dir, "cni"), c.snapshotter, runc, filepath.Join(c.Dir, "runc"))
+		Image, c.tools.cniDir, filepath.Join(c.Dir, "cni"), c.snapshotter, c.tools.runc, filepath.Join(c.Dir, "runc"))
 	// The network the pods get: a bridge in the daemon's own namespace, on test addresses.
 	cni := fmt.Sprintf(`{
   "cniVersion": "1.0.0",
@@ -177,15 +161,17 @@ disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshot
 
 // start runs the daemon inside c.Netns (the fork happens on a thread inside it) and waits
 // until the CRI service answers.
-func (c *Containerd) start(t testing.TB, containerd string) {
+func (c *Containerd) start(t testing.TB) {
 	t.Helper()
 	logf, err := os.Create(filepath.Join(c.Dir, "containerd.log"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer logf.Close()
-	c.cmd = exec.Command(containerd, "--config", filepath.Join(c.Dir, "config.toml"))
+	c.cmd = exec.Command(c.tools.containerd, "--config", filepath.Join(c.Dir, "config.toml"))
 	c.cmd.Stdout, c.cmd.Stderr = logf, logf
+	// containerd finds its runc shim on PATH.
+	c.cmd.Env = append(os.Environ(), "PATH="+filepath.Dir(c.tools.shim)+string(os.PathListSeparator)+os.Getenv("PATH"))
 	// The daemon dies with the test binary; its shims (own sessions) are handled by stop.
 	c.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := netns.Do(c.Netns.Name, c.cmd.Start); err != nil {

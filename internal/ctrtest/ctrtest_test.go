@@ -3,6 +3,7 @@ package ctrtest
 import (
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -38,5 +39,19 @@ func TestPodAndContainer(t *testing.T) {
 	}
 	if comm, _ := os.ReadFile(fmt.Sprintf("/proc/%d/comm", app)); string(comm) != "sleep\n" {
 		t.Errorf("container comm %q", comm)
+	}
+}
+
+// TestToolsFromCache: what make tools-test unpacked is preferred to the host's programs.
+func TestToolsFromCache(t *testing.T) {
+	cache := cacheDir()
+	if _, err := os.Stat(filepath.Join(cache, "containerd", "usr", "bin", "containerd")); err != nil {
+		t.Skipf("no unpacked containerd (make tools-test): %v", err)
+	}
+	tl := findTools(t)
+	for _, p := range []string{tl.containerd, tl.shim, tl.ctr, tl.runc, tl.cniDir, tl.busybox} {
+		if !strings.HasPrefix(p, cache+string(filepath.Separator)) {
+			t.Errorf("%s is not from %s", p, cache)
+		}
 	}
 }

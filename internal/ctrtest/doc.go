@@ -15,10 +15,15 @@
 // bridge, the pods' host-side veths and their 198.19.254.0/24 addresses are made there and
 // the host's networking is never touched.
 //
-// The images are built by the test from the host's static busybox (Debian's busybox-static)
-// with go-containerregistry and imported with ctr; the same image is the sandbox ("pause")
-// image, whose default command is `sleep inf`.
+// The programs come from the repository's .cache/ctrtest, where `make tools-test` unpacks
+// Debian's containerd, runc, containernetworking-plugins and busybox-static without installing
+// them (no containerd.service is installed or started); a program missing there is taken from
+// the host (PATH, /usr/lib/cni, /bin/busybox).
 //
-// Start skips the test, saying why, when it cannot run: not root, a binary or CNI plugin
+// The images are built by the test from the static busybox with go-containerregistry and
+// imported with ctr; the same image is the sandbox ("pause") image, whose default command is
+// `sleep inf`.
+//
+// Start skips the test, saying why, when it cannot run: not root, a program or CNI plugin
 // missing, or busybox not statically linked.
 package ctrtest

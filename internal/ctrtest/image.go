@@ -17,16 +17,13 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 )
 
-// busyboxPath is Debian's busybox-static.
-const busyboxPath = "/bin/busybox"
-
 // applets the image links to busybox; a process started through a link has the applet's
 // name as its comm.
 var applets = []string{"sh", "sleep", "httpd", "nc", "cat", "ls"}
 
 // staticBusybox returns busybox's bytes, skipping the test when it is missing or dynamically
 // linked (it must run in an image with nothing else in it).
-func staticBusybox(t testing.TB) []byte {
+func staticBusybox(t testing.TB, busyboxPath string) []byte {
 	t.Helper()
 	b, err := os.ReadFile(busyboxPath)
 	if err != nil {
@@ -94,7 +91,7 @@ func busyboxImage(t testing.TB, busybox []byte) v1.Image {
 
 // importImage writes Image as a docker-archive tarball and imports it with ctr into the
 // CRI plugin's containerd namespace, unpacked for the configured snapshotter.
-func (c *Containerd) importImage(t testing.TB, ctr string, busybox []byte) {
+func (c *Containerd) importImage(t testing.TB, busybox []byte) {
 	t.Helper()
 	ref, err := name.NewTag(Image)
 	if err != nil {
@@ -104,7 +101,7 @@ func (c *Containerd) importImage(t testing.TB, ctr string, busybox []byte) {
 	if err := tarball.WriteToFile(file, ref, busyboxImage(t, busybox)); err != nil {
 		t.Fatalf("write image: %v", err)
 	}
-	out, err := exec.Command(ctr, "--address", c.Socket, "--namespace", "k8s.io", "images", "import", "--snapshotter", c.snapshotter, file).CombinedOutput()
+	out, err := exec.Command(c.tools.ctr, "--address", c.Socket, "--namespace", "k8s.io", "images", "import", "--snapshotter", c.snapshotter, file).CombinedOutput()
 	if err != nil {
 		t.Fatalf("ctr images import: %v\n%s\n%s", err, out, c.logTail())
 	}

@@ -25,6 +25,13 @@ type Pod struct {
 // cleanup with its containers.
 func (c *Containerd) RunPod(t testing.TB, namespace, name string) *Pod {
 	t.Helper()
+	return c.runPod(t, namespace, name, &runtimeapi.NamespaceOption{
+		Network: runtimeapi.NamespaceMode_POD, Pid: runtimeapi.NamespaceMode_CONTAINER, Ipc: runtimeapi.NamespaceMode_POD,
+	})
+}
+
+func (c *Containerd) runPod(t testing.TB, namespace, name string, ns *runtimeapi.NamespaceOption) *Pod {
+	t.Helper()
 	uid := fmt.Sprintf("%s-%s-%s-%s-%s", randomHex(4), randomHex(2), randomHex(2), randomHex(2), randomHex(6))
 	p := &Pod{UID: uid, Namespace: namespace, Name: name, c: c,
 		LogDir: filepath.Join(c.PodLogDir, namespace+"_"+name+"_"+uid),
@@ -32,19 +39,19 @@ func (c *Containerd) RunPod(t testing.TB, namespace, name string) *Pod {
 	// The labels are the ones kubelet puts on every sandbox.
 	p.Config = &runtimeapi.PodSandboxConfig{
 		Metadata:     &runtimeapi.PodSandboxMetadata{Name: name, Uid: uid, Namespace: namespace},
-		Hostname:     name,
 		LogDirectory: p.LogDir,
 		Labels: map[string]string{
 			"io.kubernetes.pod.name": name, "io.kubernetes.pod.namespace": namespace, "io.kubernetes.pod.uid": uid,
 		},
 		Linux: &runtimeapi.LinuxPodSandboxConfig{
-			CgroupParent: p.Cgroup,
-			SecurityContext: &runtimeapi.LinuxSandboxSecurityContext{
-				NamespaceOptions: &runtimeapi.NamespaceOption{
-					Network: runtimeapi.NamespaceMode_POD, Pid: runtimeapi.NamespaceMode_CONTAINER, Ipc: runtimeapi.NamespaceMode_POD,
-				},
-			},
+			CgroupParent:    p.Cgroup,
+			SecurityContext: &runtimeapi.LinuxSandboxSecurityContext{NamespaceOptions: ns},
 		},
+	}
+	// kubelet names the pod's host only in a network namespace of the pod's own: a pod in the
+	// node's has the node's UTS namespace and name.
+	if ns.Network != runtimeapi.NamespaceMode_NODE {
+		p.Config.Hostname = name
 	}
 	if err := os.MkdirAll(p.LogDir, 0o755); err != nil { // kubelet makes it
 		t.Fatal(err)
@@ -98,20 +105,25 @@ type Container struct {
 // removed at test cleanup, unless its pod was removed first.
 func (p *Pod) RunContainer(t testing.TB, name string, argv ...string) *Container {
 	t.Helper()
-	c := p.c
-	if err := os.MkdirAll(filepath.Join(p.LogDir, name), 0o755); err != nil { // kubelet makes it
-		t.Fatal(err)
-	}
-	cfg := &runtimeapi.ContainerConfig{
+	return p.create(t, &runtimeapi.ContainerConfig{
 		Metadata: &runtimeapi.ContainerMetadata{Name: name},
 		Image:    &runtimeapi.ImageSpec{Image: Image},
 		Command:  argv[:1],
 		Args:     argv[1:],
-		LogPath:  filepath.Join(name, "0.log"),
-		Labels: map[string]string{
-			"io.kubernetes.container.name": name, "io.kubernetes.pod.name": p.Name,
-			"io.kubernetes.pod.namespace": p.Namespace, "io.kubernetes.pod.uid": p.UID,
-		},
+	})
+}
+
+// create creates and starts the container cfg describes, with kubelet's labels and log layout.
+func (p *Pod) create(t testing.TB, cfg *runtimeapi.ContainerConfig) *Container {
+	t.Helper()
+	c, name := p.c, cfg.Metadata.Name
+	if err := os.MkdirAll(filepath.Join(p.LogDir, name), 0o755); err != nil { // kubelet makes it
+		t.Fatal(err)
+	}
+	cfg.LogPath = filepath.Join(name, "0.log")
+	cfg.Labels = map[string]string{
+		"io.kubernetes.container.name": name, "io.kubernetes.pod.name": p.Name,
+		"io.kubernetes.pod.namespace": p.Namespace, "io.kubernetes.pod.uid": p.UID,
 	}
 	resp, err := c.Runtime.CreateContainer(c.Ctx(t), &runtimeapi.CreateContainerRequest{PodSandboxId: p.ID, Config: cfg, SandboxConfig: p.Config})
 	if err != nil {

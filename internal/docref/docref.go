@@ -10,6 +10,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"unicode"
 )
 
 // Cite is one reference to a document under docs/ and what it cites there.
@@ -281,4 +282,59 @@ func GoComments(filename string, src []byte) ([]Block, error) {
 		out = append(out, Block{Text: g.Text(), Line: fset.Position(g.Pos()).Line})
 	}
 	return out, nil
+}
+
+// Slugs are the link anchors of a Markdown document's headings as GitHub makes them: the
+// heading's text in lower case, without punctuation other than hyphens and underscores,
+// spaces turned into hyphens, and "-1", "-2", ... appended to repeated ones. Fenced code blocks
+// are skipped.
+func Slugs(md string) map[string]bool {
+	out := map[string]bool{}
+	seen := map[string]int{}
+	fenced := false
+	for _, line := range strings.Split(md, "\n") {
+		if strings.HasPrefix(strings.TrimSpace(line), "```") {
+			fenced = !fenced
+			continue
+		}
+		m := headingRE.FindStringSubmatch(line)
+		if fenced || m == nil {
+			continue
+		}
+		var b strings.Builder
+		for _, r := range strings.ToLower(strings.TrimSpace(m[1])) {
+			switch {
+			case r == ' ':
+				b.WriteByte('-')
+			case r == '-' || r == '_' || unicode.IsLetter(r) || unicode.IsDigit(r):
+				b.WriteRune(r)
+			}
+		}
+		slug := b.String()
+		if n := seen[slug]; n > 0 {
+			out[slug+"-"+strconv.Itoa(n)] = true
+		} else {
+			out[slug] = true
+		}
+		seen[slug]++
+	}
+	return out
+}
+
+var headingRE = regexp.MustCompile(`^#{1,6}\s+(.*?)\s*#*$`)
+
+// RepoURL is where the repository's files are published; links to it from the shipped configs
+// (alert runbook URLs) must name files and anchors that exist.
+const RepoURL = "https://github.com/nettune/nettune/blob/main/"
+
+var repoURLRE = regexp.MustCompile(regexp.QuoteMeta(RepoURL) + `[^\s"'#)]+(?:#[^\s"')]*)?`)
+
+// RepoLinks returns the links to RepoURL in text, as repository path and anchor ("" for none).
+func RepoLinks(text string) [][2]string {
+	var out [][2]string
+	for _, u := range repoURLRE.FindAllString(text, -1) {
+		path, anchor, _ := strings.Cut(strings.TrimPrefix(u, RepoURL), "#")
+		out = append(out, [2]string{path, anchor})
+	}
+	return out
 }

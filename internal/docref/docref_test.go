@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -238,5 +239,112 @@ func moduleRoot(t *testing.T) string {
 			t.Fatal("no go.mod above the test directory")
 		}
 		dir = parent
+	}
+}
+
+func TestSlugs(t *testing.T) {
+	got := Slugs("# Operating nettune: single host, fleet\n## `apply --plan`\n#### NettuneDown\n" +
+		"### Persistence: `apply --persist` and `nettune restore`\n## Runbook\n## Runbook\n```\n# not\n```\n")
+	want := map[string]bool{"operating-nettune-single-host-fleet": true, "apply---plan": true, "nettunedown": true,
+		"persistence-apply---persist-and-nettune-restore": true, "runbook": true, "runbook-1": true}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("Slugs = %v, want %v", got, want)
+	}
+}
+
+// TestRepositoryLinks: every link to the published repository in the shipped configs and the
+// sources (the alerts' runbook_url) names a file of the repository and, for a Markdown file, a
+// heading of it.
+func TestRepositoryLinks(t *testing.T) {
+	root := moduleRoot(t)
+	n := 0
+	err := filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() {
+			if path != root && strings.HasPrefix(d.Name(), ".") {
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		switch filepath.Ext(path) {
+		case ".yaml", ".yml", ".json", ".go", ".md", ".service", ".timer":
+		default:
+			return nil
+		}
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(root, path)
+		for _, l := range RepoLinks(string(b)) {
+			n++
+			target := filepath.Join(root, filepath.FromSlash(l[0]))
+			md, err := os.ReadFile(target)
+			if err != nil || strings.HasPrefix(l[0], "/") || strings.Contains(l[0], "..") {
+				t.Errorf("%s: %s%s is not a file of the repository", rel, RepoURL, l[0])
+				continue
+			}
+			if l[1] != "" && (!strings.HasSuffix(l[0], ".md") || !Slugs(string(md))[l[1]]) {
+				t.Errorf("%s: %s has no heading #%s", rel, l[0], l[1])
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n < 6 {
+		t.Errorf("found %d links to %s: the alert rules' runbook URLs should be among them", n, RepoURL)
+	}
+}
+
+// TestMarkdownLinkAnchors: every Markdown link to a heading of a document of the repository,
+// [text](docs/apply.md#anchor) or [text](#anchor), names a heading that exists.
+func TestMarkdownLinkAnchors(t *testing.T) {
+	root := moduleRoot(t)
+	link := regexp.MustCompile(`\]\(([^()\s#]*)#([^()\s]+)\)`)
+	links := 0
+	err := filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			if err == nil && path != root && strings.HasPrefix(d.Name(), ".") {
+				return filepath.SkipDir
+			}
+			return err
+		}
+		if filepath.Ext(path) != ".md" {
+			return nil
+		}
+		src, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		for _, m := range link.FindAllStringSubmatch(string(src), -1) {
+			target := path
+			if m[1] != "" {
+				if strings.Contains(m[1], "://") || !strings.HasSuffix(m[1], ".md") {
+					continue
+				}
+				target = filepath.Join(filepath.Dir(path), filepath.FromSlash(m[1]))
+			}
+			links++
+			doc, err := os.ReadFile(target)
+			rel, _ := filepath.Rel(root, path)
+			if err != nil {
+				t.Errorf("%s: link to %s: %v", rel, m[1], err)
+				continue
+			}
+			if !Slugs(string(doc))[m[2]] {
+				t.Errorf("%s: link %s#%s: no such heading", rel, m[1], m[2])
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if links < 5 {
+		t.Errorf("found only %d links to headings", links)
 	}
 }

@@ -260,6 +260,15 @@ func (d *Dir) Rename(old, new string) error {
 	return d.Sync()
 }
 
+// Remove removes the file name from the directory (never following a symlink: one is removed
+// itself) and makes the removal durable.
+func (d *Dir) Remove(name string) error {
+	if err := unix.Unlinkat(int(d.f.Fd()), name, 0); err != nil {
+		return &os.PathError{Op: "remove", Path: d.Join(name), Err: err}
+	}
+	return d.Sync()
+}
+
 // Sync makes the directory's entries durable (after a create or rename).
 func (d *Dir) Sync() error {
 	if err := d.f.Sync(); err != nil {

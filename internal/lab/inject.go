@@ -90,17 +90,22 @@ func InjectAcceptQueue(ctx context.Context, t testing.TB, v *Veth) (FloodResult,
 	if err != nil {
 		return FloodResult{}, fmt.Errorf("inject accept queue: %w", err)
 	}
+	return connectStorms(ctx, v, l.Addr(), 32), nil
+}
+
+// connectStorms connects from A to addr, conns at a time, until ctx ends or InjectMax passes.
+func connectStorms(ctx context.Context, v *Veth, addr string, conns int) FloodResult {
 	ctx, cancel := context.WithTimeout(ctx, InjectMax)
 	defer cancel()
 	var r FloodResult
 	start := time.Now()
 	for ctx.Err() == nil {
-		ok, failed := TCPConnectStorm(ctx, v.A, l.Addr(), 32, 100*time.Millisecond)
+		ok, failed := TCPConnectStorm(ctx, v.A, addr, conns, 100*time.Millisecond)
 		r.Sent += ok + failed
 		r.Errors += failed
 	}
 	r.Elapsed = time.Since(start)
-	return r, nil
+	return r
 }
 
 // InjectReassembly lowers B's net.ipv4.ipfrag_high_thresh to LowFragHighThresh (and

@@ -44,17 +44,7 @@ func InjectListenBacklog(ctx context.Context, t testing.TB, v *Veth) (FloodResul
 	if err != nil {
 		return FloodResult{}, fmt.Errorf("inject listen backlog: %w", err)
 	}
-	ctx, cancel := context.WithTimeout(ctx, InjectMax)
-	defer cancel()
-	var r FloodResult
-	start := time.Now()
-	for ctx.Err() == nil {
-		ok, failed := TCPConnectStorm(ctx, v.A, l.Addr(), 64, 100*time.Millisecond)
-		r.Sent += ok + failed
-		r.Errors += failed
-	}
-	r.Elapsed = time.Since(start)
-	return r, nil
+	return connectStorms(ctx, v, l.Addr(), 64), nil
 }
 
 // InjectSYNFlood floods a listener on B (backlog SYNFloodBacklog, B's tcp_syncookies set to

@@ -21,6 +21,9 @@ import (
 type adviseFlags struct {
 	noBPF    bool
 	textfile string
+	html     string
+	all      bool
+	watch    bool
 }
 
 func newAdvise(c *common) *cobra.Command {
@@ -30,7 +33,8 @@ func newAdvise(c *common) *cobra.Command {
 		Short: "Measure one interval and say where packets are lost and what to change",
 		Example: `  nettune advise
   nettune advise --interval 30s --iface eth0 -o json
-  nettune advise --netns web-7f9c`,
+  nettune advise --netns web-7f9c
+  nettune advise --html report.html`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, err := c.config(cmd.Flags())
@@ -41,17 +45,33 @@ func newAdvise(c *common) *cobra.Command {
 			if f.noBPF {
 				cfg.BPF.Enabled = false
 			}
+			if f.watch {
+				if format != render.FormatTable || f.html != "" || f.textfile != "" {
+					return usagef("--watch draws the table: it takes no -o, --html or --textfile")
+				}
+				return watch(cmd.Context(), cfg, c, f.all)
+			}
 			res, err := measure(cmd.Context(), cfg, c.s.Err)
 			if err != nil {
 				return err
 			}
-			if err := render.Advise(c.s.Out, format, res); err != nil {
+			if format == render.FormatTable {
+				err = render.TableLook(c.s.Out, res, c.look(c.s.Out, f.all))
+			} else {
+				err = render.Advise(c.s.Out, format, res)
+			}
+			if err != nil {
 				return fmt.Errorf("write report: %w", err)
 			}
 			if f.textfile != "" {
 				err := fsx.WriteFileAtomic(f.textfile, 0o644, func(w io.Writer) error { return render.Prometheus(w, res) })
 				if err != nil {
 					return fmt.Errorf("textfile: %w", err)
+				}
+			}
+			if f.html != "" {
+				if err := fsx.WriteFileAtomic(f.html, 0o644, func(w io.Writer) error { return render.HTML(w, res) }); err != nil {
+					return fmt.Errorf("html: %w", err)
 				}
 			}
 			if res.Report.Loss() {
@@ -63,6 +83,9 @@ func newAdvise(c *common) *cobra.Command {
 	addMeasureFlags(cmd)
 	cmd.Flags().BoolVar(&f.noBPF, "no-bpf", false, "counters only: attach no eBPF probes")
 	outputFlag(cmd.Flags(), new(render.Format), adviseFormats) // read through the config (flagKeys)
+	cmd.Flags().BoolVar(&f.watch, "watch", false, "measure every interval and redraw the verdict and the lossy funnels in place, like top (q or Ctrl-C quits); piped, one report per interval")
+	cmd.Flags().BoolVar(&f.all, "all", false, "table: draw every funnel with traffic, not only those that lost packets")
+	cmd.Flags().StringVar(&f.html, "html", "", "also write the report as one self-contained HTML page to this file (to share or attach to a ticket)")
 	cmd.Flags().StringVar(&f.textfile, "textfile", "", "also write the Prometheus text format to this file, atomically (node_exporter textfile collector)")
 	return cmd
 }

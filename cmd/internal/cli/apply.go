@@ -9,12 +9,14 @@ import (
 	"github.com/nettune/nettune/apply"
 	"github.com/nettune/nettune/knob/live"
 	"github.com/nettune/nettune/pipeline"
+	"github.com/nettune/nettune/policy"
 	"github.com/nettune/nettune/render"
 )
 
 type applyFlags struct {
 	dryRun bool
 	auto   bool
+	plan   string
 }
 
 func newApply(c *common) *cobra.Command {
@@ -34,9 +36,17 @@ for every namespace.
 --dry-run shows the exact actions and changes nothing (it works without root where the
 counters are readable). --auto is for cron or a systemd timer: it does not sleep, it takes the
 delta since the previous run (kept in the state directory), acts only on loss that persists,
-and reverts changes that did not help.`,
+and reverts changes that did not help.
+
+--plan FILE applies a plan someone reviewed, exactly: the plan of advise -o json, measured on
+this host, without measuring again. Each action is applied only while its knob still holds the
+value the plan saw; one that changed since is refused and reported. --persist makes the changes
+survive a reboot (sysctls in nettune's sysctl.d file, ring sizes, RPS masks and IRQ affinity
+through nettune restore at boot); rollback undoes that too.`,
 		Example: `  nettune apply --dry-run
   nettune apply --interval 30s
+  nettune advise -o json > plan.json && nettune apply --plan plan.json
+  nettune apply --persist
   nettune apply --auto            # from configs/nettune.timer or configs/nettune.cron`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -46,6 +56,16 @@ and reverts changes that did not help.`,
 			}
 			if f.dryRun && f.auto {
 				return usagef("--dry-run and --auto exclude each other")
+			}
+			if f.plan != "" {
+				if f.auto {
+					return usagef("--plan and --auto exclude each other")
+				}
+				for _, name := range []string{"interval", "iface", "netns", "xdp"} {
+					if cmd.Flags().Changed(name) {
+						return usagef("--plan applies the plan as it was measured: --%s does not apply to it", name)
+					}
+				}
 			}
 			if !f.dryRun && os.Geteuid() != 0 {
 				return usagef("apply changes kernel settings and needs root (try --dry-run)")
@@ -59,6 +79,9 @@ and reverts changes that did not help.`,
 				}
 				return render.Auto(c.s.Out, output, res)
 			}
+			if f.plan != "" {
+				return applyPlan(c, a, f, output)
+			}
 			cfg.BPF.Enabled = false // the plan comes from counters; probes add nothing to it
 			m, err := measure(cmd.Context(), cfg, c.s.Err)
 			if err != nil {
@@ -71,7 +94,13 @@ and reverts changes that did not help.`,
 				res, err = a.Apply(m.Report.Plan)
 			}
 			if res != nil {
-				if werr := render.Apply(c.s.Out, output, res, m.Report); werr != nil {
+				var werr error
+				if output == render.FormatTable {
+					werr = render.ApplyTable(c.s.Out, res, m.Report, c.look(c.s.Out, false))
+				} else {
+					werr = render.Apply(c.s.Out, output, res, m.Report)
+				}
+				if werr != nil {
 					return werr
 				}
 			}
@@ -81,11 +110,43 @@ and reverts changes that did not help.`,
 	addMeasureFlags(cmd)
 	cmd.Flags().BoolVar(&f.dryRun, "dry-run", false, "show the actions and change nothing")
 	cmd.Flags().BoolVar(&f.auto, "auto", false, "periodic remediation (cron/systemd timer): delta since the previous run")
+	cmd.Flags().StringVar(&f.plan, "plan", "", "apply this reviewed plan (advise -o json; - for stdin) instead of measuring")
 	cmd.Flags().Bool("allow-disruptive", false, "allow changes that interrupt traffic (ring sizes)")
 	cmd.Flags().Bool("allow-global", false, "with --netns, also change host-wide knobs, which affect every namespace")
+	cmd.Flags().Bool("persist", false, "make the changes survive a reboot: sysctls in nettune's sysctl.d file, other knobs through nettune restore at boot")
 	cmd.Flags().String("state-dir", "/var/lib/nettune", "journal, lock and previous sample")
 	outputFlag(cmd.Flags(), &output, otherFormats)
 	return cmd
+}
+
+// applyPlan applies (or dry-runs) the reviewed plan of f.plan.
+func applyPlan(c *common, a *apply.Applier, f applyFlags, output render.Format) error {
+	in := c.s.In
+	if f.plan != "-" {
+		file, err := os.Open(f.plan)
+		if err != nil {
+			return usagef("plan: %w", err)
+		}
+		defer file.Close()
+		in = file
+	}
+	plan, err := a.ReadPlan(in)
+	if err != nil {
+		return asUsage(err)
+	}
+	var res *apply.Result
+	if f.dryRun {
+		res, err = a.DryRunReviewed(plan)
+	} else {
+		res, err = a.ApplyReviewed(plan)
+	}
+	if res != nil {
+		// The table's header says what a run without actions means: the plan had none.
+		if werr := render.Apply(c.s.Out, output, res, &policy.Report{Plan: plan}); werr != nil {
+			return werr
+		}
+	}
+	return applyErr(err)
 }
 
 func newApplier(cfg Config) *apply.Applier {
@@ -97,6 +158,8 @@ func newApplier(cfg Config) *apply.Applier {
 		AllowDisruptive: cfg.Apply.AllowDisruptive,
 		Netns:           cfg.Netns,
 		AllowGlobal:     cfg.Apply.AllowGlobal,
+		Persist:         cfg.Apply.Persist,
+		PersistFile:     cfg.Apply.PersistFile,
 		LockTimeout:     cfg.lockTimeout(),
 	})
 }
@@ -153,7 +216,13 @@ func newRollback(c *common) *cobra.Command {
 			}
 			res, err := newApplier(cfg).Rollback(id)
 			if res != nil {
-				if werr := render.Rollback(c.s.Out, output, res); werr != nil {
+				var werr error
+				if output == render.FormatTable {
+					werr = render.RollbackTable(c.s.Out, res, c.look(c.s.Out, false))
+				} else {
+					werr = render.Rollback(c.s.Out, output, res)
+				}
+				if werr != nil {
 					return werr
 				}
 			}

@@ -37,7 +37,11 @@ nettune will run degraded (counters only, or drops by location without reasons).
 			case !fullMode(f):
 				mode = render.CheckDegraded
 			}
-			if err := render.Check(c.s.Out, output, f, mode); err != nil {
+			write := func() error { return render.Check(c.s.Out, output, f, mode) }
+			if output == render.FormatTable {
+				write = func() error { return render.CheckTable(c.s.Out, f, mode, c.look(c.s.Out, false)) }
+			}
+			if err := write(); err != nil {
 				return err
 			}
 			if mode != render.CheckFull {

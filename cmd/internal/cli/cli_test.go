@@ -86,8 +86,8 @@ func TestBadOutputExitsTwo(t *testing.T) {
 		args []string
 		want string
 	}{
-		{"advise output", []string{"advise", "-o", "xml", "--interval", "100ms"}, `"xml" for "-o, --output" flag: not one of table, json, prometheus`},
-		{"configured output", []string{"advise", "--interval", "100ms", "--config", badOutput}, `"xml" is not one of table, json, prometheus`},
+		{"advise output", []string{"advise", "-o", "xml", "--interval", "100ms"}, `"xml" for "-o, --output" flag: not one of table, json, prometheus, html`},
+		{"configured output", []string{"advise", "--interval", "100ms", "--config", badOutput}, `"xml" is not one of table, json, prometheus, html`},
 		{"apply output", []string{"apply", "--dry-run", "-o", "text"}, `"text" for "-o, --output" flag: not one of table, json`},
 		{"auto output", []string{"apply", "--auto", "-o", "prometheus"}, `"prometheus" for "-o, --output" flag: not one of table, json`},
 		{"rollback output", []string{"rollback", "-o", "text"}, `"text" for "-o, --output" flag: not one of table, json`},

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"reflect"
 	"strings"
 	"time"
@@ -47,6 +48,9 @@ type ApplyConfig struct {
 	Hysteresis      int           `mapstructure:"hysteresis"`   // runs a finding must persist before auto acts
 	Cooldown        time.Duration `mapstructure:"cooldown"`     // minimum time between changes of one knob
 	RevertBelow     float64       `mapstructure:"revert_below"` // revert unless loss fell by at least this share
+	// Persist makes apply's and auto's changes survive a reboot (apply --persist).
+	Persist     bool   `mapstructure:"persist"`
+	PersistFile string `mapstructure:"persist_file"` // nettune's own sysctl.d file
 }
 
 // DefaultConfig is what nettune runs with when nothing is configured.
@@ -59,7 +63,7 @@ func DefaultConfig() Config {
 		BPF:      BPFConfig{Enabled: true, XDP: "auto", Drops: true},
 		Policy:   policy.DefaultConfig(),
 		Apply: ApplyConfig{StateDir: "/var/lib/nettune", LockTimeout: 30 * time.Second,
-			Hysteresis: 3, Cooldown: time.Hour, RevertBelow: 0.5},
+			Hysteresis: 3, Cooldown: time.Hour, RevertBelow: 0.5, PersistFile: "/etc/sysctl.d/" + apply.PersistName},
 	}
 }
 
@@ -74,6 +78,10 @@ func (c Config) Validate() error {
 		return errors.New("apply.state_dir: must not be empty")
 	case c.Apply.LockTimeout < 0:
 		return errors.New("apply.lock_timeout: must be ≥ 0")
+	case !filepath.IsAbs(c.Apply.PersistFile) || filepath.Clean(c.Apply.PersistFile) != c.Apply.PersistFile ||
+		!strings.HasSuffix(c.Apply.PersistFile, ".conf"):
+		// systemd-sysctl reads only *.conf files.
+		return fmt.Errorf("apply.persist_file: %q is not a clean absolute path ending in .conf", c.Apply.PersistFile)
 	}
 	if _, err := render.ParseFormat(c.Output, adviseFormats...); err != nil {
 		return err
@@ -112,6 +120,7 @@ var flagKeys = map[string]string{
 	"interval": "interval", "iface": "interfaces", "netns": "netns", "output": "output",
 	"xdp": "bpf.xdp", "state-dir": "apply.state_dir", "allow-disruptive": "apply.allow_disruptive",
 	"allow-global": "apply.allow_global",
+	"persist":      "apply.persist",
 }
 
 // loadConfig builds the configuration from defaults, file, environment and the flags that

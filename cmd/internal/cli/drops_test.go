@@ -77,20 +77,24 @@ func TestDropsDetachesOnEverySignal(t *testing.T) {
 			if sig != syscall.SIGKILL && werr != nil {
 				t.Errorf("drops after %s: %v (want a clean exit)", sig, werr)
 			}
-			// bpf_link objects are released when the last file descriptor closes; give the
-			// kernel's deferred release a moment.
-			deadline := time.Now().Add(5 * time.Second)
-			var left []string
-			for {
-				if left = added(before, nettuneObjects(t)); len(left) == 0 || time.Now().After(deadline) {
-					break
-				}
-				time.Sleep(100 * time.Millisecond)
-			}
-			if len(left) > 0 {
+			if left := leftLoaded(t, before); len(left) > 0 {
 				t.Errorf("after %s still loaded: %v", sig, left)
 			}
 		})
+	}
+}
+
+// leftLoaded waits up to 5 s for nettune's bpf objects loaded since before to be released
+// (bpf_link objects go when the last descriptor closes, in the kernel's deferred release) and
+// returns those still there.
+func leftLoaded(t *testing.T, before map[string]bool) []string {
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		left := added(before, nettuneObjects(t))
+		if len(left) == 0 || time.Now().After(deadline) {
+			return left
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 }
 

@@ -15,9 +15,9 @@ import (
 // value ("invalid argument "xml" for "-o, --output" flag: "), so Set says only what is wrong.
 
 // Output formats by command: one vocabulary (render.Format), table and json everywhere,
-// prometheus where a report has metrics.
+// prometheus where a report has metrics, html where a report is shared.
 var (
-	adviseFormats = []render.Format{render.FormatTable, render.FormatJSON, render.FormatPrometheus}
+	adviseFormats = []render.Format{render.FormatTable, render.FormatJSON, render.FormatPrometheus, render.FormatHTML}
 	otherFormats  = []render.Format{render.FormatTable, render.FormatJSON}
 )
 

@@ -253,17 +253,22 @@ func metricNames(t *testing.T) map[string]bool {
 		Funnel: []policy.Funnel{{Interface: "eth0", Dir: "rx", Stages: []policy.FunnelStage{{Stage: stage.RxRing, Known: true}}},
 			{Interface: "eth0", Dir: "rx", Queue: &q, Stages: []policy.FunnelStage{{Stage: stage.RxRing, Known: true}}}},
 	}
-	d := &model.Delta{Interval: time.Second, Cur: &model.Sample{Time: time.Unix(1, 0), InPath: &model.InPath{}},
-		InPath: &model.InPath{Drops: []model.DropCount{{Reason: "NO_SOCKET", Count: 1}}}}
-	ms := render.Metrics(&pipeline.Result{Report: r, Delta: d}, render.MetricOptions{PerQueue: true,
-		Overhead: &render.Overhead{}, Applied: []render.AppliedChange{{Knob: "sysctl:x"}}})
-
+	drops := &model.InPath{Drops: []model.DropCount{{Reason: "NO_SOCKET", Count: 1}}}
+	cur := &model.Sample{Time: time.Unix(1, 0), InPath: drops,
+		Links: []model.Link{{Name: "eth0", Index: 2, Stats: model.LinkStats{RxPackets: 1}}},
+		SNMP:  map[string]uint64{"Ip.InReceives": 1, "Ip.InDelivers": 1, "Udp.InDatagrams": 1, "Udp.RcvbufErrors": 1}}
+	d := &model.Delta{Interval: time.Second, Cur: cur, InPath: drops}
 	s := testServer(t, serveFlags{remediate: true})
-	s.report.set(func() []prometheus.Metric { return ms })
 	s.autoActions.WithLabelValues("change").Inc()
 	names := map[string]bool{}
-	for name := range gather(t, s) {
-		names[name] = true
+	// serve's counters, and advise's rates of drop reasons (the textfile).
+	for _, probes := range []bool{true, false} {
+		ms := render.Metrics(&pipeline.Result{Report: r, Delta: d}, render.MetricOptions{PerQueue: true,
+			ProbeTotals: probes, Overhead: &render.Overhead{}, Applied: []render.AppliedChange{{Knob: "sysctl:x"}}})
+		s.report.set(func() []prometheus.Metric { return ms })
+		for name := range gather(t, s) {
+			names[name] = true
+		}
 	}
 	return names
 }
@@ -277,7 +282,7 @@ func TestConfigsUseServedMetrics(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		used := regexp.MustCompile(`\bnettune_[a-z_]+[a-z]`).FindAllString(string(b), -1)
+		used := regexp.MustCompile(`\b(?:nettune|process|go)_[a-z_]+[a-z]`).FindAllString(string(b), -1)
 		if len(used) == 0 {
 			t.Errorf("%s uses no nettune metric", name)
 		}
@@ -314,7 +319,7 @@ func TestGrafanaDashboard(t *testing.T) {
 			t.Errorf("panel %q has no query", p.Title)
 		}
 		for _, tg := range p.Targets {
-			if strings.Contains(tg["expr"].(string), "nettune_funnel_in_packets_per_second") {
+			if strings.Contains(tg["expr"].(string), "nettune_funnel_in_packets_total") {
 				funnel = true
 			}
 		}

@@ -76,6 +76,7 @@ func typeUsageErrors(root *cobra.Command) {
 // common holds the flags every command shares.
 type common struct {
 	configFile string
+	color      colorValue
 	s          Streams
 }
 
@@ -95,7 +96,9 @@ that failed part way (the message lists what was already changed; rollback undoe
 		SilenceErrors: true,
 	}
 	root.PersistentFlags().StringVar(&c.configFile, "config", "", "config file (default /etc/nettune/nettune.yaml if present)")
-	root.AddCommand(newAdvise(c), newApply(c), newRollback(c), newStatus(c), newDrops(c), newCheck(c), newServe(c))
+	c.color = "auto"
+	root.PersistentFlags().Var(&c.color, "color", "colour in tables: auto (on a terminal, unless NO_COLOR is set), always, never")
+	root.AddCommand(newAdvise(c), newApply(c), newRollback(c), newStatus(c), newRestore(c), newDrops(c), newCheck(c), newServe(c))
 	addVersion(root)
 	typeUsageErrors(root)
 	return root

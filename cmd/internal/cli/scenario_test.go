@@ -4,13 +4,16 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/nettune/nettune/bpf"
 	"github.com/nettune/nettune/internal/lab"
+	"github.com/nettune/nettune/internal/netns"
 )
 
 // The lab scenarios inject loss at a known stage between two test namespaces, run
@@ -65,6 +68,7 @@ type adviseDoc struct {
 		} `json:"stages"`
 	} `json:"funnel"`
 	Missing []string `json:"missing"`
+	Advice  []string `json:"advice"`
 }
 
 // runAdvise runs the advise command in-process and returns its JSON document and exit status.
@@ -113,6 +117,21 @@ func udpRcvbufNoSetsockopt(ctx context.Context, t testing.TB, v *lab.Veth) (lab.
 	return lab.FloodResult{}, nil
 }
 
+// acceptAtSomaxconn is InjectAcceptQueue with B's somaxconn lowered to the listener's
+// backlog, so that somaxconn is the limit and the knob. With somaxconn above the listen()
+// backlog the application's backlog is the limit and somaxconn is never proposed
+// (TestVerdictListenBacklogIsTheApplications). B is the test's own namespace: it goes, with
+// its somaxconn, when the test ends.
+func acceptAtSomaxconn(ctx context.Context, t testing.TB, v *lab.Veth) (lab.FloodResult, error) {
+	err := netns.Do(v.B.Name, func() error {
+		return os.WriteFile("/proc/sys/net/core/somaxconn", []byte(strconv.Itoa(lab.AcceptBacklog)), 0o644)
+	})
+	if err != nil {
+		return lab.FloodResult{}, err
+	}
+	return lab.InjectAcceptQueue(ctx, t, v)
+}
+
 func TestScenarios(t *testing.T) {
 	lab.RequireRoot(t)
 	for _, sc := range []struct {
@@ -132,7 +151,7 @@ func TestScenarios(t *testing.T) {
 			knob: "sysctl:net.core.netdev_max_backlog", reason: "CPU_BACKLOG", exitCode: ExitLoss},
 		{name: "qdisc", inject: lab.InjectQdisc, onA: true, stage: "qdisc", class: "capacity",
 			knob: "qdisc-limit:", reason: "QDISC_DROP", exitCode: ExitLoss},
-		{name: "accept-queue", inject: lab.InjectAcceptQueue, stage: "tcp-accept-queue", class: "capacity",
+		{name: "accept-queue", inject: acceptAtSomaxconn, stage: "tcp-accept-queue", class: "capacity",
 			knob: "sysctl:net.core.somaxconn", exitCode: ExitLoss},
 		{name: "reassembly", inject: lab.InjectReassembly, stage: "ip-reassembly", class: "capacity",
 			knob: "sysctl:net.ipv4.ipfrag_high_thresh", exitCode: ExitLoss},

@@ -40,7 +40,8 @@ func newServe(c *common) *cobra.Command {
 		Use:   "serve",
 		Short: "Sample every interval and serve the findings as Prometheus metrics",
 		Long: `serve keeps the probes attached, samples once per interval, analyzes each interval like
-advise, and serves the last report's metrics on /metrics (and /healthz). With --remediate it
+advise, and serves the last report's metrics on /metrics, the same report as advise -o html
+on / (and /healthz). With --remediate it
 also runs the periodic remediation of apply --auto after every interval.
 SIGTERM or SIGINT detaches the probes and stops the server.`,
 		Example: `  nettune serve
@@ -62,7 +63,7 @@ SIGTERM or SIGINT detaches the probes and stops the server.`,
 		},
 	}
 	addMeasureFlags(cmd)
-	cmd.Flags().StringVar(&f.listen, "listen", DefaultListen, "address for /metrics and /healthz")
+	cmd.Flags().StringVar(&f.listen, "listen", DefaultListen, "address for /metrics, / (the HTML report) and /healthz")
 	cmd.Flags().BoolVar(&f.noBPF, "no-bpf", false, "counters only: attach no eBPF probes")
 	cmd.Flags().BoolVar(&f.perQueue, "per-queue", false, "also export per-queue funnel series (interfaces × queues × stages)")
 	cmd.Flags().BoolVar(&f.remediate, "remediate", false, "after every interval run the remediation of apply --auto")
@@ -119,6 +120,7 @@ type server struct {
 	prev    *model.Sample
 
 	report lastReport
+	page   atomic.Pointer[pipeline.Result] // the last interval, for the HTML report at /
 	reg    *prometheus.Registry
 	lastOK atomic.Int64 // Unix nanoseconds of the last successful sample
 
@@ -142,8 +144,9 @@ func newServer(cfg Config, f serveFlags, logw io.Writer) *server {
 		Help: "Actions of serve --remediate by kind: change, revert, kept, wait, advice, unchanged, skip, failed."},
 		[]string{"kind"})
 	s.reg = prometheus.NewRegistry()
+	// The standard process_* and go_* series, as every Go exporter has them.
 	s.reg.MustRegister(&s.report, s.sampleErrors,
-		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{Namespace: "nettune"}))
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), collectors.NewGoCollector())
 	if f.remediate {
 		s.reg.MustRegister(s.autoActions)
 	}
@@ -204,9 +207,11 @@ func (s *server) step(cur *model.Sample, collectTime time.Duration) error {
 	if s.f.remediate {
 		s.remediate(cur)
 	}
-	o := render.MetricOptions{PerQueue: s.f.perQueue, Applied: s.applied(),
+	// The probes stay attached across intervals: their counts since then are totals.
+	o := render.MetricOptions{PerQueue: s.f.perQueue, ProbeTotals: true, Applied: s.applied(),
 		Overhead: &render.Overhead{CollectSeconds: collectTime.Seconds(), AnalyzeSeconds: analyzed.Seconds()}}
 	s.report.set(func() []prometheus.Metric { return render.Metrics(res, o) })
+	s.page.Store(res)
 	return nil
 }
 
@@ -256,6 +261,7 @@ func (s *server) handler() http.Handler {
 	mux.Handle("GET /metrics", promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{
 		ErrorLog: log.New(s.log, "nettune serve: metrics: ", 0), ErrorHandling: promhttp.ContinueOnError}))
 	mux.HandleFunc("GET /healthz", s.healthz)
+	mux.HandleFunc("GET /{$}", s.htmlReport)
 	return mux
 }
 

@@ -224,10 +224,10 @@ func TestServePrometheusEndToEnd(t *testing.T) {
 		}
 	}
 	waitFor(ctx, t, "udp-rcvbuf drop rate in prometheus",
-		positive(fmt.Sprintf(`nettune_funnel_drop_packets_per_second{stage="udp-rcvbuf",netns=%q}`, b.Name)))
+		positive(fmt.Sprintf(`rate(nettune_funnel_dropped_packets_total{stage="udp-rcvbuf",netns=%q}[5s])`, b.Name)))
 	if attached {
 		waitFor(ctx, t, "SOCKET_RCVBUFF drop reason in prometheus",
-			positive(`nettune_drop_reason_packets_per_second{reason="SOCKET_RCVBUFF"}`))
+			positive(`rate(nettune_drop_reason_packets_total{reason="SOCKET_RCVBUFF"}[5s])`))
 	}
 	waitFor(ctx, t, "NettunePacketLossCritical pending or firing", func() (bool, string) {
 		var res struct {

@@ -114,10 +114,16 @@ func TestServeStepServesLastReport(t *testing.T) {
 	if udp != 400 {
 		t.Errorf("udp-rcvbuf finding = %v packets/s, want 400", udp)
 	}
-	for _, name := range []string{"nettune_funnel_in_packets_per_second", "nettune_collect_duration_seconds",
-		"nettune_process_cpu_seconds_total", "nettune_process_resident_memory_bytes", "nettune_sample_errors_total"} {
+	for _, name := range []string{"nettune_funnel_dropped_packets_total", "nettune_collect_duration_seconds",
+		"process_cpu_seconds_total", "process_resident_memory_bytes", "go_goroutines", "nettune_sample_errors_total"} {
 		if fams[name] == nil {
 			t.Errorf("%s not served", name)
+		}
+	}
+	// The counter is the kernel's count since boot: the sample's value, not the interval's.
+	for _, m := range fams["nettune_funnel_dropped_packets_total"].GetMetric() {
+		if labelsOf(m)["stage"] == "udp-rcvbuf" && m.GetCounter().GetValue() != 800 {
+			t.Errorf("udp-rcvbuf dropped total = %v, want 800 (Udp.RcvbufErrors of the last sample)", m.GetCounter().GetValue())
 		}
 	}
 	if got := fams["nettune_collect_duration_seconds"].GetMetric()[0].GetGauge().GetValue(); got != 0.003 {
@@ -220,7 +226,7 @@ func TestServePerQueueOptIn(t *testing.T) {
 		if err := s.step(mk(t0.Add(time.Second), 2), 0); err != nil {
 			t.Fatal(err)
 		}
-		if got := gather(t, s)["nettune_queue_funnel_drop_packets_per_second"] != nil; got != perQueue {
+		if got := gather(t, s)["nettune_queue_funnel_dropped_packets_total"] != nil; got != perQueue {
 			t.Errorf("--per-queue=%v: per-queue series served = %v", perQueue, got)
 		}
 	}

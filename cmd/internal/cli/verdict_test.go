@@ -103,10 +103,12 @@ func TestVerdictFirewallNamesTheRule(t *testing.T) {
 			}
 			f := d.Findings[0]
 			// With probes the drops are the tracer's count, which trails the kernel's
-			// (docs/rules.md §6: 3 % on this machine under 8 000 drops/s).
+			// (docs/rules.md §6: 3 % on this machine under 8 000 drops/s, 21–28 % in the
+			// kernel matrix's emulated 6.12 guests). The bug this case guards against read
+			// 0.5 (a denominator counted twice).
 			least := 0.99
 			if tc.mode == "bpf" {
-				least = 0.9
+				least = 0.6
 			}
 			if f.Stage != "netfilter" || f.Class != "policy" || f.Hook != "input" || f.Severity != "warning" || f.Ratio < least {
 				t.Errorf("finding %+v", f)

@@ -118,7 +118,8 @@ func TestMakeInstallUninstall(t *testing.T) {
 
 	root := filepath.Join(dest, prefix)
 	want := []string{"bin/nettune",
-		"lib/systemd/system/nettune-serve.service", "lib/systemd/system/nettune.service", "lib/systemd/system/nettune.timer",
+		"lib/systemd/system/nettune-restore.service", "lib/systemd/system/nettune-serve.service", "lib/systemd/system/nettune.service",
+		"lib/systemd/system/nettune.timer",
 		"share/bash-completion/completions/nettune", "share/fish/vendor_completions.d/nettune.fish",
 		"share/zsh/site-functions/_nettune", "share/doc/nettune/README.md"}
 	docs, _ := filepath.Glob(filepath.Join(repo, "docs", "*.md"))

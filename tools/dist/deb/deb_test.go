@@ -109,7 +109,8 @@ func TestDebContents(t *testing.T) {
 	}
 	for _, want := range []string{"-rwxr-xr-x root/root .* ./usr/bin/nettune\n",
 		"./usr/lib/systemd/system/nettune.service\n", "./usr/lib/systemd/system/nettune.timer\n",
-		"./usr/lib/systemd/system/nettune-serve.service\n", "./usr/share/man/man1/nettune.1.gz\n",
+		"./usr/lib/systemd/system/nettune-serve.service\n", "./usr/lib/systemd/system/nettune-restore.service\n",
+		"./usr/share/man/man1/nettune.1.gz\n", "./usr/share/man/man1/nettune-restore.1.gz\n",
 		"./usr/share/man/man1/nettune-advise.1.gz\n", "./usr/share/bash-completion/completions/nettune\n",
 		"./usr/share/zsh/vendor-completions/_nettune\n", "./usr/share/fish/vendor_completions.d/nettune.fish\n",
 		"./usr/share/doc/nettune/examples/nettune.yaml\n", "./usr/share/doc/nettune/operations.md\n"} {

@@ -1,0 +1,68 @@
+package policy
+
+import (
+	"testing"
+
+	"github.com/nettune/nettune/model"
+	"github.com/nettune/nettune/model/stage"
+)
+
+// neigh sets the neighbour tables (counters are differences) and the kernel's default
+// thresholds, which only the host netns shows.
+func (b *db) neigh(ts ...model.NeighTable) *db {
+	b.d.Neigh = ts
+	for _, fam := range []string{"ipv4", "ipv6"} {
+		for k, v := range map[string]string{"gc_thresh1": "128", "gc_thresh2": "512", "gc_thresh3": "1024"} {
+			b.d.Cur.Sysctls["net."+fam+".neigh.default."+k] = v
+		}
+	}
+	return b
+}
+
+func neighCases() []ruleCase {
+	full := model.NeighTable{Name: "arp_cache", Entries: 1088,
+		Counters:     map[string]uint64{"table_fulls": 900, "forced_gc_runs": 900, "unresolved_discards": 0},
+		NetnsEntries: &model.NeighCount{Total: 1024, Unresolved: 68}}
+	return []ruleCase{
+		{name: "neighbour table full", stage: stage.Neigh, class: stage.ClassCapacity, severity: SeverityCritical,
+			delta: newDelta().snmp(map[string]uint64{"Ip.OutRequests": 1000}).neigh(full).build(),
+			plan: []string{"sysctl:net.ipv4.neigh.default.gc_thresh1", "sysctl:net.ipv4.neigh.default.gc_thresh2",
+				"sysctl:net.ipv4.neigh.default.gc_thresh3"},
+			check: func(t *testing.T, r *Report, f *Finding) {
+				// sized from the entries: gc_thresh3 twice the 1088 held, gc_thresh2 at least them
+				want := map[string]string{"gc_thresh1": "256", "gc_thresh2": "1088", "gc_thresh3": "2176"}
+				for k, v := range want {
+					if a := action(r, "sysctl:net.ipv4.neigh.default."+k); a == nil || a.Proposed != v || a.Scope != model.ScopeGlobal {
+						t.Errorf("%s: %+v", k, a)
+					}
+				}
+				if f.ID != "neigh/host/table" || f.DropRate != 90 || !hasEvidence(f, "neigh arp_cache table_fulls") {
+					t.Errorf("finding %+v", f)
+				}
+			}},
+		{name: "neighbour queue overflow has no knob", stage: stage.Neigh, class: stage.ClassCapacity, severity: SeverityCritical,
+			delta: newDelta().snmp(map[string]uint64{"Ip.OutRequests": 1000}).neigh(model.NeighTable{Name: "ndisc_cache", Entries: 10,
+				Counters: map[string]uint64{"unresolved_discards": 500}}).build(),
+			check: func(t *testing.T, r *Report, f *Finding) {
+				if f.ID != "neigh/host/queue" || len(f.Knobs) != 0 || !hasAdvice(r, "next hops answer") {
+					t.Errorf("finding %+v advice %v", f, r.Advice)
+				}
+			}},
+		{name: "neighbour table full confirmed by the drop reason", stage: stage.Neigh, class: stage.ClassCapacity, severity: SeverityCritical,
+			delta: newDelta().snmp(map[string]uint64{"Ip.OutRequests": 1000}).neigh(full).inPath(&model.InPath{
+				Drops: []model.DropCount{{Reason: "NEIGH_CREATEFAIL", Location: "ip_finish_output2+0x1", Count: 880}}}).build(),
+			plan: []string{"sysctl:net.ipv4.neigh.default.gc_thresh1", "sysctl:net.ipv4.neigh.default.gc_thresh2",
+				"sysctl:net.ipv4.neigh.default.gc_thresh3"},
+			check: func(t *testing.T, r *Report, f *Finding) {
+				if len(r.Findings) != 1 || len(f.Reasons) != 1 {
+					t.Errorf("findings %+v", r.Findings)
+				}
+			}},
+	}
+}
+
+func TestNeighRules(t *testing.T) {
+	for _, tc := range neighCases() {
+		t.Run(tc.name, tc.run)
+	}
+}

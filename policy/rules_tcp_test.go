@@ -1,0 +1,108 @@
+package policy
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/nettune/nettune/model"
+	"github.com/nettune/nettune/model/stage"
+)
+
+func (b *db) listeners(ls ...model.TCPListener) *db { b.d.Cur.TCPListeners = ls; return b }
+
+func overflows() *db {
+	return newDelta().snmp(map[string]uint64{"Tcp.PassiveOpens": 1000, "TcpExt.ListenOverflows": 500, "TcpExt.ListenDrops": 500})
+}
+
+func tcpCases() []ruleCase {
+	return []ruleCase{
+		{name: "accept queue at the application's backlog", stage: stage.TCPAcceptQueue, class: stage.ClassCapacity, severity: SeverityCritical,
+			delta: overflows().listeners(model.TCPListener{Local: "198.18.0.1:80", AcceptQueue: 21, Backlog: 20},
+				model.TCPListener{Local: "198.18.0.1:22", Backlog: 4096}).build(),
+			check: func(t *testing.T, r *Report, f *Finding) {
+				if len(f.Knobs) != 0 || !hasAdvice(r, "listen() backlog is the limit of 198.18.0.1:80 (backlog 20) (somaxconn 4096 is larger)") {
+					t.Errorf("knobs %v advice %v", f.Knobs, r.Advice)
+				}
+				if x := evidence(f, "tcp listener 198.18.0.1:80"); x == nil || !strings.Contains(x.Note, "accept queue 21 of 20") || evidence(f, "tcp listener 198.18.0.1:22") != nil {
+					t.Errorf("evidence %+v", f.Evidence)
+				}
+			}},
+		{name: "accept queue at somaxconn", stage: stage.TCPAcceptQueue, class: stage.ClassCapacity, severity: SeverityCritical,
+			delta: overflows().listeners(model.TCPListener{Local: "198.18.0.1:80", AcceptQueue: 4097, Backlog: 4096}).build(),
+			plan:  []string{"sysctl:net.core.somaxconn"}},
+		{name: "accept queues drained: somaxconn when one listener's limit is somaxconn", stage: stage.TCPAcceptQueue, class: stage.ClassCapacity, severity: SeverityCritical,
+			delta: overflows().listeners(model.TCPListener{Local: "198.18.0.1:80", Backlog: 20}, model.TCPListener{Local: "198.18.0.1:81", Backlog: 4096}).build(),
+			plan:  []string{"sysctl:net.core.somaxconn"},
+			check: func(t *testing.T, r *Report, f *Finding) {
+				if !hasAdvice(r, "198.18.0.1:80 (backlog 20)") {
+					t.Errorf("advice %v", r.Advice)
+				}
+			}},
+		{name: "syn flood without cookies", stage: stage.TCPAcceptQueue, class: stage.ClassPolicy, severity: SeverityWarning,
+			delta: newDelta().sysctl("net.ipv4.tcp_syncookies", "0").
+				snmp(map[string]uint64{"Tcp.InSegs": 20000, "Tcp.PassiveOpens": 0, "TcpExt.TCPReqQFullDrop": 19800, "TcpExt.ListenDrops": 19800}).build(),
+			check: func(t *testing.T, r *Report, f *Finding) {
+				if len(f.Knobs) != 0 || !strings.Contains(f.Summary, "SYN flood") || !hasAdvice(r, "tcp_syncookies is 0: set it to 1") ||
+					!hasAdvice(r, "somaxconn is not raised for a flood") {
+					t.Errorf("finding %+v advice %v", f, r.Advice)
+				}
+			}},
+		{name: "syn flood answered by cookies", stage: stage.TCPAcceptQueue, class: stage.ClassPolicy, severity: SeverityInfo,
+			delta: newDelta().sysctl("net.ipv4.tcp_syncookies", "1").
+				snmp(map[string]uint64{"Tcp.InSegs": 20000, "Tcp.PassiveOpens": 0, "TcpExt.TCPReqQFullDoCookies": 19800}).build(),
+			check: func(t *testing.T, r *Report, f *Finding) {
+				if !hasAdvice(r, "SYN cookies answer") {
+					t.Errorf("advice %v", r.Advice)
+				}
+			}},
+		{name: "loss past the host", stage: stage.NICTx, class: stage.ClassBenign, severity: SeverityInfo,
+			delta: pathLoss().build(),
+			check: func(t *testing.T, r *Report, f *Finding) {
+				if f.ID != "nic-tx/host/past-host" || f.DropRate != 0 || r.Loss() {
+					t.Errorf("finding %+v", f)
+				}
+				if x := evidence(f, "tcp 198.18.0.1:40000 → 198.18.0.2:5201"); x == nil || x.Delta != 400 || !strings.Contains(x.Note, "rtt 1.5 ms") {
+					t.Errorf("evidence %+v", f.Evidence)
+				}
+				if !hasAdvice(r, "BBR (available in this kernel)") || !hasAdvice(r, "no knob on this host reaches loss on the path") {
+					t.Errorf("advice %v", r.Advice)
+				}
+			}},
+		{name: "squeezes below dev_weight", stage: stage.SoftirqBudget, class: stage.ClassCapacity, severity: SeverityInfo,
+			delta: newDelta().sysctl("net.core.netdev_budget", "16").sysctl("net.core.dev_weight", "64").
+				softnet(0, func(c *model.SoftnetCPU) { c.Processed, c.TimeSqueeze = 50000, 500 }).netRx(1000, 1000).build(),
+			check: func(t *testing.T, r *Report, f *Finding) {
+				if len(r.Plan) != 0 || !hasAdvice(r, "netdev_budget 16 is below dev_weight 64") || !hasAdvice(r, "cost latency, not packets") {
+					t.Errorf("plan %+v advice %v", r.Plan, r.Advice)
+				}
+			}},
+	}
+}
+
+func pathLoss() *db {
+	return newDelta().sysctl("net.ipv4.tcp_congestion_control", "cubic").
+		sysctl("net.ipv4.tcp_available_congestion_control", "reno cubic bbr").
+		snmp(map[string]uint64{"Tcp.OutSegs": 10000, "Tcp.RetransSegs": 500, "Tcp.InSegs": 9000}).
+		tcpRetrans(model.TCPConn{Local: "198.18.0.1:40000", Remote: "198.18.0.2:5201", TotalRetrans: 400, SegsOut: 8000, RTT: 1500, SndCwnd: 10, CC: "cubic"})
+}
+
+func (b *db) tcpRetrans(cs ...model.TCPConn) *db { b.d.TCPRetrans = cs; return b }
+
+func TestTCPRules(t *testing.T) {
+	for _, tc := range tcpCases() {
+		t.Run(tc.name, tc.run)
+	}
+}
+
+func TestRetransWithLocalDropsIsNotPathLoss(t *testing.T) {
+	d := pathLoss().snmp(map[string]uint64{"TcpExt.TCPRcvQDrop": 300}).build()
+	r := analyze(t, d, DefaultConfig())
+	for _, f := range r.Findings {
+		if f.Stage == stage.NICTx {
+			t.Errorf("past-host finding with local drops: %+v", f)
+		}
+	}
+	if find(r, stage.TCPRcvbuf) == nil {
+		t.Errorf("findings %+v", r.Findings)
+	}
+}
