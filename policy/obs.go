@@ -90,6 +90,7 @@ type obs struct {
 	reasons  []DropReason
 	hook     stage.Hook
 	rules    []FirewallRule
+	sockets  sockets // the sockets that dropped, for socket-level stages
 
 	// viewOf: these drops are how the sender sees drops at those stages (a UDP send's
 	// ENOBUFS is a qdisc drop): reconcile joins them there when those account for them.

@@ -127,6 +127,7 @@ type pop struct {
 	reasons  []DropReason
 	hook     stage.Hook
 	rules    []FirewallRule
+	sockets  sockets
 	checked  []string
 	covers   bool
 	// confirmed is how many of drops in-path drop reasons confirmed.
@@ -163,6 +164,7 @@ func (rc *reconciler) merge(o obs) *pop {
 	p.evidence = append(p.evidence, o.evidence...)
 	p.reasons = append(p.reasons, o.reasons...)
 	p.rules = append(p.rules, o.rules...)
+	p.sockets.add(o.sockets)
 	p.proposals = append(p.proposals, o.proposals...)
 	p.advice = append(p.advice, o.advice...)
 	if o.budget != nil {
@@ -426,7 +428,7 @@ func (rc *reconciler) regrade(f *finding, pressure bool) bool {
 	}
 	f.Finding = Finding{ID: p.id, Stage: p.stage, Class: p.class, Severity: sev, Interface: p.iface,
 		Queue: p.queue, CPU: p.cpu, Hook: p.hook, Summary: p.summary, Ratio: ratio, Evidence: p.evidence,
-		Reasons: p.reasons, Rules: p.rules, Checked: p.checked}
+		Reasons: p.reasons, Rules: p.rules, Checked: p.checked, Sockets: p.sockets.list, SocketsOmitted: p.sockets.omitted}
 	if !p.hostWide {
 		f.Netns = rc.in.ns
 	}

@@ -104,6 +104,10 @@ type Finding struct {
 	// Checked names the counters consulted for drops that only in-path drop reasons show.
 	Checked []string `json:"checked,omitempty"`
 	Knobs   []string `json:"knobs,omitempty"` // knob IDs that address it
+	// Sockets are the sockets behind a socket-level finding, most drops first, at most
+	// MaxSockets; SocketsOmitted counts the others. Their owners are named after the policy.
+	Sockets        []Socket `json:"sockets,omitempty"`
+	SocketsOmitted int      `json:"sockets_omitted,omitempty"`
 }
 
 // FirewallRule names one nftables rule (or a chain's drop policy, Handle 0) behind a

@@ -127,7 +127,7 @@ func udpMem(in *input) *obs {
 	pl := in.udpPool()
 	o := &obs{place: p, source: sourceCounter, covers: true, drops: drops, base: b,
 		summary:  "UDP datagrams were dropped because UDP memory as a whole hit its hard limit (udp_mem[2]) or the memory cgroup refused the charge",
-		evidence: in.udpEvidence("MemErrors", b, drops)}
+		evidence: in.udpEvidence("MemErrors", b, drops), sockets: in.udpSockets()}
 	if pl.known {
 		o.evidence = append(o.evidence, pl.evidence(in))
 	}

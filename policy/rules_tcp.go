@@ -59,6 +59,7 @@ func tcpRcvbuf(in *input) *obs {
 		}))
 	}
 	if set := setRcvbufListeners(in); len(set) > 0 {
+		o.sockets = in.setRcvbufSockets()
 		o.say(always(id + ": " + strings.Join(set, ", ") + " set SO_RCVBUF (their connections inherit it and are not autotuned): tcp_rmem does not reach them; raise the buffer in the application"))
 	}
 	if n := in.snmp("TcpExt.TCPMemoryPressures"); n > 0 {
@@ -108,6 +109,7 @@ func tcpAccept(in *input) *obs {
 		summary: "connection attempts were dropped at a listening socket: the accept queue (or SYN queue) was full",
 		evidence: nonZero([]Evidence{in.ev("TcpExt.ListenOverflows", over, b, lost), in.ev("TcpExt.ListenDrops", drops, b, lost),
 			in.ev("TcpExt.TCPReqQFullDrop", reqFull, b, lost)})}
+	o.sockets = in.acceptSockets()
 	id := in.id(p)
 	if in.synFlood() && over == 0 {
 		in.flood(o)
@@ -152,41 +154,9 @@ const maxNamedListeners = 8
 func (in *input) acceptLimits() acceptLimits {
 	som, ok := in.sysctlInt("net.core.somaxconn")
 	l := acceptLimits{somaxconn: som, somaxconnBinds: true}
-	// The accept queue is a gauge: a listener that filled during the interval may have
-	// drained by the sample, so the fuller reading of the two samples counts, and without a
-	// full one every listener is a candidate.
-	type seen struct {
-		ln    *model.TCPListener
-		queue uint32
-	}
-	var all []seen
-	byLocal := map[string]int{}
-	for _, s := range []*model.Sample{in.d.Prev, in.d.Cur} {
-		if s == nil {
-			continue
-		}
-		for i := range s.TCPListeners {
-			x := &s.TCPListeners[i]
-			if j, ok := byLocal[x.Local]; ok {
-				all[j].queue = max(all[j].queue, x.AcceptQueue)
-				all[j].ln = x
-				continue
-			}
-			byLocal[x.Local] = len(all)
-			all = append(all, seen{x, x.AcceptQueue})
-		}
-	}
-	if !ok || len(all) == 0 {
+	cands := in.acceptCandidates()
+	if !ok || len(cands) == 0 {
 		return l // nothing known about the listeners: somaxconn is the knob that may bind
-	}
-	var cands []seen
-	for _, x := range all {
-		if x.ln.Backlog > 0 && x.queue >= x.ln.Backlog {
-			cands = append(cands, x)
-		}
-	}
-	if len(cands) == 0 {
-		cands = all
 	}
 	l.somaxconnBinds = false
 	for _, x := range cands {
@@ -204,6 +174,58 @@ func (in *input) acceptLimits() acceptLimits {
 		}
 	}
 	return l
+}
+
+// listenerSeen is a listener with the fuller accept queue of the interval's two samples.
+type listenerSeen struct {
+	ln    *model.TCPListener
+	queue uint32
+}
+
+// acceptCandidates are the listeners whose accept queue may have overflowed. The accept
+// queue is a gauge: a listener that filled during the interval may have drained by the
+// sample, so the fuller reading of the two samples counts, and without a full one every
+// listener is a candidate.
+func (in *input) acceptCandidates() []listenerSeen {
+	var all []listenerSeen
+	byLocal := map[string]int{}
+	for _, s := range []*model.Sample{in.d.Prev, in.d.Cur} {
+		if s == nil {
+			continue
+		}
+		for i := range s.TCPListeners {
+			x := &s.TCPListeners[i]
+			if j, ok := byLocal[x.Local]; ok {
+				all[j].queue = max(all[j].queue, x.AcceptQueue)
+				all[j].ln = x
+				continue
+			}
+			byLocal[x.Local] = len(all)
+			all = append(all, listenerSeen{x, x.AcceptQueue})
+		}
+	}
+	var cands []listenerSeen
+	for _, x := range all {
+		if x.ln.Backlog > 0 && x.queue >= x.ln.Backlog {
+			cands = append(cands, x)
+		}
+	}
+	if len(cands) == 0 {
+		return all
+	}
+	return cands
+}
+
+// acceptSockets names the listeners whose accept queue may have overflowed.
+func (in *input) acceptSockets() sockets {
+	cands := in.acceptCandidates()
+	ls := make([]model.TCPListener, len(cands))
+	queue := make(map[*model.TCPListener]uint32, len(cands))
+	for i, x := range cands {
+		ls[i] = *x.ln
+		queue[&ls[i]] = x.queue
+	}
+	return listenerSockets(ls, func(l *model.TCPListener) uint32 { return queue[l] })
 }
 
 // synFlood: SYN-queue counters moved and not one handshake completed. The accept queue of a
@@ -265,6 +287,17 @@ func setRcvbufListeners(in *input) []string {
 		}
 	}
 	return out
+}
+
+// setRcvbufSockets names the listeners whose application set SO_RCVBUF.
+func (in *input) setRcvbufSockets() sockets {
+	var ls []model.TCPListener
+	for _, l := range in.cur.TCPListeners {
+		if l.RcvBufSet != nil && *l.RcvBufSet {
+			ls = append(ls, l)
+		}
+	}
+	return listenerSockets(ls, func(l *model.TCPListener) uint32 { return l.AcceptQueue })
 }
 
 // maxNamedConns bounds the connections a loss-past-the-host finding names.

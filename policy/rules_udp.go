@@ -32,7 +32,7 @@ func udpRcvbuf(in *input) *obs {
 	b := in.stageBase(p)
 	o := &obs{place: p, source: sourceCounter, covers: true, drops: drops, base: b,
 		summary:  "UDP datagrams were dropped because a socket's receive buffer was full: the application reads slower than datagrams arrive, or its buffer is too small for the bursts",
-		evidence: in.udpEvidence("RcvbufErrors", b, drops)}
+		evidence: in.udpEvidence("RcvbufErrors", b, drops), sockets: in.udpSockets()}
 	id := in.id(p)
 	o.say(always(id + ": if the receiving application is CPU-bound, buffers only delay the loss: add reader threads or sockets (SO_REUSEPORT); per-socket drops are in /proc/net/udp (drops) and ss -uam"))
 	if pl := in.udpPool(); pl.atLimit() {
