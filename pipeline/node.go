@@ -144,6 +144,7 @@ func AnalyzeNode(ctx context.Context, meta Meta, prev, cur *collect.NodeSample, 
 			}
 		}
 		r.Owner = resolver.Namespace(ctx, &c.Namespace)
+		nameSocketOwners(ctx, r.Report, o.ProcRoot, c.Namespace.PIDs, func() *owner.Resolver { return resolver })
 		res.Namespaces = append(res.Namespaces, r)
 	}
 	return res, nil

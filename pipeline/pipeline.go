@@ -134,6 +134,16 @@ func attach(o Options) (*bpf.Probes, string) {
 	return p, strings.Join(p.Notes, "; ")
 }
 
+// resolver names the owners of one interval's sockets: a fresh one each interval, so pods
+// created since the last are named (made only when a finding's socket has a holder).
+func (r *Run) resolver() *owner.Resolver {
+	o := r.o.Owner
+	if o.ProcRoot == "" {
+		o.ProcRoot = r.o.ProcRoot
+	}
+	return owner.NewResolver(o)
+}
+
 // Meta is how the run measures before any interval: the mode, and why probes are missing.
 func (r *Run) Meta() Meta { return r.meta }
 
@@ -163,6 +173,7 @@ func (r *Run) analyze(prev, cur *model.Sample, s policy.Settings) (*Result, erro
 			return nil, fmt.Errorf("report breaks the invariants: %w", err)
 		}
 	}
+	nameSocketOwners(context.Background(), res.Report, r.o.ProcRoot, nil, r.resolver)
 	if ip := cur.InPath; ip != nil {
 		res.Meta.XDPMode, res.Meta.Foreign, res.Meta.Coverage = ip.XDPMode, ip.Foreign, ip.Coverage
 		if ip.Note != "" { // the probes' notes so far, those of attaching included

@@ -1,0 +1,84 @@
+package pipeline
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+
+	"golang.org/x/tools/txtar"
+
+	"github.com/nettune/nettune/collect/owner"
+	"github.com/nettune/nettune/policy"
+)
+
+// Issue 13 item 4: the sockets of a finding are named by the processes that hold them, their
+// container and pod — here a containerd pod's /proc and kubelet log tree, recorded.
+func TestSocketOwnersNamed(t *testing.T) {
+	root := procFixture(t, "../collect/owner/testdata/proc-containerd.txtar")
+	r := &policy.Report{Findings: []policy.Finding{
+		{ID: "tcp-accept-queue/web", Sockets: []policy.Socket{
+			{Proto: "tcp", Local: "0.0.0.0:8080", Inode: 520577},
+			{Proto: "tcp", Local: "0.0.0.0:8081", Inode: 999}}}, // held by nobody (closed)
+		{ID: "softnet/host"},
+	}}
+	made := 0
+	newResolver := func() *owner.Resolver {
+		made++
+		return owner.NewResolver(owner.Options{ProcRoot: root + "/proc", CRISockets: []string{},
+			PodLogDir: root + "/log/pods", ContainerLogDir: root + "/log/containers"})
+	}
+	nameSocketOwners(context.Background(), r, root+"/proc", []int{2, 16724, 16758, 16999}, newResolver)
+	got := r.Findings[0].Sockets
+	want := []policy.Socket{
+		{Proto: "tcp", Local: "0.0.0.0:8080", Inode: 520577, Processes: []policy.SocketProcess{{PID: 16758, Comm: "httpd"}},
+			Container: "app", Pod: "default/web-0"},
+		{Proto: "tcp", Local: "0.0.0.0:8081", Inode: 999},
+	}
+	if !reflect.DeepEqual(got, want) || made != 1 || len(r.Missing) != 0 {
+		t.Errorf("sockets %+v (resolvers %d, missing %v), want %+v", got, made, r.Missing, want)
+	}
+
+	// Without socket-level findings nothing is read at all.
+	quiet := &policy.Report{Findings: []policy.Finding{{ID: "softnet/host"}}}
+	nameSocketOwners(context.Background(), quiet, "/nonexistent", nil, func() *owner.Resolver { t.Fatal("resolver made"); return nil })
+	if len(quiet.Missing) != 0 {
+		t.Errorf("missing %v", quiet.Missing)
+	}
+}
+
+// procFixture materializes a txtar of /proc files; each "PATH TARGET" line of its "links"
+// file becomes a symlink (descriptor links).
+func procFixture(t *testing.T, file string) string {
+	t.Helper()
+	a, err := txtar.ParseFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	root := t.TempDir()
+	for _, f := range a.Files {
+		if f.Name == "links" {
+			for _, l := range strings.Split(strings.TrimSpace(string(f.Data)), "\n") {
+				path, target, _ := strings.Cut(l, " ")
+				p := filepath.Join(root, path)
+				if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+					t.Fatal(err)
+				}
+				if err := os.Symlink(target, p); err != nil {
+					t.Fatal(err)
+				}
+			}
+			continue
+		}
+		p := filepath.Join(root, f.Name)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, f.Data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return root
+}
