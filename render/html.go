@@ -123,7 +123,7 @@ func lossy(f policy.Funnel) bool {
 
 type findingView struct {
 	ID, Severity, Class, Title, Rate, Ratio, Summary string
-	Evidence, Rules, Reasons                         []string
+	Evidence, Sockets, Rules, Reasons                []string
 	Checked                                          string
 }
 
@@ -132,6 +132,7 @@ func newFindingView(f policy.Finding) findingView {
 		Title: string(f.Stage) + whereOf(f), Rate: rateN(f.DropRate), Ratio: pct(f.Ratio), Summary: f.Summary,
 		Checked: strings.Join(f.Checked, "; ")}
 	v.Evidence = evidenceLines(f.Evidence)
+	v.Sockets = socketLines(f)
 	for _, r := range f.Rules {
 		v.Rules = append(v.Rules, ruleLine(r))
 	}

@@ -164,7 +164,7 @@ func (p *printer) verdict(r *policy.Report) {
 	case len(capacity) > 0:
 		top := capacity[0]
 		p.f("%s\n", p.look.paint(styleLoss, wrap("VERDICT: ", "         ", fmt.Sprintf("packets are lost at %s%s: %s/s (%s of that stage's traffic).",
-			top.Stage, whereOf(top), rate(top.DropRate), pct(top.Ratio)), p.look.Width)))
+			top.Stage, verdictWhere(top), rate(top.DropRate), pct(top.Ratio)), p.look.Width)))
 		p.f("%s\n", wrap("         ", "         ", top.Summary, p.look.Width))
 		if i := actionFor(r.Plan, top.ID); i >= 0 {
 			a := r.Plan[i]
@@ -196,6 +196,15 @@ func (p *printer) verdict(r *policy.Report) {
 }
 
 func whereOf(f policy.Finding) string {
+	parts := whereParts(f)
+	if len(parts) == 0 {
+		return ""
+	}
+	return " (" + strings.Join(parts, ", ") + ")"
+}
+
+// whereParts are the place of a finding: hook, interface, queue, CPU, netns.
+func whereParts(f policy.Finding) []string {
 	var parts []string
 	if f.Hook != "" {
 		parts = append(parts, string(f.Hook)+" hook")
@@ -212,10 +221,7 @@ func whereOf(f policy.Finding) string {
 	if f.Netns != "" {
 		parts = append(parts, "netns "+f.Netns)
 	}
-	if len(parts) == 0 {
-		return ""
-	}
-	return " (" + strings.Join(parts, ", ") + ")"
+	return parts
 }
 
 // actionFor is the index of the plan step that answers a finding, -1 when none does.
@@ -248,6 +254,9 @@ func (p *printer) finding(n int, f policy.Finding) {
 	}
 	for _, e := range evidenceLines(f.Evidence) {
 		p.f("%s\n", wrap("    evidence: ", "              ", e, p.look.Width))
+	}
+	for _, s := range socketLines(f) {
+		p.f("%s\n", wrap("    socket: ", "            ", s, p.look.Width))
 	}
 	for _, d := range f.Reasons {
 		loc := ""
