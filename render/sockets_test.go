@@ -19,7 +19,7 @@ import (
 func podSocketResult() *pipeline.Result {
 	set, unset := true, false
 	cur := &model.Sample{Time: time.Date(2026, 3, 1, 12, 0, 10, 0, time.UTC), NCPU: 2, Netns: "/proc/4242/ns/net",
-		Sysctls: map[string]string{"net.core.rmem_default": "212992", "net.core.rmem_max": "212992", "net.core.somaxconn": "4096"},
+		Sysctls:      map[string]string{"net.core.rmem_default": "212992", "net.core.rmem_max": "212992", "net.core.somaxconn": "4096"},
 		TCPListeners: []model.TCPListener{{Local: "10.0.0.7:8080", Inode: 31, AcceptQueue: 129, Backlog: 128}}}
 	d := &model.Delta{Interval: 10 * time.Second, Cur: cur, Prev: &model.Sample{},
 		SNMP: map[string]uint64{"Udp.InDatagrams": 107000, "Udp.RcvbufErrors": 48000, "Tcp.PassiveOpens": 900,
