@@ -9,7 +9,7 @@ import (
 
 // nameSocketOwners names who holds the sockets of the report's findings: the processes
 // whose descriptor tables hold the socket (owner.SocketOwners over pids; every process under
-// procRoot when pids is nil), then their comm, container and pod (owner.Resolver). Only the
+// procRoot when pids is nil or none of them holds it), then their comm, container and pod (owner.Resolver). Only the
 // few sockets findings name are looked up, and only when there are some, so a quiet interval
 // costs nothing. A socket no process holds any more keeps no owner. newResolver is called
 // at most once, when some socket has a holder.
@@ -28,7 +28,7 @@ func nameSocketOwners(ctx context.Context, r *policy.Report, procRoot string, pi
 	if procRoot == "" {
 		procRoot = "/proc"
 	}
-	held, err := owner.SocketOwners(procRoot, pids, inodes)
+	held, err := socketHolders(procRoot, pids, inodes)
 	if err != nil {
 		r.Missing = append(r.Missing, "socket owners: "+err.Error())
 		return
@@ -45,6 +45,32 @@ func nameSocketOwners(ctx context.Context, r *policy.Report, procRoot string, pi
 			}
 		}
 	}
+}
+
+// socketHolders finds the processes holding the sockets among pids first (the namespace's
+// own processes), then, for the sockets none of them holds, among every process: a socket
+// belongs to the namespace it was created in, and a process may create it there from a
+// thread that entered the namespace and keep it after leaving (ip netns exec, nsenter, a
+// runtime's helper).
+func socketHolders(procRoot string, pids []int, inodes []uint64) (map[uint64][]int, error) {
+	held, err := owner.SocketOwners(procRoot, pids, inodes)
+	if err != nil || pids == nil {
+		return held, err
+	}
+	var rest []uint64
+	for _, ino := range inodes {
+		if len(held[ino]) == 0 {
+			rest = append(rest, ino)
+		}
+	}
+	if len(rest) == 0 {
+		return held, nil
+	}
+	more, err := owner.SocketOwners(procRoot, nil, rest)
+	for ino, ps := range more {
+		held[ino] = ps
+	}
+	return held, err
 }
 
 // nameSocket copies what an owner says into the socket: its processes, the container of the

@@ -1,0 +1,212 @@
+package pipeline_test
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"fmt"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/nettune/nettune/internal/lab"
+	"github.com/nettune/nettune/model/stage"
+	"github.com/nettune/nettune/pipeline"
+	"github.com/nettune/nettune/policy"
+	"github.com/nettune/nettune/render"
+)
+
+// holdEnv makes the test binary a process that holds sockets (holdSockets) instead of
+// running tests: the lab test starts it inside a namespace with ip netns exec, so the
+// sockets belong to a process of their own that the report must name.
+const holdEnv = "NETTUNE_TEST_HOLD_SOCKETS"
+
+func TestMain(m *testing.M) {
+	if spec := os.Getenv(holdEnv); spec != "" {
+		if err := holdSockets(spec); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
+
+// Sockets of the holder: a UDP socket with a 4 KiB receive buffer that is never read, and a
+// TCP listener with a backlog of 1 that never accepts.
+const (
+	holdRcvBuf  = 4096
+	holdBacklog = 1
+)
+
+// holdSockets binds "UDPADDR TCPADDR", says "ready" and holds them until stdin closes.
+func holdSockets(spec string) error {
+	udpAddr, tcpAddr, _ := strings.Cut(spec, " ")
+	u, err := socket(unix.SOCK_DGRAM, udpAddr)
+	if err != nil {
+		return err
+	}
+	if err := unix.SetsockoptInt(u, unix.SOL_SOCKET, unix.SO_RCVBUF, holdRcvBuf); err != nil {
+		return err
+	}
+	l, err := socket(unix.SOCK_STREAM, tcpAddr)
+	if err != nil {
+		return err
+	}
+	if err := unix.Listen(l, holdBacklog); err != nil {
+		return err
+	}
+	fmt.Println("ready")
+	_, _ = bufio.NewReader(os.Stdin).ReadString('\n') // until the test closes stdin
+	return nil
+}
+
+func socket(typ int, addr string) (int, error) {
+	ap, err := netip.ParseAddrPort(addr)
+	if err != nil {
+		return -1, err
+	}
+	fd, err := unix.Socket(unix.AF_INET, typ|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return -1, err
+	}
+	if err := unix.Bind(fd, &unix.SockaddrInet4{Addr: ap.Addr().As4(), Port: int(ap.Port())}); err != nil {
+		return -1, fmt.Errorf("bind %s: %w", addr, err)
+	}
+	return fd, nil
+}
+
+// holder starts the socket holder in ns and returns its process once its sockets are bound.
+func holder(t *testing.T, ns *lab.NS, udpAddr, tcpAddr string) *exec.Cmd {
+	t.Helper()
+	ip, err := exec.LookPath("ip")
+	if err != nil {
+		t.Skipf("no ip binary (iproute2): %v", err)
+	}
+	cmd := exec.Command(ip, "netns", "exec", ns.Name, os.Args[0]) // ip execs it: same pid
+	cmd.Env = append(os.Environ(), holdEnv+"="+udpAddr+" "+tcpAddr)
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = stdin.Close()
+		_ = cmd.Wait()
+	})
+	if line, err := bufio.NewReader(out).ReadString('\n'); line != "ready\n" {
+		t.Fatalf("socket holder: %q %v: %s", line, err, stderr.String())
+	}
+	return cmd
+}
+
+// Issue 13 item 4, in the lab: a process inside a namespace holds a UDP socket that
+// overflows and a listener whose accept queue overflows; one interval over the node names
+// both sockets with their drops, buffer and backlog, and the process (pid, comm) holding
+// them, in the findings and in the verdict line.
+func TestNodeNamesTheLossySockets(t *testing.T) {
+	lab.RequireRoot(t)
+	a, b := lab.NewNS(t, "nsa"), lab.NewNS(t, "nsb")
+	v := lab.NewVeth(t, a, b, lab.VethOpts{})
+	udpAddr, tcpAddr := v.BAddr+":9053", v.BAddr+":9080"
+	proc := holder(t, b, udpAddr, tcpAddr)
+	pid := proc.Process.Pid
+	comm := filepath.Base(os.Args[0])[:min(len(filepath.Base(os.Args[0])), 15)] // TASK_COMM_LEN
+
+	n := openNode(t)
+	first, err := n.Sample()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 1500*time.Millisecond)
+	defer cancel()
+	var wg sync.WaitGroup
+	var flood lab.FloodResult
+	var floodErr error
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		flood, floodErr = lab.UDPFlood(ctx, v.A, udpAddr, lab.FloodOpts{Flows: 4, Size: 256})
+	}()
+	go func() {
+		defer wg.Done()
+		for ctx.Err() == nil {
+			lab.TCPConnectStorm(ctx, v.A, tcpAddr, 16, 100*time.Millisecond)
+		}
+	}()
+	wg.Wait()
+	if floodErr != nil || flood.Sent == 0 {
+		t.Fatalf("udp flood: %+v %v", flood, floodErr)
+	}
+	second, err := n.Sample()
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := n.Analyze(context.Background(), first, second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ns, ok := res.Lookup(inode(t, b.Path))
+	if !ok {
+		t.Fatal("the lossy namespace is not in the result")
+	}
+	held := func(s policy.Socket) bool {
+		return slices.Contains(s.Processes, policy.SocketProcess{PID: pid, Comm: comm})
+	}
+
+	udp := finding(t, ns.Report, stage.UDPRcvbuf)
+	i := slices.IndexFunc(udp.Sockets, func(s policy.Socket) bool { return s.Proto == "udp" && s.Local == udpAddr })
+	if i < 0 {
+		t.Fatalf("udp-rcvbuf names sockets %+v, want udp %s", udp.Sockets, udpAddr)
+	}
+	if s := udp.Sockets[i]; s.Drops == 0 || s.Drops > uint64(flood.Sent) || s.RcvBuf < holdRcvBuf || !held(s) {
+		t.Errorf("udp socket %+v: want drops in (0, %d], rcvbuf ≥ %d, held by pid %d %s", s, flood.Sent, holdRcvBuf, pid, comm)
+	}
+
+	acc := finding(t, ns.Report, stage.TCPAcceptQueue)
+	j := slices.IndexFunc(acc.Sockets, func(s policy.Socket) bool { return s.Proto == "tcp" && s.Local == tcpAddr })
+	if j < 0 {
+		t.Fatalf("tcp-accept-queue names sockets %+v, want tcp %s", acc.Sockets, tcpAddr)
+	}
+	if s := acc.Sockets[j]; s.Listen == nil || s.Listen.Backlog != holdBacklog || !held(s) {
+		t.Errorf("listener %+v: want backlog %d, held by pid %d %s", s, holdBacklog, pid, comm)
+	}
+
+	var out bytes.Buffer
+	if err := render.Table(&out, &pipeline.Result{Meta: res.Meta, Delta: ns.Delta, Report: ns.Report}); err != nil {
+		t.Fatal(err)
+	}
+	verdict := strings.Join(strings.Fields(strings.SplitN(out.String(), "VERDICT: ", 2)[1]), " ") // unwrapped
+	for _, want := range []string{fmt.Sprintf("pid %d %s", pid, comm), "udp " + udpAddr} {
+		if !strings.Contains(verdict[:strings.Index(verdict, "/s")], want) {
+			t.Errorf("the verdict does not name %q:\n%s", want, out.String())
+		}
+	}
+}
+
+func finding(t *testing.T, r *policy.Report, st stage.Stage) *policy.Finding {
+	t.Helper()
+	for i := range r.Findings {
+		if r.Findings[i].Stage == st {
+			return &r.Findings[i]
+		}
+	}
+	t.Fatalf("no %s finding in %+v", st, r.Findings)
+	return nil
+}
