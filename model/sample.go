@@ -75,6 +75,13 @@ type Link struct {
 	TxQueueLen int    `json:"txqueuelen"`
 	NumRxQ     int    `json:"num_rx_queues"`
 	NumTxQ     int    `json:"num_tx_queues"`
+	// PeerIfindex is the other end of a veth (IFLA_LINK): its ifindex in the peer's
+	// namespace; 0 for other kinds. PeerNetnsID is that namespace's nsid as this namespace
+	// numbers it (IFLA_LINK_NETNSID), nil when the peer is in the same namespace. An nsid
+	// means something only inside the namespace that assigned it: the pipeline pairs the
+	// ends across a node's namespaces.
+	PeerIfindex int    `json:"peer_ifindex,omitempty"`
+	PeerNetnsID *int32 `json:"peer_netnsid,omitempty"`
 
 	Stats LinkStats `json:"stats"`
 	// Counters are the driver's ethtool -S values that nettune understands, normalized.

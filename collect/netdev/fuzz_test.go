@@ -116,6 +116,12 @@ func linkMessage(t *testing.T, l model.Link) []byte {
 		ae.Uint32(unix.IFLA_NUM_RX_QUEUES, uint32(l.NumRxQ))
 		ae.Uint8(unix.IFLA_OPERSTATE, state)
 		ae.Bytes(unix.IFLA_STATS64, st)
+		if l.PeerIfindex != 0 {
+			ae.Uint32(unix.IFLA_LINK, uint32(l.PeerIfindex))
+		}
+		if l.PeerNetnsID != nil {
+			ae.Int32(unix.IFLA_LINK_NETNSID, *l.PeerNetnsID)
+		}
 		if l.Kind != "" {
 			ae.Nested(unix.IFLA_LINKINFO, func(nae *netlink.AttributeEncoder) error {
 				nae.String(unix.IFLA_INFO_KIND, l.Kind)

@@ -26,6 +26,8 @@ func parseLink(b []byte, kinds interner) (model.Link, error) {
 	l.Index = int(int32(binary.NativeEndian.Uint32(b[4:8])))
 	flags := binary.NativeEndian.Uint32(b[8:12])
 	operState := uint8(operUnknown)
+	var link int
+	var linkNetns *int32
 	u32 := func(d []byte) int {
 		if len(d) < 4 {
 			return 0
@@ -56,10 +58,21 @@ func parseLink(b []byte, kinds interner) (model.Link, error) {
 			})
 		case unix.IFLA_STATS64:
 			l.Stats = stats64(d)
+		case unix.IFLA_LINK:
+			link = u32(d)
+		case unix.IFLA_LINK_NETNSID:
+			if len(d) >= 4 {
+				id := int32(binary.NativeEndian.Uint32(d))
+				linkNetns = &id
+			}
 		}
 	})
 	if err != nil {
 		return l, fmt.Errorf("link %d: %w", l.Index, err)
+	}
+	// A veth's IFLA_LINK is its peer (other kinds name their lower device there).
+	if l.Kind == "veth" && link > 0 {
+		l.PeerIfindex, l.PeerNetnsID = link, linkNetns
 	}
 	// Drivers without operstate support (lo, tun) report UNKNOWN while passing traffic.
 	l.OperUp = operState == operUp ||

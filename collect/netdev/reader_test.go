@@ -359,3 +359,39 @@ func kernelBefore(t *testing.T, major, minor int) bool {
 	}
 	return ma < major || ma == major && mi < minor
 }
+
+// Each end of a veth pair across two namespaces names the other: its ifindex, and the nsid
+// under which its own namespace knows the peer's (the id `ip netns list-id` shows, which
+// the kernel assigns when the pair is made).
+func TestLinksVethPeer(t *testing.T) {
+	a, b := lab.NewNS(t, "ndA"), lab.NewNS(t, "ndB")
+	v := lab.NewVeth(t, a, b, lab.VethOpts{})
+	la, lb := link(t, openIn(t, a), v.AName), link(t, openIn(t, b), v.BName)
+	if la.PeerIfindex != lb.Index || lb.PeerIfindex != la.Index || la.PeerNetnsID == nil || lb.PeerNetnsID == nil {
+		t.Fatalf("%s: index %d peer %d nsid %v; %s: index %d peer %d nsid %v",
+			v.AName, la.Index, la.PeerIfindex, la.PeerNetnsID, v.BName, lb.Index, lb.PeerIfindex, lb.PeerNetnsID)
+	}
+	for _, c := range []struct {
+		in, of *lab.NS
+		got    int32
+	}{{a, b, *la.PeerNetnsID}, {b, a, *lb.PeerNetnsID}} {
+		f, err := os.Open(c.of.Path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, err := c.in.Handle(t).GetNetNsIdByFd(int(f.Fd()))
+		f.Close()
+		if err != nil || int32(want) != c.got {
+			t.Errorf("in %s, the nsid of %s is %d (%v); the link says %d", c.in.Name, c.of.Name, want, err, c.got)
+		}
+	}
+	// A veth whose ends share a namespace has no nsid.
+	c := lab.NewNS(t, "ndC")
+	names := lab.ManyVeths(t, c, 1, false)
+	rc := openIn(t, c)
+	l0, l1 := link(t, rc, names[0]), link(t, rc, names[1])
+	if l0.PeerIfindex != l1.Index || l1.PeerIfindex != l0.Index || l0.PeerNetnsID != nil || l1.PeerNetnsID != nil {
+		t.Errorf("same-namespace pair: %s index %d peer %d nsid %v; %s index %d peer %d nsid %v",
+			l0.Name, l0.Index, l0.PeerIfindex, l0.PeerNetnsID, l1.Name, l1.Index, l1.PeerIfindex, l1.PeerNetnsID)
+	}
+}
