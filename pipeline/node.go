@@ -147,6 +147,7 @@ func AnalyzeNode(ctx context.Context, meta Meta, prev, cur *collect.NodeSample, 
 		nameSocketOwners(ctx, r.Report, o.ProcRoot, c.Namespace.PIDs, func() *owner.Resolver { return resolver })
 		res.Namespaces = append(res.Namespaces, r)
 	}
+	namePeers(res)
 	return res, nil
 }
 

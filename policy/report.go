@@ -108,6 +108,20 @@ type Finding struct {
 	// MaxSockets; SocketsOmitted counts the others. Their owners are named after the policy.
 	Sockets        []Socket `json:"sockets,omitempty"`
 	SocketsOmitted int      `json:"sockets_omitted,omitempty"`
+	// Peer is the other end of the veth the finding is on, in another namespace of the
+	// node: a pod's loss and its host-side veth's are one path. Filled after the policy,
+	// for a node's results only.
+	Peer *LinkPeer `json:"peer,omitempty"`
+}
+
+// LinkPeer is the other end of a veth, in another network namespace.
+type LinkPeer struct {
+	Interface string `json:"interface"`
+	Ifindex   int    `json:"ifindex"`
+	NetnsIno  uint64 `json:"netns_ino"`
+	Host      bool   `json:"host,omitempty"`  // the host's namespace
+	Netns     string `json:"netns,omitempty"` // its path, as its findings' netns say it; absent for the host
+	Pod       string `json:"pod,omitempty"`   // "namespace/name" when the namespace is a pod's
 }
 
 // FirewallRule names one nftables rule (or a chain's drop policy, Handle 0) behind a

@@ -124,7 +124,7 @@ func lossy(f policy.Funnel) bool {
 type findingView struct {
 	ID, Severity, Class, Title, Rate, Ratio, Summary string
 	Evidence, Sockets, Rules, Reasons                []string
-	Checked                                          string
+	Checked, Peer                                    string
 }
 
 func newFindingView(f policy.Finding) findingView {
@@ -133,6 +133,9 @@ func newFindingView(f policy.Finding) findingView {
 		Checked: strings.Join(f.Checked, "; ")}
 	v.Evidence = evidenceLines(f.Evidence)
 	v.Sockets = socketLines(f)
+	if f.Peer != nil {
+		v.Peer = peerLine(f.Peer)
+	}
 	for _, r := range f.Rules {
 		v.Rules = append(v.Rules, ruleLine(r))
 	}

@@ -95,3 +95,16 @@ func socketLines(f policy.Finding) []string {
 	}
 	return lines
 }
+
+// peerLine is the other end of the veth a finding is on: "host veth vethab12 (ifindex 7)",
+// "veth eth0 (ifindex 2) in pod default/dns-0", "veth eth0 (ifindex 2) in netns PATH".
+func peerLine(p *policy.LinkPeer) string {
+	if p.Host {
+		return fmt.Sprintf("host veth %s (ifindex %d)", p.Interface, p.Ifindex)
+	}
+	s := fmt.Sprintf("veth %s (ifindex %d) in ", p.Interface, p.Ifindex)
+	if p.Pod != "" {
+		return s + "pod " + p.Pod
+	}
+	return s + "netns " + p.Netns
+}

@@ -100,3 +100,27 @@ func TestVerdictNamesAnUnownedSocket(t *testing.T) {
 		t.Errorf("socketLines = %q", got)
 	}
 }
+
+// Issue 13 item 2: a finding on a veth names the other end, in the table and the HTML page.
+func TestFindingNamesItsPeer(t *testing.T) {
+	for _, c := range []struct {
+		peer policy.LinkPeer
+		want string
+	}{
+		{policy.LinkPeer{Interface: "vethab12", Ifindex: 7, Host: true}, "peer: host veth vethab12 (ifindex 7)"},
+		{policy.LinkPeer{Interface: "eth0", Ifindex: 2, Pod: "default/dns-0", Netns: "/proc/4242/ns/net"}, "peer: veth eth0 (ifindex 2) in pod default/dns-0"},
+		{policy.LinkPeer{Interface: "eth0", Ifindex: 2, Netns: "/run/netns/web"}, "peer: veth eth0 (ifindex 2) in netns /run/netns/web"},
+	} {
+		res := podSocketResult()
+		res.Report.Findings[0].Peer = &c.peer
+		for name, write := range map[string]func(io.Writer, *pipeline.Result) error{"table": Table, "html": HTML} {
+			var b bytes.Buffer
+			if err := write(&b, res); err != nil {
+				t.Fatal(err)
+			}
+			if got := strings.ReplaceAll(strings.ReplaceAll(b.String(), `<span class="mono">`, ""), "</span>", ""); !strings.Contains(got, c.want) {
+				t.Errorf("%s: no %q in\n%s", name, c.want, b.String())
+			}
+		}
+	}
+}

@@ -258,6 +258,9 @@ func (p *printer) finding(n int, f policy.Finding) {
 	for _, s := range socketLines(f) {
 		p.f("%s\n", wrap("    socket: ", "            ", s, p.look.Width))
 	}
+	if f.Peer != nil {
+		p.f("%s\n", wrap("    peer: ", "          ", peerLine(f.Peer), p.look.Width))
+	}
 	for _, d := range f.Reasons {
 		loc := ""
 		if d.Location != "" {
