@@ -210,3 +210,50 @@ func finding(t *testing.T, r *policy.Report, st stage.Stage) *policy.Finding {
 	t.Fatalf("no %s finding in %+v", st, r.Findings)
 	return nil
 }
+
+// Issue 13 item 2, in the lab: a finding on one end of a veth pair across two namespaces
+// (tbf on A's egress drops) names the other end, found among the node's namespaces.
+func TestNodeNamesTheVethPeer(t *testing.T) {
+	lab.RequireRoot(t)
+	a, b := lab.NewNS(t, "npa"), lab.NewNS(t, "npb")
+	v := lab.NewVeth(t, a, b, lab.VethOpts{})
+	// The shaper is in place before the interval starts: a qdisc new at its end has no
+	// baseline. Bursts at half its rate overflow its short queue (as InjectQdisc sends).
+	lab.SetShaper(t, a, v.AName, lab.ShaperRate, "pfifo", lab.QdiscLimit)
+	n := openNode(t)
+	first, err := n.Sample()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 1500*time.Millisecond)
+	defer cancel()
+	if _, err := lab.UDPFlood(ctx, v.A, v.BAddr+":9", lab.FloodOpts{Flows: 4, Size: 1000,
+		PPS: lab.ShaperRate / 1000 / 2, Burst: lab.QdiscBurst}); err != nil {
+		t.Fatal(err)
+	}
+	second, err := n.Sample()
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := n.Analyze(context.Background(), first, second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ra, ok := res.Lookup(inode(t, a.Path))
+	rb, okb := res.Lookup(inode(t, b.Path))
+	if !ok || !okb {
+		t.Fatal("the pair's namespaces are not in the result")
+	}
+	peer := rb.Delta.Link(v.BName)
+	if peer == nil {
+		t.Fatalf("no %s in %s's links", v.BName, b.Name)
+	}
+	i := slices.IndexFunc(ra.Report.Findings, func(f policy.Finding) bool { return f.Interface == v.AName })
+	if i < 0 {
+		t.Fatalf("no finding on %s: %+v", v.AName, ra.Report.Findings)
+	}
+	want := policy.LinkPeer{Interface: v.BName, Ifindex: peer.Index, NetnsIno: inode(t, b.Path), Netns: b.Path}
+	if f := ra.Report.Findings[i]; f.Peer == nil || *f.Peer != want {
+		t.Errorf("%s on %s: peer %+v, want %+v", f.ID, v.AName, f.Peer, want)
+	}
+}
