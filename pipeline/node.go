@@ -144,9 +144,13 @@ func AnalyzeNode(ctx context.Context, meta Meta, prev, cur *collect.NodeSample, 
 			}
 		}
 		r.Owner = resolver.Namespace(ctx, &c.Namespace)
-		nameSocketOwners(ctx, r.Report, o.ProcRoot, c.Namespace.PIDs, func() *owner.Resolver { return resolver })
 		res.Namespaces = append(res.Namespaces, r)
 	}
+	scopes := make([]socketScope, len(res.Namespaces))
+	for i := range res.Namespaces {
+		scopes[i] = socketScope{report: res.Namespaces[i].Report, pids: res.Namespaces[i].Namespace.PIDs}
+	}
+	nameSocketOwners(ctx, scopes, o.ProcRoot, func() *owner.Resolver { return resolver })
 	namePeers(res)
 	return res, nil
 }

@@ -173,7 +173,7 @@ func (r *Run) analyze(prev, cur *model.Sample, s policy.Settings) (*Result, erro
 			return nil, fmt.Errorf("report breaks the invariants: %w", err)
 		}
 	}
-	nameSocketOwners(context.Background(), res.Report, r.o.ProcRoot, nil, r.resolver)
+	nameSocketOwners(context.Background(), []socketScope{{report: res.Report}}, r.o.ProcRoot, r.resolver)
 	if ip := cur.InPath; ip != nil {
 		res.Meta.XDPMode, res.Meta.Foreign, res.Meta.Coverage = ip.XDPMode, ip.Foreign, ip.Coverage
 		if ip.Note != "" { // the probes' notes so far, those of attaching included

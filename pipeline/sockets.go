@@ -7,13 +7,76 @@ import (
 	"github.com/nettune/nettune/policy"
 )
 
-// nameSocketOwners names who holds the sockets of the report's findings: the processes
-// whose descriptor tables hold the socket (owner.SocketOwners over pids; every process under
-// procRoot when pids is nil or none of them holds it), then their comm, container and pod (owner.Resolver). Only the
-// few sockets findings name are looked up, and only when there are some, so a quiet interval
-// costs nothing. A socket no process holds any more keeps no owner. newResolver is called
-// at most once, when some socket has a holder.
-func nameSocketOwners(ctx context.Context, r *policy.Report, procRoot string, pids []int, newResolver func() *owner.Resolver) {
+// socketScope is a report whose findings' sockets are to be named, and the processes of its
+// namespace, which are asked first (nil: none known, every process is asked).
+type socketScope struct {
+	report *policy.Report
+	pids   []int
+}
+
+// nameSocketOwners names who holds the sockets of the reports' findings: the processes whose
+// descriptor tables hold the socket (owner.SocketOwners), then their comm, container and
+// pod (owner.Resolver). Each namespace's own processes are asked first; the sockets none of
+// them holds are looked for in every process, in one scan for all the reports: a socket
+// stays in the namespace it was made in when the process that holds it leaves it (ip netns
+// exec, nsenter, a runtime's helper), and a namespace held only by a bind mount has no
+// process at all. Only the few sockets findings name are looked up, and only when there are
+// some, so a quiet interval reads nothing. A socket no process holds any more keeps no
+// owner. newResolver is called at most once, when some socket has a holder.
+func nameSocketOwners(ctx context.Context, scopes []socketScope, procRoot string, newResolver func() *owner.Resolver) {
+	if procRoot == "" {
+		procRoot = "/proc"
+	}
+	held := map[uint64][]int{}
+	var rest []uint64
+	for _, sc := range scopes {
+		inodes := socketInodes(sc.report)
+		if len(inodes) == 0 {
+			continue
+		}
+		if len(sc.pids) > 0 {
+			found, _ := owner.SocketOwners(procRoot, sc.pids, inodes) // fails only listing every process
+			for ino, ps := range found {
+				held[ino] = ps // socket inodes are unique on the host
+			}
+		}
+		for _, ino := range inodes {
+			if len(held[ino]) == 0 {
+				rest = append(rest, ino)
+			}
+		}
+	}
+	if len(rest) > 0 {
+		found, err := owner.SocketOwners(procRoot, nil, rest)
+		for ino, ps := range found {
+			held[ino] = ps
+		}
+		if err != nil {
+			for _, sc := range scopes {
+				if len(socketInodes(sc.report)) > 0 {
+					sc.report.Missing = append(sc.report.Missing, "socket owners: "+err.Error())
+				}
+			}
+		}
+	}
+	var resolver *owner.Resolver
+	for _, sc := range scopes {
+		for i := range sc.report.Findings {
+			for j := range sc.report.Findings[i].Sockets {
+				s := &sc.report.Findings[i].Sockets[j]
+				if ps := held[s.Inode]; len(ps) > 0 {
+					if resolver == nil {
+						resolver = newResolver()
+					}
+					nameSocket(s, resolver.Processes(ctx, ps))
+				}
+			}
+		}
+	}
+}
+
+// socketInodes are the inodes of the sockets the report's findings name.
+func socketInodes(r *policy.Report) []uint64 {
 	var inodes []uint64
 	for _, f := range r.Findings {
 		for _, s := range f.Sockets {
@@ -22,55 +85,7 @@ func nameSocketOwners(ctx context.Context, r *policy.Report, procRoot string, pi
 			}
 		}
 	}
-	if len(inodes) == 0 {
-		return
-	}
-	if procRoot == "" {
-		procRoot = "/proc"
-	}
-	held, err := socketHolders(procRoot, pids, inodes)
-	if err != nil {
-		r.Missing = append(r.Missing, "socket owners: "+err.Error())
-		return
-	}
-	var resolver *owner.Resolver
-	for i := range r.Findings {
-		for j := range r.Findings[i].Sockets {
-			s := &r.Findings[i].Sockets[j]
-			if ps := held[s.Inode]; len(ps) > 0 {
-				if resolver == nil {
-					resolver = newResolver()
-				}
-				nameSocket(s, resolver.Processes(ctx, ps))
-			}
-		}
-	}
-}
-
-// socketHolders finds the processes holding the sockets among pids first (the namespace's
-// own processes), then, for the sockets none of them holds, among every process: a socket
-// belongs to the namespace it was created in, and a process may create it there from a
-// thread that entered the namespace and keep it after leaving (ip netns exec, nsenter, a
-// runtime's helper).
-func socketHolders(procRoot string, pids []int, inodes []uint64) (map[uint64][]int, error) {
-	held, err := owner.SocketOwners(procRoot, pids, inodes)
-	if err != nil || pids == nil {
-		return held, err
-	}
-	var rest []uint64
-	for _, ino := range inodes {
-		if len(held[ino]) == 0 {
-			rest = append(rest, ino)
-		}
-	}
-	if len(rest) == 0 {
-		return held, nil
-	}
-	more, err := owner.SocketOwners(procRoot, nil, rest)
-	for ino, ps := range more {
-		held[ino] = ps
-	}
-	return held, err
+	return inodes
 }
 
 // nameSocket copies what an owner says into the socket: its processes, the container of the

@@ -32,7 +32,7 @@ func TestSocketOwnersNamed(t *testing.T) {
 	}
 	// 16758 holds the socket but is not among the namespace's processes given: found by the
 	// scan of every process that follows.
-	nameSocketOwners(context.Background(), r, root+"/proc", []int{2, 16724, 16999}, newResolver)
+	nameSocketOwners(context.Background(), []socketScope{{report: r, pids: []int{2, 16724, 16999}}}, root+"/proc", newResolver)
 	got := r.Findings[0].Sockets
 	want := []policy.Socket{
 		{Proto: "tcp", Local: "0.0.0.0:8080", Inode: 520577, Processes: []policy.SocketProcess{{PID: 16758, Comm: "httpd"}},
@@ -45,9 +45,16 @@ func TestSocketOwnersNamed(t *testing.T) {
 
 	// Without socket-level findings nothing is read at all.
 	quiet := &policy.Report{Findings: []policy.Finding{{ID: "softnet/host"}}}
-	nameSocketOwners(context.Background(), quiet, "/nonexistent", nil, func() *owner.Resolver { t.Fatal("resolver made"); return nil })
+	nameSocketOwners(context.Background(), []socketScope{{report: quiet}}, "/nonexistent", func() *owner.Resolver { t.Fatal("resolver made"); return nil })
 	if len(quiet.Missing) != 0 {
 		t.Errorf("missing %v", quiet.Missing)
+	}
+
+	// Processes that cannot be listed are missing evidence, not an error.
+	blind := &policy.Report{Findings: []policy.Finding{{ID: "udp-rcvbuf/host", Sockets: []policy.Socket{{Proto: "udp", Inode: 7}}}}}
+	nameSocketOwners(context.Background(), []socketScope{{report: blind}}, t.TempDir()+"/nonexistent", newResolver)
+	if len(blind.Missing) != 1 || !strings.HasPrefix(blind.Missing[0], "socket owners: ") || blind.Findings[0].Sockets[0].Processes != nil {
+		t.Errorf("missing %v, sockets %+v", blind.Missing, blind.Findings[0].Sockets)
 	}
 }
 
