@@ -17,6 +17,8 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/nettune/nettune/collect/owner"
+	"github.com/nettune/nettune/internal/ctrtest"
 	"github.com/nettune/nettune/internal/lab"
 	"github.com/nettune/nettune/model/stage"
 	"github.com/nettune/nettune/pipeline"
@@ -255,5 +257,80 @@ func TestNodeNamesTheVethPeer(t *testing.T) {
 	want := policy.LinkPeer{Interface: v.BName, Ifindex: peer.Index, NetnsIno: inode(t, b.Path), Netns: b.Path}
 	if f := ra.Report.Findings[i]; f.Peer == nil || *f.Peer != want {
 		t.Errorf("%s on %s: peer %+v, want %+v", f.ID, v.AName, f.Peer, want)
+	}
+}
+
+// Issue 13 item 4 with a real container runtime: a pod's container (busybox nc, stopped so it
+// never accepts) holds a listener whose accept queue overflows; one interval over the node
+// names the pod, the container, the process and the socket, in the finding and in one verdict
+// line, from the CRI.
+func TestNodeNamesThePodSocket(t *testing.T) {
+	c := ctrtest.Start(t) // skips, saying why, where containerd cannot run
+	p := c.RunPod(t, "default", "web-0")
+	ct := p.RunContainer(t, "web", "/bin/nc", "-l", "-p", "8080")
+	pid := ct.PID(t)
+	podNS := fmt.Sprintf("/proc/%d/ns/net", pid)
+	var listening bool
+	for deadline := time.Now().Add(5 * time.Second); !listening && time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/net/tcp6", pid))
+		b4, _ := os.ReadFile(fmt.Sprintf("/proc/%d/net/tcp", pid))
+		listening = bytes.Contains(append(b, b4...), []byte(":1F90 00000000:0000 0A")) ||
+			bytes.Contains(append(b, b4...), []byte(":1F90 00000000000000000000000000000000:0000 0A"))
+	}
+	if !listening {
+		t.Fatal("nc never listened on 8080")
+	}
+	if err := unix.Kill(pid, unix.SIGSTOP); err != nil { // it accepts nothing from now on
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = unix.Kill(pid, unix.SIGCONT) })
+
+	o := nodeOptions(t)
+	o.ProcRoot = ""
+	o.Owner = owner.Options{CRISockets: []string{c.Socket}, PodLogDir: c.PodLogDir, ContainerLogDir: c.ContainerLogDir}
+	n, err := pipeline.OpenNode(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(n.Close)
+	first, err := n.Sample()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 1500*time.Millisecond)
+	defer cancel()
+	in := &lab.NS{Name: podNS, Path: podNS}
+	for ctx.Err() == nil {
+		lab.TCPConnectStorm(ctx, in, "127.0.0.1:8080", 16, 100*time.Millisecond)
+	}
+	second, err := n.Sample()
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := n.Analyze(context.Background(), first, second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ns, ok := res.Lookup(inode(t, podNS))
+	if !ok {
+		t.Fatal("the pod's namespace is not in the result")
+	}
+	acc := finding(t, ns.Report, stage.TCPAcceptQueue)
+	i := slices.IndexFunc(acc.Sockets, func(s policy.Socket) bool { return s.Proto == "tcp" && strings.HasSuffix(s.Local, ":8080") })
+	if i < 0 {
+		t.Fatalf("tcp-accept-queue names sockets %+v, want the listener on 8080", acc.Sockets)
+	}
+	s := acc.Sockets[i]
+	if s.Listen == nil || s.Listen.Backlog == 0 || !slices.Contains(s.Processes, policy.SocketProcess{PID: pid, Comm: "nc"}) ||
+		s.Container != "web" || s.Pod != "default/web-0" {
+		t.Errorf("listener %+v: want a backlog, held by pid %d nc in container web of pod default/web-0", s, pid)
+	}
+	var out bytes.Buffer
+	if err := render.Table(&out, &pipeline.Result{Meta: res.Meta, Delta: ns.Delta, Report: ns.Report}); err != nil {
+		t.Fatal(err)
+	}
+	want := fmt.Sprintf("packets are lost at tcp-accept-queue in pod default/web-0 (container web, pid %d nc, tcp %s)", pid, s.Local)
+	if got := strings.Join(strings.Fields(out.String()), " "); !strings.Contains(got, want) {
+		t.Errorf("no %q in\n%s", want, out.String())
 	}
 }
