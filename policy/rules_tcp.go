@@ -217,16 +217,7 @@ func (in *input) acceptCandidates() []listenerSeen {
 }
 
 // acceptSockets names the listeners whose accept queue may have overflowed.
-func (in *input) acceptSockets() sockets {
-	cands := in.acceptCandidates()
-	ls := make([]model.TCPListener, len(cands))
-	queue := make(map[*model.TCPListener]uint32, len(cands))
-	for i, x := range cands {
-		ls[i] = *x.ln
-		queue[&ls[i]] = x.queue
-	}
-	return listenerSockets(ls, func(l *model.TCPListener) uint32 { return queue[l] })
-}
+func (in *input) acceptSockets() sockets { return listenerSockets(in.acceptCandidates()) }
 
 // synFlood: SYN-queue counters moved and not one handshake completed. The accept queue of a
 // slow application fills with completed handshakes; a queue of half-open ones that never
@@ -291,13 +282,13 @@ func setRcvbufListeners(in *input) []string {
 
 // setRcvbufSockets names the listeners whose application set SO_RCVBUF.
 func (in *input) setRcvbufSockets() sockets {
-	var ls []model.TCPListener
-	for _, l := range in.cur.TCPListeners {
-		if l.RcvBufSet != nil && *l.RcvBufSet {
-			ls = append(ls, l)
+	var ls []listenerSeen
+	for i := range in.cur.TCPListeners {
+		if l := &in.cur.TCPListeners[i]; l.RcvBufSet != nil && *l.RcvBufSet {
+			ls = append(ls, listenerSeen{l, l.AcceptQueue})
 		}
 	}
-	return listenerSockets(ls, func(l *model.TCPListener) uint32 { return l.AcceptQueue })
+	return listenerSockets(ls)
 }
 
 // maxNamedConns bounds the connections a loss-past-the-host finding names.

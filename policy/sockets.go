@@ -3,8 +3,6 @@ package policy
 import (
 	"cmp"
 	"slices"
-
-	"github.com/nettune/nettune/model"
 )
 
 // Socket is one socket behind a socket-level finding (UDP receive buffer and memory, TCP
@@ -67,12 +65,11 @@ func (in *input) udpSockets() sockets {
 }
 
 // listenerSockets names TCP listeners with their accept queues.
-func listenerSockets(ls []model.TCPListener, queue func(*model.TCPListener) uint32) sockets {
+func listenerSockets(ls []listenerSeen) sockets {
 	all := make([]Socket, 0, len(ls))
-	for i := range ls {
-		l := &ls[i]
-		all = append(all, Socket{Proto: "tcp", Local: l.Local, Inode: l.Inode, RcvBufSet: l.RcvBufSet,
-			Listen: &Listen{AcceptQueue: queue(l), Backlog: l.Backlog}})
+	for _, x := range ls {
+		all = append(all, Socket{Proto: "tcp", Local: x.ln.Local, Inode: x.ln.Inode, RcvBufSet: x.ln.RcvBufSet,
+			Listen: &Listen{AcceptQueue: x.queue, Backlog: x.ln.Backlog}})
 	}
 	return bound(all)
 }
