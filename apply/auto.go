@@ -96,7 +96,7 @@ func (a *Applier) Auto(cur *model.Sample, analyze Analysis) (*AutoResult, error)
 	if err := r.open(dir, &cur.IRQBalance); err != nil {
 		return nil, err
 	}
-	defer r.j.close()
+	defer r.close()
 	res := &AutoResult{Time: a.o.Now(), Actions: []AutoAction{}}
 	prev, err := loadSample(dir)
 	if err != nil {
@@ -274,7 +274,7 @@ func (r *run) act(st *autoState, rep *policy.Report, sampled time.Time, res *Aut
 			plan = append(plan, act)
 		}
 	}
-	steps := r.a.decide(plan, r.hist, r.own, false)
+	steps := r.a.decide(plan, r.hist, r.own, false, nil)
 	err := r.execute(steps, OpSet)
 	for _, s := range steps {
 		res.addStep(string(s.Decision), s)
