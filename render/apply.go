@@ -8,6 +8,7 @@ import (
 
 	"github.com/nettune/nettune/apply"
 	"github.com/nettune/nettune/model"
+	"github.com/nettune/nettune/pipeline"
 	"github.com/nettune/nettune/policy"
 )
 
@@ -44,6 +45,43 @@ func applyText(res *apply.Result, r *policy.Report, look Look) string {
 	return fmt.Sprintf("%s: %s (%s)\n%s", head, plural(uint64(len(res.Steps)), "action", "actions"), summary(res), steps(res, look))
 }
 
+// ApplyNode writes the result of apply or apply --dry-run over every namespace of a node;
+// JSON is the result alone, each step naming its namespace (netns, netns_ino, netns_owner).
+func ApplyNode(w io.Writer, f Format, res *apply.Result, nr *pipeline.NodeResult) error {
+	switch f {
+	case FormatJSON:
+		return writeJSON(w, res)
+	case FormatTable:
+		return ApplyNodeTable(w, res, nr, Look{})
+	}
+	return errFormat("apply", f)
+}
+
+// ApplyNodeTable is the node run's table: first what it found and did over how many
+// namespaces, then one line per step, each naming the namespace (and its pod) it changes.
+func ApplyNodeTable(w io.Writer, res *apply.Result, nr *pipeline.NodeResult, look Look) error {
+	_, err := io.WriteString(w, applyNodeText(res, nr, look))
+	return err
+}
+
+func applyNodeText(res *apply.Result, nr *pipeline.NodeResult, look Look) string {
+	lossy := len(nr.Lossy())
+	examined := plural(uint64(len(nr.Namespaces)), "namespace", "namespaces")
+	if len(res.Steps) == 0 {
+		if lossy > 0 {
+			return fmt.Sprintf("loss found in %s of %s, but no knob nettune may change addresses it (see nettune advise)\n",
+				plural(uint64(lossy), "namespace", "namespaces"), examined)
+		}
+		return fmt.Sprintf("nothing to do: no loss that tuning addresses in this interval (%s examined)\n", examined)
+	}
+	head := "apply"
+	if res.DryRun {
+		head = "dry run (nothing changed)"
+	}
+	return fmt.Sprintf("%s: %s for %s with loss of %s (%s)\n%s", head, plural(uint64(len(res.Steps)), "action", "actions"),
+		plural(uint64(lossy), "namespace", "namespaces"), examined, summary(res), steps(res, look))
+}
+
 // summary is the run by decision: "would change 1, advice only 1, failed 1".
 func summary(res *apply.Result) string {
 	n := map[apply.Decision]int{}
@@ -58,7 +96,7 @@ func summary(res *apply.Result) string {
 	for _, d := range []struct {
 		d    apply.Decision
 		name string
-	}{{apply.DecideChange, change}, {apply.DecideUnchanged, "already set"}, {apply.DecideAdvice, "advice only"}, {apply.DecideFailed, "failed"}} {
+	}{{apply.DecideChange, change}, {apply.DecideUnchanged, "already set"}, {apply.DecideAdvice, "advice only"}, {apply.DecideFailed, "failed"}, {apply.DecideGone, "namespace gone"}} {
 		if n[d.d] > 0 {
 			parts = append(parts, fmt.Sprintf("%s %d", d.name, n[d.d]))
 		}
@@ -142,7 +180,7 @@ func step(s apply.Step, look Look) string {
 	var b strings.Builder
 	d := fmt.Sprintf("%-9s", s.Decision)
 	b.WriteString(look.paint(decisionStyle[s.Decision], d) + " " + s.Knob)
-	if sc := scopeOf(s.Scope, s.Netns); sc != "" {
+	if sc := scopeOf(s.Scope, s.Netns, s.NetnsOwner.String()); sc != "" {
 		b.WriteString(" " + sc)
 	}
 	if s.Persist {
@@ -179,15 +217,18 @@ func step(s apply.Step, look Look) string {
 }
 
 var decisionStyle = map[apply.Decision]string{apply.DecideChange: styleGreen, apply.DecideUnchanged: styleDim,
-	apply.DecideAdvice: styleAmber, apply.DecideFailed: styleLoss}
+	apply.DecideAdvice: styleAmber, apply.DecideFailed: styleLoss, apply.DecideGone: styleDim}
 
 // scopeOf says where a knob's change takes effect: "[global]" (every namespace of the host),
 // "[netns web]", "[device, netns web]"; a per-namespace knob of nettune's own namespace is
-// "[this netns]".
-func scopeOf(scope model.Scope, netns string) string {
+// "[this netns]"; the namespace's owner follows its name: "[netns web, pod default/web-0]".
+func scopeOf(scope model.Scope, netns, owner string) string {
 	in := ""
 	if netns != "" {
 		in = "netns " + netns
+		if owner != "" {
+			in += ", " + owner
+		}
 	}
 	switch scope {
 	case model.ScopeGlobal:

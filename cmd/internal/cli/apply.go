@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"os"
 	"runtime/debug"
 
@@ -83,6 +84,9 @@ through nettune restore at boot); rollback undoes that too.`,
 				return applyPlan(c, a, f, output)
 			}
 			cfg.BPF.Enabled = false // the plan comes from counters; probes add nothing to it
+			if wholeNode(cfg) {
+				return applyNode(cmd.Context(), c, cfg, a, f, output)
+			}
 			m, err := measure(cmd.Context(), cfg, c.s.Err)
 			if err != nil {
 				return err
@@ -119,6 +123,44 @@ through nettune restore at boot); rollback undoes that too.`,
 	return cmd
 }
 
+// wholeNode: with no --netns (and no --iface, which names links of nettune's own namespace)
+// apply, its dry run and auto work on every namespace of the node.
+func wholeNode(cfg Config) bool { return cfg.Netns == "" && len(cfg.Interfaces) == 0 }
+
+// applyNode measures one interval of every namespace and applies (or dry-runs) the plan of
+// each lossy one, in one journaled run.
+func applyNode(ctx context.Context, c *common, cfg Config, a *apply.Applier, f applyFlags, output render.Format) error {
+	o := pipelineOptions(cfg)
+	o.Probes = false
+	node, err := pipeline.OpenNode(o)
+	if err != nil {
+		return err
+	}
+	defer node.Close()
+	nr, err := node.Measure(ctx, func(ctx context.Context) error { return wait(ctx, cfg.Interval, c.s.Err) })
+	if err != nil {
+		return classify(err)
+	}
+	var res *apply.Result
+	if f.dryRun {
+		res, err = a.DryRunNode(nr)
+	} else {
+		res, err = a.ApplyNode(nr)
+	}
+	if res != nil {
+		var werr error
+		if output == render.FormatTable {
+			werr = render.ApplyNodeTable(c.s.Out, res, nr, c.look(c.s.Out, false))
+		} else {
+			werr = render.ApplyNode(c.s.Out, output, res, nr)
+		}
+		if werr != nil {
+			return werr
+		}
+	}
+	return applyErr(err)
+}
+
 // applyPlan applies (or dry-runs) the reviewed plan of f.plan.
 func applyPlan(c *common, a *apply.Applier, f applyFlags, output render.Format) error {
 	in := c.s.In
@@ -149,6 +191,15 @@ func applyPlan(c *common, a *apply.Applier, f applyFlags, output render.Format) 
 	return applyErr(err)
 }
 
+// singleNetns is the namespace a plan for one namespace was made for, as the applier's
+// --allow-global rule needs it: "" for nettune's own ("host", or no --netns with --iface).
+func singleNetns(ref string) string {
+	if ref == "host" {
+		return ""
+	}
+	return ref
+}
+
 func newApplier(cfg Config) *apply.Applier {
 	return apply.New(apply.Options{
 		StateDir:        cfg.Apply.StateDir,
@@ -156,7 +207,7 @@ func newApplier(cfg Config) *apply.Applier {
 		Config:          cfg.Policy,
 		Auto:            cfg.autoConfig(),
 		AllowDisruptive: cfg.Apply.AllowDisruptive,
-		Netns:           cfg.Netns,
+		Netns:           singleNetns(cfg.Netns),
 		AllowGlobal:     cfg.Apply.AllowGlobal,
 		Persist:         cfg.Apply.Persist,
 		PersistFile:     cfg.Apply.PersistFile,
