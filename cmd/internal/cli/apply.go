@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"os"
 	"runtime/debug"
 
@@ -133,8 +134,11 @@ func applyNode(ctx context.Context, c *common, cfg Config, a *apply.Applier, f a
 	o := pipelineOptions(cfg)
 	o.Probes = false
 	node, err := pipeline.OpenNode(o)
+	if errors.Is(err, os.ErrNotExist) {
+		return usagef("%w (check proc_root)", err) // its own namespace's file: /proc is not a procfs
+	}
 	if err != nil {
-		return err
+		return classify(err)
 	}
 	defer node.Close()
 	nr, err := node.Measure(ctx, func(ctx context.Context) error { return wait(ctx, cfg.Interval, c.s.Err) })
