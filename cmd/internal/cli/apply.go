@@ -79,6 +79,9 @@ through nettune restore at boot); rollback undoes that too.`,
 				if err != nil {
 					return applyErr(err)
 				}
+				if output == render.FormatTable {
+					return render.AutoTable(c.s.Out, res, c.look(c.s.Out, false))
+				}
 				return render.Auto(c.s.Out, output, res)
 			}
 			if f.plan != "" {
@@ -303,6 +306,9 @@ func newStatus(c *common) *cobra.Command {
 			st, err := newApplier(cfg).Status()
 			if err != nil {
 				return applyErr(err)
+			}
+			if output == render.FormatTable {
+				return render.StatusTable(c.s.Out, st, c.look(c.s.Out, false))
 			}
 			return render.Status(c.s.Out, output, st)
 		},
