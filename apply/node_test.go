@@ -1,7 +1,7 @@
 package apply
 
 import (
-	"os"
+	"bufio"
 	"os/exec"
 	"path/filepath"
 	"strconv"
@@ -24,7 +24,12 @@ const synBacklog = "sysctl:net.ipv4.tcp_max_syn_backlog"
 func unnamedNS(t *testing.T) (pid int, kill func()) {
 	t.Helper()
 	lab.RequireRoot(t)
-	cmd := exec.Command("unshare", "--net", "sleep", "600")
+	// The shell says so once it runs in the new namespace.
+	cmd := exec.Command("unshare", "--net", "sh", "-c", "echo ready; exec sleep 600")
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
 	if err := cmd.Start(); err != nil {
 		t.Skipf("unshare: %v", err)
 	}
@@ -37,12 +42,10 @@ func unnamedNS(t *testing.T) (pid int, kill func()) {
 		}
 	}
 	t.Cleanup(kill)
-	self, _ := os.Readlink("/proc/self/ns/net")
-	for {
-		if l, err := os.Readlink(filepath.Join("/proc", strconv.Itoa(cmd.Process.Pid), "ns", "net")); err == nil && l != self {
-			return cmd.Process.Pid, kill
-		}
+	if line, err := bufio.NewReader(out).ReadString('\n'); err != nil || line != "ready\n" {
+		t.Skipf("unshare --net: %q %v", line, err)
 	}
+	return cmd.Process.Pid, kill
 }
 
 // found is the namespace discovery finds at path.
@@ -59,6 +62,10 @@ func found(t *testing.T, path string) netnsfind.Namespace {
 	ns, ok := snap.Lookup(ino)
 	if !ok {
 		t.Fatalf("discovery does not find %s (inode %d)", path, ino)
+	}
+	// A test namespace never is the host's: a test must not change the host's settings.
+	if own, err := netnsIno("/proc/self/ns/net"); err != nil || ns.Host || ino == own {
+		t.Fatalf("%s is nettune's own or the host's namespace (%v)", path, err)
 	}
 	return *ns
 }

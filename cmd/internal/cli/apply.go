@@ -9,6 +9,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/nettune/nettune/apply"
+	"github.com/nettune/nettune/collect"
 	"github.com/nettune/nettune/knob/live"
 	"github.com/nettune/nettune/pipeline"
 	"github.com/nettune/nettune/policy"
@@ -222,13 +223,36 @@ func newApplier(cfg Config) *apply.Applier {
 	})
 }
 
-// autoRun takes one sample and lets the applier act on the interval since the previous run's.
+// autoRun takes one sample and lets the applier act on the interval since the previous run's:
+// of every namespace with no --netns (wholeNode), else of the one namespace.
 func autoRun(cfg Config, a *apply.Applier) (*apply.AutoResult, error) {
 	o := pipelineOptions(cfg)
 	o.Probes = false
+	if wholeNode(cfg) {
+		return autoNode(o, a)
+	}
 	run := pipeline.Open(o)
 	defer run.Close()
 	return autoStep(run, a)
+}
+
+// autoNode is one run of periodic remediation over every namespace of the node.
+func autoNode(o pipeline.Options, a *apply.Applier) (*apply.AutoResult, error) {
+	node, err := pipeline.OpenNode(o)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, usagef("%w (check proc_root)", err)
+	}
+	if err != nil {
+		return nil, classify(err)
+	}
+	defer node.Close()
+	cur, err := node.Sample()
+	if err != nil {
+		return nil, classify(err)
+	}
+	return a.AutoNode(cur, func(prev, cur *collect.NodeSample) (*pipeline.NodeResult, error) {
+		return node.Analyze(context.Background(), prev, cur)
+	})
 }
 
 // autoStep is one run of periodic remediation with a run's collector: apply --auto reads
