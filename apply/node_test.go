@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
@@ -63,9 +64,13 @@ func found(t *testing.T, path string) netnsfind.Namespace {
 	if !ok {
 		t.Fatalf("discovery does not find %s (inode %d)", path, ino)
 	}
-	// A test namespace never is the host's: a test must not change the host's settings.
-	if own, err := netnsIno("/proc/self/ns/net"); err != nil || ns.Host || ino == own {
-		t.Fatalf("%s is nettune's own or the host's namespace (%v)", path, err)
+	// A test namespace never is the host's or the test's: a test must not change the host's
+	// settings. (/proc/self may be a thread lab.NewNS left in its namespace.)
+	runtime.LockOSThread()
+	own, err := netnsIno("/proc/thread-self/ns/net")
+	runtime.UnlockOSThread()
+	if err != nil || ns.Host || ino == own {
+		t.Fatalf("%s is the host's or the test's own namespace (%v)", path, err)
 	}
 	return *ns
 }
