@@ -104,7 +104,11 @@ func (a *Applier) decideOne(st *Step, h *history, own *owners, seen map[string]b
 		return
 	}
 	st.Current = cur
-	if drift, ours := h.drifted(k, key, cur); drift {
+	ino := st.NetnsIno
+	if st.t == nil && k.Netns() != "" {
+		ino, _ = netnsIno(k.Netns()) // unknown (0) when it cannot be told: every entry counts
+	}
+	if drift, ours := h.drifted(k, key, ino, cur); drift {
 		advice("changed by someone else since nettune set it to %s: left alone", ours)
 		return
 	}

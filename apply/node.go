@@ -1,6 +1,7 @@
 package apply
 
 import (
+	"errors"
 	"slices"
 
 	"github.com/nettune/nettune/model"
@@ -63,6 +64,10 @@ func (a *Applier) nodePlan(nr *pipeline.NodeResult) *nodePlan {
 		if !ns.Own {
 			ref = netnsRef(&ns.Namespace)
 			h, err := ns.Namespace.Open()
+			if err == nil && ref == "" { // nothing names it for a person, so no command could enter it
+				h.Close()
+				err = errors.New("no process or mount of it is left")
+			}
 			if err != nil {
 				for _, act := range ns.Report.Plan {
 					if act.Scope != model.ScopeGlobal {

@@ -2,6 +2,7 @@ package apply
 
 import (
 	"bufio"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
@@ -183,5 +184,43 @@ func TestNodeDryRunGlobalOnce(t *testing.T) {
 	}
 	if s.Netns != x.Name || s.Command != "ip netns exec "+x.Name+" sysctl -w net.core.somaxconn="+next {
 		t.Errorf("namespace step: %+v", s)
+	}
+}
+
+// TestRollbackNameReusedByANewNamespace: nettune changed somaxconn in a namespace named X
+// that is gone, and again in the new namespace named X: rollback restores the new one and
+// closes the old one's change as gone; the journal it leaves reads back.
+func TestRollbackNameReusedByANewNamespace(t *testing.T) {
+	ns := lab.NewNS(t, "reuse")
+	o := Options{StateDir: t.TempDir(), ConfRoot: t.TempDir()}
+	cur, next := raised(t, o, somaxconn, ns.Name)
+	n := found(t, ns.Path)
+	if _, err := New(o).ApplyNode(&pipeline.NodeResult{Namespaces: []pipeline.NamespaceResult{
+		lossy(n, action(somaxconn, n.Path(), next))}}); err != nil {
+		t.Fatal(err)
+	}
+	lines, err := readJournal(o.StateDir)
+	if err != nil || len(lines) != 2 {
+		t.Fatalf("journal: %v %+v", err, lines)
+	}
+	// The same name, an inode no namespace has, an earlier apply.
+	old := set(somaxconn, ns.Name, "128", "256")
+	old.NetnsIno = n.ID.Ino + 1<<20
+	if err := os.WriteFile(filepath.Join(o.StateDir, journalFile),
+		[]byte(headerLine(t)+line(t, old)+line(t, lines[0])+line(t, lines[1])), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	res, err := New(o).Rollback("")
+	if err != nil || len(res.Steps) != 2 {
+		t.Fatalf("rollback: %v %+v", err, res)
+	}
+	if res.Steps[0].Decision != DecideChange || res.Steps[1].Decision != DecideGone || read(t, o, somaxconn, ns.Name) != cur {
+		t.Fatalf("rollback: %+v; somaxconn %s, want %s", res.Steps, read(t, o, somaxconn, ns.Name), cur)
+	}
+	if _, err := readJournal(o.StateDir); err != nil {
+		t.Fatalf("the journal rollback left: %v", err)
+	}
+	if st, err := New(o).Status(); err != nil || len(st.Knobs) != 0 {
+		t.Fatalf("status: %v %+v", err, st)
 	}
 }

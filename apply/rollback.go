@@ -61,12 +61,22 @@ type undo struct {
 	blocked string
 }
 
-// undoPlan lists the knobs to restore, newest change first.
+// undoPlan lists the knobs to restore, newest change first: one undo per knob and
+// namespace, the namespace told by its inode when recorded (a name reused by a new namespace
+// is another namespace, with changes of its own).
 func (h *history) undoPlan(id string) []undo {
 	var out []undo
 	for key, live := range h.live {
-		u := undo{key: key}
+		byIno := map[uint64]*undo{}
+		var order []uint64
 		for _, i := range live {
+			ino := h.entries[i].NetnsIno
+			u, ok := byIno[ino]
+			if !ok {
+				u = &undo{key: key}
+				byIno[ino] = u
+				order = append(order, ino)
+			}
 			if id == "" || h.entries[i].Apply == id {
 				u.entries = append(u.entries, i)
 				continue
@@ -75,8 +85,10 @@ func (h *history) undoPlan(id string) []undo {
 				u.blocked = "changed again by " + h.entries[i].Apply + ": roll that back first"
 			}
 		}
-		if len(u.entries) > 0 {
-			out = append(out, u)
+		for _, ino := range order {
+			if u := byIno[ino]; len(u.entries) > 0 {
+				out = append(out, *u)
+			}
 		}
 	}
 	last := func(u undo) int { return u.entries[len(u.entries)-1] }
@@ -107,7 +119,7 @@ func (r *run) undoStep(u undo, op Op, why string) (Step, []Ref) {
 			return st, nil
 		}
 		if gone != "" {
-			r.goneStep(&st, first, refs, gone)
+			r.goneStep(&st, first, r.hist.entries[u.entries[len(u.entries)-1]], refs, gone)
 			return st, nil
 		}
 		h, err := r.locator().handle(first)
@@ -130,7 +142,7 @@ func (r *run) undoStep(u undo, op Op, why string) (Step, []Ref) {
 		return st, nil
 	}
 	st.Current = cur
-	if drift, ours := r.hist.drifted(k, u.key, cur); drift {
+	if drift, ours := r.hist.drifted(k, u.key, first.NetnsIno, cur); drift {
 		st.Decision, st.Note = DecideAdvice, "changed by someone else since nettune set it to "+ours+": left alone"
 		return st, nil
 	}
@@ -182,10 +194,9 @@ type Status struct {
 // goneStep records that the namespace of a knob's live changes no longer exists: the
 // journal closes them (OpGone, nothing written) so neither rollback nor status names them
 // again, and the run goes on with the other knobs.
-func (r *run) goneStep(st *Step, first Entry, refs []Ref, why string) {
+func (r *run) goneStep(st *Step, first, last Entry, refs []Ref, why string) {
 	st.Decision, st.Note = DecideGone, why+": nothing to restore"
 	st.NetnsIno, st.NetnsOwner = first.NetnsIno, first.NetnsOwner
-	last := r.hist.lastWritten(knobKey(first.Netns, first.Knob))
 	was := last.Got
 	if was == "" || last.State != StateDone {
 		was = last.New
@@ -220,7 +231,7 @@ func (a *Applier) Status() (*Status, error) {
 	pf := readPersistFile(a.persistPath())
 	s := &Status{Knobs: []KnobStatus{}}
 	for _, u := range h.undoPlan("") {
-		first, last := h.entries[u.entries[0]], h.lastWritten(u.key)
+		first, last := h.entries[u.entries[0]], h.entries[u.entries[len(u.entries)-1]]
 		ks := KnobStatus{Knob: last.Knob, Netns: last.Netns, NetnsIno: first.NetnsIno, NetnsOwner: first.NetnsOwner, Original: first.Old, Written: last.Got,
 			Apply: last.Apply, Time: last.Time, Reason: last.Reason, State: last.State}
 		if ks.Written == "" {
@@ -234,7 +245,7 @@ func (a *Applier) Status() (*Status, error) {
 		if err != nil {
 			ks.Error = err.Error()
 		} else {
-			ks.Drift, _ = h.drifted(k, u.key, ks.Current)
+			ks.Drift, _ = h.drifted(k, u.key, first.NetnsIno, ks.Current)
 		}
 		ks.Persisted, ks.PersistNote = h.persistStatus(u.key, pf)
 		s.Knobs = append(s.Knobs, ks)
