@@ -381,7 +381,11 @@ func autoText(r *apply.AutoResult, look Look) string {
 		var line strings.Builder
 		fmt.Fprintf(&line, "%s auto: %s %s", ts, look.paint(autoStyle[a.Kind], a.Kind), a.Knob)
 		if a.Netns != "" {
-			fmt.Fprintf(&line, " [netns %s]", a.Netns)
+			fmt.Fprintf(&line, " [netns %s", a.Netns)
+			if o := a.NetnsOwner.String(); o != "" {
+				line.WriteString(", " + o)
+			}
+			line.WriteString("]")
 		}
 		if a.From != "" || a.To != "" {
 			fmt.Fprintf(&line, " %s → %s", orDash(a.From), orDash(a.To))
