@@ -294,7 +294,7 @@ func (p *parsedJournal) checkEntry(e Entry, seen map[Ref]int) error {
 		for n, r := range e.Undoes {
 			i, ok := seen[r]
 			if !ok || p.entries[i].Op != OpSet || p.entries[i].Knob != e.Knob || p.entries[i].Netns != e.Netns ||
-				(e.Op == OpGone && p.entries[i].NetnsIno != e.NetnsIno) {
+				(e.Op == OpGone && p.entries[i].NetnsIno != e.NetnsIno && p.entries[i].NetnsIno != 0) {
 				return fmt.Errorf("%s undoes %s seq %d, which is no earlier set of %s", e.Op, r.Apply, r.Seq, e.Knob)
 			}
 			if n == 0 && k.Compare(e.New, p.entries[i].Old) != live.Equal {

@@ -454,3 +454,26 @@ func TestJournalV3(t *testing.T) {
 		t.Errorf("a repeated line with another owner: %v", err)
 	}
 }
+
+// TestUndoPlanPerNamespace: the live changes of one knob and name split where the recorded
+// inode changes (a name reused by a new namespace); an entry from before inodes were recorded
+// goes with the namespace after it.
+func TestUndoPlanPerNamespace(t *testing.T) {
+	legacy := set(somaxconn, "blue", "128", "256")
+	a := set(somaxconn, "blue", "256", "512")
+	a.Apply, a.NetnsIno = "20260301T130000Z-0a0b0c", 4026532871
+	b := set(somaxconn, "blue", "128", "1024")
+	b.Apply, b.NetnsIno = "20260301T140000Z-0a0b0c", 4026532999
+	b.NetnsOwner = &NetnsOwner{Pod: "shop/web-0"}
+	h := buildHistory([]Entry{legacy, a, b})
+	plan := h.undoPlan("")
+	if len(plan) != 2 {
+		t.Fatalf("undo plan %+v, want one undo per namespace", plan)
+	}
+	if f := h.first(plan[0]); len(plan[0].entries) != 1 || f.NetnsIno != b.NetnsIno || f.Old != "128" || f.NetnsOwner == nil {
+		t.Errorf("newest namespace: %+v first %+v", plan[0], f)
+	}
+	if f := h.first(plan[1]); len(plan[1].entries) != 2 || f.NetnsIno != a.NetnsIno || f.Old != "128" || f.NetnsOwner != nil {
+		t.Errorf("older namespace with the legacy entry: %+v first %+v", plan[1], f)
+	}
+}

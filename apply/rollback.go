@@ -54,39 +54,56 @@ func (a *Applier) Rollback(id string) (*Result, error) {
 	return res, err
 }
 
-// undo is one knob to put back.
+// undo is one knob of one namespace to put back.
 type undo struct {
 	key     string
 	entries []int // live set entries undone, journal order
 	blocked string
+	// ino and owner identify the namespace, from the latest entries that record them.
+	ino   uint64
+	owner *NetnsOwner
+}
+
+// first is the oldest entry an undo puts back, with the namespace's identity of the undo.
+func (h *history) first(u undo) Entry {
+	e := h.entries[u.entries[0]]
+	if u.ino != 0 {
+		e.NetnsIno, e.NetnsOwner = u.ino, u.owner
+	}
+	return e
 }
 
 // undoPlan lists the knobs to restore, newest change first: one undo per knob and
-// namespace, the namespace told by its inode when recorded (a name reused by a new namespace
-// is another namespace, with changes of its own).
+// namespace. A name or path reused by a new namespace is another namespace, with changes of
+// its own: the live changes of a knob split where their recorded inode changes (entries
+// from before inodes were recorded go with the namespace after them).
 func (h *history) undoPlan(id string) []undo {
 	var out []undo
 	for key, live := range h.live {
-		byIno := map[uint64]*undo{}
-		var order []uint64
+		var groups []*undo
+		var u *undo
 		for _, i := range live {
-			ino := h.entries[i].NetnsIno
-			u, ok := byIno[ino]
-			if !ok {
+			e := h.entries[i]
+			if u == nil || (e.NetnsIno != 0 && u.ino != 0 && e.NetnsIno != u.ino) {
 				u = &undo{key: key}
-				byIno[ino] = u
-				order = append(order, ino)
+				groups = append(groups, u)
 			}
-			if id == "" || h.entries[i].Apply == id {
+			if e.NetnsIno != 0 {
+				u.ino = e.NetnsIno
+			}
+			if e.NetnsOwner != nil {
+				u.owner = e.NetnsOwner
+			}
+			if id == "" || e.Apply == id {
 				u.entries = append(u.entries, i)
 				continue
 			}
 			if len(u.entries) > 0 {
-				u.blocked = "changed again by " + h.entries[i].Apply + ": roll that back first"
+				u.blocked = "changed again by " + e.Apply + ": roll that back first"
 			}
 		}
-		for _, ino := range order {
-			if u := byIno[ino]; len(u.entries) > 0 {
+		for _, u := range groups {
+			if len(u.entries) > 0 {
 				out = append(out, *u)
 			}
 		}
@@ -98,7 +115,7 @@ func (h *history) undoPlan(id string) []undo {
 
 // undoStep decides how to put one knob back to the oldest original of the undone entries.
 func (r *run) undoStep(u undo, op Op, why string) (Step, []Ref) {
-	first := r.hist.entries[u.entries[0]]
+	first := r.hist.first(u)
 	st := Step{Action: policy.Action{Knob: first.Knob, Netns: first.Netns, Proposed: first.Old, Why: why}}
 	refs := make([]Ref, len(u.entries))
 	for n, i := range u.entries {
@@ -231,7 +248,7 @@ func (a *Applier) Status() (*Status, error) {
 	pf := readPersistFile(a.persistPath())
 	s := &Status{Knobs: []KnobStatus{}}
 	for _, u := range h.undoPlan("") {
-		first, last := h.entries[u.entries[0]], h.entries[u.entries[len(u.entries)-1]]
+		first, last := h.first(u), h.entries[u.entries[len(u.entries)-1]]
 		ks := KnobStatus{Knob: last.Knob, Netns: last.Netns, NetnsIno: first.NetnsIno, NetnsOwner: first.NetnsOwner, Original: first.Old, Written: last.Got,
 			Apply: last.Apply, Time: last.Time, Reason: last.Reason, State: last.State}
 		if ks.Written == "" {
