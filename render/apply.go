@@ -78,8 +78,8 @@ func applyNodeText(res *apply.Result, nr *pipeline.NodeResult, look Look) string
 	if res.DryRun {
 		head = "dry run (nothing changed)"
 	}
-	return fmt.Sprintf("%s: %s for %s with loss of %s (%s)\n%s", head, plural(uint64(len(res.Steps)), "action", "actions"),
-		plural(uint64(lossy), "namespace", "namespaces"), examined, summary(res), steps(res, look))
+	return fmt.Sprintf("%s: %s for the loss in %d of %s (%s)\n%s", head, plural(uint64(len(res.Steps)), "action", "actions"),
+		lossy, examined, summary(res), steps(res, look))
 }
 
 // summary is the run by decision: "would change 1, advice only 1, failed 1".
