@@ -80,6 +80,9 @@ const (
 	DecideUnchanged Decision = "unchanged" // already at the proposed value
 	DecideAdvice    Decision = "advice"    // nettune will not write it; Note says why
 	DecideFailed    Decision = "failed"    // the write or its verification failed; the run stopped
+	// DecideGone: the namespace of the change no longer exists (rollback): nothing is left to
+	// restore, the journal records it, and the run goes on.
+	DecideGone Decision = "gone"
 )
 
 // Step is one planned action with what the run decided and did. Current and Proposed are
@@ -93,6 +96,11 @@ type Step struct {
 	Error    string   `json:"error,omitempty"`
 	// Persist: the change is made to survive a reboot (apply --persist).
 	Persist bool `json:"persist,omitempty"`
+	// NetnsIno and NetnsOwner identify the namespace of a step of a node run (or of a
+	// rollback of one) that is not nettune's own, as the journal records it.
+	NetnsIno   uint64      `json:"netns_ino,omitempty"`
+	NetnsOwner *NetnsOwner `json:"netns_owner,omitempty"`
+	t          *target     // the kept handle the step reads and writes through
 
 	k      live.Knob
 	device string // deviceID of a persisted device or IRQ knob
@@ -117,12 +125,15 @@ type Result struct {
 // DryRun decides every action exactly as Apply would and changes nothing. It needs no root
 // and no lock, only read access to the knobs and (if present) the journal. A journal it may
 // not read (not root) leaves it degraded: Result.Degraded says so.
-func (a *Applier) DryRun(plan []policy.Action) (*Result, error) { return a.dryRun(plan, false) }
+func (a *Applier) DryRun(plan []policy.Action) (*Result, error) { return a.dryRun(plan, false, nil) }
 
 // DryRunReviewed is DryRun of a reviewed plan (ApplyReviewed).
-func (a *Applier) DryRunReviewed(plan []policy.Action) (*Result, error) { return a.dryRun(plan, true) }
+func (a *Applier) DryRunReviewed(plan []policy.Action) (*Result, error) {
+	return a.dryRun(plan, true, nil)
+}
 
-func (a *Applier) dryRun(plan []policy.Action, reviewed bool) (*Result, error) {
+// dryRun decides plan; targets, when not nil, are where each action is written (nodePlan).
+func (a *Applier) dryRun(plan []policy.Action, reviewed bool, targets []*target) (*Result, error) {
 	res := &Result{DryRun: true}
 	d, err := a.openState()
 	var lines []Entry
@@ -144,21 +155,23 @@ func (a *Applier) dryRun(plan []policy.Action, reviewed bool) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	res.Steps = a.decide(plan, buildHistory(lines), own, reviewed)
+	res.Steps = a.decide(plan, buildHistory(lines), own, reviewed, targets)
 	return res, nil
 }
 
 // Apply performs the plan in order and stops at the first failure. Each change is journaled
 // (and fsynced) before the write and verified after it.
-func (a *Applier) Apply(plan []policy.Action) (*Result, error) { return a.apply(plan, false) }
+func (a *Applier) Apply(plan []policy.Action) (*Result, error) { return a.apply(plan, false, nil) }
 
 // ApplyReviewed applies a plan someone reviewed (apply --plan, ReadPlan) exactly: the same
 // decisions, caps, ownership and journal as Apply, and each action only while its knob still
 // holds the value the plan was made on (its Current); an action whose knob changed since, or
 // whose values the knob cannot hold, is refused with a note saying so, and the others go on.
-func (a *Applier) ApplyReviewed(plan []policy.Action) (*Result, error) { return a.apply(plan, true) }
+func (a *Applier) ApplyReviewed(plan []policy.Action) (*Result, error) {
+	return a.apply(plan, true, nil)
+}
 
-func (a *Applier) apply(plan []policy.Action, reviewed bool) (*Result, error) {
+func (a *Applier) apply(plan []policy.Action, reviewed bool, targets []*target) (*Result, error) {
 	d, release, err := a.begin()
 	if err != nil {
 		return nil, err
@@ -168,9 +181,9 @@ func (a *Applier) apply(plan []policy.Action, reviewed bool) (*Result, error) {
 	if err := r.open(d, nil); err != nil {
 		return nil, err
 	}
-	defer r.j.close()
+	defer r.close()
 	res := &Result{ID: r.id}
-	res.Steps = a.decide(plan, r.hist, r.own, reviewed)
+	res.Steps = a.decide(plan, r.hist, r.own, reviewed, targets)
 	err = r.execute(res.Steps, OpSet)
 	if r.seq == 0 {
 		res.ID = ""
@@ -205,6 +218,7 @@ type run struct {
 	own   *owners
 	lines []Entry  // the journal as the run found it (hist folds it)
 	done  []string // knobs this run changed, for a ChangeError
+	loc   *locator // the namespaces journal entries name (rollback, auto's reverts)
 	// judged holds the knobs this auto run already reverted (or tried to): each knob
 	// changes at most once per run, and hist predates those writes.
 	judged map[string]bool
@@ -264,7 +278,7 @@ func (r *run) change(st *Step, op Op, undoes []Ref) error {
 		return &ChangeError{Op: op, ID: r.id, Knob: knobName(st.Knob, st.Netns), Written: written,
 			Done: slices.Clone(r.done), Err: err}
 	}
-	ino, err := netnsIno(st.Netns)
+	ino, err := st.netnsIno()
 	if err != nil {
 		return fail(err)
 	}
@@ -278,14 +292,20 @@ func (r *run) change(st *Step, op Op, undoes []Ref) error {
 	}
 	r.seq++
 	st.Seq = r.seq
-	e := Entry{Apply: r.id, Seq: r.seq, Op: op, Knob: st.Knob, Netns: st.Netns, NetnsIno: ino, Old: old,
+	e := Entry{Apply: r.id, Seq: r.seq, Op: op, Knob: st.Knob, Netns: st.Netns, NetnsIno: ino, NetnsOwner: st.NetnsOwner, Old: old,
 		New: st.Proposed, Reason: st.Why, Time: r.a.o.Now(), State: StatePending, Undoes: undoes,
 		Persist: st.Persist, Device: st.device}
 	if err := r.j.append(e); err != nil {
 		return fail(err)
 	}
 	hook("journaled", r.seq)
-	werr := k.Write(st.Proposed)
+	var werr error
+	if st.t != nil {
+		werr = st.t.check()
+	}
+	if werr == nil {
+		werr = k.Write(st.Proposed)
+	}
 	hook("written", r.seq)
 	e.Time = r.a.o.Now()
 	if werr != nil {
@@ -322,6 +342,31 @@ func knobName(id, netns string) string {
 		return id
 	}
 	return id + " [netns " + netns + "]"
+}
+
+// netnsIno is the inode the journal records for the step's namespace: its kept handle's in
+// a node run or rollback, else the namespace now at its name or path (apply --netns).
+func (st *Step) netnsIno() (uint64, error) {
+	if st.t != nil {
+		return st.t.ino, nil
+	}
+	return netnsIno(st.Netns)
+}
+
+// locator is the run's locator of recorded namespaces, made when first needed.
+func (r *run) locator() *locator {
+	if r.loc == nil {
+		r.loc = newLocator(r.a.o.Env)
+	}
+	return r.loc
+}
+
+// close closes the journal and every namespace the run held.
+func (r *run) close() {
+	r.j.close()
+	if r.loc != nil {
+		r.loc.close()
+	}
 }
 
 // netnsIno identifies the namespace now at ns (its nsfs inode); 0 for nettune's own.

@@ -96,7 +96,7 @@ func (a *Applier) Auto(cur *model.Sample, analyze Analysis) (*AutoResult, error)
 	if err := r.open(dir, &cur.IRQBalance); err != nil {
 		return nil, err
 	}
-	defer r.j.close()
+	defer r.close()
 	res := &AutoResult{Time: a.o.Now(), Actions: []AutoAction{}}
 	prev, err := loadSample(dir)
 	if err != nil {
@@ -124,7 +124,7 @@ func (a *Applier) Auto(cur *model.Sample, analyze Analysis) (*AutoResult, error)
 
 	runErr := r.judge(st, rep, d, res)
 	if runErr == nil {
-		runErr = r.act(st, rep, cur.Time, res)
+		runErr = r.act(st, rep, nil, cur.Time, res)
 	}
 	if r.seq > 0 {
 		res.ID = r.id
@@ -238,14 +238,16 @@ func (r *run) liveUndo(key string, ref Ref) (undo, bool) {
 }
 
 // act applies the plan's actions whose findings persisted, whose knob is out of cooldown,
-// not waiting for judgement, and not at a value that did not help before.
-func (r *run) act(st *autoState, rep *policy.Report, sampled time.Time, res *AutoResult) error {
+// not waiting for judgement, and not at a value that did not help before. targets, when not
+// nil, are where each of rep.Plan's actions is written (AutoNode).
+func (r *run) act(st *autoState, rep *policy.Report, targets []*target, sampled time.Time, res *AutoResult) error {
 	judging := map[string]bool{}
 	for _, j := range st.Judge {
 		judging[knobKey(j.Netns, j.Knob)] = true
 	}
 	var plan []policy.Action
-	for _, act := range rep.Plan {
+	var to []*target
+	for i, act := range rep.Plan {
 		k, err := live.Parse(act.Knob, act.Netns, r.a.o.Env)
 		if err != nil {
 			res.add("advice", act.Knob, act.Netns, act.Current, act.Proposed, err.Error())
@@ -272,9 +274,12 @@ func (r *run) act(st *autoState, rep *policy.Report, sampled time.Time, res *Aut
 				"this value did not cut the loss before and was reverted")
 		default:
 			plan = append(plan, act)
+			if targets != nil {
+				to = append(to, targets[i])
+			}
 		}
 	}
-	steps := r.a.decide(plan, r.hist, r.own, false)
+	steps := r.a.decide(plan, r.hist, r.own, false, to)
 	err := r.execute(steps, OpSet)
 	for _, s := range steps {
 		res.addStep(string(s.Decision), s)

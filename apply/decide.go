@@ -15,15 +15,19 @@ import (
 // decide turns planned actions into steps: ownership, caps, one step per knob and run,
 // never lower. It reads every knob's current value and writes nothing. reviewed: the plan was
 // reviewed (apply --plan), so each knob must still hold the value the plan was made on.
-func (a *Applier) decide(plan []policy.Action, h *history, own *owners, reviewed bool) []Step {
+// targets, when not nil, are the namespaces of a node run's actions (nodePlan).
+func (a *Applier) decide(plan []policy.Action, h *history, own *owners, reviewed bool, targets []*target) []Step {
 	steps := make([]Step, 0, len(plan))
 	seen := map[string]bool{}
 	netns := a.o.Netns
 	if reviewed && netns == "" {
 		netns = planNetns(plan)
 	}
-	for _, act := range plan {
+	for i, act := range plan {
 		st := Step{Action: act, reviewed: reviewed, seen: act.Current}
+		if targets != nil && targets[i] != nil {
+			st.t, st.NetnsIno, st.NetnsOwner = targets[i], targets[i].ino, targets[i].owner
+		}
 		st.Findings = append([]string(nil), act.Findings...)
 		a.decideOne(&st, h, own, seen, netns)
 		steps = append(steps, st)
@@ -49,13 +53,16 @@ func (a *Applier) decideOne(st *Step, h *history, own *owners, seen map[string]b
 	}
 	// The knob table decides what this is (scope, disruptive, cap, command); policy took its
 	// facts from the same table.
-	k, err := live.Parse(st.Knob, st.Netns, a.o.Env)
+	k, err := st.parse(a.o.Env)
 	if err != nil {
 		advice("%v", err)
 		return
 	}
 	row := k.Row()
 	st.k, st.Netns, st.Scope = k, k.Netns(), row.Scope
+	if st.Netns == "" { // a global knob: nettune's own namespace, whoever proposed it
+		st.t, st.NetnsIno, st.NetnsOwner = nil, 0, nil
+	}
 	key := knobKey(k.Netns(), k.ID())
 	switch {
 	case seen[key]:
@@ -97,7 +104,11 @@ func (a *Applier) decideOne(st *Step, h *history, own *owners, seen map[string]b
 		return
 	}
 	st.Current = cur
-	if drift, ours := h.drifted(k, key, cur); drift {
+	ino := st.NetnsIno
+	if st.t == nil && k.Netns() != "" {
+		ino, _ = netnsIno(k.Netns()) // unknown (0) when it cannot be told: every entry counts
+	}
+	if drift, ours := h.drifted(k, key, ino, cur); drift {
 		advice("changed by someone else since nettune set it to %s: left alone", ours)
 		return
 	}
@@ -177,4 +188,12 @@ func numeric(v string) bool {
 		}
 	}
 	return len(f) > 0
+}
+
+// parse opens the step's knob: through the kept handle of its namespace when it has one.
+func (st *Step) parse(env live.Env) (live.Knob, error) {
+	if st.t != nil {
+		return live.ParseVia(st.Knob, st.Netns, st.t.h.Path(), env)
+	}
+	return live.Parse(st.Knob, st.Netns, env)
 }

@@ -54,9 +54,19 @@ func buildHistory(lines []Entry) *history {
 	return h
 }
 
-// expected are the values a knob may hold if nobody but nettune touched it since.
-func (h *history) expected(key string) []string {
-	live := h.live[key]
+// sameNetns: entry e is of the namespace with inode ino (0: not known, on either side). A
+// name or path reused by a new namespace keeps its key; the inode tells the two apart.
+func sameNetns(e Entry, ino uint64) bool { return ino == 0 || e.NetnsIno == 0 || e.NetnsIno == ino }
+
+// expected are the values a knob of the namespace with inode ino may hold if nobody but
+// nettune touched it since.
+func (h *history) expected(key string, ino uint64) []string {
+	var live []int
+	for _, i := range h.live[key] {
+		if sameNetns(h.entries[i], ino) {
+			live = append(live, i)
+		}
+	}
 	if len(live) == 0 {
 		return nil
 	}
@@ -76,15 +86,17 @@ func (h *history) expected(key string) []string {
 	}
 	add(h.entries[live[len(live)-1]])
 	for _, i := range h.pending[key] {
-		add(h.entries[i])
+		if sameNetns(h.entries[i], ino) {
+			add(h.entries[i])
+		}
 	}
 	return out
 }
 
 // drifted reports whether someone else changed a knob nettune owns: its value is none of
 // the values nettune could have left there.
-func (h *history) drifted(k live.Knob, key, cur string) (bool, string) {
-	exp := h.expected(key)
+func (h *history) drifted(k live.Knob, key string, ino uint64, cur string) (bool, string) {
+	exp := h.expected(key, ino)
 	if exp == nil {
 		return false, ""
 	}
@@ -94,10 +106,4 @@ func (h *history) drifted(k live.Knob, key, cur string) (bool, string) {
 		}
 	}
 	return true, exp[0]
-}
-
-// lastWritten is what nettune last wrote to the knob (the read-back when known).
-func (h *history) lastWritten(key string) Entry {
-	live := h.live[key]
-	return h.entries[live[len(live)-1]]
 }

@@ -29,6 +29,9 @@ const (
 	OpSet     Op = "set"     // apply or auto raised a knob
 	OpRestore Op = "restore" // rollback put an original back
 	OpRevert  Op = "revert"  // auto undid a change that did not help
+	// OpGone closes set entries whose namespace no longer exists (rollback found it gone):
+	// nothing is written, and nothing is left to restore.
+	OpGone Op = "gone"
 )
 
 // State is where an entry's change stands. An entry is appended as pending before the write
@@ -56,15 +59,18 @@ type Entry struct {
 	Netns string `json:"netns,omitempty"`
 	// NetnsIno identifies the namespace Netns named when nettune wrote (its nsfs inode): a
 	// name or /proc/PID path reused by another namespace since is not the one nettune changed.
-	NetnsIno uint64    `json:"netns_ino,omitempty"`
-	Old      string    `json:"old"`           // read right before the write
-	New      string    `json:"new"`           // the value written
-	Got      string    `json:"got,omitempty"` // read back after the write
-	Reason   string    `json:"reason"`
-	Time     time.Time `json:"time"`
-	State    State     `json:"state"`
-	Error    string    `json:"error,omitempty"`
-	Undoes   []Ref     `json:"undoes,omitempty"` // restore/revert: the set entries it undoes
+	NetnsIno uint64 `json:"netns_ino,omitempty"`
+	// NetnsOwner is who owned that namespace (version 4): with the inode, it tells the
+	// namespace from a later one given the same inode.
+	NetnsOwner *NetnsOwner `json:"netns_owner,omitempty"`
+	Old        string      `json:"old"`           // read right before the write
+	New        string      `json:"new"`           // the value written
+	Got        string      `json:"got,omitempty"` // read back after the write
+	Reason     string      `json:"reason"`
+	Time       time.Time   `json:"time"`
+	State      State       `json:"state"`
+	Error      string      `json:"error,omitempty"`
+	Undoes     []Ref       `json:"undoes,omitempty"` // restore/revert/gone: the set entries it undoes
 	// Persist marks a set that must survive a reboot (apply --persist): a sysctl goes to
 	// nettune's sysctl.d file, any other knob is re-applied by nettune restore at boot.
 	Persist bool `json:"persist,omitempty"`
@@ -77,8 +83,9 @@ func (e *Entry) ref() Ref { return Ref{e.Apply, e.Seq} }
 
 // journalVersion is written in the header line; journals without a header are the format
 // before it (version 1), read as described in docs/apply.md. Version 3 added persist and
-// device; version 2 journals are read as they are (they have neither) and appended to.
-const journalVersion = 3
+// device, version 4 the namespace's owner and the gone op; older journals are read as they
+// are (they have none of these) and appended to.
+const journalVersion = 4
 
 // header is a journal's first line. The journal is created with it in one atomic rename, so a
 // journal whose first line is missing or torn lost its content: it is not an empty history.
@@ -187,7 +194,7 @@ func parseJournal(data []byte) (*parsedJournal, error) {
 			if err := decodeStrict(line, &h); err != nil || h.Journal != "nettune" {
 				return nil, bad("not a nettune journal header")
 			}
-			if h.Version != journalVersion && h.Version != 2 {
+			if h.Version < 2 || h.Version > journalVersion {
 				return nil, fmt.Errorf("%w: version %d (this nettune reads %d)", ErrJournalVersion, h.Version, journalVersion)
 			}
 			p.complete += len(line) + 1
@@ -223,7 +230,7 @@ func (p *parsedJournal) checkEntry(e Entry, seen map[Ref]int) error {
 		return fmt.Errorf("apply id %q", e.Apply)
 	case e.Seq <= 0:
 		return fmt.Errorf("seq %d", e.Seq)
-	case e.Op != OpSet && e.Op != OpRestore && e.Op != OpRevert:
+	case e.Op != OpSet && e.Op != OpRestore && e.Op != OpRevert && e.Op != OpGone:
 		return fmt.Errorf("op %q", e.Op)
 	case e.State != StatePending && e.State != StateDone && e.State != StateFailed:
 		return fmt.Errorf("state %q", e.State)
@@ -231,10 +238,17 @@ func (p *parsedJournal) checkEntry(e Entry, seen map[Ref]int) error {
 		return errors.New("no time")
 	case e.Netns == "" && e.NetnsIno != 0:
 		return errors.New("a namespace inode without a namespace")
+	case e.NetnsOwner != nil && e.NetnsIno == 0:
+		return errors.New("a namespace owner without a namespace inode")
+	case e.Op == OpGone && (e.NetnsIno == 0 || e.State != StateDone):
+		return errors.New("gone without a namespace inode, or not done")
 	case (e.Persist || e.Device != "") && (e.Op != OpSet || e.Netns != ""):
 		return errors.New("persist or device on an entry that is not a set in nettune's own namespace")
 	case !validDeviceID(e.Device):
 		return fmt.Errorf("device %q", e.Device)
+	}
+	if err := e.NetnsOwner.validate(); err != nil {
+		return err
 	}
 	// A failed entry's read-back may be anything the kernel returned; it is only compared.
 	if e.Got != "" && e.State == StateDone {
@@ -247,7 +261,7 @@ func (p *parsedJournal) checkEntry(e Entry, seen map[Ref]int) error {
 		last := p.latest(e.ref(), i)
 		if e.Op != first.Op || e.Knob != first.Knob || e.Netns != first.Netns || e.NetnsIno != first.NetnsIno ||
 			e.Old != first.Old || e.New != first.New || !slices.Equal(e.Undoes, first.Undoes) ||
-			e.Persist != first.Persist || e.Device != first.Device {
+			e.Persist != first.Persist || e.Device != first.Device || !sameOwner(e.NetnsOwner, first.NetnsOwner) {
 			return fmt.Errorf("%s seq %d recorded again with other values", e.Apply, e.Seq)
 		}
 		if last.State != StatePending || e.State == StatePending {
@@ -279,7 +293,8 @@ func (p *parsedJournal) checkEntry(e Entry, seen map[Ref]int) error {
 		}
 		for n, r := range e.Undoes {
 			i, ok := seen[r]
-			if !ok || p.entries[i].Op != OpSet || p.entries[i].Knob != e.Knob || p.entries[i].Netns != e.Netns {
+			if !ok || p.entries[i].Op != OpSet || p.entries[i].Knob != e.Knob || p.entries[i].Netns != e.Netns ||
+				(e.Op == OpGone && p.entries[i].NetnsIno != e.NetnsIno && p.entries[i].NetnsIno != 0) {
 				return fmt.Errorf("%s undoes %s seq %d, which is no earlier set of %s", e.Op, r.Apply, r.Seq, e.Knob)
 			}
 			if n == 0 && k.Compare(e.New, p.entries[i].Old) != live.Equal {
@@ -474,4 +489,8 @@ func (j *journal) close() error {
 		return nil
 	}
 	return j.f.Close()
+}
+
+func sameOwner(a, b *NetnsOwner) bool {
+	return a == b || (a != nil && b != nil && *a == *b)
 }

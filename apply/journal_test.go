@@ -403,3 +403,77 @@ func TestRollbackOfV1Journal(t *testing.T) {
 		t.Fatalf("status: %v %v", st, err)
 	}
 }
+
+// TestJournalV3: a journal of the version before owners (testdata/journal-v3.jsonl) is read
+// as it is; entries appended to it may carry an owner and close a gone namespace's changes.
+func TestJournalV3(t *testing.T) {
+	v3, err := os.ReadFile("testdata/journal-v3.jsonl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := parseJournal(v3)
+	if err != nil || len(p.entries) != 6 {
+		t.Fatalf("v3 journal: %v, %+v", err, p)
+	}
+	if h := buildHistory(p.entries); len(h.live) != 3 {
+		t.Fatalf("live changes %v, want 3", h.live)
+	}
+	gone := Entry{Apply: "20261103T080000Z-0d0e0f", Seq: 1, Op: OpGone, Knob: somaxconn, Netns: "blue", NetnsIno: 4026532871,
+		Old: "8192", New: "4096", Reason: "netns blue no longer exists", Time: t0, State: StateDone,
+		Undoes: []Ref{{"20261102T090000Z-5e1f20", 1}}}
+	owned := set(somaxconn, "web", "4096", "8192")
+	owned.Apply, owned.NetnsIno = "20261103T080000Z-0d0e0f", 4026532999
+	owned.Seq = 2
+	owned.NetnsOwner = &NetnsOwner{Pod: "default/web-0", PodUID: "0b5e4d2a-7c1f-4e3b-9a55-3f7f1c2d9e10",
+		Container: strings.Repeat("ab", 32)}
+	p, err = parseJournal([]byte(string(v3) + line(t, gone) + line(t, owned)))
+	if err != nil || len(p.entries) != 8 {
+		t.Fatalf("v3 journal with v4 lines: %v", err)
+	}
+	if h := buildHistory(p.entries); len(h.live) != 3 || len(h.live[knobKey("blue", somaxconn)]) != 0 {
+		t.Fatalf("the gone entry does not close blue's somaxconn: %v", h.live)
+	}
+	for name, e := range map[string]Entry{
+		"gone without an inode": func() Entry { e := gone; e.NetnsIno = 0; e.Netns = ""; return e }(),
+		"gone of another inode": func() Entry { e := gone; e.NetnsIno++; return e }(),
+		"gone pending":          func() Entry { e := gone; e.State = StatePending; return e }(),
+		"owner without inode":   func() Entry { e := owned; e.NetnsIno = 0; return e }(),
+		"empty owner":           func() Entry { e := owned; e.NetnsOwner = &NetnsOwner{}; return e }(),
+		"pod path":              func() Entry { e := owned; e.NetnsOwner = &NetnsOwner{Pod: "../../etc"}; return e }(),
+		"container not hex":     func() Entry { e := owned; e.NetnsOwner = &NetnsOwner{Container: "$(reboot)"}; return e }(),
+	} {
+		if _, err := parseJournal([]byte(string(v3) + line(t, e))); !errors.Is(err, ErrCorruptJournal) {
+			t.Errorf("%s: %v; want a corrupt journal", name, err)
+		}
+	}
+	again := owned
+	again.State, again.NetnsOwner = StateDone, &NetnsOwner{Pod: "default/web-1"}
+	pending := owned
+	pending.State = StatePending
+	if _, err := parseJournal([]byte(string(v3) + line(t, pending) + line(t, again))); !errors.Is(err, ErrCorruptJournal) {
+		t.Errorf("a repeated line with another owner: %v", err)
+	}
+}
+
+// TestUndoPlanPerNamespace: the live changes of one knob and name split where the recorded
+// inode changes (a name reused by a new namespace); an entry from before inodes were recorded
+// goes with the namespace after it.
+func TestUndoPlanPerNamespace(t *testing.T) {
+	legacy := set(somaxconn, "blue", "128", "256")
+	a := set(somaxconn, "blue", "256", "512")
+	a.Apply, a.NetnsIno = "20260301T130000Z-0a0b0c", 4026532871
+	b := set(somaxconn, "blue", "128", "1024")
+	b.Apply, b.NetnsIno = "20260301T140000Z-0a0b0c", 4026532999
+	b.NetnsOwner = &NetnsOwner{Pod: "shop/web-0"}
+	h := buildHistory([]Entry{legacy, a, b})
+	plan := h.undoPlan("")
+	if len(plan) != 2 {
+		t.Fatalf("undo plan %+v, want one undo per namespace", plan)
+	}
+	if f := h.first(plan[0]); len(plan[0].entries) != 1 || f.NetnsIno != b.NetnsIno || f.Old != "128" || f.NetnsOwner == nil {
+		t.Errorf("newest namespace: %+v first %+v", plan[0], f)
+	}
+	if f := h.first(plan[1]); len(plan[1].entries) != 2 || f.NetnsIno != a.NetnsIno || f.Old != "128" || f.NetnsOwner != nil {
+		t.Errorf("older namespace with the legacy entry: %+v first %+v", plan[1], f)
+	}
+}

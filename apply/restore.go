@@ -35,7 +35,7 @@ func (a *Applier) Restore() (*Result, error) {
 	if err := r.open(d, nil); err != nil {
 		return nil, err
 	}
-	defer r.j.close()
+	defer r.close()
 	res := &Result{ID: r.id}
 	for _, p := range r.hist.persistedDevices() {
 		st := r.restoreStep(p)

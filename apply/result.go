@@ -34,9 +34,11 @@ type AutoAction struct {
 	Kind  string `json:"kind"`
 	Knob  string `json:"knob"`
 	Netns string `json:"netns,omitempty"`
-	From  string `json:"from,omitempty"`
-	To    string `json:"to,omitempty"`
-	Why   string `json:"why"`
+	// NetnsOwner is who owns that namespace, in a run over the node (AutoNode).
+	NetnsOwner *NetnsOwner `json:"netns_owner,omitempty"`
+	From       string      `json:"from,omitempty"`
+	To         string      `json:"to,omitempty"`
+	Why        string      `json:"why"`
 }
 
 func (r *AutoResult) add(kind, k, ns, from, to, why string) {
@@ -55,6 +57,7 @@ func (r *AutoResult) addStep(kind string, s Step) {
 		to = s.Got
 	}
 	r.add(kind, s.Knob, s.Netns, s.Current, to, why)
+	r.Actions[len(r.Actions)-1].NetnsOwner = s.NetnsOwner
 }
 
 // Count is how many actions of a kind the run had.

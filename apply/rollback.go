@@ -23,7 +23,7 @@ func (a *Applier) Rollback(id string) (*Result, error) {
 	if err := r.open(d, nil); err != nil {
 		return nil, err
 	}
-	defer r.j.close()
+	defer r.close()
 	if id != "" && !r.hist.applies[id] {
 		return nil, fmt.Errorf("%w: %s", ErrUnknownJournalID, id)
 	}
@@ -54,29 +54,58 @@ func (a *Applier) Rollback(id string) (*Result, error) {
 	return res, err
 }
 
-// undo is one knob to put back.
+// undo is one knob of one namespace to put back.
 type undo struct {
 	key     string
 	entries []int // live set entries undone, journal order
 	blocked string
+	// ino and owner identify the namespace, from the latest entries that record them.
+	ino   uint64
+	owner *NetnsOwner
 }
 
-// undoPlan lists the knobs to restore, newest change first.
+// first is the oldest entry an undo puts back, with the namespace's identity of the undo.
+func (h *history) first(u undo) Entry {
+	e := h.entries[u.entries[0]]
+	if u.ino != 0 {
+		e.NetnsIno, e.NetnsOwner = u.ino, u.owner
+	}
+	return e
+}
+
+// undoPlan lists the knobs to restore, newest change first: one undo per knob and
+// namespace. A name or path reused by a new namespace is another namespace, with changes of
+// its own: the live changes of a knob split where their recorded inode changes (entries
+// from before inodes were recorded go with the namespace after them).
 func (h *history) undoPlan(id string) []undo {
 	var out []undo
 	for key, live := range h.live {
-		u := undo{key: key}
+		var groups []*undo
+		var u *undo
 		for _, i := range live {
-			if id == "" || h.entries[i].Apply == id {
+			e := h.entries[i]
+			if u == nil || (e.NetnsIno != 0 && u.ino != 0 && e.NetnsIno != u.ino) {
+				u = &undo{key: key}
+				groups = append(groups, u)
+			}
+			if e.NetnsIno != 0 {
+				u.ino = e.NetnsIno
+			}
+			if e.NetnsOwner != nil {
+				u.owner = e.NetnsOwner
+			}
+			if id == "" || e.Apply == id {
 				u.entries = append(u.entries, i)
 				continue
 			}
 			if len(u.entries) > 0 {
-				u.blocked = "changed again by " + h.entries[i].Apply + ": roll that back first"
+				u.blocked = "changed again by " + e.Apply + ": roll that back first"
 			}
 		}
-		if len(u.entries) > 0 {
-			out = append(out, u)
+		for _, u := range groups {
+			if len(u.entries) > 0 {
+				out = append(out, *u)
+			}
 		}
 	}
 	last := func(u undo) int { return u.entries[len(u.entries)-1] }
@@ -86,7 +115,7 @@ func (h *history) undoPlan(id string) []undo {
 
 // undoStep decides how to put one knob back to the oldest original of the undone entries.
 func (r *run) undoStep(u undo, op Op, why string) (Step, []Ref) {
-	first := r.hist.entries[u.entries[0]]
+	first := r.hist.first(u)
 	st := Step{Action: policy.Action{Knob: first.Knob, Netns: first.Netns, Proposed: first.Old, Why: why}}
 	refs := make([]Ref, len(u.entries))
 	for n, i := range u.entries {
@@ -96,13 +125,31 @@ func (r *run) undoStep(u undo, op Op, why string) (Step, []Ref) {
 		st.Decision, st.Note = DecideAdvice, u.blocked
 		return st, nil
 	}
-	k, err := live.Parse(first.Knob, first.Netns, r.a.o.Env)
-	if err != nil {
+	if _, err := live.Parse(first.Knob, first.Netns, r.a.o.Env); err != nil {
 		st.Decision, st.Note = DecideAdvice, err.Error()
 		return st, nil
 	}
-	if why := replacedNetns(first); why != "" {
-		st.Decision, st.Note = DecideAdvice, why+": left alone"
+	if first.NetnsIno != 0 {
+		gone, err := r.locator().gone(first)
+		if err != nil {
+			st.Decision, st.Error = DecideFailed, err.Error()
+			return st, nil
+		}
+		if gone != "" {
+			r.goneStep(&st, first, r.hist.entries[u.entries[len(u.entries)-1]], refs, gone)
+			return st, nil
+		}
+		h, err := r.locator().handle(first)
+		if err != nil {
+			st.Decision, st.Error = DecideFailed, err.Error()
+			return st, nil
+		}
+		st.t = &target{ino: first.NetnsIno, owner: first.NetnsOwner, h: h}
+		st.NetnsIno, st.NetnsOwner = first.NetnsIno, first.NetnsOwner
+	}
+	k, err := st.parse(r.a.o.Env)
+	if err != nil {
+		st.Decision, st.Note = DecideAdvice, err.Error()
 		return st, nil
 	}
 	st.k, st.Scope, st.Disruptive, st.Command = k, k.Scope(), k.Disruptive(), k.Command(first.Old)
@@ -112,7 +159,7 @@ func (r *run) undoStep(u undo, op Op, why string) (Step, []Ref) {
 		return st, nil
 	}
 	st.Current = cur
-	if drift, ours := r.hist.drifted(k, u.key, cur); drift {
+	if drift, ours := r.hist.drifted(k, u.key, first.NetnsIno, cur); drift {
 		st.Decision, st.Note = DecideAdvice, "changed by someone else since nettune set it to "+ours+": left alone"
 		return st, nil
 	}
@@ -121,7 +168,8 @@ func (r *run) undoStep(u undo, op Op, why string) (Step, []Ref) {
 		st.Decision = DecideUnchanged
 		r.seq++
 		st.Seq = r.seq
-		e := Entry{Apply: r.id, Seq: r.seq, Op: op, Knob: first.Knob, Netns: first.Netns, Old: cur,
+		e := Entry{Apply: r.id, Seq: r.seq, Op: op, Knob: first.Knob, Netns: first.Netns,
+			NetnsIno: first.NetnsIno, NetnsOwner: first.NetnsOwner, Old: cur,
 			New: first.Old, Got: cur, Reason: why, Time: r.a.o.Now(), State: StateDone, Undoes: refs}
 		if err := r.j.append(e); err != nil {
 			st.Decision, st.Error = DecideFailed, err.Error()
@@ -134,17 +182,21 @@ func (r *run) undoStep(u undo, op Op, why string) (Step, []Ref) {
 
 // KnobStatus is one knob nettune changed and has not undone.
 type KnobStatus struct {
-	Knob     string    `json:"knob"`
-	Netns    string    `json:"netns,omitempty"`
-	Original string    `json:"original"` // what nettune found before its first change
-	Written  string    `json:"written"`  // what nettune last wrote (as read back)
-	Current  string    `json:"current"`
-	Drift    bool      `json:"drift"` // someone else changed it since
-	Apply    string    `json:"apply"`
-	Time     time.Time `json:"time"`
-	Reason   string    `json:"reason"`
-	State    State     `json:"state"`
-	Error    string    `json:"error,omitempty"` // the knob could not be read now
+	Knob  string `json:"knob"`
+	Netns string `json:"netns,omitempty"`
+	// NetnsIno and NetnsOwner identify a namespace other than nettune's own (version 4
+	// journals record the owner).
+	NetnsIno   uint64      `json:"netns_ino,omitempty"`
+	NetnsOwner *NetnsOwner `json:"netns_owner,omitempty"`
+	Original   string      `json:"original"` // what nettune found before its first change
+	Written    string      `json:"written"`  // what nettune last wrote (as read back)
+	Current    string      `json:"current"`
+	Drift      bool        `json:"drift"` // someone else changed it since
+	Apply      string      `json:"apply"`
+	Time       time.Time   `json:"time"`
+	Reason     string      `json:"reason"`
+	State      State       `json:"state"`
+	Error      string      `json:"error,omitempty"` // the knob could not be read now
 	// Persisted is the value the knob gets at boot, when it was applied with --persist: from
 	// nettune's sysctl.d file for a sysctl, from the journal (nettune restore) otherwise.
 	Persisted   string `json:"persisted,omitempty"`
@@ -156,17 +208,24 @@ type Status struct {
 	Knobs []KnobStatus `json:"knobs"`
 }
 
-// replacedNetns says why e's namespace is not the one nettune changed ("" when it is, or
-// when it cannot tell: the namespace is gone and reading the knob fails).
-func replacedNetns(e Entry) string {
-	if e.NetnsIno == 0 {
-		return ""
+// goneStep records that the namespace of a knob's live changes no longer exists: the
+// journal closes them (OpGone, nothing written) so neither rollback nor status names them
+// again, and the run goes on with the other knobs.
+func (r *run) goneStep(st *Step, first, last Entry, refs []Ref, why string) {
+	st.Decision, st.Note = DecideGone, why+": nothing to restore"
+	st.NetnsIno, st.NetnsOwner = first.NetnsIno, first.NetnsOwner
+	was := last.Got
+	if was == "" || last.State != StateDone {
+		was = last.New
 	}
-	ino, err := netnsIno(e.Netns)
-	if err != nil || ino == e.NetnsIno {
-		return ""
+	r.seq++
+	st.Seq = r.seq
+	e := Entry{Apply: r.id, Seq: r.seq, Op: OpGone, Knob: first.Knob, Netns: first.Netns,
+		NetnsIno: first.NetnsIno, NetnsOwner: first.NetnsOwner, Old: was, New: first.Old,
+		Reason: why, Time: r.a.o.Now(), State: StateDone, Undoes: refs}
+	if err := r.j.append(e); err != nil {
+		st.Decision, st.Error = DecideFailed, err.Error()
 	}
-	return "netns " + e.Netns + " is another namespace than the one nettune changed"
 }
 
 // Status reads the journal and every knob it names; it takes no lock and needs no root, but
@@ -184,28 +243,26 @@ func (a *Applier) Status() (*Status, error) {
 		return nil, err
 	}
 	h := buildHistory(lines)
+	loc := newLocator(a.o.Env)
+	defer loc.close()
 	pf := readPersistFile(a.persistPath())
 	s := &Status{Knobs: []KnobStatus{}}
 	for _, u := range h.undoPlan("") {
-		first, last := h.entries[u.entries[0]], h.lastWritten(u.key)
-		ks := KnobStatus{Knob: last.Knob, Netns: last.Netns, Original: first.Old, Written: last.Got,
+		first, last := h.first(u), h.entries[u.entries[len(u.entries)-1]]
+		ks := KnobStatus{Knob: last.Knob, Netns: last.Netns, NetnsIno: first.NetnsIno, NetnsOwner: first.NetnsOwner, Original: first.Old, Written: last.Got,
 			Apply: last.Apply, Time: last.Time, Reason: last.Reason, State: last.State}
 		if ks.Written == "" {
 			ks.Written = last.New
 		}
-		k, err := live.Parse(last.Knob, last.Netns, a.o.Env)
+		ks.Current, err = loc.read(first)
+		var k live.Knob
 		if err == nil {
-			if why := replacedNetns(first); why != "" {
-				err = errors.New(why)
-			}
-		}
-		if err == nil {
-			ks.Current, err = k.Read()
+			k, err = live.Parse(last.Knob, last.Netns, a.o.Env)
 		}
 		if err != nil {
 			ks.Error = err.Error()
 		} else {
-			ks.Drift, _ = h.drifted(k, u.key, ks.Current)
+			ks.Drift, _ = h.drifted(k, u.key, first.NetnsIno, ks.Current)
 		}
 		ks.Persisted, ks.PersistNote = h.persistStatus(u.key, pf)
 		s.Knobs = append(s.Knobs, ks)

@@ -47,7 +47,7 @@ func (a *Applier) begin() (d *fsx.Dir, release func(), err error) {
 	}
 	// A run killed inside an atomic write leaves its temporary file; only now, under the
 	// lock, is no other run writing one.
-	for _, name := range []string{journalFile, baselineFile, autoFile} {
+	for _, name := range []string{journalFile, baselineFile, baselineNodeFile, autoFile} {
 		if err := d.RemoveTemps(name); err != nil {
 			d.Close()
 			return nil, nil, err

@@ -294,7 +294,8 @@ func TestRollbackEINVALMidway(t *testing.T) {
 }
 
 // TestReplacedNetnsLeftAlone: a namespace name that now names another namespace (deleted and
-// created again) is not the one nettune changed: rollback leaves it alone.
+// created again) is not the one nettune changed: status and rollback say the one nettune
+// changed is gone, rollback writes nothing, and the journal closes its entries.
 func TestReplacedNetnsLeftAlone(t *testing.T) {
 	ns := lab.NewNS(t, "renew")
 	o := Options{StateDir: t.TempDir(), ConfRoot: t.TempDir()}
@@ -311,15 +312,21 @@ func TestReplacedNetnsLeftAlone(t *testing.T) {
 		[]byte(headerLine(t)+line(t, lines[0])+line(t, lines[1])), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	st, err := New(o).Status()
+	if err != nil || len(st.Knobs) != 1 || !strings.Contains(st.Knobs[0].Error, "no longer exists") {
+		t.Fatalf("status: %v %+v", err, st)
+	}
 	res, err := New(o).Rollback("")
-	if err != nil || res.Steps[0].Decision != DecideAdvice || !strings.Contains(res.Steps[0].Note, "another namespace") {
+	if err != nil || res.Steps[0].Decision != DecideGone || !strings.Contains(res.Steps[0].Note, "another namespace") {
 		t.Fatalf("rollback: %v\n%+v", err, res)
 	}
 	if read(t, o, somaxconn, ns.Name) != "8192" {
 		t.Fatal("rollback wrote into a namespace nettune did not change")
 	}
-	st, err := New(o).Status()
-	if err != nil || !strings.Contains(st.Knobs[0].Error, "another namespace") {
-		t.Fatalf("status: %v %+v", err, st)
+	if st, err := New(o).Status(); err != nil || len(st.Knobs) != 0 {
+		t.Fatalf("status after the rollback still names the gone namespace: %v %+v", err, st)
+	}
+	if res, err := New(o).Rollback(""); err != nil || len(res.Steps) != 0 {
+		t.Fatalf("a second rollback: %v %+v", err, res)
 	}
 }

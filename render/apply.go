@@ -8,6 +8,7 @@ import (
 
 	"github.com/nettune/nettune/apply"
 	"github.com/nettune/nettune/model"
+	"github.com/nettune/nettune/pipeline"
 	"github.com/nettune/nettune/policy"
 )
 
@@ -44,6 +45,43 @@ func applyText(res *apply.Result, r *policy.Report, look Look) string {
 	return fmt.Sprintf("%s: %s (%s)\n%s", head, plural(uint64(len(res.Steps)), "action", "actions"), summary(res), steps(res, look))
 }
 
+// ApplyNode writes the result of apply or apply --dry-run over every namespace of a node;
+// JSON is the result alone, each step naming its namespace (netns, netns_ino, netns_owner).
+func ApplyNode(w io.Writer, f Format, res *apply.Result, nr *pipeline.NodeResult) error {
+	switch f {
+	case FormatJSON:
+		return writeJSON(w, res)
+	case FormatTable:
+		return ApplyNodeTable(w, res, nr, Look{})
+	}
+	return errFormat("apply", f)
+}
+
+// ApplyNodeTable is the node run's table: first what it found and did over how many
+// namespaces, then one line per step, each naming the namespace (and its pod) it changes.
+func ApplyNodeTable(w io.Writer, res *apply.Result, nr *pipeline.NodeResult, look Look) error {
+	_, err := io.WriteString(w, applyNodeText(res, nr, look))
+	return err
+}
+
+func applyNodeText(res *apply.Result, nr *pipeline.NodeResult, look Look) string {
+	lossy := len(nr.Lossy())
+	examined := plural(uint64(len(nr.Namespaces)), "namespace", "namespaces")
+	if len(res.Steps) == 0 {
+		if lossy > 0 {
+			return fmt.Sprintf("loss found in %s of %s, but no knob nettune may change addresses it (see nettune advise)\n",
+				plural(uint64(lossy), "namespace", "namespaces"), examined)
+		}
+		return fmt.Sprintf("nothing to do: no loss that tuning addresses in this interval (%s examined)\n", examined)
+	}
+	head := "apply"
+	if res.DryRun {
+		head = "dry run (nothing changed)"
+	}
+	return fmt.Sprintf("%s: %s for the loss in %d of %s (%s)\n%s", head, plural(uint64(len(res.Steps)), "action", "actions"),
+		lossy, examined, summary(res), steps(res, look))
+}
+
 // summary is the run by decision: "would change 1, advice only 1, failed 1".
 func summary(res *apply.Result) string {
 	n := map[apply.Decision]int{}
@@ -58,7 +96,7 @@ func summary(res *apply.Result) string {
 	for _, d := range []struct {
 		d    apply.Decision
 		name string
-	}{{apply.DecideChange, change}, {apply.DecideUnchanged, "already set"}, {apply.DecideAdvice, "advice only"}, {apply.DecideFailed, "failed"}} {
+	}{{apply.DecideChange, change}, {apply.DecideUnchanged, "already set"}, {apply.DecideAdvice, "advice only"}, {apply.DecideFailed, "failed"}, {apply.DecideGone, "namespace gone"}} {
 		if n[d.d] > 0 {
 			parts = append(parts, fmt.Sprintf("%s %d", d.name, n[d.d]))
 		}
@@ -139,28 +177,30 @@ func persisted(p *apply.PersistResult) string {
 // On a terminal the decision is coloured and the reasons wrap under the line; the command
 // stays whole on the first line, to be copied.
 func step(s apply.Step, look Look) string {
-	var b strings.Builder
-	d := fmt.Sprintf("%-9s", s.Decision)
-	b.WriteString(look.paint(decisionStyle[s.Decision], d) + " " + s.Knob)
-	if sc := scopeOf(s.Scope, s.Netns); sc != "" {
-		b.WriteString(" " + sc)
+	const indent = "          "
+	var h strings.Builder
+	h.WriteString(s.Knob)
+	if sc := scopeOf(s.Scope, s.Netns, s.NetnsOwner.String()); sc != "" {
+		h.WriteString(" " + sc)
 	}
 	if s.Persist {
-		b.WriteString(" [persist]")
+		h.WriteString(" [persist]")
 	}
 	if s.Current != "" || s.Proposed != "" {
-		fmt.Fprintf(&b, " %s → %s", orDash(s.Current), orDash(s.Proposed))
+		fmt.Fprintf(&h, " %s → %s", orDash(s.Current), orDash(s.Proposed))
 	}
 	if s.Got != "" && s.Got != s.Proposed {
-		fmt.Fprintf(&b, " (reads back %s)", s.Got)
+		fmt.Fprintf(&h, " (reads back %s)", s.Got)
 	}
+	head := wrap(look.paint(decisionStyle[s.Decision], fmt.Sprintf("%-9s", s.Decision))+" ", indent, h.String(), look.Width)
 	if s.Decision == apply.DecideChange && s.Command != "" {
 		// Whole, to be copied: on its own line when the terminal is too narrow for both.
 		cmd := "`" + s.Command + "`"
-		if look.Width > 0 && visibleLen(b.String())+1+visibleLen(cmd) > look.Width {
-			b.WriteString("\n          " + cmd)
+		last := head[strings.LastIndexByte(head, '\n')+1:]
+		if look.Width > 0 && visibleLen(last)+1+visibleLen(cmd) > look.Width {
+			head += "\n" + indent + cmd
 		} else {
-			b.WriteString(" " + cmd)
+			head += " " + cmd
 		}
 	}
 	var why strings.Builder
@@ -173,21 +213,24 @@ func step(s apply.Step, look Look) string {
 		}
 	}
 	if why.Len() == 0 {
-		return b.String()
+		return head
 	}
-	return wrap(b.String()+": ", "          ", why.String(), look.Width)
+	return wrap(head+": ", indent, why.String(), look.Width)
 }
 
 var decisionStyle = map[apply.Decision]string{apply.DecideChange: styleGreen, apply.DecideUnchanged: styleDim,
-	apply.DecideAdvice: styleAmber, apply.DecideFailed: styleLoss}
+	apply.DecideAdvice: styleAmber, apply.DecideFailed: styleLoss, apply.DecideGone: styleDim}
 
 // scopeOf says where a knob's change takes effect: "[global]" (every namespace of the host),
 // "[netns web]", "[device, netns web]"; a per-namespace knob of nettune's own namespace is
-// "[this netns]".
-func scopeOf(scope model.Scope, netns string) string {
+// "[this netns]"; the namespace's owner follows its name: "[netns web, pod default/web-0]".
+func scopeOf(scope model.Scope, netns, owner string) string {
 	in := ""
 	if netns != "" {
 		in = "netns " + netns
+		if owner != "" {
+			in += ", " + owner
+		}
 	}
 	switch scope {
 	case model.ScopeGlobal:
@@ -222,42 +265,83 @@ func Status(w io.Writer, f Format, st *apply.Status) error {
 	case FormatJSON:
 		return writeJSON(w, st)
 	case FormatTable:
-		_, err := io.WriteString(w, statusText(st))
-		return err
+		return StatusTable(w, st, Look{})
 	}
 	return errFormat("status", f)
 }
 
-func statusText(s *apply.Status) string {
+// StatusTable is status's table drawn for a terminal (width, colour) or for a pipe: the
+// verdict first (how many changes are in effect, how many drifted or cannot be read), then
+// one line per knob, newest first.
+func StatusTable(w io.Writer, st *apply.Status, look Look) error {
+	_, err := io.WriteString(w, statusText(st, look))
+	return err
+}
+
+func statusText(s *apply.Status, look Look) string {
 	if len(s.Knobs) == 0 {
-		return "nettune has no changes in effect\n"
+		return look.paint(styleGreen, "nettune has no changes in effect") + "\n"
 	}
-	var b strings.Builder
+	drift, unreadable := 0, 0
 	for _, k := range s.Knobs {
-		fmt.Fprintf(&b, "%s", k.Knob)
-		if k.Netns != "" {
-			fmt.Fprintf(&b, " [netns %s]", k.Netns)
-		}
-		fmt.Fprintf(&b, " %s → %s, now %s", k.Original, k.Written, orDash(k.Current))
-		if k.Persisted != "" {
-			fmt.Fprintf(&b, ", at boot %s", k.Persisted)
-		}
-		fmt.Fprintf(&b, "; %s by %s: %s", k.Time.UTC().Format(time.RFC3339), k.Apply, k.Reason)
 		switch {
 		case k.Error != "":
-			fmt.Fprintf(&b, "; cannot read: %s", k.Error)
+			unreadable++
 		case k.Drift:
-			b.WriteString("; DRIFT: changed by someone else since")
+			drift++
 		}
-		if k.PersistNote != "" {
-			fmt.Fprintf(&b, "; persisted: %s", k.PersistNote)
-		}
-		if k.State != apply.StateDone {
-			fmt.Fprintf(&b, "; state %s", k.State)
-		}
+	}
+	verdict := "nettune has " + plural(uint64(len(s.Knobs)), "change", "changes") + " in effect"
+	var trouble []string
+	if drift > 0 {
+		trouble = append(trouble, look.paint(styleAmber, fmt.Sprintf("%d changed by someone else since", drift)))
+	}
+	if unreadable > 0 {
+		trouble = append(trouble, look.paint(styleLoss, fmt.Sprintf("%d cannot be read", unreadable)))
+	}
+	if len(trouble) > 0 {
+		verdict += ": " + strings.Join(trouble, ", ")
+	}
+	var b strings.Builder
+	b.WriteString(wrap("", "    ", verdict, look.Width) + "\n")
+	for _, k := range s.Knobs {
+		b.WriteString(statusLine(k, look))
 		b.WriteByte('\n')
 	}
 	return b.String()
+}
+
+// statusLine: "sysctl:net.core.somaxconn [netns web, pod default/web-0] 4096 → 8192, now
+// 8192: <when> by <apply>: <reason>; <trouble>", the reasons wrapped under the knob.
+func statusLine(k apply.KnobStatus, look Look) string {
+	var head strings.Builder
+	head.WriteString(k.Knob)
+	if k.Netns != "" {
+		head.WriteString(" [netns " + k.Netns)
+		if o := k.NetnsOwner.String(); o != "" {
+			head.WriteString(", " + o)
+		}
+		head.WriteString("]")
+	}
+	fmt.Fprintf(&head, " %s → %s, now %s", k.Original, k.Written, orDash(k.Current))
+	if k.Persisted != "" {
+		fmt.Fprintf(&head, ", at boot %s", k.Persisted)
+	}
+	var why strings.Builder
+	fmt.Fprintf(&why, "%s by %s: %s", k.Time.UTC().Format(time.RFC3339), k.Apply, k.Reason)
+	switch {
+	case k.Error != "":
+		why.WriteString("; " + look.paint(styleLoss, "cannot read: "+k.Error))
+	case k.Drift:
+		why.WriteString("; " + look.paint(styleAmber, "DRIFT: changed by someone else since"))
+	}
+	if k.PersistNote != "" {
+		fmt.Fprintf(&why, "; persisted: %s", k.PersistNote)
+	}
+	if k.State != apply.StateDone {
+		fmt.Fprintf(&why, "; state %s", k.State)
+	}
+	return wrap("", "    ", head.String()+"; "+why.String(), look.Width)
 }
 
 // Auto writes one apply --auto run; the table is one log line per action, each prefixed
@@ -267,35 +351,70 @@ func Auto(w io.Writer, f Format, r *apply.AutoResult) error {
 	case FormatJSON:
 		return writeJSON(w, r)
 	case FormatTable:
-		_, err := io.WriteString(w, autoText(r))
-		return err
+		return AutoTable(w, r, Look{})
 	}
 	return errFormat("apply --auto", f)
 }
 
-func autoText(r *apply.AutoResult) string {
+// AutoTable is apply --auto's lines drawn for a terminal (colour by what was done) or a pipe
+// or log (plain). The first line is the verdict: what the run found and did.
+func AutoTable(w io.Writer, r *apply.AutoResult, look Look) error {
+	_, err := io.WriteString(w, autoText(r, look))
+	return err
+}
+
+var autoStyle = map[string]string{"change": styleGreen, "kept": styleGreen, "revert": styleAmber,
+	"wait": styleDim, "advice": styleAmber, "unchanged": styleDim, "skip": styleDim, "failed": styleLoss}
+
+func autoText(r *apply.AutoResult, look Look) string {
 	ts := r.Time.UTC().Format(time.RFC3339)
 	if r.Baseline != "" {
 		return fmt.Sprintf("%s auto: %s\n", ts, r.Baseline)
 	}
-	var b strings.Builder
-	fmt.Fprintf(&b, "%s auto: %d findings, %d actions", ts, r.Findings, len(r.Actions))
+	verdict := fmt.Sprintf("%s auto: %s, %s", ts, plural(uint64(r.Findings), "finding", "findings"), autoSummary(r, look))
 	if r.ID != "" {
-		fmt.Fprintf(&b, ", journal id %s", r.ID)
+		verdict += ", journal id " + r.ID
 	}
-	b.WriteByte('\n')
+	var b strings.Builder
+	b.WriteString(wrap("", "    ", verdict, look.Width) + "\n")
 	for _, a := range r.Actions {
-		fmt.Fprintf(&b, "%s auto: %s %s", ts, a.Kind, a.Knob)
+		var line strings.Builder
+		fmt.Fprintf(&line, "%s auto: %s %s", ts, look.paint(autoStyle[a.Kind], a.Kind), a.Knob)
 		if a.Netns != "" {
-			fmt.Fprintf(&b, " [netns %s]", a.Netns)
+			fmt.Fprintf(&line, " [netns %s", a.Netns)
+			if o := a.NetnsOwner.String(); o != "" {
+				line.WriteString(", " + o)
+			}
+			line.WriteString("]")
 		}
 		if a.From != "" || a.To != "" {
-			fmt.Fprintf(&b, " %s → %s", orDash(a.From), orDash(a.To))
+			fmt.Fprintf(&line, " %s → %s", orDash(a.From), orDash(a.To))
 		}
-		fmt.Fprintf(&b, ": %s\n", a.Why)
+		b.WriteString(wrap("", "    ", line.String()+": "+a.Why, look.Width))
+		b.WriteByte('\n')
 	}
 	if p := persisted(r.Persist); p != "" {
 		fmt.Fprintf(&b, "%s auto: %s", ts, p)
 	}
 	return b.String()
+}
+
+// autoSummary is what the run did by kind, in the order that matters: "changed 1, reverted 1,
+// kept 1", or "nothing to do".
+func autoSummary(r *apply.AutoResult, look Look) string {
+	n := map[string]int{}
+	for _, a := range r.Actions {
+		n[a.Kind]++
+	}
+	var parts []string
+	for _, k := range []struct{ kind, name string }{{"failed", "failed"}, {"change", "changed"}, {"revert", "reverted"},
+		{"kept", "kept"}, {"wait", "waiting"}, {"advice", "advice only"}, {"unchanged", "already set"}, {"skip", "skipped"}} {
+		if n[k.kind] > 0 {
+			parts = append(parts, look.paint(autoStyle[k.kind], fmt.Sprintf("%s %d", k.name, n[k.kind])))
+		}
+	}
+	if len(parts) == 0 {
+		return "nothing to do"
+	}
+	return strings.Join(parts, ", ")
 }

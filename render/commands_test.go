@@ -4,12 +4,15 @@ import (
 	"bytes"
 	"github.com/nettune/nettune/internal/golden"
 	"io"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/nettune/nettune/apply"
 	"github.com/nettune/nettune/bpf"
+	"github.com/nettune/nettune/collect/netnsfind"
 	"github.com/nettune/nettune/model"
+	"github.com/nettune/nettune/model/stage"
 	"github.com/nettune/nettune/pipeline"
 	"github.com/nettune/nettune/policy"
 )
@@ -41,6 +44,50 @@ func rollbackSteps() *apply.Result {
 		Action:   policy.Action{Knob: "sysctl:net.core.somaxconn", Netns: "web", Scope: model.ScopeNetns, Current: "8192", Proposed: "4096", Why: "rollback of 20260301T120000Z-a1b2c3"},
 		Decision: apply.DecideChange, Got: "4096",
 	}}}
+}
+
+var dnsOwner = &apply.NetnsOwner{Pod: "kube-system/coredns-0", PodUID: "0b5e4d2a-7c1f-4e3b-9a55-3f7f1c2d9e10",
+	Container: strings.Repeat("ab", 32)}
+
+// rollbackGone is a rollback of a node run: one namespace restored, one gone.
+func rollbackGone() *apply.Result {
+	return &apply.Result{ID: "20260301T130000Z-d4e5f6", Steps: []apply.Step{{
+		Action:   policy.Action{Knob: "sysctl:net.core.somaxconn", Netns: "web", Scope: model.ScopeNetns, Current: "8192", Proposed: "4096", Why: "rollback"},
+		Decision: apply.DecideChange, Got: "4096", Seq: 1, NetnsIno: 4026532871,
+	}, {
+		Action:   policy.Action{Knob: "sysctl:net.ipv4.tcp_max_syn_backlog", Netns: "/proc/4242/ns/net", Scope: model.ScopeNetns, Proposed: "512", Why: "rollback"},
+		Decision: apply.DecideGone, Seq: 2, NetnsIno: 4026532990, NetnsOwner: dnsOwner,
+		Note: "netns /proc/4242/ns/net (pod kube-system/coredns-0) no longer exists: nothing to restore",
+	}}}
+}
+
+// nodeSteps is apply over a node: a global knob once, a pod's namespace entered by its
+// process, and a namespace named by ip netns.
+func nodeSteps() *apply.Result {
+	return &apply.Result{ID: "20260301T120000Z-a1b2c3", Steps: []apply.Step{{
+		Action: policy.Action{Knob: "sysctl:net.core.rmem_default", Scope: model.ScopeGlobal, Current: "212992", Proposed: "425984",
+			Command: "sysctl -w net.core.rmem_default=425984", Why: "UDP receive buffers overflow"},
+		Decision: apply.DecideChange, Got: "425984", Seq: 1,
+	}, {
+		Action: policy.Action{Knob: "sysctl:net.ipv4.tcp_max_syn_backlog", Netns: "/proc/4242/ns/net", Scope: model.ScopeNetns,
+			Current: "512", Proposed: "1024", Command: "nsenter --net=/proc/4242/ns/net sysctl -w net.ipv4.tcp_max_syn_backlog=1024",
+			Why: "SYN queue overflows"},
+		Decision: apply.DecideChange, Got: "1024", Seq: 2, NetnsIno: 4026532990, NetnsOwner: dnsOwner,
+	}, {
+		Action: policy.Action{Knob: "sysctl:net.core.somaxconn", Netns: "web", Scope: model.ScopeNetns, Current: "4096", Proposed: "8192",
+			Command: "ip netns exec web sysctl -w net.core.somaxconn=8192", Why: "accept queue overflows"},
+		Decision: apply.DecideChange, Got: "8192", Seq: 3, NetnsIno: 4026532871,
+	}}}
+}
+
+// nodeResult is the node's interval: three namespaces, two with loss.
+func nodeResult() *pipeline.NodeResult {
+	loss := &policy.Report{Findings: []policy.Finding{{ID: "x", Class: stage.ClassCapacity, Severity: policy.SeverityWarning}}}
+	return &pipeline.NodeResult{Namespaces: []pipeline.NamespaceResult{
+		{Namespace: netnsfind.Namespace{Host: true}, Own: true, Report: &policy.Report{}},
+		{Namespace: netnsfind.Namespace{ID: netnsfind.ID{Ino: 4026532990}, PIDs: []int{4242}}, Report: loss},
+		{Namespace: netnsfind.Namespace{ID: netnsfind.ID{Ino: 4026532871}, Names: []string{"web"}}, Report: loss},
+	}}
 }
 
 // persistSteps is apply --persist: a sysctl into nettune's sysctl.d file, an RPS mask for
@@ -79,6 +126,9 @@ func status() *apply.Status {
 	return &apply.Status{Knobs: []apply.KnobStatus{
 		{Knob: "sysctl:net.core.somaxconn", Netns: "web", Original: "4096", Written: "8192", Current: "8192",
 			Apply: "20260301T120000Z-a1b2c3", Time: t0, Reason: "accept queue overflows", State: apply.StateDone},
+		{Knob: "sysctl:net.ipv4.tcp_max_syn_backlog", Netns: "/proc/4242/ns/net", NetnsIno: 4026532990, NetnsOwner: dnsOwner,
+			Original: "512", Written: "1024", Error: "netns /proc/4242/ns/net (pod kube-system/coredns-0) no longer exists",
+			Apply: "20260301T120000Z-a1b2c3", Time: t0, Reason: "SYN queue overflows", State: apply.StateDone},
 		{Knob: "sysctl:net.core.rmem_default", Original: "212992", Written: "425984", Current: "300000", Drift: true,
 			Apply: "20260301T120000Z-a1b2c3", Time: t0, Reason: "UDP receive buffers overflow", State: apply.StateDone},
 		{Knob: "ethtool-ring:eth0:rx", Original: "512", Written: "1024", Apply: "20260301T120000Z-a1b2c3", Time: t0,
@@ -98,6 +148,8 @@ func autoRun() *apply.AutoResult {
 		{Kind: "change", Knob: "sysctl:net.core.netdev_max_backlog", From: "1000", To: "2000", Why: "backlog drops on cpu0"},
 		{Kind: "wait", Knob: "sysctl:net.core.somaxconn", Netns: "web", From: "4096", To: "8192", Why: "finding seen in 1 of 3 runs needed"},
 		{Kind: "revert", Knob: "sysctl:net.core.rmem_default", From: "425984", To: "212992", Why: "udp-rcvbuf loss did not fall by 50% (120/s → 118/s)"},
+		{Kind: "kept", Knob: "sysctl:net.ipv4.tcp_max_syn_backlog", Netns: "/proc/4242/ns/net", NetnsOwner: dnsOwner, From: "512", To: "1024",
+			Why: "tcp-syn-queue loss fell from 40/s to 0/s"},
 	}}
 }
 

@@ -93,6 +93,10 @@ func TestCommandLooks(t *testing.T) {
 		{"apply_dryrun", func(b *bytes.Buffer, l Look) error { return ApplyTable(b, applySteps(true), lossResult().Report, l) }},
 		{"apply", func(b *bytes.Buffer, l Look) error { return ApplyTable(b, applySteps(false), lossResult().Report, l) }},
 		{"rollback", func(b *bytes.Buffer, l Look) error { return RollbackTable(b, rollbackSteps(), l) }},
+		{"rollback_gone", func(b *bytes.Buffer, l Look) error { return RollbackTable(b, rollbackGone(), l) }},
+		{"apply_node", func(b *bytes.Buffer, l Look) error { return ApplyNodeTable(b, nodeSteps(), nodeResult(), l) }},
+		{"status", func(b *bytes.Buffer, l Look) error { return StatusTable(b, status(), l) }},
+		{"auto", func(b *bytes.Buffer, l Look) error { return AutoTable(b, autoRun(), l) }},
 		{"check_degraded", func(b *bytes.Buffer, l Look) error { return CheckTable(b, features(false), CheckDegraded, l) }},
 		{"drops", func(b *bytes.Buffer, l Look) error {
 			return Drops(b, FormatTable, dropFrame(), DropsOptions{Top: 25, Look: l})

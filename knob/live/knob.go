@@ -89,7 +89,13 @@ var backends = map[knob.Access]func(id knob.ID, ns string, env Env) backend{
 
 // Parse opens knob id of namespace ns: a knob the table has and nettune tunes (knob.ErrUnknown,
 // knob.ErrNotTuned otherwise). Global knobs live in nettune's own namespace whatever ns says.
-func Parse(id, ns string, env Env) (Knob, error) {
+func Parse(id, ns string, env Env) (Knob, error) { return ParseVia(id, ns, ns, env) }
+
+// ParseVia is Parse for a knob of namespace ns that is read and written through via, a path
+// that names exactly that namespace for as long as the caller holds it (an open namespace
+// file's /proc/self/fd/N): a name or a /proc/PID path may name another namespace by the time
+// of the write. Netns and Command keep ns, the name a person uses.
+func ParseVia(id, ns, via string, env Env) (Knob, error) {
 	if env.ProcRoot == "" {
 		env.ProcRoot = "/proc"
 	}
@@ -111,9 +117,9 @@ func Parse(id, ns string, env Env) (Knob, error) {
 		return nil, fmt.Errorf("%w: %s", knob.ErrNotTuned, id)
 	}
 	if row.Scope == model.ScopeGlobal {
-		ns = ""
+		ns, via = "", ""
 	}
-	return &handle{id: kid, row: row, ns: ns, be: backends[row.Access](kid, ns, env)}, nil
+	return &handle{id: kid, row: row, ns: ns, be: backends[row.Access](kid, via, env)}, nil
 }
 
 // handle is a knob: its ID and row from the table, and the backend of the row's access.

@@ -1,12 +1,15 @@
 package cli
 
 import (
+	"context"
+	"errors"
 	"os"
 	"runtime/debug"
 
 	"github.com/spf13/cobra"
 
 	"github.com/nettune/nettune/apply"
+	"github.com/nettune/nettune/collect"
 	"github.com/nettune/nettune/knob/live"
 	"github.com/nettune/nettune/pipeline"
 	"github.com/nettune/nettune/policy"
@@ -77,12 +80,18 @@ through nettune restore at boot); rollback undoes that too.`,
 				if err != nil {
 					return applyErr(err)
 				}
+				if output == render.FormatTable {
+					return render.AutoTable(c.s.Out, res, c.look(c.s.Out, false))
+				}
 				return render.Auto(c.s.Out, output, res)
 			}
 			if f.plan != "" {
 				return applyPlan(c, a, f, output)
 			}
 			cfg.BPF.Enabled = false // the plan comes from counters; probes add nothing to it
+			if wholeNode(cfg) {
+				return applyNode(cmd.Context(), c, cfg, a, f, output)
+			}
 			m, err := measure(cmd.Context(), cfg, c.s.Err)
 			if err != nil {
 				return err
@@ -119,6 +128,47 @@ through nettune restore at boot); rollback undoes that too.`,
 	return cmd
 }
 
+// wholeNode: with no --netns (and no --iface, which names links of nettune's own namespace)
+// apply, its dry run and auto work on every namespace of the node.
+func wholeNode(cfg Config) bool { return cfg.Netns == "" && len(cfg.Interfaces) == 0 }
+
+// applyNode measures one interval of every namespace and applies (or dry-runs) the plan of
+// each lossy one, in one journaled run.
+func applyNode(ctx context.Context, c *common, cfg Config, a *apply.Applier, f applyFlags, output render.Format) error {
+	o := pipelineOptions(cfg)
+	o.Probes = false
+	node, err := pipeline.OpenNode(o)
+	if errors.Is(err, os.ErrNotExist) {
+		return usagef("%w (check proc_root)", err) // its own namespace's file: /proc is not a procfs
+	}
+	if err != nil {
+		return classify(err)
+	}
+	defer node.Close()
+	nr, err := node.Measure(ctx, func(ctx context.Context) error { return wait(ctx, cfg.Interval, c.s.Err) })
+	if err != nil {
+		return classify(err)
+	}
+	var res *apply.Result
+	if f.dryRun {
+		res, err = a.DryRunNode(nr)
+	} else {
+		res, err = a.ApplyNode(nr)
+	}
+	if res != nil {
+		var werr error
+		if output == render.FormatTable {
+			werr = render.ApplyNodeTable(c.s.Out, res, nr, c.look(c.s.Out, false))
+		} else {
+			werr = render.ApplyNode(c.s.Out, output, res, nr)
+		}
+		if werr != nil {
+			return werr
+		}
+	}
+	return applyErr(err)
+}
+
 // applyPlan applies (or dry-runs) the reviewed plan of f.plan.
 func applyPlan(c *common, a *apply.Applier, f applyFlags, output render.Format) error {
 	in := c.s.In
@@ -149,6 +199,15 @@ func applyPlan(c *common, a *apply.Applier, f applyFlags, output render.Format) 
 	return applyErr(err)
 }
 
+// singleNetns is the namespace a plan for one namespace was made for, as the applier's
+// --allow-global rule needs it: "" for nettune's own ("host", or no --netns with --iface).
+func singleNetns(ref string) string {
+	if ref == "host" {
+		return ""
+	}
+	return ref
+}
+
 func newApplier(cfg Config) *apply.Applier {
 	return apply.New(apply.Options{
 		StateDir:        cfg.Apply.StateDir,
@@ -156,7 +215,7 @@ func newApplier(cfg Config) *apply.Applier {
 		Config:          cfg.Policy,
 		Auto:            cfg.autoConfig(),
 		AllowDisruptive: cfg.Apply.AllowDisruptive,
-		Netns:           cfg.Netns,
+		Netns:           singleNetns(cfg.Netns),
 		AllowGlobal:     cfg.Apply.AllowGlobal,
 		Persist:         cfg.Apply.Persist,
 		PersistFile:     cfg.Apply.PersistFile,
@@ -164,13 +223,36 @@ func newApplier(cfg Config) *apply.Applier {
 	})
 }
 
-// autoRun takes one sample and lets the applier act on the interval since the previous run's.
+// autoRun takes one sample and lets the applier act on the interval since the previous run's:
+// of every namespace with no --netns (wholeNode), else of the one namespace.
 func autoRun(cfg Config, a *apply.Applier) (*apply.AutoResult, error) {
 	o := pipelineOptions(cfg)
 	o.Probes = false
+	if wholeNode(cfg) {
+		return autoNode(o, a)
+	}
 	run := pipeline.Open(o)
 	defer run.Close()
 	return autoStep(run, a)
+}
+
+// autoNode is one run of periodic remediation over every namespace of the node.
+func autoNode(o pipeline.Options, a *apply.Applier) (*apply.AutoResult, error) {
+	node, err := pipeline.OpenNode(o)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, usagef("%w (check proc_root)", err)
+	}
+	if err != nil {
+		return nil, classify(err)
+	}
+	defer node.Close()
+	cur, err := node.Sample()
+	if err != nil {
+		return nil, classify(err)
+	}
+	return a.AutoNode(cur, func(prev, cur *collect.NodeSample) (*pipeline.NodeResult, error) {
+		return node.Analyze(context.Background(), prev, cur)
+	})
 }
 
 // autoStep is one run of periodic remediation with a run's collector: apply --auto reads
@@ -248,6 +330,9 @@ func newStatus(c *common) *cobra.Command {
 			st, err := newApplier(cfg).Status()
 			if err != nil {
 				return applyErr(err)
+			}
+			if output == render.FormatTable {
+				return render.StatusTable(c.s.Out, st, c.look(c.s.Out, false))
 			}
 			return render.Status(c.s.Out, output, st)
 		},
