@@ -26,7 +26,10 @@ func BenchmarkServeInterval100(b *testing.B) {
 			cfg.Netns, cfg.Interval = ns.Name, time.Second
 			cfg.Apply.StateDir = b.TempDir()
 			cfg.BPF.Enabled = mode == "probes"
-			s := newServer(cfg, serveFlags{}, io.Discard)
+			s, err := newServer(cfg, serveFlags{}, io.Discard)
+			if err != nil {
+				b.Fatal(err)
+			}
 			defer s.close()
 			if m := s.run.Meta(); cfg.BPF.Enabled && m.Mode != pipeline.ModeBPF {
 				b.Skipf("probes did not attach: %s", m.BPFNote)
@@ -37,7 +40,7 @@ func BenchmarkServeInterval100(b *testing.B) {
 			ch := make(chan prometheus.Metric, 1<<14)
 			cpu := cpuNanos()
 			for b.Loop() {
-				s.interval()
+				s.interval(b.Context())
 				s.report.Collect(ch)
 				for len(ch) > 0 {
 					<-ch
