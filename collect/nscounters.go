@@ -20,10 +20,11 @@ type nsSockets struct {
 	// kept are the sock_diag and rtnetlink sockets of the socket readers when they are kept
 	// (keptOpener), by protocol.
 	kept map[int]*keptDumper
-	// keepFiles keeps the SNMP files open too (snmp), for a sampler that leaves the
-	// namespace between samples.
+	// keepFiles keeps the SNMP files (snmp) and the other /proc/net files (files) open too,
+	// for a sampler that leaves the namespace between samples.
 	keepFiles bool
 	snmp      *kstat.SNMPFiles
+	files     *kstat.NetFiles
 }
 
 // keptOpener opens each protocol's socket once and hands it out again: the socket readers
@@ -112,7 +113,16 @@ func (n *nsSockets) readCounters(s *model.Sample, links []string, k Kernel, env 
 		}
 	}
 	keepUDP := prev.keep(s, &env)
-	if s.Conntrack, err = kstat.ReadConntrack(env.ProcRoot); err != nil {
+	if n.keepFiles && n.files == nil {
+		n.files = kstat.NewNetFiles(env.ProcRoot)
+	}
+	env.Files = n.files
+	if n.files != nil {
+		s.Conntrack, err = n.files.Conntrack()
+	} else {
+		s.Conntrack, err = kstat.ReadConntrack(env.ProcRoot)
+	}
+	if err != nil {
 		s.Errors = append(s.Errors, fmt.Sprintf("conntrack: %v", err))
 	}
 	// The namespace's firewall: which rule dropped, and its counters (a ruleset that may
@@ -153,6 +163,10 @@ func (n *nsSockets) close() {
 	if n.snmp != nil {
 		n.snmp.Close()
 		n.snmp = nil
+	}
+	if n.files != nil {
+		n.files.Close()
+		n.files = nil
 	}
 	if n.reader != nil {
 		n.reader.Close()

@@ -33,6 +33,9 @@ type Env struct {
 	// one: about 2 ms per namespace here).
 	Retrans   *[]model.TCPConn
 	Listeners *[]model.TCPListener
+	// Files, when set, are the namespace's /proc/net files kept open (a sampler of many
+	// namespaces); without, each is opened for its read.
+	Files *NetFiles
 }
 
 // LockReader reports, for each socket inode of the calling thread's namespace asked about,
@@ -52,7 +55,11 @@ type reader struct {
 
 var netnsReaders = []reader{
 	{"sockstat", func(s *model.Sample, e *env) (err error) {
-		s.Sockstat, err = ReadSockstat(e.ProcRoot)
+		if e.Files != nil {
+			s.Sockstat, err = e.Files.Sockstat()
+		} else {
+			s.Sockstat, err = ReadSockstat(e.ProcRoot)
+		}
 		return err
 	}},
 	{"neighbours", readNetnsNeighbours},
