@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -16,10 +17,18 @@ import (
 // namespace, and read again with pread(2) as SNMPFiles are. With many namespaces, looking a
 // /proc/net file up costs more than printing it. A file that does not exist (no IPv6, no
 // conntrack module) is looked for again every retryAbsent reads: a module loaded later
-// creates it in every namespace.
+// creates it in every namespace. As with SNMPFiles, text that did not change since the last
+// read is not parsed again: the last result is returned (a copy of the sockstat, the same
+// conntrack map, which callers must not change).
 type NetFiles struct {
 	dir   string
 	files map[string]*netFile
+	seed  maphash.Seed
+
+	sockstatSums [2]uint64
+	sockstat     *model.Sockstat // the last result, nil until one
+	conntrackSum uint64
+	conntrack    map[string]uint64
 }
 
 type netFile struct {
@@ -34,7 +43,7 @@ const retryAbsent = 64
 // NewNetFiles prepares the files of the calling thread's namespace; each is opened at its
 // first read, which must be on a thread inside the same namespace.
 func NewNetFiles(procRoot string) *NetFiles {
-	return &NetFiles{dir: filepath.Join(netRoot(procRoot), "net"), files: map[string]*netFile{}}
+	return &NetFiles{dir: filepath.Join(netRoot(procRoot), "net"), files: map[string]*netFile{}, seed: maphash.MakeSeed()}
 }
 
 // read returns the file's text; fs.ErrNotExist when the file does not exist.
@@ -68,19 +77,35 @@ func (n *NetFiles) read(name string) ([]byte, error) {
 
 // Sockstat is ReadSockstat from the kept files.
 func (n *NetFiles) Sockstat() (*model.Sockstat, error) {
-	st := &model.Sockstat{}
-	for _, name := range []string{"sockstat", "sockstat6"} {
+	var texts [2][]byte
+	var sums [2]uint64
+	for i, name := range []string{"sockstat", "sockstat6"} {
 		b, err := n.read(name)
 		if errors.Is(err, fs.ErrNotExist) && name == "sockstat6" {
 			continue
 		}
 		if err != nil {
+			n.sockstat = nil
 			return nil, err
 		}
-		if err := parseSockstat(bytes.NewReader(b), st); err != nil {
+		texts[i], sums[i] = b, maphash.Bytes(n.seed, b)
+	}
+	if n.sockstat != nil && sums == n.sockstatSums {
+		st := *n.sockstat
+		return &st, nil
+	}
+	st := &model.Sockstat{}
+	for i, name := range []string{"sockstat", "sockstat6"} {
+		if texts[i] == nil {
+			continue
+		}
+		if err := parseSockstat(bytes.NewReader(texts[i]), st); err != nil {
+			n.sockstat = nil
 			return nil, fmt.Errorf("%s: %w", filepath.Join(n.dir, name), err)
 		}
 	}
+	last := *st
+	n.sockstat, n.sockstatSums = &last, sums
 	return st, nil
 }
 
@@ -89,15 +114,23 @@ func (n *NetFiles) Conntrack() (map[string]uint64, error) {
 	const name = "stat/nf_conntrack"
 	b, err := n.read(name)
 	if errors.Is(err, fs.ErrNotExist) {
+		n.conntrack = nil
 		return nil, nil
 	}
 	if err != nil {
+		n.conntrack = nil
 		return nil, err
+	}
+	sum := maphash.Bytes(n.seed, b)
+	if n.conntrack != nil && sum == n.conntrackSum {
+		return n.conntrack, nil
 	}
 	m, err := ParseConntrack(bytes.NewReader(b))
 	if err != nil {
+		n.conntrack = nil
 		return nil, fmt.Errorf("%s: %w", filepath.Join(n.dir, name), err)
 	}
+	n.conntrack, n.conntrackSum = m, sum
 	return m, nil
 }
 

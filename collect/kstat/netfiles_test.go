@@ -60,3 +60,33 @@ func TestNetFilesAbsentThenPresent(t *testing.T) {
 	}
 	t.Errorf("nf_conntrack created later is never read")
 }
+
+// A sockstat that changed is parsed anew; the copy handed out before keeps its values.
+func TestNetFilesSockstatChanges(t *testing.T) {
+	root := t.TempDir()
+	dir := filepath.Join(root, "net")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	write := func(body string) {
+		if err := os.WriteFile(filepath.Join(dir, "sockstat"), []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("sockets: used 5\nUDP: inuse 1 mem 2\n")
+	n := NewNetFiles(root)
+	defer n.Close()
+	first, err := n.Sockstat()
+	if err != nil {
+		t.Fatal(err)
+	}
+	same, err := n.Sockstat()
+	if err != nil || *same != *first || same == first {
+		t.Fatalf("unchanged: %+v (%v), want a copy of %+v", same, err, first)
+	}
+	write("sockets: used 5\nUDP: inuse 1 mem 9\n")
+	changed, err := n.Sockstat()
+	if err != nil || changed.UDPMem != 9 || first.UDPMem != 2 {
+		t.Errorf("changed: %+v (%v), first %+v", changed, err, first)
+	}
+}
