@@ -85,9 +85,6 @@ func (s *SNMPFiles) Read() (map[string]uint64, error) {
 }
 
 // readAt0 reads f from offset 0 into buf's storage, growing it when the file is longer.
-// A read that returns less than asked for is the end: a /proc file is a seq_file, which fills
-// the whole request while it has text, and a read at a later offset would make the kernel
-// print the whole file again only to skip what was read (half the cost of these files).
 func readAt0(f *os.File, buf []byte) ([]byte, error) {
 	buf = buf[:cap(buf)]
 	if len(buf) == 0 {
@@ -100,7 +97,7 @@ func readAt0(f *os.File, buf []byte) ([]byte, error) {
 		}
 		k, err := f.ReadAt(buf[n:], int64(n))
 		n += k
-		if errors.Is(err, io.EOF) || err == nil && k < len(buf)-(n-k) {
+		if errors.Is(err, io.EOF) || err == nil && k == 0 {
 			break
 		}
 		if err != nil {
