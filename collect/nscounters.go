@@ -103,6 +103,7 @@ func (n *nsSockets) readCounters(s *model.Sample, links []string, k Kernel, env 
 	if s.SNMP, err = n.readSNMP(env.ProcRoot); err != nil {
 		s.Errors = append(s.Errors, fmt.Sprintf("snmp: %v", err))
 	}
+	quiet := prev.quiet(s, n.snmp != nil && n.snmp.Unchanged())
 	// The probes' counts are divided by the counters above: read them at the same
 	// instant. Read after the slower readers below (a first sample also reads the
 	// settings), their interval was shorter than the counters' one in the kernel matrix's
@@ -117,9 +118,13 @@ func (n *nsSockets) readCounters(s *model.Sample, links []string, k Kernel, env 
 		n.files = kstat.NewNetFiles(env.ProcRoot)
 	}
 	env.Files = n.files
-	if n.files != nil {
+	switch {
+	case quiet:
+		s.Conntrack = prev.conntrack
+		env.NeighCounts = prev.neigh
+	case n.files != nil:
 		s.Conntrack, err = n.files.Conntrack()
-	} else {
+	default:
 		s.Conntrack, err = kstat.ReadConntrack(env.ProcRoot)
 	}
 	if err != nil {
@@ -130,7 +135,9 @@ func (n *nsSockets) readCounters(s *model.Sample, links []string, k Kernel, env 
 	if n.nft == nil {
 		n.nft = nft.NewReader(k.Netlink)
 	}
-	if s.Firewall, err = n.nft.Read(); err != nil {
+	if quiet {
+		s.Firewall = prev.firewall
+	} else if s.Firewall, err = n.nft.Read(); err != nil {
 		s.Errors = append(s.Errors, err.Error())
 	}
 	// Per-socket drops go with Udp.RcvbufErrors; on a sock_diag failure the sockets are
@@ -189,12 +196,38 @@ func (n *nsSockets) close() {
 // dumped: Diff then finds no socket dropped and no connection retransmitted, which is true.
 // Gauges in a kept list (queue lengths, buffer sizes) are as old as the list; they are read
 // only as evidence next to drops, and drops make the list read again.
+//
+// A namespace in which nothing moved at all — its SNMP text as before (no packet at the IP
+// layer, in or out, loopback included) and every link's counters as before (no packet
+// reached or left an interface, so no firewall rule, conntrack entry or neighbour lookup
+// saw one) — keeps its conntrack counters, firewall and neighbour counts too. A clean read
+// with no error is needed to start keeping.
 type nsPrev struct {
 	read      bool
 	counters  map[string]uint64
 	udp       []model.UDPSocket
 	listeners []model.TCPListener
 	retrans   []model.TCPConn
+
+	clean     bool // the last sample had no reader error
+	links     map[int]model.LinkStats
+	conntrack map[string]uint64
+	firewall  *model.Firewall
+	neigh     map[string]*model.NeighCount
+}
+
+// quiet: the SNMP text did not change (snmpSame) and every link's counters are as in the
+// last clean sample.
+func (p *nsPrev) quiet(s *model.Sample, snmpSame bool) bool {
+	if p == nil || !p.read || !p.clean || !snmpSame || len(s.Links) != len(p.links) {
+		return false
+	}
+	for _, l := range s.Links {
+		if st, ok := p.links[l.Index]; !ok || st != l.Stats {
+			return false
+		}
+	}
+	return true
 }
 
 // The counters of each kept list: every UDP socket drop counts an InErrors, every accept
@@ -251,4 +284,19 @@ func (p *nsPrev) record(s *model.Sample) {
 		}
 	}
 	p.read, p.udp, p.listeners, p.retrans = true, s.UDPSockets, s.TCPListeners, s.TCPRetrans
+	p.clean = len(s.Errors) == 0
+	if p.links == nil {
+		p.links = make(map[int]model.LinkStats, len(s.Links))
+	}
+	clear(p.links)
+	for _, l := range s.Links {
+		p.links[l.Index] = l.Stats
+	}
+	p.conntrack, p.firewall = s.Conntrack, s.Firewall
+	p.neigh = map[string]*model.NeighCount{}
+	for _, t := range s.Neigh {
+		if t.NetnsEntries != nil {
+			p.neigh[t.Name] = t.NetnsEntries
+		}
+	}
 }

@@ -55,3 +55,46 @@ func TestNsPrevKeeps(t *testing.T) {
 		t.Error("a nil nsPrev kept the UDP sockets")
 	}
 }
+
+// A namespace is quiet only when its SNMP text stood still, its links and their counters are
+// those of the last sample, and that sample had no error.
+func TestNsPrevQuiet(t *testing.T) {
+	link := func(idx int, rx uint64) model.Link {
+		return model.Link{Index: idx, Stats: model.LinkStats{RxPackets: rx}}
+	}
+	sample := func(links ...model.Link) *model.Sample {
+		return &model.Sample{SNMP: map[string]uint64{"Ip.InReceives": 1}, Links: links,
+			Conntrack: map[string]uint64{"drop": 2}, Firewall: &model.Firewall{},
+			Neigh: []model.NeighTable{{Name: "arp_cache", NetnsEntries: &model.NeighCount{}}}}
+	}
+	var p nsPrev
+	if p.quiet(sample(link(1, 5)), true) {
+		t.Error("quiet before any sample")
+	}
+	p.record(sample(link(1, 5), link(2, 0)))
+	for name, tc := range map[string]struct {
+		s        *model.Sample
+		snmpSame bool
+		want     bool
+	}{
+		"nothing moved":   {sample(link(1, 5), link(2, 0)), true, true},
+		"snmp moved":      {sample(link(1, 5), link(2, 0)), false, false},
+		"a link counted":  {sample(link(1, 6), link(2, 0)), true, false},
+		"a link appeared": {sample(link(1, 5), link(2, 0), link(3, 0)), true, false},
+		"a link went":     {sample(link(1, 5)), true, false},
+		"another link":    {sample(link(1, 5), link(4, 0)), true, false},
+	} {
+		if got := p.quiet(tc.s, tc.snmpSame); got != tc.want {
+			t.Errorf("%s: quiet %v, want %v", name, got, tc.want)
+		}
+	}
+	if p.conntrack["drop"] != 2 || p.firewall == nil || p.neigh["arp_cache"] == nil {
+		t.Errorf("kept conntrack %v, firewall %v, neighbours %v", p.conntrack, p.firewall, p.neigh)
+	}
+	failed := sample(link(1, 5), link(2, 0))
+	failed.Errors = []string{"conntrack: permission denied"}
+	p.record(failed)
+	if p.quiet(sample(link(1, 5), link(2, 0)), true) {
+		t.Error("quiet after a sample with an error: what failed would stay missing")
+	}
+}

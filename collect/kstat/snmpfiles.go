@@ -26,7 +26,11 @@ type SNMPFiles struct {
 	seed  maphash.Seed
 	sums  [3]uint64         // hashes of the text behind last
 	last  map[string]uint64 // nil until a read succeeded
+	same  bool              // the last Read returned the map of the one before
 }
+
+// Unchanged reports whether the last Read found every file as the Read before it did.
+func (s *SNMPFiles) Unchanged() bool { return s.same }
 
 // OpenSNMP opens <proc>/thread-self/net/{snmp,netstat,snmp6} of the calling thread's
 // namespace, as ReadSNMP reads them.
@@ -58,12 +62,13 @@ func (s *SNMPFiles) Read() (map[string]uint64, error) {
 		b, err := readAt0(f, s.bufs[i])
 		s.bufs[i] = b
 		if err != nil {
-			s.last = nil
+			s.last, s.same = nil, false
 			return nil, fmt.Errorf("%s: %w", f.Name(), err)
 		}
 		sums[i] = maphash.Bytes(s.seed, b)
 	}
-	if s.last != nil && sums == s.sums {
+	s.same = s.last != nil && sums == s.sums
+	if s.same {
 		return s.last, nil
 	}
 	m := make(map[string]uint64, max(len(s.last), 256))
