@@ -100,10 +100,11 @@ func (n *nsSockets) readCounters(s *model.Sample, links []string, k Kernel, env 
 	case err != nil:
 		return err
 	}
-	if s.SNMP, err = n.readSNMP(env.ProcRoot); err != nil {
+	linksStill := prev.linksStill(s)
+	if s.SNMP, err = n.readSNMP(env.ProcRoot, linksStill); err != nil {
 		s.Errors = append(s.Errors, fmt.Sprintf("snmp: %v", err))
 	}
-	quiet := prev.quiet(s, n.snmp != nil && n.snmp.Unchanged())
+	quiet := linksStill && n.snmp != nil && n.snmp.Unchanged()
 	// The probes' counts are divided by the counters above: read them at the same
 	// instant. Read after the slower readers below (a first sample also reads the
 	// settings), their interval was shorter than the counters' one in the kernel matrix's
@@ -152,7 +153,9 @@ func (n *nsSockets) readCounters(s *model.Sample, links []string, k Kernel, env 
 	return nil
 }
 
-func (n *nsSockets) readSNMP(procRoot string) (map[string]uint64, error) {
+// readSNMP reads the SNMP counters; with kept files and links that counted nothing since the
+// last sample (idle), from snmp alone when it did not change (SNMPFiles.ReadIdle).
+func (n *nsSockets) readSNMP(procRoot string, idle bool) (map[string]uint64, error) {
 	if !n.keepFiles {
 		return kstat.ReadSNMP(procRoot)
 	}
@@ -162,6 +165,9 @@ func (n *nsSockets) readSNMP(procRoot string) (map[string]uint64, error) {
 			return nil, err
 		}
 		n.snmp = f
+	}
+	if idle {
+		return n.snmp.ReadIdle()
 	}
 	return n.snmp.Read()
 }
@@ -197,11 +203,11 @@ func (n *nsSockets) close() {
 // Gauges in a kept list (queue lengths, buffer sizes) are as old as the list; they are read
 // only as evidence next to drops, and drops make the list read again.
 //
-// A namespace in which nothing moved at all — its SNMP text as before (no packet at the IP
-// layer, in or out, loopback included) and every link's counters as before (no packet
-// reached or left an interface, so no firewall rule, conntrack entry or neighbour lookup
-// saw one) — keeps its conntrack counters, firewall and neighbour counts too. A clean read
-// with no error is needed to start keeping.
+// A namespace in which nothing moved at all — every link's counters as before (no packet
+// reached or left an interface, loopback included, so no firewall rule, conntrack entry or
+// neighbour lookup saw one) and its snmp text as before (nothing at the IP layer) — keeps its
+// conntrack counters, firewall and neighbour counts too, and its netstat and snmp6 are not
+// read (SNMPFiles.ReadIdle). A clean read with no error is needed to start keeping.
 type nsPrev struct {
 	read      bool
 	counters  map[string]uint64
@@ -216,10 +222,9 @@ type nsPrev struct {
 	neigh     map[string]*model.NeighCount
 }
 
-// quiet: the SNMP text did not change (snmpSame) and every link's counters are as in the
-// last clean sample.
-func (p *nsPrev) quiet(s *model.Sample, snmpSame bool) bool {
-	if p == nil || !p.read || !p.clean || !snmpSame || len(s.Links) != len(p.links) {
+// linksStill: the namespace's links and their counters are those of the last clean sample.
+func (p *nsPrev) linksStill(s *model.Sample) bool {
+	if p == nil || !p.read || !p.clean || len(s.Links) != len(p.links) {
 		return false
 	}
 	for _, l := range s.Links {

@@ -56,9 +56,9 @@ func TestNsPrevKeeps(t *testing.T) {
 	}
 }
 
-// A namespace is quiet only when its SNMP text stood still, its links and their counters are
-// those of the last sample, and that sample had no error.
-func TestNsPrevQuiet(t *testing.T) {
+// A namespace's links are still only when they and their counters are those of the last
+// sample, and that sample had no error.
+func TestNsPrevLinksStill(t *testing.T) {
 	link := func(idx int, rx uint64) model.Link {
 		return model.Link{Index: idx, Stats: model.LinkStats{RxPackets: rx}}
 	}
@@ -68,24 +68,22 @@ func TestNsPrevQuiet(t *testing.T) {
 			Neigh: []model.NeighTable{{Name: "arp_cache", NetnsEntries: &model.NeighCount{}}}}
 	}
 	var p nsPrev
-	if p.quiet(sample(link(1, 5)), true) {
-		t.Error("quiet before any sample")
+	if p.linksStill(sample(link(1, 5))) {
+		t.Error("still before any sample")
 	}
 	p.record(sample(link(1, 5), link(2, 0)))
 	for name, tc := range map[string]struct {
-		s        *model.Sample
-		snmpSame bool
-		want     bool
+		s    *model.Sample
+		want bool
 	}{
-		"nothing moved":   {sample(link(1, 5), link(2, 0)), true, true},
-		"snmp moved":      {sample(link(1, 5), link(2, 0)), false, false},
-		"a link counted":  {sample(link(1, 6), link(2, 0)), true, false},
-		"a link appeared": {sample(link(1, 5), link(2, 0), link(3, 0)), true, false},
-		"a link went":     {sample(link(1, 5)), true, false},
-		"another link":    {sample(link(1, 5), link(4, 0)), true, false},
+		"nothing moved":   {sample(link(1, 5), link(2, 0)), true},
+		"a link counted":  {sample(link(1, 6), link(2, 0)), false},
+		"a link appeared": {sample(link(1, 5), link(2, 0), link(3, 0)), false},
+		"a link went":     {sample(link(1, 5)), false},
+		"another link":    {sample(link(1, 5), link(4, 0)), false},
 	} {
-		if got := p.quiet(tc.s, tc.snmpSame); got != tc.want {
-			t.Errorf("%s: quiet %v, want %v", name, got, tc.want)
+		if got := p.linksStill(tc.s); got != tc.want {
+			t.Errorf("%s: still %v, want %v", name, got, tc.want)
 		}
 	}
 	if p.conntrack["drop"] != 2 || p.firewall == nil || p.neigh["arp_cache"] == nil {
@@ -94,7 +92,7 @@ func TestNsPrevQuiet(t *testing.T) {
 	failed := sample(link(1, 5), link(2, 0))
 	failed.Errors = []string{"conntrack: permission denied"}
 	p.record(failed)
-	if p.quiet(sample(link(1, 5), link(2, 0)), true) {
-		t.Error("quiet after a sample with an error: what failed would stay missing")
+	if p.linksStill(sample(link(1, 5), link(2, 0))) {
+		t.Error("still after a sample with an error: what failed would stay missing")
 	}
 }
