@@ -103,7 +103,7 @@ func serve(ctx context.Context, cfg Config, f serveFlags, logw io.Writer) error 
 	if s.node != nil {
 		what = "every namespace"
 	}
-	fmt.Fprintf(logw, "nettune serve: %s, %s, on http://%s/metrics, every %s\n", meta.Mode, what, ln.Addr(), cfg.Interval)
+	fmt.Fprintf(logw, "nettune serve: %s on http://%s/metrics, every %s, %s\n", meta.Mode, ln.Addr(), cfg.Interval, what)
 	if meta.BPFNote != "" {
 		fmt.Fprintf(logw, "nettune serve: %s\n", meta.BPFNote)
 	}
@@ -137,8 +137,9 @@ type server struct {
 	applier *apply.Applier
 	prev    *model.Sample
 	// prevNode is the whole node's previous sample; nodeNote says why it has no probes.
-	prevNode *collect.NodeSample
-	nodeNote string
+	prevNode   *collect.NodeSample
+	nodeNote   string
+	nodeErrors int // namespaces the last interval could not read
 
 	report lastReport
 	page   atomic.Pointer[pipeline.Result] // the last interval, for the HTML report at /

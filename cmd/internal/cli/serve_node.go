@@ -80,10 +80,12 @@ func (s *server) stepNode(ctx context.Context, cur *collect.NodeSample, collectT
 	}
 	s.prevNode = cur
 	analyzed := time.Since(start)
-	if len(res.Errors) > 0 {
-		s.warn("namespaces", fmt.Errorf("%d could not be read, the first: %s", len(res.Errors), res.Errors[0]))
-	} else {
-		s.warned.Delete("namespaces")
+	// Said again only when their number changes: which namespace is first varies.
+	if n := len(res.Errors); n != s.nodeErrors {
+		if n > 0 {
+			fmt.Fprintf(s.log, "nettune serve: %d namespaces could not be read, the first: %s\n", n, res.Errors[0])
+		}
+		s.nodeErrors = n
 	}
 
 	var host *pipeline.Result
