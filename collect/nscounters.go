@@ -20,10 +20,11 @@ type nsSockets struct {
 	// kept are the sock_diag and rtnetlink sockets of the socket readers when they are kept
 	// (keptOpener), by protocol.
 	kept map[int]*keptDumper
-	// keepFiles keeps the SNMP files open too (snmp), for a sampler that leaves the
-	// namespace between samples.
+	// keepFiles keeps the SNMP files (snmp) and the other /proc/net files (files) open too,
+	// for a sampler that leaves the namespace between samples.
 	keepFiles bool
 	snmp      *kstat.SNMPFiles
+	files     *kstat.NetFiles
 }
 
 // keptOpener opens each protocol's socket once and hands it out again: the socket readers
@@ -99,9 +100,11 @@ func (n *nsSockets) readCounters(s *model.Sample, links []string, k Kernel, env 
 	case err != nil:
 		return err
 	}
-	if s.SNMP, err = n.readSNMP(env.ProcRoot); err != nil {
+	linksStill := prev.linksStill(s)
+	if s.SNMP, err = n.readSNMP(env.ProcRoot, linksStill); err != nil {
 		s.Errors = append(s.Errors, fmt.Sprintf("snmp: %v", err))
 	}
+	quiet := linksStill && n.snmp != nil && n.snmp.Unchanged()
 	// The probes' counts are divided by the counters above: read them at the same
 	// instant. Read after the slower readers below (a first sample also reads the
 	// settings), their interval was shorter than the counters' one in the kernel matrix's
@@ -112,7 +115,20 @@ func (n *nsSockets) readCounters(s *model.Sample, links []string, k Kernel, env 
 		}
 	}
 	keepUDP := prev.keep(s, &env)
-	if s.Conntrack, err = kstat.ReadConntrack(env.ProcRoot); err != nil {
+	if n.keepFiles && n.files == nil {
+		n.files = kstat.NewNetFiles(env.ProcRoot)
+	}
+	env.Files = n.files
+	switch {
+	case quiet:
+		s.Conntrack = prev.conntrack
+		env.NeighCounts = prev.neigh
+	case n.files != nil:
+		s.Conntrack, err = n.files.Conntrack()
+	default:
+		s.Conntrack, err = kstat.ReadConntrack(env.ProcRoot)
+	}
+	if err != nil {
 		s.Errors = append(s.Errors, fmt.Sprintf("conntrack: %v", err))
 	}
 	// The namespace's firewall: which rule dropped, and its counters (a ruleset that may
@@ -120,7 +136,9 @@ func (n *nsSockets) readCounters(s *model.Sample, links []string, k Kernel, env 
 	if n.nft == nil {
 		n.nft = nft.NewReader(k.Netlink)
 	}
-	if s.Firewall, err = n.nft.Read(); err != nil {
+	if quiet {
+		s.Firewall = prev.firewall
+	} else if s.Firewall, err = n.nft.Read(); err != nil {
 		s.Errors = append(s.Errors, err.Error())
 	}
 	// Per-socket drops go with Udp.RcvbufErrors; on a sock_diag failure the sockets are
@@ -135,7 +153,9 @@ func (n *nsSockets) readCounters(s *model.Sample, links []string, k Kernel, env 
 	return nil
 }
 
-func (n *nsSockets) readSNMP(procRoot string) (map[string]uint64, error) {
+// readSNMP reads the SNMP counters; with kept files and links that counted nothing since the
+// last sample (idle), from snmp alone when it did not change (SNMPFiles.ReadIdle).
+func (n *nsSockets) readSNMP(procRoot string, idle bool) (map[string]uint64, error) {
 	if !n.keepFiles {
 		return kstat.ReadSNMP(procRoot)
 	}
@@ -146,6 +166,9 @@ func (n *nsSockets) readSNMP(procRoot string) (map[string]uint64, error) {
 		}
 		n.snmp = f
 	}
+	if idle {
+		return n.snmp.ReadIdle()
+	}
 	return n.snmp.Read()
 }
 
@@ -153,6 +176,10 @@ func (n *nsSockets) close() {
 	if n.snmp != nil {
 		n.snmp.Close()
 		n.snmp = nil
+	}
+	if n.files != nil {
+		n.files.Close()
+		n.files = nil
 	}
 	if n.reader != nil {
 		n.reader.Close()
@@ -175,12 +202,37 @@ func (n *nsSockets) close() {
 // dumped: Diff then finds no socket dropped and no connection retransmitted, which is true.
 // Gauges in a kept list (queue lengths, buffer sizes) are as old as the list; they are read
 // only as evidence next to drops, and drops make the list read again.
+//
+// A namespace in which nothing moved at all — every link's counters as before (no packet
+// reached or left an interface, loopback included, so no firewall rule, conntrack entry or
+// neighbour lookup saw one) and its snmp text as before (nothing at the IP layer) — keeps its
+// conntrack counters, firewall and neighbour counts too, and its netstat and snmp6 are not
+// read (SNMPFiles.ReadIdle). A clean read with no error is needed to start keeping.
 type nsPrev struct {
 	read      bool
 	counters  map[string]uint64
 	udp       []model.UDPSocket
 	listeners []model.TCPListener
 	retrans   []model.TCPConn
+
+	clean     bool // the last sample had no reader error
+	links     map[int]model.LinkStats
+	conntrack map[string]uint64
+	firewall  *model.Firewall
+	neigh     map[string]*model.NeighCount
+}
+
+// linksStill: the namespace's links and their counters are those of the last clean sample.
+func (p *nsPrev) linksStill(s *model.Sample) bool {
+	if p == nil || !p.read || !p.clean || len(s.Links) != len(p.links) {
+		return false
+	}
+	for _, l := range s.Links {
+		if st, ok := p.links[l.Index]; !ok || st != l.Stats {
+			return false
+		}
+	}
+	return true
 }
 
 // The counters of each kept list: every UDP socket drop counts an InErrors, every accept
@@ -237,4 +289,19 @@ func (p *nsPrev) record(s *model.Sample) {
 		}
 	}
 	p.read, p.udp, p.listeners, p.retrans = true, s.UDPSockets, s.TCPListeners, s.TCPRetrans
+	p.clean = len(s.Errors) == 0
+	if p.links == nil {
+		p.links = make(map[int]model.LinkStats, len(s.Links))
+	}
+	clear(p.links)
+	for _, l := range s.Links {
+		p.links[l.Index] = l.Stats
+	}
+	p.conntrack, p.firewall = s.Conntrack, s.Firewall
+	p.neigh = map[string]*model.NeighCount{}
+	for _, t := range s.Neigh {
+		if t.NetnsEntries != nil {
+			p.neigh[t.Name] = t.NetnsEntries
+		}
+	}
 }

@@ -55,3 +55,44 @@ func TestNsPrevKeeps(t *testing.T) {
 		t.Error("a nil nsPrev kept the UDP sockets")
 	}
 }
+
+// A namespace's links are still only when they and their counters are those of the last
+// sample, and that sample had no error.
+func TestNsPrevLinksStill(t *testing.T) {
+	link := func(idx int, rx uint64) model.Link {
+		return model.Link{Index: idx, Stats: model.LinkStats{RxPackets: rx}}
+	}
+	sample := func(links ...model.Link) *model.Sample {
+		return &model.Sample{SNMP: map[string]uint64{"Ip.InReceives": 1}, Links: links,
+			Conntrack: map[string]uint64{"drop": 2}, Firewall: &model.Firewall{},
+			Neigh: []model.NeighTable{{Name: "arp_cache", NetnsEntries: &model.NeighCount{}}}}
+	}
+	var p nsPrev
+	if p.linksStill(sample(link(1, 5))) {
+		t.Error("still before any sample")
+	}
+	p.record(sample(link(1, 5), link(2, 0)))
+	for name, tc := range map[string]struct {
+		s    *model.Sample
+		want bool
+	}{
+		"nothing moved":   {sample(link(1, 5), link(2, 0)), true},
+		"a link counted":  {sample(link(1, 6), link(2, 0)), false},
+		"a link appeared": {sample(link(1, 5), link(2, 0), link(3, 0)), false},
+		"a link went":     {sample(link(1, 5)), false},
+		"another link":    {sample(link(1, 5), link(4, 0)), false},
+	} {
+		if got := p.linksStill(tc.s); got != tc.want {
+			t.Errorf("%s: still %v, want %v", name, got, tc.want)
+		}
+	}
+	if p.conntrack["drop"] != 2 || p.firewall == nil || p.neigh["arp_cache"] == nil {
+		t.Errorf("kept conntrack %v, firewall %v, neighbours %v", p.conntrack, p.firewall, p.neigh)
+	}
+	failed := sample(link(1, 5), link(2, 0))
+	failed.Errors = []string{"conntrack: permission denied"}
+	p.record(failed)
+	if p.linksStill(sample(link(1, 5), link(2, 0))) {
+		t.Error("still after a sample with an error: what failed would stay missing")
+	}
+}

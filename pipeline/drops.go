@@ -16,9 +16,13 @@ type DropRow struct {
 	Netns    uint64 `json:"netns"`
 	// NetnsName names the namespace for a person ("host", an ip netns name, "pid 4242 nginx");
 	// the caller that discovered the namespaces sets it.
-	NetnsName string  `json:"netns_name,omitempty"`
-	Count     uint64  `json:"count"`
-	Rate      float64 `json:"rate"`
+	NetnsName string `json:"netns_name,omitempty"`
+	// Pod ("NAMESPACE/NAME") and Containers (names, or short IDs where no source names
+	// them; the pod's sandbox left out) own the namespace, where known.
+	Pod        string   `json:"pod,omitempty"`
+	Containers []string `json:"containers,omitempty"`
+	Count      uint64   `json:"count"`
+	Rate       float64  `json:"rate"`
 }
 
 // DropFrame is one interval of the live drops view.

@@ -80,8 +80,8 @@ func nodeSteps() *apply.Result {
 	}}}
 }
 
-// nodeResult is the node's interval: three namespaces, two with loss.
-func nodeResult() *pipeline.NodeResult {
+// twoLossyNamespaces is the node's interval behind nodeSteps: three namespaces, two with loss.
+func twoLossyNamespaces() *pipeline.NodeResult {
 	loss := &policy.Report{Findings: []policy.Finding{{ID: "x", Class: stage.ClassCapacity, Severity: policy.SeverityWarning}}}
 	return &pipeline.NodeResult{Namespaces: []pipeline.NamespaceResult{
 		{Namespace: netnsfind.Namespace{Host: true}, Own: true, Report: &policy.Report{}},

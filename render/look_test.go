@@ -94,7 +94,7 @@ func TestCommandLooks(t *testing.T) {
 		{"apply", func(b *bytes.Buffer, l Look) error { return ApplyTable(b, applySteps(false), lossResult().Report, l) }},
 		{"rollback", func(b *bytes.Buffer, l Look) error { return RollbackTable(b, rollbackSteps(), l) }},
 		{"rollback_gone", func(b *bytes.Buffer, l Look) error { return RollbackTable(b, rollbackGone(), l) }},
-		{"apply_node", func(b *bytes.Buffer, l Look) error { return ApplyNodeTable(b, nodeSteps(), nodeResult(), l) }},
+		{"apply_node", func(b *bytes.Buffer, l Look) error { return ApplyNodeTable(b, nodeSteps(), twoLossyNamespaces(), l) }},
 		{"status", func(b *bytes.Buffer, l Look) error { return StatusTable(b, status(), l) }},
 		{"auto", func(b *bytes.Buffer, l Look) error { return AutoTable(b, autoRun(), l) }},
 		{"check_degraded", func(b *bytes.Buffer, l Look) error { return CheckTable(b, features(false), CheckDegraded, l) }},

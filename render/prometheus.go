@@ -99,6 +99,11 @@ var (
 // also between two one-shot runs; gauges for the verdict of the last interval (findings, the
 // residual no counter explains). docs/operations.md lists every series.
 func Metrics(res *pipeline.Result, o MetricOptions) []prometheus.Metric {
+	return metrics(res, o, res.Report.Loss())
+}
+
+// metrics is Metrics with nettune_loss given: a node's covers every namespace.
+func metrics(res *pipeline.Result, o MetricOptions, loss bool) []prometheus.Metric {
 	m, r, d := res.Meta, res.Report, res.Delta
 	b := &builder{}
 	b.add("nettune_info", "How the report was made: kernel release, counters or counters+bpf, XDP mode.",
@@ -109,7 +114,7 @@ func Metrics(res *pipeline.Result, o MetricOptions) []prometheus.Metric {
 			nil, float64(d.Cur.Time.UnixNano())/1e9)
 	}
 	b.add("nettune_loss", "1 when a capacity finding of warning or critical severity was made (advise exits 1).",
-		nil, boolf(r.Loss()))
+		nil, boolf(loss))
 	b.add("nettune_plan_actions", "Actions in the plan (nettune apply --dry-run shows them).", nil, float64(len(r.Plan)))
 	b.add("nettune_missing_evidence", "Readers that failed this interval (the report's missing list).",
 		nil, float64(len(r.Missing)))

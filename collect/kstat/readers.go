@@ -33,6 +33,12 @@ type Env struct {
 	// one: about 2 ms per namespace here).
 	Retrans   *[]model.TCPConn
 	Listeners *[]model.TCPListener
+	// NeighCounts, when set, are the namespace's neighbour counts as read before and still
+	// true (the caller saw no packet move in the namespace): kept instead of dumped again.
+	NeighCounts map[string]*model.NeighCount
+	// Files, when set, are the namespace's /proc/net files kept open (a sampler of many
+	// namespaces); without, each is opened for its read.
+	Files *NetFiles
 }
 
 // LockReader reports, for each socket inode of the calling thread's namespace asked about,
@@ -52,7 +58,11 @@ type reader struct {
 
 var netnsReaders = []reader{
 	{"sockstat", func(s *model.Sample, e *env) (err error) {
-		s.Sockstat, err = ReadSockstat(e.ProcRoot)
+		if e.Files != nil {
+			s.Sockstat, err = e.Files.Sockstat()
+		} else {
+			s.Sockstat, err = ReadSockstat(e.ProcRoot)
+		}
 		return err
 	}},
 	{"neighbours", readNetnsNeighbours},
@@ -162,6 +172,14 @@ func neighTable(s *model.Sample, name string) *model.NeighTable {
 
 // readNetnsNeighbours counts the namespace's neighbours of each table.
 func readNetnsNeighbours(s *model.Sample, e *env) error {
+	if e.NeighCounts != nil {
+		for _, t := range neighTables {
+			if n := e.NeighCounts[t.name]; n != nil {
+				neighTable(s, t.name).NetnsEntries = n
+			}
+		}
+		return nil
+	}
 	d, err := e.rtnl()
 	if err != nil {
 		return err

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"io"
 	"io/fs"
 	"os"
@@ -14,16 +15,28 @@ import (
 // pread(2), as SysctlFiles are: an open /proc/net file stays bound to the namespace it was
 // opened in (a sampler of many namespaces enters each once), and a read at offset 0 makes
 // the kernel print the counters anew.
+//
+// A quiet namespace prints the same text sample after sample. Read keeps a hash of what the
+// files printed and, when none changed, returns the map of the last read again instead of
+// parsing a new one: with 500 namespaces, parsing and building the maps was a third of a
+// sample's CPU. Callers must not change a map Read returned.
 type SNMPFiles struct {
 	files [3]*os.File // snmp, netstat, snmp6 (nil when IPv6 is disabled)
-	buf   []byte
+	bufs  [3][]byte
+	seed  maphash.Seed
+	sums  [3]uint64         // hashes of the text behind last
+	last  map[string]uint64 // nil until a read succeeded
+	same  bool              // the last Read returned the map of the one before
 }
+
+// Unchanged reports whether the last Read found every file as the Read before it did.
+func (s *SNMPFiles) Unchanged() bool { return s.same }
 
 // OpenSNMP opens <proc>/thread-self/net/{snmp,netstat,snmp6} of the calling thread's
 // namespace, as ReadSNMP reads them.
 func OpenSNMP(procRoot string) (*SNMPFiles, error) {
 	dir := filepath.Join(netRoot(procRoot), "net")
-	s := &SNMPFiles{buf: make([]byte, 16<<10)}
+	s := &SNMPFiles{seed: maphash.MakeSeed()}
 	for i, name := range []string{"snmp", "netstat", "snmp6"} {
 		f, err := os.Open(filepath.Join(dir, name))
 		if err != nil {
@@ -38,30 +51,63 @@ func OpenSNMP(procRoot string) (*SNMPFiles, error) {
 	return s, nil
 }
 
-// Read reads the counters into one map, keyed as ReadSNMP keys them.
-func (s *SNMPFiles) Read() (map[string]uint64, error) {
-	m := make(map[string]uint64, 512)
+// Read reads the counters into one map, keyed as ReadSNMP keys them: the map of the last
+// Read when no file printed anything else since.
+func (s *SNMPFiles) Read() (map[string]uint64, error) { return s.read(false) }
+
+// ReadIdle is Read for a namespace none of whose links counted a packet since the last read.
+// When snmp prints what it printed then, no packet crossed the IP layer either: netstat and
+// snmp6 are not read and the last map is returned. What they count without a packet (TCP
+// timers firing with nothing to send) is read at the namespace's next packet; as counters
+// they lose nothing, they are only late.
+func (s *SNMPFiles) ReadIdle() (map[string]uint64, error) { return s.read(true) }
+
+func (s *SNMPFiles) read(idle bool) (map[string]uint64, error) {
+	var sums [3]uint64
 	for i, f := range s.files {
 		if f == nil {
 			continue
 		}
-		if err := s.readAll(f); err != nil {
+		b, err := readAt0(f, s.bufs[i])
+		s.bufs[i] = b
+		if err != nil {
+			s.last, s.same = nil, false
 			return nil, fmt.Errorf("%s: %w", f.Name(), err)
+		}
+		sums[i] = maphash.Bytes(s.seed, b)
+		if i == 0 && idle && s.last != nil && sums[0] == s.sums[0] {
+			s.same = true
+			return s.last, nil
+		}
+	}
+	s.same = s.last != nil && sums == s.sums
+	if s.same {
+		return s.last, nil
+	}
+	m := make(map[string]uint64, max(len(s.last), 256))
+	for i, f := range s.files {
+		if f == nil {
+			continue
 		}
 		parse := parseTable
 		if i == 2 {
 			parse = parseSNMP6
 		}
-		if err := parse(bytes.NewReader(s.buf), m); err != nil {
+		if err := parse(bytes.NewReader(s.bufs[i]), m); err != nil {
+			s.last = nil
 			return nil, fmt.Errorf("%s: %w", f.Name(), err)
 		}
 	}
+	s.sums, s.last = sums, m
 	return m, nil
 }
 
-// readAll reads f from offset 0 into s.buf, growing it when the file is longer.
-func (s *SNMPFiles) readAll(f *os.File) error {
-	buf := s.buf[:cap(s.buf)]
+// readAt0 reads f from offset 0 into buf's storage, growing it when the file is longer.
+func readAt0(f *os.File, buf []byte) ([]byte, error) {
+	buf = buf[:cap(buf)]
+	if len(buf) == 0 {
+		buf = make([]byte, 4<<10)
+	}
 	n := 0
 	for {
 		if n == len(buf) {
@@ -73,11 +119,10 @@ func (s *SNMPFiles) readAll(f *os.File) error {
 			break
 		}
 		if err != nil {
-			return err
+			return buf[:n], err
 		}
 	}
-	s.buf = buf[:n]
-	return nil
+	return buf[:n], nil
 }
 
 // Close closes the files.

@@ -48,7 +48,10 @@ func (r *Reader) Read() (*model.Firewall, error) {
 			return nil, fmt.Errorf("nftables: %w", err)
 		}
 		t := &transport{d: d}
-		c, err := nftables.New(nftables.WithTestDial(t.exchange))
+		// Lasting: a transient connection makes the library dial its in-memory socket for
+		// every request, and each dial seeds a random source (a third of a quiet
+		// namespace's ruleset read).
+		c, err := nftables.New(nftables.WithTestDial(t.exchange), nftables.AsLasting())
 		if err != nil {
 			d.Close()
 			return nil, fmt.Errorf("nftables: %w", err)
@@ -74,6 +77,7 @@ func (r *Reader) Read() (*model.Firewall, error) {
 // Close closes the socket.
 func (r *Reader) Close() {
 	if r.t != nil {
+		_ = r.c.CloseLasting() // the in-memory socket; d is the kernel's
 		r.t.d.Close()
 		r.t, r.c = nil, nil
 	}

@@ -30,6 +30,14 @@ type Config struct {
 	BPF        BPFConfig     `mapstructure:"bpf"`
 	Policy     policy.Config `mapstructure:"policy"`
 	Apply      ApplyConfig   `mapstructure:"apply"`
+	Serve      ServeConfig   `mapstructure:"serve"`
+}
+
+// ServeConfig shapes the metrics of a whole node (serve, advise -o prometheus).
+type ServeConfig struct {
+	// MaxNamespaces bounds the namespaces besides the host that get series of their own in
+	// an interval (those with loss or drops; the rest are counted).
+	MaxNamespaces int `mapstructure:"max_namespaces"`
 }
 
 // BPFConfig controls the in-path probes.
@@ -64,6 +72,7 @@ func DefaultConfig() Config {
 		Policy:   policy.DefaultConfig(),
 		Apply: ApplyConfig{StateDir: "/var/lib/nettune", LockTimeout: 30 * time.Second,
 			Hysteresis: 3, Cooldown: time.Hour, RevertBelow: 0.5, PersistFile: "/etc/sysctl.d/" + apply.PersistName},
+		Serve: ServeConfig{MaxNamespaces: render.DefaultMaxNamespaces},
 	}
 }
 
@@ -82,6 +91,8 @@ func (c Config) Validate() error {
 		!strings.HasSuffix(c.Apply.PersistFile, ".conf"):
 		// systemd-sysctl reads only *.conf files.
 		return fmt.Errorf("apply.persist_file: %q is not a clean absolute path ending in .conf", c.Apply.PersistFile)
+	case c.Serve.MaxNamespaces < 0 || c.Serve.MaxNamespaces > maxNamespacesLimit:
+		return fmt.Errorf("serve.max_namespaces: %d is outside 0..%d", c.Serve.MaxNamespaces, maxNamespacesLimit)
 	}
 	if _, err := render.ParseFormat(c.Output, adviseFormats...); err != nil {
 		return err
@@ -91,6 +102,10 @@ func (c Config) Validate() error {
 	}
 	return c.Policy.Validate()
 }
+
+// maxNamespacesLimit: each namespace brings a dozen series or more; beyond this many a
+// Prometheus server would be better served by the counts and the top of the list.
+const maxNamespacesLimit = 1000
 
 func oneOf(s string, opts ...string) bool {
 	for _, o := range opts {

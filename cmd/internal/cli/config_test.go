@@ -69,6 +69,8 @@ func TestConfigRejects(t *testing.T) {
 		{"bad xdp mode", "bpf:\n  xdp: turbo\n", "bpf.xdp"},
 		{"negative cap", "policy:\n  caps:\n    somaxconn: -1\n", "caps.somaxconn"},
 		{"ratio order", "policy:\n  thresholds:\n    act_ratio: 0.00001\n", "act_ratio"},
+		{"negative namespace cap", "serve:\n  max_namespaces: -1\n", "serve.max_namespaces"},
+		{"namespace cap too high", "serve:\n  max_namespaces: 100000\n", "serve.max_namespaces"},
 		{"malformed yaml", "interval: [\n", "nettune.yaml"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -34,8 +34,9 @@ func newDrops(c *common) *cobra.Command {
 		Short: "Live view of packet drops by reason, kernel location, interface and netns",
 		Long: `drops attaches a kfree_skb tracer and shows, once per second, which drop reasons
 (names from the running kernel's BTF) and kernel locations are dropping packets, on which
-interface and in which network namespace (by name: host, the pod, the ip netns name, or the
-process in it), with the count of each interval. --reason, --iface and --netns narrow the rows.
+interface and in which network namespace of the node (by name: host, the pod and its
+containers, a container, the ip netns name, or the process in it), with the count of each
+interval. --reason, --iface and --netns narrow the rows.
 Ctrl-C detaches everything. -o json streams one JSON object per interval.`,
 		Example: `  nettune drops
   nettune drops --reason SOCKET_RCVBUFF --netns web
@@ -55,7 +56,7 @@ Ctrl-C detaches everything. -o json streams one JSON object per interval.`,
 			if os.Geteuid() != 0 {
 				return usagef("drops attaches an eBPF tracer and needs root")
 			}
-			f.names = &netnsNames{procRoot: "/proc", owners: owner.NewResolver(owner.Options{})}
+			f.names = &netnsNames{procRoot: "/proc", owners: &owner.Options{}}
 			if f.output == render.FormatTable && f.count == 0 && isTerminal(c.s.Err) {
 				fmt.Fprintf(c.s.Err, "counting drops every %s (Ctrl-C to stop)\n", f.every)
 			}

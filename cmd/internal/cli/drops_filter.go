@@ -79,41 +79,51 @@ func netnsInode(ns string) (uint64, error) {
 	return st.Ino, nil
 }
 
-// netnsNames names the namespaces of drop rows for a person: "host", the pod
-// ("pod default/dns-0", from the container runtime or the kubelet's log directories), the
-// `ip netns` name, or the lowest process in it ("pid 4242 nginx"). Discovery runs again when a
-// row names a namespace the last one did not find (a pod started), at most once per frame;
-// each namespace is attributed once.
+// netnsNames names the namespaces of drop rows for a person: "host", the pod and its
+// containers ("pod default/dns-0 coredns", from the container runtime or the kubelet's log
+// directories), a container without a pod ("container web-1"), the `ip netns` name, or the
+// lowest process in it ("pid 4242 nginx"). Discovery runs again, with a fresh owner.Resolver
+// (which caches the runtime's lists), when a row names a namespace the last one did not find
+// (a pod started), at most once per frame; each namespace is attributed once.
 type netnsNames struct {
 	procRoot string
-	owners   *owner.Resolver // nil: no pod names
+	owners   *owner.Options // nil: no pod or container names
+	resolver *owner.Resolver
 	snap     *netnsfind.Snapshot
-	named    map[uint64]string
+	named    map[uint64]dropsNetns
+}
+
+// dropsNetns is how a namespace is named in drop rows.
+type dropsNetns struct {
+	label, pod string
+	containers []string
 }
 
 func (n *netnsNames) name(fr *pipeline.DropFrame) {
 	rediscovered := false
 	for i := range fr.Drops {
 		r := &fr.Drops[i]
-		if s, ok := n.named[r.Netns]; ok {
-			r.NetnsName = s
-			continue
-		}
-		ns, ok := n.lookup(r.Netns)
-		if !ok && !rediscovered {
-			rediscovered = true
-			if s, err := netnsfind.Discover(n.procRoot); err == nil {
-				n.snap = s
+		nm, ok := n.named[r.Netns]
+		if !ok {
+			ns, found := n.lookup(r.Netns)
+			if !found && !rediscovered {
+				rediscovered = true
+				if s, err := netnsfind.Discover(n.procRoot); err == nil {
+					n.snap = s
+					n.resolver = nil
+				}
+				ns, found = n.lookup(r.Netns)
 			}
-			ns, ok = n.lookup(r.Netns)
-		}
-		if ok {
+			if !found {
+				continue
+			}
 			if n.named == nil {
-				n.named = map[uint64]string{}
+				n.named = map[uint64]dropsNetns{}
 			}
-			r.NetnsName = n.label(ns)
-			n.named[r.Netns] = r.NetnsName
+			nm = n.label(ns)
+			n.named[r.Netns] = nm
 		}
+		r.NetnsName, r.Pod, r.Containers = nm.label, nm.pod, nm.containers
 	}
 }
 
@@ -124,28 +134,47 @@ func (n *netnsNames) lookup(ino uint64) (*netnsfind.Namespace, bool) {
 	return n.snap.Lookup(ino)
 }
 
-func (n *netnsNames) label(ns *netnsfind.Namespace) string {
+func (n *netnsNames) label(ns *netnsfind.Namespace) dropsNetns {
 	if ns.Host {
-		return "host"
+		return dropsNetns{label: "host"}
 	}
 	if n.owners != nil {
+		if n.resolver == nil {
+			n.resolver = owner.NewResolver(*n.owners)
+		}
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		o := n.owners.Namespace(ctx, ns)
+		o := n.resolver.Namespace(ctx, ns)
 		cancel()
-		if o.Pod.Name != "" {
-			return "pod " + o.Pod.Namespace + "/" + o.Pod.Name
+		var nm dropsNetns
+		for _, c := range o.Containers {
+			switch {
+			case c.Sandbox:
+			case c.Name != "":
+				nm.containers = append(nm.containers, c.Name)
+			case c.ID != "":
+				nm.containers = append(nm.containers, c.ID[:min(len(c.ID), 12)])
+			}
+		}
+		switch {
+		case o.Pod.Name != "":
+			nm.pod = o.Pod.Namespace + "/" + o.Pod.Name
+			nm.label = strings.TrimSpace("pod " + nm.pod + " " + strings.Join(nm.containers, ","))
+			return nm
+		case len(nm.containers) > 0:
+			nm.label = "container " + strings.Join(nm.containers, ",")
+			return nm
 		}
 	}
 	switch {
 	case len(ns.Names) > 0:
-		return ns.Names[0]
+		return dropsNetns{label: ns.Names[0]}
 	case len(ns.PIDs) > 0:
 		pid := ns.PIDs[0]
 		b, err := os.ReadFile(filepath.Join(n.procRoot, fmt.Sprint(pid), "comm"))
 		if err != nil {
-			return fmt.Sprintf("pid %d", pid)
+			return dropsNetns{label: fmt.Sprintf("pid %d", pid)}
 		}
-		return fmt.Sprintf("pid %d %s", pid, strings.TrimSpace(string(b)))
+		return dropsNetns{label: fmt.Sprintf("pid %d %s", pid, strings.TrimSpace(string(b)))}
 	}
-	return ns.ID.String()
+	return dropsNetns{label: ns.ID.String()}
 }

@@ -75,15 +75,36 @@ func TestNetnsNames(t *testing.T) {
 	if err := os.MkdirAll(filepath.Join(logs, "kube-system_dns-0_"+uid), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	n.owners = owner.NewResolver(owner.Options{ProcRoot: proc, CRISockets: []string{}, PodLogDir: logs, ContainerLogDir: t.TempDir()})
-	n.snap.Namespaces = append(n.snap.Namespaces, netnsfind.Namespace{ID: netnsfind.ID{Ino: 6}, Names: []string{"cni-1234"}, PIDs: []int{5151}})
+	// Its container named through the kubelet's container log links.
+	ctrs := t.TempDir()
+	if err := os.WriteFile(filepath.Join(ctrs, "dns-0_kube-system_coredns-"+strings.Repeat("ab", 32)+".log"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	// A container of no pod (a runtime without Kubernetes): its short ID.
+	ctr := filepath.Join(proc, "6262")
+	if err := os.MkdirAll(ctr, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	cg = "0::/system.slice/docker-" + strings.Repeat("cd", 32) + ".scope\n"
+	for name, data := range map[string]string{"comm": "redis\n", "cgroup": cg} {
+		if err := os.WriteFile(filepath.Join(ctr, name), []byte(data), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	n.owners = &owner.Options{ProcRoot: proc, CRISockets: []string{}, PodLogDir: logs, ContainerLogDir: ctrs}
+	n.snap.Namespaces = append(n.snap.Namespaces,
+		netnsfind.Namespace{ID: netnsfind.ID{Ino: 6}, Names: []string{"cni-1234"}, PIDs: []int{5151}},
+		netnsfind.Namespace{ID: netnsfind.ID{Ino: 7}, PIDs: []int{6262}})
 
-	fr := pipeline.DropFrame{Drops: []pipeline.DropRow{{Netns: 1}, {Netns: 2}, {Netns: 3}, {Netns: 4}, {Netns: 5}, {Netns: 6}}}
+	fr := pipeline.DropFrame{Drops: []pipeline.DropRow{{Netns: 1}, {Netns: 2}, {Netns: 3}, {Netns: 4}, {Netns: 5}, {Netns: 6}, {Netns: 7}}}
 	n.name(&fr)
-	want := []string{"host", "web", "pid 4242 nginx", "pid 4343", "", "pod kube-system/dns-0"}
+	want := []string{"host", "web", "pid 4242 nginx", "pid 4343", "", "pod kube-system/dns-0 coredns", "container cdcdcdcdcdcd"}
 	for i, r := range fr.Drops {
 		if r.NetnsName != want[i] {
 			t.Errorf("netns %d named %q, want %q", r.Netns, r.NetnsName, want[i])
 		}
+	}
+	if r := fr.Drops[5]; r.Pod != "kube-system/dns-0" || len(r.Containers) != 1 || r.Containers[0] != "coredns" {
+		t.Errorf("pod row: pod %q, containers %q", r.Pod, r.Containers)
 	}
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/nettune/nettune/apply"
+	"github.com/nettune/nettune/collect"
 	"github.com/nettune/nettune/model"
 	"github.com/nettune/nettune/pipeline"
 	"github.com/nettune/nettune/render"
@@ -41,11 +42,15 @@ func newServe(c *common) *cobra.Command {
 		Short: "Sample every interval and serve the findings as Prometheus metrics",
 		Long: `serve keeps the probes attached, samples once per interval, analyzes each interval like
 advise, and serves the last report's metrics on /metrics, the same report as advise -o html
-on / (and /healthz). With --remediate it
-also runs the periodic remediation of apply --auto after every interval.
+on / (and /healthz). Without --netns it examines every network namespace of the node: the
+host's series as for one namespace, and series labelled with the pod and containers of each
+namespace that lost packets (at most serve.max_namespaces of them). With --remediate it
+also runs the periodic remediation of apply --auto after every interval (in nettune's own
+namespace, or the one --netns names).
 SIGTERM or SIGINT detaches the probes and stops the server.`,
 		Example: `  nettune serve
-  nettune serve --listen 0.0.0.0:9617 --interval 15s --iface eth0
+  nettune serve --listen 0.0.0.0:9617 --interval 15s
+  nettune serve --netns host --iface eth0
   nettune serve --remediate --interval 30s`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -55,6 +60,9 @@ SIGTERM or SIGINT detaches the probes and stops the server.`,
 			}
 			if f.noBPF {
 				cfg.BPF.Enabled = false
+			}
+			if cfg.Netns == "" && len(cfg.Interfaces) > 0 {
+				return usagef("serve --iface needs --netns (host, or the namespace the interfaces are in): over every namespace every interface is read")
 			}
 			if f.remediate && os.Geteuid() != 0 {
 				return usagef("serve --remediate changes kernel settings and needs root (without --remediate it only serves metrics)")
@@ -77,7 +85,10 @@ func serve(ctx context.Context, cfg Config, f serveFlags, logw io.Writer) error 
 	}
 	defer ln.Close()
 
-	s := newServer(cfg, f, logw)
+	s, err := newServer(cfg, f, logw)
+	if err != nil {
+		return err
+	}
 	defer s.close()
 	if err := s.baseline(); err != nil {
 		return err
@@ -87,8 +98,12 @@ func serve(ctx context.Context, cfg Config, f serveFlags, logw io.Writer) error 
 		ErrorLog: log.New(logw, "nettune serve: http: ", 0)}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
-	meta := s.run.Meta()
-	fmt.Fprintf(logw, "nettune serve: %s on http://%s/metrics, every %s\n", meta.Mode, ln.Addr(), cfg.Interval)
+	meta := s.meta()
+	what := "netns " + cfg.Netns
+	if s.node != nil {
+		what = "every namespace"
+	}
+	fmt.Fprintf(logw, "nettune serve: %s on http://%s/metrics, every %s, %s\n", meta.Mode, ln.Addr(), cfg.Interval, what)
 	if meta.BPFNote != "" {
 		fmt.Fprintf(logw, "nettune serve: %s\n", meta.BPFNote)
 	}
@@ -104,7 +119,7 @@ func serve(ctx context.Context, cfg Config, f serveFlags, logw io.Writer) error 
 		case err := <-errc:
 			return fmt.Errorf("http server: %w", err)
 		case <-t.C:
-			s.interval()
+			s.interval(ctx)
 		}
 	}
 }
@@ -112,12 +127,19 @@ func serve(ctx context.Context, cfg Config, f serveFlags, logw io.Writer) error 
 // server holds what lives across intervals: the probes, the previous sample and the metrics
 // of the last report.
 type server struct {
+	// run measures the one namespace --netns names. Over the whole node (no --netns) node
+	// measures and run only analyzes the host's samples for --remediate.
 	run     *pipeline.Run
+	node    *pipeline.Node
 	cfg     Config
 	f       serveFlags
 	log     io.Writer
 	applier *apply.Applier
 	prev    *model.Sample
+	// prevNode is the whole node's previous sample; nodeNote says why it has no probes.
+	prevNode   *collect.NodeSample
+	nodeNote   string
+	nodeErrors int // namespaces the last interval could not read
 
 	report lastReport
 	page   atomic.Pointer[pipeline.Result] // the last interval, for the HTML report at /
@@ -133,10 +155,17 @@ type server struct {
 // this often (counters every interval): at a 1 s interval settings were half the cost.
 const serveSettingsEvery = 30 * time.Second
 
-func newServer(cfg Config, f serveFlags, logw io.Writer) *server {
+func newServer(cfg Config, f serveFlags, logw io.Writer) (*server, error) {
 	o := pipelineOptions(cfg)
 	o.SettingsEvery = serveSettingsEvery
-	s := &server{run: pipeline.Open(o), cfg: cfg, f: f, log: logw, applier: newApplier(cfg)}
+	s := &server{cfg: cfg, f: f, log: logw, applier: newApplier(cfg)}
+	if cfg.Netns == "" {
+		if err := s.openNode(o); err != nil {
+			return nil, err
+		}
+	} else {
+		s.run = pipeline.Open(o)
+	}
 
 	s.sampleErrors = prometheus.NewCounter(prometheus.CounterOpts{Name: "nettune_sample_errors_total",
 		Help: "Intervals whose sample could not be taken; the metrics keep the last good report."})
@@ -150,12 +179,15 @@ func newServer(cfg Config, f serveFlags, logw io.Writer) *server {
 	if f.remediate {
 		s.reg.MustRegister(s.autoActions)
 	}
-	return s
+	return s, nil
 }
 
 // baseline takes the first sample. Its errors are the user's (unknown netns or interface)
 // and end serve with exit 2; later sampling errors are logged and counted.
 func (s *server) baseline() error {
+	if s.node != nil {
+		return s.baselineNode()
+	}
 	cur, err := s.sample()
 	if err != nil {
 		return err
@@ -174,11 +206,20 @@ func (s *server) sample() (*model.Sample, error) {
 	return cur, nil
 }
 
-// close detaches the probes and releases the collector.
-func (s *server) close() { s.run.Close() }
+// close detaches the probes and releases the collectors.
+func (s *server) close() {
+	if s.node != nil {
+		s.node.Close()
+	}
+	s.run.Close()
+}
 
 // interval samples and, if that worked, turns the interval into the served metrics.
-func (s *server) interval() {
+func (s *server) interval(ctx context.Context) {
+	if s.node != nil {
+		s.intervalNode(ctx)
+		return
+	}
 	start := time.Now()
 	cur, err := s.sample()
 	if err != nil {

@@ -2,6 +2,8 @@ package cli
 
 import (
 	"io"
+	"os"
+	"syscall"
 	"testing"
 	"time"
 
@@ -26,7 +28,10 @@ func BenchmarkServeInterval100(b *testing.B) {
 			cfg.Netns, cfg.Interval = ns.Name, time.Second
 			cfg.Apply.StateDir = b.TempDir()
 			cfg.BPF.Enabled = mode == "probes"
-			s := newServer(cfg, serveFlags{}, io.Discard)
+			s, err := newServer(cfg, serveFlags{}, io.Discard)
+			if err != nil {
+				b.Fatal(err)
+			}
 			defer s.close()
 			if m := s.run.Meta(); cfg.BPF.Enabled && m.Mode != pipeline.ModeBPF {
 				b.Skipf("probes did not attach: %s", m.BPFNote)
@@ -37,13 +42,71 @@ func BenchmarkServeInterval100(b *testing.B) {
 			ch := make(chan prometheus.Metric, 1<<14)
 			cpu := cpuNanos()
 			for b.Loop() {
-				s.interval()
+				s.interval(b.Context())
 				s.report.Collect(ch)
 				for len(ch) > 0 {
 					<-ch
 				}
 			}
 			b.ReportMetric(float64(cpuNanos()-cpu)/float64(b.N), "cpu-ns/op")
+		})
+	}
+}
+
+// BenchmarkServeNodeInterval500 is one serve interval over the whole node with 500 other
+// namespaces, each a veth pair and a bound UDP socket: sample every namespace, analyze each
+// interval with its owner, and a scrape rendering the metrics. Counters only: a Node
+// attaches no probes yet. The target is 50 ms CPU (cpu-ns/op).
+func BenchmarkServeNodeInterval500(b *testing.B) {
+	noChecks(b)
+	lab.RequireRoot(b)
+	manyNamespaces(b, 500)
+	cfg := DefaultConfig()
+	cfg.Interval = time.Second
+	cfg.Apply.StateDir = b.TempDir()
+	cfg.BPF.Enabled = false
+	s, err := newServer(cfg, serveFlags{}, io.Discard)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.close()
+	if err := s.baseline(); err != nil {
+		b.Fatal(err)
+	}
+	ch := make(chan prometheus.Metric, 1<<14)
+	cpu := cpuNanos()
+	for b.Loop() {
+		s.interval(b.Context())
+		s.report.Collect(ch)
+		for len(ch) > 0 {
+			<-ch
+		}
+	}
+	b.ReportMetric(float64(cpuNanos()-cpu)/float64(b.N), "cpu-ns/op")
+	if len(s.prevNode.Namespaces) < 501 {
+		b.Fatalf("%d namespaces sampled", len(s.prevNode.Namespaces))
+	}
+}
+
+// manyNamespaces creates count named namespaces, each with a veth pair (both ends inside,
+// up) and a UDP socket bound to its loopback.
+func manyNamespaces(b *testing.B, count int) {
+	b.Helper()
+	for range count {
+		ns := lab.NewNS(b, "sb")
+		lab.ManyVeths(b, ns, 1, true)
+		ns.Do(b, func() error {
+			fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_DGRAM|syscall.SOCK_CLOEXEC, 0)
+			if err != nil {
+				return err
+			}
+			if err := syscall.Bind(fd, &syscall.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}, Port: 5353}); err != nil {
+				syscall.Close(fd)
+				return err
+			}
+			f := os.NewFile(uintptr(fd), "udp")
+			b.Cleanup(func() { f.Close() })
+			return nil
 		})
 	}
 }

@@ -34,14 +34,19 @@ func needTool(t testing.TB, name, pkg string) string {
 	return p
 }
 
-// testServer is a server with no probes, a fixture-free collector it never calls, and a
-// state dir of its own.
+// testServer is a server of one namespace with no probes, a fixture-free collector it never
+// calls, and a state dir of its own.
 func testServer(t testing.TB, f serveFlags) *server {
 	cfg := DefaultConfig()
+	cfg.Netns = "host"
 	cfg.BPF.Enabled = false
 	cfg.Interval = time.Second
 	cfg.Apply.StateDir = t.TempDir()
-	return newServer(cfg, f, io.Discard)
+	s, err := newServer(cfg, f, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
 }
 
 // hostSample is n veth links, two CPUs and the SNMP fields the UDP rule reads, with every
@@ -236,7 +241,8 @@ func TestServeUsageErrors(t *testing.T) {
 	for name, args := range map[string][]string{
 		"bad listen":    {"serve", "--no-bpf", "--listen", "127.0.0.1:99999"},
 		"missing netns": {"serve", "--no-bpf", "--listen", "127.0.0.1:0", "--netns", "nettune-no-such-ns"},
-		"missing iface": {"serve", "--no-bpf", "--listen", "127.0.0.1:0", "--iface", "nettune-nosuch"},
+		"missing iface": {"serve", "--no-bpf", "--listen", "127.0.0.1:0", "--netns", "host", "--iface", "nettune-nosuch"},
+		"iface, node":   {"serve", "--no-bpf", "--listen", "127.0.0.1:0", "--iface", "lo"},
 		"argument":      {"serve", "extra"},
 	} {
 		var stderr bytes.Buffer
