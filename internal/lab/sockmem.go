@@ -20,6 +20,7 @@ const (
 	UDPMemHard   = 50         // its last field
 	UDPMemPort   = 9300       // InjectUDPMem's sinks listen on B at UDPMemPort..+UDPMemSinks-1
 	UDPMemSinks  = 8
+	UDPMemSize   = 1000 // bytes of each datagram
 	TCPMemLow    = "20 50 50" // net.ipv4.tcp_mem during InjectTCPMem, pages
 	TCPMemHard   = 50
 	TCPMemPort   = 9400 // InjectTCPMem's receiver on B
@@ -47,7 +48,7 @@ func InjectUDPMem(ctx context.Context, t testing.TB, v *Veth) (FloodResult, erro
 	defer restore()
 	ctx, cancel := context.WithTimeout(ctx, HostLimitMax)
 	defer cancel()
-	return sprayUDP(ctx, v.A, dsts, 1000)
+	return sprayUDP(ctx, v.A, dsts, UDPMemSize, 0)
 }
 
 // InjectTCPMem lowers the host's net.ipv4.tcp_mem to TCPMemLow and opens TCPMemConns
@@ -76,8 +77,8 @@ func InjectTCPMem(ctx context.Context, t testing.TB, v *Veth) (FloodResult, erro
 }
 
 // sprayUDP sends size-byte datagrams from namespace from to each of dsts in turn, one
-// socket per destination, until ctx ends.
-func sprayUDP(ctx context.Context, from *NS, dsts []string, size int) (FloodResult, error) {
+// socket per destination, until ctx ends or, with n > 0, n are sent.
+func sprayUDP(ctx context.Context, from *NS, dsts []string, size, n int) (FloodResult, error) {
 	to := make([]*net.UDPAddr, len(dsts))
 	for i, d := range dsts {
 		var err error
@@ -97,7 +98,7 @@ func sprayUDP(ctx context.Context, from *NS, dsts []string, size int) (FloodResu
 	var r FloodResult
 	buf := make([]byte, size)
 	start := time.Now()
-	for i := 0; i%64 != 0 || ctx.Err() == nil; i++ {
+	for i := 0; (n <= 0 || i < n) && (i%64 != 0 || ctx.Err() == nil); i++ {
 		r.Sent++
 		if _, err := conns[i%len(conns)].WriteTo(buf, to[i%len(to)]); err != nil {
 			r.Errors++
