@@ -5,11 +5,14 @@ import (
 	"fmt"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"golang.org/x/sys/unix"
 
+	"github.com/nettune/nettune/collect/kstat"
 	"github.com/nettune/nettune/internal/lab"
 )
 
@@ -263,5 +266,94 @@ func TestClosedLoopUDPMemPool(t *testing.T) {
 	l.rollback()
 	if got := sysctl(t, nil, "net.ipv4.udp_mem"); got != low {
 		t.Errorf("udp_mem after rollback = %s, want %s", got, low)
+	}
+}
+
+// neighLoopTargets is how many addresses TestClosedLoopNeighTable's load needs entries for:
+// more than lab.NeighHeadroom, so the lowered table refuses some; fewer than the table's size
+// after one step (gc_thresh3 to twice the entries it held), so all of them fit.
+const neighLoopTargets = 96
+
+// tableFulls is the host's ARP table_fulls.
+func tableFulls(t *testing.T) uint64 {
+	t.Helper()
+	tables, err := kstat.ReadNeighTables("/proc")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tb := range tables {
+		if tb.Name == "arp_cache" {
+			return tb.Counters["table_fulls"]
+		}
+	}
+	t.Fatal("no arp_cache table")
+	return 0
+}
+
+// TestClosedLoopNeighTable: gc_thresh3 lowered for the whole test to the ARP table's size
+// plus lab.NeighHeadroom (read first, put back at cleanup); A sends to neighLoopTargets
+// addresses nobody answers, so some entries cannot be created. advise names neigh with the
+// gc_thresh knobs, apply raises them, the same load creates every entry, rollback puts back
+// the lowered value.
+func TestClosedLoopNeighTable(t *testing.T) {
+	lab.RequireRoot(t)
+	v := pair(t)
+	l := newLoop(t, v.A)
+	for _, k := range []string{"gc_thresh1", "gc_thresh2", "gc_thresh3"} {
+		key := "net.ipv4.neigh.default." + k
+		lab.SetSysctl(t, nil, key, sysctl(t, nil, key))
+	}
+	if err := lab.NeighOnLink(t, v); err != nil {
+		t.Fatal(err)
+	}
+	low := lab.LowerNeighTable(t)
+	load := func(ctx context.Context) {
+		if _, err := lab.NeighSend(ctx, v, neighLoopTargets); err != nil {
+			t.Error(err)
+		}
+	}
+	loss := func() float64 {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		f0 := tableFulls(t)
+		r, err := lab.NeighSend(ctx, v, neighLoopTargets)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ratio(tableFulls(t)-f0, uint64(r.Sent))
+	}
+	before := loss()
+	if before < 0.05 {
+		t.Fatalf("only %.1f%% of datagrams found the table full: the scenario proves nothing", 100*before)
+	}
+
+	d := l.advise(load, ExitLoss)
+	knob := "sysctl:net.ipv4.neigh.default.gc_thresh3"
+	id := "neigh/" + v.A.Name + "/table"
+	table := false
+	for _, f := range d.Findings {
+		table = table || f.ID == id && f.Class == "capacity"
+	}
+	if !table || !proposes(d, id, knob) {
+		t.Fatalf("findings %+v, plan %+v; want %s, capacity, with gc_thresh3", d.Findings, d.Plan, id)
+	}
+
+	after, steps := before, 0
+	for steps < 3 && fell(before, after) < 0.9 {
+		s := changed(t, l.applyOnce(load), knob)
+		steps++
+		if got := sysctl(t, nil, "net.ipv4.neigh.default.gc_thresh3"); got != s.Got {
+			t.Errorf("gc_thresh3 = %s, apply reported %s", got, s.Got)
+		}
+		after = loss()
+		t.Logf("step %d: gc_thresh3 %s → %s: table_fulls per datagram %.3f → %.3f", steps, s.Current, s.Got, before, after)
+	}
+	if f := fell(before, after); f < 0.9 {
+		t.Errorf("loss fell by %.0f%% after %d steps (%.3f → %.3f), want ≥ 90%%", 100*f, steps, before, after)
+	}
+
+	l.rollback()
+	if got := sysctl(t, nil, "net.ipv4.neigh.default.gc_thresh3"); got != strconv.Itoa(low) {
+		t.Errorf("gc_thresh3 after rollback = %s, want %d", got, low)
 	}
 }
