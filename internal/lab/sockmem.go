@@ -20,7 +20,7 @@ const (
 	UDPMemHard   = 50         // its last field
 	UDPMemPort   = 9300       // InjectUDPMem's sinks listen on B at UDPMemPort..+UDPMemSinks-1
 	UDPMemSinks  = 8
-	UDPMemSize   = 1000 // bytes of each datagram
+	UDPMemSize   = 1000       // bytes of each datagram
 	TCPMemLow    = "20 50 50" // net.ipv4.tcp_mem during InjectTCPMem, pages
 	TCPMemHard   = 50
 	TCPMemPort   = 9400 // InjectTCPMem's receiver on B
