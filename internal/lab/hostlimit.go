@@ -125,6 +125,37 @@ func UDPMemLoad(ctx context.Context, t testing.TB, v *Veth) (FloodResult, error)
 	return sprayUDP(ctx, v.A, dsts, UDPMemSize, 0)
 }
 
+// TCPMemLoad is InjectTCPMem's load without touching tcp_mem: a fresh receiver on B that
+// accepts and never reads, TCPMemConns connections from A written to as fast as they take
+// it until ctx ends (at most InjectMax); receiver and connections close when it returns, so
+// their memory goes back to the pool.
+func TCPMemLoad(ctx context.Context, t testing.TB, v *Veth) (FloodResult, error) {
+	dst, stop, err := heldTCP(v.B, v.BAddr+":0")
+	if err != nil {
+		return FloodResult{}, fmt.Errorf("tcp mem load: %w", err)
+	}
+	defer stop()
+	conns, err := dialTCP(t, v.A, dst, TCPMemConns)
+	if err != nil {
+		return FloodResult{}, fmt.Errorf("tcp mem load: %w", err)
+	}
+	defer func() {
+		for _, c := range conns {
+			c.Close()
+		}
+	}()
+	ctx, cancel := context.WithTimeout(ctx, InjectMax)
+	defer cancel()
+	go func() {
+		// a write blocked on a closed window returns at its deadline: end it with ctx
+		<-ctx.Done()
+		for _, c := range conns {
+			_ = c.SetWriteDeadline(time.Now())
+		}
+	}()
+	return writeAll(ctx, conns), nil
+}
+
 // batchSinks opens n UDP sockets on ip (any port) in ns with bigRcvBuf buffers, for the
 // caller to read and close.
 func batchSinks(ns *NS, ip string, n int) ([]*net.UDPConn, error) {

@@ -111,13 +111,23 @@ func sprayUDP(ctx context.Context, from *NS, dsts []string, size, n int) (FloodR
 // holdTCP listens on addr inside ns and keeps every connection it accepts open, unread,
 // until the test ends.
 func holdTCP(t testing.TB, ns *NS, addr string) error {
+	_, stop, err := heldTCP(ns, addr)
+	if err == nil {
+		t.Cleanup(stop)
+	}
+	return err
+}
+
+// heldTCP listens on addr (port 0: any) inside ns and keeps every connection it accepts
+// open, unread, until stop; it returns the address bound.
+func heldTCP(ns *NS, addr string) (bound string, stop func(), err error) {
 	var ln net.Listener
-	err := netns.Do(ns.name(), func() (err error) {
+	err = netns.Do(ns.name(), func() (err error) {
 		ln, err = net.Listen("tcp4", addr)
 		return err
 	})
 	if err != nil {
-		return fmt.Errorf("listen %s in %s: %w", addr, ns.name(), err)
+		return "", nil, fmt.Errorf("listen %s in %s: %w", addr, ns.name(), err)
 	}
 	var mu sync.Mutex
 	var held []net.Conn
@@ -135,14 +145,16 @@ func holdTCP(t testing.TB, ns *NS, addr string) error {
 			}
 		}
 	})
-	t.Cleanup(func() {
-		ln.Close()
-		wg.Wait()
-		for _, c := range held {
-			c.Close()
-		}
-	})
-	return nil
+	var once sync.Once
+	return ln.Addr().String(), func() {
+		once.Do(func() {
+			ln.Close()
+			wg.Wait()
+			for _, c := range held {
+				c.Close()
+			}
+		})
+	}, nil
 }
 
 // dialTCP opens n connections from namespace from to dst, closed when the test ends.

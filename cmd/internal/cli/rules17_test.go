@@ -357,3 +357,58 @@ func TestClosedLoopNeighTable(t *testing.T) {
 		t.Errorf("gc_thresh3 after rollback = %s, want %d", got, low)
 	}
 }
+
+// TestClosedLoopTCPMemPool: tcp_mem lowered for the whole test (read first, put back at
+// cleanup); connections whose receiver never reads fill the pool and the receiver drops
+// data its windows had room for. advise names tcp-rcvbuf with tcp_mem (never tcp_rmem),
+// apply raises it, the same load then stops at closed windows instead, and rollback puts
+// back the value nettune found.
+func TestClosedLoopTCPMemPool(t *testing.T) {
+	lab.RequireRoot(t)
+	v := pair(t)
+	l := newLoop(t, v.B)
+	l.config = writeConfig(t, "policy:\n  step: 8\n")
+	lab.LowerTCPMem(t)
+	low := sysctl(t, nil, "net.ipv4.tcp_mem")
+	load := func(ctx context.Context) {
+		if _, err := lab.TCPMemLoad(ctx, t, v); err != nil {
+			t.Error(err)
+		}
+	}
+	drops := []string{"TcpExt.TCPRcvQDrop", "TcpExt.TCPOFODrop", "TcpExt.PruneCalled", "Tcp.InSegs"}
+	loss := func() float64 {
+		c := counting(t, v.B, drops, func() {
+			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+			defer cancel()
+			load(ctx)
+		})
+		return ratio(c["TcpExt.TCPRcvQDrop"]+c["TcpExt.TCPOFODrop"], c["Tcp.InSegs"])
+	}
+	before := loss()
+	if before < 0.01 {
+		t.Fatalf("the receiver dropped only %.2f%% of segments: the scenario proves nothing", 100*before)
+	}
+
+	d := l.advise(load, ExitLoss)
+	f := d.Findings[findingAt(t, d, "tcp-rcvbuf", "")]
+	if f.Class != "capacity" || !proposes(d, f.ID, "sysctl:net.ipv4.tcp_mem") {
+		t.Fatalf("finding %+v, plan %+v; want tcp-rcvbuf/capacity with tcp_mem", f, d.Plan)
+	}
+	noKnob(t, d, "sysctl:net.ipv4.tcp_rmem", "sysctl:net.core.rmem_")
+
+	after, steps := before, 0
+	for steps < 4 && fell(before, after) < 0.9 {
+		s := changed(t, l.applyOnce(load), "sysctl:net.ipv4.tcp_mem")
+		steps++
+		after = loss()
+		t.Logf("step %d: tcp_mem %s → %s: receiver drops per segment %.4f → %.4f", steps, s.Current, s.Got, before, after)
+	}
+	if f := fell(before, after); f < 0.9 {
+		t.Errorf("loss fell by %.0f%% after %d steps (%.4f → %.4f), want ≥ 90%%", 100*f, steps, before, after)
+	}
+
+	l.rollback()
+	if got := sysctl(t, nil, "net.ipv4.tcp_mem"); got != low {
+		t.Errorf("tcp_mem after rollback = %s, want %s", got, low)
+	}
+}
