@@ -120,13 +120,7 @@ func udpMemProposal(p memPool) proposal {
 }
 
 // udpSocketDrops is the drops of the sampled UDP sockets in the interval.
-func (in *input) udpSocketDrops() uint64 {
-	var n uint64
-	for _, s := range in.d.UDPSockets {
-		n += s.Drops
-	}
-	return n
-}
+func (in *input) udpSocketDrops() uint64 { return udpSocketDrops(in.d) }
 
 // udpMemDrops is the datagrams the UDP memory pool refused: Udp.MemErrors, or, while the pool
 // is at its limit, the sockets' drops beyond what the UDP counters explain: full buffers, bad

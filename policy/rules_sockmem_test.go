@@ -117,3 +117,26 @@ func TestUDPPoolBelowLimitIsNoFinding(t *testing.T) {
 		t.Errorf("findings %+v", r.Findings)
 	}
 }
+
+// PROTO_MEM drops no counter counted (the sampled sockets missed them) are the pool's
+// account, not drops nobody explains: the pool at its limit gets its knob; below it, the
+// memory cgroup refused and udp_mem does not reach it.
+func TestProtoMemReasonIsThePools(t *testing.T) {
+	protoMem := &model.InPath{Drops: []model.DropCount{{Reason: "PROTO_MEM", Location: "__udp_enqueue_schedule_skb+0x1a4", Count: 5000}}}
+	full := newDelta().sysctl("net.ipv4.udp_mem", "20 45 50").sockstat(56, 0).
+		snmp(map[string]uint64{"Udp.InDatagrams": 1000}).inPath(protoMem).build()
+	r := analyze(t, full, DefaultConfig())
+	f := find(r, stage.UDPMem)
+	if f == nil || len(r.Findings) != 1 || f.Class != stage.ClassCapacity || len(f.Reasons) != 1 ||
+		!strings.Contains(f.Summary, "at its limit") || !hasEvidence(f, "sockstat UDP mem (pages, host-wide)") ||
+		!reflect.DeepEqual(f.Knobs, []string{"sysctl:net.ipv4.udp_mem"}) {
+		t.Errorf("findings %+v", r.Findings)
+	}
+
+	roomy := newDelta().sockstat(56, 0).snmp(map[string]uint64{"Udp.InDatagrams": 1000}).inPath(protoMem).build()
+	r = analyze(t, roomy, DefaultConfig())
+	f = find(r, stage.UDPMem)
+	if f == nil || len(f.Knobs) != 0 || !strings.Contains(f.Summary, "memory cgroup refused") || !hasAdvice(r, "raise the container's memory limit") {
+		t.Errorf("findings %+v advice %v", r.Findings, r.Advice)
+	}
+}

@@ -54,6 +54,8 @@ func noKnob(t *testing.T, d adviseDoc, prefixes ...string) {
 
 // UDP memory exhaustion: the finding comes from the sockets' drops (or Udp.MemErrors) and
 // sockstat against udp_mem, with udp_mem (host-wide) as the knob, never a per-socket buffer.
+// With probes the PROTO_MEM drops, which have no interface (UDP reuses skb->dev), join that
+// finding instead of making one of their own.
 func TestVerdictUDPMemPool(t *testing.T) {
 	lab.RequireRoot(t)
 	if kernelBefore(t, 6) {
@@ -61,23 +63,50 @@ func TestVerdictUDPMemPool(t *testing.T) {
 		// the pools have no per-CPU reserve and the rule's limit test is not yet checked there.
 		t.Skip("udp_mem exhaustion verdict: not yet checked before 6.0")
 	}
-	v := pair(t)
-	d, code, stderr := underLoss(t, v, lab.InjectUDPMem, v.B, "--no-bpf")
-	f := d.Findings[findingAt(t, d, "udp-mem", stderr)]
-	if f.Class != "capacity" || !slices.Contains(f.Knobs, "sysctl:net.ipv4.udp_mem") || f.Netns != v.B.Name || code != ExitLoss {
-		t.Errorf("exit %d, finding %+v", code, f)
+	for _, mode := range []string{"counters", "bpf"} {
+		t.Run(mode, func(t *testing.T) {
+			v := pair(t)
+			var args []string
+			if mode == "counters" {
+				args = append(args, "--no-bpf")
+			}
+			d, code, stderr := underLoss(t, v, lab.InjectUDPMem, v.B, args...)
+			f := d.Findings[findingAt(t, d, "udp-mem", stderr)]
+			if f.Class != "capacity" || !slices.Contains(f.Knobs, "sysctl:net.ipv4.udp_mem") || f.Netns != v.B.Name || code != ExitLoss {
+				t.Errorf("exit %d, finding %+v", code, f)
+			}
+			// Kernels differ in what counts a charge refused by the pool: Udp.MemErrors on
+			// some, only the sockets' drops on others (6.18); either is the loss.
+			if !hasCounter(f.Evidence, "sockstat UDP mem") || !hasCounter(f.Evidence, "udp sockets drops") && !hasCounter(f.Evidence, "Udp.MemErrors") {
+				t.Errorf("evidence %+v", f.Evidence)
+			}
+			for _, a := range d.Plan {
+				if a.Knob == "sysctl:net.ipv4.udp_mem" && a.Scope != "global" {
+					t.Errorf("udp_mem action %+v", a)
+				}
+			}
+			noKnob(t, d, "sysctl:net.core.rmem_", "sysctl:net.ipv4.tcp_rmem")
+			if mode != "bpf" || d.Mode != "counters+bpf" || !dropReasons() {
+				return
+			}
+			if !slices.ContainsFunc(f.Reasons, func(r struct {
+				Reason string `json:"reason"`
+			}) bool {
+				return r.Reason == "PROTO_MEM"
+			}) {
+				t.Errorf("udp-mem finding without the PROTO_MEM reason: %+v (all %+v)", f, d.Findings)
+			}
+			for _, g := range d.Findings {
+				if g.ID != f.ID && slices.ContainsFunc(g.Reasons, func(r struct {
+					Reason string `json:"reason"`
+				}) bool {
+					return r.Reason == "PROTO_MEM"
+				}) {
+					t.Errorf("PROTO_MEM drops in %s too: %+v", g.ID, g)
+				}
+			}
+		})
 	}
-	// Kernels differ in what counts a charge refused by the pool: Udp.MemErrors on some, only
-	// the sockets' drops on others (6.18); either is the loss.
-	if !hasCounter(f.Evidence, "sockstat UDP mem") || !hasCounter(f.Evidence, "udp sockets drops") && !hasCounter(f.Evidence, "Udp.MemErrors") {
-		t.Errorf("evidence %+v", f.Evidence)
-	}
-	for _, a := range d.Plan {
-		if a.Knob == "sysctl:net.ipv4.udp_mem" && a.Scope != "global" {
-			t.Errorf("udp_mem action %+v", a)
-		}
-	}
-	noKnob(t, d, "sysctl:net.core.rmem_", "sysctl:net.ipv4.tcp_rmem")
 }
 
 // A full TCP pool: tcp_mem, never tcp_rmem.
