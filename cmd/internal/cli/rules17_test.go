@@ -441,3 +441,25 @@ func TestClosedLoopTCPMemPool(t *testing.T) {
 		t.Errorf("tcp_mem after rollback = %s, want %s", got, low)
 	}
 }
+
+// TCP memory pressure without loss: tcp_mem's pressure threshold lowered, its hard limit
+// left where it was, and connections whose receiver never reads: an info finding in the
+// receiver's namespace and nothing to change.
+func TestVerdictTCPMemPressureIsInfo(t *testing.T) {
+	lab.RequireRoot(t)
+	lab.Global(t)
+	f := strings.Fields(sysctl(t, nil, "net.ipv4.tcp_mem"))
+	lab.SetSysctl(t, nil, "net.ipv4.tcp_mem", "20 50 "+f[2])
+	v := pair(t)
+	d, code, stderr := underLoss(t, v, lab.TCPMemLoad, v.B, "--no-bpf")
+	var found bool
+	for _, x := range d.Findings {
+		if x.ID == "tcp-rcvbuf/"+v.B.Name+"/memory-pressure" {
+			found = x.Severity == "info"
+		}
+	}
+	if !found || code != ExitOK {
+		t.Errorf("exit %d, findings %+v (stderr %s)", code, d.Findings, stderr)
+	}
+	noKnob(t, d, "sysctl:net.ipv4.tcp_mem", "sysctl:net.ipv4.tcp_rmem")
+}
