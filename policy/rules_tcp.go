@@ -340,8 +340,7 @@ func tcpPathLoss(in *input) *obs {
 	}
 	p := place{stage: stage.NICTx, sub: "past-host"}
 	b := in.snmpBase("Tcp.OutSegs", false, "Tcp.OutSegs")
-	if in.rate(n) < in.cfg.Thresholds.MinRate || (b.known && b.ratio(n) < in.cfg.Thresholds.MinRatio) ||
-		observedDrops(in.d) > 0 {
+	if in.rate(n) < in.cfg.Thresholds.MinRate || (b.known && b.ratio(n) < in.cfg.Thresholds.MinRatio) || in.anyDrop() {
 		return nil
 	}
 	o := &obs{place: p, class: stage.ClassBenign, source: sourceCounter, drops: n, base: b, pressure: true,
@@ -369,4 +368,50 @@ func tcpPathLoss(in *input) *obs {
 		o.say(always(id + ": BBR, which copes better with random loss, is not among this kernel's available congestion controls (" + strings.TrimSpace(avail) + ")"))
 	}
 	return o
+}
+
+// anyDrop says whether any place of the interval counted a drop, as observedDrops > 0 would,
+// stopping at the first: the path-loss and squeeze rules only ask whether, and building
+// observedDrops's whole account (a fresh input, a map over every link's stages) was half the
+// analysis of a busy host (docs/benchmarks.md, issue 17).
+func (in *input) anyDrop() bool {
+	for i := range in.d.Links {
+		l := &in.d.Links[i]
+		if hasDrop(in.linkRx(nil, l, -1, nil)) || hasDrop(in.linkTx(nil, l, nil)) {
+			return true
+		}
+	}
+	if srx, stx := in.socketRows(nil); hasDrop(srx) || hasDrop(stx) {
+		return true
+	}
+	for _, c := range in.d.Softnet {
+		if c.Dropped > 0 || c.FlowLimitCount > 0 {
+			return true
+		}
+	}
+	if ip := in.d.InPath; ip != nil {
+		for _, p := range ip.Foreign {
+			xdp, tc := in.pointsByQueue(p.Link, model.PointXDP), in.pointsByQueue(p.Link, model.PointTCIngress)
+			for q, n := range xdp {
+				if n > tc[q] {
+					return true
+				}
+			}
+		}
+	}
+	for _, n := range in.reasonDrops() {
+		if n > 0 {
+			return true
+		}
+	}
+	return false
+}
+
+func hasDrop(rows []row) bool {
+	for _, r := range rows {
+		if r.drop > 0 {
+			return true
+		}
+	}
+	return false
 }
