@@ -329,23 +329,34 @@ func setRcvbufListeners(in *input) []string {
 // maxNamedConns bounds the connections a loss-past-the-host finding names.
 const maxNamedConns = 8
 
-// tcpPathLoss: TCP retransmitted while no stage of this host counted a drop: the loss is past
-// the host (the path, a congested link, the peer), docs/rules.md row 18. Benign for this
-// host: no knob here reaches it; the finding names the connections and the congestion
-// control that copes with loss.
+// tcpPathLoss: TCP retransmitted more segments than this host dropped packets: the rest of
+// the loss is past the host (the path, a congested link, the peer), docs/rules.md row 18.
+// Every local drop is taken to explain one retransmission, so a stray drop (a fresh link's
+// IPv6 chatter, one backlog overflow) lowers the count instead of hiding the finding. Benign
+// for this host: no knob here reaches it; the finding names the connections and the
+// congestion control that copes with loss.
 func tcpPathLoss(in *input) *obs {
-	n := in.snmp("Tcp.RetransSegs")
-	if n == 0 || len(in.d.TCPRetrans) == 0 {
+	r := in.snmp("Tcp.RetransSegs")
+	if r == 0 || len(in.d.TCPRetrans) == 0 {
 		return nil
 	}
+	local := in.localDropsUpTo(r)
+	if local >= r {
+		return nil
+	}
+	n := r - local
 	p := place{stage: stage.NICTx, sub: "past-host"}
 	b := in.snmpBase("Tcp.OutSegs", false, "Tcp.OutSegs")
-	if in.rate(n) < in.cfg.Thresholds.MinRate || (b.known && b.ratio(n) < in.cfg.Thresholds.MinRatio) || in.anyDrop() {
+	if in.rate(n) < in.cfg.Thresholds.MinRate || (b.known && b.ratio(n) < in.cfg.Thresholds.MinRatio) {
 		return nil
 	}
 	o := &obs{place: p, class: stage.ClassBenign, source: sourceCounter, drops: n, base: b, pressure: true,
-		summary:  "TCP retransmitted segments while no stage of this host dropped a packet: the loss is past this host (path, peer or a congested link)",
-		evidence: []Evidence{in.ev("Tcp.RetransSegs", n, b, n)}}
+		summary:  "TCP retransmitted segments that no stage of this host dropped: the loss is past this host (path, peer or a congested link)",
+		evidence: []Evidence{in.ev("Tcp.RetransSegs", r, b, r)}}
+	if local > 0 {
+		o.evidence = append(o.evidence, in.note("drops on this host", local,
+			fmt.Sprintf("every stage together: at most that many of the %d retransmissions are this host's, %d are not", r, n)))
+	}
 	for i, c := range in.d.TCPRetrans {
 		if i == maxNamedConns {
 			break
@@ -370,41 +381,49 @@ func tcpPathLoss(in *input) *obs {
 	return o
 }
 
-// anyDrop says whether any place of the interval counted a drop, as observedDrops > 0 would,
-// stopping at the first: the path-loss and squeeze rules only ask whether, and building
-// observedDrops's whole account (a fresh input, a map over every link's stages) was half the
-// analysis of a busy host (docs/benchmarks.md, issue 17).
-func (in *input) anyDrop() bool {
+// anyDrop says whether any place of the interval counted a drop, as observedDrops > 0 would.
+func (in *input) anyDrop() bool { return in.localDropsUpTo(1) > 0 }
+
+// localDropsUpTo adds up the drops of every place of the interval (counters and drop reasons
+// both, so a drop both saw counts twice: an upper bound) and stops once the sum reaches
+// limit. The path-loss and squeeze rules only ask whether the host dropped that much, and
+// building observedDrops's exact account (a fresh input, a map over every link's stages) was
+// half the analysis of a busy host (docs/benchmarks.md, issue 17).
+func (in *input) localDropsUpTo(limit uint64) uint64 {
+	var n uint64
+	add := func(rows []row) bool {
+		for _, r := range rows {
+			n += r.drop
+		}
+		return n >= limit
+	}
 	for i := range in.d.Links {
 		l := &in.d.Links[i]
-		if hasDrop(in.linkRx(nil, l, -1, nil)) || hasDrop(in.linkTx(nil, l, nil)) {
-			return true
+		if add(in.linkRx(nil, l, -1, nil)) || add(in.linkTx(nil, l, nil)) {
+			return n
 		}
 	}
-	if srx, stx := in.socketRows(nil); hasDrop(srx) || hasDrop(stx) {
-		return true
+	if srx, stx := in.socketRows(nil); add(srx) || add(stx) {
+		return n
 	}
 	for _, c := range in.d.Softnet {
-		if c.Dropped > 0 || c.FlowLimitCount > 0 {
-			return true
-		}
+		n += uint64(c.Dropped) + uint64(c.FlowLimitCount)
 	}
 	if ip := in.d.InPath; ip != nil {
 		for _, p := range ip.Foreign {
 			xdp, tc := in.pointsByQueue(p.Link, model.PointXDP), in.pointsByQueue(p.Link, model.PointTCIngress)
-			for q, n := range xdp {
-				if n > tc[q] {
-					return true
-				}
+			for q, x := range xdp {
+				n += x - min(x, tc[q])
 			}
 		}
 	}
-	for _, n := range in.reasonDrops() {
-		if n > 0 {
-			return true
-		}
+	if n >= limit {
+		return n
 	}
-	return false
+	for _, x := range in.reasonDrops() {
+		n += x
+	}
+	return n
 }
 
 func hasDrop(rows []row) bool {
