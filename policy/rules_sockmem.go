@@ -130,11 +130,26 @@ func (in *input) udpMemDrops() uint64 {
 	if !in.udpPool().atLimit() {
 		return n
 	}
+	n += in.udpPoolInErrors()
 	explained := max(in.udp("InErrors"), in.udp("RcvbufErrors")+in.udp("InCsumErrors")+n)
 	if s := in.udpSocketDrops(); s > explained {
 		n += s - explained
 	}
 	return n
+}
+
+// udpPoolInErrors is the pool's refusals on a kernel without Udp.MemErrors (before 5.11),
+// which counted them in InErrors alone: InErrors beyond RcvbufErrors and InCsumErrors,
+// taken while the pool is at its limit (socket filters count there too, and nothing tells
+// them apart). Where MemErrors exists, that excess is the filters'.
+func (in *input) udpPoolInErrors() uint64 {
+	_, mem := in.d.SNMP["Udp.MemErrors"]
+	_, inErr := in.d.SNMP["Udp.InErrors"]
+	if mem || !inErr {
+		return 0
+	}
+	e, named := in.udp("InErrors"), in.udp("RcvbufErrors")+in.udp("InCsumErrors")
+	return e - min(e, named)
 }
 
 func udpMem(in *input) *obs {
@@ -150,6 +165,11 @@ func udpMem(in *input) *obs {
 		evidence: in.udpEvidence("MemErrors", b, drops)}
 	if pl.known {
 		o.evidence = append(o.evidence, pl.evidence(in))
+	}
+	if e := in.udpPoolInErrors(); e > 0 && pl.atLimit() {
+		o.source = sourceConfig // the pool reading and its limit say why
+		o.evidence = append(o.evidence, in.note("Udp.InErrors", in.udp("InErrors"),
+			fmt.Sprintf("this kernel has no Udp.MemErrors (before 5.11) and counts the pool's refusals in InErrors alone: %d beyond RcvbufErrors and InCsumErrors", e)))
 	}
 	if s := in.udpSocketDrops(); s > 0 && pl.atLimit() {
 		o.source = sourceConfig // the pool reading and its limit say why

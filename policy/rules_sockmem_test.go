@@ -140,3 +140,21 @@ func TestProtoMemReasonIsThePools(t *testing.T) {
 		t.Errorf("findings %+v advice %v", r.Findings, r.Advice)
 	}
 }
+
+// Before 5.11 the kernel had no Udp.MemErrors and counted the pool's refusals in InErrors
+// alone, as many as the sockets dropped: they are the pool's while it is at its limit (the
+// 5.10 guest of the kernel matrix gave no finding before this). Where MemErrors exists, an
+// InErrors excess is socket filters', not the pool's.
+func TestUDPPoolBefore511CountsInErrors(t *testing.T) {
+	old := udpPoolFull().snmp(map[string]uint64{"Udp.InErrors": 9000}).build()
+	r := analyze(t, old, DefaultConfig())
+	if f := find(r, stage.UDPMem); f == nil || f.DropRate != 900 || !hasEvidence(f, "Udp.InErrors") ||
+		!reflect.DeepEqual(f.Knobs, []string{"sysctl:net.ipv4.udp_mem"}) {
+		t.Errorf("findings %+v", r.Findings)
+	}
+	filters := newDelta().sysctl("net.ipv4.udp_mem", "20 45 50").sockstat(56, 0).
+		snmp(map[string]uint64{"Udp.InDatagrams": 1000, "Udp.InErrors": 500, "Udp.MemErrors": 0}).build()
+	if f := find(analyze(t, filters, DefaultConfig()), stage.UDPMem); f != nil {
+		t.Errorf("InErrors with MemErrors present taken for the pool: %+v", f)
+	}
+}

@@ -3,14 +3,11 @@ package cli
 import (
 	"context"
 	"fmt"
-	"os"
 	"slices"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
-
-	"golang.org/x/sys/unix"
 
 	"github.com/nettune/nettune/collect/kstat"
 	"github.com/nettune/nettune/internal/lab"
@@ -58,11 +55,6 @@ func noKnob(t *testing.T, d adviseDoc, prefixes ...string) {
 // finding instead of making one of their own.
 func TestVerdictUDPMemPool(t *testing.T) {
 	lab.RequireRoot(t)
-	if kernelBefore(t, 6) {
-		// The 5.10 guest of the kernel matrix gave no finding at all (2026-12-06): before 6.0
-		// the pools have no per-CPU reserve and the rule's limit test is not yet checked there.
-		t.Skip("udp_mem exhaustion verdict: not yet checked before 6.0")
-	}
 	for _, mode := range []string{"counters", "bpf"} {
 		t.Run(mode, func(t *testing.T) {
 			v := pair(t)
@@ -178,12 +170,6 @@ func TestVerdictNeighTableFull(t *testing.T) {
 // the connections, and nothing to change.
 func TestVerdictLossPastTheHost(t *testing.T) {
 	lab.RequireRoot(t)
-	if os.Getenv("KERNELMATRIX_GUEST") != "" {
-		// All four emulated guests (5.10-7.3, 2026-12-06) showed no retransmission finding
-		// although collect/kstat's TestSeesPathLoss sees the retransmits there: not yet
-		// understood.
-		t.Skip("loss past the host: not yet seen in the kernel matrix's emulated guests")
-	}
 	v := pair(t)
 	d, code, stderr := underLoss(t, v, lab.InjectPathLoss, v.A, "--no-bpf")
 	f := d.Findings[findingAt(t, d, "nic-tx", stderr)]
@@ -218,19 +204,6 @@ func TestVerdictAppSetRcvbuf(t *testing.T) {
 	}
 }
 
-// kernelBefore: the running kernel's major version is below major.
-func kernelBefore(t *testing.T, major int) bool {
-	var u unix.Utsname
-	if err := unix.Uname(&u); err != nil {
-		t.Fatal(err)
-	}
-	var m int
-	if _, err := fmt.Sscanf(unix.ByteSliceToString(u.Release[:]), "%d.", &m); err != nil {
-		t.Fatalf("kernel release: %v", err)
-	}
-	return m < major
-}
-
 // udpMemBurst is the burst TestClosedLoopUDPMemPool measures the pool with: more than
 // lab.UDPMemLow's pool takes even with the per-CPU reserves (docs/rules.md §6), well within
 // a pool sized from what the flood showed.
@@ -242,9 +215,6 @@ const udpMemBurst = 1200
 // puts back the value nettune found.
 func TestClosedLoopUDPMemPool(t *testing.T) {
 	lab.RequireRoot(t)
-	if kernelBefore(t, 6) {
-		t.Skip("udp_mem exhaustion verdict: not yet checked before 6.0")
-	}
 	v := pair(t)
 	l := newLoop(t, v.B)
 	l.config = writeConfig(t, "policy:\n  step: 8\n")
