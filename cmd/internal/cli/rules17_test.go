@@ -3,6 +3,9 @@ package cli
 import (
 	"context"
 	"fmt"
+	"net"
+	"os"
+	"os/exec"
 	"slices"
 	"strconv"
 	"strings"
@@ -11,6 +14,7 @@ import (
 
 	"github.com/nettune/nettune/collect/kstat"
 	"github.com/nettune/nettune/internal/lab"
+	"github.com/nettune/nettune/internal/netns"
 )
 
 // The lab cases of issue 17: the right knob, or none, for socket memory, listeners, SYN
@@ -432,4 +436,108 @@ func TestVerdictTCPMemPressureIsInfo(t *testing.T) {
 		t.Errorf("exit %d, findings %+v (stderr %s)", code, d.Findings, stderr)
 	}
 	noKnob(t, d, "sysctl:net.ipv4.tcp_mem", "sysctl:net.ipv4.tcp_rmem")
+}
+
+// ctLoopFlows is how many UDP flows TestClosedLoopConntrack keeps sending on: more than
+// ctTableMax entries hold, fewer than one ×2 step of it.
+const ctLoopFlows = 24
+
+// TestClosedLoopConntrack: the host-wide nf_conntrack_max lowered to ctTableMax for the whole
+// test (read first, put back at cleanup) and ctLoopFlows fixed UDP flows from A into B, whose
+// ruleset makes conntrack track them: the flows without an entry lose their datagrams.
+// advise names the conntrack table with nf_conntrack_max, apply raises it, the same flows
+// then all pass, and rollback puts back the value nettune found.
+func TestClosedLoopConntrack(t *testing.T) {
+	lab.RequireRoot(t)
+	if _, err := os.Stat("/proc/sys/net/netfilter/nf_conntrack_max"); err != nil {
+		t.Skip("kernel without conntrack")
+	}
+	nft, err := exec.LookPath("nft")
+	if err != nil {
+		t.Skip("nft not installed (make deps-test installs nftables): conntrack tracks only where a rule needs it")
+	}
+	v := pair(t)
+	l := newLoop(t, v.B)
+	v.B.Do(t, func() error {
+		cmd := exec.Command(nft, "-f", "-")
+		cmd.Stdin = strings.NewReader(ctRuleset)
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("nft: %v: %s", err, out)
+		}
+		return nil
+	})
+	lab.SetSysctl(t, nil, "net.netfilter.nf_conntrack_max", ctTableMax)
+	sink := lab.UDPSink(t, v.B, v.BAddr+":0", lab.SinkOpts{Read: true})
+	dst, err := net.ResolveUDPAddr("udp4", sink.Addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var flows []*net.UDPConn
+	err = netns.Do(v.A.Name, func() error {
+		for range ctLoopFlows {
+			c, err := net.ListenUDP("udp4", &net.UDPAddr{})
+			if err != nil {
+				return err
+			}
+			flows = append(flows, c)
+		}
+		return nil
+	})
+	t.Cleanup(func() {
+		for _, c := range flows {
+			c.Close()
+		}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// send: one datagram on every flow in turn, every millisecond, until ctx ends
+	send := func(ctx context.Context) (sent int) {
+		buf := make([]byte, 64)
+		for ctx.Err() == nil {
+			for _, c := range flows {
+				if _, err := c.WriteTo(buf, dst); err == nil {
+					sent++
+				}
+			}
+			time.Sleep(time.Millisecond)
+		}
+		return sent
+	}
+	load := func(ctx context.Context) { send(ctx) }
+	loss := func() float64 {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		r0 := sink.Received()
+		sent := send(ctx)
+		time.Sleep(50 * time.Millisecond) // the sink reads what is queued
+		return 1 - float64(sink.Received()-r0)/float64(sent)
+	}
+	before := loss()
+	if before < 0.1 {
+		t.Fatalf("only %.1f%% of datagrams lost with nf_conntrack_max %s: the scenario proves nothing", 100*before, ctTableMax)
+	}
+
+	knob := "sysctl:net.netfilter.nf_conntrack_max"
+	d := l.advise(load, ExitLoss)
+	id := "netfilter/" + v.B.Name + "/conntrack"
+	if top := d.Findings[0]; top.ID != id || top.Class != "capacity" || !proposes(d, id, knob) {
+		t.Fatalf("top finding %s (%s), plan %+v; want %s with nf_conntrack_max", top.ID, top.Class, d.Plan, id)
+	}
+
+	after, steps := before, 0
+	for steps < 3 && fell(before, after) < 0.9 {
+		s := changed(t, l.applyOnce(load), knob)
+		steps++
+		after = loss()
+		t.Logf("step %d: nf_conntrack_max %s → %s: datagrams lost %.3f → %.3f", steps, s.Current, s.Got, before, after)
+	}
+	if f := fell(before, after); f < 0.9 {
+		t.Errorf("loss fell by %.0f%% after %d steps (%.3f → %.3f), want ≥ 90%%", 100*f, steps, before, after)
+	}
+
+	l.rollback()
+	if got := sysctl(t, nil, "net.netfilter.nf_conntrack_max"); got != ctTableMax {
+		t.Errorf("nf_conntrack_max after rollback = %s, want %s", got, ctTableMax)
+	}
 }
