@@ -21,6 +21,11 @@ import (
 // floods, neighbour tables and loss past the host. Each injects its condition between two
 // test namespaces and asserts the verdict of `advise` (held to policy.Check like every run
 // of this package).
+//
+// The host-wide limits (udp_mem, tcp_mem, gc_thresh3, nf_conntrack_max) also run the closed
+// loop of closedloop_test.go: the limit lowered for the whole test (lab.Lower*, the value read
+// first put back at cleanup), advise, apply, the same load again with the loss measured as a
+// ratio, and rollback to the value nettune found.
 
 // findingAt is the first finding at stage st, or fails the test.
 func findingAt(t *testing.T, d adviseDoc, st, stderr string) int {
