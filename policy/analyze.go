@@ -73,8 +73,8 @@ func unmeasured(d *model.Delta) []string {
 // namespace, and another namespace's drops are not this report's loss. The UDP pool's
 // refusals (PROTO_MEM) may have no namespace at all: UDP reuses skb->dev, and before 6.11
 // kfree_skb names no socket. Those are claimed by socket, up to what this namespace's UDP
-// sockets dropped in the interval (sockDrops), so two namespaces never claim the same drop
-// twice over (docs/rules.md §8.4).
+// sockets dropped in the interval (sockDrops): a namespace never claims more of them than
+// its own sockets lost (docs/rules.md §8.4).
 func ownDrops(ip *model.InPath, sockDrops uint64) *model.InPath {
 	c := *ip
 	c.Drops = make([]model.DropCount, 0, len(ip.Drops))
