@@ -2,6 +2,7 @@ package policy
 
 import (
 	"github.com/nettune/nettune/model"
+	"github.com/nettune/nettune/model/stage"
 )
 
 // Settings is analysis input that is not in the Delta.
@@ -30,7 +31,7 @@ func Analyze(d *model.Delta, cfg Config) *Report {
 func AnalyzeWith(d *model.Delta, s Settings, cfg Config) *Report {
 	if d != nil && d.InPath != nil && d.InPath.Netns != 0 {
 		dc := *d
-		dc.InPath = ownDrops(d.InPath)
+		dc.InPath = ownDrops(d.InPath, udpSocketDrops(d))
 		d = &dc
 	}
 	in := newInput(d, s, cfg)
@@ -69,14 +70,36 @@ func unmeasured(d *model.Delta) []string {
 }
 
 // ownDrops keeps the drops of the watched namespace: the kfree_skb tracer sees every
-// namespace, and another namespace's drops are not this report's loss.
-func ownDrops(ip *model.InPath) *model.InPath {
+// namespace, and another namespace's drops are not this report's loss. The UDP pool's
+// refusals (PROTO_MEM) may have no namespace at all: UDP reuses skb->dev, and before 6.11
+// kfree_skb names no socket. Those are claimed by socket, up to what this namespace's UDP
+// sockets dropped in the interval (sockDrops): a namespace never claims more of them than
+// its own sockets lost (docs/rules.md §8.4).
+func ownDrops(ip *model.InPath, sockDrops uint64) *model.InPath {
 	c := *ip
 	c.Drops = make([]model.DropCount, 0, len(ip.Drops))
 	for _, x := range ip.Drops {
-		if x.Netns == ip.Netns {
-			c.Drops = append(c.Drops, x)
+		switch {
+		case x.Netns == ip.Netns:
+		case x.Netns == 0 && x.Ifindex == 0 && x.Reason == "PROTO_MEM" && sockDrops > 0:
+			if rp, ok := placeOfReason(x.Reason, x.Location); !ok || rp.stage != stage.UDPMem {
+				continue
+			}
+			x.Count = min(x.Count, sockDrops)
+			sockDrops -= x.Count
+		default:
+			continue
 		}
+		c.Drops = append(c.Drops, x)
 	}
 	return &c
+}
+
+// udpSocketDrops is what the sampled UDP sockets dropped in the interval.
+func udpSocketDrops(d *model.Delta) uint64 {
+	var n uint64
+	for _, s := range d.UDPSockets {
+		n += s.Drops
+	}
+	return n
 }

@@ -242,6 +242,7 @@ func (rc *reconciler) joinReasons(reasons []obs) {
 			r = rc.placeByRuleset(r)
 		}
 		r.evidence = []Evidence{rc.in.ev("kfree_skb "+rows[0].Reason, left, r.base, left)}
+		r = rc.poolReason(r)
 		if p := rc.pops[rc.in.id(r.place)]; p != nil {
 			// Drops no counter of this place saw, at a place that has a finding already
 			// (counted rules of the hook the ruleset placed them at, or reasons of another
@@ -265,6 +266,45 @@ func (rc *reconciler) joinReasons(reasons []obs) {
 			p.summary += fmt.Sprintf(" (%d more than the counters at this stage count)", left)
 		}
 	}
+}
+
+// poolReason makes PROTO_MEM drops that no counter of their place counted the account of the
+// socket memory pool they were refused by, rather than drops nobody explains: the pool's
+// reading against its limit, and its knob where it was at the limit; below it the memory
+// cgroup refused the charge (docs/rules.md row 16). UDP's refusals have no interface (UDP
+// reuses skb->dev): the probe places them by socket.
+func (rc *reconciler) poolReason(r obs) obs {
+	if !slices.ContainsFunc(r.reasons, func(x DropReason) bool { return x.Reason == "PROTO_MEM" }) {
+		return r
+	}
+	var pl memPool
+	var knob proposal
+	switch r.stage {
+	case stage.UDPMem:
+		pl = rc.in.udpPool()
+		knob = udpMemProposal(pl)
+	case stage.TCPRcvbuf:
+		pl = rc.in.tcpPool()
+		knob = tcpMemProposal(pl, "TCP memory (tcp_mem, in pages) bounds all TCP sockets of the host together; sockstat showed the pool at its limit")
+	default:
+		return r
+	}
+	id := rc.in.id(r.place)
+	if pl.known {
+		r.evidence = append(r.evidence, pl.evidence(rc.in))
+	}
+	switch {
+	case pl.atLimit():
+		r.summary = fmt.Sprintf("the kernel refused %s socket memory (drop reason PROTO_MEM) while the %s pool (%s, host-wide) was at its limit", pl.name, pl.name, pl.key)
+		r.offer(knob)
+		r.say(always(id + ": in a container, check the memory cgroup limit too: socket memory is charged to it"))
+	case pl.known:
+		r.summary = fmt.Sprintf("the kernel refused %s socket memory (drop reason PROTO_MEM) with the %s pool (%s) below its limit: the memory cgroup refused the charge", pl.name, pl.name, pl.key)
+		r.say(always(id + ": the memory cgroup of the receiving application refused the socket memory: raise the container's memory limit; " + pl.key + " does not reach it"))
+	default:
+		r.summary = fmt.Sprintf("the kernel refused %s socket memory (drop reason PROTO_MEM): the %s pool (%s) or the memory cgroup; sockstat was not read", pl.name, pl.name, pl.key)
+	}
+	return r
 }
 
 // confirm joins n drop reasons (rows) to population p.

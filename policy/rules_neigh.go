@@ -73,6 +73,10 @@ func neighTable(in *input) *obs {
 		// which collection starts within 5 s, for the entries seen; gc_thresh1 one step, so
 		// the three stay ordered.
 		entries := int64(t.Entries)
+		// gc_thresh2 (and gc_thresh1 with it) only where the entries passed it: above the
+		// entries it changes nothing but how late collection starts
+		thresh2, ok := in.sysctlInt(prefix + "gc_thresh2")
+		lower := !ok || thresh2 < entries
 		for _, s := range []struct {
 			name    string
 			atLeast int64
@@ -82,6 +86,9 @@ func neighTable(in *input) *obs {
 			{"gc_thresh2", entries, "above gc_thresh2 the table is collected within 5 s: sized for the entries the table held"},
 			{"gc_thresh3", 2 * entries, "gc_thresh3 is the table's hard limit (every namespace together): no entry is created above it, and the packet that needed one is dropped"},
 		} {
+			if s.name != "gc_thresh3" && !lower {
+				continue
+			}
 			o.offer(sysctlProposal(sysctlStep{key: prefix + s.name, atLeast: s.atLeast,
 				mem:  func(cur, next int64) int64 { return (next - cur) * neighEntryBytes },
 				risk: "more neighbour entries may be kept host-wide (≈ 512 B each, an estimate)", why: s.why}))

@@ -61,6 +61,18 @@ func neighCases() []ruleCase {
 	}
 }
 
+// A table that filled below gc_thresh2 (gc_thresh3 set low): only gc_thresh3 is raised;
+// gc_thresh2 above the entries already changes nothing.
+func TestNeighTableBelowThresh2RaisesOnlyThresh3(t *testing.T) {
+	b := newDelta().snmp(map[string]uint64{"Ip.OutRequests": 1000}).neigh(model.NeighTable{Name: "arp_cache", Entries: 67,
+		Counters: map[string]uint64{"table_fulls": 900}})
+	b.d.Cur.Sysctls["net.ipv4.neigh.default.gc_thresh3"] = "67"
+	r := analyze(t, b.build(), DefaultConfig())
+	if len(r.Plan) != 1 || r.Plan[0].Knob != "sysctl:net.ipv4.neigh.default.gc_thresh3" || r.Plan[0].Proposed != "134" {
+		t.Errorf("plan %+v", r.Plan)
+	}
+}
+
 func TestNeighRules(t *testing.T) {
 	for _, tc := range neighCases() {
 		t.Run(tc.name, tc.run)

@@ -40,7 +40,7 @@ func softirqRule(in *input) output {
 		}
 		if lossFree < 0 {
 			lossFree = 0
-			if observedDrops(in.d) == 0 {
+			if !in.anyDrop() {
 				lossFree = 1
 			}
 		}

@@ -13,7 +13,7 @@ import (
 // drops cause retransmits rather than silent loss, but they still cost throughput and latency.
 func tcpRule(in *input) output {
 	var out output
-	out.add(tcpRcvbuf(in), tcpPrune(in), tcpBacklog(in), tcpAccept(in), tcpCookies(in), tcpPathLoss(in))
+	out.add(tcpRcvbuf(in), tcpPrune(in), tcpMemPressure(in), tcpBacklog(in), tcpAccept(in), tcpCookies(in), tcpPathLoss(in))
 	return out
 }
 
@@ -45,6 +45,7 @@ func tcpRcvbuf(in *input) *obs {
 		// connection for more of what is not there (docs/rules.md row 16)
 		o.summary = "TCP discarded received data because TCP memory as a whole (tcp_mem, host-wide) was at its limit; the sender retransmits"
 		o.say(always(id + ": TCP memory as a whole is at its limit (sockstat against tcp_mem): tcp_rmem is not raised while the pool is the limit; in a container check the memory cgroup limit first"))
+		o.say(highOrderAdvice(in, id)...)
 		o.offer(tcpMemProposal(pl, "TCP memory (tcp_mem, in pages) bounds all TCP sockets of the host together; sockstat showed the pool at its hard limit"))
 		return o
 	}
@@ -65,9 +66,67 @@ func tcpRcvbuf(in *input) *obs {
 	if n := in.snmp("TcpExt.TCPMemoryPressures"); n > 0 {
 		o.evidence = append(o.evidence, in.note("TcpExt.TCPMemoryPressures", n, ""))
 		o.say(ifActing(id + ": TCP memory pressure: in a container check the memory cgroup limit first (socket memory is charged to it)"))
+		o.say(highOrderAdvice(in, id)...)
 		o.offer(tcpMemProposal(pl, "TCP entered memory pressure (tcp_mem, in pages, bounds all TCP sockets of the host)"))
 	}
 	return o
+}
+
+// tcpMemPressure: TCP memory under pressure while no receive drop was counted, which is
+// pressure (info): above tcp_mem[1] the kernel trims socket buffers and windows, and further
+// growth fails at tcp_mem[2] (docs/rules.md row 16). With drops tcpRcvbuf carries the same
+// evidence. TCPMemoryPressures counts entries into pressure, in the namespace of the socket
+// that entered; TCPMemoryPressuresChrono adds the milliseconds spent only when pressure
+// ends, so a pressure still on shows in sockstat alone: the pool at or above tcp_mem[1] at
+// the sample (the kernel leaves pressure only below tcp_mem[0]). The finding's count is
+// milliseconds under pressure.
+func tcpMemPressure(in *input) *obs {
+	for _, k := range tcpRcvDropFields {
+		if in.snmp("TcpExt."+k) > 0 {
+			return nil
+		}
+	}
+	entered, chrono := in.snmp("TcpExt.TCPMemoryPressures"), in.snmp("TcpExt.TCPMemoryPressuresChrono")
+	pl := in.tcpPool()
+	on := pl.known && in.cur.Sockstat != nil && int64(in.cur.Sockstat.TCPMem) >= pl.press
+	ms := chrono
+	if on {
+		ms = max(ms, uint64(in.d.Interval.Milliseconds()))
+	}
+	if ms == 0 {
+		return nil
+	}
+	p := place{stage: stage.TCPRcvbuf, sub: "memory-pressure"}
+	o := &obs{place: p, source: sourceCounter, drops: ms, pressure: true,
+		summary: "TCP memory (tcp_mem, host-wide) was under pressure with no receive drop: the kernel trims socket buffers and windows, which costs throughput before it costs packets",
+		evidence: nonZero([]Evidence{
+			in.note("TcpExt.TCPMemoryPressures", entered, "entries into pressure (counted in the namespace of the socket that entered)"),
+			in.note("TcpExt.TCPMemoryPressuresChrono", chrono, "milliseconds under pressure, added when pressure ends"),
+		})}
+	if pl.known {
+		note := "below tcp_mem[1] at the sample"
+		if on {
+			note = "at or above tcp_mem[1] at the sample: pressure still on"
+		}
+		o.evidence = append(o.evidence, pl.evidence(in), in.note("sockstat TCP mem now (pages)", in.cur.Sockstat.TCPMem, note))
+	}
+	id := in.id(p)
+	o.say(always(id + ": TCP memory pressure without loss: nettune proposes tcp_mem only when receive drops follow; in a container check the memory cgroup limit first (socket memory is charged to it)"))
+	o.say(highOrderAdvice(in, id)...)
+	return o
+}
+
+// highOrderAdvice: the TX path (and virtio_net's receive buffers) fill sockets from 32 KiB
+// page fragments; net.core.high_order_alloc_disable=1 makes them single pages. Under socket
+// memory pressure that holds less memory in partly used fragments and wakes no compaction
+// for order-3 pages; it costs more allocations per byte. Advice only, where the kernel has
+// the key (5.3 and later) and it is 0 (docs/rules.md row 16).
+func highOrderAdvice(in *input, id string) []advice {
+	v, ok := in.sysctlValue("net.core.high_order_alloc_disable")
+	if !ok || strings.TrimSpace(v) != "0" {
+		return nil
+	}
+	return []advice{always(id + ": under socket memory pressure, net.core.high_order_alloc_disable=1 makes sockets take single pages instead of 32 KiB fragments (less memory held in partly used fragments, no order-3 allocations to compact for); it costs more allocations on fast senders and the kernel's documentation calls the key mostly historical since high-order pages are cached per CPU — advice, nettune does not change it")}
 }
 
 // tcpPrune: TCP collapsed receive queues to fit the buffer, which is pressure.
@@ -294,24 +353,34 @@ func (in *input) setRcvbufSockets() sockets {
 // maxNamedConns bounds the connections a loss-past-the-host finding names.
 const maxNamedConns = 8
 
-// tcpPathLoss: TCP retransmitted while no stage of this host counted a drop: the loss is past
-// the host (the path, a congested link, the peer), docs/rules.md row 18. Benign for this
-// host: no knob here reaches it; the finding names the connections and the congestion
-// control that copes with loss.
+// tcpPathLoss: TCP retransmitted more segments than this host dropped packets: the rest of
+// the loss is past the host (the path, a congested link, the peer), docs/rules.md row 18.
+// Every local drop is taken to explain one retransmission, so a stray drop (a fresh link's
+// IPv6 chatter, one backlog overflow) lowers the count instead of hiding the finding. Benign
+// for this host: no knob here reaches it; the finding names the connections and the
+// congestion control that copes with loss.
 func tcpPathLoss(in *input) *obs {
-	n := in.snmp("Tcp.RetransSegs")
-	if n == 0 || len(in.d.TCPRetrans) == 0 {
+	r := in.snmp("Tcp.RetransSegs")
+	if r == 0 || len(in.d.TCPRetrans) == 0 {
 		return nil
 	}
+	local := in.localDropsUpTo(r)
+	if local >= r {
+		return nil
+	}
+	n := r - local
 	p := place{stage: stage.NICTx, sub: "past-host"}
 	b := in.snmpBase("Tcp.OutSegs", false, "Tcp.OutSegs")
-	if in.rate(n) < in.cfg.Thresholds.MinRate || (b.known && b.ratio(n) < in.cfg.Thresholds.MinRatio) ||
-		observedDrops(in.d) > 0 {
+	if in.rate(n) < in.cfg.Thresholds.MinRate || (b.known && b.ratio(n) < in.cfg.Thresholds.MinRatio) {
 		return nil
 	}
 	o := &obs{place: p, class: stage.ClassBenign, source: sourceCounter, drops: n, base: b, pressure: true,
-		summary:  "TCP retransmitted segments while no stage of this host dropped a packet: the loss is past this host (path, peer or a congested link)",
-		evidence: []Evidence{in.ev("Tcp.RetransSegs", n, b, n)}}
+		summary:  "TCP retransmitted segments that no stage of this host dropped: the loss is past this host (path, peer or a congested link)",
+		evidence: []Evidence{in.ev("Tcp.RetransSegs", r, b, r)}}
+	if local > 0 {
+		o.evidence = append(o.evidence, in.note("drops on this host", local,
+			fmt.Sprintf("every stage together: at most that many of the %d retransmissions are this host's, %d are not", r, n)))
+	}
 	for i, c := range in.d.TCPRetrans {
 		if i == maxNamedConns {
 			break
@@ -334,4 +403,58 @@ func tcpPathLoss(in *input) *obs {
 		o.say(always(id + ": BBR, which copes better with random loss, is not among this kernel's available congestion controls (" + strings.TrimSpace(avail) + ")"))
 	}
 	return o
+}
+
+// anyDrop says whether any place of the interval counted a drop, as observedDrops > 0 would.
+func (in *input) anyDrop() bool { return in.localDropsUpTo(1) > 0 }
+
+// localDropsUpTo adds up the drops of every place of the interval (counters and drop reasons
+// both, so a drop both saw counts twice: an upper bound) and stops once the sum reaches
+// limit. The path-loss and squeeze rules only ask whether the host dropped that much, and
+// building observedDrops's exact account (a fresh input, a map over every link's stages) was
+// half the analysis of a busy host (docs/benchmarks.md, issue 17).
+func (in *input) localDropsUpTo(limit uint64) uint64 {
+	var n uint64
+	add := func(rows []row) bool {
+		for _, r := range rows {
+			n += r.drop
+		}
+		return n >= limit
+	}
+	for i := range in.d.Links {
+		l := &in.d.Links[i]
+		if add(in.linkRx(nil, l, -1, nil)) || add(in.linkTx(nil, l, nil)) {
+			return n
+		}
+	}
+	if srx, stx := in.socketRows(nil); add(srx) || add(stx) {
+		return n
+	}
+	for _, c := range in.d.Softnet {
+		n += uint64(c.Dropped) + uint64(c.FlowLimitCount)
+	}
+	if ip := in.d.InPath; ip != nil {
+		for _, p := range ip.Foreign {
+			xdp, tc := in.pointsByQueue(p.Link, model.PointXDP), in.pointsByQueue(p.Link, model.PointTCIngress)
+			for q, x := range xdp {
+				n += x - min(x, tc[q])
+			}
+		}
+	}
+	if n >= limit {
+		return n
+	}
+	for _, x := range in.reasonDrops() {
+		n += x
+	}
+	return n
+}
+
+func hasDrop(rows []row) bool {
+	for _, r := range rows {
+		if r.drop > 0 {
+			return true
+		}
+	}
+	return false
 }

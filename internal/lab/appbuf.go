@@ -51,5 +51,5 @@ func InjectAppRcvbuf(ctx context.Context, t testing.TB, v *Veth) (FloodResult, e
 	if err != nil {
 		return FloodResult{}, fmt.Errorf("inject app rcvbuf: sinks: %w", err)
 	}
-	return sprayUDP(ctx, v.A, []string{app.LocalAddr().String(), plain.LocalAddr().String()}, 256)
+	return sprayUDP(ctx, v.A, []string{app.LocalAddr().String(), plain.LocalAddr().String()}, 256, 0)
 }

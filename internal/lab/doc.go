@@ -74,7 +74,7 @@
 // back. Measured on the 2-CPU 6.18 VM over 1 s runs:
 //
 //	injector                 what the readers see
-//	InjectUDPMem             sockstat UDP mem ≥ udp_mem[2] while it runs (56–245 pages); B's
+//	InjectUDPMem             sockstat UDP mem ≥ udp_mem[0] while it runs (56–245 pages); B's
 //	                         sinks drop (sk_drops) ~90–100 % of sent with their own buffers far
 //	                         from full; no Udp.* counter moves
 //	InjectTCPMem             sockstat TCP mem 241–525 pages against tcp_mem[2] 50;
@@ -93,6 +93,13 @@
 //	                         Tcp.RetransSegs (A); none of A's drop counters moves
 //	InjectSqueeze            softnet time_squeeze +1 per 64-segment burst on SqueezeCPU, none
 //	                         at the default budget; nothing dropped
+//
+// A closed-loop test (advise, apply, the same load again, rollback) needs the limit to stay
+// where apply put it: LowerUDPMem, LowerTCPMem and LowerNeighTable take Global and lower the
+// limit until the test ends, putting back the value they read first; UDPMemLoad, TCPMemLoad
+// and NeighSend (after NeighOnLink) are the same loads without touching the limit, and
+// UDPMemBatch measures what the UDP pool takes of one burst. Each load opens fresh sockets
+// and closes them when it returns, so what the pool held goes back before the next run.
 //
 // Details the tests rely on:
 //   - Fixed ports on B (UDPMemPort, TCPMemPort, AppRcvbufPort and PlainRcvbufPort,

@@ -31,15 +31,34 @@ const (
 )
 
 // InjectNeighOverflow holds the host's net.ipv4.neigh.default.gc_thresh3 at the ARP table's
-// current size plus NeighHeadroom (the table is shared by every namespace), gives A's veth
-// the on-link subnet NeighNet and sends UDP from A to NeighTargets addresses of it in turn
-// until ctx ends (at most HostLimitMax). Each new address needs a neighbour entry that stays
-// unresolved: the table fills within a few dozen sends and further entries cannot be
-// created, while datagrams to the unresolved ones overflow their queues. gc_thresh3 is
+// current size plus NeighHeadroom (the table is shared by every namespace), puts A on the
+// on-link subnet NeighNet (NeighOnLink) and sends UDP from A to NeighTargets addresses of it
+// in turn until ctx ends (at most HostLimitMax). Each new address needs a neighbour entry
+// that stays unresolved: the table fills within a few dozen sends and further entries cannot
+// be created, while datagrams to the unresolved ones overflow their queues. gc_thresh3 is
 // restored when the injector returns.
 func InjectNeighOverflow(ctx context.Context, t testing.TB, v *Veth) (FloodResult, error) {
 	Global(t)
-	prefix := netip.MustParsePrefix(NeighNet)
+	if err := NeighOnLink(t, v); err != nil {
+		return FloodResult{}, fmt.Errorf("inject neigh overflow: %w", err)
+	}
+	entries, err := arpEntries()
+	if err != nil {
+		return FloodResult{}, fmt.Errorf("inject neigh overflow: %w", err)
+	}
+	restore, err := holdSysctl(t, nil, "net.ipv4.neigh.default.gc_thresh3", strconv.FormatUint(entries+NeighHeadroom, 10))
+	if err != nil {
+		return FloodResult{}, fmt.Errorf("inject neigh overflow: %w", err)
+	}
+	defer restore()
+	ctx, cancel := context.WithTimeout(ctx, HostLimitMax)
+	defer cancel()
+	return NeighSend(ctx, v, NeighTargets)
+}
+
+// NeighOnLink gives A's veth the on-link subnet NeighNet, whose addresses nobody answers,
+// and A's unres_qlen_bytes NeighUnresQueue (restored at cleanup). Once per Veth.
+func NeighOnLink(t testing.TB, v *Veth) error {
 	err := netns.Do(v.A.name(), func() error {
 		l, err := netlink.LinkByName(v.AName)
 		if err != nil {
@@ -52,33 +71,29 @@ func InjectNeighOverflow(ctx context.Context, t testing.TB, v *Veth) (FloodResul
 		return netlink.AddrAdd(l, a)
 	})
 	if err != nil {
-		return FloodResult{}, fmt.Errorf("inject neigh overflow: address %s on %s: %w", NeighNet, v.AName, err)
+		return fmt.Errorf("address %s on %s: %w", NeighNet, v.AName, err)
 	}
-	if err := setSysctl(t, v.A, "net.ipv4.neigh."+v.AName+".unres_qlen_bytes", strconv.Itoa(NeighUnresQueue)); err != nil {
-		return FloodResult{}, fmt.Errorf("inject neigh overflow: %w", err)
-	}
-	entries, err := arpEntries()
-	if err != nil {
-		return FloodResult{}, fmt.Errorf("inject neigh overflow: %w", err)
-	}
-	var dsts []*net.UDPAddr
+	return setSysctl(t, v.A, "net.ipv4.neigh."+v.AName+".unres_qlen_bytes", strconv.Itoa(NeighUnresQueue))
+}
+
+// NeighSend sends 64-byte datagrams from A to the first targets addresses of NeighNet (from
+// .1.0 on, never A's own .0.1) in turn until ctx ends (at most InjectMax), after
+// NeighOnLink. Each address needs a neighbour entry of its own.
+func NeighSend(ctx context.Context, v *Veth, targets int) (FloodResult, error) {
+	prefix := netip.MustParsePrefix(NeighNet)
 	base := binary.BigEndian.Uint32(prefix.Masked().Addr().AsSlice())
-	for i := range NeighTargets {
+	dsts := make([]*net.UDPAddr, targets)
+	for i := range dsts {
 		var a [4]byte
-		binary.BigEndian.PutUint32(a[:], base+256+uint32(i)) // from .1.0 on: never A's own .0.1
-		dsts = append(dsts, &net.UDPAddr{IP: a[:], Port: 9})
+		binary.BigEndian.PutUint32(a[:], base+256+uint32(i))
+		dsts[i] = &net.UDPAddr{IP: a[:], Port: 9}
 	}
 	conns, err := udpSockets(v.A, 1, false)
 	if err != nil {
-		return FloodResult{}, fmt.Errorf("inject neigh overflow: %w", err)
+		return FloodResult{}, fmt.Errorf("neigh send: %w", err)
 	}
 	defer conns[0].Close()
-	restore, err := holdSysctl(t, nil, "net.ipv4.neigh.default.gc_thresh3", strconv.FormatUint(entries+NeighHeadroom, 10))
-	if err != nil {
-		return FloodResult{}, fmt.Errorf("inject neigh overflow: %w", err)
-	}
-	defer restore()
-	ctx, cancel := context.WithTimeout(ctx, HostLimitMax)
+	ctx, cancel := context.WithTimeout(ctx, InjectMax)
 	defer cancel()
 	var r FloodResult
 	buf := make([]byte, 64)

@@ -20,6 +20,7 @@ const (
 	UDPMemHard   = 50         // its last field
 	UDPMemPort   = 9300       // InjectUDPMem's sinks listen on B at UDPMemPort..+UDPMemSinks-1
 	UDPMemSinks  = 8
+	UDPMemSize   = 1000       // bytes of each datagram
 	TCPMemLow    = "20 50 50" // net.ipv4.tcp_mem during InjectTCPMem, pages
 	TCPMemHard   = 50
 	TCPMemPort   = 9400 // InjectTCPMem's receiver on B
@@ -47,7 +48,7 @@ func InjectUDPMem(ctx context.Context, t testing.TB, v *Veth) (FloodResult, erro
 	defer restore()
 	ctx, cancel := context.WithTimeout(ctx, HostLimitMax)
 	defer cancel()
-	return sprayUDP(ctx, v.A, dsts, 1000)
+	return sprayUDP(ctx, v.A, dsts, UDPMemSize, 0)
 }
 
 // InjectTCPMem lowers the host's net.ipv4.tcp_mem to TCPMemLow and opens TCPMemConns
@@ -76,8 +77,8 @@ func InjectTCPMem(ctx context.Context, t testing.TB, v *Veth) (FloodResult, erro
 }
 
 // sprayUDP sends size-byte datagrams from namespace from to each of dsts in turn, one
-// socket per destination, until ctx ends.
-func sprayUDP(ctx context.Context, from *NS, dsts []string, size int) (FloodResult, error) {
+// socket per destination, until ctx ends or, with n > 0, n are sent.
+func sprayUDP(ctx context.Context, from *NS, dsts []string, size, n int) (FloodResult, error) {
 	to := make([]*net.UDPAddr, len(dsts))
 	for i, d := range dsts {
 		var err error
@@ -97,7 +98,7 @@ func sprayUDP(ctx context.Context, from *NS, dsts []string, size int) (FloodResu
 	var r FloodResult
 	buf := make([]byte, size)
 	start := time.Now()
-	for i := 0; i%64 != 0 || ctx.Err() == nil; i++ {
+	for i := 0; (n <= 0 || i < n) && (i%64 != 0 || ctx.Err() == nil); i++ {
 		r.Sent++
 		if _, err := conns[i%len(conns)].WriteTo(buf, to[i%len(to)]); err != nil {
 			r.Errors++
@@ -110,13 +111,23 @@ func sprayUDP(ctx context.Context, from *NS, dsts []string, size int) (FloodResu
 // holdTCP listens on addr inside ns and keeps every connection it accepts open, unread,
 // until the test ends.
 func holdTCP(t testing.TB, ns *NS, addr string) error {
+	_, stop, err := heldTCP(ns, addr)
+	if err == nil {
+		t.Cleanup(stop)
+	}
+	return err
+}
+
+// heldTCP listens on addr (port 0: any) inside ns and keeps every connection it accepts
+// open, unread, until stop; it returns the address bound.
+func heldTCP(ns *NS, addr string) (bound string, stop func(), err error) {
 	var ln net.Listener
-	err := netns.Do(ns.name(), func() (err error) {
+	err = netns.Do(ns.name(), func() (err error) {
 		ln, err = net.Listen("tcp4", addr)
 		return err
 	})
 	if err != nil {
-		return fmt.Errorf("listen %s in %s: %w", addr, ns.name(), err)
+		return "", nil, fmt.Errorf("listen %s in %s: %w", addr, ns.name(), err)
 	}
 	var mu sync.Mutex
 	var held []net.Conn
@@ -134,14 +145,16 @@ func holdTCP(t testing.TB, ns *NS, addr string) error {
 			}
 		}
 	})
-	t.Cleanup(func() {
-		ln.Close()
-		wg.Wait()
-		for _, c := range held {
-			c.Close()
-		}
-	})
-	return nil
+	var once sync.Once
+	return ln.Addr().String(), func() {
+		once.Do(func() {
+			ln.Close()
+			wg.Wait()
+			for _, c := range held {
+				c.Close()
+			}
+		})
+	}, nil
 }
 
 // dialTCP opens n connections from namespace from to dst, closed when the test ends.
