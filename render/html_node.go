@@ -32,7 +32,9 @@ type nodePageView struct {
 	Tone                                string
 	Blocks                              []nodeBlockView
 	Quiet, Gone                         string
-	Errors                              []string
+	Errors, Foreign, Missing            []string
+	CoverageHead                        string
+	CoverageGaps                        []string
 }
 
 type nodeBlockView struct {
@@ -52,17 +54,30 @@ func newNodePageView(res *pipeline.NodeResult) nodePageView {
 	}
 	if v.worst != nil {
 		var b strings.Builder
-		(&printer{w: &b, place: place(v.worst)}).verdict(v.worst.Report)
+		(&printer{w: &b, place: place(v.worst)}).verdict(inBlock(v.worst.Report))
 		pv.Verdict, pv.VerdictMore = splitVerdict(b.String())
 		pv.Tone = verdictTone(v.worst.Report)
+	}
+	if c := m.Coverage; c.Partial() {
+		pv.CoverageHead, pv.CoverageGaps = coverageHead(c), coverageGaps(c)
+	}
+	for _, fp := range m.Foreign {
+		pv.Foreign = append(pv.Foreign, fmt.Sprintf("%s %s: id %d %q %s", fp.Link, fp.Hook, fp.ID, fp.Name, fp.Mode))
+	}
+	for _, ns := range v.quiet {
+		if ns.Own {
+			pv.Missing = unique(ns.Report.Missing)
+		}
 	}
 	for _, ns := range v.shown() {
 		head := title(ns)
 		if r := lossRate(ns.Report); r > 0 {
 			head += fmt.Sprintf(": loses %s/s", rate(r))
 		}
-		rv := newReportView(res.Result(ns))
-		rv.Notes, rv.Foreign = nil, nil // said once, for the node
+		one := res.Result(ns)
+		one.Report = inBlock(one.Report)
+		rv := newReportView(one)
+		rv.Notes, rv.Foreign, rv.CoverageHead, rv.CoverageGaps = nil, nil, "", nil // said once, for the node
 		pv.Blocks = append(pv.Blocks, nodeBlockView{ID: ns.Namespace.ID.String(), Title: head, Owner: ownerLines(ns), Report: rv})
 	}
 	return pv

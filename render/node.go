@@ -106,3 +106,18 @@ func gone(res *pipeline.NodeResult) string {
 	}
 	return ""
 }
+
+// inBlock is a namespace's report as its block shows it: the block and the verdict name the
+// namespace already, so its findings and funnels do not repeat its path.
+func inBlock(r *policy.Report) *policy.Report {
+	c := *r
+	c.Findings = slices.Clone(r.Findings)
+	for i := range c.Findings {
+		c.Findings[i].Netns = ""
+	}
+	c.Funnel = slices.Clone(r.Funnel)
+	for i := range c.Funnel {
+		c.Funnel[i].Netns = ""
+	}
+	return &c
+}

@@ -35,14 +35,14 @@ type nodeDocument struct {
 }
 
 // nodeNamespace is one namespace: identity, owner, and its report as a Schema document has
-// it (findings, plan, funnel, ...).
+// it (findings, plan, funnel, ...; the report's netns is the path it was read through, the
+// one to enter it by, "" for nettune's own).
 type nodeNamespace struct {
 	ID          string    `json:"id"` // "net:[INODE]", stable while the namespace lives
 	Inode       uint64    `json:"inode"`
 	Host        bool      `json:"host"` // nettune's own namespace (host-wide counters)
 	Names       []string  `json:"names"`
-	Path        string    `json:"path,omitempty"` // to enter it: nsenter --net=PATH
-	Place       string    `json:"place"`          // as the table names it: "on the host", "in pod default/dns-0"
+	Place       string    `json:"place"` // as the table names it: "on the host", "in pod default/dns-0"
 	Owner       ownerJSON `json:"owner"`
 	Loss        bool      `json:"loss"`
 	Attribution *float64  `json:"bpf_attribution,omitempty"`
@@ -114,13 +114,9 @@ func NodeJSON(w io.Writer, res *pipeline.NodeResult) error {
 }
 
 func newNodeNamespace(ns *pipeline.NamespaceResult) nodeNamespace {
-	n := nodeNamespace{ID: ns.Namespace.ID.String(), Inode: ns.Namespace.ID.Ino, Host: ns.Own,
-		Names: append([]string{}, ns.Namespace.Names...), Path: ns.Namespace.Path(), Place: place(ns),
+	return nodeNamespace{ID: ns.Namespace.ID.String(), Inode: ns.Namespace.ID.Ino, Host: ns.Own,
+		Names: append([]string{}, ns.Namespace.Names...), Place: place(ns),
 		Owner: newOwnerJSON(&ns.Owner), Loss: ns.Report.Loss(), Attribution: ns.Report.Attribution, Report: nonNil(ns.Report)}
-	if ns.Own {
-		n.Path = "" // nettune's own: nothing to enter
-	}
-	return n
 }
 
 func newOwnerJSON(o *owner.Owner) ownerJSON {

@@ -67,7 +67,7 @@ func shortID(id string) string { return id[:min(len(id), 12)] }
 func ownerLines(ns *pipeline.NamespaceResult) []string {
 	o := &ns.Owner
 	where := ns.Namespace.ID.String()
-	if p := ns.Namespace.Path(); p != "" {
+	if p := ns.Report.Netns; p != "" { // the path it was read through, to enter it
 		where += " at " + p
 	}
 	lines := []string{"netns: " + where}

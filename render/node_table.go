@@ -32,7 +32,7 @@ func NodeTableLook(w io.Writer, res *pipeline.NodeResult, look Look) error {
 
 	if v.worst != nil {
 		p.place = place(v.worst)
-		p.verdict(v.worst.Report)
+		p.verdict(inBlock(v.worst.Report))
 		p.place = ""
 	} else {
 		p.f("%s\n", p.look.paint(styleAmber, "VERDICT: no namespace could be read in this interval."))
@@ -46,14 +46,14 @@ func NodeTableLook(w io.Writer, res *pipeline.NodeResult, look Look) error {
 		p.block(i+1, len(shown), ns)
 	}
 
-	p.f("\n%s\n", quietLine(v, look.All))
+	p.f("\n%s\n", wrap("", "  ", quietLine(v, look.All), look.Width))
 	if look.All {
 		for _, ns := range v.quiet {
 			p.f("  - %s (%s)\n", title(ns), ns.Namespace.ID)
 		}
 	}
 	if g := gone(res); g != "" {
-		p.f("%s\n", g)
+		p.f("%s\n", wrap("", "  ", g, look.Width))
 	}
 	if len(res.Errors) > 0 {
 		p.f("\nNOT READ\n")
@@ -88,8 +88,9 @@ func (p *printer) block(n, of int, ns *pipeline.NamespaceResult) {
 	for _, l := range ownerLines(ns) {
 		p.f("%s\n", wrap("   ", "     ", l, p.look.Width))
 	}
-	p.details(ns.Report)
-	p.funnel(ns.Report)
+	r := inBlock(ns.Report)
+	p.details(r)
+	p.funnel(r)
 	p.missing(ns.Report)
 }
 
