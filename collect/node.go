@@ -118,7 +118,7 @@ func NewNode(o NodeOptions) (*Node, error) {
 	// make /proc/self name the wrong one.
 	var st unix.Stat_t
 	if err := unix.Stat(filepath.Join(o.ProcRoot, "thread-self", "ns", "net"), &st); err != nil {
-		return nil, fmt.Errorf("own netns: %w", err)
+		return nil, fmt.Errorf("%w: own netns: %w", ErrRoot, err)
 	}
 	// The own namespace's collector takes the probes' snapshot, right after its SNMP read.
 	host := New(Options{ProcRoot: o.ProcRoot, SysRoot: o.SysRoot, Sysctls: o.Sysctls,

@@ -12,6 +12,7 @@ import (
 
 	"github.com/nettune/nettune/collect"
 	"github.com/nettune/nettune/collect/netdev"
+	"github.com/nettune/nettune/collect/owner"
 	"github.com/nettune/nettune/internal/fsx"
 	"github.com/nettune/nettune/internal/netns"
 	"github.com/nettune/nettune/pipeline"
@@ -106,8 +107,13 @@ func addMeasureFlags(cmd *cobra.Command) {
 // pipelineOptions is what the configuration asks of a run.
 func pipelineOptions(cfg Config) pipeline.Options {
 	return pipeline.Options{ProcRoot: cfg.ProcRoot, SysRoot: cfg.SysRoot, Netns: cfg.Netns, Links: cfg.Interfaces,
-		Probes: cfg.BPF.Enabled, XDP: cfg.BPF.XDP, Drops: cfg.BPF.Drops, Policy: cfg.Policy, Check: checkInvariants}
+		Probes: cfg.BPF.Enabled, XDP: cfg.BPF.XDP, Drops: cfg.BPF.Drops, Policy: cfg.Policy, Check: checkInvariants,
+		Owner: ownerOptions}
 }
+
+// ownerOptions say where namespaces' owners are looked up: the zero value is the host's
+// runtime sockets and kubelet log directories. Tests point it at the containerd they run.
+var ownerOptions owner.Options
 
 // checkInvariants makes every run hold its report to policy.Check: the tests set it, so
 // every lab scenario and closed loop they run is checked.
