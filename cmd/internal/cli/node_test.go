@@ -183,6 +183,19 @@ func TestAdviseWholeNodeNamesThePod(t *testing.T) {
 		}
 	}
 
+	// --netns narrows to the pod, by its name or a prefix of its container's ID: the report of
+	// that namespace alone, as for a name under /run/netns.
+	for _, ref := range []string{"pod/default/dns-0", "container/" + ct.ID[:10]} {
+		code, out, stderr := run(t, "advise", "--netns", ref, "--interval", "1s", "-o", "json")
+		if code != ExitLoss || !strings.Contains(out, `"schema": "nettune.advise/v2"`) || !strings.Contains(out, `"stage": "udp-rcvbuf"`) {
+			t.Errorf("advise --netns %s: exit %d, stderr %q; want the pod's loss:\n%s", ref, code, stderr, out)
+		}
+	}
+	code, _, stderr = run(t, "advise", "--netns", "pod/default/nosuch-0", "--interval", "1s")
+	if code != ExitUsage || strings.Count(strings.TrimSpace(stderr), "\n") > 0 || !strings.Contains(stderr, "pod/default/nosuch-0") {
+		t.Errorf("advise --netns of a pod that does not exist: exit %d, stderr %q; want 2 and one line naming it", code, stderr)
+	}
+
 	t.Run("runtime socket absent", func(t *testing.T) {
 		ownerOptions.CRISockets = []string{c.Dir + "/absent.sock"}
 		code, out, stderr := adviseWholeNode(t, "2s")
