@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/nettune/nettune/collect/kstat"
-	"github.com/nettune/nettune/collect/netdev"
 	"github.com/nettune/nettune/collect/netnsfind"
 	"github.com/nettune/nettune/knob"
 	"github.com/nettune/nettune/model"
@@ -136,12 +135,12 @@ func NewNode(o NodeOptions) (*Node, error) {
 // and snap no longer lists are released: what is gone is not held alive. A namespace that
 // ends between the discovery and its read is listed in Gone, without an error.
 //
-// Every namespace's counters are read close to the same instant, at every sample: a
-// namespace new to the Node is first entered and everything it keeps open is opened
-// (handle, netlink sockets, SNMP and sysctl files: at 500 namespaces most of a first
-// sample), then the own namespace is read with the probes' snapshot right after its SNMP
-// counters, then the others. So each namespace's interval between two samples is the
-// probes' interval, the first included.
+// Every namespace is read as close to the own one at each sample: a namespace new to the
+// Node is first entered and read once uncounted (warm: its handle, sockets and files
+// opened, its socket lists dumped: at 500 namespaces most of a first sample), then the own
+// namespace is read with the probes' snapshot right after its SNMP counters, then the
+// others. So each namespace's interval between two samples is the probes' interval within
+// a few ms, the first interval included (docs/benchmarks.md).
 func (n *Node) Sample(snap *netnsfind.Snapshot) (*NodeSample, error) {
 	listed := make(map[uint64]bool, len(snap.Namespaces))
 	for _, ns := range snap.Namespaces {
@@ -179,7 +178,7 @@ func (n *Node) Sample(snap *netnsfind.Snapshot) (*NodeSample, error) {
 		jobs = append(jobs, i)
 	}
 	out.Errors = append(out.Errors, n.inEach(out, opened, func(_ *NamespaceSample, st *nodeNS) error {
-		n.openFiles(st)
+		n.warm(st)
 		return nil
 	})...)
 
@@ -220,33 +219,14 @@ func (n *Node) Sample(snap *netnsfind.Snapshot) (*NodeSample, error) {
 	return out, nil
 }
 
-// openFiles opens, on a thread inside the namespace, what a namespace keeps between samples
-// and would otherwise open at its first read: the link reader's sockets, the socket
-// readers' sock_diag and rtnetlink sockets, the SNMP and sysctl files. What fails here is
-// opened (and its error reported) by the read.
-func (n *Node) openFiles(st *nodeNS) {
-	k := n.o.Kernel
-	if st.socks.reader == nil {
-		if r, err := netdev.OpenWith(k.Netlink, k.Ethtool); err == nil {
-			st.socks.reader = r
-		}
-	}
-	open := st.socks.keptOpener(k.Netlink)
-	for _, proto := range []int{unix.NETLINK_SOCK_DIAG, unix.NETLINK_ROUTE} {
-		if d, err := open(proto); err == nil {
-			d.Close() // a kept socket stays open
-		}
-	}
-	if st.socks.snmp == nil {
-		if f, err := kstat.OpenSNMP(n.o.ProcRoot); err == nil {
-			st.socks.snmp = f
-		}
-	}
-	if st.sysctlFiles == nil {
-		if f, err := kstat.OpenSysctls(n.o.ProcRoot, n.nsKeys); err == nil {
-			st.sysctlFiles = f
-		}
-	}
+// warm reads a namespace new to the Node once and drops the sample: what the namespace
+// keeps is opened (the link reader's and socket readers' netlink sockets, the SNMP and
+// sysctl files) and what a first read does more than later ones is done (its socket lists
+// dumped, its links' ethtool string sets learnt). Its first counted read then costs what a
+// later one does, so every namespace is read as soon after the own one at the first sample
+// as at the next. Its errors are the counted read's to report.
+func (n *Node) warm(st *nodeNS) {
+	_, _ = n.readOther(st, nil, true)
 }
 
 // inEach runs fn for the namespaces of out at the indexes jobs on at most Workers threads,

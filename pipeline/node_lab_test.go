@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nettune/nettune/collect"
 	"github.com/nettune/nettune/collect/netnsfind"
 	"github.com/nettune/nettune/internal/lab"
 	"github.com/nettune/nettune/model/stage"
@@ -248,4 +249,65 @@ func manyNodeNamespaces(b *testing.B, count int) {
 			return nil
 		})
 	}
+}
+
+// BenchmarkNodeIntervalSkew500 measures how far each of 500 namespaces' intervals is from the
+// own namespace's, whose SNMP read the probes' snapshot follows: a namespace read d after the
+// own one at the first sample and d' at the second has an interval d'−d longer than the
+// probes'. Reported: the largest |d'−d| over the namespaces of the first interval (the one
+// advise measures) and of a later one (serve's), in ms.
+func BenchmarkNodeIntervalSkew500(b *testing.B) {
+	lab.RequireRoot(b)
+	manyNodeNamespaces(b, 500)
+	o := pipeline.Options{Policy: policy.DefaultConfig()}
+	o.Owner.CRISockets = []string{}
+	var first, later float64
+	for b.Loop() {
+		n, err := pipeline.OpenNode(o)
+		if err != nil {
+			b.Fatal(err)
+		}
+		var samples []*collect.NodeSample
+		for range 3 {
+			s, err := n.Sample()
+			if err != nil {
+				b.Fatal(err)
+			}
+			samples = append(samples, s)
+		}
+		n.Close()
+		first = max(first, skew(b, samples[0], samples[1]))
+		later = max(later, skew(b, samples[1], samples[2]))
+	}
+	b.ReportMetric(first, "first-skew-ms")
+	b.ReportMetric(later, "later-skew-ms")
+}
+
+// skew is the largest difference, in ms, between a namespace's interval from prev to cur and
+// the own namespace's.
+func skew(b *testing.B, prev, cur *collect.NodeSample) float64 {
+	offsets := func(s *collect.NodeSample) map[uint64]time.Duration {
+		var own time.Time
+		for _, ns := range s.Namespaces {
+			if ns.Own {
+				own = ns.Sample.Time
+			}
+		}
+		m := map[uint64]time.Duration{}
+		for _, ns := range s.Namespaces {
+			m[ns.Namespace.ID.Ino] = ns.Sample.Time.Sub(own)
+		}
+		return m
+	}
+	p, c := offsets(prev), offsets(cur)
+	var worst time.Duration
+	for ino, d := range c {
+		if dp, ok := p[ino]; ok {
+			worst = max(worst, (d - dp).Abs())
+		}
+	}
+	if len(c) < 501 {
+		b.Fatalf("%d namespaces sampled", len(c))
+	}
+	return float64(worst) / float64(time.Millisecond)
 }
