@@ -77,7 +77,7 @@ func renetns(fs []policy.Finding, ns string) []policy.Finding {
 	out := make([]policy.Finding, len(fs))
 	for i, f := range fs {
 		f.Netns = ns
-		f.ID = strings.Replace(f.ID, "/web", "/"+ns, 1)
+		f.ID = strings.Replace(f.ID, "/web", "/"+strings.ReplaceAll(strings.Trim(ns, "/"), "/", "_"), 1)
 		out[i] = f
 	}
 	return out
@@ -85,7 +85,7 @@ func renetns(fs []policy.Finding, ns string) []policy.Finding {
 
 // udpLoss is a report of UDP receive-buffer loss at rate (per second) and ratio.
 func udpLoss(ns string, rate, ratio float64) *policy.Report {
-	id := "udp-rcvbuf/" + ns
+	id := "udp-rcvbuf/" + strings.ReplaceAll(strings.Trim(ns, "/"), "/", "_")
 	return &policy.Report{IntervalSeconds: 10, Netns: ns,
 		Findings: []policy.Finding{{ID: id, Stage: stage.UDPRcvbuf, Class: stage.ClassCapacity, Severity: policy.SeverityWarning,
 			Netns: ns, Summary: "UDP sockets overflow their receive buffers.", DropRate: rate, Ratio: ratio,
@@ -179,7 +179,7 @@ func TestNodeReport(t *testing.T) {
 	first := doc.Namespaces[0]
 	if first.ID != "net:[4026532402]" || !first.Loss || first.Place != "in pod default/dns-0" ||
 		first.Owner.Pod == nil || first.Owner.Pod.Name != "dns-0" || first.Owner.Source != "cri" ||
-		first.Findings[0].ID != "udp-rcvbuf//var/run/netns/cni-1c2d" {
+		first.Findings[0].ID != "udp-rcvbuf/var_run_netns_cni-1c2d" {
 		t.Errorf("first namespace: %+v", first)
 	}
 }
