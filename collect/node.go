@@ -116,8 +116,9 @@ func NewNode(o NodeOptions) (*Node, error) {
 	// into another namespace (and Go then wedged, since it never ends the main thread) would
 	// make /proc/self name the wrong one.
 	var st unix.Stat_t
-	if err := unix.Stat(filepath.Join(o.ProcRoot, "thread-self", "ns", "net"), &st); err != nil {
-		return nil, fmt.Errorf("%w: own netns: %w", ErrRoot, err)
+	self := filepath.Join(o.ProcRoot, "thread-self", "ns", "net")
+	if err := unix.Stat(self, &st); err != nil {
+		return nil, fmt.Errorf("%w: own netns %s: %w", ErrRoot, self, err)
 	}
 	// The own namespace's collector takes the probes' snapshot, right after its SNMP read.
 	host := New(Options{ProcRoot: o.ProcRoot, SysRoot: o.SysRoot, Sysctls: o.Sysctls,
@@ -140,7 +141,7 @@ func NewNode(o NodeOptions) (*Node, error) {
 // opened, its socket lists dumped: at 500 namespaces most of a first sample), then the own
 // namespace is read with the probes' snapshot right after its SNMP counters, then the
 // others. So each namespace's interval between two samples is the probes' interval within
-// a few ms, the first interval included (docs/benchmarks.md).
+// a few ms, the first interval included (docs/architecture.md, "Every namespace of a node").
 func (n *Node) Sample(snap *netnsfind.Snapshot) (*NodeSample, error) {
 	listed := make(map[uint64]bool, len(snap.Namespaces))
 	for _, ns := range snap.Namespaces {
