@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nettune/nettune/collect/netnsfind"
 	"github.com/nettune/nettune/collect/owner"
 	"github.com/nettune/nettune/internal/lab"
 	"github.com/nettune/nettune/model"
@@ -39,7 +40,7 @@ func isolated(t *testing.T) bool {
 	}
 	// The copy's PID 1 is the shell, which makes the mount table private, drops every
 	// namespace's bind mount from it and becomes the test binary.
-	script := `mount --make-rprivate / && for m in $(awk '$0 ~ / - nsfs / {print $5}' /proc/self/mountinfo | sort -r); do umount -l "$m"; done; exec "$0" -test.run "^$1\$" -test.v -test.count=1`
+	script := `mount --make-rprivate / && for m in $(awk '$0 ~ / - nsfs / {print $5}' /proc/self/mountinfo | sort -r); do umount -l "$m" 2>/dev/null; done; exec "$0" -test.run "^$1\$" -test.v -test.count=1`
 	cmd := exec.Command(unshare, "--net", "--pid", "--mount", "--fork", "--mount-proc", "sh", "-c", script, self, t.Name())
 	cmd.Env = append(os.Environ(), isolatedEnv+"=1")
 	out, err := cmd.CombinedOutput()
@@ -59,6 +60,14 @@ func TestNodeProbesCountInEveryNamespace(t *testing.T) {
 	}
 	a, b := lab.NewNS(t, "npa"), lab.NewNS(t, "npb")
 	v := lab.NewVeth(t, a, b, lab.VethOpts{})
+	// Nothing but these two and the copy's own: the probes must attach nowhere else.
+	snap, err := netnsfind.Discover("/proc")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(snap.Namespaces) != 3 {
+		t.Fatalf("isolation failed: %d namespaces found, want the own one and two", len(snap.Namespaces))
+	}
 	n, err := pipeline.OpenNode(pipeline.Options{Probes: true, Drops: true, XDP: "auto", Policy: policy.DefaultConfig(),
 		Owner: owner.Options{CRISockets: []string{}}})
 	if err != nil {

@@ -29,7 +29,7 @@ func placeOf(ns *pipeline.NamespaceResult, sentence bool) string {
 	}
 	o := &ns.Owner
 	switch {
-	case ns.Own || ns.Namespace.Host || o.Host:
+	case ns.Namespace.Host || o.Host: // nettune's own may be a pod's, when it runs in one
 		if sentence {
 			return "on the host"
 		}
@@ -71,7 +71,7 @@ func ownerLines(ns *pipeline.NamespaceResult) []string {
 		where += " at " + p
 	}
 	lines := []string{"netns: " + where}
-	if ns.Own || o.Host {
+	if ns.Namespace.Host || o.Host {
 		return lines
 	}
 	if o.Pod.Name != "" || o.Pod.UID != "" {

@@ -115,7 +115,7 @@ func quietLine(v nodeView, all bool) string {
 	var pods, named, other uint64
 	for _, ns := range v.quiet {
 		switch {
-		case ns.Own || ns.Namespace.Host:
+		case ns.Namespace.Host || ns.Owner.Host:
 			host = true
 		case ns.Owner.Pod.Name != "":
 			pods++
