@@ -2,8 +2,6 @@ package pipeline_test
 
 import (
 	"context"
-	"os"
-	"os/exec"
 	"slices"
 	"testing"
 	"time"
@@ -17,45 +15,11 @@ import (
 	"github.com/nettune/nettune/policy"
 )
 
-// isolatedEnv marks the copy of a test that runs in namespaces of its own (isolated).
-const isolatedEnv = "NETTUNE_TEST_ISOLATED"
-
-// isolated re-runs the calling test in a network, PID and mount namespace of its own, with
-// no nsfs mount left in its mount table: a Node there finds only the namespaces the test
-// makes, so its probes never attach to the machine's own links. It reports whether the
-// caller is that copy (and should run); the original waits for the copy and fails with it.
-func isolated(t *testing.T) bool {
-	t.Helper()
-	if os.Getenv(isolatedEnv) == "1" {
-		return true
-	}
-	lab.RequireRoot(t)
-	unshare, err := exec.LookPath("unshare")
-	if err != nil {
-		t.Skipf("no unshare binary (util-linux): %v", err)
-	}
-	self, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
-	// The copy's PID 1 is the shell, which makes the mount table private, drops every
-	// namespace's bind mount from it and becomes the test binary.
-	script := `mount --make-rprivate / && for m in $(awk '$0 ~ / - nsfs / {print $5}' /proc/self/mountinfo | sort -r); do umount -l "$m" 2>/dev/null; done; exec "$0" -test.run "^$1\$" -test.v -test.count=1`
-	cmd := exec.Command(unshare, "--net", "--pid", "--mount", "--fork", "--mount-proc", "sh", "-c", script, self, t.Name())
-	cmd.Env = append(os.Environ(), isolatedEnv+"=1")
-	out, err := cmd.CombinedOutput()
-	t.Logf("in namespaces of its own:\n%s", out)
-	if err != nil {
-		t.Fatalf("isolated copy: %v", err)
-	}
-	return false
-}
-
 // A Node with probes attaches them in every namespace it finds, counts in-path traffic and
 // drop reasons of each by its inode, and reports a namespace that appears after attaching
 // as not covered.
 func TestNodeProbesCountInEveryNamespace(t *testing.T) {
-	if !isolated(t) {
+	if !lab.Isolated(t, "-test.run", "^"+t.Name()+"$", "-test.v", "-test.count=1") {
 		return
 	}
 	a, b := lab.NewNS(t, "npa"), lab.NewNS(t, "npb")
