@@ -8,7 +8,7 @@ import (
 )
 
 // isolatedEnv marks the copy of a test binary that Isolated started.
-const isolatedEnv = "NETTUNE_TEST_ISOLATED"
+const isolatedEnv = "LABTEST_ISOLATED" // not NETTUNE_*: nettune reads those as config keys
 
 // Isolated runs the test binary again, with args (e.g. -test.run ^TestX$), in a network,
 // PID and mount namespace of its own whose mount table has no nsfs mount left: a discovery

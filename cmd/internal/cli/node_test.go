@@ -19,7 +19,7 @@ import (
 // overflowIn makes a UDP receiver that never reads, with a tiny receive buffer, inside the
 // namespace at path and floods it over that namespace's loopback until the test ends or
 // stop is called: the namespace loses datagrams at udp-rcvbuf.
-func overflowIn(t *testing.T, path string) (stop func()) {
+func overflowIn(t testing.TB, path string) (stop func()) {
 	t.Helper()
 	ns := &lab.NS{Name: path, Path: path}
 	ns.Do(t, func() error {
@@ -33,7 +33,7 @@ func overflowIn(t *testing.T, path string) (stop func()) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
-		_, err := lab.UDPFlood(ctx, ns, sink.Addr(), lab.FloodOpts{Size: 256, Flows: 2, PPS: 5000, Packets: 1 << 30, Duration: time.Minute})
+		_, err := lab.UDPFlood(ctx, ns, sink.Addr(), lab.FloodOpts{Size: 256, Flows: 2, PPS: 5000, Packets: 1 << 30, Duration: time.Hour}) // until stop
 		done <- err
 	}()
 	stop = func() {
