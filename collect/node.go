@@ -116,11 +116,13 @@ func NewNode(o NodeOptions) (*Node, error) {
 	// into another namespace (and Go then wedged, since it never ends the main thread) would
 	// make /proc/self name the wrong one.
 	var st unix.Stat_t
-	if err := unix.Stat(filepath.Join(o.ProcRoot, "thread-self", "ns", "net"), &st); err != nil {
-		return nil, fmt.Errorf("own netns: %w", err)
+	self := filepath.Join(o.ProcRoot, "thread-self", "ns", "net")
+	if err := unix.Stat(self, &st); err != nil {
+		return nil, fmt.Errorf("%w: own netns %s: %w", ErrRoot, self, err)
 	}
+	// The own namespace's collector takes the probes' snapshot, right after its SNMP read.
 	host := New(Options{ProcRoot: o.ProcRoot, SysRoot: o.SysRoot, Sysctls: o.Sysctls,
-		SettingsEvery: o.SettingsEvery, Kernel: o.Kernel, BufferLocks: o.BufferLocks})
+		SettingsEvery: o.SettingsEvery, Kernel: o.Kernel, BufferLocks: o.BufferLocks, InPath: o.InPath})
 	var nsKeys []string
 	for _, k := range o.Sysctls {
 		if r, ok := knob.Lookup(knob.ID{Kind: knob.Sysctl, Key: k}); !ok || r.Scope == model.ScopeNetns {
@@ -133,6 +135,13 @@ func NewNode(o NodeOptions) (*Node, error) {
 // Sample reads every namespace of snap once. Namespaces the Node kept from earlier samples
 // and snap no longer lists are released: what is gone is not held alive. A namespace that
 // ends between the discovery and its read is listed in Gone, without an error.
+//
+// Every namespace is read as close to the own one at each sample: a namespace new to the
+// Node is first entered and read once uncounted (warm: its handle, sockets and files
+// opened, its socket lists dumped: at 500 namespaces most of a first sample), then the own
+// namespace is read with the probes' snapshot right after its SNMP counters, then the
+// others. So each namespace's interval between two samples is the probes' interval within
+// a few ms, the first interval included (docs/architecture.md, "Every namespace of a node").
 func (n *Node) Sample(snap *netnsfind.Snapshot) (*NodeSample, error) {
 	listed := make(map[uint64]bool, len(snap.Namespaces))
 	for _, ns := range snap.Namespaces {
@@ -145,17 +154,13 @@ func (n *Node) Sample(snap *netnsfind.Snapshot) (*NodeSample, error) {
 		}
 	}
 
-	hostSample, err := n.host.Sample()
-	if err != nil {
-		return nil, err
-	}
-	out := &NodeSample{Time: hostSample.Time, Namespaces: make([]NamespaceSample, len(snap.Namespaces))}
+	out := &NodeSample{Namespaces: make([]NamespaceSample, len(snap.Namespaces))}
 	fresh := n.o.SettingsEvery == 0
-	var jobs []int // indexes of the other namespaces
+	var jobs, opened []int // indexes of the other namespaces; of those new to the Node
 	for i, ns := range snap.Namespaces {
 		out.Namespaces[i].Namespace = ns
 		if ns.ID.Ino == n.self {
-			out.Namespaces[i].Own, out.Namespaces[i].Sample = true, hostSample
+			out.Namespaces[i].Own = true
 			continue
 		}
 		if _, ok := n.ns[ns.ID.Ino]; !ok {
@@ -169,21 +174,38 @@ func (n *Node) Sample(snap *netnsfind.Snapshot) (*NodeSample, error) {
 				continue
 			}
 			n.ns[ns.ID.Ino] = &nodeNS{h: h, socks: nsSockets{keepFiles: true}}
+			opened = append(opened, i)
 		}
 		jobs = append(jobs, i)
 	}
+	out.Errors = append(out.Errors, n.inEach(out, opened, func(_ *NamespaceSample, st *nodeNS) error {
+		n.warm(st)
+		return nil
+	})...)
 
-	errs := n.sampleOthers(out, jobs, hostSample.Sysctls, fresh)
-	out.Errors = append(out.Errors, errs...)
-
-	var ip *model.InPath
-	if n.o.InPath != nil {
-		if ip, err = n.o.InPath.Snapshot(); err != nil {
-			ip = nil
-			hostSample.Errors = append(hostSample.Errors, fmt.Sprintf("in-path probes: %v", err))
+	hostSample, err := n.host.Sample()
+	if err != nil {
+		return nil, err
+	}
+	out.Time = hostSample.Time
+	for i := range out.Namespaces {
+		if out.Namespaces[i].Own {
+			out.Namespaces[i].Sample = hostSample
 		}
 	}
-	// Drop the namespaces that could not be read; give each the in-path view of its inode.
+	out.Errors = append(out.Errors, n.inEach(out, jobs, func(ns *NamespaceSample, st *nodeNS) error {
+		s, err := n.readOther(st, hostSample.Sysctls, fresh)
+		if err != nil {
+			return err
+		}
+		s.Netns = ns.Namespace.Path()
+		ns.Sample = s
+		return nil
+	})...)
+
+	// The own namespace's collector took the probes' whole view; each namespace gets the
+	// part of its inode. Namespaces that could not be read are dropped.
+	ip := hostSample.InPath
 	kept := out.Namespaces[:0]
 	for _, s := range out.Namespaces {
 		if s.Sample == nil {
@@ -198,9 +220,20 @@ func (n *Node) Sample(snap *netnsfind.Snapshot) (*NodeSample, error) {
 	return out, nil
 }
 
-// sampleOthers reads the namespaces of out at the indexes jobs on at most Workers threads,
+// warm reads a namespace new to the Node once and drops the sample: what the namespace
+// keeps is opened (the link reader's and socket readers' netlink sockets, the SNMP and
+// sysctl files) and what a first read does more than later ones is done (its socket lists
+// dumped, its links' ethtool string sets learnt). Its first counted read then costs what a
+// later one does, so every namespace is read as soon after the own one at the first sample
+// as at the next. Its errors are the counted read's to report.
+func (n *Node) warm(st *nodeNS) {
+	_, _ = n.readOther(st, nil, true)
+}
+
+// inEach runs fn for the namespaces of out at the indexes jobs on at most Workers threads,
 // each entering one namespace after the other and returning to nettune's own at the end.
-func (n *Node) sampleOthers(out *NodeSample, jobs []int, hostSysctls map[string]string, fresh bool) []string {
+// It returns fn's errors, one line each.
+func (n *Node) inEach(out *NodeSample, jobs []int, fn func(*NamespaceSample, *nodeNS) error) []string {
 	queue := make(chan int, len(jobs))
 	for _, j := range jobs {
 		queue <- j
@@ -235,12 +268,8 @@ func (n *Node) sampleOthers(out *NodeSample, jobs []int, hostSysctls map[string]
 					note(fmt.Sprintf("enter netns %s: %v", ns.Namespace.ID, err))
 					continue
 				}
-				s, err := n.readOther(st, hostSysctls, fresh)
-				if err != nil {
+				if err := fn(ns, st); err != nil {
 					note(fmt.Sprintf("netns %s: %v", ns.Namespace.ID, err))
-				} else {
-					s.Netns = ns.Namespace.Path()
-					ns.Sample = s
 				}
 				if err := unix.Setns(orig, unix.CLONE_NEWNET); err != nil {
 					// Leave the thread locked: Go retires it instead of reusing it in

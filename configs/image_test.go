@@ -187,7 +187,8 @@ func TestImageRunsAsDaemonSet(t *testing.T) {
 			t.Errorf("check in the pod: %s not available: %s", name, pr.Reason)
 		}
 	}
-	code, stdout, stderr = run("advise", "advise", "--interval", "2s", "--xdp", xdp, "-o", "json")
+	// The node's own namespace with probes: what the host's series come from.
+	code, stdout, stderr = run("advise", "advise", "--netns", "host", "--interval", "2s", "--xdp", xdp, "-o", "json")
 	var doc struct {
 		Schema  string `json:"schema"`
 		Mode    string `json:"mode"`
@@ -209,6 +210,29 @@ func TestImageRunsAsDaemonSet(t *testing.T) {
 	}
 	if !slices.Contains(measured, nic.AName) {
 		t.Errorf("advise in the pod measured %q, not the node's interface %s", measured, nic.AName)
+	}
+
+	// Every namespace of the node with the DaemonSet's capabilities (counters only: with the
+	// host's PID namespace the pod sees every namespace of this machine, whose links the
+	// tests never attach to): the peer's namespace is entered and read, none is refused.
+	code, stdout, stderr = run("advise-node", "advise", "--no-bpf", "--interval", "1s", "-o", "json")
+	var node struct {
+		Schema     string `json:"schema"`
+		Namespaces []struct {
+			Inode uint64 `json:"inode"`
+		} `json:"namespaces"`
+		Errors []string `json:"errors"`
+	}
+	if code > 1 || json.Unmarshal([]byte(stdout), &node) != nil || node.Schema != "nettune.advise/v3" {
+		t.Fatalf("nettune advise over the node: exit %d\n%s%s", code, stdout, stderr)
+	}
+	peer := lab.Inode(t, nic.B.Path)
+	var found bool
+	for _, ns := range node.Namespaces {
+		found = found || ns.Inode == peer
+	}
+	if !found || len(node.Errors) > 0 {
+		t.Errorf("advise over the node in the pod: peer namespace %d read: %v; errors %q", peer, found, node.Errors)
 	}
 }
 

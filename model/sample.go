@@ -360,6 +360,7 @@ const (
 	GapLoadFailed   GapReason = "load-failed"     // the program could not be loaded
 	GapMapFull      GapReason = "map-full"        // the link could not be registered in the programs' maps
 	GapNotFound     GapReason = "not-found"       // the link or namespace does not exist (any more)
+	GapAppeared     GapReason = "appeared"        // a namespace that appeared after the probes were attached
 )
 
 // ForNetns is the view of one namespace: its points and foreign programs, and its coverage

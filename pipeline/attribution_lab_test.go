@@ -164,7 +164,7 @@ func TestNodeNamesTheLossySockets(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ns, ok := res.Lookup(inode(t, b.Path))
+	ns, ok := res.Lookup(lab.Inode(t, b.Path))
 	if !ok {
 		t.Fatal("the lossy namespace is not in the result")
 	}
@@ -241,8 +241,8 @@ func TestNodeNamesTheVethPeer(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ra, ok := res.Lookup(inode(t, a.Path))
-	rb, okb := res.Lookup(inode(t, b.Path))
+	ra, ok := res.Lookup(lab.Inode(t, a.Path))
+	rb, okb := res.Lookup(lab.Inode(t, b.Path))
 	if !ok || !okb {
 		t.Fatal("the pair's namespaces are not in the result")
 	}
@@ -254,7 +254,7 @@ func TestNodeNamesTheVethPeer(t *testing.T) {
 	if i < 0 {
 		t.Fatalf("no finding on %s: %+v", v.AName, ra.Report.Findings)
 	}
-	want := policy.LinkPeer{Interface: v.BName, Ifindex: peer.Index, NetnsIno: inode(t, b.Path), Netns: b.Path}
+	want := policy.LinkPeer{Interface: v.BName, Ifindex: peer.Index, NetnsIno: lab.Inode(t, b.Path), Netns: b.Path}
 	if f := ra.Report.Findings[i]; f.Peer == nil || *f.Peer != want {
 		t.Errorf("%s on %s: peer %+v, want %+v", f.ID, v.AName, f.Peer, want)
 	}
@@ -311,7 +311,7 @@ func TestNodeNamesThePodSocket(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ns, ok := res.Lookup(inode(t, podNS))
+	ns, ok := res.Lookup(lab.Inode(t, podNS))
 	if !ok {
 		t.Fatal("the pod's namespace is not in the result")
 	}

@@ -3,7 +3,15 @@ package pipeline
 import (
 	"context"
 	"fmt"
+	"os"
 	"path/filepath"
+	"runtime"
+	"slices"
+	"strings"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/nettune/nettune/bpf"
 
 	"github.com/nettune/nettune/collect"
 	"github.com/nettune/nettune/collect/netnsfind"
@@ -21,6 +29,11 @@ type Node struct {
 	meta     Meta
 	col      *collect.Node
 	discover func() (*netnsfind.Snapshot, error)
+	probes   *bpf.Probes
+	locks    *bpf.SockLocks
+	// watched are the namespaces the probes were attached in; the probes count in no
+	// namespace found later, and each sample's coverage says so (GapAppeared).
+	watched map[uint64]bool
 }
 
 // NodeResult is one measured interval of every namespace.
@@ -35,6 +48,29 @@ type NodeResult struct {
 	Vanished, Appeared []netnsfind.ID
 	// Errors name namespaces that could not be read at either end, one line each.
 	Errors []string
+
+	policy policy.Config // what analyzed it (Result)
+}
+
+// Result is one namespace's interval as a Run's Result: the node's Meta with the
+// namespace's own part of the in-path coverage, for what reports one namespace (the
+// Prometheus text of nettune's own namespace).
+func (r *NodeResult) Result(ns *NamespaceResult) *Result {
+	m := r.Meta
+	if ip := ns.Delta.InPath; ip != nil {
+		m.Coverage = ip.Coverage
+	}
+	return &Result{Meta: m, Delta: ns.Delta, Report: ns.Report, policy: r.policy}
+}
+
+// Own is the result of nettune's own namespace, nil when it could not be read.
+func (r *NodeResult) Own() *NamespaceResult {
+	for i := range r.Namespaces {
+		if r.Namespaces[i].Own {
+			return &r.Namespaces[i]
+		}
+	}
+	return nil
 }
 
 // NamespaceResult is one namespace's interval.
@@ -67,30 +103,97 @@ func (r *NodeResult) Lookup(ino uint64) (*NamespaceResult, bool) {
 	return nil, false
 }
 
-// OpenNode prepares a run over every namespace. Probes are not attached by a Node yet:
-// Options.Probes is refused rather than ignored.
+// OpenNode prepares a run over every namespace. With Options.Probes it discovers the
+// namespaces once and attaches the in-path probes to every link of each (one program set,
+// one target per namespace); without root or kernel support it falls back to counters as a
+// Run does, and Meta.BPFNote says why.
 func OpenNode(o Options) (*Node, error) {
 	if o.ProcRoot == "" {
 		o.ProcRoot = "/proc"
 	}
-	if o.Probes {
-		return nil, fmt.Errorf("node run: in-path probes are not attached per namespace yet")
-	}
 	if o.Owner.ProcRoot == "" {
 		o.Owner.ProcRoot = o.ProcRoot
 	}
-	col, err := collect.NewNode(collect.NodeOptions{ProcRoot: o.ProcRoot, SysRoot: o.SysRoot,
-		SettingsEvery: o.SettingsEvery, Kernel: o.Kernel, Workers: o.Workers})
-	if err != nil {
-		return nil, err
-	}
 	procRoot := o.ProcRoot
-	return &Node{o: o, col: col,
+	n := &Node{o: o,
 		meta: Meta{Mode: ModeCounters,
 			Host:   firstLine(filepath.Join(o.ProcRoot, "sys", "kernel", "hostname")),
 			Kernel: firstLine(filepath.Join(o.ProcRoot, "sys", "kernel", "osrelease"))},
 		discover: func() (*netnsfind.Snapshot, error) { return netnsfind.Discover(procRoot) },
-	}, nil
+	}
+	no := collect.NodeOptions{ProcRoot: o.ProcRoot, SysRoot: o.SysRoot,
+		SettingsEvery: o.SettingsEvery, Kernel: o.Kernel, Workers: o.Workers}
+	if o.Probes {
+		n.attach()
+		if n.probes != nil {
+			n.meta.Mode = ModeBPF
+			no.InPath = n.probes
+		}
+		if os.Geteuid() == 0 {
+			if l, err := bpf.LoadSockLocks(); err == nil {
+				n.locks = l
+				no.BufferLocks = l
+			} else {
+				n.meta.BPFNote = joinNote(n.meta.BPFNote, "whether applications set SO_RCVBUF is unknown: "+err.Error())
+			}
+		}
+	}
+	col, err := collect.NewNode(no)
+	if err != nil {
+		n.Close()
+		return nil, err
+	}
+	n.col = col
+	return n, nil
+}
+
+// attach attaches the probes in every namespace discovery finds now, or notes why not.
+func (n *Node) attach() {
+	if os.Geteuid() != 0 {
+		n.meta.BPFNote = "counters only: eBPF probes need root"
+		return
+	}
+	snap, err := n.discover()
+	if err != nil {
+		n.meta.BPFNote = fmt.Sprintf("counters only: discover namespaces: %v", err)
+		return
+	}
+	own, err := ownNetns(n.o.ProcRoot)
+	if err != nil {
+		n.meta.BPFNote = fmt.Sprintf("counters only: %v", err)
+		return
+	}
+	targets := make([]bpf.Target, 0, len(snap.Namespaces))
+	watched := make(map[uint64]bool, len(snap.Namespaces))
+	for i := range snap.Namespaces {
+		ns := &snap.Namespaces[i]
+		t := bpf.Target{Netns: ns.Path()}
+		if ns.ID.Ino == own {
+			t.Netns = "" // the attaching thread's namespace, no path needed
+		} else if t.Netns == "" {
+			continue
+		}
+		targets = append(targets, t)
+		watched[ns.ID.Ino] = true
+	}
+	p, err := bpf.Attach(bpf.Options{Targets: targets, XDPMode: n.o.XDP, InPath: true, Drops: n.o.Drops})
+	if err != nil {
+		n.meta.BPFNote = fmt.Sprintf("counters only: %v", err)
+		return
+	}
+	n.probes, n.watched, n.meta.BPFNote = p, watched, strings.Join(p.Notes, "; ")
+}
+
+// ownNetns is the inode of the calling thread's namespace, the one a Target with no Netns
+// names.
+func ownNetns(procRoot string) (uint64, error) {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	var st unix.Stat_t
+	if err := unix.Stat(filepath.Join(procRoot, "thread-self", "ns", "net"), &st); err != nil {
+		return 0, fmt.Errorf("own netns: %w", err)
+	}
+	return st.Ino, nil
 }
 
 // Meta is how the run measures before any interval.
@@ -102,7 +205,42 @@ func (n *Node) Sample() (*collect.NodeSample, error) {
 	if err != nil {
 		return nil, fmt.Errorf("discover namespaces: %w", err)
 	}
-	return n.col.Sample(snap)
+	s, err := n.col.Sample(snap)
+	if err != nil {
+		return nil, err
+	}
+	n.notWatched(s)
+	return s, nil
+}
+
+// notWatched adds a coverage gap for every namespace of s the probes were not attached in
+// (it appeared after): its in-path counts are missing, and every output says so.
+func (n *Node) notWatched(s *collect.NodeSample) {
+	if s.InPath == nil || s.InPath.Coverage == nil {
+		return
+	}
+	var gaps []model.Gap
+	for _, ns := range s.Namespaces {
+		if !n.watched[ns.Namespace.ID.Ino] {
+			gaps = append(gaps, model.Gap{Netns: ns.Namespace.ID.Ino, Reason: model.GapAppeared,
+				Detail: "appeared after the probes were attached"})
+		}
+	}
+	if len(gaps) == 0 {
+		return
+	}
+	whole := *s.InPath
+	cov := *whole.Coverage
+	cov.Gaps = append(slices.Clip(cov.Gaps), gaps...)
+	whole.Coverage = &cov
+	s.InPath = &whole
+	for i := range s.Namespaces {
+		ns := &s.Namespaces[i]
+		if n.watched[ns.Namespace.ID.Ino] || ns.Sample.InPath == nil {
+			continue
+		}
+		ns.Sample.InPath = whole.ForNetns(ns.Namespace.ID.Ino)
+	}
 }
 
 // Analyze turns the interval from prev to cur into one result per namespace present at both
@@ -113,7 +251,7 @@ func (n *Node) Analyze(ctx context.Context, prev, cur *collect.NodeSample) (*Nod
 
 // AnalyzeNode is Node.Analyze for samples from anywhere (tests, recordings).
 func AnalyzeNode(ctx context.Context, meta Meta, prev, cur *collect.NodeSample, o Options) (*NodeResult, error) {
-	res := &NodeResult{Meta: meta, Errors: append(prev.Errors[:len(prev.Errors):len(prev.Errors)], cur.Errors...)}
+	res := &NodeResult{Meta: meta, policy: o.Policy, Errors: append(prev.Errors[:len(prev.Errors):len(prev.Errors)], cur.Errors...)}
 	if ip := cur.InPath; ip != nil {
 		res.Meta.XDPMode, res.Meta.Foreign, res.Meta.Coverage = ip.XDPMode, ip.Foreign, ip.Coverage
 		if ip.Note != "" {
@@ -172,5 +310,15 @@ func (n *Node) Measure(ctx context.Context, wait func(context.Context) error) (*
 	return n.Analyze(ctx, first, second)
 }
 
-// Close releases every namespace the run holds.
-func (n *Node) Close() { n.col.Close() }
+// Close releases every namespace the run holds and detaches the probes.
+func (n *Node) Close() {
+	if n.col != nil {
+		n.col.Close()
+	}
+	if n.probes != nil {
+		n.probes.Close()
+	}
+	if n.locks != nil {
+		n.locks.Close()
+	}
+}

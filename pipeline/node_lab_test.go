@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nettune/nettune/collect"
 	"github.com/nettune/nettune/collect/netnsfind"
 	"github.com/nettune/nettune/internal/lab"
 	"github.com/nettune/nettune/model/stage"
@@ -35,24 +36,15 @@ func unshared(t *testing.T) (*exec.Cmd, uint64) {
 		_ = cmd.Wait()
 	})
 	path := fmt.Sprintf("/proc/%d/ns/net", cmd.Process.Pid)
-	self := inode(t, "/proc/thread-self/ns/net")
+	self := lab.Inode(t, "/proc/thread-self/ns/net")
 	// unshare(1) enters the new namespace just before it executes sleep.
 	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
-		if ino := inode(t, path); ino != self {
+		if ino := lab.Inode(t, path); ino != self {
 			return cmd, ino
 		}
 	}
 	t.Fatalf("unshare --net: process %d never left this namespace", cmd.Process.Pid)
 	return nil, 0
-}
-
-func inode(t *testing.T, path string) uint64 {
-	t.Helper()
-	var st syscall.Stat_t
-	if err := syscall.Stat(path, &st); err != nil {
-		t.Fatalf("stat %s: %v", path, err)
-	}
-	return st.Ino
 }
 
 func openNode(t *testing.T) *pipeline.Node {
@@ -83,7 +75,7 @@ func TestNodeFindsTheLossyNamespace(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, ino := range []uint64{inode(t, a.Path), inode(t, b.Path), heldIno, doomedIno} {
+	for _, ino := range []uint64{lab.Inode(t, a.Path), lab.Inode(t, b.Path), heldIno, doomedIno} {
 		if _, ok := first.Lookup(ino); !ok {
 			t.Fatalf("first sample lacks netns %d", ino)
 		}
@@ -114,7 +106,7 @@ func TestNodeFindsTheLossyNamespace(t *testing.T) {
 	}
 	t.Logf("%d namespaces, %d vanished, %d appeared, errors %q", len(res.Namespaces), len(res.Vanished), len(res.Appeared), res.Errors)
 
-	lossy, ok := res.Lookup(inode(t, b.Path))
+	lossy, ok := res.Lookup(lab.Inode(t, b.Path))
 	if !ok {
 		t.Fatal("the lossy namespace is not in the result")
 	}
@@ -125,7 +117,7 @@ func TestNodeFindsTheLossyNamespace(t *testing.T) {
 		t.Errorf("lossy namespace's names %q, want %s", lossy.Namespace.Names, b.Name)
 	}
 	for _, ns := range append(quiet, a) {
-		r, ok := res.Lookup(inode(t, ns.Path))
+		r, ok := res.Lookup(lab.Inode(t, ns.Path))
 		if !ok {
 			t.Errorf("namespace %s is not in the result", ns.Name)
 		} else if r.Report.Loss() {
@@ -248,4 +240,65 @@ func manyNodeNamespaces(b *testing.B, count int) {
 			return nil
 		})
 	}
+}
+
+// BenchmarkNodeIntervalSkew500 measures how far each of 500 namespaces' intervals is from the
+// own namespace's, whose SNMP read the probes' snapshot follows: a namespace read d after the
+// own one at the first sample and d' at the second has an interval d'−d longer than the
+// probes'. Reported: the largest |d'−d| over the namespaces of the first interval (the one
+// advise measures) and of a later one (serve's), in ms.
+func BenchmarkNodeIntervalSkew500(b *testing.B) {
+	lab.RequireRoot(b)
+	manyNodeNamespaces(b, 500)
+	o := pipeline.Options{Policy: policy.DefaultConfig()}
+	o.Owner.CRISockets = []string{}
+	var first, later float64
+	for b.Loop() {
+		n, err := pipeline.OpenNode(o)
+		if err != nil {
+			b.Fatal(err)
+		}
+		var samples []*collect.NodeSample
+		for range 3 {
+			s, err := n.Sample()
+			if err != nil {
+				b.Fatal(err)
+			}
+			samples = append(samples, s)
+		}
+		n.Close()
+		first = max(first, skew(b, samples[0], samples[1]))
+		later = max(later, skew(b, samples[1], samples[2]))
+	}
+	b.ReportMetric(first, "first-skew-ms")
+	b.ReportMetric(later, "later-skew-ms")
+}
+
+// skew is the largest difference, in ms, between a namespace's interval from prev to cur and
+// the own namespace's.
+func skew(b *testing.B, prev, cur *collect.NodeSample) float64 {
+	offsets := func(s *collect.NodeSample) map[uint64]time.Duration {
+		var own time.Time
+		for _, ns := range s.Namespaces {
+			if ns.Own {
+				own = ns.Sample.Time
+			}
+		}
+		m := map[uint64]time.Duration{}
+		for _, ns := range s.Namespaces {
+			m[ns.Namespace.ID.Ino] = ns.Sample.Time.Sub(own)
+		}
+		return m
+	}
+	p, c := offsets(prev), offsets(cur)
+	var worst time.Duration
+	for ino, d := range c {
+		if dp, ok := p[ino]; ok {
+			worst = max(worst, (d - dp).Abs())
+		}
+	}
+	if len(c) < 501 {
+		b.Fatalf("%d namespaces sampled", len(c))
+	}
+	return float64(worst) / float64(time.Millisecond)
 }

@@ -29,10 +29,13 @@ const (
 
 // Options say what a run reads and how it analyzes.
 type Options struct {
-	ProcRoot string   // default /proc
-	SysRoot  string   // default /sys
-	Netns    string   // name or path; "" = the namespace nettune runs in
-	Links    []string // only these interfaces; empty = all
+	ProcRoot string // default /proc
+	SysRoot  string // default /sys
+	// Netns is the namespace a Run reads: "" or "host" is the one nettune runs in, else a
+	// name under /run/netns, a path, pod/NAMESPACE/NAME or container/ID (ResolveNetns). A
+	// Node reads every namespace and ignores it.
+	Netns string
+	Links []string // only these interfaces; empty = all
 	// Probes attaches the in-path eBPF probes. Without root or kernel support the run
 	// falls back to counters only and Meta.BPFNote says why; it never fails for that.
 	Probes bool
@@ -87,6 +90,7 @@ type Run struct {
 	probes *bpf.Probes
 	locks  *bpf.SockLocks
 	col    *collect.Collector
+	err    error // the --netns reference could not be resolved: every Sample returns it
 }
 
 // Open prepares a run; it reads nothing yet but the host's name and kernel release, and
@@ -98,6 +102,16 @@ func Open(o Options) *Run {
 	r := &Run{o: o, meta: Meta{Mode: ModeCounters,
 		Host:   firstLine(filepath.Join(o.ProcRoot, "sys", "kernel", "hostname")),
 		Kernel: firstLine(filepath.Join(o.ProcRoot, "sys", "kernel", "osrelease"))}}
+	// A pod or container is found once, at the start: its namespace's path then stays the
+	// run's (a later pod of the same name is another namespace).
+	ns, err := ResolveNetns(context.Background(), o.Netns, o.ProcRoot, o.Owner)
+	if err != nil {
+		r.err = err
+		r.col = collect.New(collect.Options{ProcRoot: o.ProcRoot, SysRoot: o.SysRoot, Kernel: o.Kernel})
+		return r
+	}
+	o.Netns = ns
+	r.o = o
 	co := collect.Options{ProcRoot: o.ProcRoot, SysRoot: o.SysRoot, Netns: o.Netns, Links: o.Links,
 		SettingsEvery: o.SettingsEvery, Kernel: o.Kernel}
 	if o.Probes {
@@ -147,8 +161,18 @@ func (r *Run) resolver() *owner.Resolver {
 // Meta is how the run measures before any interval: the mode, and why probes are missing.
 func (r *Run) Meta() Meta { return r.meta }
 
+// Netns is the namespace the run reads, its --netns reference resolved (ResolveNetns): ""
+// for nettune's own, else a name under /run/netns or a path. Changes to that namespace
+// enter it through this, not the reference.
+func (r *Run) Netns() string { return r.o.Netns }
+
 // Sample reads everything once (collect.Collector.Sample).
-func (r *Run) Sample() (*model.Sample, error) { return r.col.Sample() }
+func (r *Run) Sample() (*model.Sample, error) {
+	if r.err != nil {
+		return nil, r.err
+	}
+	return r.col.Sample()
+}
 
 // Analyze turns the interval from prev to cur into a Result.
 func (r *Run) Analyze(prev, cur *model.Sample) (*Result, error) {

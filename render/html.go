@@ -90,7 +90,12 @@ func newReportView(res *pipeline.Result) reportView {
 func verdictLines(r *policy.Report) (string, []string) {
 	var b bytes.Buffer
 	(&printer{w: &b}).verdict(r)
-	lines := strings.Split(strings.TrimRight(b.String(), "\n"), "\n")
+	return splitVerdict(b.String())
+}
+
+// splitVerdict is the table's verdict lines as a heading and its further lines.
+func splitVerdict(s string) (string, []string) {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
 	first := strings.TrimPrefix(lines[0], "VERDICT: ")
 	var more []string
 	for _, l := range lines[1:] {

@@ -15,10 +15,10 @@ import (
 	"github.com/nettune/nettune/policy"
 )
 
-// nodeResult is a node's interval: a quiet host, a pod that loses packets (lossResult's
+// promNodeResult is a node's interval: a quiet host, a pod that loses packets (lossResult's
 // report), a named namespace where only the drop tracer saw drops, quiet namespaces, one that
 // vanished and one that appeared.
-func nodeResult() *pipeline.NodeResult {
+func promNodeResult() *pipeline.NodeResult {
 	loss, clean := lossResult(), cleanResult()
 	res := &pipeline.NodeResult{Meta: clean.Meta,
 		Vanished: []netnsfind.ID{{Dev: 4, Ino: 4026532900}}, Appeared: []netnsfind.ID{{Dev: 4, Ino: 4026532901}}}
@@ -56,12 +56,12 @@ func promNode(t *testing.T, res *pipeline.NodeResult, o MetricOptions, maxNamesp
 }
 
 func TestPrometheusNodeGolden(t *testing.T) {
-	golden.Check(t, "testdata/node.prom", []byte(promNode(t, nodeResult(), MetricOptions{}, DefaultMaxNamespaces)))
+	golden.Check(t, "testdata/node.prom", []byte(promNode(t, promNodeResult(), MetricOptions{}, DefaultMaxNamespaces)))
 }
 
 // TestPrometheusNodeSeries checks what docs/operations.md promises of a node's series.
 func TestPrometheusNodeSeries(t *testing.T) {
-	out := promNode(t, nodeResult(), MetricOptions{}, DefaultMaxNamespaces)
+	out := promNode(t, promNodeResult(), MetricOptions{}, DefaultMaxNamespaces)
 	for _, want := range []string{
 		// The host keeps its own series; loss anywhere on the node is nettune_loss.
 		`nettune_loss 1`,
@@ -90,8 +90,8 @@ func TestPrometheusNodeSeries(t *testing.T) {
 		}
 	}
 	// The host's series are those of the same report rendered alone.
-	host := nodeResult().Namespaces[0]
-	single := string(prom(t, &pipeline.Result{Meta: nodeResult().Meta, Delta: host.Delta, Report: host.Report}, nil))
+	host := promNodeResult().Namespaces[0]
+	single := string(prom(t, &pipeline.Result{Meta: promNodeResult().Meta, Delta: host.Delta, Report: host.Report}, nil))
 	for _, line := range strings.Split(single, "\n") {
 		if line != "" && !strings.HasPrefix(line, "nettune_loss ") && !strings.Contains(out, line+"\n") {
 			t.Errorf("host series changed: %s", line)
@@ -102,7 +102,7 @@ func TestPrometheusNodeSeries(t *testing.T) {
 // TestPrometheusNodeCap: beyond the cap the namespaces that lost least are cut and counted;
 // the lossy one stays first.
 func TestPrometheusNodeCap(t *testing.T) {
-	res := nodeResult()
+	res := promNodeResult()
 	for _, c := range []struct {
 		max      int
 		cut      int
@@ -125,7 +125,7 @@ func TestPrometheusNodePromtool(t *testing.T) {
 	tool := promtool(t)
 	for name, o := range map[string]MetricOptions{"plain": {}, "options": fullOptions()} {
 		cmd := exec.Command(tool, "check", "metrics")
-		cmd.Stdin = strings.NewReader(promNode(t, nodeResult(), o, DefaultMaxNamespaces))
+		cmd.Stdin = strings.NewReader(promNode(t, promNodeResult(), o, DefaultMaxNamespaces))
 		if b, err := cmd.CombinedOutput(); err != nil {
 			t.Errorf("%s: promtool check metrics: %v\n%s", name, err, b)
 		}

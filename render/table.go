@@ -31,6 +31,21 @@ func TableLook(w io.Writer, res *pipeline.Result, look Look) error {
 	p.f("\n")
 
 	p.verdict(r)
+	p.details(r)
+	if len(m.Foreign) > 0 {
+		p.f("\nFOREIGN PROGRAMS  (left in place; nettune counts around them)\n")
+		for _, fp := range m.Foreign {
+			p.f("  %s %s: id %d %q %s\n", fp.Link, fp.Hook, fp.ID, fp.Name, fp.Mode)
+		}
+	}
+	p.coverage(m.Coverage)
+	p.funnel(r)
+	p.missing(r)
+	return p.err
+}
+
+// details are a report's findings, plan and advice.
+func (p *printer) details(r *policy.Report) {
 	if len(r.Findings) > 0 {
 		p.f("\nFINDINGS\n")
 		for i, f := range r.Findings {
@@ -46,30 +61,18 @@ func TableLook(w io.Writer, res *pipeline.Result, look Look) error {
 	if len(r.Advice) > 0 {
 		p.f("\nADVICE\n")
 		for _, a := range unique(r.Advice) {
-			p.f("%s\n", wrap("  - ", "    ", a, look.Width))
+			p.f("%s\n", wrap("  - ", "    ", a, p.look.Width))
 		}
 	}
-	if len(m.Foreign) > 0 {
-		p.f("\nFOREIGN PROGRAMS  (left in place; nettune counts around them)\n")
-		for _, fp := range m.Foreign {
-			p.f("  %s %s: id %d %q %s\n", fp.Link, fp.Hook, fp.ID, fp.Name, fp.Mode)
-		}
-	}
-	p.coverage(m.Coverage)
-	p.funnel(r)
-	if len(r.Missing) > 0 {
-		p.f("\nNOT MEASURED\n")
-		for _, s := range unique(r.Missing) {
-			p.f("  - %s\n", s)
-		}
-	}
-	return p.err
 }
 
 type printer struct {
 	w    io.Writer
 	look Look
 	err  error
+	// place names the namespace of a node's verdict by its owner ("in pod default/dns-0",
+	// "on the host"); empty for a report of one namespace.
+	place string
 }
 
 func (p *printer) f(format string, a ...any) {
@@ -163,8 +166,12 @@ func (p *printer) verdict(r *policy.Report) {
 	switch {
 	case len(capacity) > 0:
 		top := capacity[0]
-		p.f("%s\n", p.look.paint(styleLoss, wrap("VERDICT: ", "         ", fmt.Sprintf("packets are lost at %s%s: %s/s (%s of that stage's traffic).",
-			top.Stage, verdictWhere(top), rate(top.DropRate), pct(top.Ratio)), p.look.Width)))
+		place := p.placed()
+		if len(top.Sockets) > 0 && top.Sockets[0].Pod != "" {
+			place = "" // the socket's owner names the pod
+		}
+		p.f("%s\n", p.look.paint(styleLoss, wrap("VERDICT: ", "         ", fmt.Sprintf("packets are lost at %s%s%s: %s/s (%s of that stage's traffic).",
+			top.Stage, place, verdictWhere(top), rate(top.DropRate), pct(top.Ratio)), p.look.Width)))
 		p.f("%s\n", wrap("         ", "         ", top.Summary, p.look.Width))
 		if i := actionFor(r.Plan, top.ID); i >= 0 {
 			a := r.Plan[i]
@@ -185,14 +192,22 @@ func (p *printer) verdict(r *policy.Report) {
 			p.f("         %s below.\n", plural(uint64(n), "more capacity finding", "more capacity findings"))
 		}
 	case len(other) > 0:
-		p.f("%s\n", p.look.paint(styleBold, wrap("VERDICT: ", "         ", fmt.Sprintf("no capacity loss; drops seen are %s (%s%s, %s/s), not something tuning fixes.",
-			other[0].Class, other[0].Stage, whereOf(other[0]), rate(other[0].DropRate)), p.look.Width)))
+		p.f("%s\n", p.look.paint(styleBold, wrap("VERDICT: ", "         ", fmt.Sprintf("no capacity loss; drops seen are %s (%s%s%s, %s/s), not something tuning fixes.",
+			other[0].Class, other[0].Stage, p.placed(), whereOf(other[0]), rate(other[0].DropRate)), p.look.Width)))
 	case len(r.Unmeasured) > 0:
 		p.f("%s\n", wrap(p.look.paint(styleAmber, "VERDICT:")+" ", "         ", "no loss found in what could be measured, but these were not: "+
 			strings.Join(r.Unmeasured, "; ")+".", p.look.Width))
 	default:
 		p.f("%s\n", p.look.paint(styleGreen, "VERDICT: no packet loss found in this interval."))
 	}
+}
+
+// placed is the verdict's namespace as a phrase after the stage.
+func (p *printer) placed() string {
+	if p.place == "" {
+		return ""
+	}
+	return " " + p.place
 }
 
 func whereOf(f policy.Finding) string {

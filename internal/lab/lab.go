@@ -320,3 +320,14 @@ func (ns *NS) name() string {
 	}
 	return ns.Name
 }
+
+// Inode is the inode of a namespace file (a /run/netns name, /proc/PID/ns/net): the
+// namespace's identity, as nettune's results name it.
+func Inode(t testing.TB, path string) uint64 {
+	t.Helper()
+	var st unix.Stat_t
+	if err := unix.Stat(path, &st); err != nil {
+		t.Fatalf("stat %s: %v", path, err)
+	}
+	return st.Ino
+}

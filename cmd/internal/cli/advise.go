@@ -12,6 +12,7 @@ import (
 
 	"github.com/nettune/nettune/collect"
 	"github.com/nettune/nettune/collect/netdev"
+	"github.com/nettune/nettune/collect/owner"
 	"github.com/nettune/nettune/internal/fsx"
 	"github.com/nettune/nettune/internal/netns"
 	"github.com/nettune/nettune/pipeline"
@@ -34,6 +35,8 @@ func newAdvise(c *common) *cobra.Command {
 		Example: `  nettune advise
   nettune advise --interval 30s --iface eth0 -o json
   nettune advise --netns web-7f9c
+  nettune advise --netns pod/default/dns-0
+  nettune advise --netns host
   nettune advise --html report.html`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -50,6 +53,9 @@ func newAdvise(c *common) *cobra.Command {
 					return usagef("--watch draws the table: it takes no -o, --html or --textfile")
 				}
 				return watch(cmd.Context(), cfg, c, f.all)
+			}
+			if wholeNode(cfg) {
+				return adviseNode(cmd.Context(), c, cfg, format, f)
 			}
 			res, err := measure(cmd.Context(), cfg, c.s.Err)
 			if err != nil {
@@ -94,15 +100,20 @@ func newAdvise(c *common) *cobra.Command {
 func addMeasureFlags(cmd *cobra.Command) {
 	cmd.Flags().Duration("interval", 10*time.Second, "measurement interval")
 	cmd.Flags().StringSlice("iface", nil, "interfaces to examine (default: all)")
-	cmd.Flags().String("netns", "", "network namespace: a name under /run/netns or a path such as /proc/PID/ns/net")
+	cmd.Flags().String("netns", "", "network namespace (default: every namespace of the node): host (nettune's own alone), a name under /run/netns, a path such as /proc/PID/ns/net, pod/NAMESPACE/NAME or container/ID (a unique prefix is enough)")
 	cmd.Flags().String("xdp", "auto", "XDP counting mode: off, generic, native or auto")
 }
 
 // pipelineOptions is what the configuration asks of a run.
 func pipelineOptions(cfg Config) pipeline.Options {
 	return pipeline.Options{ProcRoot: cfg.ProcRoot, SysRoot: cfg.SysRoot, Netns: cfg.Netns, Links: cfg.Interfaces,
-		Probes: cfg.BPF.Enabled, XDP: cfg.BPF.XDP, Drops: cfg.BPF.Drops, Policy: cfg.Policy, Check: checkInvariants}
+		Probes: cfg.BPF.Enabled, XDP: cfg.BPF.XDP, Drops: cfg.BPF.Drops, Policy: cfg.Policy, Check: checkInvariants,
+		Owner: ownerOptions}
 }
+
+// ownerOptions say where namespaces' owners are looked up: the zero value is the host's
+// runtime sockets and kubelet log directories. Tests point it at the containerd they run.
+var ownerOptions owner.Options
 
 // checkInvariants makes every run hold its report to policy.Check: the tests set it, so
 // every lab scenario and closed loop they run is checked.
@@ -122,7 +133,8 @@ func measure(ctx context.Context, cfg Config, progress io.Writer) (*pipeline.Res
 // classify turns reader errors caused by the user's input into usage errors (exit 2).
 func classify(err error) error {
 	switch {
-	case errors.Is(err, netdev.ErrNoLink), errors.Is(err, netns.ErrNotFound), errors.Is(err, collect.ErrRoot):
+	case errors.Is(err, netdev.ErrNoLink), errors.Is(err, netns.ErrNotFound), errors.Is(err, collect.ErrRoot),
+		errors.Is(err, pipeline.ErrBadReference), errors.Is(err, pipeline.ErrAmbiguous):
 		return asUsage(err)
 	case errors.Is(err, os.ErrPermission):
 		return usagef("%w (run as root, or drop --netns)", err)

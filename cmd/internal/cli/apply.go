@@ -128,10 +128,6 @@ through nettune restore at boot); rollback undoes that too.`,
 	return cmd
 }
 
-// wholeNode: with no --netns (and no --iface, which names links of nettune's own namespace)
-// apply, its dry run and auto work on every namespace of the node.
-func wholeNode(cfg Config) bool { return cfg.Netns == "" && len(cfg.Interfaces) == 0 }
-
 // applyNode measures one interval of every namespace and applies (or dry-runs) the plan of
 // each lossy one, in one journaled run.
 func applyNode(ctx context.Context, c *common, cfg Config, a *apply.Applier, f applyFlags, output render.Format) error {

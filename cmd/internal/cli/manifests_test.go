@@ -160,8 +160,8 @@ func TestDaemonSet(t *testing.T) {
 		t.Error("capabilities must drop ALL and add back only what nettune uses")
 	}
 	for _, cp := range sc.Capabilities.Add {
-		if !slices.Contains([]string{"BPF", "PERFMON", "NET_ADMIN"}, cp) {
-			t.Errorf("capability %s: serve without --netns needs only BPF, PERFMON, NET_ADMIN", cp)
+		if !slices.Contains([]string{"BPF", "PERFMON", "NET_ADMIN", "SYS_ADMIN", "SYS_PTRACE"}, cp) {
+			t.Errorf("capability %s: serve over every namespace needs only BPF, PERFMON, NET_ADMIN, SYS_ADMIN, SYS_PTRACE", cp)
 		}
 	}
 

@@ -61,9 +61,6 @@ SIGTERM or SIGINT detaches the probes and stops the server.`,
 			if f.noBPF {
 				cfg.BPF.Enabled = false
 			}
-			if cfg.Netns == "" && len(cfg.Interfaces) > 0 {
-				return usagef("serve --iface needs --netns (host, or the namespace the interfaces are in): over every namespace every interface is read")
-			}
 			if f.remediate && os.Geteuid() != 0 {
 				return usagef("serve --remediate changes kernel settings and needs root (without --remediate it only serves metrics)")
 			}
@@ -159,7 +156,7 @@ func newServer(cfg Config, f serveFlags, logw io.Writer) (*server, error) {
 	o := pipelineOptions(cfg)
 	o.SettingsEvery = serveSettingsEvery
 	s := &server{cfg: cfg, f: f, log: logw, applier: newApplier(cfg)}
-	if cfg.Netns == "" {
+	if wholeNode(cfg) {
 		if err := s.openNode(o); err != nil {
 			return nil, err
 		}

@@ -242,7 +242,6 @@ func TestServeUsageErrors(t *testing.T) {
 		"bad listen":    {"serve", "--no-bpf", "--listen", "127.0.0.1:99999"},
 		"missing netns": {"serve", "--no-bpf", "--listen", "127.0.0.1:0", "--netns", "nettune-no-such-ns"},
 		"missing iface": {"serve", "--no-bpf", "--listen", "127.0.0.1:0", "--netns", "host", "--iface", "nettune-nosuch"},
-		"iface, node":   {"serve", "--no-bpf", "--listen", "127.0.0.1:0", "--iface", "lo"},
 		"argument":      {"serve", "extra"},
 	} {
 		var stderr bytes.Buffer
