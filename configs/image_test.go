@@ -214,7 +214,14 @@ func TestImageRunsAsDaemonSet(t *testing.T) {
 
 	// Every namespace of the node with the DaemonSet's capabilities (counters only: with the
 	// host's PID namespace the pod sees every namespace of this machine, whose links the
-	// tests never attach to): the peer's namespace is entered and read, none is refused.
+	// tests never attach to): the peer's namespace, held by a process as a pod's would be
+	// (its /run/netns name is the machine's, not the pod's), is entered and read, none is
+	// refused.
+	holder := exec.Command("ip", "netns", "exec", nic.B.Name, "sleep", "120")
+	if err := holder.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { holder.Process.Kill(); holder.Wait() })
 	code, stdout, stderr = run("advise-node", "advise", "--no-bpf", "--interval", "1s", "-o", "json")
 	var node struct {
 		Schema     string `json:"schema"`
