@@ -270,16 +270,7 @@ func TestNodeNamesThePodSocket(t *testing.T) {
 	ct := p.RunContainer(t, "web", "/bin/nc", "-l", "-p", "8080")
 	pid := ct.PID(t)
 	podNS := fmt.Sprintf("/proc/%d/ns/net", pid)
-	var listening bool
-	for deadline := time.Now().Add(5 * time.Second); !listening && time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
-		b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/net/tcp6", pid))
-		b4, _ := os.ReadFile(fmt.Sprintf("/proc/%d/net/tcp", pid))
-		listening = bytes.Contains(append(b, b4...), []byte(":1F90 00000000:0000 0A")) ||
-			bytes.Contains(append(b, b4...), []byte(":1F90 00000000000000000000000000000000:0000 0A"))
-	}
-	if !listening {
-		t.Fatal("nc never listened on 8080")
-	}
+	lab.WaitListening(t, pid, 8080)
 	if err := unix.Kill(pid, unix.SIGSTOP); err != nil { // it accepts nothing from now on
 		t.Fatal(err)
 	}

@@ -1,6 +1,7 @@
 package policy
 
 import (
+	"path"
 	"strconv"
 	"strings"
 
@@ -124,7 +125,22 @@ func (in *input) scopeName(hostWide bool) string {
 	if hostWide || in.ns == "" {
 		return "host"
 	}
-	return strings.ReplaceAll(strings.Trim(in.ns, "/"), "/", "_")
+	return scopeOf(in.ns)
+}
+
+// scopeOf is how finding IDs name a namespace: a name as it is, a bind mount by its file
+// name (what `ip netns` lists: "web", "cni-2eb0…"), a process's namespace file as "pid-N".
+func scopeOf(ns string) string {
+	dir, file := path.Split(strings.TrimRight(ns, "/"))
+	if file == "net" && strings.HasSuffix(dir, "/ns/") {
+		if pid := path.Base(strings.TrimSuffix(dir, "/ns/")); pid != "" && strings.Trim(pid, "0123456789") == "" {
+			return "pid-" + pid
+		}
+	}
+	if file == "" {
+		return "_"
+	}
+	return file
 }
 
 // pointsByQueue is the in-path packets at point pt of link per queue, from an index built on

@@ -1,6 +1,7 @@
 package lab
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -170,4 +171,20 @@ func TCPConnectStorm(ctx context.Context, from *NS, dst string, conns int, timeo
 
 func sockaddr(ap netip.AddrPort) *unix.SockaddrInet4 {
 	return &unix.SockaddrInet4{Port: int(ap.Port()), Addr: ap.Addr().As4()}
+}
+
+// WaitListening waits until process pid's namespace has a TCP listener on port (IPv4 or
+// IPv6), e.g. a server started in a container.
+func WaitListening(t testing.TB, pid, port int) {
+	t.Helper()
+	v4 := fmt.Sprintf(":%04X 00000000:0000 0A", port)
+	v6 := fmt.Sprintf(":%04X 00000000000000000000000000000000:0000 0A", port)
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		b4, _ := os.ReadFile(fmt.Sprintf("/proc/%d/net/tcp", pid))
+		b6, _ := os.ReadFile(fmt.Sprintf("/proc/%d/net/tcp6", pid))
+		if bytes.Contains(b4, []byte(v4)) || bytes.Contains(b6, []byte(v6)) {
+			return
+		}
+	}
+	t.Fatalf("pid %d never listened on tcp port %d", pid, port)
 }

@@ -200,3 +200,44 @@ func TestAdviseWholeNodeNamesThePod(t *testing.T) {
 		}
 	})
 }
+
+// The verdict of a pod's loss names, in one line, the pod, the container, the process and the
+// socket: a listener in a container (busybox nc, stopped so that it accepts nothing)
+// overflows its accept queue while `nettune advise` with no flags measures.
+func TestAdviseWholeNodeNamesThePodsListener(t *testing.T) {
+	c := ctrtest.Start(t)
+	p := c.RunPod(t, "default", "web-0")
+	ct := p.RunContainer(t, "web", "/bin/nc", "-l", "-p", "8080")
+	pid := ct.PID(t)
+	lab.WaitListening(t, pid, 8080)
+	if err := syscall.Kill(pid, syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = syscall.Kill(pid, syscall.SIGCONT) })
+	defer func(o owner.Options) { ownerOptions = o }(ownerOptions)
+	ownerOptions = owner.Options{CRISockets: []string{c.Socket}, PodLogDir: c.PodLogDir, ContainerLogDir: c.ContainerLogDir}
+
+	podNS := fmt.Sprintf("/proc/%d/ns/net", pid)
+	ctx, cancel := context.WithCancel(context.Background())
+	storm := make(chan struct{})
+	go func() {
+		defer close(storm)
+		for ctx.Err() == nil {
+			lab.TCPConnectStorm(ctx, &lab.NS{Name: podNS, Path: podNS}, "127.0.0.1:8080", 16, 100*time.Millisecond)
+		}
+	}()
+	code, out, stderr := adviseWholeNode(t, "3s")
+	cancel()
+	<-storm
+	t.Logf("advise:\n%s", out)
+	if code != ExitLoss {
+		t.Fatalf("exit %d, stderr %q; want %d (loss)", code, stderr, ExitLoss)
+	}
+	want := fmt.Sprintf("packets are lost at tcp-accept-queue in pod default/web-0 (container web, pid %d nc, tcp ", pid)
+	if v := verdictLine(out); !strings.Contains(v, want) || !strings.Contains(v, ":8080)") {
+		t.Errorf("verdict %q, want %q… naming the listener on 8080", v, want)
+	}
+	if !strings.Contains(out, "pod default/web-0: loses") || !strings.Contains(out, "web (containerd "+ct.ID[:12]+")") {
+		t.Errorf("the pod's block does not name the pod and its container:\n%s", out)
+	}
+}
