@@ -2,7 +2,9 @@ package pipeline_test
 
 import (
 	"context"
+	"fmt"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -30,7 +32,12 @@ func TestNodeProbesCountInEveryNamespace(t *testing.T) {
 		t.Fatal(err)
 	}
 	if len(snap.Namespaces) != 3 {
-		t.Fatalf("isolation failed: %d namespaces found, want the own one and two", len(snap.Namespaces))
+		var found []string
+		for _, ns := range snap.Namespaces {
+			found = append(found, fmt.Sprintf("%d (host %v, mounts %q, pids %v)", ns.ID.Ino, ns.Host, ns.Mounts, ns.PIDs))
+		}
+		t.Fatalf("isolation failed: %d namespaces found, want the own one and two (%s, %s): %s",
+			len(snap.Namespaces), a.Path, b.Path, strings.Join(found, "; "))
 	}
 	n, err := pipeline.OpenNode(pipeline.Options{Probes: true, Drops: true, XDP: "auto", Policy: policy.DefaultConfig(),
 		Owner: owner.Options{CRISockets: []string{}}})

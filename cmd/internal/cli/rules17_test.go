@@ -71,7 +71,10 @@ func TestVerdictUDPMemPool(t *testing.T) {
 			if mode == "counters" {
 				args = append(args, "--no-bpf")
 			}
-			d, code, stderr := underLoss(t, v, lab.InjectUDPMem, v.B, args...)
+			// The limit is held for the whole test: with probes, an emulated guest's first
+			// sample outlasts InjectUDPMem's few seconds and the interval saw no refusal.
+			lab.LowerUDPMem(t)
+			d, code, stderr := underLoss(t, v, lab.UDPMemLoad, v.B, args...)
 			f := d.Findings[findingAt(t, d, "udp-mem", stderr)]
 			if f.Class != "capacity" || !slices.Contains(f.Knobs, "sysctl:net.ipv4.udp_mem") || f.Netns != v.B.Name || code != ExitLoss {
 				t.Errorf("exit %d, finding %+v", code, f)
