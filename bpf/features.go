@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"os"
 	"runtime"
 
 	"github.com/cilium/ebpf"
@@ -122,7 +123,7 @@ func probeLink(typ ebpf.ProgramType, at ebpf.AttachType, attach func(*ebpf.Progr
 
 // probeXDPLink attaches generic XDP to the loopback of a throw-away network namespace (a
 // missing ifindex gives EINVAL, which cannot tell "no XDP links" apart). The namespace
-// belongs to a locked thread that exits with it.
+// is the thread's for the probe only.
 func probeXDPLink() error {
 	p, err := emptyProg(probeName, ebpf.XDP, ebpf.AttachXDP, "", 2)
 	if err != nil {
@@ -131,17 +132,33 @@ func probeXDPLink() error {
 	defer p.Close()
 	errc := make(chan error, 1)
 	go func() {
-		runtime.LockOSThread() // never unlocked: the thread dies with its namespace
+		// The thread returns to its namespace after: a thread left in the throwaway one is
+		// retired by Go, unless it is the main thread, which Go never ends — and whose
+		// namespace /proc/self/ns/net then names.
+		runtime.LockOSThread()
+		orig, err := os.Open("/proc/thread-self/ns/net")
+		if err != nil {
+			errc <- fmt.Errorf("own netns: %w", err)
+			return
+		}
+		defer orig.Close()
 		if err := unix.Unshare(unix.CLONE_NEWNET); err != nil {
+			runtime.UnlockOSThread()
 			errc <- fmt.Errorf("new netns: %w", err)
 			return
 		}
-		l, err := link.AttachXDP(link.XDPOptions{Program: p, Interface: 1, Flags: link.XDPGenericMode})
-		if err != nil {
-			errc <- err
+		var lerr error
+		if l, err := link.AttachXDP(link.XDPOptions{Program: p, Interface: 1, Flags: link.XDPGenericMode}); err != nil {
+			lerr = err
+		} else {
+			lerr = l.Close()
+		}
+		if err := unix.Setns(int(orig.Fd()), unix.CLONE_NEWNET); err != nil {
+			errc <- errors.Join(lerr, fmt.Errorf("back to own netns: %w", err)) // stays locked: retired
 			return
 		}
-		errc <- l.Close()
+		runtime.UnlockOSThread()
+		errc <- lerr
 	}()
 	return <-errc
 }

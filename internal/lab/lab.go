@@ -99,15 +99,28 @@ func NewNS(t testing.TB, prefix string) *NS {
 	name := Name(prefix)
 	errc := make(chan error, 1)
 	go func() {
-		// NewNamed switches the calling thread into the new namespace: do it on a thread
-		// that is then thrown away instead of restored.
+		// NewNamed switches the calling thread into the new namespace; the thread goes back
+		// to its own after. Left there, the thread would be thrown away — unless it is the
+		// process's main thread, which Go never ends: then /proc/PID/ns/net (the main
+		// thread's) named the test's namespace, and a discovery took it for the host's.
 		runtime.LockOSThread()
+		orig, err := vnetns.Get()
+		if err != nil {
+			errc <- err
+			return
+		}
+		defer orig.Close()
 		h, err := vnetns.NewNamed(name)
 		if err != nil {
 			errc <- err
 			return
 		}
 		h.Close()
+		if err := vnetns.Set(orig); err != nil {
+			errc <- err // the thread stays locked: Go retires it
+			return
+		}
+		runtime.UnlockOSThread()
 		errc <- nil
 	}()
 	if err := <-errc; err != nil {
