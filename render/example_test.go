@@ -52,6 +52,6 @@ func TestREADMESession(t *testing.T) {
 		block.Write(line)
 	}
 	if !bytes.Contains(readme, block.Bytes()) {
-		t.Errorf("README.md's session does not show advise's table as it is today; put this under `$ sudo nettune advise`:\n%s", block.String())
+		t.Errorf("README.md's session does not show advise's table as it is today; put this under `$ sudo nettune advise --netns host --no-bpf`:\n%s", block.String())
 	}
 }

@@ -182,6 +182,13 @@ func TestVerdictNeighTableFull(t *testing.T) {
 // the connections, and nothing to change.
 func TestVerdictLossPastTheHost(t *testing.T) {
 	lab.RequireRoot(t)
+	if os.Getenv("KERNELMATRIX_GUEST") != "" {
+		// Measured in the 6.12 guest (2026-12-06): B received 10 794 of the 10 800 frames A
+		// sent in 3 s and A retransmitted 12 segments of 278 000 — the generic-XDP dropper
+		// lost about 1 in 1 800 there, not 1 in 16, too little for a finding. The injector,
+		// not the rule, differs in the emulated guests.
+		t.Skip("loss past the host: the lab's XDP dropper barely drops in the kernel matrix's emulated guests")
+	}
 	v := pair(t)
 	d, code, stderr := underLoss(t, v, lab.InjectPathLoss, v.A, "--no-bpf")
 	f := d.Findings[findingAt(t, d, "nic-tx", stderr)]
