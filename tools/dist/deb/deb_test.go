@@ -133,7 +133,7 @@ func TestDebContents(t *testing.T) {
 		t.Fatalf("dpkg-deb -x: %v\n%s", err, out)
 	}
 	unit, _ := os.ReadFile(filepath.Join(fsys, "usr/lib/systemd/system/nettune.service"))
-	if !strings.Contains(string(unit), "ExecStart=/usr/bin/nettune apply --auto\n") {
+	if !strings.Contains(string(unit), "ExecStart=/usr/bin/nettune apply --auto --netns host\n") {
 		t.Errorf("nettune.service does not run /usr/bin/nettune:\n%s", unit)
 	}
 }
