@@ -114,7 +114,7 @@ func Diff(prev, cur *Sample) (*Delta, error) {
 	}
 
 	if sameMap(prev.SNMP, cur.SNMP) {
-		d.SNMP = stillSNMPDelta(cur.SNMP)
+		d.SNMP = stillSNMPDelta(prev, cur)
 	} else {
 		d.SNMP = make(map[string]uint64, len(cur.SNMP))
 		for k, v := range cur.SNMP {

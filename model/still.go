@@ -2,14 +2,19 @@ package model
 
 import (
 	"reflect"
+	"runtime"
+	"sync"
 	"sync/atomic"
+	"weak"
 )
 
 // A namespace in which nothing moved hands the same SNMP map to two samples in a row (the
 // collector returns its last map when the files printed the same text). Its delta is a zero
 // for every counter, and on one kernel every namespace has the same counters: one read-only
 // map of zeros serves all of them, instead of a fresh map of some 400 keys for each
-// namespace at every interval.
+// namespace at every interval. Checking that a map has the zeros' keys costs about what
+// making the map did, so the check is made once while the map stands still: each sample
+// whose delta got the zeros remembers them (by its map) for the next Diff from it.
 type stillSNMP struct {
 	keys  map[string]uint64 // a sample's map that the zeros were made from
 	zeros map[string]uint64
@@ -17,14 +22,53 @@ type stillSNMP struct {
 
 var lastStill atomic.Pointer[stillSNMP]
 
-// sameMap: a and b are one map (not merely equal ones).
-func sameMap(a, b map[string]uint64) bool {
-	return a != nil && reflect.ValueOf(a).UnsafePointer() == reflect.ValueOf(b).UnsafePointer()
+// stillNext are the zeros of the samples that were the Cur of a still delta, by sample and
+// the address of its map; an entry goes with its sample.
+var (
+	stillMu   sync.Mutex
+	stillNext = map[weak.Pointer[Sample]]stillAt{}
+)
+
+type stillAt struct {
+	snmp  uintptr
+	zeros map[string]uint64
 }
 
-// stillSNMPDelta is the SNMP delta between a sample's map m and itself: the counters of m,
-// each zero. The map may be shared with other Deltas.
-func stillSNMPDelta(m map[string]uint64) map[string]uint64 {
+// mapAddr is the identity of a map: two samples holding one map share it.
+func mapAddr(m map[string]uint64) uintptr { return uintptr(reflect.ValueOf(m).UnsafePointer()) }
+
+// sameMap: a and b are one map (not merely equal ones).
+func sameMap(a, b map[string]uint64) bool { return a != nil && mapAddr(a) == mapAddr(b) }
+
+// stillSNMPDelta is the SNMP delta from prev to cur, which hold one map: the map's counters,
+// each zero. The map of zeros may be shared with other Deltas.
+func stillSNMPDelta(prev, cur *Sample) map[string]uint64 {
+	addr := mapAddr(cur.SNMP)
+	stillMu.Lock()
+	at, ok := stillNext[weak.Make(prev)]
+	stillMu.Unlock()
+	zeros := at.zeros
+	if !ok || at.snmp != addr {
+		zeros = zerosOf(cur.SNMP)
+	}
+	key := weak.Make(cur)
+	stillMu.Lock()
+	if _, ok := stillNext[key]; !ok {
+		runtime.AddCleanup(cur, forgetStill, key)
+	}
+	stillNext[key] = stillAt{snmp: addr, zeros: zeros}
+	stillMu.Unlock()
+	return zeros
+}
+
+func forgetStill(key weak.Pointer[Sample]) {
+	stillMu.Lock()
+	delete(stillNext, key)
+	stillMu.Unlock()
+}
+
+// zerosOf is a map of zeros for the counters of m: the last one made when it has m's keys.
+func zerosOf(m map[string]uint64) map[string]uint64 {
 	if st := lastStill.Load(); st != nil && sameKeys(st.keys, m) {
 		return st.zeros
 	}

@@ -39,3 +39,31 @@ func TestDiffStillSNMP(t *testing.T) {
 		t.Errorf("moved counters: delta %v, want Udp.InErrors 3", got)
 	}
 }
+
+// A namespace that stands still for several intervals keeps the zeros of its first still
+// interval without its keys being checked again, whatever other namespaces diffed between.
+func TestDiffStillSNMPRemembered(t *testing.T) {
+	t0 := time.Unix(1000, 0)
+	a := map[string]uint64{"Udp.InErrors": 7, "Tcp.RetransSegs": 9}
+	b := map[string]uint64{"Udp.InErrors": 1}
+	at := func(i int, m map[string]uint64) *Sample {
+		return &Sample{Time: t0.Add(time.Duration(i) * time.Second), SNMP: m}
+	}
+	a1, a2, a3 := at(0, a), at(1, a), at(2, a)
+	diff := func(p, c *Sample) map[string]uint64 {
+		t.Helper()
+		d, err := Diff(p, c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return d.SNMP
+	}
+	first := diff(a1, a2)
+	other := diff(at(0, b), at(1, b)) // the last zeros made now have other keys
+	if sameMap(first, other) {
+		t.Fatal("namespaces with other counters share one map of zeros")
+	}
+	if next := diff(a2, a3); !sameMap(next, first) {
+		t.Errorf("the next still interval got new zeros %v, want the last ones %v", next, first)
+	}
+}
