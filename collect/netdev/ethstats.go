@@ -3,12 +3,12 @@ package netdev
 import (
 	"bytes"
 	"fmt"
-	"sync"
 	"unsafe"
 
 	"github.com/safchain/ethtool"
 	"golang.org/x/sys/unix"
 
+	"github.com/nettune/nettune/internal/freelist"
 	"github.com/nettune/nettune/model"
 )
 
@@ -49,8 +49,8 @@ type gstrings struct {
 // every connection: a node sampler keeps one connection in each of hundreds of namespaces
 // but reads on a few threads at a time.
 var (
-	statBufs = sync.Pool{New: func() any { return new(gstats) }}
-	strBufs  = sync.Pool{New: func() any { return new(gstrings) }}
+	statBufs freelist.List[gstats]
+	strBufs  freelist.List[gstrings]
 )
 
 // ifreqData is struct ifreq with ifr_data: a real pointer, so that the buffer it points
@@ -136,7 +136,7 @@ func (c *ioctlEthtool) Stats(intf string, n uint32) ([]uint64, error) {
 	if n > ethtool.MAX_GSTRINGS {
 		return nil, fmt.Errorf("%d statistics: more than %d", n, ethtool.MAX_GSTRINGS)
 	}
-	g := statBufs.Get().(*gstats)
+	g := statBufs.Get()
 	defer statBufs.Put(g)
 	g.cmd, g.n = unix.ETHTOOL_GSTATS, n
 	if err := c.ioctl(intf, unsafe.Pointer(g)); err != nil {
@@ -154,7 +154,7 @@ func (c *ioctlEthtool) StatNames(intf string, n uint32) ([]string, error) {
 	if n > ethtool.MAX_GSTRINGS {
 		return nil, fmt.Errorf("%d statistics: more than %d", n, ethtool.MAX_GSTRINGS)
 	}
-	g := strBufs.Get().(*gstrings)
+	g := strBufs.Get()
 	defer strBufs.Put(g)
 	g.cmd, g.set, g.n = unix.ETHTOOL_GSTRINGS, ethtool.ETH_SS_STATS, n
 	if err := c.ioctl(intf, unsafe.Pointer(g)); err != nil {

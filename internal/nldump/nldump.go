@@ -12,10 +12,11 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"sync"
 	"syscall"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/nettune/nettune/internal/freelist"
 )
 
 // bufLen holds any datagram of a dump: the kernel fills dump skbs up to 32 KiB.
@@ -24,7 +25,7 @@ const bufLen = 64 << 10
 // bufs are the receive buffers of every Conn, taken for one dump: a node sampler keeps
 // several sockets open in each of hundreds of namespaces but dumps on a few threads at a
 // time, so a buffer per socket would hold megabytes that are almost never in use.
-var bufs = sync.Pool{New: func() any { b := make([]byte, bufLen); return &b }}
+var bufs freelist.List[[bufLen]byte]
 
 // Dumper runs netlink dumps: a Conn, or something that answers like one (a recording).
 type Dumper interface {
@@ -78,9 +79,9 @@ func (c *Conn) Dump(typ uint16, body []byte, fn func([]byte) error) (interrupted
 	if err := unix.Sendto(c.fd, req, 0, &unix.SockaddrNetlink{Family: unix.AF_NETLINK}); err != nil {
 		return false, err
 	}
-	bp := bufs.Get().(*[]byte)
+	bp := bufs.Get()
 	defer bufs.Put(bp)
-	buf := *bp
+	buf := bp[:]
 	var fnErr error
 	keep := func(m []byte) error {
 		if fnErr == nil {
