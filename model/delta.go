@@ -20,7 +20,8 @@ type Delta struct {
 	Softnet []SoftnetCPU
 	NetRx   []uint64
 	// SNMP holds the differences of the protocol counters; gauges and constants
-	// (SNMPNotCounter) are not in it: their current value is in Cur.SNMP.
+	// (SNMPNotCounter) are not in it: their current value is in Cur.SNMP. Read only: Deltas
+	// of samples whose counters stood still share one map of zeros.
 	SNMP       map[string]uint64
 	Interrupts []IRQ
 	InPath     *InPath
@@ -112,13 +113,17 @@ func Diff(prev, cur *Sample) (*Delta, error) {
 		}
 	}
 
-	d.SNMP = make(map[string]uint64, len(cur.SNMP))
-	for k, v := range cur.SNMP {
-		pv, ok := prev.SNMP[k]
-		if !ok || SNMPNotCounter(k) {
-			continue
+	if sameMap(prev.SNMP, cur.SNMP) {
+		d.SNMP = stillSNMPDelta(prev, cur)
+	} else {
+		d.SNMP = make(map[string]uint64, len(cur.SNMP))
+		for k, v := range cur.SNMP {
+			pv, ok := prev.SNMP[k]
+			if !ok || SNMPNotCounter(k) {
+				continue
+			}
+			d.SNMP[k] = r.diff64("snmp ", k, pv, v)
 		}
-		d.SNMP[k] = r.diff64("snmp ", k, pv, v)
 	}
 
 	prevIRQ := make(map[int]IRQ, len(prev.Interrupts))

@@ -8,6 +8,7 @@ import (
 	"github.com/safchain/ethtool"
 	"golang.org/x/sys/unix"
 
+	"github.com/nettune/nettune/internal/freelist"
 	"github.com/nettune/nettune/model"
 )
 
@@ -44,6 +45,14 @@ type gstrings struct {
 	data        [ethtool.MAX_GSTRINGS * ethtool.ETH_GSTRING_LEN]byte
 }
 
+// statBufs and strBufs hold those buffers (256 KiB and 1 MiB) between ioctls, shared by
+// every connection: a node sampler keeps one connection in each of hundreds of namespaces
+// but reads on a few threads at a time.
+var (
+	statBufs freelist.List[gstats]
+	strBufs  freelist.List[gstrings]
+)
+
 // ifreqData is struct ifreq with ifr_data: a real pointer, so that the buffer it points
 // to stays alive and in place for the ioctl.
 type ifreqData struct {
@@ -68,8 +77,7 @@ type drvinfo struct {
 type ioctlEthtool struct {
 	lib     *ethtool.Ethtool
 	fd      int
-	stats   *gstats
-	strs    *gstrings // allocated on the first miss
+	values  []uint64 // the last Stats answer
 	info    *drvinfo
 	ch      *ethtool.Channels // the library's type is struct ethtool_channels
 	drivers interner          // driver names: a thousand veths share one string
@@ -86,7 +94,7 @@ func OpenEthtool() (Ethtool, error) {
 		lib.Close()
 		return nil, err
 	}
-	return &ioctlEthtool{lib: lib, fd: fd, stats: new(gstats), info: new(drvinfo),
+	return &ioctlEthtool{lib: lib, fd: fd, info: new(drvinfo),
 		ch: new(ethtool.Channels), drivers: interner{}}, nil
 }
 
@@ -128,14 +136,17 @@ func (c *ioctlEthtool) Stats(intf string, n uint32) ([]uint64, error) {
 	if n > ethtool.MAX_GSTRINGS {
 		return nil, fmt.Errorf("%d statistics: more than %d", n, ethtool.MAX_GSTRINGS)
 	}
-	c.stats.cmd, c.stats.n = unix.ETHTOOL_GSTATS, n
-	if err := c.ioctl(intf, unsafe.Pointer(c.stats)); err != nil {
+	g := statBufs.Get()
+	defer statBufs.Put(g)
+	g.cmd, g.n = unix.ETHTOOL_GSTATS, n
+	if err := c.ioctl(intf, unsafe.Pointer(g)); err != nil {
 		return nil, err
 	}
-	if c.stats.n != n {
-		return nil, fmt.Errorf("%w: statistics count changed from %d to %d while reading", ErrUnavailable, n, c.stats.n)
+	if g.n != n {
+		return nil, fmt.Errorf("%w: statistics count changed from %d to %d while reading", ErrUnavailable, n, g.n)
 	}
-	return c.stats.data[:n], nil
+	c.values = append(c.values[:0], g.data[:n]...)
+	return c.values, nil
 }
 
 // StatNames reads the names of the n statistics of intf.
@@ -143,17 +154,16 @@ func (c *ioctlEthtool) StatNames(intf string, n uint32) ([]string, error) {
 	if n > ethtool.MAX_GSTRINGS {
 		return nil, fmt.Errorf("%d statistics: more than %d", n, ethtool.MAX_GSTRINGS)
 	}
-	if c.strs == nil {
-		c.strs = new(gstrings)
-	}
-	c.strs.cmd, c.strs.set, c.strs.n = unix.ETHTOOL_GSTRINGS, ethtool.ETH_SS_STATS, n
-	if err := c.ioctl(intf, unsafe.Pointer(c.strs)); err != nil {
+	g := strBufs.Get()
+	defer strBufs.Put(g)
+	g.cmd, g.set, g.n = unix.ETHTOOL_GSTRINGS, ethtool.ETH_SS_STATS, n
+	if err := c.ioctl(intf, unsafe.Pointer(g)); err != nil {
 		return nil, err
 	}
-	if c.strs.n != n {
-		return nil, fmt.Errorf("%w: statistics count changed from %d to %d while reading", ErrUnavailable, n, c.strs.n)
+	if g.n != n {
+		return nil, fmt.Errorf("%w: statistics count changed from %d to %d while reading", ErrUnavailable, n, g.n)
 	}
-	return stringSet(c.strs.data[:], n), nil
+	return stringSet(g.data[:], n), nil
 }
 
 // stringSet decodes the first n names of an ETHTOOL_GSTRINGS answer: ETH_GSTRING_LEN bytes

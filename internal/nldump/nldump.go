@@ -15,10 +15,17 @@ import (
 	"syscall"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/nettune/nettune/internal/freelist"
 )
 
 // bufLen holds any datagram of a dump: the kernel fills dump skbs up to 32 KiB.
 const bufLen = 64 << 10
+
+// bufs are the receive buffers of every Conn, taken for one dump: a node sampler keeps
+// several sockets open in each of hundreds of namespaces but dumps on a few threads at a
+// time, so a buffer per socket would hold megabytes that are almost never in use.
+var bufs freelist.List[[bufLen]byte]
 
 // Dumper runs netlink dumps: a Conn, or something that answers like one (a recording).
 type Dumper interface {
@@ -42,7 +49,6 @@ func OpenDumper(proto int) (Dumper, error) {
 // not safe for concurrent use.
 type Conn struct {
 	fd  int
-	buf []byte
 	seq uint32
 }
 
@@ -52,7 +58,7 @@ func Open(proto int) (*Conn, error) {
 	if err != nil {
 		return nil, fmt.Errorf("netlink socket: %w", err)
 	}
-	return &Conn{fd: fd, buf: make([]byte, bufLen)}, nil
+	return &Conn{fd: fd}, nil
 }
 
 // Close closes the socket.
@@ -73,6 +79,9 @@ func (c *Conn) Dump(typ uint16, body []byte, fn func([]byte) error) (interrupted
 	if err := unix.Sendto(c.fd, req, 0, &unix.SockaddrNetlink{Family: unix.AF_NETLINK}); err != nil {
 		return false, err
 	}
+	bp := bufs.Get()
+	defer bufs.Put(bp)
+	buf := bp[:]
 	var fnErr error
 	keep := func(m []byte) error {
 		if fnErr == nil {
@@ -81,14 +90,14 @@ func (c *Conn) Dump(typ uint16, body []byte, fn func([]byte) error) (interrupted
 		return nil
 	}
 	for {
-		n, _, flags, _, err := unix.Recvmsg(c.fd, c.buf, nil, 0)
+		n, _, flags, _, err := unix.Recvmsg(c.fd, buf, nil, 0)
 		if err != nil {
 			return interrupted, err
 		}
 		if flags&unix.MSG_TRUNC != 0 {
 			return interrupted, errors.New("netlink datagram larger than the buffer")
 		}
-		done, intr, err := Answers(c.buf[:n], c.seq, keep)
+		done, intr, err := Answers(buf[:n], c.seq, keep)
 		interrupted = interrupted || intr
 		if err != nil {
 			return interrupted, err
