@@ -39,6 +39,10 @@ func TestAdviseWatchPiped(t *testing.T) {
 	if !strings.Contains(out.String(), "VERDICT:") {
 		t.Errorf("no verdict:\n%s", out.String())
 	}
+	// With no --netns each report is the node's.
+	if head, _, _ := strings.Cut(out.String(), "\n"); !strings.HasSuffix(head, "namespaces)") && !strings.HasSuffix(head, "namespace)") {
+		t.Errorf("not the node's report: %q", head)
+	}
 	code, _, stderr := run(t, "advise", "--watch", "-o", "json")
 	if code != ExitUsage || !strings.Contains(stderr, "--watch") {
 		t.Errorf("--watch -o json: exit %d, %q", code, stderr)
@@ -135,7 +139,55 @@ func openPTY(t *testing.T) (master, tty *os.File) {
 // leaves the terminal as it found it (canonical mode and echo back, normal screen, cursor
 // shown).
 func TestAdviseWatchQuitsOnQ(t *testing.T) {
+	out := watchOnPTY(t, []string{"advise", "--watch", "--no-bpf", "--interval", "300ms", "--netns", "host"},
+		func(screen string) bool { return strings.Count(screen, "VERDICT:") >= 2 }, func() {})
+	if strings.Contains(out, "namespaces)") {
+		t.Errorf("--netns host drew the node's report:\n%q", out)
+	}
+}
+
+// With no --netns advise --watch on a terminal follows the whole node, probes attached in
+// every namespace: each frame is the node's (the test's namespaces among those counted), the
+// namespace that loses UDP datagrams gets its block, and q quits with status 0, the terminal
+// restored and every probe detached. It runs in namespaces of its own (lab.Isolated), so the
+// probes attach to the test's links only.
+func TestAdviseWatchNodeOnTerminal(t *testing.T) {
+	if !lab.Isolated(t, "-test.run", "^"+t.Name()+"$", "-test.v", "-test.count=1") {
+		return
+	}
+	v := pair(t)
+	stop := background(t, v, udpRcvbufNoSetsockopt)
+	defer stop()
+	before := nettuneObjects(t)
+	out := watchOnPTY(t, []string{"advise", "--watch", "--interval", "1s"},
+		func(screen string) bool {
+			return strings.Count(screen, "VERDICT:") >= 2 && strings.Contains(screen, "━━ 1/")
+		},
+		func() {
+			if len(added(before, nettuneObjects(t))) == 0 {
+				t.Error("advise --watch is running but loaded no nettune program: the detach check would prove nothing")
+			}
+		})
+	if left := leftLoaded(t, before); len(left) > 0 {
+		t.Errorf("after q still loaded: %v", left)
+	}
+	if !strings.Contains(out, "3 namespaces)") {
+		t.Errorf("frames are not the node's (its own namespace and the test's two):\n%q", out)
+	}
+	if !strings.Contains(out, "udp-rcvbuf") {
+		t.Errorf("no frame names the lossy stage:\n%q", out)
+	}
+}
+
+// watchOnPTY runs nettune with args on a pseudo-terminal of 200×200 until done(what it drew)
+// holds, calls running while it still runs, presses q and checks that it exits 0 within 10s, leaves the alternate screen and restores
+// the terminal. It returns what was drawn.
+func watchOnPTY(t *testing.T, args []string, done func(screen string) bool, running func()) string {
+	t.Helper()
 	master, tty := openPTY(t)
+	if err := unix.IoctlSetWinsize(int(tty.Fd()), unix.TIOCSWINSZ, &unix.Winsize{Row: 200, Col: 200}); err != nil {
+		t.Fatal(err)
+	}
 	before, err := unix.IoctlGetTermios(int(tty.Fd()), unix.TCGETS)
 	if err != nil {
 		t.Fatal(err)
@@ -144,7 +196,7 @@ func TestAdviseWatchQuitsOnQ(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(self, "advise", "--watch", "--no-bpf", "--interval", "300ms")
+	cmd := exec.Command(self, args...)
 	cmd.Env = append(os.Environ(), "CLITEST_RUN_AS_NETTUNE=1", "TERM=xterm", "NO_COLOR=")
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = tty, tty, tty
 	if err := cmd.Start(); err != nil {
@@ -160,9 +212,9 @@ func TestAdviseWatchQuitsOnQ(t *testing.T) {
 			n, err := master.Read(buf)
 			mu.Lock()
 			screen.Write(buf[:n])
-			two := strings.Count(screen.String(), "VERDICT:") >= 2
+			s := screen.String()
 			mu.Unlock()
-			if two && !signalled {
+			if !signalled && done(s) {
 				close(got)
 				signalled = true
 			}
@@ -173,17 +225,20 @@ func TestAdviseWatchQuitsOnQ(t *testing.T) {
 	}()
 	select {
 	case <-got:
-	case <-time.After(20 * time.Second):
+	case <-time.After(30 * time.Second):
 		_ = cmd.Process.Kill()
-		t.Fatal("no two reports within 20s")
+		mu.Lock()
+		defer mu.Unlock()
+		t.Fatalf("not drawn within 30s:\n%q", screen.String())
 	}
+	running()
 	if _, err := master.Write([]byte("q")); err != nil {
 		t.Fatal(err)
 	}
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
 	select {
-	case err := <-done:
+	case err := <-exited:
 		if err != nil {
 			t.Errorf("advise --watch after q: %v (want exit 0)", err)
 		}
@@ -205,4 +260,5 @@ func TestAdviseWatchQuitsOnQ(t *testing.T) {
 	if !strings.Contains(out, altScreenOn) || !strings.HasSuffix(strings.TrimRight(out, "\r\n"), altScreenOff) {
 		t.Errorf("alternate screen not entered and left:\n%q", out)
 	}
+	return out
 }
