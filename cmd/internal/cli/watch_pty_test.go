@@ -20,7 +20,7 @@ import (
 // leaves the terminal as it found it (canonical mode and echo back, normal screen, cursor
 // shown).
 func TestAdviseWatchQuitsOnQ(t *testing.T) {
-	w := startWatchOnPTY(t, "advise", "--watch", "--no-bpf", "--interval", "300ms", "--netns", "host")
+	w := startWatchOnPTY(t, 200, "advise", "--watch", "--no-bpf", "--interval", "300ms", "--netns", "host")
 	w.waitFor("two reports", func(screen string) bool { return strings.Count(screen, "VERDICT:") >= 2 })
 	if out := w.quit(); strings.Contains(out, "namespaces)") {
 		t.Errorf("--netns host drew the node's report:\n%q", out)
@@ -40,7 +40,7 @@ func TestAdviseWatchNodeOnTerminal(t *testing.T) {
 	stop := background(t, v, udpRcvbufNoSetsockopt)
 	defer stop()
 	before := nettuneObjects(t)
-	w := startWatchOnPTY(t, "advise", "--watch", "--interval", "1s")
+	w := startWatchOnPTY(t, 200, "advise", "--watch", "--interval", "1s")
 	// Its own namespace and the test's two.
 	w.waitFor("the node's report with the lossy namespace's block", func(s string) bool {
 		return strings.Contains(s, "3 namespaces)") && strings.Contains(s, "━━ 1/1") && strings.Contains(s, "udp-rcvbuf")
@@ -66,9 +66,22 @@ func TestAdviseWatchNodeOnTerminal(t *testing.T) {
 	if left := leftLoaded(t, before); len(left) > 0 {
 		t.Errorf("after q still loaded: %v", left)
 	}
+
+	// Ctrl-C (SIGINT) on a terminal of 12 rows: the frame is cut below the verdict, saying so.
+	w = startWatchOnPTY(t, 12, "advise", "--watch", "--interval", "1s")
+	w.waitFor("a frame cut to 12 rows", func(s string) bool {
+		return strings.Contains(s, "VERDICT: packets are lost at udp-rcvbuf") && strings.Contains(s, "more lines: a taller terminal")
+	})
+	if len(added(before, nettuneObjects(t))) == 0 {
+		t.Error("the second advise --watch loaded no nettune program")
+	}
+	w.end(func() error { return w.cmd.Process.Signal(syscall.SIGINT) })
+	if left := leftLoaded(t, before); len(left) > 0 {
+		t.Errorf("after Ctrl-C still loaded: %v", left)
+	}
 }
 
-// ptyWatch is nettune running on a pseudo-terminal of 200×200, what it drew kept.
+// ptyWatch is nettune running on a pseudo-terminal 200 columns wide, what it drew kept.
 type ptyWatch struct {
 	t      *testing.T
 	cmd    *exec.Cmd
@@ -81,10 +94,10 @@ type ptyWatch struct {
 	more   chan struct{} // a read arrived
 }
 
-func startWatchOnPTY(t *testing.T, args ...string) *ptyWatch {
+func startWatchOnPTY(t *testing.T, rows uint16, args ...string) *ptyWatch {
 	t.Helper()
 	master, tty := openPTY(t)
-	if err := unix.IoctlSetWinsize(int(tty.Fd()), unix.TIOCSWINSZ, &unix.Winsize{Row: 200, Col: 200}); err != nil {
+	if err := unix.IoctlSetWinsize(int(tty.Fd()), unix.TIOCSWINSZ, &unix.Winsize{Row: rows, Col: 200}); err != nil {
 		t.Fatal(err)
 	}
 	before, err := unix.IoctlGetTermios(int(tty.Fd()), unix.TCGETS)
@@ -149,9 +162,15 @@ func (w *ptyWatch) waitFor(what string, cond func(screen string) bool) {
 // quit presses q and checks that nettune exits 0 within 10s, leaves the alternate screen and
 // restores the terminal. It returns all that was drawn.
 func (w *ptyWatch) quit() string {
+	w.t.Helper()
+	return w.end(func() error { _, err := w.master.Write([]byte("q")); return err })
+}
+
+// end is quit, with stop (a key, a signal) instead of q.
+func (w *ptyWatch) end(stop func() error) string {
 	t := w.t
 	t.Helper()
-	if _, err := w.master.Write([]byte("q")); err != nil {
+	if err := stop(); err != nil {
 		t.Fatal(err)
 	}
 	exited := make(chan error, 1)
@@ -159,11 +178,11 @@ func (w *ptyWatch) quit() string {
 	select {
 	case err := <-exited:
 		if err != nil {
-			t.Errorf("advise --watch after q: %v (want exit 0)", err)
+			t.Errorf("advise --watch ended: %v (want exit 0)", err)
 		}
 	case <-time.After(10 * time.Second):
 		_ = w.cmd.Process.Kill()
-		t.Fatal("q did not quit within 10s")
+		t.Fatal("still running 10s after it was told to quit")
 	}
 	after, err := unix.IoctlGetTermios(int(w.tty.Fd()), unix.TCGETS)
 	if err != nil {
