@@ -14,8 +14,8 @@ import (
 // AddTargets watches the links of namespaces that appeared after Attach (a new pod) with the
 // programs already loaded; a namespace already watched (same inode) is left as it is. The
 // new links count from now on. A link that finds no room in the counter maps (sized at
-// Attach with spare room) or that cannot be attached is a coverage gap, as at Attach; a
-// namespace that cannot be opened is a not-found gap. It returns the inodes now watched.
+// Attach with spare room) or that cannot be attached is a coverage gap, as at Attach. A
+// namespace that cannot be opened is skipped. It returns the inodes it added.
 func (p *Probes) AddTargets(ts []Target) ([]uint64, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -26,8 +26,7 @@ func (p *Probes) AddTargets(ts []Target) ([]uint64, error) {
 	for _, tg := range ts {
 		ino, err := netnsInode(tg.Netns)
 		if err != nil {
-			p.gaps = append(p.gaps, model.Gap{Reason: model.GapNotFound, Detail: err.Error()})
-			continue
+			continue // gone already; the caller's coverage says what is not watched
 		}
 		if p.byInode[ino] != nil {
 			continue
