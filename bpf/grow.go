@@ -44,7 +44,7 @@ func (p *Probes) AddTargets(ts []Target) ([]uint64, error) {
 		return inodes, nil
 	}
 	for _, t := range added {
-		if err := p.resolveLinks(t); err != nil {
+		if err := p.resolveLinks(t, nil); err != nil {
 			p.gaps = append(p.gaps, model.Gap{Netns: t.inode, Reason: model.GapNotFound, Detail: err.Error()})
 		}
 		if p.spec == nil {
@@ -182,21 +182,7 @@ func (p *Probes) RemoveTargets(inodes []uint64) error {
 		}
 		gone[ino] = true
 		for _, l := range t.links {
-			if !l.registered {
-				continue
-			}
-			key := countersLinkKey{Netns: uint32(t.inode), Ifindex: uint32(l.index)}
-			if err := p.counters.Links.Delete(&key); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
-				errs = append(errs, fmt.Errorf("unregister %s: %w", p.label(l), err))
-			}
-			if p.uniq[l.index] == l {
-				if err := p.counters.ByIfindex.Put(uint32(l.index), uint32(0)); err != nil {
-					errs = append(errs, fmt.Errorf("unregister %s: %w", p.label(l), err))
-				}
-				delete(p.uniq, l.index)
-			}
-			l.registered = false
-			p.free = append(p.free, int(l.info.Slot))
+			errs = append(errs, p.unregister(l))
 		}
 		// The namespace is gone, so its filters cannot be deleted (they went with it): only
 		// the descriptors matter, and errors of closing them say nothing useful.
@@ -209,6 +195,91 @@ func (p *Probes) RemoveTargets(inodes []uint64) error {
 	p.targets = slices.DeleteFunc(p.targets, func(t *target) bool { return gone[t.inode] })
 	p.gaps = slices.DeleteFunc(p.gaps, func(g model.Gap) bool { return gone[g.Netns] })
 	p.foreign = slices.DeleteFunc(p.foreign, func(f model.ForeignProg) bool { return gone[f.Netns] })
+	return errors.Join(errs...)
+}
+
+// unregister takes a link out of the maps, so that no program counts it and a new link
+// with its (namespace, ifindex) starts clean, and frees its slot.
+func (p *Probes) unregister(l *watchedLink) error {
+	if !l.registered {
+		return nil
+	}
+	var errs []error
+	key := countersLinkKey{Netns: uint32(l.t.inode), Ifindex: uint32(l.index)}
+	if err := p.counters.Links.Delete(&key); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
+		errs = append(errs, fmt.Errorf("unregister %s: %w", p.label(l), err))
+	}
+	if p.uniq[l.index] == l {
+		if err := p.counters.ByIfindex.Put(uint32(l.index), uint32(0)); err != nil {
+			errs = append(errs, fmt.Errorf("unregister %s: %w", p.label(l), err))
+		}
+		delete(p.uniq, l.index)
+	}
+	l.registered = false
+	p.free = append(p.free, int(l.info.Slot))
+	return errors.Join(errs...)
+}
+
+// LinkRef is a link as a link dump of its namespace names it.
+type LinkRef struct {
+	Index int
+	Name  string
+}
+
+// SyncLinks follows the links of a watched namespace that was asked for with every link
+// (Target.Links empty), given the links it has now (present, from a dump the caller made
+// in it): a watched link no longer present, by ifindex and name (a deleted pod's host-side
+// veth), is detached, its bpf_link descriptors closed and its slot freed; a link never seen
+// before is looked up and, when up and not loopback, attached: it counts from now on. A link
+// that was down when first seen and came up later is not picked up. Namespaces not watched
+// or asked for by link names are left alone.
+func (p *Probes) SyncLinks(ino uint64, present []LinkRef) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed {
+		return ErrClosed
+	}
+	t := p.byInode[ino]
+	if t == nil || !t.all || !p.opts.InPath || p.spec == nil {
+		return nil
+	}
+	now := make(map[LinkRef]bool, len(present))
+	for _, r := range present {
+		now[r] = true
+	}
+	var errs []error
+	gone := map[string]bool{}
+	t.links = slices.DeleteFunc(t.links, func(l *watchedLink) bool {
+		if now[LinkRef{l.index, l.name}] {
+			return false
+		}
+		errs = append(errs, p.unregister(l), closeReverse(l.closers))
+		l.closers = nil
+		gone[l.name] = true
+		return true
+	})
+	if len(gone) > 0 {
+		p.gaps = slices.DeleteFunc(p.gaps, func(g model.Gap) bool { return g.Netns == ino && gone[g.Link] })
+		p.foreign = slices.DeleteFunc(p.foreign, func(f model.ForeignProg) bool { return f.Netns == ino && gone[f.Link] })
+	}
+	fresh := map[string]bool{}
+	for _, r := range present {
+		if t.names[r.Index] != r.Name {
+			fresh[r.Name] = true
+		}
+	}
+	if len(fresh) == 0 {
+		return errors.Join(errs...)
+	}
+	known := len(t.links)
+	if err := p.resolveLinks(t, fresh); err != nil {
+		return errors.Join(append(errs, err)...)
+	}
+	for _, l := range t.links[known:] {
+		p.registerLate(l)
+	}
+	p.attachTargets([]*target{t})
+	p.Notes = p.notes.list()
 	return errors.Join(errs...)
 }
 

@@ -123,3 +123,63 @@ func TestAddRemoveTargets(t *testing.T) {
 	}
 	check("reused", inoF, v3, v3.A)
 }
+
+// linkRefs lists a namespace's links as a dump there names them.
+func linkRefs(t *testing.T, ns *lab.NS) []LinkRef {
+	t.Helper()
+	ls, err := ns.Handle(t).LinkList()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []LinkRef
+	for _, l := range ls {
+		out = append(out, LinkRef{Index: l.Attrs().Index, Name: l.Attrs().Name})
+	}
+	return out
+}
+
+// TestSyncLinks: a watched namespace gains a veth pair (a new pod's host-side end) and
+// loses it again; SyncLinks attaches the new ends and, once they are deleted, closes their
+// bpf_link descriptors.
+func TestSyncLinks(t *testing.T) {
+	a, _, v1 := pair(t, 1)
+	inoA, err := netnsInode(a.Name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := attach(t, Options{Targets: []Target{{Netns: a.Name}}, InPath: true, XDPMode: XDPOff})
+	base := bpfLinkFDs(t)
+	if err := p.SyncLinks(inoA, linkRefs(t, a)); err != nil || bpfLinkFDs(t) != base {
+		t.Fatalf("sync without a change: %v, %d bpf_link descriptors, want %d", err, bpfLinkFDs(t), base)
+	}
+	names := lab.ManyVeths(t, a, 1, true)
+	if err := p.SyncLinks(inoA, linkRefs(t, a)); err != nil {
+		t.Fatal(err)
+	}
+	if n := bpfLinkFDs(t); n != base+4 {
+		t.Errorf("after a new veth pair: %d bpf_link descriptors, want %d", n, base+4)
+	}
+	if c := snap(t, p).InPath.Coverage; c == nil || c.Asked != 3 || c.Watched != 3 {
+		t.Errorf("coverage %+v, want 3 of 3", c)
+	}
+	a.Do(t, func() error {
+		l, err := netlink.LinkByName(names[0])
+		if err != nil {
+			return err
+		}
+		return netlink.LinkDel(l)
+	})
+	if err := p.SyncLinks(inoA, linkRefs(t, a)); err != nil {
+		t.Fatal(err)
+	}
+	if n := bpfLinkFDs(t); n != base {
+		t.Errorf("after the pair is deleted: %d bpf_link descriptors, want %d", n, base)
+	}
+	in := snap(t, p).InPath
+	if c := in.Coverage; c == nil || c.Asked != 1 || c.Watched != 1 {
+		t.Errorf("coverage %+v, want 1 of 1", c)
+	}
+	if n, ok := countsOn(in, inoA, v1.AName, model.PointXmit); !ok {
+		t.Errorf("%s no longer reported (%d)", v1.AName, n)
+	}
+}

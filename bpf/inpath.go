@@ -25,6 +25,7 @@ type watchedLink struct {
 	rxq, txq   int
 	info       countersLinkInfo // its slots, as registered in the links map
 	registered bool             // in the links map: the programs count it
+	tried      bool             // attaching it is done and merged into the probe set
 	spanRx     uint32           // queue ranges of a reused slot, when larger than rxq, txq
 	spanTx     uint32
 	xdp        string // mode our XDP program runs in, "" when not attached
@@ -61,7 +62,7 @@ type linkProgs struct {
 // attached; what could not be attached is a note and a coverage gap.
 func (p *Probes) attachCounters() (int, error) {
 	for _, t := range p.targets {
-		if err := p.resolveLinks(t); err != nil {
+		if err := p.resolveLinks(t, nil); err != nil {
 			p.gaps = append(p.gaps, model.Gap{Netns: t.inode, Reason: model.GapNotFound, Detail: err.Error()})
 		}
 		p.links = append(p.links, t.links...)
@@ -147,7 +148,9 @@ type room struct {
 // what attaching did into the probe set. It returns how many programs it attached.
 func (p *Probes) attachTargets(ts []*target) int {
 	for _, t := range ts {
-		t.progs = p.shared
+		if t.progs == nil {
+			t.progs = p.shared
+		}
 		if t.progs == nil && len(t.links) > 0 {
 			progs, err := p.loadLinkProgs(p.spec, p.repl, t.inode)
 			if err != nil {
@@ -174,7 +177,7 @@ func (p *Probes) attachTargets(ts []*target) int {
 		}
 		err := netns.Do(t.ns, func() error {
 			for _, l := range t.links {
-				if l.registered {
+				if l.registered && !l.tried {
 					p.attachLink(l)
 				}
 			}
@@ -188,6 +191,10 @@ func (p *Probes) attachTargets(ts []*target) int {
 	attached := 0
 	for _, t := range ts {
 		for _, l := range t.links {
+			if l.tried {
+				continue // merged when it was attached
+			}
+			l.tried = true
 			attached += l.attached
 			p.gaps = append(p.gaps, l.gaps...)
 			p.foreign = append(p.foreign, l.foreign...)
@@ -295,7 +302,8 @@ func (p *Probes) keepProgs(l *linkProgs) {
 
 // resolveLinks finds a target's links with what the XDP mode choice and foreign-program
 // detection need. A link asked for by name that does not exist is a coverage gap.
-func (p *Probes) resolveLinks(t *target) error {
+// With only (SyncLinks), it picks just the up, non-loopback links of those names.
+func (p *Probes) resolveLinks(t *target, only map[string]bool) error {
 	return netns.Do(t.ns, func() error {
 		all, err := netlink.LinkList()
 		if err != nil {
@@ -313,13 +321,16 @@ func (p *Probes) resolveLinks(t *target) error {
 		if t.all {
 			for _, l := range all {
 				a := l.Attrs()
-				if a.Flags&net.FlagUp != 0 && a.Flags&net.FlagLoopback == 0 {
+				if a.Flags&net.FlagUp != 0 && a.Flags&net.FlagLoopback == 0 && (only == nil || only[a.Name]) {
 					pick = append(pick, l)
 					seen[a.Name] = true
 				}
 			}
 		}
 		for _, name := range t.asked {
+			if only != nil {
+				break
+			}
 			l, ok := byName[name]
 			switch {
 			case seen[name]:
@@ -331,7 +342,7 @@ func (p *Probes) resolveLinks(t *target) error {
 			}
 			seen[name] = true
 		}
-		if len(pick) == 0 && t.all {
+		if len(pick) == 0 && t.all && only == nil {
 			p.note("netns %q: no up non-loopback link", t.ns)
 		}
 		var gro *groReader

@@ -263,11 +263,37 @@ func (n *Node) Sample() (*collect.NodeSample, error) {
 	if err != nil {
 		return nil, err
 	}
+	if n.probes != nil {
+		followErr = errors.Join(followErr, n.followLinks(s))
+	}
 	if followErr != nil {
 		s.Errors = append(s.Errors, followErr.Error())
 	}
 	n.notWatched(s)
 	return s, nil
+}
+
+// followLinks brings the links watched in each namespace in line with the links the sample
+// found there: a new pod's host-side veth is attached (counted from this sample on), a
+// deleted pod's is detached and its bpf_link descriptors closed.
+func (n *Node) followLinks(s *collect.NodeSample) error {
+	var errs []error
+	for _, ns := range s.Namespaces {
+		ino := ns.Namespace.ID.Ino
+		// No links at all means the dump failed (a namespace always has lo): detaching
+		// every link on that would be wrong.
+		if !n.watched[ino] || ns.Sample == nil || len(ns.Sample.Links) == 0 {
+			continue
+		}
+		refs := make([]bpf.LinkRef, len(ns.Sample.Links))
+		for i, l := range ns.Sample.Links {
+			refs[i] = bpf.LinkRef{Index: l.Index, Name: l.Name}
+		}
+		if err := n.probes.SyncLinks(ino, refs); err != nil {
+			errs = append(errs, fmt.Errorf("probes: netns %d: %w", ino, err))
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // notWatched adds a coverage gap for every namespace of s the probes could not be attached

@@ -96,8 +96,9 @@ func TestNodeProbesCountInEveryNamespace(t *testing.T) {
 
 // A namespace created after OpenNode (one `unshare --net` holds, joined to a named one by a
 // veth) is watched from the sample that first finds it, so its first interval after that
-// one counts its traffic; once its process ends, the next sample detaches the probes from
-// it and no bpf_link descriptor of it stays open.
+// one counts its traffic, and so is the veth's new end in the watched namespace; once the
+// process ends, the next sample detaches the probes from the namespace and from the end
+// that went with it, and none of their bpf_link descriptors stays open.
 func TestNodeProbesFollowNamespaces(t *testing.T) {
 	if !lab.Isolated(t, "-test.run", "^"+t.Name()+"$", "-test.v", "-test.count=1") {
 		return
@@ -135,8 +136,10 @@ func TestNodeProbesFollowNamespaces(t *testing.T) {
 	if res := analyze(t, n, s0, s1); !slices.ContainsFunc(res.Appeared, func(id netnsfind.ID) bool { return id.Ino == lateIno }) {
 		t.Fatalf("appeared %v, want netns %d", res.Appeared, lateIno)
 	}
-	if got := bpfLinkFDs(t); got != before+2 {
-		t.Errorf("bpf_link descriptors after the late namespace's veth end: %d, want %d (tcx ingress, egress)", got, before+2)
+	// npfb in the late namespace, attached before s1 read it, and npfa, the end in the
+	// watched namespace a, attached when s1's link dump found it: tcx ingress and egress each.
+	if got := bpfLinkFDs(t); got != before+4 {
+		t.Errorf("bpf_link descriptors after the late namespace's veth: %d, want %d", got, before+4)
 	}
 	const sent = 50
 	a.Do(t, func() error {
@@ -172,6 +175,17 @@ func TestNodeProbesFollowNamespaces(t *testing.T) {
 	if in < sent {
 		t.Errorf("late namespace: %d packets at tc ingress of npfb, want ≥ %d", in, sent)
 	}
+	var out uint64
+	if ra, ok := res.Lookup(lab.Inode(t, a.Path)); ok && ra.Delta.InPath != nil {
+		for _, p := range ra.Delta.InPath.Points {
+			if p.Link == "npfa" && p.Point == model.PointTCEgress {
+				out += p.Packets
+			}
+		}
+	}
+	if out < sent {
+		t.Errorf("watched namespace: %d packets at tc egress of its new link npfa, want ≥ %d", out, sent)
+	}
 	if c := res.Meta.Coverage; c == nil || slices.ContainsFunc(c.Gaps, func(g model.Gap) bool { return g.Netns == lateIno }) {
 		t.Errorf("coverage %+v: want the late namespace watched without a gap", c)
 	}
@@ -184,6 +198,18 @@ func TestNodeProbesFollowNamespaces(t *testing.T) {
 	if res := analyze(t, n, s2, s3); !slices.ContainsFunc(res.Vanished, func(id netnsfind.ID) bool { return id.Ino == lateIno }) {
 		t.Errorf("vanished %v, want netns %d", res.Vanished, lateIno)
 	}
+	// The kernel dismantles a dead namespace in the background: its veth, and with it npfa,
+	// goes a moment later, and the sample after that lets go of npfa.
+	h := a.Handle(t)
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		if _, err := h.LinkByName("npfa"); err != nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("npfa outlived its peer's namespace by 5 s")
+		}
+	}
+	sample(t, n)
 	if got := bpfLinkFDs(t); got != before {
 		t.Errorf("bpf_link descriptors after the late namespace vanished: %d, want %d", got, before)
 	}
