@@ -25,7 +25,10 @@ type watchedLink struct {
 	rxq, txq   int
 	info       countersLinkInfo // its slots, as registered in the links map
 	registered bool             // in the links map: the programs count it
-	xdp        string           // mode our XDP program runs in, "" when not attached
+	tried      bool             // attaching it is done and merged into the probe set
+	spanRx     uint32           // queue ranges of a reused slot, when larger than rxq, txq
+	spanTx     uint32
+	xdp        string // mode our XDP program runs in, "" when not attached
 	tcIn, tcEg bool
 	foreignXDP *model.ForeignProg
 
@@ -59,7 +62,7 @@ type linkProgs struct {
 // attached; what could not be attached is a note and a coverage gap.
 func (p *Probes) attachCounters() (int, error) {
 	for _, t := range p.targets {
-		if err := p.resolveLinks(t); err != nil {
+		if err := p.resolveLinks(t, nil); err != nil {
 			p.gaps = append(p.gaps, model.Gap{Netns: t.inode, Reason: model.GapNotFound, Detail: err.Error()})
 		}
 		p.links = append(p.links, t.links...)
@@ -82,11 +85,14 @@ func (p *Probes) attachCounters() (int, error) {
 		rx += uint32(l.rxq)
 		tx += uint32(l.txq)
 	}
-	n := uint32(len(p.links))
-	uniq := p.uniqueIfindexes()
-	for name, size := range map[string]uint32{countersMapInfos: n, countersMapLinks: n,
-		countersMapByIfindex: byIfindexSize(uniq), countersMapXdpCounts: rx,
-		countersMapTcInCounts: rx, countersMapXmitCounts: tx, countersMapTcEgCounts: n} {
+	// Spare room for namespaces and links added later (AddTargets); a link that finds none
+	// is a map-full gap.
+	spare := uint32(max(minSpareLinks, len(p.links)/2))
+	p.room = room{links: uint32(len(p.links)) + spare, rx: rx + 2*spare, tx: tx + 2*spare, nextRx: rx, nextTx: tx}
+	p.uniq = p.uniqueIfindexes()
+	for name, size := range map[string]uint32{countersMapInfos: p.room.links, countersMapLinks: p.room.links,
+		countersMapByIfindex: byIfindexSize(p.uniq), countersMapXdpCounts: p.room.rx,
+		countersMapTcInCounts: p.room.rx, countersMapXmitCounts: p.room.tx, countersMapTcEgCounts: p.room.links} {
 		spec.Maps[name].MaxEntries = size
 	}
 	if err := spec.LoadAndAssign(&p.counters, p.loadOpts(nil)); err != nil {
@@ -98,59 +104,80 @@ func (p *Probes) attachCounters() (int, error) {
 		p.keep(c)
 	}
 	p.errMaps = append(p.errMaps, m.Errors)
-	p.register(uniq)
-	repl := map[string]*ebpf.Map{
+	p.register(p.uniq)
+	p.spec = spec
+	p.repl = map[string]*ebpf.Map{
 		countersMapByIfindex: m.ByIfindex, countersMapErrors: m.Errors, countersMapInfos: m.Infos, countersMapLinks: m.Links,
 		countersMapTcEgCounts: m.TcEgCounts,
 		countersMapTcInCounts: m.TcInCounts, countersMapXdpCounts: m.XdpCounts, countersMapXmitCounts: m.XmitCounts,
 	}
 
 	attached := 0
-	if err := p.attachXmit(spec, repl); err != nil {
+	if err := p.attachXmit(spec, p.repl); err != nil {
 		p.note("xmit: %v", err)
 		p.gapAll(hookXmit, model.GapAttachFailed, err.Error())
 	} else {
 		p.xmit = true
 		attached++
 	}
-	var shared *linkProgs
 	err = errors.New("per-namespace copies requested")
 	if !p.opts.perNetns {
-		shared, err = p.loadLinkProgs(spec, repl, 0)
+		p.shared, err = p.loadLinkProgs(spec, p.repl, 0)
 	}
 	if err != nil {
 		// Kernels that refuse bpf_probe_read_kernel to XDP and tc programs (lockdown) get
 		// one copy per namespace, with the namespace as a constant.
 		p.note("xdp/tc: one program copy per namespace (the shared copy did not load: %v)", err)
 	} else {
-		p.keepProgs(shared)
+		p.keepProgs(p.shared)
 	}
-	for _, t := range p.targets {
-		t.progs = shared
+	return attached + p.attachTargets(p.targets), nil
+}
+
+// minSpareLinks is the least room for links added after Attach.
+const minSpareLinks = 64
+
+// room is the counter maps' capacity and how much of it is taken: slots are indexes into
+// Probes.links, queues run from 0 to nextRx/nextTx.
+type room struct {
+	links, rx, tx  uint32
+	nextRx, nextTx uint32
+}
+
+// attachTargets gives each target's registered links the XDP and tc programs, then merges
+// what attaching did into the probe set. It returns how many programs it attached.
+func (p *Probes) attachTargets(ts []*target) int {
+	for _, t := range ts {
+		if t.progs == nil {
+			t.progs = p.shared
+		}
 		if t.progs == nil && len(t.links) > 0 {
-			if t.progs, err = p.loadLinkProgs(spec, repl, t.inode); err != nil {
+			progs, err := p.loadLinkProgs(p.spec, p.repl, t.inode)
+			if err != nil {
 				p.note("netns %d: load xdp/tc programs: %v", t.inode, err)
 				p.gapNetns(t, "", model.GapLoadFailed, err.Error())
 				continue
 			}
-			p.keepProgs(t.progs)
+			t.progs = progs
+			t.closers = append(t.closers, progs.XDP, progs.TCIn, progs.TCEg)
 		}
 		// Leftovers of a crashed nettune can only exist where clsact may be used.
+		var err error
 		if t.clsact, err = viewClsact(t, p.opts.TCMode != TCX); err != nil {
 			p.note("netns %d: clsact: %v", t.inode, err)
 		}
 	}
 	// One thread inside each namespace attaches its links one after another: XDP and tcx
 	// resolve ifindexes in the caller's namespace, and each tcx attach and detach waits for
-	// an RCU grace period under the RTNL lock, so attaching from several threads at once only
-	// adds lock contention (measured: more CPU, the same wall time).
-	for _, t := range p.targets {
+	// an RCU grace period while holding the RTNL lock, so threads attaching at once queue
+	// on that lock (measured: the same wall time; docs/bpf.md).
+	for _, t := range ts {
 		if t.progs == nil {
 			continue
 		}
 		err := netns.Do(t.ns, func() error {
 			for _, l := range t.links {
-				if l.registered {
+				if l.registered && !l.tried {
 					p.attachLink(l)
 				}
 			}
@@ -161,19 +188,25 @@ func (p *Probes) attachCounters() (int, error) {
 			p.gapNetns(t, "", model.GapNotFound, err.Error())
 		}
 	}
-	for _, l := range p.links {
-		attached += l.attached
-		p.closers = append(p.closers, l.closers...)
-		p.gaps = append(p.gaps, l.gaps...)
-		p.foreign = append(p.foreign, l.foreign...)
-		for _, msg := range l.notes {
-			p.notes.add(p.label(l), msg)
-		}
-		if rank(l.xdp) > rank(p.xdpMode) {
-			p.xdpMode = l.xdp
+	attached := 0
+	for _, t := range ts {
+		for _, l := range t.links {
+			if l.tried {
+				continue // merged when it was attached
+			}
+			l.tried = true
+			attached += l.attached
+			p.gaps = append(p.gaps, l.gaps...)
+			p.foreign = append(p.foreign, l.foreign...)
+			for _, msg := range l.notes {
+				p.notes.add(p.label(l), msg)
+			}
+			if rank(l.xdp) > rank(p.xdpMode) {
+				p.xdpMode = l.xdp
+			}
 		}
 	}
-	return attached, nil
+	return attached
 }
 
 // maxByIfindex bounds the by_ifindex array (4 bytes per entry): ifindexes grow with every
@@ -269,7 +302,8 @@ func (p *Probes) keepProgs(l *linkProgs) {
 
 // resolveLinks finds a target's links with what the XDP mode choice and foreign-program
 // detection need. A link asked for by name that does not exist is a coverage gap.
-func (p *Probes) resolveLinks(t *target) error {
+// With only (SyncLinks), it picks just the up, non-loopback links of those names.
+func (p *Probes) resolveLinks(t *target, only map[string]bool) error {
 	return netns.Do(t.ns, func() error {
 		all, err := netlink.LinkList()
 		if err != nil {
@@ -287,13 +321,16 @@ func (p *Probes) resolveLinks(t *target) error {
 		if t.all {
 			for _, l := range all {
 				a := l.Attrs()
-				if a.Flags&net.FlagUp != 0 && a.Flags&net.FlagLoopback == 0 {
+				if a.Flags&net.FlagUp != 0 && a.Flags&net.FlagLoopback == 0 && (only == nil || only[a.Name]) {
 					pick = append(pick, l)
 					seen[a.Name] = true
 				}
 			}
 		}
 		for _, name := range t.asked {
+			if only != nil {
+				break
+			}
 			l, ok := byName[name]
 			switch {
 			case seen[name]:
@@ -305,7 +342,7 @@ func (p *Probes) resolveLinks(t *target) error {
 			}
 			seen[name] = true
 		}
-		if len(pick) == 0 && t.all {
+		if len(pick) == 0 && t.all && only == nil {
 			p.note("netns %q: no up non-loopback link", t.ns)
 		}
 		var gro *groReader

@@ -93,7 +93,13 @@ type Probes struct {
 	gaps    []model.Gap    // what could not be watched (Coverage)
 
 	counters countersMaps
-	xmit     bool // the xmit tracepoint program is attached
+	spec     *ebpf.CollectionSpec // the counter programs, for targets added later
+	repl     map[string]*ebpf.Map // the counter maps every program shares
+	shared   *linkProgs           // XDP and tc programs of every link; nil = one copy per namespace
+	room     room                 // counter map capacity (AddTargets)
+	uniq     map[int]*watchedLink // ifindex → the one link by_ifindex names it for
+	free     []int                // slots of removed links, for reuse
+	xmit     bool                 // the xmit tracepoint program is attached
 	dropsMap *ebpf.Map
 	dropProg *ebpf.Program // kept for its run-time statistics
 	errMaps  []*ebpf.Map
@@ -102,7 +108,7 @@ type Probes struct {
 	syms    *Symbols
 
 	btf     *btf.Cache  // the kernel's BTF, decoded once for every load and lookup
-	closers []io.Closer // links, filters, programs, maps: closed in reverse order
+	closers []io.Closer // programs, maps, tracing links: closed in reverse order, after the links' own
 	xdpMode string
 	foreign []model.ForeignProg
 	notes   notes
@@ -120,8 +126,9 @@ type target struct {
 	names map[int]string // ifindex → name of every link of the namespace
 	links []*watchedLink
 
-	progs  *linkProgs // the XDP and tc programs its links get
-	clsact clsactView // cls_bpf filters found on its links
+	progs   *linkProgs  // the XDP and tc programs its links get
+	clsact  clsactView  // cls_bpf filters found on its links
+	closers []io.Closer // its own program copy (per-namespace fallback)
 }
 
 func (p *Probes) note(format string, args ...any) { p.notes.add("", fmt.Sprintf(format, args...)) }
@@ -236,6 +243,9 @@ func (p *Probes) Close() error {
 	}
 	p.closed = true
 	var errs []error
+	for _, t := range p.targets {
+		errs = append(errs, t.close())
+	}
 	for i := len(p.closers) - 1; i >= 0; i-- {
 		if err := p.closers[i].Close(); err != nil {
 			errs = append(errs, err)

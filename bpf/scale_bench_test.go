@@ -2,7 +2,10 @@ package bpf
 
 import (
 	"errors"
+	"fmt"
 	"io"
+	"slices"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -21,7 +24,8 @@ import (
 // detachment waits for an RCU grace period, which costs time but little CPU.
 //
 // tcx-floor is the part no design with one bpf_link per hook and link can avoid: an empty
-// program attached to tcx ingress and egress of the same links and detached, nothing else.
+// program attached to tcx ingress and egress of the same links and detached, nothing else,
+// from one thread and from eight.
 func BenchmarkAttach1000(b *testing.B) {
 	ns := lab.NewNS(b, "bpfS")
 	links := lab.ManyVeths(b, ns, 500, true)
@@ -34,42 +38,89 @@ func BenchmarkAttach1000(b *testing.B) {
 			benchAttach(b, func() (io.Closer, error) { return Attach(o) })
 		})
 	}
-	b.Run("tcx-floor", func(b *testing.B) {
-		prog, err := emptyProg("nettune_floor", ebpf.SchedCLS, ebpf.AttachNone, "", -1)
-		if err != nil {
-			b.Skipf("load an empty tc program: %v", err)
+	// tcx-floor is one thread attaching and closing; tcx-floor-8-threads splits the same work
+	// over eight threads (each inside the namespace), to show whether the kernel's waits
+	// overlap: they do not, tcx holds the RTNL lock across its RCU grace period.
+	for _, workers := range []int{1, 8} {
+		name := "tcx-floor"
+		if workers > 1 {
+			name = fmt.Sprintf("tcx-floor-%d-threads", workers)
 		}
-		defer prog.Close()
-		h := ns.Handle(b)
-		var ifindexes []int
-		for _, name := range links {
-			l, err := h.LinkByName(name)
+		b.Run(name, func(b *testing.B) {
+			prog, err := emptyProg("nettune_floor", ebpf.SchedCLS, ebpf.AttachNone, "", -1)
 			if err != nil {
-				b.Fatal(err)
+				b.Skipf("load an empty tc program: %v", err)
 			}
-			ifindexes = append(ifindexes, l.Attrs().Index)
-		}
-		benchAttach(b, func() (io.Closer, error) {
-			var ls closeAll
-			err := netns.Do(ns.Name, func() error {
-				for _, ifx := range ifindexes {
-					for _, at := range []ebpf.AttachType{ebpf.AttachTCXIngress, ebpf.AttachTCXEgress} {
-						l, err := link.AttachTCX(link.TCXOptions{Interface: ifx, Program: prog, Attach: at, Anchor: link.Head()})
+			defer prog.Close()
+			h := ns.Handle(b)
+			var ifindexes []int
+			for _, name := range links {
+				l, err := h.LinkByName(name)
+				if err != nil {
+					b.Fatal(err)
+				}
+				ifindexes = append(ifindexes, l.Attrs().Index)
+			}
+			benchAttach(b, func() (io.Closer, error) { return attachFloor(ns.Name, prog, ifindexes, workers) })
+		})
+	}
+}
+
+// attachFloor attaches prog to tcx ingress and egress of every link, the links split over
+// workers threads inside the namespace; closing closes them over as many goroutines.
+func attachFloor(ns string, prog *ebpf.Program, ifindexes []int, workers int) (io.Closer, error) {
+	ls := make(closeAll, 2*len(ifindexes))
+	errs := make([]error, workers)
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[w] = netns.Do(ns, func() error {
+				for i := w; i < len(ifindexes); i += workers {
+					for j, at := range []ebpf.AttachType{ebpf.AttachTCXIngress, ebpf.AttachTCXEgress} {
+						l, err := link.AttachTCX(link.TCXOptions{Interface: ifindexes[i], Program: prog, Attach: at, Anchor: link.Head()})
 						if err != nil {
 							return err
 						}
-						ls = append(ls, l)
+						ls[2*i+j] = l
 					}
 				}
 				return nil
 			})
-			if err != nil {
-				ls.Close()
-				return nil, err
+		}()
+	}
+	wg.Wait()
+	c := &floorLinks{ls: slices.DeleteFunc(ls, func(c io.Closer) bool { return c == nil }), workers: workers}
+	if err := errors.Join(errs...); err != nil {
+		c.Close()
+		return nil, err
+	}
+	return c, nil
+}
+
+// floorLinks closes the tcx-floor links over workers goroutines.
+type floorLinks struct {
+	ls      closeAll
+	workers int
+}
+
+func (f *floorLinks) Close() error {
+	errs := make([]error, f.workers)
+	var wg sync.WaitGroup
+	for w := range f.workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var part closeAll
+			for i := w; i < len(f.ls); i += f.workers {
+				part = append(part, f.ls[i])
 			}
-			return ls, nil
-		})
-	})
+			errs[w] = part.Close()
+		}()
+	}
+	wg.Wait()
+	return errors.Join(errs...)
 }
 
 // closeAll closes the tcx-floor links in reverse order, as Probes.Close does.

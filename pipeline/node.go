@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -31,9 +32,11 @@ type Node struct {
 	discover func() (*netnsfind.Snapshot, error)
 	probes   *bpf.Probes
 	locks    *bpf.SockLocks
-	// watched are the namespaces the probes were attached in; the probes count in no
-	// namespace found later, and each sample's coverage says so (GapAppeared).
+	// watched are the namespaces the probes are attached in: each sample first attaches them
+	// in the namespaces discovery found since and detaches them from those it no longer
+	// finds; one they cannot be attached in gets a coverage gap (GapAppeared).
 	watched map[uint64]bool
+	own     uint64 // nettune's own namespace, watched through the attaching thread
 }
 
 // NodeResult is one measured interval of every namespace.
@@ -163,25 +166,72 @@ func (n *Node) attach() {
 		n.meta.BPFNote = fmt.Sprintf("counters only: %v", err)
 		return
 	}
-	targets := make([]bpf.Target, 0, len(snap.Namespaces))
-	watched := make(map[uint64]bool, len(snap.Namespaces))
-	for i := range snap.Namespaces {
-		ns := &snap.Namespaces[i]
-		t := bpf.Target{Netns: ns.Path()}
-		if ns.ID.Ino == own {
-			t.Netns = "" // the attaching thread's namespace, no path needed
-		} else if t.Netns == "" {
-			continue
-		}
-		targets = append(targets, t)
-		watched[ns.ID.Ino] = true
-	}
+	n.own, n.watched = own, map[uint64]bool{}
+	targets, inodes := n.targets(snap)
 	p, err := bpf.Attach(bpf.Options{Targets: targets, XDPMode: n.o.XDP, InPath: true, Drops: n.o.Drops})
 	if err != nil {
 		n.meta.BPFNote = fmt.Sprintf("counters only: %v", err)
 		return
 	}
-	n.probes, n.watched, n.meta.BPFNote = p, watched, strings.Join(p.Notes, "; ")
+	for _, ino := range inodes {
+		n.watched[ino] = true
+	}
+	n.probes, n.meta.BPFNote = p, strings.Join(p.Notes, "; ")
+}
+
+// targets are the probe targets of the namespaces in snap not watched yet, every link of
+// each, with their inodes; a namespace with no path to enter it by is left out.
+func (n *Node) targets(snap *netnsfind.Snapshot) ([]bpf.Target, []uint64) {
+	var targets []bpf.Target
+	var inodes []uint64
+	for i := range snap.Namespaces {
+		ns := &snap.Namespaces[i]
+		if n.watched[ns.ID.Ino] {
+			continue
+		}
+		t := bpf.Target{Netns: ns.Path()}
+		if ns.ID.Ino == n.own {
+			t.Netns = "" // the attaching thread's namespace, no path needed
+		} else if t.Netns == "" {
+			continue
+		}
+		targets = append(targets, t)
+		inodes = append(inodes, ns.ID.Ino)
+	}
+	return targets, inodes
+}
+
+// follow attaches the probes in the namespaces found since the last sample, before this
+// sample reads them (so their first interval counts from its start), and detaches them from
+// namespaces no longer found, closing their bpf_link descriptors.
+func (n *Node) follow(snap *netnsfind.Snapshot) error {
+	var errs []error
+	found := make(map[uint64]bool, len(snap.Namespaces))
+	for i := range snap.Namespaces {
+		found[snap.Namespaces[i].ID.Ino] = true
+	}
+	var gone []uint64
+	for ino := range n.watched {
+		if !found[ino] {
+			gone = append(gone, ino)
+			delete(n.watched, ino)
+		}
+	}
+	if len(gone) > 0 {
+		if err := n.probes.RemoveTargets(gone); err != nil {
+			errs = append(errs, fmt.Errorf("probes: detach vanished namespaces: %w", err))
+		}
+	}
+	if targets, _ := n.targets(snap); len(targets) > 0 {
+		added, err := n.probes.AddTargets(targets)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("probes: attach new namespaces: %w", err))
+		}
+		for _, ino := range added {
+			n.watched[ino] = true
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // ownNetns is the inode of the calling thread's namespace, the one a Target with no Netns
@@ -205,16 +255,50 @@ func (n *Node) Sample() (*collect.NodeSample, error) {
 	if err != nil {
 		return nil, fmt.Errorf("discover namespaces: %w", err)
 	}
+	var followErr error
+	if n.probes != nil {
+		followErr = n.follow(snap)
+	}
 	s, err := n.col.Sample(snap)
 	if err != nil {
 		return nil, err
+	}
+	if n.probes != nil {
+		followErr = errors.Join(followErr, n.followLinks(s))
+	}
+	if followErr != nil {
+		s.Errors = append(s.Errors, followErr.Error())
 	}
 	n.notWatched(s)
 	return s, nil
 }
 
-// notWatched adds a coverage gap for every namespace of s the probes were not attached in
-// (it appeared after): its in-path counts are missing, and every output says so.
+// followLinks brings the links watched in each namespace in line with the links the sample
+// found there: a new pod's host-side veth is attached (counted from this sample on), a
+// deleted pod's is detached and its bpf_link descriptors closed.
+func (n *Node) followLinks(s *collect.NodeSample) error {
+	var errs []error
+	for _, ns := range s.Namespaces {
+		ino := ns.Namespace.ID.Ino
+		// No links at all means the dump failed (a namespace always has lo): detaching
+		// every link on that would be wrong.
+		if !n.watched[ino] || ns.Sample == nil || len(ns.Sample.Links) == 0 {
+			continue
+		}
+		refs := make([]bpf.LinkRef, len(ns.Sample.Links))
+		for i, l := range ns.Sample.Links {
+			refs[i] = bpf.LinkRef{Index: l.Index, Name: l.Name}
+		}
+		if err := n.probes.SyncLinks(ino, refs); err != nil {
+			errs = append(errs, fmt.Errorf("probes: netns %d: %w", ino, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// notWatched adds a coverage gap for every namespace of s the probes could not be attached
+// in (no path to enter it by, or it appeared and could not be opened): its in-path counts
+// are missing, and every output says so.
 func (n *Node) notWatched(s *collect.NodeSample) {
 	if s.InPath == nil || s.InPath.Coverage == nil {
 		return

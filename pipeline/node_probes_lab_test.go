@@ -3,14 +3,21 @@ package pipeline_test
 import (
 	"context"
 	"fmt"
+	"net"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/vishvananda/netlink"
+
+	"github.com/nettune/nettune/collect"
 	"github.com/nettune/nettune/collect/netnsfind"
 	"github.com/nettune/nettune/collect/owner"
 	"github.com/nettune/nettune/internal/lab"
+	"github.com/nettune/nettune/internal/netns"
 	"github.com/nettune/nettune/model"
 	"github.com/nettune/nettune/model/stage"
 	"github.com/nettune/nettune/pipeline"
@@ -18,8 +25,8 @@ import (
 )
 
 // A Node with probes attaches them in every namespace it finds, counts in-path traffic and
-// drop reasons of each by its inode, and reports a namespace that appears after attaching
-// as not covered.
+// drop reasons of each by its inode, and attaches them in a namespace that appears after
+// OpenNode at the next sample (TestNodeProbesFollowNamespaces counts in one).
 func TestNodeProbesCountInEveryNamespace(t *testing.T) {
 	if !lab.Isolated(t, "-test.run", "^"+t.Name()+"$", "-test.v", "-test.count=1") {
 		return
@@ -103,7 +110,182 @@ func TestNodeProbesCountInEveryNamespace(t *testing.T) {
 	}
 	c := res.Meta.Coverage
 	lateIno := lab.Inode(t, late.Path)
-	if c == nil || c.Asked < 2 || !slices.ContainsFunc(c.Gaps, func(g model.Gap) bool { return g.Netns == lateIno && g.Reason == model.GapAppeared }) {
-		t.Errorf("coverage %+v: want both veth ends asked and namespace %d reported as appeared", c, lateIno)
+	if c == nil || c.Asked < 2 || slices.ContainsFunc(c.Gaps, func(g model.Gap) bool { return g.Reason == model.GapAppeared }) ||
+		!slices.ContainsFunc(c.PerNetns, func(w model.NetnsCoverage) bool { return w.Netns == lateIno }) {
+		t.Errorf("coverage %+v: want both veth ends asked and namespace %d watched", c, lateIno)
 	}
+}
+
+// A namespace created after OpenNode (one `unshare --net` holds, joined to a named one by a
+// veth) is watched from the sample that first finds it, so its first interval after that
+// one counts its traffic, and so is the veth's new end in the watched namespace; once the
+// process ends, the next sample detaches the probes from the namespace and from the end
+// that went with it, and none of their bpf_link descriptors stays open.
+func TestNodeProbesFollowNamespaces(t *testing.T) {
+	if !lab.Isolated(t, "-test.run", "^"+t.Name()+"$", "-test.v", "-test.count=1") {
+		return
+	}
+	a := lab.NewNS(t, "npf")
+	lab.ManyVeths(t, a, 1, true) // a link to attach to at OpenNode
+	n, err := pipeline.OpenNode(pipeline.Options{Probes: true, XDP: "off", Policy: policy.DefaultConfig(),
+		Owner: owner.Options{CRISockets: []string{}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer n.Close()
+	if m := n.Meta(); m.Mode != pipeline.ModeBPF {
+		t.Fatalf("mode %s, note %q: want the probes attached", m.Mode, m.BPFNote)
+	}
+	before := bpfLinkFDs(t)
+	s0 := sample(t, n)
+
+	held, lateIno := unshared(t)
+	latePath := fmt.Sprintf("/proc/%d/ns/net", held.Process.Pid)
+	const subnet = "198.18.91."
+	a.Do(t, func() error {
+		v := &netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: "npfa"}, PeerName: "npfb",
+			PeerNamespace: netlink.NsPid(held.Process.Pid)}
+		if err := netlink.LinkAdd(v); err != nil {
+			return err
+		}
+		return upWithAddr("npfa", subnet+"1/24")
+	})
+	if err := netns.Do(latePath, func() error { return upWithAddr("npfb", subnet+"2/24") }); err != nil {
+		t.Fatal(err)
+	}
+
+	s1 := sample(t, n) // finds the late namespace and attaches there before reading
+	if res := analyze(t, n, s0, s1); !slices.ContainsFunc(res.Appeared, func(id netnsfind.ID) bool { return id.Ino == lateIno }) {
+		t.Fatalf("appeared %v, want netns %d", res.Appeared, lateIno)
+	}
+	// npfb in the late namespace, attached before s1 read it, and npfa, the end in the
+	// watched namespace a, attached when s1's link dump found it: tcx ingress and egress each.
+	if got := bpfLinkFDs(t); got != before+4 {
+		t.Errorf("bpf_link descriptors after the late namespace's veth: %d, want %d", got, before+4)
+	}
+	const sent = 50
+	a.Do(t, func() error {
+		// Unconnected: the closed port's ICMP errors must not fail the next write.
+		c, err := net.ListenPacket("udp4", ":0")
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		dst := &net.UDPAddr{IP: net.ParseIP(subnet + "2"), Port: 9}
+		for range sent {
+			if _, err := c.WriteTo(make([]byte, 64), dst); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	time.Sleep(100 * time.Millisecond)
+	s2 := sample(t, n)
+	res := analyze(t, n, s1, s2)
+	late, ok := res.Lookup(lateIno)
+	if !ok {
+		t.Fatal("the late namespace's second interval is not in the result")
+	}
+	var in uint64
+	if ip := late.Delta.InPath; ip != nil {
+		for _, p := range ip.Points {
+			if p.Link == "npfb" && p.Point == model.PointTCIngress {
+				in += p.Packets
+			}
+		}
+	}
+	if in < sent {
+		t.Errorf("late namespace: %d packets at tc ingress of npfb, want ≥ %d", in, sent)
+	}
+	var out uint64
+	if ra, ok := res.Lookup(lab.Inode(t, a.Path)); ok && ra.Delta.InPath != nil {
+		for _, p := range ra.Delta.InPath.Points {
+			if p.Link == "npfa" && p.Point == model.PointTCEgress {
+				out += p.Packets
+			}
+		}
+	}
+	if out < sent {
+		t.Errorf("watched namespace: %d packets at tc egress of its new link npfa, want ≥ %d", out, sent)
+	}
+	if c := res.Meta.Coverage; c == nil || slices.ContainsFunc(c.Gaps, func(g model.Gap) bool { return g.Netns == lateIno }) {
+		t.Errorf("coverage %+v: want the late namespace watched without a gap", c)
+	}
+
+	if err := held.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	_ = held.Wait()
+	s3 := sample(t, n)
+	if res := analyze(t, n, s2, s3); !slices.ContainsFunc(res.Vanished, func(id netnsfind.ID) bool { return id.Ino == lateIno }) {
+		t.Errorf("vanished %v, want netns %d", res.Vanished, lateIno)
+	}
+	// The kernel dismantles a dead namespace in the background: its veth, and with it npfa,
+	// goes a moment later, and the sample after that lets go of npfa.
+	h := a.Handle(t)
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		if _, err := h.LinkByName("npfa"); err != nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("npfa outlived its peer's namespace by 5 s")
+		}
+	}
+	sample(t, n)
+	if got := bpfLinkFDs(t); got != before {
+		t.Errorf("bpf_link descriptors after the late namespace vanished: %d, want %d", got, before)
+	}
+}
+
+func sample(t *testing.T, n *pipeline.Node) *collect.NodeSample {
+	t.Helper()
+	s, err := n.Sample()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(s.Errors) > 0 {
+		t.Errorf("sample errors: %q", s.Errors)
+	}
+	return s
+}
+
+func analyze(t *testing.T, n *pipeline.Node, prev, cur *collect.NodeSample) *pipeline.NodeResult {
+	t.Helper()
+	res, err := n.Analyze(context.Background(), prev, cur)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res
+}
+
+// upWithAddr brings a link of the calling thread's namespace up with an address.
+func upWithAddr(name, cidr string) error {
+	l, err := netlink.LinkByName(name)
+	if err != nil {
+		return err
+	}
+	addr, err := netlink.ParseAddr(cidr)
+	if err != nil {
+		return err
+	}
+	if err := netlink.AddrAdd(l, addr); err != nil {
+		return err
+	}
+	return netlink.LinkSetUp(l)
+}
+
+// bpfLinkFDs counts the process's bpf_link file descriptors.
+func bpfLinkFDs(t *testing.T) int {
+	t.Helper()
+	fds, err := filepath.Glob("/proc/self/fd/*")
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, fd := range fds {
+		if dst, err := os.Readlink(fd); err == nil && dst == "anon_inode:bpf_link" {
+			n++
+		}
+	}
+	return n
 }
