@@ -16,28 +16,20 @@ import (
 // something in one namespace only.
 func wholeNode(cfg Config) bool { return cfg.Netns == "" && len(cfg.Interfaces) == 0 }
 
-// measureNode runs the pipeline over every namespace for one interval, drawing progress on a
-// terminal.
-func measureNode(ctx context.Context, cfg Config, progress io.Writer) (*pipeline.NodeResult, error) {
-	node, err := pipeline.OpenNode(pipelineOptions(cfg))
-	if err != nil {
-		return nil, classify(err)
-	}
-	defer node.Close()
-	res, err := node.Measure(ctx, func(ctx context.Context) error { return wait(ctx, cfg.Interval, progress) })
-	if err != nil {
-		return nil, classify(err)
-	}
-	return res, nil
-}
-
 // adviseNode is advise over every namespace: the node's report in the chosen format, the
 // HTML page and the Prometheus textfile beside it, and the loss exit status when any
 // namespace lost packets.
 func adviseNode(ctx context.Context, c *common, cfg Config, format render.Format, f adviseFlags) error {
-	res, err := measureNode(ctx, cfg, c.s.Err)
+	node, err := pipeline.OpenNode(pipelineOptions(cfg))
 	if err != nil {
-		return err
+		return classify(err)
+	}
+	// Closed after the report is written: detaching the probes of many links takes as long
+	// as attaching them (a grace period per tc hook, docs/bpf.md).
+	defer node.Close()
+	res, err := node.Measure(ctx, func(ctx context.Context) error { return wait(ctx, cfg.Interval, c.s.Err) })
+	if err != nil {
+		return classify(err)
 	}
 	switch format {
 	case render.FormatTable:
