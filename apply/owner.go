@@ -2,6 +2,7 @@ package apply
 
 import (
 	"bufio"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -121,7 +122,12 @@ func dottedKey(k string) string {
 // inInitialNetns reports whether nettune runs in the network namespace of PID 1; false when
 // either cannot be read.
 func inInitialNetns(procRoot string) bool {
-	self, err1 := os.Readlink(filepath.Join(procRoot, "self", "ns", "net"))
+	// thread-self: the main thread may be one that entered another namespace for good
+	// (Go never ends it), and self is the main thread's.
+	self, err1 := os.Readlink(filepath.Join(procRoot, "thread-self", "ns", "net"))
+	if errors.Is(err1, os.ErrNotExist) { // a recorded root has self only
+		self, err1 = os.Readlink(filepath.Join(procRoot, "self", "ns", "net"))
+	}
 	pid1, err2 := os.Readlink(filepath.Join(procRoot, "1", "ns", "net"))
 	return err1 == nil && err2 == nil && self == pid1
 }

@@ -3,7 +3,7 @@
 // Two sources, merged by namespace identity (the nsfs inode):
 //   - /proc/PID/ns/net of every process: finds namespaces that nothing names, e.g. one made by
 //     `unshare --net` and held only by its process;
-//   - nsfs bind mounts of net namespaces in the mount table (/proc/self/mountinfo): `ip netns`
+//   - nsfs bind mounts of net namespaces in the mount table (/proc/thread-self/mountinfo): `ip netns`
 //     names under /run/netns and the runtimes' own directories (CRI-O and containerd's CRI
 //     under /var/run/netns, Docker under /var/run/docker/netns, containerd's state dir when
 //     netns_mounts_under_state_dir is set), including namespaces with no process left in them.
@@ -85,9 +85,15 @@ func (s *Snapshot) Lookup(ino uint64) (*Namespace, bool) {
 }
 
 // Discover lists every network namespace visible from procRoot ("/proc" on a host): the
-// processes' namespaces and the net nsfs mounts of <procRoot>/self/mountinfo.
+// processes' namespaces and the net nsfs mounts of the calling thread's mount table.
 func Discover(procRoot string) (*Snapshot, error) {
-	mi, err := os.Open(filepath.Join(procRoot, "self", "mountinfo"))
+	// thread-self, not self: self is the main thread's table, and a main thread that once
+	// entered a private mount namespace (internal/netns's sysfs threads) stays there, since
+	// Go never ends it — its table then misses every namespace mounted after.
+	mi, err := os.Open(filepath.Join(procRoot, "thread-self", "mountinfo"))
+	if errors.Is(err, os.ErrNotExist) { // a recorded root has self only
+		mi, err = os.Open(filepath.Join(procRoot, "self", "mountinfo"))
+	}
 	if err != nil {
 		return nil, fmt.Errorf("mount table: %w", err)
 	}

@@ -450,7 +450,13 @@ func TestVerdictTCPMemPressureIsInfo(t *testing.T) {
 	if !found || code != ExitOK {
 		t.Errorf("exit %d, findings %+v (stderr %s)", code, d.Findings, stderr)
 	}
-	noKnob(t, d, "sysctl:net.ipv4.tcp_mem", "sysctl:net.ipv4.tcp_rmem")
+	noKnob(t, d, "sysctl:net.ipv4.tcp_mem", "sysctl:net.ipv4.tcp_rmem", "sysctl:net.core.high_order_alloc_disable")
+	// Where the kernel has high_order_alloc_disable and it is off, pressure gets it as
+	// advice (never a change).
+	if v, err := os.ReadFile("/proc/sys/net/core/high_order_alloc_disable"); err == nil && strings.TrimSpace(string(v)) == "0" &&
+		!slices.ContainsFunc(d.Advice, func(a string) bool { return strings.Contains(a, "high_order_alloc_disable=1") }) {
+		t.Errorf("no high_order_alloc_disable advice under TCP memory pressure: %q", d.Advice)
+	}
 }
 
 // ctLoopFlows is how many UDP flows TestClosedLoopConntrack keeps sending on: more than
