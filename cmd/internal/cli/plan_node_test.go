@@ -124,6 +124,11 @@ func TestApplyReviewedNodePlan(t *testing.T) {
 	if got := sysctl(t, v.B, "net.core.somaxconn"); got != proposed {
 		t.Errorf("somaxconn in %s = %s, the plan proposed %s", v.B.Name, got, proposed)
 	}
+	// Journaled as apply over the node journals: by the namespace's name and inode.
+	journal, err := os.ReadFile(filepath.Join(l.stateDir, "journal.jsonl"))
+	if want := fmt.Sprintf(`"netns":%q,"netns_ino":%d,`, v.B.Name, lab.Inode(t, v.B.Path)); err != nil || !strings.Contains(string(journal), want) {
+		t.Errorf("journal (%v) lacks %s:\n%s", err, want, journal)
+	}
 	if got := sysctl(t, v.A, "net.core.somaxconn"); got != quiet {
 		t.Errorf("somaxconn in the quiet %s = %s, was %s", v.A.Name, got, quiet)
 	}
