@@ -20,7 +20,7 @@ func (a *Applier) decide(plan []policy.Action, h *history, own *owners, reviewed
 	steps := make([]Step, 0, len(plan))
 	seen := map[string]bool{}
 	netns := a.o.Netns
-	if reviewed && netns == "" {
+	if reviewed && netns == "" && targets == nil { // a node's plan (targets) asked for the whole host
 		netns = planNetns(plan)
 	}
 	for i, act := range plan {

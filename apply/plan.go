@@ -20,8 +20,30 @@ import (
 // know. Nothing is changed (exit 2).
 var ErrPlan = errors.New("invalid plan")
 
-// AdviseSchema is the schema of the advise JSON document a plan is read from (render.Schema).
-const AdviseSchema = "nettune.advise/v2"
+// The schemas of the advise JSON documents a plan is read from: that of one namespace
+// (render.Schema, advise --netns) and that of every namespace of a node (render.NodeSchema).
+const (
+	AdviseSchema = "nettune.advise/v2"
+	NodeSchema   = "nettune.advise/v3"
+)
+
+// Plan is a reviewed plan read from an advise document (ReadPlan): the actions of one
+// namespace (Schema AdviseSchema, for ApplyReviewed) or the plan of each namespace of a node
+// (Schema NodeSchema, for ApplyReviewedNode).
+type Plan struct {
+	Schema     string
+	Actions    []policy.Action // AdviseSchema
+	Namespaces []NamespacePlan // NodeSchema, in the document's order
+}
+
+// All is every action of the plan, for what describes it as a whole.
+func (p *Plan) All() []policy.Action {
+	all := p.Actions
+	for _, ns := range p.Namespaces {
+		all = append(all, ns.Actions...)
+	}
+	return all
+}
 
 // Bounds of a plan file. advise's JSON of a host with 1 000 interfaces, funnel included, is a
 // few megabytes; its plan has a step per knob, a few dozen at most.
@@ -31,13 +53,15 @@ const (
 )
 
 // ReadPlan reads the plan of an advise JSON document (`nettune advise -o json`), for
-// ApplyReviewed. The file is outside input and is read strictly: one JSON object of at most
-// MaxPlanBytes, no duplicate keys at its top level or in an action, schema AdviseSchema, made
-// on this host (its "host" is this host's name), and a "plan" of at most MaxPlanActions
-// actions with only the fields advise writes, each naming a knob of the knob table with its
-// table scope and a valid namespace. The other fields of the report are not read. Values are
-// checked by ApplyReviewed, per action: one nettune cannot write is refused, not the file.
-func (a *Applier) ReadPlan(r io.Reader) ([]policy.Action, error) {
+// ApplyReviewed (AdviseSchema) or ApplyReviewedNode (NodeSchema). The file is outside input
+// and is read strictly: one JSON object of at most MaxPlanBytes, no duplicate keys at its top
+// level or in an action, schema AdviseSchema or NodeSchema, made on this host (its "host" is
+// this host's name), and plans of at most MaxPlanActions actions with only the fields advise
+// writes, each naming a knob of the knob table with its table scope and a valid namespace
+// (parseNodePlan says what a node document must also hold). The other fields of the report
+// are not read. Values are checked by ApplyReviewed, per action: one nettune cannot write is
+// refused, not the file.
+func (a *Applier) ReadPlan(r io.Reader) (*Plan, error) {
 	b, err := io.ReadAll(io.LimitReader(r, MaxPlanBytes+1))
 	if err != nil {
 		return nil, fmt.Errorf("read plan: %w", err)
@@ -49,8 +73,12 @@ func (a *Applier) ReadPlan(r io.Reader) ([]policy.Action, error) {
 	return parsePlan(b, strings.TrimSpace(string(host)))
 }
 
-func parsePlan(b []byte, host string) ([]policy.Action, error) {
-	bad := func(format string, a ...any) error { return fmt.Errorf("%w: %s", ErrPlan, fmt.Sprintf(format, a...)) }
+func badPlan(format string, a ...any) error {
+	return fmt.Errorf("%w: %s", ErrPlan, fmt.Sprintf(format, a...))
+}
+
+func parsePlan(b []byte, host string) (*Plan, error) {
+	bad := badPlan
 	if len(b) > MaxPlanBytes {
 		return nil, bad("larger than %d MiB: not an advise document", MaxPlanBytes>>20)
 	}
@@ -72,27 +100,39 @@ func parsePlan(b []byte, host string) ([]policy.Action, error) {
 		}
 	}
 	switch {
-	case schema != AdviseSchema:
-		return nil, bad("schema %q: this nettune reads %s", schema, AdviseSchema)
+	case schema != AdviseSchema && schema != NodeSchema:
+		return nil, bad("schema %q: this nettune reads %s and %s", schema, AdviseSchema, NodeSchema)
 	case host == "" || madeOn != host:
 		return nil, bad("made on host %q, this is %q: a plan applies only where it was measured", madeOn, host)
+	}
+	if schema == NodeSchema {
+		return parseNodePlan(b, top)
 	}
 	raw, ok := top["plan"]
 	if !ok {
 		return nil, bad(`no "plan"`)
 	}
+	plan, err := planActions(raw)
+	if err != nil {
+		return nil, bad("%v", err)
+	}
+	return &Plan{Schema: schema, Actions: plan}, nil
+}
+
+// planActions reads a "plan" array: at most MaxPlanActions actions, each read by planAction.
+func planActions(raw json.RawMessage) ([]policy.Action, error) {
 	var items []json.RawMessage
 	if err := json.Unmarshal(raw, &items); err != nil {
-		return nil, bad("plan: %v", err)
+		return nil, fmt.Errorf("plan: %w", err)
 	}
 	if len(items) > MaxPlanActions {
-		return nil, bad("%d actions, more than %d", len(items), MaxPlanActions)
+		return nil, fmt.Errorf("%d actions, more than %d", len(items), MaxPlanActions)
 	}
 	plan := make([]policy.Action, 0, len(items))
 	for i, item := range items {
 		act, err := planAction(item)
 		if err != nil {
-			return nil, bad("plan action %d: %v", i+1, err)
+			return nil, fmt.Errorf("plan action %d: %w", i+1, err)
 		}
 		plan = append(plan, act)
 	}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/nettune/nettune/internal/lab"
 	"github.com/nettune/nettune/knob"
+	"github.com/nettune/nettune/model"
 	"github.com/nettune/nettune/policy"
 )
 
@@ -43,11 +44,11 @@ func edit(t *testing.T, fn func(doc map[string]any)) []byte {
 }
 
 func TestParsePlan(t *testing.T) {
-	plan, err := parsePlan(goldenPlan(t), "node-1")
+	p, err := parsePlan(goldenPlan(t), "node-1")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(plan) != 1 || plan[0].Knob != "sysctl:net.core.rmem_default" || plan[0].Current != "212992" || plan[0].Proposed != "425984" {
+	if plan := p.Actions; p.Schema != AdviseSchema || len(plan) != 1 || plan[0].Knob != "sysctl:net.core.rmem_default" || plan[0].Current != "212992" || plan[0].Proposed != "425984" {
 		t.Fatalf("plan %+v", plan)
 	}
 	action := func(doc map[string]any) map[string]any { return doc["plan"].([]any)[0].(map[string]any) }
@@ -96,26 +97,53 @@ func FuzzParsePlan(f *testing.F) {
 	f.Add([]byte(`{"schema":"nettune.advise/v2","host":"node-1","plan":[{"knob":"rps:eth0:rx-0","current":"0","proposed":"3","scope":"device","disruptive":false,"findings":[],"why":"","risk":"","command":""}]}`))
 	f.Add([]byte(`{"schema":"nettune.advise/v2","host":"node-1","plan":[]}`))
 	f.Fuzz(func(t *testing.T, b []byte) {
-		plan, err := parsePlan(b, "node-1")
+		p, err := parsePlan(b, "node-1")
 		if err != nil {
 			if !errors.Is(err, ErrPlan) {
 				t.Fatalf("error not ErrPlan: %v", err)
 			}
 			return
 		}
-		if len(plan) > MaxPlanActions {
-			t.Fatalf("%d actions", len(plan))
-		}
-		for _, a := range plan {
-			id, err := knob.Parse(a.Knob)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if row, ok := knob.Lookup(id); !ok || row.Scope != a.Scope || validNetns(a.Netns) != nil {
-				t.Fatalf("accepted %+v", a)
-			}
-		}
+		checkParsed(t, p)
 	})
+}
+
+// checkParsed: what parsePlan accepted holds what it promises: actions that each name a knob
+// of the table with its table scope and a valid namespace, within the bounds.
+func checkParsed(t *testing.T, p *Plan) {
+	t.Helper()
+	if len(p.Actions) > MaxPlanActions || len(p.Namespaces) > MaxPlanNamespaces ||
+		(p.Schema == AdviseSchema) == (p.Namespaces != nil) || (p.Schema == NodeSchema) == (p.Actions != nil) {
+		t.Fatalf("%s: %d actions, %d namespaces", p.Schema, len(p.Actions), len(p.Namespaces))
+	}
+	inodes, own := map[uint64]bool{}, 0
+	for _, ns := range p.Namespaces {
+		if ns.Inode == 0 || inodes[ns.Inode] || len(ns.Actions) > MaxPlanActions || ns.Owner.validate() != nil ||
+			(ns.Own && (ns.Ref != "" || ns.Owner != nil)) || (!ns.Own && validNetns(ns.Ref) != nil) {
+			t.Fatalf("accepted namespace %+v", ns)
+		}
+		inodes[ns.Inode] = true
+		if ns.Own {
+			own++
+		}
+		for _, a := range ns.Actions {
+			if (a.Scope == model.ScopeGlobal || ns.Own) != (a.Netns == "") {
+				t.Fatalf("accepted %+v in %+v", a, ns)
+			}
+		}
+	}
+	if own > 1 {
+		t.Fatalf("%d own namespaces", own)
+	}
+	for _, a := range p.All() {
+		id, err := knob.Parse(a.Knob)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if row, ok := knob.Lookup(id); !ok || row.Scope != a.Scope || validNetns(a.Netns) != nil {
+			t.Fatalf("accepted %+v", a)
+		}
+	}
 }
 
 // TestApplyReviewed: a reviewed plan applies exactly its actions while their knobs hold what
@@ -165,7 +193,7 @@ func TestApplyReviewed(t *testing.T) {
 func TestReadPlanHost(t *testing.T) {
 	o := fixture(t)
 	write(t, filepath.Join(o.Env.ProcRoot, "sys/kernel/hostname"), "node-1\n")
-	if plan, err := New(o).ReadPlan(bytes.NewReader(goldenPlan(t))); err != nil || len(plan) != 1 {
+	if plan, err := New(o).ReadPlan(bytes.NewReader(goldenPlan(t))); err != nil || len(plan.Actions) != 1 {
 		t.Fatalf("%v %v", plan, err)
 	}
 	write(t, filepath.Join(o.Env.ProcRoot, "sys/kernel/hostname"), "node-2\n")

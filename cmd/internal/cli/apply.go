@@ -42,8 +42,10 @@ delta since the previous run (kept in the state directory), acts only on loss th
 and reverts changes that did not help.
 
 --plan FILE applies a plan someone reviewed, exactly: the plan of advise -o json, measured on
-this host, without measuring again. Each action is applied only while its knob still holds the
-value the plan saw; one that changed since is refused and reported. --persist makes the changes
+this host, without measuring again: of one namespace (advise --netns) or of every namespace of
+the node (advise with no --netns). Each action is applied only while its knob still holds the
+value the plan saw; one that changed since is refused and reported, and so is every action of a
+namespace that is gone, or whose inode now names another pod's. --persist makes the changes
 survive a reboot (sysctls in nettune's sysctl.d file, ring sizes, RPS masks and IRQ affinity
 through nettune restore at boot); rollback undoes that too.`,
 		Example: `  nettune apply --dry-run
@@ -181,14 +183,19 @@ func applyPlan(c *common, a *apply.Applier, f applyFlags, output render.Format) 
 		return asUsage(err)
 	}
 	var res *apply.Result
-	if f.dryRun {
-		res, err = a.DryRunReviewed(plan)
-	} else {
-		res, err = a.ApplyReviewed(plan)
+	switch {
+	case plan.Schema == apply.NodeSchema && f.dryRun:
+		res, err = a.DryRunReviewedNode(plan.Namespaces)
+	case plan.Schema == apply.NodeSchema:
+		res, err = a.ApplyReviewedNode(plan.Namespaces)
+	case f.dryRun:
+		res, err = a.DryRunReviewed(plan.Actions)
+	default:
+		res, err = a.ApplyReviewed(plan.Actions)
 	}
 	if res != nil {
 		// The table's header says what a run without actions means: the plan had none.
-		if werr := render.Apply(c.s.Out, output, res, &policy.Report{Plan: plan}); werr != nil {
+		if werr := render.Apply(c.s.Out, output, res, &policy.Report{Plan: plan.All()}); werr != nil {
 			return werr
 		}
 	}
