@@ -1,11 +1,13 @@
 package ctrtest
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 )
@@ -170,6 +172,14 @@ func verbosePID(t testing.TB, info map[string]string) int {
 	}
 	if err := json.Unmarshal([]byte(info["info"]), &v); err != nil || v.PID <= 0 {
 		t.Fatalf("no pid in the verbose status (%v): %.200s", err, info["info"])
+	}
+	// Started is not yet executed: until runc's init execs the container's program, the
+	// process is "runc:[2:INIT]" (seen under load), with the program's name nowhere.
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		comm, err := os.ReadFile(fmt.Sprintf("/proc/%d/comm", v.PID))
+		if err != nil || !bytes.HasPrefix(comm, []byte("runc:")) {
+			break
+		}
 	}
 	return v.PID
 }
