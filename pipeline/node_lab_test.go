@@ -2,9 +2,6 @@ package pipeline_test
 
 import (
 	"context"
-	"fmt"
-	"os"
-	"os/exec"
 	"slices"
 	"syscall"
 	"testing"
@@ -17,35 +14,6 @@ import (
 	"github.com/nettune/nettune/pipeline"
 	"github.com/nettune/nettune/policy"
 )
-
-// unshared runs `unshare --net sleep` (a namespace nothing names, held by its process) and
-// returns the process and its namespace's inode.
-func unshared(t *testing.T) (*exec.Cmd, uint64) {
-	t.Helper()
-	bin, err := exec.LookPath("unshare")
-	if err != nil {
-		t.Skipf("no unshare binary (util-linux): %v", err)
-	}
-	cmd := exec.Command(bin, "--net", "sleep", "3600")
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("unshare --net: %v", err)
-	}
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
-	})
-	path := fmt.Sprintf("/proc/%d/ns/net", cmd.Process.Pid)
-	self := lab.Inode(t, "/proc/thread-self/ns/net")
-	// unshare(1) enters the new namespace just before it executes sleep.
-	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
-		if ino := lab.Inode(t, path); ino != self {
-			return cmd, ino
-		}
-	}
-	t.Fatalf("unshare --net: process %d never left this namespace", cmd.Process.Pid)
-	return nil, 0
-}
 
 func openNode(t *testing.T) *pipeline.Node {
 	t.Helper()
@@ -67,8 +35,10 @@ func TestNodeFindsTheLossyNamespace(t *testing.T) {
 	a, b := lab.NewNS(t, "nda"), lab.NewNS(t, "ndb")
 	quiet := []*lab.NS{lab.NewNS(t, "ndq"), lab.NewNS(t, "ndq")}
 	v := lab.NewVeth(t, a, b, lab.VethOpts{})
-	held, heldIno := unshared(t)
-	doomed, doomedIno := unshared(t)
+	held, heldInoPath := lab.UnshareNet(t)
+	heldIno := lab.Inode(t, heldInoPath)
+	doomed, doomedInoPath := lab.UnshareNet(t)
+	doomedIno := lab.Inode(t, doomedInoPath)
 
 	n := openNode(t)
 	first, err := n.Sample()
@@ -146,7 +116,7 @@ func TestNodeFindsTheLossyNamespace(t *testing.T) {
 // included), the number that bounds serve's CPU per interval.
 func BenchmarkNodeSample500(b *testing.B) {
 	lab.RequireRoot(b)
-	manyNodeNamespaces(b, 500)
+	lab.ManyNamespaces(b, "nb", 500)
 	o := pipeline.Options{Policy: policy.DefaultConfig()}
 	o.Owner.CRISockets = []string{}
 	n, err := pipeline.OpenNode(o)
@@ -188,7 +158,7 @@ func cpuTime(b *testing.B) int64 {
 // policy's report and the owner (from /proc and cgroups: no runtime here) of each.
 func BenchmarkNodeAnalyze500(b *testing.B) {
 	lab.RequireRoot(b)
-	manyNodeNamespaces(b, 500)
+	lab.ManyNamespaces(b, "nb", 500)
 	o := pipeline.Options{Policy: policy.DefaultConfig()}
 	o.Owner.CRISockets = []string{}
 	n, err := pipeline.OpenNode(o)
@@ -219,29 +189,6 @@ func BenchmarkNodeAnalyze500(b *testing.B) {
 	b.ReportMetric(float64(cpuTime(b)-cpu)/float64(b.N), "cpu-ns/op")
 }
 
-// manyNodeNamespaces makes count named namespaces, each with a veth pair (both ends in it,
-// up) and a UDP socket bound to its loopback.
-func manyNodeNamespaces(b *testing.B, count int) {
-	b.Helper()
-	for range count {
-		ns := lab.NewNS(b, "nb")
-		lab.ManyVeths(b, ns, 1, true)
-		ns.Do(b, func() error {
-			fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_DGRAM|syscall.SOCK_CLOEXEC, 0)
-			if err != nil {
-				return err
-			}
-			if err := syscall.Bind(fd, &syscall.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}, Port: 5353}); err != nil {
-				syscall.Close(fd)
-				return err
-			}
-			f := os.NewFile(uintptr(fd), "udp")
-			b.Cleanup(func() { f.Close() })
-			return nil
-		})
-	}
-}
-
 // BenchmarkNodeIntervalSkew500 measures how far each of 500 namespaces' intervals is from the
 // own namespace's, whose SNMP read the probes' snapshot follows: a namespace read d after the
 // own one at the first sample and d' at the second has an interval d'−d longer than the
@@ -249,7 +196,7 @@ func manyNodeNamespaces(b *testing.B, count int) {
 // advise measures) and of a later one (serve's), in ms.
 func BenchmarkNodeIntervalSkew500(b *testing.B) {
 	lab.RequireRoot(b)
-	manyNodeNamespaces(b, 500)
+	lab.ManyNamespaces(b, "nb", 500)
 	o := pipeline.Options{Policy: policy.DefaultConfig()}
 	o.Owner.CRISockets = []string{}
 	var first, later float64

@@ -140,7 +140,8 @@ func TestNodeProbesFollowNamespaces(t *testing.T) {
 	before := bpfLinkFDs(t)
 	s0 := sample(t, n)
 
-	held, lateIno := unshared(t)
+	held, lateInoPath := lab.UnshareNet(t)
+	lateIno := lab.Inode(t, lateInoPath)
 	latePath := fmt.Sprintf("/proc/%d/ns/net", held.Process.Pid)
 	const subnet = "198.18.91."
 	a.Do(t, func() error {

@@ -50,35 +50,6 @@ func overflowIn(t testing.TB, path string) (stop func()) {
 	return stop
 }
 
-// unshareNet runs `unshare --net sleep` (a namespace nothing names, held by its process) and
-// returns the process and the path of its namespace.
-func unshareNet(t *testing.T) (*exec.Cmd, string) {
-	t.Helper()
-	bin, err := exec.LookPath("unshare")
-	if err != nil {
-		t.Skipf("no unshare binary (util-linux): %v", err)
-	}
-	cmd := exec.Command(bin, "--net", "sleep", "3600")
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("unshare --net: %v", err)
-	}
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
-	})
-	path := fmt.Sprintf("/proc/%d/ns/net", cmd.Process.Pid)
-	self := lab.Inode(t, "/proc/thread-self/ns/net")
-	// unshare(1) enters the new namespace just before it executes sleep.
-	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
-		if lab.Inode(t, path) != self && comm(cmd.Process.Pid) == "sleep" {
-			return cmd, path
-		}
-	}
-	t.Fatalf("unshare --net: process %d never left this namespace", cmd.Process.Pid)
-	return nil, ""
-}
-
 func comm(pid int) string {
 	b, _ := exec.Command("cat", fmt.Sprintf("/proc/%d/comm", pid)).Output()
 	return strings.TrimSpace(string(b))
@@ -112,8 +83,8 @@ func TestAdviseWholeNodeNamesTheLossyNamespaces(t *testing.T) {
 	lab.RequireRoot(t)
 	named := lab.NewNS(t, "wnl")
 	_, _ = lab.NewNS(t, "wnq"), lab.NewNS(t, "wnq")
-	held, heldPath := unshareNet(t)
-	doomed, _ := unshareNet(t)
+	held, heldPath := lab.UnshareNet(t)
+	doomed, _ := lab.UnshareNet(t)
 	overflowIn(t, named.Path)
 	overflowIn(t, heldPath)
 

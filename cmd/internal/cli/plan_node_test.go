@@ -44,7 +44,7 @@ func TestApplyReviewedNodePlan(t *testing.T) {
 	proposed := action["proposed"].(string)
 
 	// A namespace of the plan deleted since: an unnamed one, gone with its process.
-	doomed, doomedPath := unshareNet(t)
+	doomed, doomedPath := lab.UnshareNet(t)
 	doomedIno := lab.Inode(t, doomedPath)
 	_ = doomed.Process.Kill()
 	_ = doomed.Wait()

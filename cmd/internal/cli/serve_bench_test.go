@@ -2,8 +2,6 @@ package cli
 
 import (
 	"io"
-	"os"
-	"syscall"
 	"testing"
 	"time"
 
@@ -60,7 +58,7 @@ func BenchmarkServeInterval100(b *testing.B) {
 func BenchmarkServeNodeInterval500(b *testing.B) {
 	noChecks(b)
 	lab.RequireRoot(b)
-	manyNamespaces(b, 500)
+	lab.ManyNamespaces(b, "sb", 500)
 	cfg := DefaultConfig()
 	cfg.Interval = time.Second
 	cfg.Apply.StateDir = b.TempDir()
@@ -85,28 +83,5 @@ func BenchmarkServeNodeInterval500(b *testing.B) {
 	b.ReportMetric(float64(cpuNanos()-cpu)/float64(b.N), "cpu-ns/op")
 	if len(s.prevNode.Namespaces) < 501 {
 		b.Fatalf("%d namespaces sampled", len(s.prevNode.Namespaces))
-	}
-}
-
-// manyNamespaces creates count named namespaces, each with a veth pair (both ends inside,
-// up) and a UDP socket bound to its loopback.
-func manyNamespaces(b *testing.B, count int) {
-	b.Helper()
-	for range count {
-		ns := lab.NewNS(b, "sb")
-		lab.ManyVeths(b, ns, 1, true)
-		ns.Do(b, func() error {
-			fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_DGRAM|syscall.SOCK_CLOEXEC, 0)
-			if err != nil {
-				return err
-			}
-			if err := syscall.Bind(fd, &syscall.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}, Port: 5353}); err != nil {
-				syscall.Close(fd)
-				return err
-			}
-			f := os.NewFile(uintptr(fd), "udp")
-			b.Cleanup(func() { f.Close() })
-			return nil
-		})
 	}
 }
