@@ -42,10 +42,12 @@ func UnshareNet(t testing.TB) (*exec.Cmd, string) {
 
 // ManyNamespaces creates count named namespaces, each with a veth pair (both ends inside, up)
 // and a UDP socket bound to its loopback: a node of many pods, for the benchmarks.
-func ManyNamespaces(tb testing.TB, prefix string, count int) {
+func ManyNamespaces(tb testing.TB, prefix string, count int) []*NS {
 	tb.Helper()
+	var all []*NS
 	for range count {
 		ns := NewNS(tb, prefix)
+		all = append(all, ns)
 		ManyVeths(tb, ns, 1, true)
 		ns.Do(tb, func() error {
 			fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_DGRAM|syscall.SOCK_CLOEXEC, 0)
@@ -61,4 +63,5 @@ func ManyNamespaces(tb testing.TB, prefix string, count int) {
 			return nil
 		})
 	}
+	return all
 }

@@ -21,27 +21,8 @@ func BenchmarkAdviseWholeNode500(b *testing.B) {
 	if !lab.Isolated(b, "-test.run", "^$", "-test.bench", "^"+b.Name()+"$", "-test.benchtime", "1x") {
 		return
 	}
-	var lossy []string
-	for i := range 500 {
-		ns := lab.NewNS(b, "wn")
-		lab.ManyVeths(b, ns, 1, true)
-		ns.Do(b, func() error {
-			fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_DGRAM|syscall.SOCK_CLOEXEC, 0)
-			if err != nil {
-				return err
-			}
-			if err := syscall.Bind(fd, &syscall.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}, Port: 5353}); err != nil {
-				syscall.Close(fd)
-				return err
-			}
-			f := os.NewFile(uintptr(fd), "udp")
-			b.Cleanup(func() { f.Close() })
-			return nil
-		})
-		if i < 2 {
-			lossy = append(lossy, ns.Path)
-		}
-	}
+	all := lab.ManyNamespaces(b, "wn", 500)
+	lossy := []string{all[0].Path, all[1].Path}
 	for _, p := range lossy {
 		overflowIn(b, p)
 	}
