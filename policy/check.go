@@ -89,25 +89,32 @@ func Check(r *Report, d *model.Delta) error {
 	return errors.Join(errs...)
 }
 
-// observedDrops is every packet drop d shows, each place counted once: at each stage and
-// interface the larger of what its counters and its drop reasons counted. A sender's
+// observedDrops is every packet drop d shows, each place counted once: at each place (stage,
+// interface, part of the stage) the larger of what its counters and its drop reasons counted.
+// Drop reasons that name no part fill what the counters of any part saw first. A sender's
 // ENOBUFS counts only beyond the transmit drops it is the view of.
 func observedDrops(d *model.Delta) uint64 {
 	in := newInput(d, Settings{}, DefaultConfig())
-	counted := map[stageIface]uint64{}
+	counted := map[placeKey]uint64{}
 	for i := range d.Links {
 		l := &d.Links[i]
 		for _, r := range slices2(in.linkRx(nil, l, -1, nil), in.linkTx(nil, l, nil)) {
-			counted[stageIface{r.st, l.Name}] += r.drop
+			counted[placeKey{r.st, l.Name, ""}] += r.drop
 		}
 	}
 	srx, stx := in.socketRows(nil)
 	for _, r := range slices2(srx, stx) {
-		counted[stageIface{r.st, ""}] += r.drop
+		counted[placeKey{r.st, "", ""}] += r.drop
+	}
+	for st, parts := range in.countedParts() {
+		delete(counted, placeKey{st, "", ""})
+		for sub, n := range parts {
+			counted[placeKey{st, "", sub}] = n
+		}
 	}
 	for _, c := range d.Softnet {
-		counted[stageIface{stage.Backlog, ""}] += uint64(c.Dropped)
-		counted[stageIface{stage.FlowLimit, ""}] += uint64(c.FlowLimitCount)
+		counted[placeKey{stage.Backlog, "", ""}] += uint64(c.Dropped)
+		counted[placeKey{stage.FlowLimit, "", ""}] += uint64(c.FlowLimitCount)
 	}
 	// foreign XDP programs consume packets between the XDP and tc-ingress points
 	if ip := d.InPath; ip != nil {
@@ -115,23 +122,29 @@ func observedDrops(d *model.Delta) uint64 {
 			xdp, tc := in.pointsByQueue(p.Link, model.PointXDP), in.pointsByQueue(p.Link, model.PointTCIngress)
 			for q, n := range xdp {
 				if n > tc[q] {
-					counted[stageIface{stage.XDP, p.Link}] += n - tc[q]
+					counted[placeKey{stage.XDP, p.Link, ""}] += n - tc[q]
 				}
 			}
 		}
 	}
-	reasons := in.reasonDrops()
-	var backlogReasons uint64
-	for k, n := range reasons {
-		if k.st == stage.Backlog {
-			backlogReasons += n // per link in reasonDrops, host-wide in the counters
-			delete(reasons, k)
+	byStage := map[stageIface]*partsSeen{}
+	see := func(k placeKey) *partsSeen {
+		s := byStage[stageIface{k.st, k.iface}]
+		if s == nil {
+			s = &partsSeen{counted: map[string]uint64{}, reasons: map[string]uint64{}}
+			byStage[stageIface{k.st, k.iface}] = s
 		}
+		return s
 	}
-	reasons[stageIface{stage.Backlog, ""}] = backlogReasons
+	for k, n := range counted {
+		see(k).counted[k.sub] += n
+	}
+	for k, n := range in.reasonsByPart() {
+		see(k).reasons[k.sub] += n
+	}
 	var total, tx uint64
-	for k := range union(counted, reasons) {
-		n := max(counted[k], reasons[k])
+	for k, s := range byStage {
+		n := s.drops()
 		if k.st == stage.UDPSndbuf {
 			continue
 		}
@@ -140,14 +153,87 @@ func observedDrops(d *model.Delta) uint64 {
 		}
 		total += n
 	}
-	sndbuf := max(counted[stageIface{stage.UDPSndbuf, ""}], reasons[stageIface{stage.UDPSndbuf, ""}])
+	var sndbuf uint64
+	if s := byStage[stageIface{stage.UDPSndbuf, ""}]; s != nil {
+		sndbuf = s.drops()
+	}
 	return total + sndbuf - min(sndbuf, tx)
+}
+
+// placeKey is a place as observedDrops counts it: stage, interface of a device stage, part.
+type placeKey struct {
+	st         stage.Stage
+	iface, sub string
+}
+
+// partsSeen is what one stage's counters and drop reasons counted, by part ("" = no part).
+type partsSeen struct{ counted, reasons map[string]uint64 }
+
+// drops is the stage's distinct drops: each part the larger of its two counts; reasons that
+// name no part are the drops the counters already saw until they exceed them.
+func (s *partsSeen) drops() uint64 {
+	var n, slack uint64
+	for sub, c := range s.counted {
+		if sub == "" {
+			n, slack = n+c, slack+c
+		}
+	}
+	for sub := range union(s.counted, s.reasons) {
+		if sub == "" {
+			continue
+		}
+		c, r := s.counted[sub], s.reasons[sub]
+		n += max(c, r)
+		slack += c - min(c, r)
+	}
+	if r := s.reasons[""]; r > slack {
+		n += r - slack
+	}
+	return n
+}
+
+// countedParts is the counters of stages whose rules split them by part, as those rules read
+// them, with the stage's remainder at "". They replace the stage's row in observedDrops: a
+// part's drop reasons can then not hide behind another part's counters.
+func (in *input) countedParts() map[stage.Stage]map[string]uint64 {
+	n := in.snmp
+	return map[stage.Stage]map[string]uint64{
+		stage.IP: {"": n("Ip.InDiscards"), "headers": in.ipHeaderDrops(), "noproto": n("Ip.InUnknownProtos"),
+			"routing": n("IpExt.InNoRoutes") + n("Ip.InAddrErrors"), "rp-filter": n("TcpExt.IPReversePathFilter")},
+		stage.IPOut:        {"": n("Ip.OutDiscards"), "routing": n("Ip.OutNoRoutes")},
+		stage.Neigh:        {"table": in.neighCounter("table_fulls"), "queue": in.neighCounter("unresolved_discards")},
+		stage.SocketLookup: {"udp": in.udp("NoPorts")},
+	}
+}
+
+// reasonsByPart is the drop reasons by place with their part; a device stage's by interface,
+// the backlog's host-wide like its counters.
+func (in *input) reasonsByPart() map[placeKey]uint64 {
+	out := map[placeKey]uint64{}
+	if in.d.InPath == nil {
+		return out
+	}
+	for _, dc := range in.d.InPath.Drops {
+		rp, ok := placeOfReason(dc.Reason, dc.Location)
+		if !ok {
+			continue
+		}
+		k := placeKey{st: rp.stage, sub: rp.sub}
+		if deviceStage(rp.stage) {
+			k.iface = dc.Link
+			if k.iface == "" {
+				k.iface = in.linkName(dc.Ifindex)
+			}
+		}
+		out[k] += dc.Count
+	}
+	return out
 }
 
 func slices2(a, b []row) []row { return append(a, b...) }
 
-func union(a, b map[stageIface]uint64) map[stageIface]bool {
-	out := map[stageIface]bool{}
+func union(a, b map[string]uint64) map[string]bool {
+	out := map[string]bool{}
 	for k := range a {
 		out[k] = true
 	}

@@ -55,20 +55,27 @@ func reassembly(in *input, mib, sub, key string) *obs {
 // ipHeaders: packets with bad IP headers or bad checksums at any layer (the transport drops a
 // datagram with a bad checksum before it looks for a socket).
 func ipHeaders(in *input) *obs {
-	fields := []string{"Ip.InHdrErrors", "IpExt.InCsumErrors", "Udp.InCsumErrors", "Udp6.InCsumErrors", "Tcp.InCsumErrors", "Icmp.InCsumErrors"}
-	var bad uint64
-	for _, k := range fields {
-		bad += in.snmp(k)
-	}
+	bad := in.ipHeaderDrops()
 	if bad == 0 {
 		return nil
 	}
 	p := place{stage: stage.IP, sub: "headers"}
 	b := in.stageBase(p)
 	var ev []Evidence
-	for _, k := range fields {
+	for _, k := range ipHeaderFields {
 		ev = append(ev, in.ev(k, in.snmp(k), b, bad))
 	}
 	return &obs{place: p, source: sourceCounter, covers: true, drops: bad, base: b, evidence: nonZero(ev),
 		summary: "IP packets with bad headers or checksums were dropped: corruption or a misbehaving sender, not tuning"}
+}
+
+// ipHeaderFields count packets with bad headers or checksums at any layer.
+var ipHeaderFields = []string{"Ip.InHdrErrors", "IpExt.InCsumErrors", "Udp.InCsumErrors", "Udp6.InCsumErrors", "Tcp.InCsumErrors", "Icmp.InCsumErrors"}
+
+func (in *input) ipHeaderDrops() uint64 {
+	var n uint64
+	for _, k := range ipHeaderFields {
+		n += in.snmp(k)
+	}
+	return n
 }

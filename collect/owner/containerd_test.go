@@ -87,6 +87,9 @@ func TestContainerdPod(t *testing.T) {
 	t.Logf("attribution through CRI (version, two lists, two processes): %v", time.Since(start))
 	cgroup := func(id string) Cgroup { return Cgroup{Path: p.Cgroup + "/" + id, ContainerID: id, PodUID: p.UID} }
 	procs := []Process{{PID: sandbox, Comm: "sleep", Cgroup: cgroup(p.ID)}, {PID: app, Comm: "httpd", Cgroup: cgroup(ct.ID)}}
+	if app < sandbox { // PIDs wrap at pid_max: lowest first, whichever started first
+		procs[0], procs[1] = procs[1], procs[0]
+	}
 	want := Owner{
 		Pod:        Pod{Namespace: "shop", Name: "web-0", UID: p.UID},
 		Containers: []Container{{ID: p.ID, Runtime: Containerd, Sandbox: true}, {ID: ct.ID, Name: "app", Runtime: Containerd}},
