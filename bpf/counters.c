@@ -1,7 +1,9 @@
 //go:build ignore
 
 /* In-path packet counters: XDP and tc ingress per RX queue, tc egress per link, and the
- * driver hand-off per TX queue. Every program is transparent (XDP_PASS, TC next). */
+ * driver hand-off per TX queue. Every program is transparent (XDP_PASS, TC next). The tc
+ * points are counted by tc programs on each link, or, on hosts with many links, by two
+ * host-wide tracepoints at the same places (see nettune_rx_trace). */
 
 #include "include/common.h"
 #include "include/kernel.h"
@@ -25,6 +27,8 @@ struct link_info {
 	/* Drivers record the RX queue as queue_mapping = queue + 1 (0: not recorded); veth
 	 * leaves the sender's TX queue there, which equals the RX queue. */
 	__u32 rxq_offset;
+	/* 1: a tc program counts this link's ingress; the rx tracepoint leaves it alone. */
+	__u32 rx_by_tc;
 };
 
 struct {
@@ -196,30 +200,73 @@ int nettune_tc_eg(struct __sk_buff *skb)
 	return NETTUNE_TC_NEXT;
 }
 
-/* The xmit tracepoint fires for every device of every namespace: only registered links
- * count, and a miss is not an error. */
+/* Tracepoints fire for every device of every namespace: only registered links count, and
+ * a miss is not an error. */
+static __always_inline struct link_info *traced_link(struct net_device *dev)
+{
+	return lookup_link(dev_netns(dev), BPF_CORE_READ(dev, ifindex));
+}
+
+/* The wire packets an skb carries: gso_segs of a GRO or GSO super-packet, else 1. */
+static __always_inline __u32 skb_segs(struct sk_buff *skb)
+{
+	unsigned char *head = BPF_CORE_READ(skb, head);
+	unsigned int end = BPF_CORE_READ(skb, end);
+	__u16 segs = 0;
+
+	bpf_probe_read_kernel(&segs, sizeof(segs),
+			      __builtin_preserve_access_index(&((struct skb_shared_info *)(head + end))->gso_segs));
+	return segs ? segs : 1;
+}
+
 SEC("tp_btf/net_dev_start_xmit")
 int nettune_xmit(__u64 *ctx)
 {
 	struct sk_buff *skb = (struct sk_buff *)ctx[0];
-	struct net_device *dev = (struct net_device *)ctx[1];
-	struct link_key k = {
-		.netns = dev_netns(dev),
-		.ifindex = BPF_CORE_READ(dev, ifindex),
-	};
-	struct link_info *l;
-	unsigned char *head;
-	unsigned int end;
-	__u16 segs = 0;
+	struct link_info *l = traced_link((struct net_device *)ctx[1]);
 
-	l = lookup_link(k.netns, k.ifindex);
-	if (!l)
+	if (l)
+		add(&xmit_counts, queue_key(l->tx_base, l->tx_queues, BPF_CORE_READ(skb, queue_mapping)),
+		    skb_segs(skb), BPF_CORE_READ(skb, len));
+	return 0;
+}
+
+/* Host-wide stand-ins for the tc programs, for hosts with many links: one attachment each
+ * instead of a tcx link per hook and link (each made and removed under RTNL after an RCU
+ * grace period). netif_receive_skb fires on entry to __netif_receive_skb_core, right
+ * before tc ingress, once per frame a driver or the backlog hands up (a stacked device —
+ * vlan, bond, macvlan — is reached in that function without it: Go gives those a tc
+ * program, rx_by_tc). Its skb has the link-layer header pulled, which tc ingress counts. */
+SEC("tp_btf/netif_receive_skb")
+int nettune_rx_trace(__u64 *ctx)
+{
+	struct sk_buff *skb = (struct sk_buff *)ctx[0];
+	struct link_info *l = traced_link(BPF_CORE_READ(skb, dev));
+	__u32 q, hdr;
+
+	if (!l || l->rx_by_tc)
 		return 0;
-	head = BPF_CORE_READ(skb, head);
-	end = BPF_CORE_READ(skb, end);
-	bpf_probe_read_kernel(&segs, sizeof(segs),
-			      __builtin_preserve_access_index(&((struct skb_shared_info *)(head + end))->gso_segs));
-	add(&xmit_counts, queue_key(l->tx_base, l->tx_queues, BPF_CORE_READ(skb, queue_mapping)),
-	    segs ? segs : 1, BPF_CORE_READ(skb, len));
+	q = BPF_CORE_READ(skb, queue_mapping);
+	if (q >= l->rxq_offset)
+		q -= l->rxq_offset;
+	/* skb->mac_len is set after the tracepoint: the header is what lies before data (none
+	 * when mac_header is unset, ~0, as on devices without a link layer) */
+	hdr = BPF_CORE_READ(skb, data) - BPF_CORE_READ(skb, head) - BPF_CORE_READ(skb, mac_header);
+	if (hdr > 255)
+		hdr = 0;
+	add(&tc_in_counts, queue_key(l->rx_base, l->rx_queues, q), skb_segs(skb), BPF_CORE_READ(skb, len) + hdr);
+	return 0;
+}
+
+/* net_dev_queue fires in __dev_queue_xmit once tc egress has run and the TX queue is
+ * chosen, before the qdisc: tc egress's place, per link as tc egress counts. */
+SEC("tp_btf/net_dev_queue")
+int nettune_tx_trace(__u64 *ctx)
+{
+	struct sk_buff *skb = (struct sk_buff *)ctx[0];
+	struct link_info *l = traced_link(BPF_CORE_READ(skb, dev));
+
+	if (l)
+		add(&tc_eg_counts, l->slot, skb_segs(skb), BPF_CORE_READ(skb, len));
 	return 0;
 }

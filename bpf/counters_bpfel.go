@@ -27,6 +27,7 @@ type countersLinkInfo struct {
 	TxQueues  uint32
 	Slot      uint32
 	RxqOffset uint32
+	RxByTc    uint32
 }
 
 type countersLinkKey struct {
@@ -39,19 +40,21 @@ type countersLinkKey struct {
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
-	countersMapByIfindex    = "by_ifindex"
-	countersMapErrors       = "errors"
-	countersMapInfos        = "infos"
-	countersMapLinks        = "links"
-	countersMapTcEgCounts   = "tc_eg_counts"
-	countersMapTcInCounts   = "tc_in_counts"
-	countersMapXdpCounts    = "xdp_counts"
-	countersMapXmitCounts   = "xmit_counts"
-	countersProgNettuneTcEg = "nettune_tc_eg"
-	countersProgNettuneTcIn = "nettune_tc_in"
-	countersProgNettuneXdp  = "nettune_xdp"
-	countersProgNettuneXmit = "nettune_xmit"
-	countersVarFixedNetns   = "fixed_netns"
+	countersMapByIfindex       = "by_ifindex"
+	countersMapErrors          = "errors"
+	countersMapInfos           = "infos"
+	countersMapLinks           = "links"
+	countersMapTcEgCounts      = "tc_eg_counts"
+	countersMapTcInCounts      = "tc_in_counts"
+	countersMapXdpCounts       = "xdp_counts"
+	countersMapXmitCounts      = "xmit_counts"
+	countersProgNettuneRxTrace = "nettune_rx_trace"
+	countersProgNettuneTcEg    = "nettune_tc_eg"
+	countersProgNettuneTcIn    = "nettune_tc_in"
+	countersProgNettuneTxTrace = "nettune_tx_trace"
+	countersProgNettuneXdp     = "nettune_xdp"
+	countersProgNettuneXmit    = "nettune_xmit"
+	countersVarFixedNetns      = "fixed_netns"
 )
 
 // loadCounters returns the embedded CollectionSpec for counters.
@@ -96,10 +99,12 @@ type countersSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type countersProgramSpecs struct {
-	NettuneTcEg *ebpf.ProgramSpec `ebpf:"nettune_tc_eg"`
-	NettuneTcIn *ebpf.ProgramSpec `ebpf:"nettune_tc_in"`
-	NettuneXdp  *ebpf.ProgramSpec `ebpf:"nettune_xdp"`
-	NettuneXmit *ebpf.ProgramSpec `ebpf:"nettune_xmit"`
+	NettuneRxTrace *ebpf.ProgramSpec `ebpf:"nettune_rx_trace"`
+	NettuneTcEg    *ebpf.ProgramSpec `ebpf:"nettune_tc_eg"`
+	NettuneTcIn    *ebpf.ProgramSpec `ebpf:"nettune_tc_in"`
+	NettuneTxTrace *ebpf.ProgramSpec `ebpf:"nettune_tx_trace"`
+	NettuneXdp     *ebpf.ProgramSpec `ebpf:"nettune_xdp"`
+	NettuneXmit    *ebpf.ProgramSpec `ebpf:"nettune_xmit"`
 }
 
 // countersMapSpecs contains maps before they are loaded into the kernel.
@@ -177,16 +182,20 @@ type countersVariables struct {
 //
 // It can be passed to loadCountersObjects or ebpf.CollectionSpec.LoadAndAssign.
 type countersPrograms struct {
-	NettuneTcEg *ebpf.Program `ebpf:"nettune_tc_eg"`
-	NettuneTcIn *ebpf.Program `ebpf:"nettune_tc_in"`
-	NettuneXdp  *ebpf.Program `ebpf:"nettune_xdp"`
-	NettuneXmit *ebpf.Program `ebpf:"nettune_xmit"`
+	NettuneRxTrace *ebpf.Program `ebpf:"nettune_rx_trace"`
+	NettuneTcEg    *ebpf.Program `ebpf:"nettune_tc_eg"`
+	NettuneTcIn    *ebpf.Program `ebpf:"nettune_tc_in"`
+	NettuneTxTrace *ebpf.Program `ebpf:"nettune_tx_trace"`
+	NettuneXdp     *ebpf.Program `ebpf:"nettune_xdp"`
+	NettuneXmit    *ebpf.Program `ebpf:"nettune_xmit"`
 }
 
 func (p *countersPrograms) Close() error {
 	return _CountersClose(
+		p.NettuneRxTrace,
 		p.NettuneTcEg,
 		p.NettuneTcIn,
+		p.NettuneTxTrace,
 		p.NettuneXdp,
 		p.NettuneXmit,
 	)

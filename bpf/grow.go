@@ -83,6 +83,7 @@ func (p *Probes) registerLate(l *watchedLink) {
 		}
 		delete(p.uniq, l.index)
 	}
+	l.info.RxByTc = p.rxByTC(l)
 	err := p.zeroSlot(l, reused)
 	if err == nil {
 		err = m.Infos.Put(uint32(slot), &l.info)

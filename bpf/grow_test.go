@@ -45,14 +45,25 @@ func countsOn(in *model.InPath, ns uint64, link string, pt model.Point) (uint64,
 // their veth has the ifindex a watched link's shortcut names (the shortcut moves to the
 // hash path, so neither link counts the other's packets); removing one releases its
 // bpf_link descriptors, and a namespace added later reuses its slots with counts from zero.
+// With tc programs on each link, and with the tracepoints (no descriptor per link).
 func TestAddRemoveTargets(t *testing.T) {
+	for _, mode := range []string{TCAuto, TCTrace} {
+		t.Run(mode, func(t *testing.T) { testAddRemoveTargets(t, mode) })
+	}
+}
+
+func testAddRemoveTargets(t *testing.T, mode string) {
 	a, _, v1 := pair(t, 1)
 	inoA, err := netnsInode(a.Name)
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := attach(t, Options{Targets: []Target{{Netns: a.Name}}, InPath: true, XDPMode: XDPOff})
+	p := attach(t, Options{Targets: []Target{{Netns: a.Name}}, InPath: true, XDPMode: XDPOff, TCMode: mode})
 	base := bpfLinkFDs(t)
+	perLink := 2 * tcHookLinks()
+	if mode == TCTrace {
+		perLink = 0
+	}
 
 	add := func(tag string) (c, d *lab.NS, v *lab.Veth, inoD uint64) {
 		c, d, v = pair(t, 1)
@@ -64,8 +75,8 @@ func TestAddRemoveTargets(t *testing.T) {
 		return c, d, v, got[0]
 	}
 	_, d, v2, inoD := add("first")
-	if n := bpfLinkFDs(t); n != base+2*tcHookLinks() {
-		t.Errorf("bpf_link descriptors after adding one veth end: %d, want %d", n, base+2*tcHookLinks())
+	if n := bpfLinkFDs(t); n != base+perLink {
+		t.Errorf("bpf_link descriptors after adding one veth end: %d, want %d", n, base+perLink)
 	}
 	const sent = 40
 	check := func(tag string, inoD uint64, v *lab.Veth, from *lab.NS) {

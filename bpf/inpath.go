@@ -104,15 +104,14 @@ func (p *Probes) attachCounters() (int, error) {
 		p.keep(c)
 	}
 	p.errMaps = append(p.errMaps, m.Errors)
-	p.register(p.uniq)
 	p.spec = spec
 	p.repl = map[string]*ebpf.Map{
 		countersMapByIfindex: m.ByIfindex, countersMapErrors: m.Errors, countersMapInfos: m.Infos, countersMapLinks: m.Links,
 		countersMapTcEgCounts: m.TcEgCounts,
 		countersMapTcInCounts: m.TcInCounts, countersMapXdpCounts: m.XdpCounts, countersMapXmitCounts: m.XmitCounts,
 	}
-
-	attached := 0
+	attached := p.chooseTCTrace()
+	p.register(p.uniq)
 	if err := p.attachXmit(spec, p.repl); err != nil {
 		p.note("xmit: %v", err)
 		p.gapAll(hookXmit, model.GapAttachFailed, err.Error())
@@ -246,6 +245,7 @@ func (p *Probes) register(uniq map[int]*watchedLink) {
 	keys := make([]countersLinkKey, n)
 	var ifxs, plus1 []uint32
 	for i, l := range p.links {
+		l.info.RxByTc = p.rxByTC(l)
 		slots[i], infos[i] = uint32(i), l.info
 		keys[i] = countersLinkKey{Netns: uint32(l.t.inode), Ifindex: uint32(l.index)}
 		l.registered = true
@@ -441,6 +441,14 @@ func (p *Probes) attachLink(l *watchedLink) {
 		done *bool
 	}{{l.t.progs.TCIn, hookIngress, &l.tcIn}, {l.t.progs.TCEg, hookEgress, &l.tcEg}} {
 		p.foreignTC(l, h.hook)
+		if p.tcTrace && (h.hook == hookEgress || l.info.RxByTc == 0) {
+			*h.done = true // the tracepoints count it
+			continue
+		}
+		if p.tcTraceErr != nil {
+			l.gap(h.hook, model.GapAttachFailed, "tracepoint: "+p.tcTraceErr.Error())
+			continue
+		}
 		if err := p.attachTC(h.prog, l, h.hook); err != nil {
 			l.note("%s: %v", h.hook, err)
 			l.gap(h.hook, model.GapAttachFailed, err.Error())

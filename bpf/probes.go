@@ -30,9 +30,10 @@ const (
 
 // tc attach modes (Options.TCMode).
 const (
-	TCAuto   = "auto"   // tcx, clsact + cls_bpf where the kernel has no tcx
-	TCX      = "tcx"    // tcx only
-	TCClsact = "clsact" // clsact + cls_bpf even where tcx exists
+	TCAuto   = "auto"       // TCX (TCClsact where the kernel has no tcx) up to tcPerLinkMax links, TCTrace beyond
+	TCX      = "tcx"        // tcx only
+	TCClsact = "clsact"     // clsact + cls_bpf even where tcx exists
+	TCTrace  = "tracepoint" // the netif_receive_skb and net_dev_queue tracepoints, host-wide
 )
 
 // Target is one network namespace and the links in it to count on.
@@ -68,9 +69,9 @@ func (o *Options) normalize() error {
 		return fmt.Errorf("%w: xdp mode %q (want off, generic, native or auto)", ErrOptions, o.XDPMode)
 	}
 	switch o.TCMode {
-	case TCAuto, TCX, TCClsact:
+	case TCAuto, TCX, TCClsact, TCTrace:
 	default:
-		return fmt.Errorf("%w: tc mode %q (want auto, tcx or clsact)", ErrOptions, o.TCMode)
+		return fmt.Errorf("%w: tc mode %q (want auto, tcx, clsact or tracepoint)", ErrOptions, o.TCMode)
 	}
 	if !o.InPath && !o.Drops {
 		return fmt.Errorf("%w: neither in-path counters nor drops requested", ErrOptions)
@@ -92,17 +93,19 @@ type Probes struct {
 	links   []*watchedLink // every watched link of every target; slot = index
 	gaps    []model.Gap    // what could not be watched (Coverage)
 
-	counters countersMaps
-	spec     *ebpf.CollectionSpec // the counter programs, for targets added later
-	repl     map[string]*ebpf.Map // the counter maps every program shares
-	shared   *linkProgs           // XDP and tc programs of every link; nil = one copy per namespace
-	room     room                 // counter map capacity (AddTargets)
-	uniq     map[int]*watchedLink // ifindex → the one link by_ifindex names it for
-	free     []int                // slots of removed links, for reuse
-	xmit     bool                 // the xmit tracepoint program is attached
-	dropsMap *ebpf.Map
-	dropProg *ebpf.Program // kept for its run-time statistics
-	errMaps  []*ebpf.Map
+	counters   countersMaps
+	spec       *ebpf.CollectionSpec // the counter programs, for targets added later
+	repl       map[string]*ebpf.Map // the counter maps every program shares
+	shared     *linkProgs           // XDP and tc programs of every link; nil = one copy per namespace
+	room       room                 // counter map capacity (AddTargets)
+	uniq       map[int]*watchedLink // ifindex → the one link by_ifindex names it for
+	free       []int                // slots of removed links, for reuse
+	xmit       bool                 // the xmit tracepoint program is attached
+	tcTrace    bool                 // tracepoints count the tc points (TCTrace)
+	tcTraceErr error                // TCTrace was asked for and could not attach
+	dropsMap   *ebpf.Map
+	dropProg   *ebpf.Program // kept for its run-time statistics
+	errMaps    []*ebpf.Map
 
 	reasons map[uint32]string
 	syms    *Symbols

@@ -17,11 +17,12 @@ import (
 	"github.com/nettune/nettune/internal/netns"
 )
 
-// BenchmarkAttach1000 attaches the in-path probes (default options: XDP auto, tcx, the xmit
-// tracepoint; with and without the drop tracer) to 1 000 veth links of one namespace and
-// detaches them. Budget: attach + detach under 300 ms of CPU (cpu-ns/op: getrusage of the
-// process, kernel time included). Wall time is reported apart: every tcx attachment and
-// detachment waits for an RCU grace period, which costs time but little CPU.
+// BenchmarkAttach1000 attaches the in-path probes (default options: XDP auto, the tc points
+// at the two tracepoints, the xmit tracepoint; with and without the drop tracer; and with
+// tc programs on each link, tcx) to 1 000 veth links of one namespace and detaches them.
+// Budget: attach + detach under 300 ms of CPU (cpu-ns/op: getrusage of the process, kernel
+// time included). Wall time is reported apart: every tcx attachment and detachment waits
+// for an RCU grace period, which costs time but little CPU.
 //
 // tcx-floor is the part no design with one bpf_link per hook and link can avoid: an empty
 // program attached to tcx ingress and egress of the same links and detached, nothing else,
@@ -32,9 +33,10 @@ func BenchmarkAttach1000(b *testing.B) {
 	for _, c := range []struct {
 		name  string
 		drops bool
-	}{{"in-path", false}, {"in-path+drops", true}} {
+		tc    string
+	}{{"in-path", false, TCAuto}, {"in-path+drops", true, TCAuto}, {"in-path-tcx", false, TCX}} {
 		b.Run(c.name, func(b *testing.B) {
-			o := Options{Targets: []Target{{Netns: ns.Name, Links: links}}, InPath: true, Drops: c.drops}
+			o := Options{Targets: []Target{{Netns: ns.Name, Links: links}}, InPath: true, Drops: c.drops, TCMode: c.tc}
 			benchAttach(b, func() (io.Closer, error) { return Attach(o) })
 		})
 	}

@@ -48,7 +48,9 @@ struct sk_buff {
 	struct sock *sk;
 	unsigned int len;
 	__u16 queue_mapping;
+	__u16 mac_header;
 	unsigned char *head;
+	unsigned char *data;
 	unsigned int end;
 } __attribute__((preserve_access_index));
 
