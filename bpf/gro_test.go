@@ -14,7 +14,11 @@ func TestGROReader(t *testing.T) {
 	for _, on := range []bool{true, false} {
 		lab.SetFeature(t, b, v.BName, "rx-gro", on)
 		b.Do(t, func() error {
-			g, err := newGROReader(v.BName)
+			l, err := readGROLayout(v.BName)
+			if err != nil {
+				return err
+			}
+			g, err := newGROReader(l)
 			if err != nil {
 				return err
 			}

@@ -353,7 +353,7 @@ func (p *Probes) resolveLinks(t *target, only map[string]bool) error {
 			// Only auto's XDP choice depends on GRO, and only on veths. Unknown reads as off.
 			if p.opts.XDPMode == XDPAuto && w.kind == "veth" {
 				if gro == nil {
-					if gro, err = newGROReader(a.Name); err != nil {
+					if gro, err = p.groReader(a.Name); err != nil {
 						p.note("netns %q: gro unknown, taken as off: %v", t.ns, err)
 						gro = &groReader{fd: -1}
 					}

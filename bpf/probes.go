@@ -103,6 +103,7 @@ type Probes struct {
 	xmit       bool                 // the xmit tracepoint program is attached
 	tcTrace    bool                 // tracepoints count the tc points (TCTrace)
 	tcTraceErr error                // TCTrace was asked for and could not attach
+	gro        *groLayout           // the kernel's rx-gro feature bit, once read
 	dropsMap   *ebpf.Map
 	dropProg   *ebpf.Program // kept for its run-time statistics
 	errMaps    []*ebpf.Map

@@ -363,17 +363,17 @@ const (
 	GapAppeared     GapReason = "appeared"        // a namespace that appeared after the probes were attached
 )
 
-// ForNetns is the view of one namespace: its points and foreign programs, and its coverage
-// counted over its own links. Drops keep every namespace (policy picks by Netns).
+// ForNetns is the view of one namespace: its points, drops and foreign programs, and its
+// coverage counted over its own links. Drops with no namespace known (netns 0) are kept too:
+// policy may claim some of them by socket (policy.ownDrops).
 func (ip *InPath) ForNetns(ino uint64) *InPath {
 	c := *ip
 	c.Netns = ino
-	c.Points = make([]PointCount, 0, len(ip.Points))
-	for _, p := range ip.Points {
-		if p.Netns == ino {
-			c.Points = append(c.Points, p)
-		}
-	}
+	// Exactly the namespace's own: a node's 500 namespaces each take a view, and a copy of
+	// (or room for) every point and drop in each view was 500 × the node's (1 000 drop
+	// records diffed 500 times, 200 MiB at the peak of an advise; docs/benchmarks.md).
+	c.Points = filter(ip.Points, func(p *PointCount) bool { return p.Netns == ino })
+	c.Drops = filter(ip.Drops, func(d *DropCount) bool { return d.Netns == ino || d.Netns == 0 })
 	c.Foreign = nil
 	for _, f := range ip.Foreign {
 		if f.Netns == ino {
@@ -396,6 +396,23 @@ func (ip *InPath) ForNetns(ino uint64) *InPath {
 		c.Coverage = cov
 	}
 	return &c
+}
+
+// filter is the elements of all that keep says to keep, in a slice of exactly their size.
+func filter[T any](all []T, keep func(*T) bool) []T {
+	n := 0
+	for i := range all {
+		if keep(&all[i]) {
+			n++
+		}
+	}
+	out := make([]T, 0, n)
+	for i := range all {
+		if keep(&all[i]) {
+			out = append(out, all[i])
+		}
+	}
+	return out
 }
 
 // Point is where an in-path program counts.
