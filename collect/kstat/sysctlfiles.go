@@ -3,9 +3,7 @@ package kstat
 import (
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
-	"os"
 	"path/filepath"
 	"strings"
 
@@ -16,30 +14,57 @@ import (
 // /proc/sys/net file stays bound to the namespace it was opened in, so a thread that entered
 // the namespace once can leave, and any thread reads the namespace's values afterwards. It
 // also skips the lookup, which is what costs: /proc/sys dentries of every namespace share
-// one name hash chain, so an open walks the other namespaces' entries (about 90 µs a file
-// with 500 namespaces here, against a few µs for the read).
+// one name hash chain, so each component of a path walks the other namespaces' entries.
+// Opening therefore walks each directory once and each file from its directory (openat),
+// on raw descriptors (no os.File: its fstat and bookkeeping per file); with 500 namespaces
+// that is about a quarter of the time of os.OpenFile by path (BenchmarkOpenSysctls500).
 type SysctlFiles struct {
-	keys  []string
-	files []*os.File
-	buf   []byte
+	keys []string
+	fds  []int
+	buf  []byte
 }
 
 // OpenSysctls opens the dotted keys under <proc>/sys as the calling thread's namespace sees
-// them; keys that do not exist there are skipped, as in ReadSysctls. On an error every file
-// opened so far is closed.
+// them; keys that do not exist there are skipped, as in ReadSysctls. A key whose file is a
+// symlink is an error. On an error every file opened so far is closed.
 func OpenSysctls(procRoot string, keys []string) (*SysctlFiles, error) {
 	s := &SysctlFiles{buf: make([]byte, 256)}
+	dirs := map[string]int{}
+	defer func() {
+		for _, fd := range dirs {
+			if fd >= 0 {
+				unix.Close(fd)
+			}
+		}
+	}()
 	for _, k := range keys {
 		path := filepath.Join(procRoot, "sys", filepath.FromSlash(strings.ReplaceAll(k, ".", "/")))
-		f, err := os.OpenFile(path, os.O_RDONLY|unix.O_NOFOLLOW, 0)
+		dir := filepath.Dir(path)
+		dfd, ok := dirs[dir]
+		if !ok {
+			var err error
+			dfd, err = unix.Open(dir, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+			switch {
+			case errors.Is(err, unix.ENOENT) || errors.Is(err, unix.ENOTDIR):
+				dfd = -1
+			case err != nil:
+				s.Close()
+				return nil, fmt.Errorf("sysctl %s: %w", k, &fs.PathError{Op: "open", Path: dir, Err: err})
+			}
+			dirs[dir] = dfd
+		}
+		if dfd < 0 {
+			continue
+		}
+		fd, err := unix.Openat(dfd, filepath.Base(path), unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
 		switch {
-		case errors.Is(err, fs.ErrNotExist):
+		case errors.Is(err, unix.ENOENT):
 			continue
 		case err != nil:
 			s.Close()
-			return nil, fmt.Errorf("sysctl %s: %w", k, err)
+			return nil, fmt.Errorf("sysctl %s: %w", k, &fs.PathError{Op: "open", Path: path, Err: err})
 		}
-		s.keys, s.files = append(s.keys, k), append(s.files, f)
+		s.keys, s.fds = append(s.keys, k), append(s.fds, fd)
 	}
 	return s, nil
 }
@@ -49,9 +74,9 @@ func OpenSysctls(procRoot string, keys []string) (*SysctlFiles, error) {
 func (s *SysctlFiles) Read() (map[string]string, error) {
 	m := make(map[string]string, len(s.keys))
 	var errs []error
-	for i, f := range s.files {
-		n, err := f.ReadAt(s.buf, 0)
-		if err != nil && !errors.Is(err, io.EOF) {
+	for i, fd := range s.fds {
+		n, err := unix.Pread(fd, s.buf, 0)
+		if err != nil {
 			errs = append(errs, fmt.Errorf("sysctl %s: %w", s.keys[i], err))
 			continue
 		}
@@ -66,8 +91,8 @@ func (s *SysctlFiles) Read() (map[string]string, error) {
 
 // Close closes every file.
 func (s *SysctlFiles) Close() {
-	for _, f := range s.files {
-		f.Close()
+	for _, fd := range s.fds {
+		unix.Close(fd)
 	}
-	s.keys, s.files = nil, nil
+	s.keys, s.fds = nil, nil
 }
