@@ -31,7 +31,7 @@ func FuzzParseKallsyms(f *testing.F) {
 		// Each text symbol's address names it, or the symbol listed after it at the same address.
 		last := map[uint64]string{}
 		for _, line := range strings.Split(s, "\n") {
-			f := strings.Fields(line)
+			f := strings.FieldsFunc(line, kallsymsSpace)
 			if len(f) < 3 || (f[1] != "t" && f[1] != "T") {
 				continue
 			}
