@@ -2,8 +2,9 @@ package bpf
 
 import (
 	"bytes"
+	"fmt"
 	"os"
-	"sort"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -11,40 +12,53 @@ import (
 	"github.com/cilium/ebpf/btf"
 )
 
-func FuzzParseKallsyms(f *testing.F) {
+// FuzzSymbols: every text symbol's address, and the address after it, are named as a
+// plain reading of the listing names them: the greatest symbol at or below, the last
+// listed of several at one address.
+func FuzzSymbols(f *testing.F) {
 	b, err := os.ReadFile("testdata/kallsyms")
 	if err != nil {
 		f.Fatal(err)
 	}
 	f.Add(string(b))
 	f.Fuzz(func(t *testing.T, s string) {
-		syms, err := ParseKallsyms(strings.NewReader(s))
-		if err != nil {
-			return
+		type sym struct {
+			addr uint64
+			name string
 		}
-		if len(syms.addrs) != len(syms.names) || len(syms.addrs) > strings.Count(s, "\n")+1 {
-			t.Fatalf("%d addresses, %d names from %d lines", len(syms.addrs), len(syms.names), strings.Count(s, "\n")+1)
-		}
-		if !sort.SliceIsSorted(syms.addrs, func(i, j int) bool { return syms.addrs[i] < syms.addrs[j] }) {
-			t.Fatal("addresses not sorted")
-		}
-		// Each text symbol's address names it, or the symbol listed after it at the same address.
-		last := map[uint64]string{}
+		var syms []sym
 		for _, line := range strings.Split(s, "\n") {
 			f := strings.FieldsFunc(line, kallsymsSpace)
 			if len(f) < 3 || (f[1] != "t" && f[1] != "T") {
 				continue
 			}
-			if a, err := strconv.ParseUint(f[0], 16, 64); err == nil && a != 0 {
-				last[a] = f[2]
+			if a, err := strconv.ParseUint(f[0], 16, 64); err == nil && a != 0 && len(f[0]) <= 16 {
+				syms = append(syms, sym{a, f[2]})
 			}
 		}
-		if len(last) > len(syms.addrs) {
-			t.Fatalf("%d text symbols kept of %d addresses", len(syms.addrs), len(last))
+		var addrs []uint64
+		for _, x := range syms {
+			addrs = append(addrs, x.addr, x.addr+1)
 		}
-		for a, name := range last {
-			if got := syms.Lookup(a); got != name+"+0x0" {
-				t.Fatalf("Lookup(%#x) = %q, want %s+0x0", a, got, name)
+		slices.Sort(addrs)
+		addrs = slices.Compact(addrs)
+		got, err := nearestSymbols(listing(s), addrs)
+		if err != nil {
+			return
+		}
+		for i, a := range addrs {
+			var best *sym
+			for j := range syms {
+				if x := &syms[j]; x.addr <= a && (best == nil || x.addr >= best.addr) {
+					best = x
+				}
+			}
+			want := fmt.Sprintf("%#x", a)
+			if best != nil {
+				want = fmt.Sprintf("%s+%#x", best.name, a-best.addr)
+			}
+			if got[i] != want {
+				t.Fatalf("%#x named %q, want %q", a, got[i], want)
 			}
 		}
 	})

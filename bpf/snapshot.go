@@ -220,16 +220,13 @@ func (p *Probes) coverage() *model.Coverage {
 
 func (p *Probes) drops() ([]model.DropCount, error) {
 	if p.syms == nil {
-		syms, err := ReadKallsyms("/proc")
-		if err != nil {
-			return nil, err
-		}
-		p.syms = syms
+		p.syms = NewSymbols("/proc")
 	}
 	var out []model.DropCount
+	var locs []uint64
 	err := readDrops(p.dropsMap, func(key dropsDropKey, count uint64) {
 		d := model.DropCount{Reason: p.reasons[key.Reason], Netns: uint64(key.Netns),
-			Ifindex: int(key.Ifindex), Location: p.syms.Lookup(key.Location), Count: count}
+			Ifindex: int(key.Ifindex), Count: count}
 		if d.Reason == "" {
 			d.Reason = fmt.Sprintf("%d", key.Reason)
 		}
@@ -237,9 +234,16 @@ func (p *Probes) drops() ([]model.DropCount, error) {
 			d.Link = t.names[d.Ifindex]
 		}
 		out = append(out, d)
+		locs = append(locs, key.Location)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("read drops: %w", err)
+	}
+	if err := p.syms.Resolve(locs); err != nil {
+		return nil, err
+	}
+	for i := range out {
+		out[i].Location = p.syms.Lookup(locs[i])
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Count > out[j].Count })
 	return out, nil
