@@ -90,14 +90,7 @@ func (n *nsSockets) readCounters(s *model.Sample, links []string, k Kernel, env 
 	}
 	s.Time = k.Now()
 	var err error
-	s.Links, err = n.reader.Links(links)
-	var partial *netdev.PartialError
-	switch {
-	case errors.As(err, &partial):
-		for _, e := range partial.Errs { // a driver that refused one ethtool call
-			s.Errors = append(s.Errors, e.Error())
-		}
-	case err != nil:
+	if s.Links, err = n.reader.Dump(links); err != nil {
 		return err
 	}
 	linksStill := prev.linksStill(s)
@@ -105,6 +98,20 @@ func (n *nsSockets) readCounters(s *model.Sample, links []string, k Kernel, env 
 		s.Errors = append(s.Errors, fmt.Sprintf("snmp: %v", err))
 	}
 	quiet := linksStill && n.snmp != nil && n.snmp.Unchanged()
+	if quiet {
+		prev.settle(s.Links)
+	} else {
+		s.Links, err = n.reader.Complete(s.Links, len(links) > 0)
+		var partial *netdev.PartialError
+		switch {
+		case errors.As(err, &partial):
+			for _, e := range partial.Errs { // a driver that refused one ethtool call
+				s.Errors = append(s.Errors, e.Error())
+			}
+		case err != nil:
+			return err
+		}
+	}
 	// The probes' counts are divided by the counters above: read them at the same
 	// instant. Read after the slower readers below (a first sample also reads the
 	// settings), their interval was shorter than the counters' one in the kernel matrix's
@@ -206,8 +213,11 @@ func (n *nsSockets) close() {
 // A namespace in which nothing moved at all — every link's counters as before (no packet
 // reached or left an interface, loopback included, so no firewall rule, conntrack entry or
 // neighbour lookup saw one) and its snmp text as before (nothing at the IP layer) — keeps its
-// conntrack counters, firewall and neighbour counts too, and its netstat and snmp6 are not
-// read (SNMPFiles.ReadIdle). A clean read with no error is needed to start keeping.
+// conntrack counters, firewall and neighbour counts too, and its links' qdiscs and ethtool
+// data (a qdisc counts only packets sent, which the IP layer or the links count too; only a
+// packet socket's frames that a qdisc dropped, every one, would go unseen until something
+// moves), and its netstat and snmp6 are not read (SNMPFiles.ReadIdle). A clean read with no
+// error is needed to start keeping.
 type nsPrev struct {
 	read      bool
 	counters  map[string]uint64
@@ -217,6 +227,7 @@ type nsPrev struct {
 
 	clean     bool // the last sample had no reader error
 	links     map[int]model.LinkStats
+	details   map[int]model.Link // qdiscs and ethtool data by ifindex
 	conntrack map[string]uint64
 	firewall  *model.Firewall
 	neigh     map[string]*model.NeighCount
@@ -233,6 +244,16 @@ func (p *nsPrev) linksStill(s *model.Sample) bool {
 		}
 	}
 	return true
+}
+
+// settle gives the links of a namespace in which nothing moved the qdiscs and ethtool data
+// of its last clean sample (copies: samples do not share them).
+func (p *nsPrev) settle(links []model.Link) {
+	for i := range links {
+		l, old := &links[i], p.details[links[i].Index]
+		l.Driver, l.Ring, l.Channels = old.Driver, old.Ring, old.Channels
+		l.Counters, l.Qdiscs = slices.Clone(old.Counters), slices.Clone(old.Qdiscs)
+	}
 }
 
 // The counters of each kept list: every UDP socket drop counts an InErrors, every accept
@@ -294,8 +315,13 @@ func (p *nsPrev) record(s *model.Sample) {
 		p.links = make(map[int]model.LinkStats, len(s.Links))
 	}
 	clear(p.links)
+	if p.details == nil {
+		p.details = make(map[int]model.Link, len(s.Links))
+	}
+	clear(p.details)
 	for _, l := range s.Links {
 		p.links[l.Index] = l.Stats
+		p.details[l.Index] = l
 	}
 	p.conntrack, p.firewall = s.Conntrack, s.Firewall
 	p.neigh = map[string]*model.NeighCount{}

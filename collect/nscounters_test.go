@@ -96,3 +96,24 @@ func TestNsPrevLinksStill(t *testing.T) {
 		t.Error("still after a sample with an error: what failed would stay missing")
 	}
 }
+
+// A namespace in which nothing moved takes its links' qdiscs and ethtool data from the last
+// clean sample, as copies.
+func TestNsPrevSettle(t *testing.T) {
+	var p nsPrev
+	full := model.Link{Index: 2, Name: "eth0", Driver: "veth", Ring: &model.Ring{Rx: 256},
+		Channels: &model.Channels{Rx: 1}, Counters: []model.Counter{{Name: "peer_ifindex", Value: 7}},
+		Qdiscs: []model.Qdisc{{Kind: "pfifo", Limit: 50}}}
+	p.record(&model.Sample{SNMP: map[string]uint64{}, Links: []model.Link{full}})
+	dumped := []model.Link{{Index: 2, Name: "eth0", MTU: 9000}}
+	p.settle(dumped)
+	got := dumped[0]
+	if got.MTU != 9000 || got.Driver != "veth" || got.Ring.Rx != 256 || got.Channels.Rx != 1 ||
+		len(got.Counters) != 1 || len(got.Qdiscs) != 1 || got.Qdiscs[0].Kind != "pfifo" {
+		t.Fatalf("settled link %+v", got)
+	}
+	got.Qdiscs[0].Kind = "changed"
+	if p.details[2].Qdiscs[0].Kind != "pfifo" {
+		t.Error("the settled link shares its qdiscs with the kept sample")
+	}
+}

@@ -2,6 +2,8 @@ package pipeline_test
 
 import (
 	"context"
+	"fmt"
+	"net"
 	"slices"
 	"syscall"
 	"testing"
@@ -248,4 +250,63 @@ func skew(b *testing.B, prev, cur *collect.NodeSample) float64 {
 		b.Fatalf("%d namespaces sampled", len(c))
 	}
 	return float64(worst) / float64(time.Millisecond)
+}
+
+// A namespace in which nothing moves keeps reporting its links' qdiscs and driver (taken
+// from its last clean sample, not read again), and reads them again once a packet moves.
+func TestNodeStillNamespaceKeepsItsQdiscs(t *testing.T) {
+	lab.RequireRoot(t)
+	a, b := lab.NewNS(t, "nds"), lab.NewNS(t, "nds")
+	for _, ns := range []*lab.NS{a, b} { // no IPv6 solicitations moving the links
+		lab.SetSysctl(t, ns, "net.ipv6.conf.default.disable_ipv6", "1")
+		lab.SetSysctl(t, ns, "net.ipv6.conf.all.disable_ipv6", "1")
+	}
+	v := lab.NewVeth(t, a, b, lab.VethOpts{})
+	lab.SetQdisc(t, a, v.AName, "pfifo", 50)
+	ino := lab.Inode(t, a.Path)
+	n := openNode(t)
+	qdisc := func(tag string) (packets uint64) {
+		t.Helper()
+		s, err := n.Sample()
+		if err != nil {
+			t.Fatal(err)
+		}
+		ns, ok := s.Lookup(ino)
+		if !ok {
+			t.Fatalf("%s: no sample of netns %d", tag, ino)
+		}
+		for _, l := range ns.Sample.Links {
+			if l.Name == v.AName {
+				if l.Driver != "veth" || len(l.Qdiscs) == 0 || l.Qdiscs[0].Kind != "pfifo" {
+					t.Fatalf("%s: link %s driver %q qdiscs %+v", tag, l.Name, l.Driver, l.Qdiscs)
+				}
+				return l.Qdiscs[0].Packets
+			}
+		}
+		t.Fatalf("%s: no link %s", tag, v.AName)
+		return 0
+	}
+	before := qdisc("first")
+	for i := range 3 {
+		if got := qdisc(fmt.Sprintf("still %d", i)); got != before {
+			t.Errorf("still %d: pfifo counted %d packets, then %d, while nothing moved", i, before, got)
+		}
+	}
+	a.Do(t, func() error {
+		c, err := net.ListenPacket("udp4", ":0")
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		to := &net.UDPAddr{IP: net.ParseIP(v.BAddr), Port: 9}
+		for range 20 {
+			if _, err := c.WriteTo([]byte("x"), to); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if after := qdisc("after sending"); after < before+20 {
+		t.Errorf("pfifo counted %d packets after 20 were sent, %d before", after, before)
+	}
 }

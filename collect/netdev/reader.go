@@ -77,27 +77,41 @@ func (r *Reader) Close() error {
 // qdiscs and ethtool data; links that vanish while being read are left out. If ethtool
 // reads failed for some links the result comes with a *PartialError.
 func (r *Reader) Links(names []string) ([]model.Link, error) {
+	links, err := r.Dump(names)
+	if err != nil {
+		return nil, err
+	}
+	return r.Complete(links, len(names) > 0)
+}
+
+// Dump is the first half of Links: the links with their stats64 and rtnetlink attributes,
+// without qdiscs and ethtool data (Complete reads those).
+func (r *Reader) Dump(names []string) ([]model.Link, error) {
 	links, err := r.links()
 	if err != nil {
 		return nil, err
 	}
 	r.ethtool.Forget(links)
 	if len(names) > 0 {
-		if links, err = pick(links, names); err != nil {
-			return nil, err
-		}
+		return pick(links, names)
 	}
+	return links, nil
+}
+
+// Complete is the second half of Links: it reads the qdiscs and ethtool data of links from
+// Dump. named: the links were asked for by name, and one that vanished is an error
+// wrapping ErrNoLink.
+func (r *Reader) Complete(links []model.Link, named bool) ([]model.Link, error) {
 	if err := r.qdiscs(links); err != nil {
 		return nil, err
 	}
-
 	growStack(len(links))
 	var errs []error
 	out := links[:0]
 	for i := range links {
 		err := readEthtool(r.ethtool, &links[i], r.noRing)
 		if errors.Is(err, errGone) {
-			if len(names) > 0 {
+			if named {
 				return nil, fmt.Errorf("link %s: %w", links[i].Name, ErrNoLink)
 			}
 			continue
