@@ -51,7 +51,7 @@ func main() {
 	flag.StringVar(&kernels, "kernels", "5.10,6.1,6.12,7", "kernel series to test; each takes the newest amd64 build in -suites (\"7\" = newest 7.x)")
 	flag.StringVar(&suites, "suites", "bullseye,bullseye-security,bookworm,bookworm-security,trixie-backports", "Debian suites searched for kernel packages")
 	flag.StringVar(&pkgs, "pkgs", "", "comma-separated test packages (default: every package whose tests import internal/lab)")
-	flag.StringVar(&modules, "modules", "veth,xfrm_user,nfnetlink,nf_tables,nft_ct,nf_conntrack,crc32c_generic,sch_netem,sch_ingress,cls_bpf,act_bpf,act_gact,sch_fq_codel,sch_fq,sch_tbf,sch_htb,sch_prio,sch_sfq,dummy,ifb,e1000,virtio_net,virtio_pci,virtio_blk,udp_diag,tcp_diag",
+	flag.StringVar(&modules, "modules", "veth,xfrm_user,nfnetlink,nf_tables,nft_ct,nf_conntrack,crc32c_generic,sch_netem,sch_ingress,cls_bpf,act_bpf,act_gact,sch_fq_codel,sch_fq,sch_tbf,sch_htb,sch_prio,sch_sfq,dummy,ifb,macvlan,e1000,virtio_net,virtio_pci,virtio_blk,udp_diag,tcp_diag",
 		"modules to load in the guest (with their dependencies) when not built in")
 	flag.StringVar(&programs, "programs", "nft", "host programs (names or paths) copied into the guest with their shared libraries")
 	flag.StringVar(&qemuArgs, "qemu-args", "-device e1000 -device virtio-net-pci -blockdev null-co,node-name=null0 -device virtio-blk-pci,drive=null0",
