@@ -286,6 +286,11 @@ type TCPListener struct {
 	// RcvBufSet: the application set SO_RCVBUF on the listener (accepted sockets inherit
 	// it); nil = unknown.
 	RcvBufSet *bool `json:"rcvbuf_set,omitempty"`
+	// Drops are the connection attempts the kernel refused on this listener since it was
+	// created: its sk_drops, which tcp_listendrop counts with every ListenDrops (a full
+	// accept queue, or a SYN the listener could not take). 0 where the kernel does not
+	// report it.
+	Drops uint64 `json:"drops,omitempty"`
 }
 
 // TCPConn is one TCP connection with its retransmission state (sock_diag, tcp_info).

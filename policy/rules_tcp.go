@@ -235,16 +235,19 @@ func (in *input) acceptLimits() acceptLimits {
 	return l
 }
 
-// listenerSeen is a listener with the fuller accept queue of the interval's two samples.
+// listenerSeen is a listener with the fuller accept queue of the interval's two samples and
+// the connections it refused between them (0 when unknown).
 type listenerSeen struct {
 	ln    *model.TCPListener
 	queue uint32
+	drops uint64
 }
 
-// acceptCandidates are the listeners whose accept queue may have overflowed. The accept
-// queue is a gauge: a listener that filled during the interval may have drained by the
-// sample, so the fuller reading of the two samples counts, and without a full one every
-// listener is a candidate.
+// acceptCandidates are the listeners whose accept queue may have overflowed: those that
+// refused connections in the interval (their sk_drops grew), where the kernel counts them.
+// Otherwise the accept queue, a gauge, tells: a listener that filled during the interval may
+// have drained by the sample, so the fuller reading of the two samples counts, and without
+// a full one every listener is a candidate.
 func (in *input) acceptCandidates() []listenerSeen {
 	var all []listenerSeen
 	byLocal := map[string]int{}
@@ -255,28 +258,38 @@ func (in *input) acceptCandidates() []listenerSeen {
 		for i := range s.TCPListeners {
 			x := &s.TCPListeners[i]
 			if j, ok := byLocal[x.Local]; ok {
-				all[j].queue = max(all[j].queue, x.AcceptQueue)
-				all[j].ln = x
+				seen := &all[j]
+				seen.queue = max(seen.queue, x.AcceptQueue)
+				if x.Inode == seen.ln.Inode && x.Drops >= seen.ln.Drops {
+					seen.drops = x.Drops - seen.ln.Drops // a new socket at the address: unknown
+				}
+				seen.ln = x
 				continue
 			}
 			byLocal[x.Local] = len(all)
-			all = append(all, listenerSeen{x, x.AcceptQueue})
+			all = append(all, listenerSeen{ln: x, queue: x.AcceptQueue})
 		}
 	}
-	var cands []listenerSeen
+	var dropped, full []listenerSeen
 	for _, x := range all {
+		if x.drops > 0 {
+			dropped = append(dropped, x)
+		}
 		if x.ln.Backlog > 0 && x.queue >= x.ln.Backlog {
-			cands = append(cands, x)
+			full = append(full, x)
 		}
 	}
-	if len(cands) == 0 {
-		return all
+	switch {
+	case len(dropped) > 0:
+		return dropped
+	case len(full) > 0:
+		return full
 	}
-	return cands
+	return all
 }
 
 // acceptSockets names the listeners whose accept queue may have overflowed.
-func (in *input) acceptSockets() sockets { return listenerSockets(in.acceptCandidates()) }
+func (in *input) acceptSockets() sockets { return in.listenerSockets(in.acceptCandidates()) }
 
 // synFlood: SYN-queue counters moved and not one handshake completed. The accept queue of a
 // slow application fills with completed handshakes; a queue of half-open ones that never
@@ -344,10 +357,10 @@ func (in *input) setRcvbufSockets() sockets {
 	var ls []listenerSeen
 	for i := range in.cur.TCPListeners {
 		if l := &in.cur.TCPListeners[i]; l.RcvBufSet != nil && *l.RcvBufSet {
-			ls = append(ls, listenerSeen{l, l.AcceptQueue})
+			ls = append(ls, listenerSeen{ln: l, queue: l.AcceptQueue})
 		}
 	}
-	return listenerSockets(ls)
+	return in.listenerSockets(ls)
 }
 
 // maxNamedConns bounds the connections a loss-past-the-host finding names.

@@ -12,8 +12,8 @@ type Socket struct {
 	Proto string `json:"proto"` // "udp" or "tcp"
 	Local string `json:"local"` // "198.18.0.2:53", "[::]:53"
 	Inode uint64 `json:"inode"`
-	// Drops are the datagrams the socket dropped in the interval (sk_drops); listeners
-	// have no drop count of their own here (their Listen queue says whether they filled).
+	// Drops are what the socket dropped in the interval (sk_drops): datagrams, or for a
+	// listener the connection attempts it refused (0 where the kernel does not say).
 	Drops uint64  `json:"drops,omitempty"`
 	Rate  float64 `json:"rate,omitempty"` // Drops per second
 	// RcvBuf is the receive buffer in bytes (0 = unknown); RcvBufSet whether the
@@ -65,11 +65,11 @@ func (in *input) udpSockets() sockets {
 }
 
 // listenerSockets names TCP listeners with their accept queues.
-func listenerSockets(ls []listenerSeen) sockets {
+func (in *input) listenerSockets(ls []listenerSeen) sockets {
 	all := make([]Socket, 0, len(ls))
 	for _, x := range ls {
 		all = append(all, Socket{Proto: "tcp", Local: x.ln.Local, Inode: x.ln.Inode, RcvBufSet: x.ln.RcvBufSet,
-			Listen: &Listen{AcceptQueue: x.queue, Backlog: x.ln.Backlog}})
+			Drops: x.drops, Rate: in.rate(x.drops), Listen: &Listen{AcceptQueue: x.queue, Backlog: x.ln.Backlog}})
 	}
 	return bound(all)
 }

@@ -51,6 +51,27 @@ func TestFindingsNameTheirSockets(t *testing.T) {
 			t.Errorf("sockets %+v, want %+v", f.Sockets, want)
 		}
 	})
+	t.Run("accept queue names the listener that refused connections", func(t *testing.T) {
+		// 22 drained by the sample and refused 500 in the interval; 80 is full and refused
+		// none (its 900 are older); 81 is a new socket at an address: its drops are unknown.
+		b := overflows().listeners(model.TCPListener{Local: "198.18.0.1:80", Inode: 21, AcceptQueue: 21, Backlog: 20, Drops: 900},
+			model.TCPListener{Local: "198.18.0.1:22", Inode: 22, Backlog: 4096, Drops: 700},
+			model.TCPListener{Local: "198.18.0.1:81", Inode: 24, Backlog: 4096, Drops: 50})
+		b.d.Prev = &model.Sample{TCPListeners: []model.TCPListener{{Local: "198.18.0.1:80", Inode: 21, AcceptQueue: 21, Backlog: 20, Drops: 900},
+			{Local: "198.18.0.1:22", Inode: 22, Backlog: 4096, Drops: 200},
+			{Local: "198.18.0.1:81", Inode: 23, Backlog: 4096, Drops: 10}}}
+		r := Analyze(b.build(), DefaultConfig())
+		f := findStage(t, r, stage.TCPAcceptQueue)
+		want := []Socket{{Proto: "tcp", Local: "198.18.0.1:22", Inode: 22, Drops: 500, Rate: 50, Listen: &Listen{Backlog: 4096}}}
+		if !reflect.DeepEqual(f.Sockets, want) {
+			t.Errorf("sockets %+v, want %+v", f.Sockets, want)
+		}
+		// the listener that refused decides the knob: its backlog is somaxconn's (by the
+		// queues alone the full 80, whose own backlog is the limit, would have decided)
+		if a := action(r, "sysctl:net.core.somaxconn"); a == nil {
+			t.Errorf("plan %+v: want somaxconn, the limit of the listener that refused connections", r.Plan)
+		}
+	})
 	t.Run("accept queues drained: every listener, fullest first", func(t *testing.T) {
 		d := overflows().listeners(model.TCPListener{Local: "198.18.0.1:81", Inode: 2, AcceptQueue: 1, Backlog: 4096},
 			model.TCPListener{Local: "198.18.0.1:80", Inode: 1, AcceptQueue: 10, Backlog: 20}).build()

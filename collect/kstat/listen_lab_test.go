@@ -23,8 +23,9 @@ func listener(t *testing.T, s *model.Sample, local string) model.TCPListener {
 }
 
 // TestSeesApplicationBacklog: a listen(20) socket under connect storms, with somaxconn 4096
-// in its namespace. sock_diag shows the application's backlog as the queue's limit and the
-// queue one past it; B counts the overflows.
+// in its namespace. sock_diag shows the application's backlog as the queue's limit, the
+// queue one past it, and the listener's own drops: every ListenDrops of the namespace (it is
+// the only listener); B counts the overflows.
 func TestSeesApplicationBacklog(t *testing.T) {
 	v, r := inject(t, lab.InjectListenBacklog)
 	b := in(t, v.B, nil)
@@ -42,6 +43,10 @@ func TestSeesApplicationBacklog(t *testing.T) {
 	}
 	if b.SNMP["TcpExt.ListenOverflows"] == 0 || r.Errors == 0 {
 		t.Errorf("ListenOverflows %d, %d failed handshakes", b.SNMP["TcpExt.ListenOverflows"], r.Errors)
+	}
+	// read one after the other while late handshakes may still arrive: about equal
+	if ld := b.SNMP["TcpExt.ListenDrops"]; l.Drops == 0 || float64(l.Drops) < 0.9*float64(ld) || float64(l.Drops) > 1.1*float64(ld)+5 {
+		t.Errorf("listener drops %d, namespace ListenDrops %d: want about equal, above 0", l.Drops, ld)
 	}
 }
 

@@ -33,7 +33,7 @@ func (f *fakeLocks) BufferLocks(inodes []uint64) (map[uint64]uint8, error) {
 
 func TestReadNetnsAndHost(t *testing.T) {
 	diag, route := tcpReplay(t), neighReplay(t)
-	locks := &fakeLocks{locks: map[uint64]uint8{3365289: sockRcvbufLock, 42: sockRcvbufLock | 1, 43: 1}}
+	locks := &fakeLocks{locks: map[uint64]uint8{23126439: sockRcvbufLock, 42: sockRcvbufLock | 1, 43: 1}}
 	s := &model.Sample{UDPSockets: []model.UDPSocket{{Inode: 42}, {Inode: 43}, {Inode: 44}}}
 	env := Env{ProcRoot: "testdata/sockstat-6.18/proc", Locks: locks,
 		Netlink: opener(map[int]*replay{unix.NETLINK_SOCK_DIAG: diag, unix.NETLINK_ROUTE: route})}
@@ -60,7 +60,7 @@ func TestReadNetnsAndHost(t *testing.T) {
 		}
 	}
 	for _, l := range s.TCPListeners {
-		if l.RcvBufSet == nil || *l.RcvBufSet != (l.Inode == 3365289) {
+		if l.RcvBufSet == nil || *l.RcvBufSet != (l.Inode == 23126439) {
 			t.Errorf("listener %s: rcvbuf set %v", l.Local, l.RcvBufSet)
 		}
 	}

@@ -83,12 +83,13 @@ func dumpTCP(d nldump.Dumper, states uint32, ext uint8, fn func([]byte) error) e
 }
 
 // ReadTCPListeners returns the listening TCP sockets of the namespace d was opened in,
-// fullest accept queue first (then the smaller backlog), at most MaxTCPListeners. For a
-// listener the kernel reports the accept queue's length and limit (sk_ack_backlog and
-// sk_max_ack_backlog) where other sockets have their queued bytes.
+// those that refused connections first (most sk_drops), then the fullest accept queue (then
+// the smaller backlog), at most MaxTCPListeners. For a listener the kernel reports the
+// accept queue's length and limit (sk_ack_backlog and sk_max_ack_backlog) where other
+// sockets have their queued bytes, and its drops in INET_DIAG_SKMEMINFO.
 func ReadTCPListeners(d nldump.Dumper) ([]model.TCPListener, error) {
 	top := topN[tcpSocket]{max: MaxTCPListeners, less: fuller}
-	err := dumpTCP(d, 1<<tcpListen, 0, func(b []byte) error {
+	err := dumpTCP(d, 1<<tcpListen, 1<<(inetDiagSKMemInfo-1), func(b []byte) error {
 		s, err := parseTCPDiag(b)
 		if err == nil {
 			top.offer(s)
@@ -101,13 +102,17 @@ func ReadTCPListeners(d nldump.Dumper) ([]model.TCPListener, error) {
 	var out []model.TCPListener
 	for _, s := range top.sorted() {
 		out = append(out, model.TCPListener{Local: addrPort(s.family, s.src, s.sport), Inode: s.inode,
-			AcceptQueue: s.rqueue, Backlog: s.wqueue})
+			AcceptQueue: s.rqueue, Backlog: s.wqueue, Drops: s.drops})
 	}
 	return out, nil
 }
 
-// fuller orders listeners: is a's accept queue less full than b's?
+// fuller orders listeners: did a refuse fewer connections than b, or is its accept queue
+// less full?
 func fuller(a, b tcpSocket) bool {
+	if a.drops != b.drops {
+		return a.drops < b.drops
+	}
 	fa, fb := uint64(a.rqueue)*uint64(b.wqueue), uint64(b.rqueue)*uint64(a.wqueue)
 	if fa != fb {
 		return fa < fb
@@ -163,6 +168,7 @@ type tcpSocket struct {
 	src, dst       [16]byte
 	inode          uint64
 	rqueue, wqueue uint32
+	drops          uint64 // sk_drops, from INET_DIAG_SKMEMINFO when asked for
 	// From tcp_info, when asked for.
 	totalRetrans, segsOut, retrans, lost, rtt, sndCwnd uint32
 	cc                                                 [16]byte // TCP_CA_NAME_MAX
@@ -196,6 +202,10 @@ func parseTCPDiag(b []byte) (tcpSocket, error) {
 			s.tcpInfo(v)
 		case inetDiagCong:
 			copy(s.cc[:], v)
+		case inetDiagSKMemInfo:
+			if len(v) >= 4*(unix.SK_MEMINFO_DROPS+1) {
+				s.drops = uint64(binary.NativeEndian.Uint32(v[4*unix.SK_MEMINFO_DROPS:]))
+			}
 		}
 		a = a[min((l+unix.RTA_ALIGNTO-1)&^(unix.RTA_ALIGNTO-1), len(a)):]
 	}

@@ -26,26 +26,27 @@ func tcpReplay(t *testing.T) *replay {
 		}
 		return key(b[0], binary.NativeEndian.Uint32(b[4:]), b[2])
 	}, files: map[string]string{
-		key(unix.AF_INET, 1<<tcpListen, 0):     tcpFixture + "listen4.bin",
-		key(unix.AF_INET6, 1<<tcpListen, 0):    tcpFixture + "listen6.bin",
-		key(unix.AF_INET, retransStates, ext):  tcpFixture + "retrans4.bin",
-		key(unix.AF_INET6, retransStates, ext): tcpFixture + "retrans6.bin",
+		key(unix.AF_INET, 1<<tcpListen, 1<<(inetDiagSKMemInfo-1)):  tcpFixture + "listen4.bin",
+		key(unix.AF_INET6, 1<<tcpListen, 1<<(inetDiagSKMemInfo-1)): tcpFixture + "listen6.bin",
+		key(unix.AF_INET, retransStates, ext):                      tcpFixture + "retrans4.bin",
+		key(unix.AF_INET6, retransStates, ext):                     tcpFixture + "retrans6.bin",
 	}}
 }
 
 func TestReadTCPListenersFixture(t *testing.T) {
-	// listen(20) with 21 connections never accepted; two listen(16) servers, listen(128)
-	// with SO_RCVBUF, and listen(4096) on [::1] (testdata/README.md).
+	// listen(20) with 21 connections never accepted and 16 connection attempts refused;
+	// two listen(16) servers, listen(128) with SO_RCVBUF, and listen(4096) on [::1]
+	// (testdata/README.md).
 	got, err := ReadTCPListeners(tcpReplay(t))
 	if err != nil {
 		t.Fatal(err)
 	}
 	want := []model.TCPListener{
-		{Local: "127.0.0.1:8080", Inode: 3365287, AcceptQueue: 21, Backlog: 20},
-		{Local: "127.0.0.1:5201", Inode: 3365315, Backlog: 16},
-		{Local: "[::1]:5201", Inode: 3365316, Backlog: 16},
-		{Local: "0.0.0.0:9000", Inode: 3365289, Backlog: 128},
-		{Local: "[::1]:8443", Inode: 3365288, Backlog: 4096},
+		{Local: "127.0.0.1:8080", Inode: 23126436, AcceptQueue: 21, Backlog: 20, Drops: 16},
+		{Local: "127.0.0.1:5201", Inode: 23126437, Backlog: 16},
+		{Local: "[::1]:5201", Inode: 23126438, Backlog: 16},
+		{Local: "0.0.0.0:9000", Inode: 23126439, Backlog: 128},
+		{Local: "[::1]:8443", Inode: 23126440, Backlog: 4096},
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("got  %+v\nwant %+v", got, want)
