@@ -210,23 +210,12 @@ func (in *input) countedParts() map[stage.Stage]map[string]uint64 {
 // the backlog's host-wide like its counters.
 func (in *input) reasonsByPart() map[placeKey]uint64 {
 	out := map[placeKey]uint64{}
-	if in.d.InPath == nil {
-		return out
-	}
-	for _, dc := range in.d.InPath.Drops {
-		rp, ok := placeOfReason(dc.Reason, dc.Location)
-		if !ok {
-			continue
+	in.placedDrops(func(rp reasonPlace, iface string, n uint64) {
+		if rp.stage == stage.Backlog {
+			iface = ""
 		}
-		k := placeKey{st: rp.stage, sub: rp.sub}
-		if deviceStage(rp.stage) {
-			k.iface = dc.Link
-			if k.iface == "" {
-				k.iface = in.linkName(dc.Ifindex)
-			}
-		}
-		out[k] += dc.Count
-	}
+		out[placeKey{rp.stage, iface, rp.sub}] += n
+	})
 	return out
 }
 

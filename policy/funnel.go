@@ -110,24 +110,30 @@ type stageIface struct {
 // reasonDrops sums in-path drops per stage and interface; netns-wide stages use "".
 func (in *input) reasonDrops() map[stageIface]uint64 {
 	out := map[stageIface]uint64{}
+	in.placedDrops(func(rp reasonPlace, iface string, n uint64) { out[stageIface{rp.stage, iface}] += n })
+	return out
+}
+
+// placedDrops calls fn with every in-path drop count that has a place, and the interface of
+// a device stage or the backlog ("" at the other stages).
+func (in *input) placedDrops(fn func(rp reasonPlace, iface string, n uint64)) {
 	if in.d.InPath == nil {
-		return out
+		return
 	}
 	for _, dc := range in.d.InPath.Drops {
 		rp, ok := placeOfReason(dc.Reason, dc.Location)
 		if !ok {
 			continue
 		}
-		k := stageIface{st: rp.stage}
+		iface := ""
 		if deviceStage(rp.stage) || rp.stage == stage.Backlog {
-			k.iface = dc.Link
-			if k.iface == "" {
-				k.iface = in.linkName(dc.Ifindex)
+			iface = dc.Link
+			if iface == "" {
+				iface = in.linkName(dc.Ifindex)
 			}
 		}
-		out[k] += dc.Count
+		fn(rp, iface, dc.Count)
 	}
-	return out
 }
 
 func rdrop(rd map[stageIface]uint64, st stage.Stage, iface string) uint64 {
