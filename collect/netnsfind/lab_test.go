@@ -24,7 +24,7 @@ func holdUnnamed(tb testing.TB) *exec.Cmd {
 	}
 	cmd := exec.Command(sleep, "3600")
 	cmd.SysProcAttr = &syscall.SysProcAttr{Cloneflags: syscall.CLONE_NEWNET, Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
+	if err := lab.StartPinned(cmd, nil); err != nil {
 		tb.Fatalf("sleep in a new netns: %v", err)
 	}
 	tb.Cleanup(func() {

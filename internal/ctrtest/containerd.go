@@ -23,7 +23,6 @@ import (
 	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
 	"github.com/nettune/nettune/internal/lab"
-	"github.com/nettune/nettune/internal/netns"
 )
 
 // Image is the busybox image every sandbox and container runs (see package doc).
@@ -174,7 +173,7 @@ func (c *Containerd) start(t testing.TB) {
 	c.cmd.Env = append(os.Environ(), "PATH="+filepath.Dir(c.tools.shim)+string(os.PathListSeparator)+os.Getenv("PATH"))
 	// The daemon dies with the test binary; its shims (own sessions) are handled by stop.
 	c.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := netns.Do(c.Netns.Name, c.cmd.Start); err != nil {
+	if err := lab.StartPinned(c.cmd, c.Netns); err != nil {
 		t.Fatalf("start containerd: %v", err)
 	}
 	go func() { c.exited <- c.cmd.Wait() }()

@@ -20,7 +20,7 @@ func UnshareNet(t testing.TB) (*exec.Cmd, string) {
 	}
 	cmd := exec.Command(bin, "--net", "sleep", "3600")
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
+	if err := StartPinned(cmd, nil); err != nil {
 		t.Fatalf("unshare --net: %v", err)
 	}
 	t.Cleanup(func() {

@@ -2,11 +2,8 @@ package cli
 
 import (
 	"context"
-	"fmt"
 	"io"
-	"os/exec"
 	"strconv"
-	"syscall"
 	"testing"
 	"time"
 
@@ -22,7 +19,8 @@ func TestServeNodeNamesTheLossyNamespace(t *testing.T) {
 	lab.RequireRoot(t)
 	a, b := lab.NewNS(t, "nsa"), lab.NewNS(t, "nsb")
 	quiet := lab.NewNS(t, "nsq")
-	doomed, doomedIno := heldNetns(t)
+	doomed, doomedPath := lab.UnshareNet(t)
+	doomedIno := lab.Inode(t, doomedPath)
 	v := lab.NewVeth(t, a, b, lab.VethOpts{})
 
 	cfg := DefaultConfig()
@@ -106,36 +104,4 @@ func counterValue(mf *dto.MetricFamily) float64 {
 		return 0
 	}
 	return mf.GetMetric()[0].GetCounter().GetValue()
-}
-
-// heldNetns runs `unshare --net sleep`: a namespace nothing names, which ends with its
-// process. It returns the process and the namespace's inode.
-func heldNetns(t *testing.T) (*exec.Cmd, uint64) {
-	t.Helper()
-	bin, err := exec.LookPath("unshare")
-	if err != nil {
-		t.Skipf("no unshare binary (util-linux): %v", err)
-	}
-	cmd := exec.Command(bin, "--net", "sleep", "3600")
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("unshare --net: %v", err)
-	}
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
-	})
-	var self, st syscall.Stat_t
-	if err := syscall.Stat("/proc/thread-self/ns/net", &self); err != nil {
-		t.Fatal(err)
-	}
-	// unshare(1) enters the new namespace just before it executes sleep.
-	path := fmt.Sprintf("/proc/%d/ns/net", cmd.Process.Pid)
-	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
-		if err := syscall.Stat(path, &st); err == nil && st.Ino != self.Ino {
-			return cmd, st.Ino
-		}
-	}
-	t.Fatalf("unshare --net: process %d never left this namespace", cmd.Process.Pid)
-	return nil, 0
 }
