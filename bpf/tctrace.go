@@ -42,7 +42,7 @@ func (p *Probes) chooseTCTrace() int {
 	err := p.attachTCTrace()
 	if err == nil {
 		p.tcTrace = true
-		p.note("tc-ingress, tc-egress: counted host-wide at the netif_receive_skb and net_dev_queue tracepoints (%d links; tc programs would take %d tcx attachments, each waiting for an RCU grace period)", len(p.links), 2*len(p.links))
+		p.note("tc-ingress, tc-egress: counted host-wide at the netif_receive_skb and net_dev_queue tracepoints (%d links; tc programs on each link would take %d attachments, each tcx one waiting for an RCU grace period)", len(p.links), 2*len(p.links))
 		return 2
 	}
 	if p.opts.TCMode == TCTrace {
@@ -54,6 +54,8 @@ func (p *Probes) chooseTCTrace() int {
 	return 0
 }
 
+// attachTCTrace attaches both tracepoint programs, or neither: with one left attached, the
+// tc programs of the fallback would count its point twice.
 func (p *Probes) attachTCTrace() error {
 	var objs struct {
 		Rx *ebpf.Program `ebpf:"nettune_rx_trace"`
@@ -62,14 +64,26 @@ func (p *Probes) attachTCTrace() error {
 	if err := p.spec.LoadAndAssign(&objs, p.loadOpts(p.repl)); err != nil {
 		return fmt.Errorf("load: %w", err)
 	}
-	p.keep(objs.Rx)
-	p.keep(objs.Tx)
-	for _, prog := range []*ebpf.Program{objs.Rx, objs.Tx} {
+	progs := []*ebpf.Program{objs.Rx, objs.Tx}
+	var links []link.Link
+	for _, prog := range progs {
 		lk, err := link.AttachTracing(link.TracingOptions{Program: prog})
 		if err != nil {
+			for _, l := range links {
+				l.Close()
+			}
+			for _, pr := range progs {
+				pr.Close()
+			}
 			return fmt.Errorf("attach %s: %w", prog, err)
 		}
-		p.keep(lk)
+		links = append(links, lk)
+	}
+	for _, pr := range progs {
+		p.keep(pr)
+	}
+	for _, l := range links {
+		p.keep(l)
 	}
 	return nil
 }
