@@ -1,8 +1,6 @@
 package bpf
 
 import (
-	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -11,22 +9,6 @@ import (
 	"github.com/nettune/nettune/internal/lab"
 	"github.com/nettune/nettune/model"
 )
-
-// bpfLinkFDs counts the process's bpf_link file descriptors.
-func bpfLinkFDs(t testing.TB) int {
-	t.Helper()
-	fds, err := filepath.Glob("/proc/self/fd/*")
-	if err != nil {
-		t.Fatal(err)
-	}
-	n := 0
-	for _, fd := range fds {
-		if dst, err := os.Readlink(fd); err == nil && dst == "anon_inode:bpf_link" {
-			n++
-		}
-	}
-	return n
-}
 
 // countsOn sums one point's packets on one link of one namespace.
 func countsOn(in *model.InPath, ns uint64, link string, pt model.Point) (uint64, bool) {
@@ -59,7 +41,7 @@ func testAddRemoveTargets(t *testing.T, mode string) {
 		t.Fatal(err)
 	}
 	p := attach(t, Options{Targets: []Target{{Netns: a.Name}}, InPath: true, XDPMode: XDPOff, TCMode: mode})
-	base := bpfLinkFDs(t)
+	base := lab.BPFLinkFDs(t)
 	perLink := 2 * tcHookLinks()
 	if mode == TCTrace {
 		perLink = 0
@@ -75,7 +57,7 @@ func testAddRemoveTargets(t *testing.T, mode string) {
 		return c, d, v, got[0]
 	}
 	_, d, v2, inoD := add("first")
-	if n := bpfLinkFDs(t); n != base+perLink {
+	if n := lab.BPFLinkFDs(t); n != base+perLink {
 		t.Errorf("bpf_link descriptors after adding one veth end: %d, want %d", n, base+perLink)
 	}
 	const sent = 40
@@ -115,7 +97,7 @@ func testAddRemoveTargets(t *testing.T, mode string) {
 	if err := p.RemoveTargets([]uint64{inoD}); err != nil {
 		t.Errorf("remove: %v", err)
 	}
-	if n := bpfLinkFDs(t); n != base {
+	if n := lab.BPFLinkFDs(t); n != base {
 		t.Errorf("bpf_link descriptors after removing the namespace: %d, want %d", n, base)
 	}
 	in := snap(t, p).InPath
@@ -159,15 +141,15 @@ func TestSyncLinks(t *testing.T) {
 		t.Fatal(err)
 	}
 	p := attach(t, Options{Targets: []Target{{Netns: a.Name}}, InPath: true, XDPMode: XDPOff})
-	base := bpfLinkFDs(t)
-	if err := p.SyncLinks(inoA, linkRefs(t, a)); err != nil || bpfLinkFDs(t) != base {
-		t.Fatalf("sync without a change: %v, %d bpf_link descriptors, want %d", err, bpfLinkFDs(t), base)
+	base := lab.BPFLinkFDs(t)
+	if err := p.SyncLinks(inoA, linkRefs(t, a)); err != nil || lab.BPFLinkFDs(t) != base {
+		t.Fatalf("sync without a change: %v, %d bpf_link descriptors, want %d", err, lab.BPFLinkFDs(t), base)
 	}
 	names := lab.ManyVeths(t, a, 1, true)
 	if err := p.SyncLinks(inoA, linkRefs(t, a)); err != nil {
 		t.Fatal(err)
 	}
-	if n := bpfLinkFDs(t); n != base+4*tcHookLinks() {
+	if n := lab.BPFLinkFDs(t); n != base+4*tcHookLinks() {
 		t.Errorf("after a new veth pair: %d bpf_link descriptors, want %d", n, base+4*tcHookLinks())
 	}
 	if c := snap(t, p).InPath.Coverage; c == nil || c.Asked != 3 || c.Watched != 3 {
@@ -183,7 +165,7 @@ func TestSyncLinks(t *testing.T) {
 	if err := p.SyncLinks(inoA, linkRefs(t, a)); err != nil {
 		t.Fatal(err)
 	}
-	if n := bpfLinkFDs(t); n != base {
+	if n := lab.BPFLinkFDs(t); n != base {
 		t.Errorf("after the pair is deleted: %d bpf_link descriptors, want %d", n, base)
 	}
 	in := snap(t, p).InPath

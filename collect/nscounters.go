@@ -225,9 +225,8 @@ type nsPrev struct {
 	listeners []model.TCPListener
 	retrans   []model.TCPConn
 
-	clean     bool // the last sample had no reader error
-	links     map[int]model.LinkStats
-	details   map[int]model.Link // qdiscs and ethtool data by ifindex
+	clean     bool               // the last sample had no reader error
+	links     map[int]model.Link // by ifindex: counters, qdiscs and ethtool data
 	conntrack map[string]uint64
 	firewall  *model.Firewall
 	neigh     map[string]*model.NeighCount
@@ -239,7 +238,7 @@ func (p *nsPrev) linksStill(s *model.Sample) bool {
 		return false
 	}
 	for _, l := range s.Links {
-		if st, ok := p.links[l.Index]; !ok || st != l.Stats {
+		if old, ok := p.links[l.Index]; !ok || old.Stats != l.Stats {
 			return false
 		}
 	}
@@ -250,7 +249,7 @@ func (p *nsPrev) linksStill(s *model.Sample) bool {
 // of its last clean sample (copies: samples do not share them).
 func (p *nsPrev) settle(links []model.Link) {
 	for i := range links {
-		l, old := &links[i], p.details[links[i].Index]
+		l, old := &links[i], p.links[links[i].Index]
 		l.Driver, l.Ring, l.Channels = old.Driver, old.Ring, old.Channels
 		l.Counters, l.Qdiscs = slices.Clone(old.Counters), slices.Clone(old.Qdiscs)
 	}
@@ -312,16 +311,11 @@ func (p *nsPrev) record(s *model.Sample) {
 	p.read, p.udp, p.listeners, p.retrans = true, s.UDPSockets, s.TCPListeners, s.TCPRetrans
 	p.clean = len(s.Errors) == 0
 	if p.links == nil {
-		p.links = make(map[int]model.LinkStats, len(s.Links))
+		p.links = make(map[int]model.Link, len(s.Links))
 	}
 	clear(p.links)
-	if p.details == nil {
-		p.details = make(map[int]model.Link, len(s.Links))
-	}
-	clear(p.details)
 	for _, l := range s.Links {
-		p.links[l.Index] = l.Stats
-		p.details[l.Index] = l
+		p.links[l.Index] = l
 	}
 	p.conntrack, p.firewall = s.Conntrack, s.Firewall
 	p.neigh = map[string]*model.NeighCount{}

@@ -113,7 +113,7 @@ func TestNsPrevSettle(t *testing.T) {
 		t.Fatalf("settled link %+v", got)
 	}
 	got.Qdiscs[0].Kind = "changed"
-	if p.details[2].Qdiscs[0].Kind != "pfifo" {
+	if p.links[2].Qdiscs[0].Kind != "pfifo" {
 		t.Error("the settled link shares its qdiscs with the kept sample")
 	}
 }

@@ -376,7 +376,7 @@ func (ip *InPath) ForNetns(ino uint64) *InPath {
 	c.Netns = ino
 	// Exactly the namespace's own: a node's 500 namespaces each take a view, and a copy of
 	// (or room for) every point and drop in each view was 500 × the node's (1 000 drop
-	// records diffed 500 times, 200 MiB at the peak of an advise; docs/benchmarks.md).
+	// records diffed 500 times in an advise; docs/benchmarks.md).
 	c.Points = filter(ip.Points, func(p *PointCount) bool { return p.Netns == ino })
 	c.Drops = filter(ip.Drops, func(d *DropCount) bool { return d.Netns == ino || d.Netns == 0 })
 	c.Foreign = nil

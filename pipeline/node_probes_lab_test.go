@@ -4,8 +4,6 @@ import (
 	"context"
 	"fmt"
 	"net"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -137,7 +135,7 @@ func TestNodeProbesFollowNamespaces(t *testing.T) {
 	if m := n.Meta(); m.Mode != pipeline.ModeBPF {
 		t.Fatalf("mode %s, note %q: want the probes attached", m.Mode, m.BPFNote)
 	}
-	before := bpfLinkFDs(t)
+	before := lab.BPFLinkFDs(t)
 	s0 := sample(t, n)
 
 	held, lateInoPath := lab.UnshareNet(t)
@@ -162,7 +160,7 @@ func TestNodeProbesFollowNamespaces(t *testing.T) {
 	}
 	// npfb in the late namespace, attached before s1 read it, and npfa, the end in the
 	// watched namespace a, attached when s1's link dump found it: tcx ingress and egress each.
-	if got := bpfLinkFDs(t); got != before+4*tcHookLinks() {
+	if got := lab.BPFLinkFDs(t); got != before+4*tcHookLinks() {
 		t.Errorf("bpf_link descriptors after the late namespace's veth: %d, want %d", got, before+4*tcHookLinks())
 	}
 	const sent = 50
@@ -234,7 +232,7 @@ func TestNodeProbesFollowNamespaces(t *testing.T) {
 		}
 	}
 	sample(t, n)
-	if got := bpfLinkFDs(t); got != before {
+	if got := lab.BPFLinkFDs(t); got != before {
 		t.Errorf("bpf_link descriptors after the late namespace vanished: %d, want %d", got, before)
 	}
 }
@@ -274,22 +272,6 @@ func upWithAddr(name, cidr string) error {
 		return err
 	}
 	return netlink.LinkSetUp(l)
-}
-
-// bpfLinkFDs counts the process's bpf_link file descriptors.
-func bpfLinkFDs(t *testing.T) int {
-	t.Helper()
-	fds, err := filepath.Glob("/proc/self/fd/*")
-	if err != nil {
-		t.Fatal(err)
-	}
-	n := 0
-	for _, fd := range fds {
-		if dst, err := os.Readlink(fd); err == nil && dst == "anon_inode:bpf_link" {
-			n++
-		}
-	}
-	return n
 }
 
 // tcHookLinks is the bpf_links one tc hook of one link adds: one with tcx; none before 6.6,

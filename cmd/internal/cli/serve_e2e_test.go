@@ -31,23 +31,6 @@ func freePort(t *testing.T) int {
 	return ln.Addr().(*net.TCPAddr).Port
 }
 
-// bpfLinkFDs counts this process's open bpf_link descriptors: nettune attaches only through
-// bpf_link, so closing them is what detaches its programs.
-func bpfLinkFDs(t *testing.T) int {
-	t.Helper()
-	ents, err := os.ReadDir("/proc/self/fd")
-	if err != nil {
-		t.Fatal(err)
-	}
-	n := 0
-	for _, e := range ents {
-		if dst, err := os.Readlink(filepath.Join("/proc/self/fd", e.Name())); err == nil && dst == "anon_inode:bpf_link" {
-			n++
-		}
-	}
-	return n
-}
-
 // startPrometheus runs the Debian prometheus binary on loopback with a temporary storage
 // dir, scraping target every second and evaluating configs/prometheus/alerts.yaml every
 // second. It is killed when the test ends and returns its base URL once it is ready.
@@ -155,7 +138,7 @@ func TestServePrometheusEndToEnd(t *testing.T) {
 
 	a, b := lab.NewNS(t, "ntpa"), lab.NewNS(t, "ntpb")
 	v := lab.NewVeth(t, a, b, lab.VethOpts{})
-	links := bpfLinkFDs(t)
+	links := lab.BPFLinkFDs(t)
 
 	port := freePort(t)
 	serveCtx, stopServe := context.WithCancel(ctx)
@@ -187,7 +170,7 @@ func TestServePrometheusEndToEnd(t *testing.T) {
 		resp.Body.Close()
 		return resp.StatusCode == 200, resp.Status
 	})
-	during := bpfLinkFDs(t)
+	during := lab.BPFLinkFDs(t)
 	attached := during > links
 	t.Logf("bpf links open: %d before serve, %d while serving", links, during)
 	if !attached {
@@ -257,7 +240,7 @@ func TestServePrometheusEndToEnd(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("serve did not stop within 10s of cancel")
 	}
-	if n := bpfLinkFDs(t); n != links {
+	if n := lab.BPFLinkFDs(t); n != links {
 		t.Errorf("%d bpf links still open after serve stopped, want %d (attached during serve: %v)", n, links, attached)
 	}
 }
