@@ -1,7 +1,7 @@
 package kstat
 
 import (
-	"bufio"
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -9,7 +9,8 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
-	"strings"
+	"unicode"
+	"unicode/utf8"
 )
 
 // These are parsed by hand: procfs's Proc.Snmp/Netstat fill typed structs and silently drop
@@ -55,35 +56,58 @@ func ParseSNMP(r io.Reader) (map[string]uint64, error) {
 }
 
 func parseTable(r io.Reader, m map[string]uint64) error {
-	sc := bufio.NewScanner(r)
-	for sc.Scan() {
-		proto, names, ok := strings.Cut(sc.Text(), ":")
+	b, err := io.ReadAll(r)
+	if err != nil {
+		return err
+	}
+	return parseTableText(b, m)
+}
+
+// parseTableText is parseTable on the file's text. It walks the text in place and takes
+// its keys from snmpKeys: a namespace's files are parsed at every sample that moved, and
+// with 500 namespaces the lines, fields and keys of a line-scanner parse were most of a
+// sample's garbage (BenchmarkParseSNMPFiles, against the scanner's parse in the tests).
+func parseTableText(b []byte, m map[string]uint64) error {
+	var keys snmpKeyBuf
+	defer keys.publish()
+	for len(b) > 0 {
+		var head, vals []byte
+		head, b = nextLine(b)
+		proto, names, ok := bytes.Cut(head, []byte{':'})
 		if !ok {
-			if strings.TrimSpace(proto) == "" {
+			if len(bytes.TrimSpace(proto)) == 0 {
 				continue
 			}
 			return fmt.Errorf("line without protocol: %q", proto)
 		}
-		if !sc.Scan() {
+		if len(b) == 0 {
 			return fmt.Errorf("%s: header without value line", proto)
 		}
-		vproto, values, _ := strings.Cut(sc.Text(), ":")
-		nf, vf := strings.Fields(names), strings.Fields(values)
-		if vproto != proto || len(nf) != len(vf) {
-			return fmt.Errorf("%s: %d names but %d values (value line %q)", proto, len(nf), len(vf), vproto)
+		vals, b = nextLine(b)
+		vproto, values, _ := bytes.Cut(vals, []byte{':'})
+		if !bytes.Equal(vproto, proto) {
+			return fmt.Errorf("%s: value line of %q", proto, vproto)
 		}
-		for i, name := range nf {
-			v, err := strconv.ParseUint(vf[i], 10, 64)
-			if err != nil {
-				if n, ierr := strconv.ParseInt(vf[i], 10, 64); ierr == nil && n < 0 {
-					continue
+		for ns, vs := names, values; ; {
+			var name, val []byte
+			name, ns = nextField(ns)
+			val, vs = nextField(vs)
+			if name == nil || val == nil {
+				if name != nil || val != nil {
+					return fmt.Errorf("%s: %d names but %d values", proto, countFields(names), countFields(values))
 				}
+				break
+			}
+			v, skip, err := parseCounter(val)
+			if err != nil {
 				return fmt.Errorf("%s.%s: %w", proto, name, err)
 			}
-			m[proto+"."+name] = v
+			if !skip {
+				m[keys.key(proto, '.', name)] = v
+			}
 		}
 	}
-	return sc.Err()
+	return nil
 }
 
 // ParseSNMP6 parses /proc/net/snmp6 ("Ip6InReceives 42" per line) into keys like
@@ -95,21 +119,140 @@ func ParseSNMP6(r io.Reader) (map[string]uint64, error) {
 }
 
 func parseSNMP6(r io.Reader, m map[string]uint64) error {
-	sc := bufio.NewScanner(r)
-	for sc.Scan() {
-		f := strings.Fields(sc.Text())
-		if len(f) == 0 {
+	b, err := io.ReadAll(r)
+	if err != nil {
+		return err
+	}
+	return parseSNMP6Text(b, m)
+}
+
+// parseSNMP6Text is parseSNMP6 on the file's text, in place as parseTableText.
+func parseSNMP6Text(b []byte, m map[string]uint64) error {
+	var keys snmpKeyBuf
+	defer keys.publish()
+	for len(b) > 0 {
+		var l []byte
+		l, b = nextLine(b)
+		name, rest := nextField(l)
+		if name == nil {
 			continue
 		}
-		i := strings.IndexByte(f[0], '6')
-		if len(f) != 2 || i < 0 || i == len(f[0])-1 {
-			return fmt.Errorf("malformed line %q", sc.Text())
+		val, rest := nextField(rest)
+		extra, _ := nextField(rest)
+		i := bytes.IndexByte(name, '6')
+		if val == nil || extra != nil || i < 0 || i == len(name)-1 {
+			return fmt.Errorf("malformed line %q", l)
 		}
-		v, err := strconv.ParseUint(f[1], 10, 64)
-		if err != nil {
-			return fmt.Errorf("%s: %w", f[0], err)
+		v, ok := plainDecimal(val)
+		if !ok {
+			var err error
+			if v, err = strconv.ParseUint(string(val), 10, 64); err != nil {
+				return fmt.Errorf("%s: %w", name, err)
+			}
 		}
-		m[f[0][:i+1]+"."+f[0][i+1:]] = v
+		m[keys.key(name[:i+1], '.', name[i+1:])] = v
 	}
-	return sc.Err()
+	return nil
+}
+
+// nextLine splits off b's first line as bufio.ScanLines does: without its newline and a
+// carriage return before it.
+func nextLine(b []byte) (line, rest []byte) {
+	line, rest, _ = bytes.Cut(b, []byte{'\n'})
+	return bytes.TrimSuffix(line, []byte{'\r'}), rest
+}
+
+// nextField splits off b's first field as strings.Fields splits: at ASCII white space, and
+// at Unicode spaces outside ASCII (which /proc never prints); nil when there is none.
+func nextField(b []byte) (field, rest []byte) {
+	i := 0
+	for i < len(b) {
+		n := spaceLen(b, i)
+		if n == 0 {
+			break
+		}
+		i += n
+	}
+	if i == len(b) {
+		return nil, nil
+	}
+	j := i
+	for j < len(b) {
+		if c := b[j]; c < utf8.RuneSelf {
+			if asciiSpace[c] {
+				break
+			}
+			j++
+			continue
+		}
+		r, n := utf8.DecodeRune(b[j:])
+		if unicode.IsSpace(r) {
+			break
+		}
+		j += n
+	}
+	return b[i:j], b[j:]
+}
+
+var asciiSpace = [utf8.RuneSelf]bool{'\t': true, '\n': true, '\v': true, '\f': true, '\r': true, ' ': true}
+
+// spaceLen is the length of the space character at b[i], 0 when there is none.
+func spaceLen(b []byte, i int) int {
+	if c := b[i]; c < utf8.RuneSelf {
+		if asciiSpace[c] {
+			return 1
+		}
+		return 0
+	}
+	r, n := utf8.DecodeRune(b[i:])
+	if unicode.IsSpace(r) {
+		return n
+	}
+	return 0
+}
+
+func countFields(b []byte) int {
+	n := 0
+	for f, rest := nextField(b); f != nil; f, rest = nextField(rest) {
+		n++
+	}
+	return n
+}
+
+// parseCounter parses a counter's decimal value; skip is a negative one (Tcp MaxConn -1
+// means "no limit").
+func parseCounter(b []byte) (v uint64, skip bool, err error) {
+	if v, ok := plainDecimal(b); ok {
+		return v, false, nil
+	}
+	if len(b) > 1 && b[0] == '-' {
+		if v, ok := plainDecimal(b[1:]); ok && v > 0 && v <= 1<<63 {
+			return 0, true, nil
+		}
+	}
+	s := string(b)
+	v, err = strconv.ParseUint(s, 10, 64)
+	if err != nil {
+		if n, ierr := strconv.ParseInt(s, 10, 64); ierr == nil && n < 0 {
+			return 0, true, nil
+		}
+		return 0, false, err
+	}
+	return v, false, nil
+}
+
+// plainDecimal parses up to 19 digits (which cannot overflow) in place; anything else is
+// left to strconv.
+func plainDecimal(b []byte) (uint64, bool) {
+	if len(b) == 0 || len(b) > 19 {
+		return 0, false
+	}
+	var v uint64
+	for _, c := range b {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		v = v*10 + uint64(c-'0')
+	}
+	return v, true
 }

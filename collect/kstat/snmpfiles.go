@@ -1,7 +1,6 @@
 package kstat
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"hash/maphash"
@@ -9,6 +8,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"sync"
 )
 
 // SNMPFiles are a namespace's snmp, netstat and snmp6 files opened once and read again with
@@ -22,7 +22,6 @@ import (
 // sample's CPU. Callers must not change a map Read returned.
 type SNMPFiles struct {
 	files [3]*os.File // snmp, netstat, snmp6 (nil when IPv6 is disabled)
-	bufs  [3][]byte
 	seed  maphash.Seed
 	sums  [3]uint64         // hashes of the text behind last
 	last  map[string]uint64 // nil until a read succeeded
@@ -63,13 +62,15 @@ func (s *SNMPFiles) Read() (map[string]uint64, error) { return s.read(false) }
 func (s *SNMPFiles) ReadIdle() (map[string]uint64, error) { return s.read(true) }
 
 func (s *SNMPFiles) read(idle bool) (map[string]uint64, error) {
+	bufs := textBufs.Get().(*[3][]byte)
+	defer textBufs.Put(bufs)
 	var sums [3]uint64
 	for i, f := range s.files {
 		if f == nil {
 			continue
 		}
-		b, err := readAt0(f, s.bufs[i])
-		s.bufs[i] = b
+		b, err := readAt0(f, bufs[i])
+		bufs[i] = b
 		if err != nil {
 			s.last, s.same = nil, false
 			return nil, fmt.Errorf("%s: %w", f.Name(), err)
@@ -89,11 +90,11 @@ func (s *SNMPFiles) read(idle bool) (map[string]uint64, error) {
 		if f == nil {
 			continue
 		}
-		parse := parseTable
+		parse := parseTableText
 		if i == 2 {
-			parse = parseSNMP6
+			parse = parseSNMP6Text
 		}
-		if err := parse(bytes.NewReader(s.bufs[i]), m); err != nil {
+		if err := parse(bufs[i], m); err != nil {
 			s.last = nil
 			return nil, fmt.Errorf("%s: %w", f.Name(), err)
 		}
@@ -101,6 +102,10 @@ func (s *SNMPFiles) read(idle bool) (map[string]uint64, error) {
 	s.sums, s.last = sums, m
 	return m, nil
 }
+
+// textBufs hold the files' text while a read hashes and parses it: shared by every
+// namespace's SNMPFiles (a node's readers run a few at a time), not kept by each.
+var textBufs = sync.Pool{New: func() any { return new([3][]byte) }}
 
 // readAt0 reads f from offset 0 into buf's storage, growing it when the file is longer.
 func readAt0(f *os.File, buf []byte) ([]byte, error) {
