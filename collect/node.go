@@ -6,6 +6,8 @@ import (
 	"maps"
 	"path/filepath"
 	"runtime"
+	"slices"
+	"strconv"
 	"sync"
 	"time"
 
@@ -42,18 +44,19 @@ type Node struct {
 	// nsKeys are the sysctls read inside the other namespaces: the knob table's per-netns
 	// ones (a global key is absent there or a read-only copy of the host's), and keys the
 	// table does not know.
-	nsKeys []string
-	self   uint64     // inode of nettune's own namespace
-	host   *Collector // samples it
-	ns     map[uint64]*nodeNS
+	nsKeys  []string
+	isNsKey map[string]bool
+	self    uint64     // inode of nettune's own namespace
+	host    *Collector // samples it
+	ns      map[uint64]*nodeNS
 }
 
 // nodeNS is what a Node keeps for one other namespace between samples.
 type nodeNS struct {
 	h           *netnsfind.Handle
 	socks       nsSockets
-	sysctlFiles *kstat.SysctlFiles // opened inside the namespace at its first sample
-	sysctls     map[string]string  // the namespace's own values
+	sysctlFiles *kstat.SysctlFiles // opened inside the namespace when first read (ReadSettings)
+	sysctls     map[string]string  // the namespace's own values, read at settingsAt
 	settingsAt  time.Time
 	prev        nsPrev
 }
@@ -73,6 +76,10 @@ type NamespaceSample struct {
 	Namespace netnsfind.Namespace
 	Own       bool // nettune's own namespace
 	Sample    *model.Sample
+	// Settings: Sample.Sysctls holds the namespace's own sysctls. A Node reads those of the
+	// other namespaces when asked (ReadSettings); until then they hold the host's global
+	// sysctls only (and the conntrack table's entry count), a per-netns value is unknown.
+	Settings bool
 }
 
 // NodeSample is every namespace's sample at one time.
@@ -124,12 +131,14 @@ func NewNode(o NodeOptions) (*Node, error) {
 	host := New(Options{ProcRoot: o.ProcRoot, SysRoot: o.SysRoot, Sysctls: o.Sysctls,
 		SettingsEvery: o.SettingsEvery, Kernel: o.Kernel, BufferLocks: o.BufferLocks, InPath: o.InPath})
 	var nsKeys []string
+	isNsKey := map[string]bool{}
 	for _, k := range o.Sysctls {
 		if r, ok := knob.Lookup(knob.ID{Kind: knob.Sysctl, Key: k}); !ok || r.Scope == model.ScopeNetns {
 			nsKeys = append(nsKeys, k)
+			isNsKey[k] = true
 		}
 	}
-	return &Node{o: o, nsKeys: nsKeys, self: st.Ino, host: host, ns: map[uint64]*nodeNS{}}, nil
+	return &Node{o: o, nsKeys: nsKeys, isNsKey: isNsKey, self: st.Ino, host: host, ns: map[uint64]*nodeNS{}}, nil
 }
 
 // Sample reads every namespace of snap once. Namespaces the Node kept from earlier samples
@@ -190,16 +199,21 @@ func (n *Node) Sample(snap *netnsfind.Snapshot) (*NodeSample, error) {
 	out.Time = hostSample.Time
 	for i := range out.Namespaces {
 		if out.Namespaces[i].Own {
-			out.Namespaces[i].Sample = hostSample
+			out.Namespaces[i].Sample, out.Namespaces[i].Settings = hostSample, true
 		}
 	}
 	out.Errors = append(out.Errors, n.inEach(out, jobs, func(ns *NamespaceSample, st *nodeNS) error {
-		s, err := n.readOther(st, hostSample.Sysctls, fresh)
+		s, err := n.readOther(st, hostSample.Sysctls)
 		if err != nil {
 			return err
 		}
 		s.Netns = ns.Namespace.Path()
 		ns.Sample = s
+		// Settings read recently enough (serve) are the namespace's as a Collector's are.
+		if !fresh && !st.settingsAt.IsZero() && s.Time.Sub(st.settingsAt) < n.o.SettingsEvery {
+			maps.Copy(s.Sysctls, st.sysctls)
+			ns.Settings = true
+		}
 		return nil
 	})...)
 
@@ -221,13 +235,13 @@ func (n *Node) Sample(snap *netnsfind.Snapshot) (*NodeSample, error) {
 }
 
 // warm reads a namespace new to the Node once and drops the sample: what the namespace
-// keeps is opened (the link reader's and socket readers' netlink sockets, the SNMP and
-// sysctl files) and what a first read does more than later ones is done (its socket lists
+// keeps is opened (the link reader's and socket readers' netlink sockets, the SNMP files)
+// and what a first read does more than later ones is done (its socket lists
 // dumped, its links' ethtool string sets learnt). Its first counted read then costs what a
 // later one does, so every namespace is read as soon after the own one at the first sample
 // as at the next. Its errors are the counted read's to report.
 func (n *Node) warm(st *nodeNS) {
-	_, _ = n.readOther(st, nil, true)
+	_, _ = n.readOther(st, nil)
 }
 
 // inEach runs fn for the namespaces of out at the indexes jobs on at most Workers threads,
@@ -285,34 +299,65 @@ func (n *Node) inEach(out *NodeSample, jobs []int, fn func(*NamespaceSample, *no
 	return errs
 }
 
-// readOther reads one other namespace on a thread inside it.
-func (n *Node) readOther(st *nodeNS, hostSysctls map[string]string, fresh bool) (*model.Sample, error) {
+// readOther reads one other namespace's counters on a thread inside it. Its sample's
+// sysctls are the host's global ones; the namespace's own are ReadSettings'.
+func (n *Node) readOther(st *nodeNS, hostSysctls map[string]string) (*model.Sample, error) {
 	k := n.o.Kernel
 	s := &model.Sample{NCPU: k.NumCPU()}
 	env := kstat.Env{ProcRoot: n.o.ProcRoot, Netlink: st.socks.keptOpener(k.Netlink), Locks: n.o.BufferLocks}
 	if err := st.socks.readCounters(s, nil, k, env, &st.prev, nil); err != nil {
 		return nil, err
 	}
-	if fresh || st.settingsAt.IsZero() || s.Time.Sub(st.settingsAt) >= n.o.SettingsEvery {
-		var own map[string]string
+	s.Sysctls = make(map[string]string, len(hostSysctls)+1)
+	for key, v := range hostSysctls {
+		if !n.isNsKey[key] {
+			s.Sysctls[key] = v
+		}
+	}
+	// The conntrack table's fill decides a finding on its own (a gauge, not a counter that
+	// moves): its entry count comes with the conntrack counters, as the sysctl prints it.
+	if f := st.socks.files; f != nil && s.Conntrack != nil {
+		if e, ok := f.ConntrackEntries(); ok {
+			s.Sysctls[ctCountKey] = strconv.FormatUint(e, 10)
+		}
+	}
+	return s, nil
+}
+
+const ctCountKey = "net.netfilter.nf_conntrack_count"
+
+// ReadSettings reads the own sysctls of the namespaces of s with the inodes (those whose
+// sample has no Settings yet) into their samples: a sample of every namespace holds the
+// counters, and the settings — which only findings and plans use — are read for the
+// namespaces that have findings. Opening a namespace's /proc/sys files is most of what a
+// namespace new to the Node costs (each lookup walks the dentries of that name of every
+// namespace), which the quiet ones of a node are spared. Values read are kept for
+// SettingsEvery, as a Collector keeps its. It returns one line per namespace that failed.
+func (n *Node) ReadSettings(s *NodeSample, inos []uint64) []string {
+	var jobs []int
+	for i := range s.Namespaces {
+		ns := &s.Namespaces[i]
+		if !ns.Settings && ns.Sample != nil && slices.Contains(inos, ns.Namespace.ID.Ino) && n.ns[ns.Namespace.ID.Ino] != nil {
+			jobs = append(jobs, i)
+		}
+	}
+	return n.inEach(s, jobs, func(ns *NamespaceSample, st *nodeNS) error {
 		var err error
 		if st.sysctlFiles == nil {
 			st.sysctlFiles, err = kstat.OpenSysctls(n.o.ProcRoot, n.nsKeys)
 		}
+		var own map[string]string
 		if err == nil {
 			own, err = st.sysctlFiles.Read()
 		}
+		st.sysctls, st.settingsAt = own, ns.Sample.Time
+		maps.Copy(ns.Sample.Sysctls, own)
+		ns.Settings = true
 		if err != nil {
-			s.Errors = append(s.Errors, fmt.Sprintf("netns sysctls: %v", err))
+			return fmt.Errorf("sysctls: %w", err)
 		}
-		st.sysctls, st.settingsAt = own, s.Time
-	}
-	s.Sysctls = maps.Clone(hostSysctls)
-	if s.Sysctls == nil {
-		s.Sysctls = make(map[string]string, len(st.sysctls))
-	}
-	maps.Copy(s.Sysctls, st.sysctls) // per-netns values override the host's
-	return s, nil
+		return nil
+	})
 }
 
 // Close releases every namespace's handle and sockets and the own namespace's collector.

@@ -328,13 +328,21 @@ func (n *Node) notWatched(s *collect.NodeSample) {
 }
 
 // Analyze turns the interval from prev to cur into one result per namespace present at both
-// ends, each with its owner (one owner.Resolver per interval, so new pods are named).
+// ends, each with its owner (one owner.Resolver per interval, so new pods are named). The
+// namespaces whose report has findings have their own sysctls read (collect.Node's
+// ReadSettings) and are analyzed again with them.
 func (n *Node) Analyze(ctx context.Context, prev, cur *collect.NodeSample) (*NodeResult, error) {
-	return AnalyzeNode(ctx, n.meta, prev, cur, n.o)
+	return analyzeNode(ctx, n.meta, prev, cur, n.o, n.col.ReadSettings)
 }
 
-// AnalyzeNode is Node.Analyze for samples from anywhere (tests, recordings).
+// AnalyzeNode is Node.Analyze for samples from anywhere (tests, recordings): it analyzes
+// each namespace with the settings its sample holds.
 func AnalyzeNode(ctx context.Context, meta Meta, prev, cur *collect.NodeSample, o Options) (*NodeResult, error) {
+	return analyzeNode(ctx, meta, prev, cur, o, nil)
+}
+
+func analyzeNode(ctx context.Context, meta Meta, prev, cur *collect.NodeSample, o Options,
+	readSettings func(*collect.NodeSample, []uint64) []string) (*NodeResult, error) {
 	res := &NodeResult{Meta: meta, policy: o.Policy, Errors: append(prev.Errors[:len(prev.Errors):len(prev.Errors)], cur.Errors...)}
 	if ip := cur.InPath; ip != nil {
 		res.Meta.XDPMode, res.Meta.Foreign, res.Meta.Coverage = ip.XDPMode, ip.Foreign, ip.Coverage
@@ -347,7 +355,7 @@ func AnalyzeNode(ctx context.Context, meta Meta, prev, cur *collect.NodeSample, 
 			res.Vanished = append(res.Vanished, p.Namespace.ID)
 		}
 	}
-	resolver := owner.NewResolver(o.Owner)
+	var unsettled []uint64 // namespaces with findings and no settings of their own yet
 	for _, c := range cur.Namespaces {
 		p, ok := prev.Lookup(c.Namespace.ID.Ino)
 		if !ok {
@@ -360,13 +368,30 @@ func AnalyzeNode(ctx context.Context, meta Meta, prev, cur *collect.NodeSample, 
 		}
 		r := NamespaceResult{Namespace: c.Namespace, Own: c.Own, Delta: d,
 			Report: policy.AnalyzeWith(d, policy.Settings{}, o.Policy)}
-		if o.Check {
-			if err := policy.Check(r.Report, d); err != nil {
-				return nil, fmt.Errorf("report of netns %s breaks the invariants: %w", c.Namespace.ID, err)
+		if !c.Settings && len(r.Report.Findings) > 0 {
+			unsettled = append(unsettled, c.Namespace.ID.Ino)
+		}
+		res.Namespaces = append(res.Namespaces, r)
+	}
+	if readSettings != nil && len(unsettled) > 0 {
+		res.Errors = append(res.Errors, readSettings(cur, unsettled)...)
+		for i := range res.Namespaces {
+			r := &res.Namespaces[i]
+			if slices.Contains(unsettled, r.Namespace.ID.Ino) {
+				r.Report = policy.AnalyzeWith(r.Delta, policy.Settings{}, o.Policy) // Delta.Cur has them now
 			}
 		}
-		r.Owner = resolver.Namespace(ctx, &c.Namespace)
-		res.Namespaces = append(res.Namespaces, r)
+	}
+	resolver := owner.NewResolver(o.Owner)
+	for i := range res.Namespaces {
+		r := &res.Namespaces[i]
+		if o.Check {
+			if err := policy.Check(r.Report, r.Delta); err != nil {
+				return nil, fmt.Errorf("report of netns %s breaks the invariants: %w", r.Namespace.ID, err)
+			}
+		}
+		ns := r.Namespace
+		r.Owner = resolver.Namespace(ctx, &ns)
 	}
 	scopes := make([]socketScope, len(res.Namespaces))
 	for i := range res.Namespaces {

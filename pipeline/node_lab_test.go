@@ -31,11 +31,16 @@ func openNode(t *testing.T) *pipeline.Node {
 
 // One interval over every namespace: the one whose UDP receiver overflows gets the
 // udp-rcvbuf finding, the quiet ones (named, and one `unshare --net` holds) get none, one
-// whose process exits during the interval is left out without an error.
+// whose process exits during the interval is left out without an error. Only the lossy
+// namespace's own sysctls are read, after its findings: the quiet ones hold the host's
+// global ones only, and their conntrack table's entry count.
 func TestNodeFindsTheLossyNamespace(t *testing.T) {
 	lab.RequireRoot(t)
 	a, b := lab.NewNS(t, "nda"), lab.NewNS(t, "ndb")
 	quiet := []*lab.NS{lab.NewNS(t, "ndq"), lab.NewNS(t, "ndq")}
+	for _, ns := range append(quiet, a, b) {
+		lab.SetSysctl(t, ns, "net.core.somaxconn", "777") // per namespace; the host's is left alone
+	}
 	v := lab.NewVeth(t, a, b, lab.VethOpts{})
 	held, heldInoPath := lab.UnshareNet(t)
 	heldIno := lab.Inode(t, heldInoPath)
@@ -88,12 +93,24 @@ func TestNodeFindsTheLossyNamespace(t *testing.T) {
 	if !slices.Contains(lossy.Namespace.Names, b.Name) {
 		t.Errorf("lossy namespace's names %q, want %s", lossy.Namespace.Names, b.Name)
 	}
+	if s, _ := second.Lookup(lossy.Namespace.ID.Ino); !s.Settings || s.Sample.Sysctls["net.core.somaxconn"] != "777" {
+		t.Errorf("lossy namespace: settings read %t, somaxconn %q, want its own 777", s.Settings, s.Sample.Sysctls["net.core.somaxconn"])
+	}
 	for _, ns := range append(quiet, a) {
 		r, ok := res.Lookup(lab.Inode(t, ns.Path))
 		if !ok {
 			t.Errorf("namespace %s is not in the result", ns.Name)
+			continue
 		} else if r.Report.Loss() {
 			t.Errorf("quiet namespace %s has loss: %+v", ns.Name, r.Report.Findings)
+		}
+		s, _ := second.Lookup(r.Namespace.ID.Ino)
+		if v, ok := s.Sample.Sysctls["net.core.somaxconn"]; s.Settings || ok || s.Sample.Sysctls["net.core.rmem_max"] == "" {
+			t.Errorf("quiet namespace %s: settings read %t, somaxconn %q, rmem_max %q: want its own unread, the host's global ones",
+				ns.Name, s.Settings, v, s.Sample.Sysctls["net.core.rmem_max"])
+		}
+		if _, ok := s.Sample.Sysctls["net.netfilter.nf_conntrack_count"]; s.Sample.Conntrack != nil && !ok {
+			t.Errorf("quiet namespace %s: no conntrack entry count beside its conntrack counters", ns.Name)
 		}
 	}
 	h, ok := res.Lookup(heldIno)

@@ -49,18 +49,24 @@ func ReadConntrack(procRoot string) (map[string]uint64, error) {
 // the sums are not reduced, so a per-CPU wrap shows as a sum that went backwards
 // (sample.Diff handles it).
 func ParseConntrack(r io.Reader) (map[string]uint64, error) {
+	m, _, err := parseConntrack(r)
+	return m, err
+}
+
+// parseConntrack is ParseConntrack, with the entry count (the gauge column) as well.
+func parseConntrack(r io.Reader) (m map[string]uint64, entries uint64, err error) {
 	sc := bufio.NewScanner(r)
 	if !sc.Scan() {
 		if err := sc.Err(); err != nil {
-			return nil, err
+			return nil, 0, err
 		}
-		return nil, errors.New("empty file")
+		return nil, 0, errors.New("empty file")
 	}
 	names := strings.Fields(sc.Text())
 	if len(names) == 0 || names[0] != conntrackGauge {
-		return nil, fmt.Errorf("unexpected header %q", sc.Text())
+		return nil, 0, fmt.Errorf("unexpected header %q", sc.Text())
 	}
-	m := make(map[string]uint64, len(names)-1)
+	m = make(map[string]uint64, len(names)-1)
 	for _, n := range names[1:] {
 		m[n] = 0
 	}
@@ -70,20 +76,22 @@ func ParseConntrack(r io.Reader) (map[string]uint64, error) {
 			continue
 		}
 		if len(vals) != len(names) {
-			return nil, fmt.Errorf("row %d: %d values for %d columns", row, len(vals), len(names))
+			return nil, 0, fmt.Errorf("row %d: %d values for %d columns", row, len(vals), len(names))
 		}
 		for i, n := range names {
 			v, err := strconv.ParseUint(vals[i], 16, 32)
 			if err != nil {
-				return nil, fmt.Errorf("row %d %s: %w", row, n, err)
+				return nil, 0, fmt.Errorf("row %d %s: %w", row, n, err)
 			}
 			if n != conntrackGauge {
 				m[n] += v
+			} else {
+				entries = v
 			}
 		}
 	}
 	if err := sc.Err(); err != nil {
-		return nil, err
+		return nil, 0, err
 	}
-	return m, nil
+	return m, entries, nil
 }

@@ -25,10 +25,11 @@ type NetFiles struct {
 	files map[string]*netFile
 	seed  maphash.Seed
 
-	sockstatSums [2]uint64
-	sockstat     *model.Sockstat // the last result, nil until one
-	conntrackSum uint64
-	conntrack    map[string]uint64
+	sockstatSums     [2]uint64
+	sockstat         *model.Sockstat // the last result, nil until one
+	conntrackSum     uint64
+	conntrack        map[string]uint64
+	conntrackEntries uint64
 }
 
 type netFile struct {
@@ -125,13 +126,20 @@ func (n *NetFiles) Conntrack() (map[string]uint64, error) {
 	if n.conntrack != nil && sum == n.conntrackSum {
 		return n.conntrack, nil
 	}
-	m, err := ParseConntrack(bytes.NewReader(b))
+	m, entries, err := parseConntrack(bytes.NewReader(b))
 	if err != nil {
 		n.conntrack = nil
 		return nil, fmt.Errorf("%s: %w", filepath.Join(n.dir, name), err)
 	}
-	n.conntrack, n.conntrackSum = m, sum
+	n.conntrack, n.conntrackSum, n.conntrackEntries = m, sum, entries
 	return m, nil
+}
+
+// ConntrackEntries is the table's entry count as the last Conntrack read found it (the
+// file's gauge column, which is what the net.netfilter.nf_conntrack_count sysctl prints);
+// false when that read found no table.
+func (n *NetFiles) ConntrackEntries() (uint64, bool) {
+	return n.conntrackEntries, n.conntrack != nil
 }
 
 // Close closes the files.

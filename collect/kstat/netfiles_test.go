@@ -90,3 +90,20 @@ func TestNetFilesSockstatChanges(t *testing.T) {
 		t.Errorf("changed: %+v (%v), first %+v", changed, err, first)
 	}
 }
+
+// The conntrack table's entry count is the file's gauge column (the same on every CPU's
+// row, as nf_conntrack_count prints it), not summed; none without the file.
+func TestNetFilesConntrackEntries(t *testing.T) {
+	for root, want := range map[string]uint64{"testdata/conntrack-6.18/proc": 0x40, "testdata/conntrack-4.19/proc": 0xf3a1, "testdata/sockstat-6.18/proc": 0} {
+		n := NewNetFiles(root)
+		ct, err := n.Conntrack()
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, ok := n.ConntrackEntries()
+		if got != want || ok != (ct != nil) {
+			t.Errorf("%s: entries %d (%t), want %d", root, got, ok, want)
+		}
+		n.Close()
+	}
+}
