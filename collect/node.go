@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"maps"
 	"path/filepath"
+	"reflect"
 	"runtime"
 	"slices"
 	"strconv"
@@ -59,6 +60,18 @@ type nodeNS struct {
 	sysctls     map[string]string  // the namespace's own values, read at settingsAt
 	settingsAt  time.Time
 	prev        nsPrev
+	// view is the sysctls the last sample was given, and what they were made of: while
+	// that holds, the next sample shares the map (samples never change it in place).
+	view   map[string]string
+	viewOf sysctlSources
+}
+
+// sysctlSources is what a namespace's sample's sysctls are made of.
+type sysctlSources struct {
+	host       uintptr   // the host's map (a Collector keeps one between settings reads)
+	entries    uint64    // the conntrack table's entry count,
+	hasEntries bool      // when the namespace has a table
+	own        time.Time // when its own were read; zero when not given
 }
 
 func (n *nodeNS) close() {
@@ -203,17 +216,15 @@ func (n *Node) Sample(snap *netnsfind.Snapshot) (*NodeSample, error) {
 		}
 	}
 	out.Errors = append(out.Errors, n.inEach(out, jobs, func(ns *NamespaceSample, st *nodeNS) error {
-		s, err := n.readOther(st, hostSample.Sysctls)
+		s, err := n.readOther(st)
 		if err != nil {
 			return err
 		}
 		s.Netns = ns.Namespace.Path()
 		ns.Sample = s
 		// Settings read recently enough (serve) are the namespace's as a Collector's are.
-		if !fresh && !st.settingsAt.IsZero() && s.Time.Sub(st.settingsAt) < n.o.SettingsEvery {
-			maps.Copy(s.Sysctls, st.sysctls)
-			ns.Settings = true
-		}
+		ns.Settings = !fresh && !st.settingsAt.IsZero() && s.Time.Sub(st.settingsAt) < n.o.SettingsEvery
+		s.Sysctls = n.sysctlView(st, s, hostSample.Sysctls, ns.Settings)
 		return nil
 	})...)
 
@@ -241,7 +252,7 @@ func (n *Node) Sample(snap *netnsfind.Snapshot) (*NodeSample, error) {
 // later one does, so every namespace is read as soon after the own one at the first sample
 // as at the next. Its errors are the counted read's to report.
 func (n *Node) warm(st *nodeNS) {
-	_, _ = n.readOther(st, nil)
+	_, _ = n.readOther(st)
 }
 
 // inEach runs fn for the namespaces of out at the indexes jobs on at most Workers threads,
@@ -299,32 +310,59 @@ func (n *Node) inEach(out *NodeSample, jobs []int, fn func(*NamespaceSample, *no
 	return errs
 }
 
-// readOther reads one other namespace's counters on a thread inside it. Its sample's
-// sysctls are the host's global ones; the namespace's own are ReadSettings'.
-func (n *Node) readOther(st *nodeNS, hostSysctls map[string]string) (*model.Sample, error) {
+// readOther reads one other namespace's counters on a thread inside it.
+func (n *Node) readOther(st *nodeNS) (*model.Sample, error) {
 	k := n.o.Kernel
 	s := &model.Sample{NCPU: k.NumCPU()}
 	env := kstat.Env{ProcRoot: n.o.ProcRoot, Netlink: st.socks.keptOpener(k.Netlink), Locks: n.o.BufferLocks}
 	if err := st.socks.readCounters(s, nil, k, env, &st.prev, nil); err != nil {
 		return nil, err
 	}
-	s.Sysctls = make(map[string]string, len(hostSysctls)+1)
-	for key, v := range hostSysctls {
-		if !n.isNsKey[key] {
-			s.Sysctls[key] = v
-		}
-	}
-	// The conntrack table's fill decides a finding on its own (a gauge, not a counter that
-	// moves): its entry count comes with the conntrack counters, as the sysctl prints it.
-	if f := st.socks.files; f != nil && s.Conntrack != nil {
-		if e, ok := f.ConntrackEntries(); ok {
-			s.Sysctls[ctCountKey] = strconv.FormatUint(e, 10)
-		}
-	}
 	return s, nil
 }
 
+// sysctlView is the sysctls of a namespace's sample s: the host's global ones, the conntrack
+// table's entry count, and with own the namespace's own values (ReadSettings'). The entry
+// count is there because the table's fill decides a finding on its own (a gauge, not a
+// counter that moves); it comes with the conntrack counters, as the sysctl prints it.
+func (n *Node) sysctlView(st *nodeNS, s *model.Sample, host map[string]string, own bool) map[string]string {
+	src := sysctlSources{host: uintptr(reflect.ValueOf(host).UnsafePointer())}
+	if f := st.socks.files; f != nil && s.Conntrack != nil {
+		src.entries, src.hasEntries = f.ConntrackEntries()
+	}
+	if own {
+		src.own = st.settingsAt
+	}
+	if st.view != nil && src == st.viewOf {
+		return st.view
+	}
+	m := make(map[string]string, len(host)+1)
+	for key, v := range host {
+		if !n.isNsKey[key] {
+			m[key] = v
+		}
+	}
+	if src.hasEntries {
+		m[ctCountKey] = strconv.FormatUint(src.entries, 10)
+	}
+	if own {
+		maps.Copy(m, st.sysctls)
+	}
+	st.view, st.viewOf = m, src
+	return m
+}
+
 const ctCountKey = "net.netfilter.nf_conntrack_count"
+
+// ownSysctls is the sysctls of nettune's own namespace in s (nil when it is not there).
+func (s *NodeSample) ownSysctls() map[string]string {
+	for _, ns := range s.Namespaces {
+		if ns.Own && ns.Sample != nil {
+			return ns.Sample.Sysctls
+		}
+	}
+	return nil
+}
 
 // ReadSettings reads the own sysctls of the namespaces of s with the inodes (those whose
 // sample has no Settings yet) into their samples: a sample of every namespace holds the
@@ -351,8 +389,8 @@ func (n *Node) ReadSettings(s *NodeSample, inos []uint64) []string {
 			own, err = st.sysctlFiles.Read()
 		}
 		st.sysctls, st.settingsAt = own, ns.Sample.Time
-		maps.Copy(ns.Sample.Sysctls, own)
 		ns.Settings = true
+		ns.Sample.Sysctls = n.sysctlView(st, ns.Sample, s.ownSysctls(), true)
 		if err != nil {
 			return fmt.Errorf("sysctls: %w", err)
 		}
