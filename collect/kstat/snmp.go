@@ -24,24 +24,24 @@ func ReadSNMP(procRoot string) (map[string]uint64, error) {
 	dir := filepath.Join(netRoot(procRoot), "net")
 	m := make(map[string]uint64, 512)
 	for _, name := range []string{"snmp", "netstat"} {
-		if err := readInto(filepath.Join(dir, name), m, parseTable); err != nil {
+		if err := readInto(filepath.Join(dir, name), m, parseTableText); err != nil {
 			return nil, err
 		}
 	}
-	err := readInto(filepath.Join(dir, "snmp6"), m, parseSNMP6)
+	err := readInto(filepath.Join(dir, "snmp6"), m, parseSNMP6Text)
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return nil, err
 	}
 	return m, nil
 }
 
-func readInto(path string, m map[string]uint64, parse func(io.Reader, map[string]uint64) error) error {
+func readInto(path string, m map[string]uint64, parse func([]byte, map[string]uint64) error) error {
 	f, err := os.Open(path)
 	if err != nil {
 		return err
 	}
 	defer f.Close()
-	if err := parse(f, m); err != nil {
+	if err := parseAll(f, m, parse); err != nil {
 		return fmt.Errorf("%s: %w", path, err)
 	}
 	return nil
@@ -52,18 +52,19 @@ func readInto(path string, m map[string]uint64, parse func(io.Reader, map[string
 // means "no limit") are skipped.
 func ParseSNMP(r io.Reader) (map[string]uint64, error) {
 	m := make(map[string]uint64, 256)
-	return m, parseTable(r, m)
+	return m, parseAll(r, m, parseTableText)
 }
 
-func parseTable(r io.Reader, m map[string]uint64) error {
+// parseAll parses r's whole text into m.
+func parseAll(r io.Reader, m map[string]uint64, parse func([]byte, map[string]uint64) error) error {
 	b, err := io.ReadAll(r)
 	if err != nil {
 		return err
 	}
-	return parseTableText(b, m)
+	return parse(b, m)
 }
 
-// parseTableText is parseTable on the file's text. It walks the text in place and takes
+// parseTableText is ParseSNMP on the file's text. It walks the text in place and takes
 // its keys from snmpKeys: a namespace's files are parsed at every sample that moved, and
 // with 500 namespaces the lines, fields and keys of a line-scanner parse were most of a
 // sample's garbage (BenchmarkParseSNMPFiles, against the scanner's parse in the tests).
@@ -115,18 +116,10 @@ func parseTableText(b []byte, m map[string]uint64) error {
 // and including its first '6'.
 func ParseSNMP6(r io.Reader) (map[string]uint64, error) {
 	m := make(map[string]uint64, 128)
-	return m, parseSNMP6(r, m)
+	return m, parseAll(r, m, parseSNMP6Text)
 }
 
-func parseSNMP6(r io.Reader, m map[string]uint64) error {
-	b, err := io.ReadAll(r)
-	if err != nil {
-		return err
-	}
-	return parseSNMP6Text(b, m)
-}
-
-// parseSNMP6Text is parseSNMP6 on the file's text, in place as parseTableText.
+// parseSNMP6Text is ParseSNMP6 on the file's text, in place as parseTableText.
 func parseSNMP6Text(b []byte, m map[string]uint64) error {
 	var keys snmpKeyBuf
 	defer keys.publish()
