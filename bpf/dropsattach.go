@@ -120,7 +120,7 @@ func (p *Probes) nameLinks() error {
 			return nil
 		})
 		if err != nil {
-			errs = append(errs, fmt.Errorf("netns %q: %w", t.ns, err))
+			errs = append(errs, fmt.Errorf("netns %q: %w", t.label(), err))
 		}
 	}
 	if len(errs) == len(p.targets) {

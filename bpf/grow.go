@@ -31,7 +31,7 @@ func (p *Probes) AddTargets(ts []Target) ([]uint64, error) {
 		if p.byInode[ino] != nil {
 			continue
 		}
-		t := &target{ns: tg.Netns, inode: ino, all: len(tg.Links) == 0, asked: tg.Links}
+		t := &target{ns: tg.Netns, name: tg.Name, inode: ino, all: len(tg.Links) == 0, asked: tg.Links}
 		p.byInode[ino] = t
 		p.targets = append(p.targets, t)
 		added = append(added, t)

@@ -336,14 +336,14 @@ func (p *Probes) resolveLinks(t *target, only map[string]bool) error {
 			case seen[name]:
 			case !ok:
 				p.gaps = append(p.gaps, model.Gap{Netns: t.inode, Link: name, Reason: model.GapNotFound,
-					Detail: fmt.Sprintf("link %s not found in netns %q", name, t.ns)})
+					Detail: fmt.Sprintf("link %s not found in netns %q", name, t.label())})
 			default:
 				pick = append(pick, l)
 			}
 			seen[name] = true
 		}
 		if len(pick) == 0 && t.all && only == nil {
-			p.note("netns %q: no up non-loopback link", t.ns)
+			p.note("netns %q: no up non-loopback link", t.label())
 		}
 		var gro *groReader
 		for _, l := range pick {
@@ -354,7 +354,7 @@ func (p *Probes) resolveLinks(t *target, only map[string]bool) error {
 			if p.opts.XDPMode == XDPAuto && w.kind == "veth" {
 				if gro == nil {
 					if gro, err = p.groReader(a.Name); err != nil {
-						p.note("netns %q: gro unknown, taken as off: %v", t.ns, err)
+						p.note("netns %q: gro unknown, taken as off: %v", t.label(), err)
 						gro = &groReader{fd: -1}
 					}
 					defer gro.Close()

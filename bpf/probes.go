@@ -40,6 +40,9 @@ const (
 type Target struct {
 	Netns string   // name under /run/netns or a path (/proc/PID/ns/net); "" = nettune's own
 	Links []string // interface names in Netns; empty = every up, non-loopback link
+	// Name is how notes name the namespace, where Netns means little to a person (a
+	// /proc/self/fd path of a handle the caller holds); "" is Netns.
+	Name string
 }
 
 // Options selects what Attach instruments.
@@ -124,6 +127,7 @@ type Probes struct {
 // target is one watched namespace.
 type target struct {
 	ns    string // as given in Options
+	name  string // Target.Name
 	inode uint64
 	all   bool           // every up, non-loopback link (Links was empty)
 	asked []string       // links asked for by name
@@ -204,7 +208,7 @@ func (p *Probes) openTargets() error {
 		}
 		t := p.byInode[ino]
 		if t == nil {
-			t = &target{ns: tg.Netns, inode: ino}
+			t = &target{ns: tg.Netns, name: tg.Name, inode: ino}
 			p.byInode[ino] = t
 			p.targets = append(p.targets, t)
 		}
@@ -236,6 +240,14 @@ func netnsInode(ns string) (uint64, error) {
 		return 0, fmt.Errorf("stat netns %s: %w", path, err)
 	}
 	return st.Ino, nil
+}
+
+// label is how notes name the namespace.
+func (t *target) label() string {
+	if t.name != "" {
+		return t.name
+	}
+	return t.ns
 }
 
 // Close detaches every program and frees the maps. It is safe to call more than once.

@@ -36,6 +36,10 @@ type Node struct {
 	// in the namespaces discovery found since and detaches them from those it no longer
 	// finds; one they cannot be attached in gets a coverage gap (GapAppeared).
 	watched map[uint64]bool
+	// handles hold the watched namespaces the probes enter by path (/proc/self/fd/N of a
+	// handle checked to be the namespace discovery found): a mount path or a PID may lead
+	// elsewhere by the time the probes enter it, or attach or detach again.
+	handles map[uint64]*netnsfind.Handle
 	own     uint64 // nettune's own namespace, watched through the attaching thread
 }
 
@@ -166,44 +170,70 @@ func (n *Node) attach() {
 		n.meta.BPFNote = fmt.Sprintf("counters only: %v", err)
 		return
 	}
-	n.own, n.watched = own, map[uint64]bool{}
-	targets, inodes := n.targets(snap)
+	n.own, n.watched, n.handles = own, map[uint64]bool{}, map[uint64]*netnsfind.Handle{}
+	targets, opened := n.targets(snap)
 	p, err := bpf.Attach(bpf.Options{Targets: targets, XDPMode: n.o.XDP, InPath: true, Drops: n.o.Drops})
 	if err != nil {
+		opened.keep(nil, nil)
 		n.meta.BPFNote = fmt.Sprintf("counters only: %v", err)
 		return
 	}
-	for _, ino := range inodes {
+	for _, ino := range opened.inodes {
 		n.watched[ino] = true
 	}
+	opened.keep(opened.inodes, n.handles)
 	n.probes, n.meta.BPFNote = p, strings.Join(p.Notes, "; ")
 }
 
 // targets are the probe targets of the namespaces in snap not watched yet, every link of
-// each, with their inodes; a namespace with no path to enter it by is left out.
-func (n *Node) targets(snap *netnsfind.Snapshot) ([]bpf.Target, []uint64) {
+// each, with their inodes and handles. A namespace that cannot be opened now (ended, or no
+// path to it leads to it any more) is left out: it is not sampled either.
+func (n *Node) targets(snap *netnsfind.Snapshot) ([]bpf.Target, openedTargets) {
 	var targets []bpf.Target
-	var inodes []uint64
+	var o openedTargets
 	for i := range snap.Namespaces {
 		ns := &snap.Namespaces[i]
 		if n.watched[ns.ID.Ino] {
 			continue
 		}
-		t := bpf.Target{Netns: ns.Path()}
 		if ns.ID.Ino == n.own {
-			t.Netns = "" // the attaching thread's namespace, no path needed
-		} else if t.Netns == "" {
+			targets = append(targets, bpf.Target{}) // the attaching thread's namespace
+			o.inodes, o.handles = append(o.inodes, ns.ID.Ino), append(o.handles, nil)
 			continue
 		}
-		targets = append(targets, t)
-		inodes = append(inodes, ns.ID.Ino)
+		h, err := ns.Open()
+		if err != nil {
+			continue
+		}
+		targets = append(targets, bpf.Target{Netns: h.Path(), Name: ns.Path()})
+		o.inodes, o.handles = append(o.inodes, ns.ID.Ino), append(o.handles, h)
 	}
-	return targets, inodes
+	return targets, o
+}
+
+// openedTargets are the namespaces of targets, by inode, and their handles (nil for the own).
+type openedTargets struct {
+	inodes  []uint64
+	handles []*netnsfind.Handle
+}
+
+// keep moves the handles of the inodes watched into into, and closes the others.
+func (o openedTargets) keep(watched []uint64, into map[uint64]*netnsfind.Handle) {
+	for i, h := range o.handles {
+		if h == nil {
+			continue
+		}
+		if slices.Contains(watched, o.inodes[i]) {
+			into[o.inodes[i]] = h
+		} else {
+			h.Close()
+		}
+	}
 }
 
 // follow attaches the probes in the namespaces found since the last sample, before this
 // sample reads them (so their first interval counts from its start), and detaches them from
-// namespaces no longer found, closing their bpf_link descriptors.
+// namespaces no longer found, closing their bpf_link descriptors and handles.
 func (n *Node) follow(snap *netnsfind.Snapshot) error {
 	var errs []error
 	found := make(map[uint64]bool, len(snap.Namespaces))
@@ -221,8 +251,14 @@ func (n *Node) follow(snap *netnsfind.Snapshot) error {
 		if err := n.probes.RemoveTargets(gone); err != nil {
 			errs = append(errs, fmt.Errorf("probes: detach vanished namespaces: %w", err))
 		}
+		for _, ino := range gone {
+			if h := n.handles[ino]; h != nil {
+				h.Close()
+				delete(n.handles, ino)
+			}
+		}
 	}
-	if targets, _ := n.targets(snap); len(targets) > 0 {
+	if targets, opened := n.targets(snap); len(targets) > 0 {
 		added, err := n.probes.AddTargets(targets)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("probes: attach new namespaces: %w", err))
@@ -230,6 +266,7 @@ func (n *Node) follow(snap *netnsfind.Snapshot) error {
 		for _, ino := range added {
 			n.watched[ino] = true
 		}
+		opened.keep(added, n.handles)
 	}
 	return errors.Join(errs...)
 }
@@ -426,6 +463,10 @@ func (n *Node) Close() {
 	}
 	if n.probes != nil {
 		n.probes.Close()
+	}
+	for ino, h := range n.handles {
+		h.Close()
+		delete(n.handles, ino)
 	}
 	if n.locks != nil {
 		n.locks.Close()

@@ -4,12 +4,15 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
 
 	"github.com/nettune/nettune/bpf"
 	"github.com/nettune/nettune/collect"
@@ -281,4 +284,74 @@ func tcHookLinks() int {
 		return 1
 	}
 	return 0
+}
+
+// A namespace whose only way in is a bind mount that another mount now hides (a tmpfs
+// mounted over its directory: the mount table still lists it, its path leads elsewhere) is
+// not entered through that path: the probes attach in the namespaces discovery can open
+// and check, and no coverage gap, note or error names the hidden one or what its path now
+// leads to.
+func TestNodeProbesEnterCheckedNamespaces(t *testing.T) {
+	if !lab.Isolated(t, "-test.run", "^"+t.Name()+"$", "-test.v", "-test.count=1") {
+		return
+	}
+	a := lab.NewNS(t, "npc")
+	lab.NewVeth(t, a, lab.NewNS(t, "npd"), lab.VethOpts{}) // links to attach to
+	holder, holderNS := lab.UnshareNet(t)
+	hiddenIno := lab.Inode(t, holderNS)
+	dir := filepath.Join(t.TempDir(), "ns")
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	file := filepath.Join(dir, "hidden")
+	if err := os.WriteFile(file, nil, 0o444); err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Mount(holderNS, file, "", unix.MS_BIND, ""); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = unix.Unmount(file, unix.MNT_DETACH) })
+	if err := unix.Mount("tmpfs", dir, "tmpfs", 0, ""); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = unix.Unmount(dir, unix.MNT_DETACH) })
+	if err := os.WriteFile(file, nil, 0o444); err != nil { // what the path leads to now
+		t.Fatal(err)
+	}
+	_ = holder.Process.Kill()
+	_ = holder.Wait()
+	snap, err := netnsfind.Discover("/proc")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := snap.Lookup(hiddenIno); !ok {
+		t.Fatalf("discovery does not list the hidden namespace %d (the test's premise)", hiddenIno)
+	}
+
+	n, err := pipeline.OpenNode(pipeline.Options{Probes: true, XDP: "auto", Policy: policy.DefaultConfig(),
+		Owner: owner.Options{CRISockets: []string{}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer n.Close()
+	m := n.Meta()
+	if m.Mode != pipeline.ModeBPF {
+		t.Fatalf("mode %s, note %q: want the probes attached", m.Mode, m.BPFNote)
+	}
+	res, err := n.Measure(context.Background(), func(context.Context) error { time.Sleep(200 * time.Millisecond); return nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(res.Meta.BPFNote, file) {
+		t.Errorf("the probes' notes name the hidden mount: %s", res.Meta.BPFNote)
+	}
+	if c := res.Meta.Coverage; c == nil || len(c.Gaps) != 0 {
+		t.Errorf("coverage %+v: want no gap", c)
+	}
+	if _, ok := res.Lookup(lab.Inode(t, a.Path)); !ok || len(res.Errors) != 0 {
+		t.Errorf("namespace %s in the result %t, errors %q", a.Name, ok, res.Errors)
+	}
+	if _, ok := res.Lookup(hiddenIno); ok {
+		t.Error("the hidden namespace is in the result")
+	}
 }
