@@ -43,8 +43,8 @@ func TestReadNetnsAndHost(t *testing.T) {
 	if s.Sockstat == nil || s.Sockstat.TCPInUse != 53 {
 		t.Errorf("sockstat %+v", s.Sockstat)
 	}
-	if len(s.TCPListeners) != 5 || len(s.TCPRetrans) != 8 {
-		t.Errorf("%d listeners, %d retransmitting connections", len(s.TCPListeners), len(s.TCPRetrans))
+	if len(s.TCPListeners) != 5 || len(s.TCPRetrans) != 4 || len(s.TCPDropping) != 4 {
+		t.Errorf("%d listeners, %d retransmitting and %d dropping connections", len(s.TCPListeners), len(s.TCPRetrans), len(s.TCPDropping))
 	}
 	if !diag.closed || !route.closed || len(diag.dumps) != 4 || len(route.dumps) != 2 {
 		t.Errorf("sock_diag dumps %v closed %v, rtnetlink dumps %v closed %v", diag.dumps, diag.closed, route.dumps, route.closed)
