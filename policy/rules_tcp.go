@@ -33,7 +33,7 @@ func tcpRcvbuf(in *input) *obs {
 	for _, k := range tcpRcvDropFields {
 		ev = append(ev, in.ev("TcpExt."+k, in.snmp("TcpExt."+k), b, drops))
 	}
-	o := &obs{place: p, source: sourceCounter, covers: true, drops: drops, base: b, evidence: nonZero(ev),
+	o := &obs{place: p, source: sourceCounter, covers: true, drops: drops, base: b, evidence: nonZero(ev), sockets: in.connSockets(),
 		summary: "TCP discarded received data because a socket's receive buffer or TCP memory was exhausted; the sender retransmits"}
 	id := in.id(p)
 	pl := in.tcpPool()
@@ -60,7 +60,7 @@ func tcpRcvbuf(in *input) *obs {
 		}))
 	}
 	if set := setRcvbufListeners(in); len(set) > 0 {
-		o.sockets = in.setRcvbufSockets()
+		o.sockets.add(in.setRcvbufSockets())
 		o.say(always(id + ": " + strings.Join(set, ", ") + " set SO_RCVBUF (their connections inherit it and are not autotuned): tcp_rmem does not reach them; raise the buffer in the application"))
 	}
 	if n := in.snmp("TcpExt.TCPMemoryPressures"); n > 0 {
@@ -149,7 +149,7 @@ func tcpBacklog(in *input) *obs {
 	}
 	p := place{stage: stage.TCPBacklog}
 	b := in.stageBase(p)
-	o := &obs{place: p, source: sourceCounter, covers: true, drops: n, base: b,
+	o := &obs{place: p, source: sourceCounter, covers: true, drops: n, base: b, sockets: in.connSockets(),
 		summary:  "TCP dropped segments because the socket's backlog was full while the application held the socket lock",
 		evidence: []Evidence{in.ev("TcpExt.TCPBacklogDrop", n, b, n)}}
 	o.say(always(in.id(p) + ": socket-backlog drops usually mean the application holds the socket too long per call (large sends/reads under the lock); buffer sysctls barely move this limit"))
