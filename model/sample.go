@@ -318,9 +318,12 @@ type TCPConn struct {
 	// Drops are the segments the kernel discarded after finding this connection, since it
 	// was created (sk_drops, a counter): every receive-queue, out-of-order and zero-window
 	// drop or prune and every socket-backlog drop, but also duplicates and segments outside
-	// the window. RcvBuf is the receive buffer, sk_rcvbuf (bytes, gauge).
-	Drops  uint64 `json:"drops,omitempty"`
-	RcvBuf uint32 `json:"rcvbuf,omitempty"`
+	// the window. RcvBuf is the receive buffer, sk_rcvbuf (bytes, gauge); RcvBufSet says
+	// whether the application fixed it with SO_RCVBUF, which ends its autotuning (nil =
+	// unknown).
+	Drops     uint64 `json:"drops,omitempty"`
+	RcvBuf    uint32 `json:"rcvbuf,omitempty"`
+	RcvBufSet *bool  `json:"rcvbuf_set,omitempty"`
 }
 
 // InPath carries the eBPF in-path counts (filled by bpf/ when probes are attached). The

@@ -63,6 +63,9 @@ func tcpRcvbuf(in *input) *obs {
 		o.sockets.add(in.setRcvbufSockets())
 		o.say(always(id + ": " + strings.Join(set, ", ") + " set SO_RCVBUF (their connections inherit it and are not autotuned): tcp_rmem does not reach them; raise the buffer in the application"))
 	}
+	if set := setRcvbufConns(in); len(set) > 0 {
+		o.say(always(id + ": the connections " + strings.Join(set, ", ") + " dropped with a receive buffer their application fixed (SO_RCVBUF, no autotuning): tcp_rmem does not reach them; raise the buffer in the application"))
+	}
 	if n := in.snmp("TcpExt.TCPMemoryPressures"); n > 0 {
 		o.evidence = append(o.evidence, in.note("TcpExt.TCPMemoryPressures", n, ""))
 		o.say(ifActing(id + ": TCP memory pressure: in a container check the memory cgroup limit first (socket memory is charged to it)"))
@@ -347,6 +350,18 @@ func setRcvbufListeners(in *input) []string {
 	for _, l := range in.cur.TCPListeners {
 		if l.RcvBufSet != nil && *l.RcvBufSet {
 			out = append(out, l.Local)
+		}
+	}
+	return out
+}
+
+// setRcvbufConns names the connections that dropped in the interval with a receive buffer
+// their application set (SO_RCVBUF), at most MaxSockets.
+func setRcvbufConns(in *input) []string {
+	var out []string
+	for _, c := range in.d.TCPDropping {
+		if c.RcvBufSet != nil && *c.RcvBufSet && len(out) < MaxSockets {
+			out = append(out, fmt.Sprintf("%s ← %s (rcvbuf %d)", c.Local, c.Remote, c.RcvBuf))
 		}
 	}
 	return out

@@ -73,7 +73,7 @@ func (in *input) connSockets() sockets {
 	var all []Socket
 	for _, c := range in.d.TCPDropping {
 		all = append(all, Socket{Proto: "tcp", Local: c.Local, Remote: c.Remote, Inode: c.Inode, Drops: c.Drops,
-			Rate: in.rate(c.Drops), RcvBuf: c.RcvBuf})
+			Rate: in.rate(c.Drops), RcvBuf: c.RcvBuf, RcvBufSet: c.RcvBufSet})
 	}
 	return bound(all)
 }

@@ -103,6 +103,24 @@ func TestFindingsNameTheirSockets(t *testing.T) {
 			t.Errorf("sockets %+v (+%d), want %+v", f.Sockets, f.SocketsOmitted, want)
 		}
 	})
+	t.Run("tcp rcvbuf: connections whose application set SO_RCVBUF are advice", func(t *testing.T) {
+		set := conn("198.18.0.2:5201", "198.18.0.1:40312", 31, 3000)
+		set.RcvBufSet = boolp(true)
+		unset := conn("198.18.0.2:5201", "198.18.0.1:40314", 32, 2000)
+		unset.RcvBufSet = boolp(false)
+		r := Analyze(newDelta().snmp(map[string]uint64{"Tcp.InSegs": 100000, "TcpExt.TCPRcvQDrop": 5000}).
+			sysctl("net.ipv4.tcp_rmem", "4096 131072 6291456").dropping(set, unset).build(), DefaultConfig())
+		if f := findStage(t, r, stage.TCPRcvbuf); len(f.Sockets) != 2 || f.Sockets[0].RcvBufSet != set.RcvBufSet || f.Sockets[1].RcvBufSet != unset.RcvBufSet {
+			t.Errorf("sockets %+v", f.Sockets)
+		}
+		if !hasAdvice(r, "the connections 198.18.0.2:5201 ← 198.18.0.1:40312 (rcvbuf 8192) dropped with a receive buffer their application fixed") ||
+			hasAdvice(r, "40314") {
+			t.Errorf("advice %v", r.Advice)
+		}
+		if action(r, "sysctl:net.ipv4.tcp_rmem") == nil { // the other connection is autotuned
+			t.Errorf("plan %+v: want tcp_rmem", r.Plan)
+		}
+	})
 	t.Run("tcp backlog names the connections that dropped, bounded", func(t *testing.T) {
 		var cs []model.TCPConn
 		for i := range MaxSockets + 3 {

@@ -93,7 +93,7 @@ var netnsReaders = []reader{
 		s.TCPRetrans, s.TCPDropping, s.TCPDroppingOmitted = c.Retrans, c.Dropping, c.DroppingOmitted
 		return nil
 	}},
-	// Last: it marks the UDP sockets and listeners read before it.
+	// Last: it marks the UDP sockets, listeners and dropping connections read before it.
 	{"buffer locks", readBufferLocks},
 }
 
@@ -110,8 +110,8 @@ var hostReaders = []reader{
 
 // ReadNetns runs the namespace's socket-level readers into s (sockstat, neighbour counts,
 // TCP listeners and the connections that retransmitted or dropped, and the buffer locks of
-// the UDP sockets and listeners already in s). Call it on a thread inside the namespace. It
-// returns one line per reader that failed.
+// the UDP sockets, listeners and dropping connections). Call it on a thread inside the
+// namespace. It returns one line per reader that failed.
 func ReadNetns(s *model.Sample, e Env) []string {
 	return run(netnsReaders, s, e)
 }
@@ -199,17 +199,21 @@ func readNetnsNeighbours(s *model.Sample, e *env) error {
 	return nil
 }
 
-// readBufferLocks sets RcvBufSet on the UDP sockets and listeners of s.
+// readBufferLocks sets RcvBufSet on the UDP sockets, listeners and dropping connections of s.
 func readBufferLocks(s *model.Sample, e *env) error {
-	if e.Locks == nil || len(s.UDPSockets)+len(s.TCPListeners) == 0 {
+	n := len(s.UDPSockets) + len(s.TCPListeners) + len(s.TCPDropping)
+	if e.Locks == nil || n == 0 {
 		return nil
 	}
-	inodes := make([]uint64, 0, len(s.UDPSockets)+len(s.TCPListeners))
+	inodes := make([]uint64, 0, n)
 	for _, u := range s.UDPSockets {
 		inodes = append(inodes, u.Inode)
 	}
 	for _, l := range s.TCPListeners {
 		inodes = append(inodes, l.Inode)
+	}
+	for _, c := range s.TCPDropping {
+		inodes = append(inodes, c.Inode)
 	}
 	locks, err := e.Locks.BufferLocks(inodes)
 	if err != nil {
@@ -228,6 +232,9 @@ func readBufferLocks(s *model.Sample, e *env) error {
 	}
 	for i := range s.TCPListeners {
 		s.TCPListeners[i].RcvBufSet = set(s.TCPListeners[i].Inode)
+	}
+	for i := range s.TCPDropping {
+		s.TCPDropping[i].RcvBufSet = set(s.TCPDropping[i].Inode)
 	}
 	return nil
 }
