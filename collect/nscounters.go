@@ -206,7 +206,10 @@ func (n *nsSockets) close() {
 // hash tables (UDP sockets, TCP listeners and connections), with the SNMP counters that move
 // whenever what the policy reads of them changes. When those counters have not moved since
 // (or are all zero at a namespace's first sample), the earlier list is kept instead of
-// dumped: Diff then finds no socket dropped and no connection retransmitted, which is true.
+// dumped: Diff then finds no socket dropped and no connection retransmitted, which is true
+// of what the rules read. (A connection's drop count also counts duplicates and segments
+// outside the window, which none of those counters follows: such drops while the list is
+// kept are counted in the next interval that dumps it.)
 // Gauges in a kept list (queue lengths, buffer sizes) are as old as the list; they are read
 // only as evidence next to drops, and drops make the list read again.
 //
@@ -223,7 +226,7 @@ type nsPrev struct {
 	counters  map[string]uint64
 	udp       []model.UDPSocket
 	listeners []model.TCPListener
-	retrans   []model.TCPConn
+	conns     kstat.TCPConns
 
 	clean     bool               // the last sample had no reader error
 	links     map[int]model.Link // by ifindex: counters, qdiscs and ethtool data
@@ -256,11 +259,14 @@ func (p *nsPrev) settle(links []model.Link) {
 }
 
 // The counters of each kept list: every UDP socket drop counts an InErrors, every accept
-// queue drop ListenDrops (and an overflow ListenOverflows), every retransmission RetransSegs.
+// queue drop ListenDrops (and an overflow ListenOverflows), every retransmission RetransSegs,
+// and every connection drop the tcp-rcvbuf and tcp-backlog rules read one of their counters
+// (policy/rules_tcp.go: tcpRcvDropFields, TCPBacklogDrop).
 var (
 	udpDropKeys = []string{"Udp.InErrors", "Udp6.InErrors", "UdpLite.InErrors", "UdpLite6.InErrors"}
 	listenKeys  = []string{"TcpExt.ListenOverflows", "TcpExt.ListenDrops"}
-	retransKeys = []string{"Tcp.RetransSegs"}
+	connKeys    = []string{"Tcp.RetransSegs", "TcpExt.TCPRcvQDrop", "TcpExt.RcvPruned", "TcpExt.OfoPruned",
+		"TcpExt.TCPOFODrop", "TcpExt.TCPZeroWindowDrop", "TcpExt.TCPBacklogDrop"}
 )
 
 // keep sets env to keep the TCP lists whose counters stood still and reports whether the
@@ -274,9 +280,9 @@ func (p *nsPrev) keep(s *model.Sample, env *kstat.Env) (udp bool) {
 		l := slices.Clone(p.listeners)
 		env.Listeners = &l
 	}
-	if p.still(s, retransKeys) {
-		r := slices.Clone(p.retrans)
-		env.Retrans = &r
+	if p.still(s, connKeys) {
+		env.Conns = &kstat.TCPConns{Retrans: slices.Clone(p.conns.Retrans), Dropping: slices.Clone(p.conns.Dropping),
+			DroppingOmitted: p.conns.DroppingOmitted}
 	}
 	return p.still(s, udpDropKeys)
 }
@@ -303,12 +309,13 @@ func (p *nsPrev) record(s *model.Sample) {
 	if p.counters == nil {
 		p.counters = map[string]uint64{}
 	}
-	for _, keys := range [][]string{udpDropKeys, listenKeys, retransKeys} {
+	for _, keys := range [][]string{udpDropKeys, listenKeys, connKeys} {
 		for _, k := range keys {
 			p.counters[k] = s.SNMP[k]
 		}
 	}
-	p.read, p.udp, p.listeners, p.retrans = true, s.UDPSockets, s.TCPListeners, s.TCPRetrans
+	p.read, p.udp, p.listeners = true, s.UDPSockets, s.TCPListeners
+	p.conns = kstat.TCPConns{Retrans: s.TCPRetrans, Dropping: s.TCPDropping, DroppingOmitted: s.TCPDroppingOmitted}
 	p.clean = len(s.Errors) == 0
 	if p.links == nil {
 		p.links = make(map[int]model.Link, len(s.Links))

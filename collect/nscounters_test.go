@@ -16,7 +16,7 @@ func TestNsPrevKeeps(t *testing.T) {
 	kept := func(s *model.Sample) (udp, listen, retrans bool) {
 		var env kstat.Env
 		udp = p.keep(s, &env)
-		return udp, env.Listeners != nil, env.Retrans != nil
+		return udp, env.Listeners != nil, env.Conns != nil
 	}
 
 	// A namespace's first sample: zero counters need no dump, others do.
@@ -26,11 +26,20 @@ func TestNsPrevKeeps(t *testing.T) {
 	first := snmp(0, 3, 0)
 	first.UDPSockets = []model.UDPSocket{{Inode: 7, Drops: 0}}
 	first.TCPListeners = []model.TCPListener{{Local: "0.0.0.0:80"}}
+	first.TCPDropping, first.TCPDroppingOmitted = []model.TCPConn{{Local: "198.18.0.2:5201", Drops: 9}}, 2
 	p.record(first)
 
 	// Only the UDP drop counter moved.
 	if u, l, r := kept(snmp(5, 3, 0)); u || !l || !r {
 		t.Errorf("udp drops: kept udp %v, listeners %v, retrans %v; want false, true, true", u, l, r)
+	}
+	// A connection dropped at its receive queue or backlog: the connections are dumped again.
+	for _, k := range []string{"TcpExt.TCPRcvQDrop", "TcpExt.TCPOFODrop", "TcpExt.TCPBacklogDrop"} {
+		s := snmp(0, 3, 0)
+		s.SNMP[k] = 1
+		if u, l, r := kept(s); !u || !l || r {
+			t.Errorf("%s: kept udp %v, listeners %v, connections %v; want true, true, false", k, u, l, r)
+		}
 	}
 	var env kstat.Env
 	p.keep(snmp(0, 3, 0), &env)
@@ -40,6 +49,13 @@ func TestNsPrevKeeps(t *testing.T) {
 	(*env.Listeners)[0].Local = "changed"
 	if p.listeners[0].Local != "0.0.0.0:80" {
 		t.Error("a kept list shares its array with the earlier sample")
+	}
+	if c := env.Conns; len(c.Dropping) != 1 || c.Dropping[0].Drops != 9 || c.DroppingOmitted != 2 {
+		t.Fatalf("kept connections %+v", *c)
+	}
+	env.Conns.Dropping[0].Drops = 10
+	if p.conns.Dropping[0].Drops != 9 {
+		t.Error("the kept dropping connections share their array with the earlier sample")
 	}
 
 	// Without SNMP nothing is kept, and the next sample reads everything again.

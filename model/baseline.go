@@ -10,7 +10,7 @@ import (
 var ErrBaseline = errors.New("not a nettune baseline")
 
 // baselineMagic starts every baseline; its last byte is the format version.
-const baselineMagic = "NTB\x02" // 2: in-path points carry their netns, the firewall rules' counters
+const baselineMagic = "NTB\x03" // 3: the connections that dropped
 
 // AppendBaseline appends to b what Diff reads from the earlier sample of a pair: the time,
 // the counters and the keys that match them. Settings, gauges and counter metadata come from
@@ -120,6 +120,14 @@ func (s *Sample) AppendBaseline(b []byte) []byte {
 		w.uint(uint64(c.TotalRetrans))
 		w.uint(uint64(c.SegsOut))
 	}
+	w.uint(uint64(len(s.TCPDropping)))
+	for _, c := range s.TCPDropping {
+		w.str(c.Local)
+		w.str(c.Remote)
+		w.uint(c.Inode)
+		w.uint(c.Drops)
+	}
+	w.uint(uint64(uint32(s.TCPDroppingOmitted)))
 	return w.b
 }
 
@@ -227,6 +235,13 @@ func ParseBaseline(b []byte) (*Sample, error) {
 			s.TCPRetrans[i] = TCPConn{Local: r.str(), Remote: r.str(), TotalRetrans: r.uint32(), SegsOut: r.uint32()}
 		}
 	}
+	if n := r.count(4); n > 0 {
+		s.TCPDropping = make([]TCPConn, n)
+		for i := range s.TCPDropping {
+			s.TCPDropping[i] = TCPConn{Local: r.str(), Remote: r.str(), Inode: r.uint(), Drops: r.uint()}
+		}
+	}
+	s.TCPDroppingOmitted = int(r.uint32())
 	if r.bad || len(r.b) > 0 {
 		return nil, ErrBaseline
 	}

@@ -41,7 +41,10 @@ func full(at time.Time, v uint64) *Sample {
 		TCPListeners: []TCPListener{{Local: "198.18.0.1:80", Inode: 78, AcceptQueue: 21, Backlog: 20}},
 		TCPRetrans: []TCPConn{{Local: "198.18.0.1:80", Remote: "198.18.0.2:40000", Inode: 79, State: "established",
 			TotalRetrans: uint32(5 * v), SegsOut: uint32(100 * v), RTT: 300, CC: "cubic"}},
-		Errors: []string{"softirqs: x"},
+		TCPDropping: []TCPConn{{Local: "198.18.0.1:5201", Remote: "198.18.0.2:40002", Inode: 80, State: "established",
+			Drops: 7 * v, RcvBuf: 4608}},
+		TCPDroppingOmitted: int(v),
+		Errors:             []string{"softirqs: x"},
 	}
 	// A second link repeats the first one's counter and qdisc names, as links of one driver do.
 	l := s.Links[0]
@@ -59,8 +62,10 @@ func TestBaselineDiffsLikeTheSample(t *testing.T) {
 			s.InPath, s.Conntrack, s.UDPSockets, s.Interrupts, s.Firewall = nil, nil, nil, nil, nil
 		},
 		"ruleset without counters": func(s *Sample) { s.Firewall.Rules = s.Firewall.Rules[1:] },
-		"no socket evidence":       func(s *Sample) { s.Sockstat, s.Neigh, s.TCPListeners, s.TCPRetrans = nil, nil, nil, nil },
-		"conntrack, no counters":   func(s *Sample) { s.Conntrack = map[string]uint64{} },
+		"no socket evidence": func(s *Sample) {
+			s.Sockstat, s.Neigh, s.TCPListeners, s.TCPRetrans, s.TCPDropping, s.TCPDroppingOmitted = nil, nil, nil, nil, nil, 0
+		},
+		"conntrack, no counters": func(s *Sample) { s.Conntrack = map[string]uint64{} },
 	} {
 		prev, cur := full(t0, 1), full(t0.Add(time.Second), 3)
 		tweak(prev)
@@ -99,9 +104,10 @@ func TestParseBaselineRejects(t *testing.T) {
 		"other version":  append([]byte("NTB\x01"), b[4:]...),
 		"segs_out above 32 bits": func() []byte {
 			s := full(t0, 1)
-			s.TCPRetrans[0].SegsOut = 1<<32 - 1 // the last value written: varint ff ff ff ff 0f
+			s.TCPRetrans[0].SegsOut = 1<<32 - 1 // varint ff ff ff ff 0f, then no dropping connection: 00 00
+			s.TCPDropping, s.TCPDroppingOmitted = nil, 0
 			b := s.AppendBaseline(nil)
-			return append(b[:len(b)-5], 0x80, 0x80, 0x80, 0x80, 0x10) // 1<<32
+			return append(b[:len(b)-7], 0x80, 0x80, 0x80, 0x80, 0x10, 0, 0) // 1<<32
 		}(),
 		"gob": []byte("\x0f\xff\x81\x03\x01\x01\x06Sample"),
 	} {

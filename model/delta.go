@@ -41,6 +41,11 @@ type Delta struct {
 	// and SegsOut are differences, matched by local and remote address (a connection absent
 	// from Prev counts all of its own); the rest is current.
 	TCPRetrans []TCPConn
+	// TCPDropping are the connections that dropped during the interval: Drops is the
+	// difference, for a connection in both samples matched by address pair and inode; one
+	// absent from Prev counts all of its own unless Prev's list left some out (then its
+	// share of the interval is unknown and it is left out here). The rest is current.
+	TCPDropping []TCPConn
 	// Resets names counters that went backwards (driver reload, ring resize, qdisc
 	// replaced): their difference is the current value, a lower bound.
 	Resets []string
@@ -160,6 +165,7 @@ func Diff(prev, cur *Sample) (*Delta, error) {
 	}
 	d.Neigh = r.neigh(prev.Neigh, cur.Neigh)
 	d.TCPRetrans = tcpRetrans(prev.TCPRetrans, cur.TCPRetrans)
+	d.TCPDropping = tcpDropping(prev, cur)
 	return d, nil
 }
 
@@ -204,6 +210,38 @@ func tcpRetrans(prev, cur []TCPConn) []TCPConn {
 			c.SegsOut -= p.SegsOut // the same connection: 32 bits, a wrap subtracts right
 		}
 		if c.TotalRetrans > 0 {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// tcpDropping diffs the connections' drop counts. Readers keep only connections that have
+// dropped, at most a cap, so one absent from prev had no drop then, or did not exist yet —
+// all its drops are the interval's — unless prev's list left some out: it may have been one
+// of those, and how much of its count is older is unknown (it is left out, not overcounted).
+// A connection in prev is the same socket when its inode is (or became 0: the application
+// closed it since) and its count did not go down; otherwise the addresses belong to a new
+// socket, made since prev, whose whole count is new.
+func tcpDropping(prev, cur *Sample) []TCPConn {
+	if len(cur.TCPDropping) == 0 {
+		return nil
+	}
+	type pair struct{ local, remote string }
+	before := make(map[pair]TCPConn, len(prev.TCPDropping))
+	for _, c := range prev.TCPDropping {
+		before[pair{c.Local, c.Remote}] = c
+	}
+	var out []TCPConn
+	for _, c := range cur.TCPDropping {
+		p, ok := before[pair{c.Local, c.Remote}]
+		switch {
+		case ok && (c.Inode == p.Inode || c.Inode == 0) && c.Drops >= p.Drops:
+			c.Drops -= p.Drops
+		case !ok && prev.TCPDroppingOmitted > 0:
+			continue
+		}
+		if c.Drops > 0 {
 			out = append(out, c)
 		}
 	}

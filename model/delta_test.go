@@ -2,6 +2,7 @@ package model
 
 import (
 	"errors"
+	"fmt"
 	"maps"
 	"reflect"
 	"testing"
@@ -370,5 +371,36 @@ func TestDiffTCPRetrans(t *testing.T) {
 	}
 	if d, _ := Diff(cur, &Sample{Time: t0.Add(time.Minute)}); d.TCPRetrans != nil {
 		t.Errorf("no connection data became %+v", d.TCPRetrans)
+	}
+}
+
+func TestDiffTCPDropping(t *testing.T) {
+	conn := func(port, inode, drops uint64) TCPConn {
+		return TCPConn{Local: "198.18.0.2:5201", Remote: fmt.Sprint("198.18.0.1:", port), Inode: inode, Drops: drops, RcvBuf: 4608}
+	}
+	prev := &Sample{Time: t0, TCPDropping: []TCPConn{conn(40000, 21, 100), conn(40002, 22, 8), conn(40004, 23, 50), conn(40008, 25, 9)}}
+	cur := &Sample{Time: t0.Add(10 * time.Second), TCPDropping: []TCPConn{
+		conn(40000, 21, 130), // dropped 30
+		conn(40002, 22, 8),   // quiet
+		conn(40004, 31, 4),   // same pair, a new socket since: all 4
+		conn(40006, 26, 6),   // none at prev (prev left none out): all 6
+		conn(40008, 0, 12),   // closed by the application since: 3
+	}}
+	d, err := Diff(prev, cur)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []TCPConn{conn(40000, 21, 30), conn(40004, 31, 4), conn(40006, 26, 6), conn(40008, 0, 3)}
+	if !reflect.DeepEqual(d.TCPDropping, want) {
+		t.Errorf("tcp dropping\n got %+v\nwant %+v", d.TCPDropping, want)
+	}
+	// prev's list was capped: 40006 may have been left out of it with most of its 6 drops.
+	prev.TCPDroppingOmitted = 1
+	capped := []TCPConn{want[0], want[1], want[3]}
+	if d, _ := Diff(prev, cur); !reflect.DeepEqual(d.TCPDropping, capped) {
+		t.Errorf("prev capped\n got %+v\nwant %+v", d.TCPDropping, capped)
+	}
+	if d, _ := Diff(cur, &Sample{Time: t0.Add(time.Minute)}); d.TCPDropping != nil {
+		t.Errorf("no connection data became %+v", d.TCPDropping)
 	}
 }

@@ -59,6 +59,13 @@ type Sample struct {
 	// has or the reader failed.
 	TCPRetrans []TCPConn `json:"tcp_retrans,omitempty"`
 
+	// TCPDropping are the TCP connections of the namespace that have dropped segments (a
+	// drop count above zero), most drops first and capped (kstat.MaxTCPDropping), with
+	// their peers; nil when none has or the reader failed. TCPDroppingOmitted counts those
+	// beyond the cap.
+	TCPDropping        []TCPConn `json:"tcp_dropping,omitempty"`
+	TCPDroppingOmitted int       `json:"tcp_dropping_omitted,omitempty"`
+
 	// Errors lists readers that failed without failing the sample (one line each), so the
 	// report can say which evidence is missing instead of silently lacking it.
 	Errors []string `json:"errors,omitempty"`
@@ -293,7 +300,8 @@ type TCPListener struct {
 	Drops uint64 `json:"drops,omitempty"`
 }
 
-// TCPConn is one TCP connection with its retransmission state (sock_diag, tcp_info).
+// TCPConn is one TCP connection (sock_diag) with its retransmission state (tcp_info), or,
+// in Sample.TCPDropping, its drops and receive buffer (sk_meminfo).
 type TCPConn struct {
 	Local  string `json:"local"`
 	Remote string `json:"remote"`
@@ -307,6 +315,15 @@ type TCPConn struct {
 	RTT          uint32 `json:"rtt_us"`   // smoothed round-trip time, µs
 	SndCwnd      uint32 `json:"snd_cwnd"` // congestion window, segments
 	CC           string `json:"cc,omitempty"`
+	// Drops are the segments the kernel discarded after finding this connection, since it
+	// was created (sk_drops, a counter): every receive-queue, out-of-order and zero-window
+	// drop or prune and every socket-backlog drop, but also duplicates and segments outside
+	// the window. RcvBuf is the receive buffer, sk_rcvbuf (bytes, gauge); RcvBufSet says
+	// whether the application fixed it with SO_RCVBUF, which ends its autotuning (nil =
+	// unknown).
+	Drops     uint64 `json:"drops,omitempty"`
+	RcvBuf    uint32 `json:"rcvbuf,omitempty"`
+	RcvBufSet *bool  `json:"rcvbuf_set,omitempty"`
 }
 
 // InPath carries the eBPF in-path counts (filled by bpf/ when probes are attached). The

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"net"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -42,16 +43,23 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
-// Sockets of the holder: a UDP socket with a 4 KiB receive buffer that is never read, and a
-// TCP listener with a backlog of 1 that never accepts.
+// Sockets of the holder: a UDP socket with a 4 KiB receive buffer that is never read, a TCP
+// listener with a backlog of 1 that never accepts, and a listener whose connections, once
+// accepted, get a 4 KiB receive buffer and are never read.
 const (
 	holdRcvBuf  = 4096
 	holdBacklog = 1
+	holdConns   = 2
 )
 
-// holdSockets binds "UDPADDR TCPADDR", says "ready" and holds them until stdin closes.
+// holdSockets binds "UDPADDR TCPADDR CONNADDR", says "ready", says "accepted" for each
+// connection to CONNADDR once its buffer is set, and holds them until stdin closes.
 func holdSockets(spec string) error {
-	udpAddr, tcpAddr, _ := strings.Cut(spec, " ")
+	addrs := strings.Fields(spec)
+	if len(addrs) != 3 {
+		return fmt.Errorf("socket holder: %q: want 3 addresses", spec)
+	}
+	udpAddr, tcpAddr, connAddr := addrs[0], addrs[1], addrs[2]
 	u, err := socket(unix.SOCK_DGRAM, udpAddr)
 	if err != nil {
 		return err
@@ -66,6 +74,27 @@ func holdSockets(spec string) error {
 	if err := unix.Listen(l, holdBacklog); err != nil {
 		return err
 	}
+	c, err := socket(unix.SOCK_STREAM, connAddr)
+	if err != nil {
+		return err
+	}
+	if err := unix.Listen(c, holdConns); err != nil {
+		return err
+	}
+	go func() {
+		for {
+			fd, _, err := unix.Accept4(c, unix.SOCK_CLOEXEC)
+			if err != nil {
+				return
+			}
+			// after the handshake: the window it advertised cannot shrink, so the sender
+			// overruns the smaller buffer
+			if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUF, holdRcvBuf); err != nil {
+				fmt.Fprintln(os.Stderr, err)
+			}
+			fmt.Println("accepted")
+		}
+	}()
 	fmt.Println("ready")
 	_, _ = bufio.NewReader(os.Stdin).ReadString('\n') // until the test closes stdin
 	return nil
@@ -86,11 +115,12 @@ func socket(typ int, addr string) (int, error) {
 	return fd, nil
 }
 
-// holder starts the socket holder in ns and returns its process once its sockets are bound.
-func holder(t *testing.T, ns *lab.NS, udpAddr, tcpAddr string) *exec.Cmd {
+// holder starts the socket holder in ns and returns its process once its sockets are bound,
+// and its output.
+func holder(t *testing.T, ns *lab.NS, udpAddr, tcpAddr, connAddr string) (*exec.Cmd, *bufio.Reader) {
 	t.Helper()
 	cmd := exec.Command(os.Args[0])
-	cmd.Env = append(os.Environ(), holdEnv+"="+udpAddr+" "+tcpAddr)
+	cmd.Env = append(os.Environ(), holdEnv+"="+udpAddr+" "+tcpAddr+" "+connAddr)
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -108,23 +138,44 @@ func holder(t *testing.T, ns *lab.NS, udpAddr, tcpAddr string) *exec.Cmd {
 		_ = stdin.Close()
 		_ = cmd.Wait()
 	})
-	if line, err := bufio.NewReader(out).ReadString('\n'); line != "ready\n" {
+	said := bufio.NewReader(out)
+	if line, err := said.ReadString('\n'); line != "ready\n" {
 		t.Fatalf("socket holder: %q %v: %s", line, err, stderr.String())
 	}
-	return cmd
+	return cmd, said
 }
 
 // Issue 13 item 4, in the lab: a process inside a namespace holds a UDP socket that
-// overflows and a listener whose accept queue overflows; one interval over the node names
-// both sockets with their drops, buffer and backlog, and the process (pid, comm) holding
-// them, in the findings and in the verdict line.
+// overflows, a listener whose accept queue overflows and connections whose receive buffer it
+// shrank; one interval over the node names the sockets with their drops, buffer and backlog
+// (the connections with their peers), and the process (pid, comm) holding them, in the
+// findings and in the verdict line.
 func TestNodeNamesTheLossySockets(t *testing.T) {
 	lab.RequireRoot(t)
 	a, b := lab.NewNS(t, "nsa"), lab.NewNS(t, "nsb")
 	v := lab.NewVeth(t, a, b, lab.VethOpts{})
-	udpAddr, tcpAddr := v.BAddr+":9053", v.BAddr+":9080"
-	proc := holder(t, b, udpAddr, tcpAddr)
+	udpAddr, tcpAddr, connAddr := v.BAddr+":9053", v.BAddr+":9080", v.BAddr+":9081"
+	proc, said := holder(t, b, udpAddr, tcpAddr, connAddr)
 	pid := proc.Process.Pid
+	var conns []net.Conn
+	t.Cleanup(func() {
+		for _, c := range conns {
+			c.Close()
+		}
+	})
+	a.Do(t, func() error {
+		for range holdConns {
+			c, err := net.Dial("tcp4", connAddr)
+			if err != nil {
+				return err
+			}
+			conns = append(conns, c)
+			if line, err := said.ReadString('\n'); line != "accepted\n" {
+				return fmt.Errorf("socket holder: %q %v", line, err)
+			}
+		}
+		return nil
+	})
 	comm := filepath.Base(os.Args[0])[:min(len(filepath.Base(os.Args[0])), 15)] // TASK_COMM_LEN
 
 	n := openNode(t)
@@ -137,11 +188,23 @@ func TestNodeNamesTheLossySockets(t *testing.T) {
 	var wg sync.WaitGroup
 	var flood lab.FloodResult
 	var floodErr error
-	wg.Add(2)
+	wg.Add(2 + len(conns))
 	go func() {
 		defer wg.Done()
 		flood, floodErr = lab.UDPFlood(ctx, v.A, udpAddr, lab.FloodOpts{Flows: 4, Size: 256})
 	}()
+	for _, c := range conns {
+		go func() {
+			defer wg.Done()
+			_ = c.SetWriteDeadline(time.Now().Add(1500 * time.Millisecond)) // the window closes
+			buf := make([]byte, 64<<10)
+			for ctx.Err() == nil {
+				if _, err := c.Write(buf); err != nil {
+					return
+				}
+			}
+		}()
+	}
 	go func() {
 		defer wg.Done()
 		for ctx.Err() == nil {
@@ -184,6 +247,21 @@ func TestNodeNamesTheLossySockets(t *testing.T) {
 	}
 	if s := acc.Sockets[j]; s.Listen == nil || s.Listen.Backlog != holdBacklog || !held(s) {
 		t.Errorf("listener %+v: want backlog %d, held by pid %d %s", s, holdBacklog, pid, comm)
+	}
+
+	rcv := finding(t, ns.Report, stage.TCPRcvbuf)
+	named := 0
+	for _, s := range rcv.Sockets {
+		if s.Proto != "tcp" || s.Local != connAddr {
+			continue
+		}
+		named++
+		if !strings.HasPrefix(s.Remote, v.AAddr+":") || s.Drops == 0 || s.RcvBuf != 2*holdRcvBuf || !held(s) {
+			t.Errorf("connection %+v: want one from %s with drops, rcvbuf %d, held by pid %d %s", s, v.AAddr, 2*holdRcvBuf, pid, comm)
+		}
+	}
+	if named != holdConns {
+		t.Errorf("tcp-rcvbuf names sockets %+v, want the %d connections to %s", rcv.Sockets, holdConns, connAddr)
 	}
 
 	var out bytes.Buffer

@@ -10,7 +10,8 @@ import (
 )
 
 // busyHost is quietHost with every socket-level source as full as the readers let it be
-// (collect/kstat: 16 UDP sockets, 64 listeners, 16 retransmitting connections), both
+// (collect/kstat: 16 UDP sockets, 64 listeners, 16 retransmitting and 16 dropping
+// connections), both
 // neighbour tables refusing entries, both socket memory pools at their limits, in-path drops
 // of many reasons on 200 of the links (PROTO_MEM without an interface among them), and
 // protocol counters that fire every socket rule: the analysis with all the rules at work.
@@ -47,6 +48,11 @@ func busyHost() *model.Delta {
 			TotalRetrans: 300, SegsOut: 60000, RTT: 2000, SndCwnd: 10, CC: "cubic"})
 	}
 	b.tcpRetrans(cs...)
+	var drop []model.TCPConn
+	for i := range 16 {
+		drop = append(drop, conn("198.18.0.1:5201", fmt.Sprintf("198.19.%d.1:40000", i), uint64(300+i), 125))
+	}
+	b.dropping(drop...)
 	full := func(name string) model.NeighTable {
 		return model.NeighTable{Name: name, Entries: 1088, Counters: map[string]uint64{"table_fulls": 900, "forced_gc_runs": 900, "unresolved_discards": 50},
 			NetnsEntries: &model.NeighCount{Total: 1024, Unresolved: 68}}
@@ -79,6 +85,11 @@ func TestBusyHostRunsTheRules(t *testing.T) {
 	}
 	if f := find(r, stage.UDPMem); f == nil || len(f.Reasons) == 0 {
 		t.Errorf("udp-mem without PROTO_MEM: %+v", f)
+	}
+	for _, st := range []stage.Stage{stage.TCPRcvbuf, stage.TCPBacklog} {
+		if f := find(r, st); f == nil || len(f.Sockets) != MaxSockets || f.Sockets[0].Remote == "" {
+			t.Errorf("%s without its connections: %+v", st, f)
+		}
 	}
 }
 

@@ -33,7 +33,7 @@ func tcpRcvbuf(in *input) *obs {
 	for _, k := range tcpRcvDropFields {
 		ev = append(ev, in.ev("TcpExt."+k, in.snmp("TcpExt."+k), b, drops))
 	}
-	o := &obs{place: p, source: sourceCounter, covers: true, drops: drops, base: b, evidence: nonZero(ev),
+	o := &obs{place: p, source: sourceCounter, covers: true, drops: drops, base: b, evidence: nonZero(ev), sockets: in.connSockets(),
 		summary: "TCP discarded received data because a socket's receive buffer or TCP memory was exhausted; the sender retransmits"}
 	id := in.id(p)
 	pl := in.tcpPool()
@@ -60,8 +60,11 @@ func tcpRcvbuf(in *input) *obs {
 		}))
 	}
 	if set := setRcvbufListeners(in); len(set) > 0 {
-		o.sockets = in.setRcvbufSockets()
+		o.sockets.add(in.setRcvbufSockets())
 		o.say(always(id + ": " + strings.Join(set, ", ") + " set SO_RCVBUF (their connections inherit it and are not autotuned): tcp_rmem does not reach them; raise the buffer in the application"))
+	}
+	if set := setRcvbufConns(in); len(set) > 0 {
+		o.say(always(id + ": the connections " + strings.Join(set, ", ") + " dropped with a receive buffer their application fixed (SO_RCVBUF, no autotuning): tcp_rmem does not reach them; raise the buffer in the application"))
 	}
 	if n := in.snmp("TcpExt.TCPMemoryPressures"); n > 0 {
 		o.evidence = append(o.evidence, in.note("TcpExt.TCPMemoryPressures", n, ""))
@@ -149,7 +152,7 @@ func tcpBacklog(in *input) *obs {
 	}
 	p := place{stage: stage.TCPBacklog}
 	b := in.stageBase(p)
-	o := &obs{place: p, source: sourceCounter, covers: true, drops: n, base: b,
+	o := &obs{place: p, source: sourceCounter, covers: true, drops: n, base: b, sockets: in.connSockets(),
 		summary:  "TCP dropped segments because the socket's backlog was full while the application held the socket lock",
 		evidence: []Evidence{in.ev("TcpExt.TCPBacklogDrop", n, b, n)}}
 	o.say(always(in.id(p) + ": socket-backlog drops usually mean the application holds the socket too long per call (large sends/reads under the lock); buffer sysctls barely move this limit"))
@@ -347,6 +350,18 @@ func setRcvbufListeners(in *input) []string {
 	for _, l := range in.cur.TCPListeners {
 		if l.RcvBufSet != nil && *l.RcvBufSet {
 			out = append(out, l.Local)
+		}
+	}
+	return out
+}
+
+// setRcvbufConns names the connections that dropped in the interval with a receive buffer
+// their application set (SO_RCVBUF), at most MaxSockets.
+func setRcvbufConns(in *input) []string {
+	var out []string
+	for _, c := range in.d.TCPDropping {
+		if c.RcvBufSet != nil && *c.RcvBufSet && len(out) < MaxSockets {
+			out = append(out, fmt.Sprintf("%s ← %s (rcvbuf %d)", c.Local, c.Remote, c.RcvBuf))
 		}
 	}
 	return out

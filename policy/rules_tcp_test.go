@@ -10,6 +10,13 @@ import (
 
 func (b *db) listeners(ls ...model.TCPListener) *db { b.d.Cur.TCPListeners = ls; return b }
 
+// dropping sets the connections that dropped in the interval, as Diff leaves them.
+func (b *db) dropping(cs ...model.TCPConn) *db { b.d.TCPDropping = cs; return b }
+
+func conn(local, remote string, inode, drops uint64) model.TCPConn {
+	return model.TCPConn{Local: local, Remote: remote, Inode: inode, State: "established", Drops: drops, RcvBuf: 8192}
+}
+
 func overflows() *db {
 	return newDelta().snmp(map[string]uint64{"Tcp.PassiveOpens": 1000, "TcpExt.ListenOverflows": 500, "TcpExt.ListenDrops": 500})
 }

@@ -6,14 +6,16 @@ import (
 )
 
 // Socket is one socket behind a socket-level finding (UDP receive buffer and memory, TCP
-// accept queue, TCP receive buffer): what the policy read of it, and, filled after the
-// policy by the pipeline, who holds it.
+// accept queue, TCP receive buffer and socket backlog): what the policy read of it, and,
+// filled after the policy by the pipeline, who holds it.
 type Socket struct {
-	Proto string `json:"proto"` // "udp" or "tcp"
-	Local string `json:"local"` // "198.18.0.2:53", "[::]:53"
-	Inode uint64 `json:"inode"`
-	// Drops are what the socket dropped in the interval (sk_drops): datagrams, or for a
-	// listener the connection attempts it refused (0 where the kernel does not say).
+	Proto  string `json:"proto"`            // "udp" or "tcp"
+	Local  string `json:"local"`            // "198.18.0.2:53", "[::]:53"
+	Remote string `json:"remote,omitempty"` // a TCP connection's peer: "198.18.0.1:40312"
+	Inode  uint64 `json:"inode"`
+	// Drops are what the socket dropped in the interval (sk_drops): datagrams, for a
+	// listener the connection attempts it refused, for a connection the segments it
+	// discarded (0 where the kernel does not say).
 	Drops uint64  `json:"drops,omitempty"`
 	Rate  float64 `json:"rate,omitempty"` // Drops per second
 	// RcvBuf is the receive buffer in bytes (0 = unknown); RcvBufSet whether the
@@ -64,6 +66,18 @@ func (in *input) udpSockets() sockets {
 	return bound(all)
 }
 
+// connSockets names the TCP connections that dropped in the interval. A connection's count
+// does not tell a receive-queue drop from a backlog one (nor from a duplicate segment), so
+// the receive-buffer and socket-backlog findings name the same connections.
+func (in *input) connSockets() sockets {
+	var all []Socket
+	for _, c := range in.d.TCPDropping {
+		all = append(all, Socket{Proto: "tcp", Local: c.Local, Remote: c.Remote, Inode: c.Inode, Drops: c.Drops,
+			Rate: in.rate(c.Drops), RcvBuf: c.RcvBuf, RcvBufSet: c.RcvBufSet})
+	}
+	return bound(all)
+}
+
 // listenerSockets names TCP listeners with their accept queues.
 func (in *input) listenerSockets(ls []listenerSeen) sockets {
 	all := make([]Socket, 0, len(ls))
@@ -101,7 +115,9 @@ func fill(s Socket) float64 {
 func (s *sockets) add(o sockets) {
 	s.omitted = max(s.omitted, o.omitted)
 	for _, x := range o.list {
-		if !slices.ContainsFunc(s.list, func(y Socket) bool { return y.Proto == x.Proto && y.Inode == x.Inode && y.Local == x.Local }) {
+		if !slices.ContainsFunc(s.list, func(y Socket) bool {
+			return y.Proto == x.Proto && y.Inode == x.Inode && y.Local == x.Local && y.Remote == x.Remote
+		}) {
 			s.list = append(s.list, x)
 		}
 	}

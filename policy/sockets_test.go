@@ -89,6 +89,51 @@ func TestFindingsNameTheirSockets(t *testing.T) {
 			t.Errorf("sockets %+v", f.Sockets)
 		}
 	})
+	t.Run("tcp rcvbuf names the connections that dropped, then the listeners that set SO_RCVBUF", func(t *testing.T) {
+		d := newDelta().snmp(map[string]uint64{"Tcp.InSegs": 100000, "TcpExt.TCPRcvQDrop": 5000, "TcpExt.RcvPruned": 5000}).
+			dropping(conn("198.18.0.2:5201", "198.18.0.1:40312", 31, 3000), conn("[::1]:5201", "[::1]:40400", 32, 7000)).
+			listeners(model.TCPListener{Local: "198.18.0.2:5201", Inode: 5, Backlog: 128, RcvBufSet: boolp(true)}).build()
+		f := findStage(t, Analyze(d, DefaultConfig()), stage.TCPRcvbuf)
+		want := []Socket{
+			{Proto: "tcp", Local: "[::1]:5201", Remote: "[::1]:40400", Inode: 32, Drops: 7000, Rate: 700, RcvBuf: 8192},
+			{Proto: "tcp", Local: "198.18.0.2:5201", Remote: "198.18.0.1:40312", Inode: 31, Drops: 3000, Rate: 300, RcvBuf: 8192},
+			{Proto: "tcp", Local: "198.18.0.2:5201", Inode: 5, RcvBufSet: boolp(true), Listen: &Listen{Backlog: 128}},
+		}
+		if !reflect.DeepEqual(f.Sockets, want) || f.SocketsOmitted != 0 {
+			t.Errorf("sockets %+v (+%d), want %+v", f.Sockets, f.SocketsOmitted, want)
+		}
+	})
+	t.Run("tcp rcvbuf: connections whose application set SO_RCVBUF are advice", func(t *testing.T) {
+		set := conn("198.18.0.2:5201", "198.18.0.1:40312", 31, 3000)
+		set.RcvBufSet = boolp(true)
+		unset := conn("198.18.0.2:5201", "198.18.0.1:40314", 32, 2000)
+		unset.RcvBufSet = boolp(false)
+		r := Analyze(newDelta().snmp(map[string]uint64{"Tcp.InSegs": 100000, "TcpExt.TCPRcvQDrop": 5000}).
+			sysctl("net.ipv4.tcp_rmem", "4096 131072 6291456").dropping(set, unset).build(), DefaultConfig())
+		if f := findStage(t, r, stage.TCPRcvbuf); len(f.Sockets) != 2 || f.Sockets[0].RcvBufSet != set.RcvBufSet || f.Sockets[1].RcvBufSet != unset.RcvBufSet {
+			t.Errorf("sockets %+v", f.Sockets)
+		}
+		if !hasAdvice(r, "the connections 198.18.0.2:5201 ← 198.18.0.1:40312 (rcvbuf 8192) dropped with a receive buffer their application fixed") ||
+			hasAdvice(r, "40314") {
+			t.Errorf("advice %v", r.Advice)
+		}
+		if action(r, "sysctl:net.ipv4.tcp_rmem") == nil { // the other connection is autotuned
+			t.Errorf("plan %+v: want tcp_rmem", r.Plan)
+		}
+	})
+	t.Run("tcp backlog names the connections that dropped, bounded", func(t *testing.T) {
+		var cs []model.TCPConn
+		for i := range MaxSockets + 3 {
+			cs = append(cs, conn("198.18.0.2:5201", fmt.Sprintf("198.18.0.1:%d", 40000+i), uint64(100+i), uint64(10+i)))
+		}
+		d := newDelta().snmp(map[string]uint64{"Tcp.InSegs": 100000, "TcpExt.TCPBacklogDrop": 500}).dropping(cs...).build()
+		f := findStage(t, Analyze(d, DefaultConfig()), stage.TCPBacklog)
+		first := Socket{Proto: "tcp", Local: "198.18.0.2:5201", Remote: fmt.Sprintf("198.18.0.1:%d", 40000+MaxSockets+2),
+			Inode: uint64(100 + MaxSockets + 2), Drops: uint64(10 + MaxSockets + 2), Rate: float64(10+MaxSockets+2) / 10, RcvBuf: 8192}
+		if len(f.Sockets) != MaxSockets || f.SocketsOmitted != 3 || !reflect.DeepEqual(f.Sockets[0], first) || f.Sockets[MaxSockets-1].Drops != 13 {
+			t.Errorf("sockets %+v (+%d), want %d from %+v down to 13 drops, 3 omitted", f.Sockets, f.SocketsOmitted, MaxSockets, first)
+		}
+	})
 	t.Run("no sockets on other findings", func(t *testing.T) {
 		r := Analyze(newDelta().softnet(0, func(c *model.SoftnetCPU) { c.Processed, c.Dropped = 99000, 1000 }).build(), DefaultConfig())
 		if len(r.Findings) == 0 {

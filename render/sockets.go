@@ -23,11 +23,20 @@ func verdictWhere(f policy.Finding) string {
 		f.Netns = ""
 	}
 	parts := append(whereParts(f), socketOwnerParts(s)...)
-	sock := s.Proto + " " + s.Local
+	sock := socketName(s)
 	if n := len(f.Sockets) - 1 + f.SocketsOmitted; n > 0 {
 		sock += " and " + plural(uint64(n), "more socket", "more sockets")
 	}
 	return in + " (" + strings.Join(append(parts, sock), ", ") + ")"
+}
+
+// socketName is a socket's protocol and local address, and for a connection the peer its
+// data came from: "tcp 198.18.0.2:5201 ← 198.18.0.1:40312".
+func socketName(s policy.Socket) string {
+	if s.Remote == "" {
+		return s.Proto + " " + s.Local
+	}
+	return s.Proto + " " + s.Local + " ← " + s.Remote
 }
 
 // socketOwnerParts names who holds a socket: "container coredns", "pid 4242 coredns" (or
@@ -77,7 +86,7 @@ func socketLines(f policy.Finding) []string {
 		default:
 			what = append(what, "SO_RCVBUF not set")
 		}
-		line := s.Proto + " " + s.Local
+		line := socketName(s)
 		if len(what) > 0 {
 			line += ": " + strings.Join(what, ", ")
 		}

@@ -26,12 +26,12 @@ type Env struct {
 	// Locks tells which sockets' applications set their buffer sizes (bpf.SockLocks); nil
 	// leaves RcvBufSet unknown.
 	Locks LockReader
-	// Retrans and Listeners, when set, are the namespace's retransmitting connections and
-	// listeners as read before and still true for what the policy reads of them (the caller
-	// saw no TCP counter that would change them move). They are kept instead of dumped again:
-	// a TCP dump walks a host-wide hash table whatever the namespace holds (the established
-	// one: about 2 ms per namespace here).
-	Retrans   *[]model.TCPConn
+	// Conns and Listeners, when set, are the namespace's connections (those that
+	// retransmitted, those that dropped) and listeners as read before and still true for
+	// what the policy reads of them (the caller saw no TCP counter that would change them
+	// move). They are kept instead of dumped again: a TCP dump walks a host-wide hash table
+	// whatever the namespace holds (the established one: about 2 ms per namespace here).
+	Conns     *TCPConns
 	Listeners *[]model.TCPListener
 	// NeighCounts, when set, are the namespace's neighbour counts as read before and still
 	// true (the caller saw no packet move in the namespace): kept instead of dumped again.
@@ -77,18 +77,23 @@ var netnsReaders = []reader{
 		}
 		return err
 	}},
-	{"tcp retransmits", func(s *model.Sample, e *env) error {
-		if e.Retrans != nil {
-			s.TCPRetrans = *e.Retrans
-			return nil
+	{"tcp connections", func(s *model.Sample, e *env) error {
+		c := e.Conns
+		if c == nil {
+			d, err := e.sockDiag()
+			if err != nil {
+				return err
+			}
+			read, err := ReadTCPConns(d)
+			if err != nil {
+				return err
+			}
+			c = &read
 		}
-		d, err := e.sockDiag()
-		if err == nil {
-			s.TCPRetrans, err = ReadTCPRetrans(d)
-		}
-		return err
+		s.TCPRetrans, s.TCPDropping, s.TCPDroppingOmitted = c.Retrans, c.Dropping, c.DroppingOmitted
+		return nil
 	}},
-	// Last: it marks the UDP sockets and listeners read before it.
+	// Last: it marks the UDP sockets, listeners and dropping connections read before it.
 	{"buffer locks", readBufferLocks},
 }
 
@@ -104,9 +109,9 @@ var hostReaders = []reader{
 }
 
 // ReadNetns runs the namespace's socket-level readers into s (sockstat, neighbour counts,
-// TCP listeners and retransmitting connections, and the buffer locks of the UDP sockets and
-// listeners already in s). Call it on a thread inside the namespace. It returns one line per
-// reader that failed.
+// TCP listeners and the connections that retransmitted or dropped, and the buffer locks of
+// the UDP sockets, listeners and dropping connections). Call it on a thread inside the
+// namespace. It returns one line per reader that failed.
 func ReadNetns(s *model.Sample, e Env) []string {
 	return run(netnsReaders, s, e)
 }
@@ -194,17 +199,21 @@ func readNetnsNeighbours(s *model.Sample, e *env) error {
 	return nil
 }
 
-// readBufferLocks sets RcvBufSet on the UDP sockets and listeners of s.
+// readBufferLocks sets RcvBufSet on the UDP sockets, listeners and dropping connections of s.
 func readBufferLocks(s *model.Sample, e *env) error {
-	if e.Locks == nil || len(s.UDPSockets)+len(s.TCPListeners) == 0 {
+	n := len(s.UDPSockets) + len(s.TCPListeners) + len(s.TCPDropping)
+	if e.Locks == nil || n == 0 {
 		return nil
 	}
-	inodes := make([]uint64, 0, len(s.UDPSockets)+len(s.TCPListeners))
+	inodes := make([]uint64, 0, n)
 	for _, u := range s.UDPSockets {
 		inodes = append(inodes, u.Inode)
 	}
 	for _, l := range s.TCPListeners {
 		inodes = append(inodes, l.Inode)
+	}
+	for _, c := range s.TCPDropping {
+		inodes = append(inodes, c.Inode)
 	}
 	locks, err := e.Locks.BufferLocks(inodes)
 	if err != nil {
@@ -223,6 +232,9 @@ func readBufferLocks(s *model.Sample, e *env) error {
 	}
 	for i := range s.TCPListeners {
 		s.TCPListeners[i].RcvBufSet = set(s.TCPListeners[i].Inode)
+	}
+	for i := range s.TCPDropping {
+		s.TCPDropping[i].RcvBufSet = set(s.TCPDropping[i].Inode)
 	}
 	return nil
 }

@@ -11,8 +11,9 @@ import (
 )
 
 // BenchmarkReadNetns runs the socket-level readers (sockstat, neighbour counts, listeners,
-// retransmitting connections) in this machine's namespace as it is, and in a namespace with
-// 5 000 loopback TCP connections (10 000 sockets: every one's tcp_info is parsed, none kept).
+// connections that retransmitted or dropped) in this machine's namespace as it is, and in a
+// namespace with 5 000 loopback TCP connections (10 000 sockets: every one's tcp_info and
+// sk_meminfo are parsed, none kept).
 func BenchmarkReadNetns(b *testing.B) {
 	env := Env{ProcRoot: "/proc", Netlink: nldump.OpenDumper}
 	run := func(b *testing.B, ns string) {

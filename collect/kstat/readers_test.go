@@ -33,7 +33,7 @@ func (f *fakeLocks) BufferLocks(inodes []uint64) (map[uint64]uint8, error) {
 
 func TestReadNetnsAndHost(t *testing.T) {
 	diag, route := tcpReplay(t), neighReplay(t)
-	locks := &fakeLocks{locks: map[uint64]uint8{23126439: sockRcvbufLock, 42: sockRcvbufLock | 1, 43: 1}}
+	locks := &fakeLocks{locks: map[uint64]uint8{23126439: sockRcvbufLock, 42: sockRcvbufLock | 1, 43: 1, 25525211: sockRcvbufLock}}
 	s := &model.Sample{UDPSockets: []model.UDPSocket{{Inode: 42}, {Inode: 43}, {Inode: 44}}}
 	env := Env{ProcRoot: "testdata/sockstat-6.18/proc", Locks: locks,
 		Netlink: opener(map[int]*replay{unix.NETLINK_SOCK_DIAG: diag, unix.NETLINK_ROUTE: route})}
@@ -43,15 +43,15 @@ func TestReadNetnsAndHost(t *testing.T) {
 	if s.Sockstat == nil || s.Sockstat.TCPInUse != 53 {
 		t.Errorf("sockstat %+v", s.Sockstat)
 	}
-	if len(s.TCPListeners) != 5 || len(s.TCPRetrans) != 8 {
-		t.Errorf("%d listeners, %d retransmitting connections", len(s.TCPListeners), len(s.TCPRetrans))
+	if len(s.TCPListeners) != 5 || len(s.TCPRetrans) != 4 || len(s.TCPDropping) != 4 {
+		t.Errorf("%d listeners, %d retransmitting and %d dropping connections", len(s.TCPListeners), len(s.TCPRetrans), len(s.TCPDropping))
 	}
 	if !diag.closed || !route.closed || len(diag.dumps) != 4 || len(route.dumps) != 2 {
 		t.Errorf("sock_diag dumps %v closed %v, rtnetlink dumps %v closed %v", diag.dumps, diag.closed, route.dumps, route.closed)
 	}
-	// Buffer locks: asked once for the UDP sockets and listeners, SO_SNDBUF alone is no
-	// SO_RCVBUF.
-	if len(locks.asked) != 3+5 {
+	// Buffer locks: asked once for the UDP sockets, listeners and dropping connections,
+	// SO_SNDBUF alone is no SO_RCVBUF.
+	if len(locks.asked) != 3+5+4 {
 		t.Errorf("locks asked for %v", locks.asked)
 	}
 	for _, u := range s.UDPSockets {
@@ -62,6 +62,11 @@ func TestReadNetnsAndHost(t *testing.T) {
 	for _, l := range s.TCPListeners {
 		if l.RcvBufSet == nil || *l.RcvBufSet != (l.Inode == 23126439) {
 			t.Errorf("listener %s: rcvbuf set %v", l.Local, l.RcvBufSet)
+		}
+	}
+	for _, c := range s.TCPDropping {
+		if c.RcvBufSet == nil || *c.RcvBufSet != (c.Inode == 25525211) {
+			t.Errorf("connection %s ← %s: rcvbuf set %v", c.Local, c.Remote, c.RcvBufSet)
 		}
 	}
 

@@ -16,11 +16,12 @@ import (
 
 // Caps on what a sample keeps of a namespace's TCP sockets. A node has thousands of
 // connections and sometimes hundreds of listeners; the rules need the few that explain a
-// counter (the fullest accept queues, the connections that retransmit most), and the sample
-// must stay small.
+// counter (the fullest accept queues, the connections that retransmit or drop most), and the
+// sample must stay small.
 const (
 	MaxTCPListeners = 64
 	MaxTCPRetrans   = 16
+	MaxTCPDropping  = 16
 )
 
 // From linux/inet_diag.h.
@@ -45,8 +46,8 @@ const (
 var tcpStateNames = [...]string{"", "established", "syn-sent", "syn-recv", "fin-wait-1", "fin-wait-2",
 	"time-wait", "close", "close-wait", "last-ack", "listen", "closing", "new-syn-recv"}
 
-// retransStates are the states in which a connection can still retransmit: every state
-// but listen, time-wait, close and the request sockets.
+// retransStates are the states ReadTCPConns dumps, those in which a connection can still
+// retransmit: every state but listen, time-wait, close and the request sockets.
 const retransStates = 1<<tcpEstablished | 1<<tcpSynSent | 1<<tcpFinWait1 | 1<<tcpFinWait2 |
 	1<<tcpCloseWait | 1<<tcpLastAck | 1<<tcpClosing
 
@@ -123,40 +124,81 @@ func fuller(a, b tcpSocket) bool {
 	return a.inode > b.inode
 }
 
-// ReadTCPRetrans returns the TCP connections of the namespace d was opened in that have
-// retransmitted, most retransmissions first, at most MaxTCPRetrans, with tcp_info and the
-// congestion control. Only the kept connections' addresses and names are allocated.
-func ReadTCPRetrans(d nldump.Dumper) ([]model.TCPConn, error) {
-	top := topN[tcpSocket]{max: MaxTCPRetrans, less: fewerRetrans}
-	ext := uint8(1<<(inetDiagInfo-1) | 1<<(inetDiagCong-1))
+// TCPConns is what one dump of a namespace's TCP connections keeps.
+type TCPConns struct {
+	Retrans  []model.TCPConn // most retransmissions first, at most MaxTCPRetrans
+	Dropping []model.TCPConn // most drops first, at most MaxTCPDropping
+	// DroppingOmitted counts the connections with drops beyond MaxTCPDropping.
+	DroppingOmitted int
+}
+
+// ReadTCPConns dumps the TCP connections of the namespace d was opened in once, with
+// tcp_info, the congestion control and sk_meminfo, and keeps two lists: those that have
+// retransmitted, with their tcp_info and congestion control, and those whose sk_drops is
+// above zero, with their receive buffer. The kernel adds to a connection's sk_drops every
+// segment it discards after finding the connection: the receive-queue, out-of-order and
+// zero-window drops and prunes (tcp_drop_reason) and the backlog drops (tcp_v4_rcv and
+// tcp_v6_rcv after a failed tcp_add_backlog), but also duplicates and segments outside the
+// window. Only the kept connections' addresses and names are allocated.
+func ReadTCPConns(d nldump.Dumper) (TCPConns, error) {
+	retrans := topN[tcpSocket]{max: MaxTCPRetrans, less: fewerRetrans}
+	dropping := topN[tcpSocket]{max: MaxTCPDropping, less: fewerDrops}
+	ext := uint8(1<<(inetDiagInfo-1) | 1<<(inetDiagCong-1) | 1<<(inetDiagSKMemInfo-1))
+	dropped := 0
 	err := dumpTCP(d, retransStates, ext, func(b []byte) error {
 		s, err := parseTCPDiag(b)
-		if err == nil && s.totalRetrans > 0 {
-			top.offer(s)
+		if err != nil {
+			return err
 		}
-		return err
+		if s.totalRetrans > 0 {
+			retrans.offer(s)
+		}
+		if s.drops > 0 {
+			dropped++
+			dropping.offer(s)
+		}
+		return nil
 	})
 	if err != nil {
-		return nil, err
+		return TCPConns{}, err
 	}
-	var out []model.TCPConn
-	for _, s := range top.sorted() {
-		c := model.TCPConn{Local: addrPort(s.family, s.src, s.sport), Remote: addrPort(s.family, s.dst, s.dport),
-			Inode: s.inode, TotalRetrans: s.totalRetrans, SegsOut: s.segsOut, Retrans: s.retrans, Lost: s.lost,
-			RTT: s.rtt, SndCwnd: s.sndCwnd}
-		if int(s.state) < len(tcpStateNames) {
-			c.State = tcpStateNames[s.state]
-		}
+	var out TCPConns
+	for _, s := range retrans.sorted() {
+		c := s.conn()
+		c.TotalRetrans, c.SegsOut, c.Retrans, c.Lost, c.RTT, c.SndCwnd = s.totalRetrans, s.segsOut, s.retrans, s.lost, s.rtt, s.sndCwnd
 		cc, _, _ := bytes.Cut(s.cc[:], []byte{0})
 		c.CC = string(cc)
-		out = append(out, c)
+		out.Retrans = append(out.Retrans, c)
 	}
+	for _, s := range dropping.sorted() {
+		c := s.conn()
+		c.Drops, c.RcvBuf = s.drops, s.rcvBuf
+		out.Dropping = append(out.Dropping, c)
+	}
+	out.DroppingOmitted = dropped - len(out.Dropping)
 	return out, nil
+}
+
+// conn is what both lists of ReadTCPConns say of a connection: its addresses, inode and
+// state.
+func (s *tcpSocket) conn() model.TCPConn {
+	c := model.TCPConn{Local: addrPort(s.family, s.src, s.sport), Remote: addrPort(s.family, s.dst, s.dport), Inode: s.inode}
+	if int(s.state) < len(tcpStateNames) {
+		c.State = tcpStateNames[s.state]
+	}
+	return c
 }
 
 func fewerRetrans(a, b tcpSocket) bool {
 	if a.totalRetrans != b.totalRetrans {
 		return a.totalRetrans < b.totalRetrans
+	}
+	return a.inode > b.inode
+}
+
+func fewerDrops(a, b tcpSocket) bool {
+	if a.drops != b.drops {
+		return a.drops < b.drops
 	}
 	return a.inode > b.inode
 }
@@ -168,7 +210,9 @@ type tcpSocket struct {
 	src, dst       [16]byte
 	inode          uint64
 	rqueue, wqueue uint32
-	drops          uint64 // sk_drops, from INET_DIAG_SKMEMINFO when asked for
+	// From INET_DIAG_SKMEMINFO, when asked for.
+	drops  uint64 // sk_drops
+	rcvBuf uint32 // sk_rcvbuf
 	// From tcp_info, when asked for.
 	totalRetrans, segsOut, retrans, lost, rtt, sndCwnd uint32
 	cc                                                 [16]byte // TCP_CA_NAME_MAX
@@ -204,6 +248,7 @@ func parseTCPDiag(b []byte) (tcpSocket, error) {
 			copy(s.cc[:], v)
 		case inetDiagSKMemInfo:
 			if len(v) >= 4*(unix.SK_MEMINFO_DROPS+1) {
+				s.rcvBuf = binary.NativeEndian.Uint32(v[4*unix.SK_MEMINFO_RCVBUF:])
 				s.drops = uint64(binary.NativeEndian.Uint32(v[4*unix.SK_MEMINFO_DROPS:]))
 			}
 		}

@@ -82,6 +82,9 @@
 //	                         PruneCalled (B), Tcp.RetransSegs (A)
 //	InjectAppRcvbuf          two sinks with sk_rcvbuf 16384 that drop alike; only one holds
 //	                         SOCK_RCVBUF_LOCK (the bpf socket iterator)
+//	InjectTCPRcvbuf          B's TCPRcvbufConns connections, sk_rcvbuf 8192, sk_drops 5
+//	                         each: TcpExt.TCPRcvQDrop (and RcvPruned) 1 and BeyondWindow 4
+//	                         per connection (B)
 //	InjectListenBacklog      listener backlog 20 (sock_diag) with somaxconn 4096, queue 21;
 //	                         TcpExt.ListenOverflows (B)
 //	InjectSYNFlood           Tcp.PassiveOpens 0; TcpExt.TCPReqQFullDoCookies = SyncookiesSent
@@ -103,7 +106,8 @@
 //
 // Details the tests rely on:
 //   - Fixed ports on B (UDPMemPort, TCPMemPort, AppRcvbufPort and PlainRcvbufPort,
-//     ListenPort, SYNFloodPort, PathLossPort) name the sockets in the readers' output.
+//     TCPRcvbufPort, ListenPort, SYNFloodPort, PathLossPort) name the sockets in the readers'
+//     output.
 //   - InjectSYNFlood* send from a raw socket in A with sources in SpoofedNet, which B routes
 //     back through A; A owns none of it and does not forward, so nothing answers a SYN-ACK.
 //   - InjectNeighOverflow holds gc_thresh3 at the table's current entries + NeighHeadroom and
