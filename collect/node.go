@@ -231,13 +231,17 @@ func (n *Node) Sample(snap *netnsfind.Snapshot) (*NodeSample, error) {
 	// The own namespace's collector took the probes' whole view; each namespace gets the
 	// part of its inode. Namespaces that could not be read are dropped.
 	ip := hostSample.InPath
+	var views func(uint64) *model.InPath
+	if ip != nil {
+		views = ip.NetnsViews()
+	}
 	kept := out.Namespaces[:0]
 	for _, s := range out.Namespaces {
 		if s.Sample == nil {
 			continue
 		}
-		if ip != nil {
-			s.Sample.InPath = ip.ForNetns(s.Namespace.ID.Ino)
+		if views != nil {
+			s.Sample.InPath = views(s.Namespace.ID.Ino)
 		}
 		kept = append(kept, s)
 	}

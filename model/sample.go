@@ -387,55 +387,78 @@ const (
 
 // ForNetns is the view of one namespace: its points, drops and foreign programs, and its
 // coverage counted over its own links. Drops with no namespace known (netns 0) are kept too:
-// policy may claim some of them by socket (policy.ownDrops).
-func (ip *InPath) ForNetns(ino uint64) *InPath {
-	c := *ip
-	c.Netns = ino
-	// Exactly the namespace's own: a node's 500 namespaces each take a view, and a copy of
-	// (or room for) every point and drop in each view was 500 × the node's (1 000 drop
-	// records diffed 500 times in an advise; docs/benchmarks.md).
-	c.Points = filter(ip.Points, func(p *PointCount) bool { return p.Netns == ino })
-	c.Drops = filter(ip.Drops, func(d *DropCount) bool { return d.Netns == ino || d.Netns == 0 })
-	c.Foreign = nil
-	for _, f := range ip.Foreign {
-		if f.Netns == ino {
-			c.Foreign = append(c.Foreign, f)
-		}
-	}
+// policy may claim some of them by socket (policy.ownDrops). Exactly the namespace's own:
+// a copy of (or room for) every point and drop in each of a node's 500 views was 500 × the
+// node's (1 000 drop records diffed 500 times in an advise; docs/benchmarks.md).
+func (ip *InPath) ForNetns(ino uint64) *InPath { return ip.NetnsViews()(ino) }
+
+// NetnsViews indexes the whole view by namespace once and returns ForNetns from the index:
+// a node takes a view for each of its namespaces, and filtering the whole view for each
+// was 500 passes over every point of 1 000 links an interval.
+func (ip *InPath) NetnsViews() func(ino uint64) *InPath {
+	points, drops, foreign := positions(ip.Points, PointCount.netns), positions(ip.Drops, DropCount.netns), positions(ip.Foreign, ForeignProg.netns)
+	var per map[uint64][]int
+	var gaps map[uint64][]int
 	if ip.Coverage != nil {
-		cov := &Coverage{}
-		for _, n := range ip.Coverage.PerNetns {
-			if n.Netns == ino {
-				cov.Asked, cov.Watched = n.Asked, n.Watched
-				cov.PerNetns = []NetnsCoverage{n}
-			}
-		}
-		for _, g := range ip.Coverage.Gaps {
-			if g.Netns == ino {
-				cov.Gaps = append(cov.Gaps, g)
-			}
-		}
-		c.Coverage = cov
+		per, gaps = positions(ip.Coverage.PerNetns, NetnsCoverage.netns), positions(ip.Coverage.Gaps, Gap.netns)
 	}
-	return &c
+	return func(ino uint64) *InPath {
+		c := *ip
+		c.Netns = ino
+		unknown := drops[0]
+		if ino == 0 {
+			unknown = nil
+		}
+		c.Points = pick(ip.Points, points[ino], nil, true)
+		c.Drops = pick(ip.Drops, drops[ino], unknown, true)
+		c.Foreign = pick(ip.Foreign, foreign[ino], nil, false)
+		if ip.Coverage != nil {
+			cov := &Coverage{Gaps: pick(ip.Coverage.Gaps, gaps[ino], nil, false)}
+			if at := per[ino]; len(at) > 0 {
+				n := ip.Coverage.PerNetns[at[len(at)-1]]
+				cov.Asked, cov.Watched, cov.PerNetns = n.Asked, n.Watched, []NetnsCoverage{n}
+			}
+			c.Coverage = cov
+		}
+		return &c
+	}
 }
 
-// filter is the elements of all that keep says to keep, in a slice of exactly their size.
-func filter[T any](all []T, keep func(*T) bool) []T {
-	n := 0
+// positions lists the indexes of all's elements by their namespace, ascending.
+func positions[T any](all []T, netns func(T) uint64) map[uint64][]int {
+	at := make(map[uint64][]int)
 	for i := range all {
-		if keep(&all[i]) {
-			n++
-		}
+		n := netns(all[i])
+		at[n] = append(at[n], i)
 	}
-	out := make([]T, 0, n)
-	for i := range all {
-		if keep(&all[i]) {
-			out = append(out, all[i])
+	return at
+}
+
+// pick is the elements of all at the ascending positions a and b, in all's order, in a
+// slice of exactly their size; with none, an empty slice when empty is set, else nil.
+func pick[T any](all []T, a, b []int, empty bool) []T {
+	if len(a)+len(b) == 0 {
+		if empty {
+			return []T{}
+		}
+		return nil
+	}
+	out := make([]T, 0, len(a)+len(b))
+	for len(a) > 0 || len(b) > 0 {
+		if len(b) == 0 || len(a) > 0 && a[0] < b[0] {
+			out, a = append(out, all[a[0]]), a[1:]
+		} else {
+			out, b = append(out, all[b[0]]), b[1:]
 		}
 	}
 	return out
 }
+
+func (p PointCount) netns() uint64    { return p.Netns }
+func (d DropCount) netns() uint64     { return d.Netns }
+func (f ForeignProg) netns() uint64   { return f.Netns }
+func (n NetnsCoverage) netns() uint64 { return n.Netns }
+func (g Gap) netns() uint64           { return g.Netns }
 
 // Point is where an in-path program counts.
 type Point string

@@ -355,12 +355,13 @@ func (n *Node) notWatched(s *collect.NodeSample) {
 	cov.Gaps = append(slices.Clip(cov.Gaps), gaps...)
 	whole.Coverage = &cov
 	s.InPath = &whole
+	views := whole.NetnsViews()
 	for i := range s.Namespaces {
 		ns := &s.Namespaces[i]
 		if n.watched[ns.Namespace.ID.Ino] || ns.Sample.InPath == nil {
 			continue
 		}
-		ns.Sample.InPath = whole.ForNetns(ns.Namespace.ID.Ino)
+		ns.Sample.InPath = views(ns.Namespace.ID.Ino)
 	}
 }
 
