@@ -44,7 +44,7 @@ func checked(in *input, p place) []string {
 	case stage.UDPMem:
 		return []string{"Udp.MemErrors", "Udp6.MemErrors", "sampled UDP sockets' drops while sockstat's UDP pool is at udp_mem"}
 	case stage.TCPRcvbuf:
-		return []string{"TcpExt.TCPRcvQDrop, RcvPruned, OfoPruned, TCPOFODrop, TCPZeroWindowDrop"}
+		return []string{"TcpExt.TCPRcvQDrop, OfoPruned, TCPOFODrop, TCPZeroWindowDrop"}
 	case stage.TCPBacklog:
 		return []string{"TcpExt.TCPBacklogDrop"}
 	case stage.TCPAcceptQueue:

@@ -17,7 +17,12 @@ func tcpRule(in *input) output {
 	return out
 }
 
-var tcpRcvDropFields = []string{"TCPRcvQDrop", "RcvPruned", "OfoPruned", "TCPOFODrop", "TCPZeroWindowDrop"}
+// tcpRcvDropFields count the segments TCP discarded for want of receive memory, each once.
+// RcvPruned is not one of them: it counts a prune that failed to make room, after which
+// tcp_data_queue counts the refused segment in TCPRcvQDrop (or TCPOFODrop out of order), or
+// drops nothing when the receive queue was empty (the segment is charged anyway); added,
+// every such drop counted twice. It is evidence of the same drops.
+var tcpRcvDropFields = []string{"TCPRcvQDrop", "OfoPruned", "TCPOFODrop", "TCPZeroWindowDrop"}
 
 func tcpRcvbuf(in *input) *obs {
 	var drops uint64
@@ -35,6 +40,9 @@ func tcpRcvbuf(in *input) *obs {
 	}
 	o := &obs{place: p, source: sourceCounter, covers: true, drops: drops, base: b, evidence: nonZero(ev), sockets: in.connSockets(),
 		summary: "TCP discarded received data because a socket's receive buffer or TCP memory was exhausted; the sender retransmits"}
+	if n := in.snmp("TcpExt.RcvPruned"); n > 0 {
+		o.evidence = append(o.evidence, in.note("TcpExt.RcvPruned", n, "prunes that could not make room: each before a segment counted above, unless the receive queue was empty"))
+	}
 	id := in.id(p)
 	pl := in.tcpPool()
 	if pl.known {

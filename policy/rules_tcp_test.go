@@ -170,3 +170,23 @@ func TestTCPMemPressureIsInfo(t *testing.T) {
 		})
 	}
 }
+
+// A segment TCP refused after a prune that could not make room counts in both TCPRcvQDrop
+// and RcvPruned (tcp_prune_queue, then tcp_data_queue): the finding counts it once, and
+// shows RcvPruned as evidence.
+func TestTCPRcvbufCountsAPrunedDropOnce(t *testing.T) {
+	rcvbuf := func(pruned uint64) *Finding {
+		r := analyze(t, newDelta().snmp(map[string]uint64{"Tcp.InSegs": 100000, "TcpExt.TCPRcvQDrop": 400,
+			"TcpExt.TCPOFODrop": 100, "TcpExt.RcvPruned": pruned}).build(), DefaultConfig())
+		f := find(r, stage.TCPRcvbuf)
+		if f == nil {
+			t.Fatalf("no tcp-rcvbuf finding in %+v", r.Findings)
+		}
+		return f
+	}
+	with, without := rcvbuf(500), rcvbuf(0)
+	if with.DropRate != without.DropRate || with.DropRate == 0 || evidence(with, "TcpExt.RcvPruned") == nil {
+		t.Errorf("drop rate %v with RcvPruned, %v without (evidence %+v): want the same, with RcvPruned as evidence",
+			with.DropRate, without.DropRate, with.Evidence)
+	}
+}
