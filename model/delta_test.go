@@ -404,3 +404,42 @@ func TestDiffTCPDropping(t *testing.T) {
 		t.Errorf("no connection data became %+v", d.TCPDropping)
 	}
 }
+
+// Links and in-path entries are matched by key whether the two samples list them in the same
+// order (matched by index, no map) or not (a link gone, one new, points reordered).
+func TestDiffMatchesInAnyOrder(t *testing.T) {
+	link := func(ix int, name string, rx uint64) Link {
+		return Link{Index: ix, Name: name, Stats: LinkStats{RxPackets: rx}}
+	}
+	pt := func(ix, q int, n uint64) PointCount { return PointCount{Point: PointXDP, Ifindex: ix, Queue: q, Packets: n} }
+	for name, tc := range map[string]struct {
+		prevLinks []Link
+		prevPts   []PointCount
+	}{
+		"same order": {[]Link{link(1, "lo", 10), link(2, "a", 100), link(3, "b", 1000)},
+			[]PointCount{pt(2, 0, 5), pt(2, 1, 50), pt(3, 0, 500)}},
+		"other order": {[]Link{link(3, "b", 1000), link(4, "gone", 7), link(1, "lo", 10)},
+			[]PointCount{pt(3, 0, 500), pt(2, 1, 50)}},
+	} {
+		cur := &Sample{Time: t0.Add(time.Second), Links: []Link{link(1, "lo", 11), link(2, "a", 102), link(3, "b", 1003)},
+			InPath: &InPath{Points: []PointCount{pt(2, 0, 6), pt(2, 1, 52), pt(3, 0, 503)}}}
+		d, err := Diff(&Sample{Time: t0, Links: tc.prevLinks, InPath: &InPath{Points: tc.prevPts}}, cur)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, l := range d.Links {
+			got = append(got, fmt.Sprintf("%s:%d", l.Name, l.Stats.RxPackets))
+		}
+		for _, p := range d.InPath.Points {
+			got = append(got, fmt.Sprintf("%d/%d:%d", p.Ifindex, p.Queue, p.Packets))
+		}
+		want := "[lo:1 a:2 b:3 2/0:1 2/1:2 3/0:3]"
+		if name == "other order" {
+			want = "[lo:1 b:3 2/0:6 2/1:2 3/0:3]" // a and queue 2/0 have no baseline
+		}
+		if fmt.Sprint(got) != want {
+			t.Errorf("%s: %v, want %s", name, got, want)
+		}
+	}
+}
