@@ -411,7 +411,9 @@ func TestDiffMatchesInAnyOrder(t *testing.T) {
 	link := func(ix int, name string, rx uint64) Link {
 		return Link{Index: ix, Name: name, Stats: LinkStats{RxPackets: rx}}
 	}
-	pt := func(ix, q int, n uint64) PointCount { return PointCount{Point: PointXDP, Ifindex: ix, Queue: q, Packets: n} }
+	pt := func(ix, q int, n uint64) PointCount {
+		return PointCount{Point: PointXDP, Ifindex: ix, Queue: q, Packets: n}
+	}
 	for name, tc := range map[string]struct {
 		prevLinks []Link
 		prevPts   []PointCount
