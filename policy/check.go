@@ -3,6 +3,8 @@ package policy
 import (
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 
 	"github.com/nettune/nettune/knob"
 	"github.com/nettune/nettune/model"
@@ -56,8 +58,10 @@ func Check(r *Report, d *model.Delta) error {
 		}
 	}
 	if d != nil && d.Interval > 0 {
-		if seen := d.Rate(observedDrops(d)); sum > seen*1.0001+1e-9 {
-			bad("findings lose %.1f packets/s, but %.1f/s were observed", sum, seen)
+		total, places := observed(d)
+		if seen := d.Rate(total); sum > seen*1.0001+1e-9 {
+			bad("findings lose %.1f packets/s, but %.1f/s were observed (findings: %s; observed: %s)", sum, seen,
+				findingRates(r), placesSeen(d, places))
 		}
 	}
 	seen := map[string]bool{}
@@ -94,6 +98,12 @@ func Check(r *Report, d *model.Delta) error {
 // Drop reasons that name no part fill what the counters of any part saw first. A sender's
 // ENOBUFS counts only beyond the transmit drops it is the view of.
 func observedDrops(d *model.Delta) uint64 {
+	total, _ := observed(d)
+	return total
+}
+
+// observed is observedDrops with what each stage (and interface) counted, by part.
+func observed(d *model.Delta) (uint64, map[stageIface]*partsSeen) {
 	in := newInput(d, Settings{}, DefaultConfig())
 	counted := map[placeKey]uint64{}
 	for i := range d.Links {
@@ -157,7 +167,39 @@ func observedDrops(d *model.Delta) uint64 {
 	if s := byStage[stageIface{stage.UDPSndbuf, ""}]; s != nil {
 		sndbuf = s.drops()
 	}
-	return total + sndbuf - min(sndbuf, tx)
+	return total + sndbuf - min(sndbuf, tx), byStage
+}
+
+// findingRates lists the findings' drop rates, for an invariant's error.
+func findingRates(r *Report) string {
+	var out []string
+	for _, f := range r.Findings {
+		out = append(out, fmt.Sprintf("%s %.1f/s", f.ID, f.DropRate))
+	}
+	return strings.Join(out, ", ")
+}
+
+// placesSeen lists what each place with drops counted, by part: counters, then drop reasons.
+func placesSeen(d *model.Delta, places map[stageIface]*partsSeen) string {
+	var out []string
+	for k, s := range places {
+		n := s.drops()
+		if n == 0 {
+			continue
+		}
+		var parts []string
+		for sub := range union(s.counted, s.reasons) {
+			parts = append(parts, fmt.Sprintf("%q %d/%d", sub, s.counted[sub], s.reasons[sub]))
+		}
+		slices.Sort(parts)
+		name := fmt.Sprint(k.st)
+		if k.iface != "" {
+			name += "/" + k.iface
+		}
+		out = append(out, fmt.Sprintf("%s %.1f/s [%s]", name, d.Rate(n), strings.Join(parts, " ")))
+	}
+	slices.Sort(out)
+	return strings.Join(out, ", ")
 }
 
 // placeKey is a place as observedDrops counts it: stage, interface of a device stage, part.

@@ -210,8 +210,9 @@ func TestCheck(t *testing.T) {
 		want    string
 	}{
 		"two findings of one place": {func(r *Report) { r.Findings = append(r.Findings, r.Findings[0]) }, "share the population"},
-		"counted twice":             {func(r *Report) { r.Findings[0].DropRate *= 2 }, "were observed"},
-		"benign critical":           {func(r *Report) { r.Findings[1].Severity = SeverityCritical }, "benign finding socket-lookup/host/udp is critical"},
+		"counted twice": {func(r *Report) { r.Findings[0].DropRate *= 2 },
+			`were observed (findings: udp-rcvbuf/host 200.0/s, socket-lookup/host/udp 10.0/s; observed: socket-lookup 10.0/s ["udp" 100/0], udp-rcvbuf 100.0/s ["" 1000/0])`},
+		"benign critical": {func(r *Report) { r.Findings[1].Severity = SeverityCritical }, "benign finding socket-lookup/host/udp is critical"},
 		"benign first": {func(r *Report) { r.Findings[0], r.Findings[1] = r.Findings[1], r.Findings[0] },
 			"capacity loss udp-rcvbuf/host comes after finding socket-lookup/host/udp"},
 		"a stage off the path": {func(r *Report) { r.Findings[1].Stage = "no-listener" }, "not a point of the path"},
