@@ -96,7 +96,7 @@ func Check(r *Report, d *model.Delta) error {
 // observedDrops is every packet drop d shows, each place counted once: at each place (stage,
 // interface, part of the stage) the larger of what its counters and its drop reasons counted.
 // Drop reasons that name no part fill what the counters of any part saw first. A sender's
-// ENOBUFS counts only beyond the transmit drops it is the view of.
+// ENOBUFS counts only beyond the drops of the places it is the view of (sndbufViews).
 func observedDrops(d *model.Delta) uint64 {
 	total, _ := observed(d)
 	return total
@@ -152,22 +152,27 @@ func observed(d *model.Delta) (uint64, map[stageIface]*partsSeen) {
 	for k, n := range in.reasonsByPart() {
 		see(k).reasons[k.sub] += n
 	}
-	var total, tx uint64
+	var total, viewed uint64
 	for k, s := range byStage {
-		n := s.drops()
 		if k.st == stage.UDPSndbuf {
 			continue
 		}
-		if k.st.Transmit() {
-			tx += n
+		total += s.drops()
+		for _, w := range sndbufViews {
+			switch {
+			case w.stage != k.st:
+			case w.sub == "":
+				viewed += s.drops()
+			default:
+				viewed += max(s.counted[w.sub], s.reasons[w.sub])
+			}
 		}
-		total += n
 	}
 	var sndbuf uint64
 	if s := byStage[stageIface{stage.UDPSndbuf, ""}]; s != nil {
 		sndbuf = s.drops()
 	}
-	return total + sndbuf - min(sndbuf, tx), byStage
+	return total + sndbuf - min(sndbuf, viewed), byStage
 }
 
 // findingRates lists the findings' drop rates, for an invariant's error.

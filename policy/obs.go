@@ -92,9 +92,10 @@ type obs struct {
 	rules    []FirewallRule
 	sockets  sockets // the sockets that dropped, for socket-level stages
 
-	// viewOf: these drops are how the sender sees drops at those stages (a UDP send's
-	// ENOBUFS is a qdisc drop): reconcile joins them there when those account for them.
-	viewOf []stage.Stage
+	// viewOf: these drops are how the sender sees drops at those places (a UDP send's
+	// ENOBUFS is a qdisc drop, or a neighbour entry the full table refused): reconcile joins
+	// them there when those account for them. A place without a part is any of the stage's.
+	viewOf []place
 	// budget: squeezes become capacity loss, with the budget knobs, when ring or FIFO loss
 	// is served by this CPU (reconcile decides).
 	budget *budgetEscalation

@@ -414,7 +414,9 @@ func (rc *reconciler) joinViews(views []obs) {
 		var sum uint64
 		var largest *pop
 		for _, p := range rc.sortedPops() {
-			if p.hostWide || !p.hasDrops() || !slices.Contains(v.viewOf, p.stage) {
+			if p.hostWide || !p.hasDrops() || !slices.ContainsFunc(v.viewOf, func(w place) bool {
+				return w.stage == p.stage && (w.sub == "" || w.sub == p.sub)
+			}) {
 				continue
 			}
 			sum += p.drops

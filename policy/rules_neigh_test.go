@@ -99,3 +99,23 @@ func TestNeighTableAndUnresolvedAreTwoPlaces(t *testing.T) {
 		t.Errorf("findings lose %.1f/s, want 90 at the table and 30 unresolved: %+v", sum, r.Findings)
 	}
 }
+
+// A UDP send that needed a neighbour entry the full table could not create fails with
+// ENOBUFS: Udp.SndbufErrors is the senders' side of table_fulls and joins the table finding
+// (measured on 7.3, where they were a second finding of the same drops). A neighbour queue
+// that overflows returns no error: errors beside queue drops alone stay a finding of their own.
+func TestSndbufErrorsAreTheTableFull(t *testing.T) {
+	tables := func(full, queued uint64) model.NeighTable {
+		return model.NeighTable{Name: "arp_cache", Entries: 1088,
+			Counters: map[string]uint64{"table_fulls": full, "unresolved_discards": queued}}
+	}
+	send := map[string]uint64{"Ip.OutRequests": 200000, "Udp.OutDatagrams": 100000, "Udp.SndbufErrors": 86322}
+	r := analyze(t, newDelta().snmp(send).neigh(tables(85926, 188911)).build(), DefaultConfig())
+	if byID(r, "udp-sndbuf/host") != nil || !hasEvidence(byID(r, "neigh/host/table"), "Udp.SndbufErrors") {
+		t.Errorf("table full: findings %+v", r.Findings)
+	}
+	r = analyze(t, newDelta().snmp(send).neigh(tables(0, 188911)).build(), DefaultConfig())
+	if byID(r, "udp-sndbuf/host") == nil || hasEvidence(byID(r, "neigh/host/queue"), "Udp.SndbufErrors") {
+		t.Errorf("queue only: findings %+v", r.Findings)
+	}
+}

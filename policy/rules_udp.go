@@ -153,6 +153,12 @@ func (in *input) classifyUDPSockets(drops uint64) udpSocketKinds {
 // udpSndbuf: ENOBUFS on a UDP send is how a qdisc drop looks from the socket (docs/rules.md
 // row 14): when qdisc drops account for it, reconcile makes it their evidence, not a
 // population of its own.
+// sndbufViews are the places whose drops a UDP sender sees as ENOBUFS: a qdisc that dropped
+// the packet, and a neighbour table at gc_thresh3 that could not create the entry
+// (ip_finish_output2 returns __neigh_create's -ENOBUFS). A neighbour queue that overflows
+// drops an older packet and returns no error.
+var sndbufViews = []place{{stage: stage.Qdisc}, {stage: stage.Neigh, sub: "table"}}
+
 func udpSndbuf(in *input) *obs {
 	errs := in.udp("SndbufErrors")
 	if errs == 0 {
@@ -160,8 +166,8 @@ func udpSndbuf(in *input) *obs {
 	}
 	p := place{stage: stage.UDPSndbuf}
 	b := in.stageBase(p)
-	return &obs{place: p, source: sourceCounter, drops: errs, base: b, viewOf: []stage.Stage{stage.Qdisc},
-		summary:  "UDP sends failed with ENOBUFS (qdisc or device refused them; applications rarely see it unless they set IP_RECVERR)",
+	return &obs{place: p, source: sourceCounter, drops: errs, base: b, viewOf: sndbufViews,
+		summary:  "UDP sends failed with ENOBUFS (a qdisc or device refused them, or the neighbour table was full; applications rarely see it unless they set IP_RECVERR)",
 		evidence: in.udpEvidence("SndbufErrors", b, errs)}
 }
 
