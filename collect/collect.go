@@ -74,6 +74,10 @@ type Collector struct {
 	o      Options
 	thread *netns.Thread
 	socks  nsSockets
+	// prev keeps the socket lists of a collector that samples on (SettingsEvery set: serve)
+	// while their counters stand still, as a node's namespaces do (nsPrev); a collector that
+	// samples twice (advise) reads them both times.
+	prev nsPrev
 
 	rootsOK bool // ProcRoot and SysRoot were found readable
 
@@ -134,7 +138,11 @@ func (c *Collector) Sample() (*model.Sample, error) {
 	}
 
 	err = c.inNetns(func(sysRoot string) error {
-		if err := c.socks.readCounters(s, c.o.Links, k, c.kstatEnv(k), nil, c.o.InPath); err != nil {
+		var prev *nsPrev
+		if c.o.SettingsEvery > 0 {
+			prev = &c.prev
+		}
+		if err := c.socks.readCounters(s, c.o.Links, k, c.kstatEnv(k), prev, c.o.InPath); err != nil {
 			return err
 		}
 		var err error

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -246,5 +247,58 @@ func TestSampleReadsFirewall(t *testing.T) {
 		if x.Table == "nettune_lab" {
 			t.Errorf("the namespace's rule shows in the host's ruleset: %+v", x)
 		}
+	}
+}
+
+// A long-lived collector keeps its UDP socket list while no UDP drop counter moves, as a
+// node's namespaces do: a receive buffer changed since shows at the next drop. One that
+// samples twice (SettingsEvery 0) reads the list at once.
+func TestLongLivedCollectorKeepsSocketLists(t *testing.T) {
+	ns := lab.NewNS(t, "colK")
+	for _, tc := range []struct {
+		every  time.Duration
+		resize bool // the second sample sees the new buffer
+	}{{0, true}, {time.Hour, false}} {
+		var sink *net.UDPConn
+		ns.Do(t, func() error {
+			c, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+			if err != nil {
+				return err
+			}
+			sink = c
+			if err := c.SetReadBuffer(4096); err != nil {
+				return err
+			}
+			out, err := net.DialUDP("udp4", nil, c.LocalAddr().(*net.UDPAddr))
+			if err != nil {
+				return err
+			}
+			defer out.Close()
+			for range 200 { // never read: the buffer overflows
+				out.Write(make([]byte, 1000))
+			}
+			return nil
+		})
+		c := New(Options{Netns: ns.Name, SettingsEvery: tc.every})
+		buf := func() int {
+			t.Helper()
+			s, err := c.Sample()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(s.UDPSockets) != 1 || s.UDPSockets[0].Drops == 0 {
+				t.Fatalf("every %s: UDP sockets %+v, want the sink with its drops", tc.every, s.UDPSockets)
+			}
+			return int(s.UDPSockets[0].RcvBuf)
+		}
+		before := buf()
+		if err := sink.SetReadBuffer(1 << 20); err != nil {
+			t.Fatal(err)
+		}
+		if after := buf(); (after != before) != tc.resize {
+			t.Errorf("every %s: receive buffer %d, then %d after SO_RCVBUF with no drop", tc.every, before, after)
+		}
+		c.Close()
+		sink.Close()
 	}
 }

@@ -195,7 +195,7 @@ func (n *Node) Sample(snap *netnsfind.Snapshot) (*NodeSample, error) {
 				out.Errors = append(out.Errors, err.Error())
 				continue
 			}
-			n.ns[ns.ID.Ino] = &nodeNS{h: h, socks: nsSockets{keepFiles: true}}
+			n.ns[ns.ID.Ino] = &nodeNS{h: h, socks: nsSockets{keepFiles: true, linkAttrsFor: n.o.SettingsEvery}}
 			opened = append(opened, i)
 		}
 		jobs = append(jobs, i)
@@ -216,7 +216,7 @@ func (n *Node) Sample(snap *netnsfind.Snapshot) (*NodeSample, error) {
 		}
 	}
 	out.Errors = append(out.Errors, n.inEach(out, jobs, func(ns *NamespaceSample, st *nodeNS) error {
-		s, err := n.readOther(st)
+		s, err := n.readOther(st, hostSample.Sockstat)
 		if err != nil {
 			return err
 		}
@@ -256,7 +256,7 @@ func (n *Node) Sample(snap *netnsfind.Snapshot) (*NodeSample, error) {
 // later one does, so every namespace is read as soon after the own one at the first sample
 // as at the next. Its errors are the counted read's to report.
 func (n *Node) warm(st *nodeNS) {
-	_, _ = n.readOther(st)
+	_, _ = n.readOther(st, nil)
 }
 
 // inEach runs fn for the namespaces of out at the indexes jobs on at most Workers threads,
@@ -314,11 +314,13 @@ func (n *Node) inEach(out *NodeSample, jobs []int, fn func(*NamespaceSample, *no
 	return errs
 }
 
-// readOther reads one other namespace's counters on a thread inside it.
-func (n *Node) readOther(st *nodeNS) (*model.Sample, error) {
+// readOther reads one other namespace's counters on a thread inside it; host is the host
+// namespace's sockstat of the same sample, nil when not read yet.
+func (n *Node) readOther(st *nodeNS, host *model.Sockstat) (*model.Sample, error) {
 	k := n.o.Kernel
 	s := &model.Sample{NCPU: k.NumCPU()}
-	env := kstat.Env{ProcRoot: n.o.ProcRoot, Netlink: st.socks.keptOpener(k.Netlink), Locks: n.o.BufferLocks}
+	env := kstat.Env{ProcRoot: n.o.ProcRoot, Netlink: st.socks.keptOpener(k.Netlink), Locks: n.o.BufferLocks,
+		HostSockstat: host}
 	if err := st.socks.readCounters(s, nil, k, env, &st.prev, nil); err != nil {
 		return nil, err
 	}

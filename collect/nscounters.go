@@ -3,7 +3,9 @@ package collect
 import (
 	"errors"
 	"fmt"
+	"reflect"
 	"slices"
+	"time"
 
 	"github.com/nettune/nettune/collect/kstat"
 	"github.com/nettune/nettune/collect/netdev"
@@ -25,6 +27,11 @@ type nsSockets struct {
 	keepFiles bool
 	snmp      *kstat.SNMPFiles
 	files     *kstat.NetFiles
+	// linkAttrsFor is how long a namespace in which nothing moved goes on with its links'
+	// attributes (names, MTU, queues, state) from its last link dump: until then it reads
+	// its links' counters alone (netdev.Reader.Stats), which tell whether anything moved at
+	// a fraction of a dump's cost. A node sets its settings period; 0 dumps every sample.
+	linkAttrsFor time.Duration
 }
 
 // keptOpener opens each protocol's socket once and hands it out again: the socket readers
@@ -90,10 +97,18 @@ func (n *nsSockets) readCounters(s *model.Sample, links []string, k Kernel, env 
 	}
 	s.Time = k.Now()
 	var err error
-	if s.Links, err = n.reader.Dump(links); err != nil {
-		return err
+	linksStill, dumped := false, false
+	if len(links) == 0 && prev.attrsFresh(s.Time, n.linkAttrsFor) {
+		if stats, err := n.reader.Stats(); err == nil { // on failure the dump below says why
+			s.Links, linksStill = prev.statsStill(stats)
+		}
 	}
-	linksStill := prev.linksStill(s)
+	if !linksStill {
+		if s.Links, err = n.reader.Dump(links); err != nil {
+			return err
+		}
+		linksStill, dumped = prev.linksStill(s), true
+	}
 	if s.SNMP, err = n.readSNMP(env.ProcRoot, linksStill); err != nil {
 		s.Errors = append(s.Errors, fmt.Sprintf("snmp: %v", err))
 	}
@@ -101,6 +116,12 @@ func (n *nsSockets) readCounters(s *model.Sample, links []string, k Kernel, env 
 	if quiet {
 		prev.settle(s.Links)
 	} else {
+		if !dumped { // the links stood still, the IP layer did not: read them whole
+			if s.Links, err = n.reader.Dump(links); err != nil {
+				return err
+			}
+			dumped = true
+		}
 		s.Links, err = n.reader.Complete(s.Links, len(links) > 0)
 		var partial *netdev.PartialError
 		switch {
@@ -130,6 +151,7 @@ func (n *nsSockets) readCounters(s *model.Sample, links []string, k Kernel, env 
 	case quiet:
 		s.Conntrack = prev.conntrack
 		env.NeighCounts = prev.neigh
+		env.Sockstat = prev.sockstat
 	case n.files != nil:
 		s.Conntrack, err = n.files.Conntrack()
 	default:
@@ -156,7 +178,7 @@ func (n *nsSockets) readCounters(s *model.Sample, links []string, k Kernel, env 
 		s.Errors = append(s.Errors, fmt.Sprintf("udp sockets: %v", err))
 	}
 	s.Errors = append(s.Errors, kstat.ReadNetns(s, env)...)
-	prev.record(s)
+	prev.record(s, quiet, dumped)
 	return nil
 }
 
@@ -219,8 +241,12 @@ func (n *nsSockets) close() {
 // conntrack counters, firewall and neighbour counts too, and its links' qdiscs and ethtool
 // data (a qdisc counts only packets sent, which the IP layer or the links count too; only a
 // packet socket's frames that a qdisc dropped, every one, would go unseen until something
-// moves), and its netstat and snmp6 are not read (SNMPFiles.ReadIdle). A clean read with no
-// error is needed to start keeping.
+// moves), and its netstat and snmp6 are not read (SNMPFiles.ReadIdle). Its sockstat keeps
+// the namespace's own numbers (socket, TIME_WAIT and fragment counts, which no rule reads)
+// and takes the host-wide memory pools from the host's read of the same sample
+// (kstat.Env.HostSockstat). At its next sample it reads its links' counters alone
+// (statsStill); when they stood still its links keep the attributes of its last link dump,
+// for nsSockets.linkAttrsFor at most. A clean read with no error is needed to start keeping.
 type nsPrev struct {
 	read      bool
 	counters  map[string]uint64
@@ -228,11 +254,41 @@ type nsPrev struct {
 	listeners []model.TCPListener
 	conns     kstat.TCPConns
 
+	snmp map[string]uint64 // the map counters were recorded from
+
 	clean     bool               // the last sample had no reader error
+	quiet     bool               // nothing moved at the last sample
+	linksAt   time.Time          // when the links were last dumped
 	links     map[int]model.Link // by ifindex: counters, qdiscs and ethtool data
 	conntrack map[string]uint64
 	firewall  *model.Firewall
 	neigh     map[string]*model.NeighCount
+	sockstat  *model.Sockstat
+}
+
+// attrsFresh: nothing moved at the last clean sample, whose links were dumped less than
+// every ago.
+func (p *nsPrev) attrsFresh(now time.Time, every time.Duration) bool {
+	return p != nil && p.read && p.clean && p.quiet && now.Sub(p.linksAt) < every
+}
+
+// statsStill returns the links of the last clean sample, as a link dump gives them, when
+// stats are their counters: the same links, every counter as it was.
+func (p *nsPrev) statsStill(stats []netdev.LinkCounters) ([]model.Link, bool) {
+	if p == nil || !p.read || !p.clean || len(stats) != len(p.links) {
+		return nil, false
+	}
+	links := make([]model.Link, len(stats))
+	for i, c := range stats {
+		old, ok := p.links[c.Index]
+		if !ok || old.Stats != c.Stats {
+			return nil, false
+		}
+		links[i] = model.Link{Name: old.Name, Index: old.Index, Kind: old.Kind, OperUp: old.OperUp,
+			MTU: old.MTU, TxQueueLen: old.TxQueueLen, NumRxQ: old.NumRxQ, NumTxQ: old.NumTxQ,
+			PeerIfindex: old.PeerIfindex, PeerNetnsID: old.PeerNetnsID, Stats: old.Stats}
+	}
+	return links, true
 }
 
 // linksStill: the namespace's links and their counters are those of the last clean sample.
@@ -275,16 +331,23 @@ func (p *nsPrev) keep(s *model.Sample, env *kstat.Env) (udp bool) {
 	if p == nil || s.SNMP == nil {
 		return false
 	}
+	// The map the counters were recorded from (SNMPFiles returns it again while the text is
+	// the same) has every counter as recorded.
+	same := p.read && sameMap(s.SNMP, p.snmp)
 	// Copies: the samples must not share what a reader marks in place.
-	if p.still(s, listenKeys) {
+	if same || p.still(s, listenKeys) {
 		l := slices.Clone(p.listeners)
 		env.Listeners = &l
 	}
-	if p.still(s, connKeys) {
+	if same || p.still(s, connKeys) {
 		env.Conns = &kstat.TCPConns{Retrans: slices.Clone(p.conns.Retrans), Dropping: slices.Clone(p.conns.Dropping),
 			DroppingOmitted: p.conns.DroppingOmitted}
 	}
-	return p.still(s, udpDropKeys)
+	return same || p.still(s, udpDropKeys)
+}
+
+func sameMap(a, b map[string]uint64) bool {
+	return a != nil && reflect.ValueOf(a).UnsafePointer() == reflect.ValueOf(b).UnsafePointer()
 }
 
 // still: every key has its earlier value, or is zero at the first read.
@@ -297,8 +360,9 @@ func (p *nsPrev) still(s *model.Sample, keys []string) bool {
 	return true
 }
 
-// record keeps this sample's lists and counters for the next one.
-func (p *nsPrev) record(s *model.Sample) {
+// record keeps this sample's lists and counters for the next one: quiet, nothing moved in
+// it; dumped, its links were dumped (not only their counters read).
+func (p *nsPrev) record(s *model.Sample, quiet, dumped bool) {
 	if p == nil {
 		return
 	}
@@ -309,14 +373,20 @@ func (p *nsPrev) record(s *model.Sample) {
 	if p.counters == nil {
 		p.counters = map[string]uint64{}
 	}
-	for _, keys := range [][]string{udpDropKeys, listenKeys, connKeys} {
-		for _, k := range keys {
-			p.counters[k] = s.SNMP[k]
+	if !p.read || !sameMap(s.SNMP, p.snmp) {
+		for _, keys := range [][]string{udpDropKeys, listenKeys, connKeys} {
+			for _, k := range keys {
+				p.counters[k] = s.SNMP[k]
+			}
 		}
 	}
-	p.read, p.udp, p.listeners = true, s.UDPSockets, s.TCPListeners
+	p.read, p.snmp, p.udp, p.listeners = true, s.SNMP, s.UDPSockets, s.TCPListeners
 	p.conns = kstat.TCPConns{Retrans: s.TCPRetrans, Dropping: s.TCPDropping, DroppingOmitted: s.TCPDroppingOmitted}
 	p.clean = len(s.Errors) == 0
+	p.quiet = quiet
+	if dumped {
+		p.linksAt = s.Time
+	}
 	if p.links == nil {
 		p.links = make(map[int]model.Link, len(s.Links))
 	}
@@ -324,7 +394,7 @@ func (p *nsPrev) record(s *model.Sample) {
 	for _, l := range s.Links {
 		p.links[l.Index] = l
 	}
-	p.conntrack, p.firewall = s.Conntrack, s.Firewall
+	p.conntrack, p.firewall, p.sockstat = s.Conntrack, s.Firewall, s.Sockstat
 	p.neigh = map[string]*model.NeighCount{}
 	for _, t := range s.Neigh {
 		if t.NetnsEntries != nil {

@@ -1,9 +1,12 @@
 package collect
 
 import (
+	"reflect"
 	"testing"
+	"time"
 
 	"github.com/nettune/nettune/collect/kstat"
+	"github.com/nettune/nettune/collect/netdev"
 	"github.com/nettune/nettune/model"
 )
 
@@ -27,7 +30,7 @@ func TestNsPrevKeeps(t *testing.T) {
 	first.UDPSockets = []model.UDPSocket{{Inode: 7, Drops: 0}}
 	first.TCPListeners = []model.TCPListener{{Local: "0.0.0.0:80"}}
 	first.TCPDropping, first.TCPDroppingOmitted = []model.TCPConn{{Local: "198.18.0.2:5201", Drops: 9}}, 2
-	p.record(first)
+	p.record(first, false, true)
 
 	// Only the UDP drop counter moved.
 	if u, l, r := kept(snmp(5, 3, 0)); u || !l || !r {
@@ -62,7 +65,7 @@ func TestNsPrevKeeps(t *testing.T) {
 	if u, l, r := kept(&model.Sample{}); u || l || r {
 		t.Errorf("no snmp: kept udp %v, listeners %v, retrans %v", u, l, r)
 	}
-	p.record(&model.Sample{})
+	p.record(&model.Sample{}, false, true)
 	if u, l, r := kept(snmp(0, 3, 0)); !u || l || !r {
 		t.Errorf("after a sample without snmp: kept udp %v, listeners %v, retrans %v; want true, false, true", u, l, r)
 	}
@@ -87,7 +90,7 @@ func TestNsPrevLinksStill(t *testing.T) {
 	if p.linksStill(sample(link(1, 5))) {
 		t.Error("still before any sample")
 	}
-	p.record(sample(link(1, 5), link(2, 0)))
+	p.record(sample(link(1, 5), link(2, 0)), false, true)
 	for name, tc := range map[string]struct {
 		s    *model.Sample
 		want bool
@@ -107,7 +110,7 @@ func TestNsPrevLinksStill(t *testing.T) {
 	}
 	failed := sample(link(1, 5), link(2, 0))
 	failed.Errors = []string{"conntrack: permission denied"}
-	p.record(failed)
+	p.record(failed, false, true)
 	if p.linksStill(sample(link(1, 5), link(2, 0))) {
 		t.Error("still after a sample with an error: what failed would stay missing")
 	}
@@ -120,7 +123,7 @@ func TestNsPrevSettle(t *testing.T) {
 	full := model.Link{Index: 2, Name: "eth0", Driver: "veth", Ring: &model.Ring{Rx: 256},
 		Channels: &model.Channels{Rx: 1}, Counters: []model.Counter{{Name: "peer_ifindex", Value: 7}},
 		Qdiscs: []model.Qdisc{{Kind: "pfifo", Limit: 50}}}
-	p.record(&model.Sample{SNMP: map[string]uint64{}, Links: []model.Link{full}})
+	p.record(&model.Sample{SNMP: map[string]uint64{}, Links: []model.Link{full}}, false, true)
 	dumped := []model.Link{{Index: 2, Name: "eth0", MTU: 9000}}
 	p.settle(dumped)
 	got := dumped[0]
@@ -131,5 +134,67 @@ func TestNsPrevSettle(t *testing.T) {
 	got.Qdiscs[0].Kind = "changed"
 	if p.links[2].Qdiscs[0].Kind != "pfifo" {
 		t.Error("the settled link shares its qdiscs with the kept sample")
+	}
+}
+
+// A namespace reads its links' counters alone only after a clean sample in which nothing
+// moved, within the period its links' attributes are kept; the counters give back the links
+// of that sample, with what a link dump gives only, while every one is as it was.
+func TestNsPrevStatsStill(t *testing.T) {
+	t0 := time.Unix(1000, 0)
+	peer := int32(3)
+	lo := model.Link{Index: 1, Name: "lo", MTU: 65536, OperUp: true, Stats: model.LinkStats{RxPackets: 4}}
+	eth := model.Link{Index: 2, Name: "eth0", Kind: "veth", MTU: 1500, NumRxQ: 2, NumTxQ: 2, PeerIfindex: 9,
+		PeerNetnsID: &peer, Driver: "veth", Qdiscs: []model.Qdisc{{Kind: "noqueue"}}}
+	sample := &model.Sample{Time: t0, SNMP: map[string]uint64{}, Links: []model.Link{lo, eth}}
+	var p nsPrev
+	if p.attrsFresh(t0, time.Hour) {
+		t.Error("fresh before any sample")
+	}
+	p.record(sample, false, true)
+	if p.attrsFresh(t0.Add(time.Second), time.Hour) {
+		t.Error("fresh after a sample in which something moved")
+	}
+	p.record(sample, true, true)
+	for name, tc := range map[string]struct {
+		at    time.Duration
+		every time.Duration
+		want  bool
+	}{
+		"within the period": {time.Minute, time.Hour, true},
+		"past the period":   {time.Hour, time.Hour, false},
+		"no period":         {time.Second, 0, false},
+	} {
+		if got := p.attrsFresh(t0.Add(tc.at), tc.every); got != tc.want {
+			t.Errorf("%s: fresh %v, want %v", name, got, tc.want)
+		}
+	}
+	p.record(&model.Sample{Time: t0.Add(time.Minute), SNMP: map[string]uint64{}, Links: sample.Links}, true, false)
+	if p.attrsFresh(t0.Add(time.Hour), time.Hour) {
+		t.Error("a sample that read counters alone renewed the links' attributes")
+	}
+
+	counters := func(rx uint64, extra ...netdev.LinkCounters) []netdev.LinkCounters {
+		return append([]netdev.LinkCounters{{Index: 1, Stats: model.LinkStats{RxPackets: rx}}, {Index: 2}}, extra...)
+	}
+	links, ok := p.statsStill(counters(4))
+	want := eth
+	want.Driver, want.Qdiscs = "", nil // what a link dump gives: settle adds the rest
+	if !ok || len(links) != 2 || !reflect.DeepEqual(links[0], lo) || !reflect.DeepEqual(links[1], want) {
+		t.Fatalf("still links %+v, %v", links, ok)
+	}
+	for name, c := range map[string][]netdev.LinkCounters{
+		"a link counted":  counters(5),
+		"a link appeared": counters(4, netdev.LinkCounters{Index: 7}),
+		"another link":    {{Index: 1, Stats: model.LinkStats{RxPackets: 4}}, {Index: 8}},
+	} {
+		if _, ok := p.statsStill(c); ok {
+			t.Errorf("%s: still", name)
+		}
+	}
+	failed := &model.Sample{Time: t0, SNMP: map[string]uint64{}, Links: sample.Links, Errors: []string{"nft: EPERM"}}
+	p.record(failed, true, true)
+	if _, ok := p.statsStill(counters(4)); ok || p.attrsFresh(t0.Add(time.Second), time.Hour) {
+		t.Error("still after a sample with an error")
 	}
 }

@@ -255,6 +255,13 @@ type Sockstat struct {
 	Frag6Memory uint64 `json:"frag6_memory"` // bytes: what ip6frag_high_thresh limits
 }
 
+// WithHostWide returns a copy of s with the host-wide numbers of h.
+func (s *Sockstat) WithHostWide(h *Sockstat) *Sockstat {
+	c := *s
+	c.TCPOrphan, c.TCPAlloc, c.TCPMem, c.UDPMem = h.TCPOrphan, h.TCPAlloc, h.TCPMem, h.UDPMem
+	return &c
+}
+
 // NeighTable is one neighbour table of the host: arp_cache (IPv4) or ndisc_cache (IPv6).
 // The kernel keeps one table per family for every namespace together, with one set of
 // gc_thresh limits, so Entries and Counters are host-wide; NetnsEntries says how much of the

@@ -12,6 +12,7 @@ import (
 	"github.com/nettune/nettune/collect"
 	"github.com/nettune/nettune/collect/netnsfind"
 	"github.com/nettune/nettune/internal/lab"
+	"github.com/nettune/nettune/model"
 	"github.com/nettune/nettune/model/stage"
 	"github.com/nettune/nettune/pipeline"
 	"github.com/nettune/nettune/policy"
@@ -325,5 +326,96 @@ func TestNodeStillNamespaceKeepsItsQdiscs(t *testing.T) {
 	})
 	if after := qdisc("after sending"); after < before+20 {
 		t.Errorf("pfifo counted %d packets after 20 were sent, %d before", after, before)
+	}
+}
+
+// A namespace in which nothing moved reads its links' counters alone for its settings
+// period: its links keep the attributes of its last link dump (an MTU changed with no packet
+// is not seen yet), until a packet moves and the links are dumped again. Its sockstat keeps
+// the namespace's own numbers (a socket opened with no packet is counted at the next packet)
+// and has the host's memory pools, as the host read them.
+func TestNodeStillNamespaceReadsCountersAlone(t *testing.T) {
+	lab.RequireRoot(t)
+	a, b := lab.NewNS(t, "ndc"), lab.NewNS(t, "ndc")
+	for _, ns := range []*lab.NS{a, b} { // no IPv6 solicitations moving the links
+		lab.SetSysctl(t, ns, "net.ipv6.conf.default.disable_ipv6", "1")
+		lab.SetSysctl(t, ns, "net.ipv6.conf.all.disable_ipv6", "1")
+	}
+	v := lab.NewVeth(t, a, b, lab.VethOpts{})
+	ino := lab.Inode(t, a.Path)
+	o := nodeOptions(t)
+	o.ProcRoot, o.Owner.ProcRoot = "", ""
+	o.SettingsEvery = time.Hour
+	n, err := pipeline.OpenNode(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(n.Close)
+	sample := func(tag string) (mtu int, own, host *model.Sockstat) {
+		t.Helper()
+		s, err := n.Sample()
+		if err != nil {
+			t.Fatal(err)
+		}
+		ns, ok := s.Lookup(ino)
+		if !ok {
+			t.Fatalf("%s: no sample of netns %d", tag, ino)
+		}
+		for _, o := range s.Namespaces {
+			if o.Own {
+				host = o.Sample.Sockstat
+			}
+		}
+		for _, l := range ns.Sample.Links {
+			if l.Name == v.AName {
+				return l.MTU, ns.Sample.Sockstat, host
+			}
+		}
+		t.Fatalf("%s: no link %s", tag, v.AName)
+		return 0, nil, nil
+	}
+	sample("first")
+	_, before, _ := sample("still") // dumped, and nothing moved: the next sample reads counters alone
+	var held net.PacketConn         // a socket opened with no packet sent
+	a.Do(t, func() error {
+		var err error
+		held, err = net.ListenPacket("udp4", ":0")
+		return err
+	})
+	defer held.Close()
+	h := a.Handle(t)
+	l, err := h.LinkByName(v.AName)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := h.LinkSetMTU(l, 1400); err != nil {
+		t.Fatal(err)
+	}
+	mtu, own, host := sample("after the MTU change")
+	if mtu != 1500 {
+		t.Errorf("MTU %d after a change with no packet: the links were dumped, not their counters read", mtu)
+	}
+	if own == nil || host == nil || own.TCPMem != host.TCPMem || own.UDPMem != host.UDPMem ||
+		own.TCPAlloc != host.TCPAlloc || own.TCPOrphan != host.TCPOrphan {
+		t.Errorf("still namespace's sockstat %+v, host's %+v: the pools differ", own, host)
+	}
+	if own != nil && before != nil && own.UDPInUse != before.UDPInUse {
+		t.Errorf("UDP sockets in use %d, then %d with no packet: sockstat was read, not kept", before.UDPInUse, own.UDPInUse)
+	}
+	a.Do(t, func() error {
+		c, err := net.ListenPacket("udp4", ":0")
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		_, err = c.WriteTo([]byte("x"), &net.UDPAddr{IP: net.ParseIP(v.BAddr), Port: 9})
+		return err
+	})
+	mtu, own, _ = sample("after a packet")
+	if mtu != 1400 {
+		t.Errorf("MTU %d after a packet moved, want 1400", mtu)
+	}
+	if own == nil || before == nil || own.UDPInUse != before.UDPInUse+1 {
+		t.Errorf("UDP sockets in use %+v after a packet, %+v before the socket: want one more", own, before)
 	}
 }

@@ -36,6 +36,11 @@ type Env struct {
 	// NeighCounts, when set, are the namespace's neighbour counts as read before and still
 	// true (the caller saw no packet move in the namespace): kept instead of dumped again.
 	NeighCounts map[string]*model.NeighCount
+	// Sockstat, when set with HostSockstat, is the namespace's sockstat as read before, its
+	// own numbers still true (the caller saw no packet move in the namespace): kept instead
+	// of read again, with the host-wide ones (orphans, allocated, memory pools) taken from
+	// HostSockstat, the host namespace's read of the same sample.
+	Sockstat, HostSockstat *model.Sockstat
 	// Files, when set, are the namespace's /proc/net files kept open (a sampler of many
 	// namespaces); without, each is opened for its read.
 	Files *NetFiles
@@ -58,9 +63,12 @@ type reader struct {
 
 var netnsReaders = []reader{
 	{"sockstat", func(s *model.Sample, e *env) (err error) {
-		if e.Files != nil {
+		switch {
+		case e.Sockstat != nil && e.HostSockstat != nil:
+			s.Sockstat = e.Sockstat.WithHostWide(e.HostSockstat)
+		case e.Files != nil:
 			s.Sockstat, err = e.Files.Sockstat()
-		} else {
+		default:
 			s.Sockstat, err = ReadSockstat(e.ProcRoot)
 		}
 		return err

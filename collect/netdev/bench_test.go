@@ -102,3 +102,38 @@ func BenchmarkLinks(b *testing.B) {
 		b.ReportMetric(float64(cpuTime(unix.RUSAGE_CHILDREN)-cpu)/float64(b.N), "cpu-ns/op")
 	})
 }
+
+// BenchmarkStatsOrDump reads the counters of 1 000 veth interfaces (plus lo) with one stats
+// dump (Reader.Stats) and with one link dump (Reader.Dump): what a namespace in which
+// nothing moved costs serve each interval either way.
+func BenchmarkStatsOrDump(b *testing.B) {
+	lab.RequireRoot(b)
+	ns := lab.NewNS(b, "ndBench")
+	names := lab.ManyVeths(b, ns, benchPairs, true)
+	var r *Reader
+	ns.Do(b, func() error {
+		var err error
+		r, err = Open()
+		return err
+	})
+	defer r.Close()
+	for _, c := range []struct {
+		name string
+		read func() (int, error)
+	}{
+		{"stats", func() (int, error) { s, err := r.Stats(); return len(s), err }},
+		{"dump", func() (int, error) { l, err := r.Dump(nil); return len(l), err }},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			b.ReportAllocs()
+			cpu := cpuTime(unix.RUSAGE_SELF)
+			for b.Loop() {
+				n, err := c.read()
+				if err != nil || n != len(names)+1 {
+					b.Fatalf("%d links, %v", n, err)
+				}
+			}
+			b.ReportMetric(float64(cpuTime(unix.RUSAGE_SELF)-cpu)/float64(b.N), "cpu-ns/op")
+		})
+	}
+}

@@ -96,14 +96,6 @@ func normalize(as []attr) []attr {
 
 // linkMessage prints l as rtnl_fill_ifinfo would.
 func linkMessage(t *testing.T, l model.Link) []byte {
-	st := make([]byte, 25*8)
-	for i, v := range []uint64{l.Stats.RxPackets, l.Stats.TxPackets, l.Stats.RxBytes, l.Stats.TxBytes,
-		l.Stats.RxErrors, l.Stats.TxErrors, l.Stats.RxDropped, l.Stats.TxDropped, 0, 0,
-		l.Stats.RxLengthErrors, l.Stats.RxOverErrors, l.Stats.RxCrcErrors, l.Stats.RxFrameErrors,
-		l.Stats.RxFifoErrors, l.Stats.RxMissedErrors, l.Stats.TxAbortedErrors, l.Stats.TxCarrierErrors,
-		l.Stats.TxFifoErrors, 0, 0, 0, 0, l.Stats.RxNoHandler} {
-		binary.NativeEndian.PutUint64(st[8*i:], v)
-	}
 	state := uint8(2) // IF_OPER_DOWN
 	if l.OperUp {
 		state = operUp
@@ -115,7 +107,7 @@ func linkMessage(t *testing.T, l model.Link) []byte {
 		ae.Uint32(unix.IFLA_NUM_TX_QUEUES, uint32(l.NumTxQ))
 		ae.Uint32(unix.IFLA_NUM_RX_QUEUES, uint32(l.NumRxQ))
 		ae.Uint8(unix.IFLA_OPERSTATE, state)
-		ae.Bytes(unix.IFLA_STATS64, st)
+		ae.Bytes(unix.IFLA_STATS64, stats64Bytes(l.Stats))
 		if l.PeerIfindex != 0 {
 			ae.Uint32(unix.IFLA_LINK, uint32(l.PeerIfindex))
 		}
@@ -129,6 +121,19 @@ func linkMessage(t *testing.T, l model.Link) []byte {
 			})
 		}
 	})...)
+}
+
+// stats64Bytes prints st as struct rtnl_link_stats64.
+func stats64Bytes(st model.LinkStats) []byte {
+	b := make([]byte, 25*8)
+	for i, v := range []uint64{st.RxPackets, st.TxPackets, st.RxBytes, st.TxBytes,
+		st.RxErrors, st.TxErrors, st.RxDropped, st.TxDropped, 0, 0,
+		st.RxLengthErrors, st.RxOverErrors, st.RxCrcErrors, st.RxFrameErrors,
+		st.RxFifoErrors, st.RxMissedErrors, st.TxAbortedErrors, st.TxCarrierErrors,
+		st.TxFifoErrors, 0, 0, 0, 0, st.RxNoHandler} {
+		binary.NativeEndian.PutUint64(b[8*i:], v)
+	}
+	return b
 }
 
 func FuzzParseLink(f *testing.F) {
@@ -154,6 +159,25 @@ func FuzzParseLink(f *testing.F) {
 		back, err := parseLink(linkMessage(t, l), kinds)
 		if err != nil || !reflect.DeepEqual(l, back) {
 			t.Fatalf("round trip: %+v\nparsed back %+v, %v", l, back, err)
+		}
+	})
+}
+
+func FuzzParseStats(f *testing.F) {
+	seedDump(f, "testdata/rtnl-6.18/stats.bin")
+	f.Fuzz(func(t *testing.T, b []byte) {
+		c, err := parseStats(b)
+		if err != nil {
+			return
+		}
+		hdr := make([]byte, sizeofIfStatsMsg)
+		binary.NativeEndian.PutUint32(hdr[4:], uint32(int32(c.Index)))
+		msg := append(hdr, encode(t, func(ae *netlink.AttributeEncoder) {
+			ae.Bytes(unix.IFLA_STATS_LINK_64, stats64Bytes(c.Stats))
+		})...)
+		back, err := parseStats(msg)
+		if err != nil || back != c {
+			t.Fatalf("round trip: %+v\nparsed back %+v, %v", c, back, err)
 		}
 	})
 }

@@ -190,11 +190,16 @@ func (r *Reader) qdiscs(links []model.Link) error {
 // answer to fn. When the kernel flags it as interrupted (links or qdiscs changed while it
 // ran) it is repeated once, after reset; a second inconsistent dump is still used.
 func (r *Reader) dump(typ uint16, hdrLen int, reset func(), fn func([]byte) error) error {
+	return r.dumpWith(typ, make([]byte, hdrLen), reset, fn)
+}
+
+// dumpWith is dump with the request's body given.
+func (r *Reader) dumpWith(typ uint16, body []byte, reset func(), fn func([]byte) error) error {
 	for try := range 2 {
 		if try > 0 {
 			reset()
 		}
-		intr, err := r.rtnl.Dump(typ, make([]byte, hdrLen), fn)
+		intr, err := r.rtnl.Dump(typ, body, fn)
 		if err != nil || !intr {
 			return err
 		}

@@ -395,3 +395,51 @@ func TestLinksVethPeer(t *testing.T) {
 			l0.Name, l0.Index, l0.PeerIfindex, l0.PeerNetnsID, l1.Name, l1.Index, l1.PeerIfindex, l1.PeerNetnsID)
 	}
 }
+
+// Stats gives every link of the namespace, in ifindex order, with the counters a link dump
+// gives: read twice around a dump with no traffic in between, and after traffic.
+func TestStatsAreTheDumpsCounters(t *testing.T) {
+	a, b := lab.NewNS(t, "ndA"), lab.NewNS(t, "ndB")
+	v := lab.NewVeth(t, a, b, lab.VethOpts{Queues: 2})
+	r := openIn(t, a)
+	n := blast(t, a, v.BAddr+":9", 2000, 5*time.Second)
+	// IPv6 neighbour discovery on the fresh veth may count a packet between two reads:
+	// read until a stats read and a dump agree.
+	var stats []LinkCounters
+	var links []model.Link
+	for try := 0; try < 10; try++ {
+		var err error
+		if stats, err = r.Stats(); err != nil {
+			t.Fatal(err)
+		}
+		if links, err = r.Dump(nil); err != nil {
+			t.Fatal(err)
+		}
+		if sameCounters(stats, links) {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if !sameCounters(stats, links) {
+		t.Fatalf("stats %+v\nlinks %+v", stats, links)
+	}
+	sent := false
+	for _, l := range links {
+		sent = sent || l.Name == v.AName && l.Stats.TxPackets >= uint64(n)
+	}
+	if len(stats) != 2 || !sent || n == 0 {
+		t.Errorf("want lo and %s with the %d datagrams sent: %+v", v.AName, n, links)
+	}
+}
+
+func sameCounters(stats []LinkCounters, links []model.Link) bool {
+	if len(stats) != len(links) {
+		return false
+	}
+	for i, c := range stats {
+		if c.Index != links[i].Index || c.Stats != links[i].Stats {
+			return false
+		}
+	}
+	return true
+}
