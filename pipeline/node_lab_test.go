@@ -18,10 +18,14 @@ import (
 	"github.com/nettune/nettune/policy"
 )
 
-func openNode(t *testing.T) *pipeline.Node {
+func openNode(t *testing.T) *pipeline.Node { return openNodeWith(t, 0) }
+
+// openNodeWith is openNode re-reading settings every settingsEvery, as serve's is.
+func openNodeWith(t *testing.T, settingsEvery time.Duration) *pipeline.Node {
 	t.Helper()
 	o := nodeOptions(t)
 	o.ProcRoot, o.Owner.ProcRoot = "", "" // the host's
+	o.SettingsEvery = settingsEvery
 	n, err := pipeline.OpenNode(o)
 	if err != nil {
 		t.Fatal(err)
@@ -273,36 +277,17 @@ func skew(b *testing.B, prev, cur *collect.NodeSample) float64 {
 // A namespace in which nothing moves keeps reporting its links' qdiscs and driver (taken
 // from its last clean sample, not read again), and reads them again once a packet moves.
 func TestNodeStillNamespaceKeepsItsQdiscs(t *testing.T) {
-	lab.RequireRoot(t)
-	a, b := lab.NewNS(t, "nds"), lab.NewNS(t, "nds")
-	for _, ns := range []*lab.NS{a, b} { // no IPv6 solicitations moving the links
-		lab.SetSysctl(t, ns, "net.ipv6.conf.default.disable_ipv6", "1")
-		lab.SetSysctl(t, ns, "net.ipv6.conf.all.disable_ipv6", "1")
-	}
-	v := lab.NewVeth(t, a, b, lab.VethOpts{})
+	a, v := stillPair(t, "nds")
 	lab.SetQdisc(t, a, v.AName, "pfifo", 50)
 	ino := lab.Inode(t, a.Path)
 	n := openNode(t)
 	qdisc := func(tag string) (packets uint64) {
 		t.Helper()
-		s, err := n.Sample()
-		if err != nil {
-			t.Fatal(err)
+		l, _ := sampleLink(t, n, ino, v.AName, tag)
+		if l.Driver != "veth" || len(l.Qdiscs) == 0 || l.Qdiscs[0].Kind != "pfifo" {
+			t.Fatalf("%s: link %s driver %q qdiscs %+v", tag, l.Name, l.Driver, l.Qdiscs)
 		}
-		ns, ok := s.Lookup(ino)
-		if !ok {
-			t.Fatalf("%s: no sample of netns %d", tag, ino)
-		}
-		for _, l := range ns.Sample.Links {
-			if l.Name == v.AName {
-				if l.Driver != "veth" || len(l.Qdiscs) == 0 || l.Qdiscs[0].Kind != "pfifo" {
-					t.Fatalf("%s: link %s driver %q qdiscs %+v", tag, l.Name, l.Driver, l.Qdiscs)
-				}
-				return l.Qdiscs[0].Packets
-			}
-		}
-		t.Fatalf("%s: no link %s", tag, v.AName)
-		return 0
+		return l.Qdiscs[0].Packets
 	}
 	before := qdisc("first")
 	for i := range 3 {
@@ -335,44 +320,19 @@ func TestNodeStillNamespaceKeepsItsQdiscs(t *testing.T) {
 // the namespace's own numbers (a socket opened with no packet is counted at the next packet)
 // and has the host's memory pools, as the host read them.
 func TestNodeStillNamespaceReadsCountersAlone(t *testing.T) {
-	lab.RequireRoot(t)
-	a, b := lab.NewNS(t, "ndc"), lab.NewNS(t, "ndc")
-	for _, ns := range []*lab.NS{a, b} { // no IPv6 solicitations moving the links
-		lab.SetSysctl(t, ns, "net.ipv6.conf.default.disable_ipv6", "1")
-		lab.SetSysctl(t, ns, "net.ipv6.conf.all.disable_ipv6", "1")
-	}
-	v := lab.NewVeth(t, a, b, lab.VethOpts{})
+	a, v := stillPair(t, "ndc")
 	ino := lab.Inode(t, a.Path)
-	o := nodeOptions(t)
-	o.ProcRoot, o.Owner.ProcRoot = "", ""
-	o.SettingsEvery = time.Hour
-	n, err := pipeline.OpenNode(o)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(n.Close)
+	n := openNodeWith(t, time.Hour)
 	sample := func(tag string) (mtu int, own, host *model.Sockstat) {
 		t.Helper()
-		s, err := n.Sample()
-		if err != nil {
-			t.Fatal(err)
-		}
-		ns, ok := s.Lookup(ino)
-		if !ok {
-			t.Fatalf("%s: no sample of netns %d", tag, ino)
-		}
+		l, s := sampleLink(t, n, ino, v.AName, tag)
 		for _, o := range s.Namespaces {
 			if o.Own {
 				host = o.Sample.Sockstat
 			}
 		}
-		for _, l := range ns.Sample.Links {
-			if l.Name == v.AName {
-				return l.MTU, ns.Sample.Sockstat, host
-			}
-		}
-		t.Fatalf("%s: no link %s", tag, v.AName)
-		return 0, nil, nil
+		ns, _ := s.Lookup(ino)
+		return l.MTU, ns.Sample.Sockstat, host
 	}
 	sample("first")
 	_, before, _ := sample("still") // dumped, and nothing moved: the next sample reads counters alone
@@ -418,4 +378,37 @@ func TestNodeStillNamespaceReadsCountersAlone(t *testing.T) {
 	if own == nil || before == nil || own.UDPInUse != before.UDPInUse+1 {
 		t.Errorf("UDP sockets in use %+v after a packet, %+v before the socket: want one more", own, before)
 	}
+}
+
+// stillPair makes two namespaces joined by a veth on which nothing moves (no IPv6, so no
+// solicitations): the first and the veth.
+func stillPair(t *testing.T, prefix string) (*lab.NS, *lab.Veth) {
+	lab.RequireRoot(t)
+	a, b := lab.NewNS(t, prefix), lab.NewNS(t, prefix)
+	for _, ns := range []*lab.NS{a, b} {
+		lab.SetSysctl(t, ns, "net.ipv6.conf.default.disable_ipv6", "1")
+		lab.SetSysctl(t, ns, "net.ipv6.conf.all.disable_ipv6", "1")
+	}
+	return a, lab.NewVeth(t, a, b, lab.VethOpts{})
+}
+
+// sampleLink takes a sample of the node and returns the link named in the namespace ino, and
+// the sample.
+func sampleLink(t *testing.T, n *pipeline.Node, ino uint64, name, tag string) (model.Link, *collect.NodeSample) {
+	t.Helper()
+	s, err := n.Sample()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ns, ok := s.Lookup(ino)
+	if !ok {
+		t.Fatalf("%s: no sample of netns %d", tag, ino)
+	}
+	for _, l := range ns.Sample.Links {
+		if l.Name == name {
+			return l, s
+		}
+	}
+	t.Fatalf("%s: no link %s", tag, name)
+	return model.Link{}, nil
 }
