@@ -82,8 +82,8 @@ func (k *keptDumper) shut() {
 }
 
 // readCounters reads the namespace's own counters into s, back to back so they describe the
-// same instant: links (only those named, or all) and qdiscs, SNMP, conntrack, the firewall, UDP sockets and the
-// socket-level readers. Call it on a thread inside the namespace (the /proc/thread-self/net
+// same instant: links (only those named, or all), SNMP, UDP sockets, the links' qdiscs and
+// ethtool data, the probes, conntrack, the firewall and the socket-level readers. Call it on a thread inside the namespace (the /proc/thread-self/net
 // files are looked up there). Only a failed link dump fails it; every other reader that
 // fails is a line of s.Errors. With prev (the namespace's earlier reads), the socket dumps
 // whose counters did not move are not read again (nsPrev).
@@ -111,6 +111,16 @@ func (n *nsSockets) readCounters(s *model.Sample, links []string, k Kernel, env 
 	}
 	if s.SNMP, err = n.readSNMP(env.ProcRoot, linksStill); err != nil {
 		s.Errors = append(s.Errors, fmt.Sprintf("snmp: %v", err))
+	}
+	// The sockets' drops are set against the SNMP counters (a shortfall makes udp-rcvbuf
+	// propose both buffer knobs, an excess is udp-mem's): read them right after, or the
+	// readers between, slower at a first sample, skew the two intervals apart. On a
+	// sock_diag failure the sockets are still kept (from /proc/net/udp), without their
+	// receive buffers.
+	if prev.keep(s, &env) {
+		s.UDPSockets = slices.Clone(prev.udp) // the buffer-lock reader marks them in place
+	} else if s.UDPSockets, err = kstat.ReadUDPSockets(env.ProcRoot, env.Netlink); err != nil {
+		s.Errors = append(s.Errors, fmt.Sprintf("udp sockets: %v", err))
 	}
 	quiet := linksStill && n.snmp != nil && n.snmp.Unchanged()
 	if quiet {
@@ -142,7 +152,6 @@ func (n *nsSockets) readCounters(s *model.Sample, links []string, k Kernel, env 
 			s.Errors = append(s.Errors, fmt.Sprintf("in-path probes: %v", err))
 		}
 	}
-	keepUDP := prev.keep(s, &env)
 	if n.keepFiles && n.files == nil {
 		n.files = kstat.NewNetFiles(env.ProcRoot)
 	}
@@ -169,13 +178,6 @@ func (n *nsSockets) readCounters(s *model.Sample, links []string, k Kernel, env 
 		s.Firewall = prev.firewall
 	} else if s.Firewall, err = n.nft.Read(); err != nil {
 		s.Errors = append(s.Errors, err.Error())
-	}
-	// Per-socket drops go with Udp.RcvbufErrors; on a sock_diag failure the sockets are
-	// still kept (from /proc/net/udp), without their receive buffers.
-	if keepUDP {
-		s.UDPSockets = slices.Clone(prev.udp) // the buffer-lock reader marks them in place
-	} else if s.UDPSockets, err = kstat.ReadUDPSockets(env.ProcRoot, env.Netlink); err != nil {
-		s.Errors = append(s.Errors, fmt.Sprintf("udp sockets: %v", err))
 	}
 	s.Errors = append(s.Errors, kstat.ReadNetns(s, env)...)
 	prev.record(s, quiet, dumped)

@@ -46,7 +46,7 @@ func noKnob(t *testing.T, d adviseDoc, prefixes ...string) {
 		for _, f := range d.Findings {
 			for _, k := range f.Knobs {
 				if strings.HasPrefix(k, p) {
-					t.Errorf("finding %s proposes %s", f.ID, k)
+					t.Errorf("finding %s proposes %s; its evidence: %+v", f.ID, k, f.Evidence)
 				}
 			}
 		}

@@ -40,9 +40,7 @@ type adviseDoc struct {
 		Reasons   []struct {
 			Reason string `json:"reason"`
 		} `json:"reasons"`
-		Evidence []struct {
-			Counter string `json:"counter"`
-		} `json:"evidence"`
+		Evidence []evidence `json:"evidence"`
 		Rules []struct {
 			Family, Table, Chain, Hook, Expr string
 			Handle                           uint64
@@ -69,6 +67,13 @@ type adviseDoc struct {
 	} `json:"funnel"`
 	Missing []string `json:"missing"`
 	Advice  []string `json:"advice"`
+}
+
+// evidence is one line of a finding's evidence.
+type evidence struct {
+	Counter string `json:"counter"`
+	Delta   uint64 `json:"delta"`
+	Note    string `json:"note"`
 }
 
 // runAdvise runs the advise command in-process and returns its JSON document and exit status.

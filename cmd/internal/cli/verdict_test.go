@@ -246,9 +246,7 @@ func TestVerdictGlobalKnobsNeedAllowGlobal(t *testing.T) {
 	}
 }
 
-func hasCounter(ev []struct {
-	Counter string `json:"counter"`
-}, substr string) bool {
+func hasCounter(ev []evidence, substr string) bool {
 	for _, e := range ev {
 		if strings.Contains(e.Counter, substr) {
 			return true
