@@ -41,7 +41,7 @@ type adviseDoc struct {
 			Reason string `json:"reason"`
 		} `json:"reasons"`
 		Evidence []evidence `json:"evidence"`
-		Rules []struct {
+		Rules    []struct {
 			Family, Table, Chain, Hook, Expr string
 			Handle                           uint64
 		} `json:"rules"`
