@@ -83,9 +83,9 @@ func (k *keptDumper) shut() {
 
 // readCounters reads the namespace's own counters into s, back to back so they describe the
 // same instant: links (only those named, or all), SNMP, UDP sockets, the links' qdiscs and
-// ethtool data, the probes, conntrack, the firewall and the socket-level readers. Call it on a thread inside the namespace (the /proc/thread-self/net
-// files are looked up there). Only a failed link dump fails it; every other reader that
-// fails is a line of s.Errors. With prev (the namespace's earlier reads), the socket dumps
+// ethtool data, the probes, conntrack, the firewall and the socket-level readers. Call it on
+// a thread inside the namespace (the /proc/thread-self/net files are looked up there). Only
+// a failed link dump fails it; every other reader that fails is a line of s.Errors. With prev (the namespace's earlier reads), the socket dumps
 // whose counters did not move are not read again (nsPrev).
 func (n *nsSockets) readCounters(s *model.Sample, links []string, k Kernel, env kstat.Env, prev *nsPrev, inPath InPathSource) error {
 	if n.reader == nil {
@@ -274,8 +274,9 @@ func (p *nsPrev) attrsFresh(now time.Time, every time.Duration) bool {
 	return p != nil && p.read && p.clean && p.quiet && now.Sub(p.linksAt) < every
 }
 
-// statsStill returns the links of the last clean sample, as a link dump gives them, when
-// stats are their counters: the same links, every counter as it was.
+// statsStill returns the links of the last clean sample when stats are their counters: the
+// same links, every counter as it was. They share their lists with that sample until settle
+// copies them.
 func (p *nsPrev) statsStill(stats []netdev.LinkCounters) ([]model.Link, bool) {
 	if p == nil || !p.read || !p.clean || len(stats) != len(p.links) {
 		return nil, false
@@ -286,9 +287,7 @@ func (p *nsPrev) statsStill(stats []netdev.LinkCounters) ([]model.Link, bool) {
 		if !ok || old.Stats != c.Stats {
 			return nil, false
 		}
-		links[i] = model.Link{Name: old.Name, Index: old.Index, Kind: old.Kind, OperUp: old.OperUp,
-			MTU: old.MTU, TxQueueLen: old.TxQueueLen, NumRxQ: old.NumRxQ, NumTxQ: old.NumTxQ,
-			PeerIfindex: old.PeerIfindex, PeerNetnsID: old.PeerNetnsID, Stats: old.Stats}
+		links[i] = old
 	}
 	return links, true
 }
