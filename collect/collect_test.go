@@ -309,9 +309,9 @@ func TestLongLivedCollectorKeepsSocketLists(t *testing.T) {
 
 // The UDP sockets are dumped right after the links, before the qdiscs and the other readers:
 // their drops are set against the SNMP counters read between, and the readers after them are
-// slower at a first sample (string sets, the firewall's connection), which in the kernel
-// matrix's emulated guests skewed one interval against the other by up to a sixth and made
-// udp-rcvbuf see too few of its drops on the sockets.
+// slower at a first sample (it opens what later ones keep), which in the kernel matrix's
+// emulated guests skewed one interval against the other by up to a sixth and made udp-rcvbuf
+// see too few of its drops on the sockets.
 func TestUDPSocketsReadNextToSNMP(t *testing.T) {
 	ns := lab.NewNS(t, "colO")
 	k := &dumpLog{Kernel: Live}
